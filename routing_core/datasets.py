@@ -1,0 +1,584 @@
+"""Reading routing exports, normalising them to the data contract, and the dataset store."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from routing_core.errors import UserError
+from routing_core.names import check_name
+from routing_core.schema import (
+    DURATION,
+    DURATION_UNITS,
+    ITEM,
+    PROCESS,
+    REQUIRED,
+    SEQ,
+    resolve_mapping,
+)
+
+DELIMITERS = (",", ";", "\t", "|")
+ENCODINGS = ("utf-8", "cp949", "latin-1")
+SNIFF_BYTES = 1 << 20
+MAX_EXAMPLES = 5
+
+Source = str | os.PathLike | bytes | IO[bytes]
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass
+class RawTable:
+    """A file as read: every column, plus how it was read."""
+
+    frame: pd.DataFrame
+    encoding: str
+    delimiter: str | None  # None for Parquet
+    sha256: str
+    source_name: str
+
+
+def _to_bytes(source: Source) -> tuple[bytes, str]:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source), "upload"
+    if hasattr(source, "read"):
+        data = source.read()
+        return (data if isinstance(data, bytes) else data.encode()), getattr(source, "name", "upload")
+    path = Path(source)
+    try:
+        return path.read_bytes(), path.name
+    except FileNotFoundError:
+        raise UserError(f"File not found: {path}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a folder, not a file.") from None
+    except PermissionError:
+        raise UserError(f"No permission to read {path}.") from None
+
+
+def _sniff_encoding(data: bytes) -> str:
+    """The first encoding of ENCODINGS that decodes a leading sample (a cut character at the end is fine)."""
+    sample = data[:SNIFF_BYTES]
+    for enc in ENCODINGS:
+        try:
+            codecs.getincrementaldecoder(enc)().decode(sample, final=len(data) <= SNIFF_BYTES)
+            return "utf-8-sig" if enc == "utf-8" and sample.startswith(codecs.BOM_UTF8) else enc
+        except UnicodeDecodeError:
+            continue
+    return "latin-1"
+
+
+def _sniff_delimiter(text: str) -> str:
+    """The delimiter that splits the first lines into the most, equally many fields (quotes respected)."""
+    lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
+    best, best_score = ",", (-1, -1)
+    for delim in DELIMITERS:
+        try:
+            counts = [len(row) for row in csv.reader(lines, delimiter=delim)]
+        except csv.Error:
+            continue
+        if not counts or counts[0] < 2:
+            continue
+        header = counts[0]
+        consistent = sum(1 for c in counts if c == header)
+        score = (consistent, header)
+        if score > best_score:
+            best, best_score = delim, score
+    return best
+
+
+def _looks_binary(sample: bytes) -> int | None:
+    """Offset of a NUL byte in the sample (text exports never hold one), else None."""
+    pos = sample.find(b"\x00")
+    return pos if pos >= 0 else None
+
+
+def read_table(source: Source, name: str | None = None) -> RawTable:
+    """Read a CSV (delimiter and encoding sniffed) or Parquet file into a frame of its own columns."""
+    data, source_name = _to_bytes(source)
+    source_name = name or source_name
+    sha = hashlib.sha256(data).hexdigest()
+    if not data.strip():
+        raise UserError(f"{source_name} is empty: there is nothing to read.")
+    if data[:4] == b"PAR1":
+        try:
+            frame = pq.read_table(io.BytesIO(data)).to_pandas()
+        except (pa.ArrowException, OSError) as exc:
+            raise UserError(f"{source_name} looks like Parquet but cannot be read: {exc}") from None
+        return RawTable(frame, "parquet", None, sha, source_name)
+    nul = _looks_binary(data[:SNIFF_BYTES])
+    if nul is not None:
+        raise UserError(
+            f"{source_name} is not a text CSV file (binary content at byte {nul}). "
+            "Export the routing table as CSV (or Parquet) and try again."
+        )
+    encoding = _sniff_encoding(data)
+    head = data[:65536].decode(encoding, errors="replace")
+    delimiter = _sniff_delimiter(head)
+    frame = _read_csv(data, encoding, delimiter, source_name)
+    return RawTable(frame, encoding.replace("-sig", " (BOM)"), delimiter, sha, source_name)
+
+
+def _read_csv(data: bytes, encoding: str, delimiter: str, source_name: str) -> pd.DataFrame:
+    header = _header(data, encoding, delimiter, source_name)
+    # Codes keep their leading zeros: every column is read as text, numbers are parsed later
+    # for the columns that need them.
+    read_opts = pacsv.ReadOptions(
+        encoding="utf8" if encoding.startswith("utf-8") else encoding,
+        column_names=[f"c{i}" for i in range(len(header))],
+        skip_rows=1,
+        block_size=1 << 24,
+    )
+    parse_opts = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    convert_opts = pacsv.ConvertOptions(
+        column_types={f"c{i}": pa.string() for i in range(len(header))},
+        strings_can_be_null=True,
+        null_values=[""],
+        quoted_strings_can_be_null=True,
+    )
+    payload = data[3:] if data.startswith(codecs.BOM_UTF8) else data
+    try:
+        table = pacsv.read_csv(io.BytesIO(payload), read_opts, parse_opts, convert_opts)
+    except pa.ArrowInvalid as exc:
+        raise UserError(_explain_arrow_error(str(exc), source_name, encoding, data)) from None
+    table = _infer_numbers(table.rename_columns(header))
+    frame = table.to_pandas()
+    if frame.empty:
+        raise UserError(f"{source_name} has a header but no data rows.")
+    return frame
+
+
+def _infer_numbers(table: pa.Table) -> pa.Table:
+    """Turn text columns that hold only numbers into numbers, unless a value has a leading zero (a code)."""
+    columns = []
+    for col in table.columns:
+        values = pc.utf8_trim_whitespace(col)
+        if pc.any(pc.match_substring_regex(values, r"^[+-]?0[0-9]")).as_py():
+            columns.append(col)
+            continue
+        for kind in (pa.int64(), pa.float64()):
+            try:
+                columns.append(pc.cast(values, kind))
+                break
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                continue
+        else:
+            columns.append(col)
+    return pa.table(columns, names=table.column_names)
+
+
+def _header(data: bytes, encoding: str, delimiter: str, source_name: str) -> list[str]:
+    first = data[: 1 << 16].decode(encoding, errors="replace").lstrip("\ufeff")
+    try:
+        row = next(csv.reader(io.StringIO(first), delimiter=delimiter))
+    except (StopIteration, csv.Error):
+        raise UserError(f"{source_name} has no header line.") from None
+    header = [h.strip() for h in row]
+    if len(header) < 2:
+        raise UserError(
+            f"{source_name} has a single column ({header[0][:60]!r}); expected columns separated by "
+            "',', ';', tab or '|'."
+        )
+    blank = [i + 1 for i, h in enumerate(header) if not h]
+    if blank:
+        raise UserError(f"{source_name}: header column {blank[0]} has no name.")
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise UserError(f"{source_name}: the header repeats column name(s) {', '.join(map(repr, dupes))}.")
+    return header
+
+
+def _explain_arrow_error(message: str, source_name: str, encoding: str, data: bytes) -> str:
+    row = re.search(r"[Rr]ow #?(\d+)", message)
+    where = f" near line {int(row.group(1)) + 1}" if row else ""
+    shown = re.search(r"got \d+: (.*)", message)
+    if shown and not where:
+        # pyarrow quotes the offending row: find where it starts in the file.
+        snippet = shown.group(1).split("\n")[0].encode(encoding.replace("-sig", ""), errors="replace")
+        at = data.find(snippet) if snippet else -1
+        if at >= 0:
+            line = data.count(b"\n", 0, at) + 1
+            where = f" at line {line}"
+    if "Expected" in message and "columns" in message:
+        counts = re.search(r"Expected (\d+) columns, got (\d+)", message)
+        detail = f" (expected {counts.group(1)} fields, found {counts.group(2)})" if counts else ""
+        return (
+            f"{source_name}: a row has the wrong number of fields{where}{detail}. "
+            "Check for an unclosed quote or a stray delimiter."
+        )
+    if "UTF8" in message or "UTF-8" in message:
+        return f"{source_name}: text is not valid {encoding}{where}. Save the file as UTF-8 and retry."
+    return f"{source_name} cannot be read as CSV{where}: {message.splitlines()[0][:200]}"
+
+
+# ---------------------------------------------------------------- normalising
+
+
+@dataclass
+class Dataset:
+    """An operations table in canonical form, with what was learned while reading it."""
+
+    ops: pd.DataFrame
+    mapping: dict[str, str]
+    item_attributes: list[str]
+    operation_attributes: list[str]
+    warnings: list[str] = field(default_factory=list)
+    source_name: str = "upload"
+    sha256: str = ""
+    encoding: str = "utf-8"
+    delimiter: str | None = ","
+
+    @property
+    def n_items(self) -> int:
+        return int(self.ops[ITEM].nunique())
+
+
+def _numeric(frame: pd.DataFrame, col: str, label: str, source_name: str) -> pd.Series:
+    """Parse a text column as numbers; text that is not a number is an error with examples and lines."""
+    raw = frame[col]
+    if pd.api.types.is_numeric_dtype(raw):
+        return raw.astype("float64")
+    text = raw.astype("str").str.strip()
+    values = pd.to_numeric(text, errors="coerce")
+    bad = values.isna() & raw.notna() & (text != "")
+    if bad.any():
+        # A decimal comma (35,5) is common in European exports.
+        comma = text[bad].str.fullmatch(r"-?\d+,\d+")
+        if comma.all():
+            values = values.where(~bad, pd.to_numeric(text[bad].str.replace(",", "."), errors="coerce"))
+            bad = values.isna() & raw.notna() & (text != "")
+    if bad.any():
+        idx = np.flatnonzero(bad.to_numpy())[:MAX_EXAMPLES]
+        examples = ", ".join(f"line {i + 2}: {str(raw.iloc[i])[:30]!r}" for i in idx)
+        raise UserError(
+            f"{source_name}: column '{label}' must hold numbers, but {int(bad.sum())} cell(s) do not "
+            f"({examples})."
+        )
+    return values.astype("float64")
+
+
+def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Dataset:
+    """Apply the column mapping, check the contract, and return the canonical operations table."""
+    frame = raw.frame
+    full = resolve_mapping(frame.columns, mapping)
+    sources = {target: source for source, target in full.items()}
+    missing = [c for c in REQUIRED if c not in sources]
+    if missing:
+        raise UserError(
+            f"{raw.source_name}: required column(s) {', '.join(missing)} not found after mapping. "
+            f"Columns in the file: {', '.join(repr(c) for c in frame.columns[:15])}"
+            f"{' …' if len(frame.columns) > 15 else ''}. Map one with SOURCE={missing[0]}."
+        )
+    warnings: list[str] = []
+    out = pd.DataFrame(index=frame.index)
+    for target in (ITEM, PROCESS):
+        out[target] = frame[sources[target]].astype("str").str.strip().replace("", None)
+    unit = next((u for u in DURATION_UNITS if u in sources), None)
+    if unit is not None:
+        src = sources[unit]
+        minutes = _numeric(frame, src, src, raw.source_name) * DURATION_UNITS[unit]
+        negative = minutes < 0
+        if negative.any():
+            idx = np.flatnonzero(negative.to_numpy())[:MAX_EXAMPLES]
+            examples = ", ".join(f"line {i + 2}: {frame[src].iloc[i]}" for i in idx)
+            raise UserError(
+                f"{raw.source_name}: column '{src}' has {int(negative.sum())} negative duration(s) "
+                f"({examples}). Durations must be 0 or more."
+            )
+        out[DURATION] = minutes
+    else:
+        out[DURATION] = np.nan
+        warnings.append("No duration column: routings are learned without times.")
+    if SEQ in sources:
+        out[SEQ] = _numeric(frame, sources[SEQ], sources[SEQ], raw.source_name)
+    mapped = set(full)
+    attributes = [c for c in frame.columns if c not in mapped]
+    for col in attributes:
+        out[col] = frame[col]
+
+    unusable = out[ITEM].isna() | out[PROCESS].isna()
+    if unusable.all():
+        raise UserError(
+            f"{raw.source_name}: no usable rows — every row lacks {ITEM} or {PROCESS}."
+        )
+    if unusable.any():
+        warnings.append(
+            f"{int(unusable.sum()):,} row(s) without {ITEM} or {PROCESS} were skipped "
+            f"(first at line {int(np.flatnonzero(unusable.to_numpy())[0]) + 2})."
+        )
+        out = out[~unusable]
+
+    out["_line"] = out.index.to_numpy() + 2
+    if SEQ in out:
+        missing_seq = out[SEQ].isna()
+        if missing_seq.any():
+            warnings.append(f"{int(missing_seq.sum()):,} row(s) without {SEQ}: file order used there.")
+    else:
+        out[SEQ] = np.nan
+    order_in_item = out.groupby(ITEM, sort=False).cumcount() + 1
+    out[SEQ] = out[SEQ].fillna(order_in_item.astype("float64"))
+    out = out.sort_values([ITEM, SEQ, "_line"], kind="stable").reset_index(drop=True)
+    out = out.drop(columns="_line")
+
+    item_attrs, op_attrs, disagreeing = classify_attributes(out, attributes)
+    warnings.extend(_dirt_warnings(out, attributes, disagreeing))
+    return Dataset(
+        ops=out,
+        mapping=full,
+        item_attributes=item_attrs,
+        operation_attributes=op_attrs,
+        warnings=warnings,
+        source_name=raw.source_name,
+        sha256=raw.sha256,
+        encoding=raw.encoding,
+        delimiter=raw.delimiter,
+    )
+
+
+# An attribute whose values disagree within at most this share of items is still an item
+# attribute (dirty data); above it, the column describes operations.
+ITEM_ATTRIBUTE_TOLERANCE = 0.05
+
+
+def classify_attributes(
+    ops: pd.DataFrame, attributes: list[str]
+) -> tuple[list[str], list[str], dict[str, int]]:
+    """Split attribute columns into item attributes and operation attributes (see DESIGN §2)."""
+    if not attributes:
+        return [], [], {}
+    codes = pd.factorize(ops[ITEM])[0]
+    multi = np.bincount(codes) > 1
+    n_multi = max(int(multi.sum()), 1)
+    nunique = ops[attributes].groupby(codes, sort=False).nunique(dropna=True)
+    item_attrs, op_attrs, disagreeing = [], [], {}
+    for col in attributes:
+        varying = int((nunique[col].to_numpy() > 1).sum())
+        if varying / n_multi <= ITEM_ATTRIBUTE_TOLERANCE:
+            item_attrs.append(col)
+            if varying:
+                disagreeing[col] = varying
+        else:
+            op_attrs.append(col)
+    return item_attrs, op_attrs, disagreeing
+
+
+def _dirt_warnings(ops: pd.DataFrame, attributes: list[str], disagreeing: dict[str, int]) -> list[str]:
+    warnings = []
+    for col, n in disagreeing.items():
+        warnings.append(f"{col}: {n:,} item(s) have different values on different rows (first one used).")
+    dup_rows = int(ops.duplicated().sum())
+    if dup_rows:
+        warnings.append(f"{dup_rows:,} duplicate row(s).")
+    dup_seq = int(ops.duplicated([ITEM, SEQ]).sum())
+    if dup_seq:
+        warnings.append(f"{dup_seq:,} row(s) repeat an ({ITEM}, {SEQ}) pair.")
+    if DURATION in ops and ops[DURATION].notna().any():
+        blank = int(ops[DURATION].isna().sum())
+        if blank:
+            warnings.append(f"{DURATION}: {blank:,} blank cell(s) ({blank / len(ops):.1%}).")
+    for col in attributes:
+        rate = float(ops[col].isna().mean())
+        if rate > 0:
+            warnings.append(f"{col}: {rate:.1%} missing.")
+    return warnings
+
+
+def load_dataset(source: Source, mapping: Mapping[str, str] | None = None, name: str | None = None) -> Dataset:
+    """Read and normalise a file in one step (what the CLI does)."""
+    return normalise(read_table(source, name=name), mapping)
+
+
+def item_table(ops: pd.DataFrame, item_attributes: list[str]) -> pd.DataFrame:
+    """One row per item: its code and item attributes (first non-blank value of each)."""
+    cols = [c for c in item_attributes if c in ops]
+    return ops.groupby(ITEM, sort=False)[cols].first().reset_index()
+
+
+# ---------------------------------------------------------------- store
+
+
+def data_home() -> Path:
+    """Where datasets live: $ROUTING_DATA_HOME, else ./data."""
+    return Path(os.environ.get("ROUTING_DATA_HOME", "data"))
+
+
+@dataclass
+class DatasetRecord:
+    name: str
+    source_name: str
+    mapping: dict[str, str]
+    sha256: str
+    rows: int
+    items: int
+    processes: int
+    item_attributes: list[str]
+    operation_attributes: list[str]
+    warnings: list[str]
+    created_at: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, payload: object) -> None:
+    """Write JSON so readers see the old file or the new one, never half of one."""
+    _atomic_write_bytes(path, json.dumps(payload, indent=2, ensure_ascii=False, default=str).encode())
+
+
+class DatasetStore:
+    """Stored datasets: <root>/datasets/<name>/{ops.parquet, record.json, stats.json}."""
+
+    RECORD = "record.json"
+    OPS = "ops.parquet"
+    STATS = "stats.json"
+
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        self.root = Path(root) if root is not None else data_home()
+        self.folder = self.root / "datasets"
+
+    def _path(self, name: str) -> Path:
+        return self.folder / check_name(name, "dataset name")
+
+    def list(self) -> list[DatasetRecord]:
+        """Every whole dataset, newest first (folders without a readable record are skipped)."""
+        records = []
+        if not self.folder.is_dir():
+            return records
+        for entry in self.folder.iterdir():
+            if entry.name.startswith(".") or not entry.is_dir():
+                continue
+            try:
+                records.append(self.record(entry.name))
+            except (UserError, OSError, ValueError, TypeError):
+                continue
+        return sorted(records, key=lambda r: r.created_at, reverse=True)
+
+    def names(self) -> list[str]:
+        return [r.name for r in self.list()]
+
+    def record(self, name: str) -> DatasetRecord:
+        path = self._path(name) / self.RECORD
+        try:
+            return DatasetRecord(**json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise UserError(f"No dataset named '{name}'.") from None
+
+    def find_by_content(self, sha256: str, mapping: Mapping[str, str]) -> DatasetRecord | None:
+        """The stored dataset with this file content and mapping, if any."""
+        for rec in self.list():
+            if rec.sha256 == sha256 and rec.mapping == dict(mapping):
+                return rec
+        return None
+
+    def save(self, name: str, dataset: Dataset, stats: dict | None = None) -> tuple[DatasetRecord, bool]:
+        """Store a dataset under `name`. Returns (record, created); the same content twice is not stored again."""
+        target = self._path(name)
+        existing = self.find_by_content(dataset.sha256, dataset.mapping) if dataset.sha256 else None
+        if existing is not None:
+            return existing, False
+        if target.exists():
+            raise UserError(f"A dataset named '{name}' already exists; choose another name.")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        record = DatasetRecord(
+            name=name,
+            source_name=dataset.source_name,
+            mapping=dict(dataset.mapping),
+            sha256=dataset.sha256,
+            rows=len(dataset.ops),
+            items=dataset.n_items,
+            processes=int(dataset.ops[PROCESS].nunique()),
+            item_attributes=dataset.item_attributes,
+            operation_attributes=dataset.operation_attributes,
+            warnings=dataset.warnings,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        tmp = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{name}."))
+        try:
+            dataset.ops.to_parquet(tmp / self.OPS, index=False)
+            if stats is not None:
+                atomic_write_json(tmp / self.STATS, stats)
+            atomic_write_json(tmp / self.RECORD, record.to_json())
+            try:
+                os.rename(tmp, target)
+            except OSError:
+                raise UserError(f"A dataset named '{name}' already exists; choose another name.") from None
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return record, True
+
+    def load(self, name: str) -> Dataset:
+        rec = self.record(name)
+        ops = pd.read_parquet(self._path(name) / self.OPS)
+        return Dataset(
+            ops=ops,
+            mapping=rec.mapping,
+            item_attributes=rec.item_attributes,
+            operation_attributes=rec.operation_attributes,
+            warnings=rec.warnings,
+            source_name=rec.source_name,
+            sha256=rec.sha256,
+        )
+
+    def stats(self, name: str) -> dict:
+        """The dataset's statistics, computed on first use and kept beside it."""
+        from routing_core.stats import compute_stats
+
+        path = self._path(name) / self.STATS
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            stats = compute_stats(self.load(name))
+            atomic_write_json(path, stats)
+            return stats
+
+    def delete(self, name: str) -> None:
+        path = self._path(name)
+        if not path.is_dir():
+            raise UserError(f"No dataset named '{name}'.")
+        # Rename first so a crash mid-delete never leaves a half dataset under its name.
+        trash = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".deleted-{name}."))
+        os.rename(path, trash / name)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def cleanup(self) -> int:
+        """Remove leftovers of interrupted saves and deletes; returns how many were removed."""
+        removed = 0
+        if self.folder.is_dir():
+            for entry in self.folder.iterdir():
+                if entry.name.startswith(".") and entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed += 1
+        return removed

@@ -1,0 +1,34 @@
+"""Shared fixtures: real files on disk, isolated data and model folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_DATA = ROOT / "tests" / "data"
+FABRICAD = ROOT.parent / "shared" / "data" / "fabricad" / "fabricad_preview_plans.csv"
+if not FABRICAD.exists():  # a copy travels with the repository for fresh clones
+    FABRICAD = TEST_DATA / "fabricad_preview_plans.csv"
+FABRICAD_MAP = {
+    "ArtikelNr": "item_code",
+    "Schritt": "process_code",
+    "Nr.": "seq",
+    "Dauer[min]": "duration_min",
+}
+
+
+@pytest.fixture
+def data_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "data"
+    monkeypatch.setenv("ROUTING_DATA_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setenv("ROUTING_MODELS_DIR", str(folder))
+    return folder

@@ -1,0 +1,188 @@
+"""Readers, normalisation and the dataset store, on real files."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+import pytest
+
+from routing_core.datasets import DatasetStore, load_dataset, read_table
+from routing_core.errors import UserError
+from routing_core.schema import detect_mapping, parse_map_args, resolve_mapping
+from tests.conftest import FABRICAD, FABRICAD_MAP, TEST_DATA
+
+
+def test_fabricad_semicolon_german_headers_leading_zeros():
+    raw = read_table(FABRICAD)
+    assert raw.delimiter == ";"
+    ds = load_dataset(FABRICAD, FABRICAD_MAP)
+    assert ds.n_items == 25
+    assert ds.ops["item_code"].iloc[0] == "00000000"
+    assert ds.ops["item_code"].str.len().eq(8).all()
+    assert set(ds.item_attributes) == {"Material", "Abmaße"}
+    assert set(ds.operation_attributes) == {"Arbeitsplatz", "Kosten[($)]"}
+    # seq order within an item
+    first = ds.ops[ds.ops.item_code == "00000001"]
+    assert first["seq"].tolist() == sorted(first["seq"].tolist())
+
+
+def test_fabricad_headers_are_detected_without_a_mapping():
+    ds = load_dataset(FABRICAD)
+    assert ds.mapping["ArtikelNr"] == "item_code"
+    assert ds.mapping["Schritt"] == "process_code"
+    assert ds.mapping["Dauer[min]"] == "duration_min"
+
+
+def test_cp949_korean_headers():
+    raw = read_table(TEST_DATA / "korean_cp949.csv")
+    assert raw.encoding == "cp949"
+    ds = load_dataset(TEST_DATA / "korean_cp949.csv")
+    assert ds.mapping == {"품목코드": "item_code", "공정순서": "seq", "공정코드": "process_code", "작업시간": "duration_min"}
+    assert ds.ops.loc[ds.ops.item_code == "A-001", "process_code"].tolist() == ["절단", "선반", "검사"]
+    assert "재질" in ds.item_attributes
+
+
+def test_excel_bom_with_crlf_and_erp_aliases():
+    raw = read_table(TEST_DATA / "excel_bom.csv")
+    assert raw.encoding == "utf-8 (BOM)"
+    assert list(raw.frame.columns)[0] == "ITEM_CD"  # the BOM is not part of the name
+    ds = load_dataset(TEST_DATA / "excel_bom.csv")
+    assert ds.ops["item_code"].unique().tolist() == ["0007", "0008"]
+    assert ds.item_attributes == ["MATERIAL"]
+    assert ds.operation_attributes == ["WORK_CENTER"]
+
+
+def test_tab_file_with_hours_converted_to_minutes():
+    raw = read_table(TEST_DATA / "tabs.tsv")
+    assert raw.delimiter == "\t"
+    ds = load_dataset(TEST_DATA / "tabs.tsv")
+    assert ds.ops["duration_min"].tolist() == [30.0, 75.0, 15.0, 120.0]
+
+
+def test_pipe_delimiter_and_latin1_decimal_comma():
+    assert read_table(TEST_DATA / "pipes.csv").delimiter == "|"
+    raw = read_table(TEST_DATA / "latin1_semicolon.csv")
+    assert raw.encoding == "latin-1"
+    ds = load_dataset(TEST_DATA / "latin1_semicolon.csv")
+    assert ds.ops["process_code"].tolist() == ["Fräsen", "Prüfen"]
+    assert ds.ops["duration_min"].tolist() == [3.5, 1.0]
+
+
+def test_parquet_round_trip(tmp_path):
+    ds = load_dataset(FABRICAD, FABRICAD_MAP)
+    path = tmp_path / "plans.parquet"
+    pd.read_csv(FABRICAD, sep=";", dtype=str).to_parquet(path)
+    again = load_dataset(path, FABRICAD_MAP)
+    assert again.n_items == ds.n_items
+    assert again.ops["item_code"].iloc[0] == "00000000"
+
+
+def test_missing_seq_uses_file_order():
+    data = b"item_code,process_code\nB,SAW\nB,MILL\nA,CUT\nB,PACK\n"
+    ds = load_dataset(io.BytesIO(data))
+    b = ds.ops[ds.ops.item_code == "B"]
+    assert b["process_code"].tolist() == ["SAW", "MILL", "PACK"]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("bad_empty.csv", "is empty"),
+        ("bad_header_only.csv", "header but no data rows"),
+        ("bad_no_item_column.csv", "required column(s) item_code not found after mapping"),
+        ("bad_text_duration.csv", "must hold numbers, but 2 cell(s) do not (line 3: 'abc', line 4: 'n/a')"),
+        ("bad_negative_duration.csv", "1 negative duration(s) (line 3: -4"),
+        ("bad_unbalanced_quotes.csv", "wrong number of fields at line 3"),
+        ("bad_random_bytes.bin", "is not a text CSV file"),
+    ],
+)
+def test_bad_files_name_the_problem(name, message):
+    with pytest.raises(UserError) as exc:
+        load_dataset(TEST_DATA / name)
+    assert message in str(exc.value)
+    assert name in str(exc.value)
+
+
+def test_mapping_errors():
+    with pytest.raises(UserError, match="not in the file"):
+        load_dataset(FABRICAD, {"Nope": "item_code"})
+    with pytest.raises(UserError, match="the targets are"):
+        load_dataset(FABRICAD, {"Material": "colour"})
+    with pytest.raises(UserError, match="both mapped to item_code"):
+        resolve_mapping(["a", "b"], {"a": "item_code", "b": "item_code"})
+    with pytest.raises(UserError, match="SOURCE=canonical"):
+        parse_map_args(["no-equals-sign"])
+    assert parse_map_args(["Dauer[min]=duration_min", "a=b=item_code"]) == {
+        "Dauer[min]": "duration_min",
+        "a=b": "item_code",
+    }
+
+
+def test_alias_detection_is_case_and_punctuation_insensitive():
+    found = detect_mapping(["Part-No", "OP_SEQ", "Proc Cd", "RUN_TIME", "Colour"])
+    assert found == {"Part-No": "item_code", "OP_SEQ": "seq", "Proc Cd": "process_code", "RUN_TIME": "duration_min"}
+
+
+def test_dirty_rows_give_warnings_not_errors():
+    data = (
+        b"item_code,process_code,seq,duration_min,material\n"
+        b"A,SAW,1,2,steel\nA,SAW,1,2,steel\nA,MILL,2,,steel\n,MILL,1,3,alu\n"
+        + b"".join(f"I{i},SAW,1,1,alu\nI{i},MILL,2,1,alu\n".encode() for i in range(40))
+        + b"Z,SAW,1,1,alu\nZ,MILL,2,1,brass\n"
+    )
+    ds = load_dataset(io.BytesIO(data))
+    text = " | ".join(ds.warnings)
+    assert "1 row(s) without item_code or process_code were skipped" in text
+    assert "1 duplicate row(s)" in text
+    assert "repeat an (item_code, seq) pair" in text
+    assert "material: 1 item(s) have different values" in text
+    assert "duration_min: 1 blank cell(s)" in text
+    assert "material" in ds.item_attributes
+
+
+def test_store_save_list_load_delete_and_same_content(data_home):
+    store = DatasetStore()
+    ds = load_dataset(FABRICAD, FABRICAD_MAP)
+    record, created = store.save("fabricad", ds)
+    assert created and record.items == 25 and record.rows == 78
+    assert len(record.sha256) == 64
+    again, created_again = store.save("fabricad-2", load_dataset(FABRICAD, FABRICAD_MAP))
+    assert not created_again and again.name == "fabricad"
+    assert store.names() == ["fabricad"]
+    loaded = store.load("fabricad")
+    pd.testing.assert_frame_equal(loaded.ops, ds.ops, check_dtype=False)
+    stats = store.stats("fabricad")
+    assert stats["unique_items"] == 25
+    assert json.loads((data_home / "datasets" / "fabricad" / "stats.json").read_text())["unique_items"] == 25
+    store.delete("fabricad")
+    assert store.names() == []
+    assert [p for p in (data_home / "datasets").iterdir()] == []
+
+
+@pytest.mark.parametrize("name", ["../x", "/abs", "a/b", "..", ".hidden", "x\x00y", "CON", "a" * 65, ""])
+def test_store_refuses_hostile_names(data_home, name):
+    store = DatasetStore()
+    with pytest.raises(UserError):
+        store.save(name, load_dataset(FABRICAD, FABRICAD_MAP))
+    assert not (data_home / "datasets").exists() or list((data_home / "datasets").iterdir()) == []
+    assert not (data_home.parent / "x").exists()
+
+
+def test_store_refuses_a_taken_name_and_keeps_the_first(data_home):
+    store = DatasetStore()
+    store.save("plans", load_dataset(FABRICAD, FABRICAD_MAP))
+    other = load_dataset(TEST_DATA / "excel_bom.csv")
+    with pytest.raises(UserError, match="already exists"):
+        store.save("plans", other)
+    assert store.record("plans").items == 25
+
+
+def test_store_ignores_leftover_temporary_folders(data_home):
+    store = DatasetStore()
+    store.save("plans", load_dataset(FABRICAD, FABRICAD_MAP))
+    (data_home / "datasets" / ".plans2.abc").mkdir()
+    (data_home / "datasets" / "half").mkdir()  # no record: not a whole dataset
+    assert store.names() == ["plans"]
+    assert store.cleanup() == 1
