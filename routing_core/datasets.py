@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from routing_core.atomic import atomic_write_json
 from routing_core.errors import UserError
 from routing_core.names import check_name
 from routing_core.schema import (
@@ -437,24 +438,6 @@ class DatasetRecord:
 
     def to_json(self) -> dict:
         return asdict(self)
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, payload: object) -> None:
-    """Write JSON so readers see the old file or the new one, never half of one."""
-    _atomic_write_bytes(path, json.dumps(payload, indent=2, ensure_ascii=False, default=str).encode())
 
 
 class DatasetStore:
