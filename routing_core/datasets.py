@@ -126,6 +126,15 @@ def read_table(source: Source, name: str | None = None) -> RawTable:
         except (pa.ArrowException, OSError) as exc:
             raise UserError(f"{source_name} looks like Parquet but cannot be read: {exc}") from None
         return RawTable(frame, "parquet", None, sha, source_name)
+    for bom, enc in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            # Excel's "Unicode text" export: re-encode once, then read as UTF-8.
+            try:
+                data = data.decode(enc).encode("utf-8")
+            except UnicodeDecodeError:
+                raise UserError(f"{source_name} starts as {enc.upper()} text but is not valid {enc.upper()}.") from None
+            break
     nul = _looks_binary(data[:SNIFF_BYTES])
     if nul is not None:
         raise UserError(
