@@ -1,0 +1,291 @@
+"""Plotly figures for the dashboard, built from plain data (dicts, lists, frames) so they test without a browser."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+MODEL_COLOR = "#1f77b4"
+BASELINE_COLOR = "#7f7f7f"
+RANGE_COLOR = "#d62728"
+BAR_HEIGHT_PX = 22
+MIN_HEIGHT_PX = 260
+
+
+def safe_label(value: object) -> str:
+    """A user-supplied label Plotly shows as text: its pseudo-HTML tags (<b>, <a href>) are escaped."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _height(n_bars: int) -> int:
+    return max(MIN_HEIGHT_PX, 80 + BAR_HEIGHT_PX * n_bars)
+
+
+def _number(value: object) -> float | None:
+    """A finite float, or None for missing / NaN / non-numeric values."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _layout(fig: go.Figure, title: str, **kwargs: object) -> go.Figure:
+    fig.update_layout(title=title, margin={"l": 10, "r": 10, "t": 50, "b": 10}, **kwargs)
+    return fig
+
+
+def missing_rate_chart(missing_rate: Mapping[str, float]) -> go.Figure:
+    """Horizontal bars of the missing share of every column, worst on top."""
+    ordered = sorted(missing_rate.items(), key=lambda kv: (-float(kv[1]), str(kv[0])))
+    columns = [safe_label(c) for c, _ in ordered]
+    rates = [float(r) for _, r in ordered]
+    fig = go.Figure(
+        go.Bar(
+            x=rates,
+            y=columns,
+            orientation="h",
+            text=[f"{r:.1%}" for r in rates],
+            textposition="auto",
+            marker_color=[RANGE_COLOR if r >= 0.05 else MODEL_COLOR for r in rates],
+            hovertemplate="%{y}: %{x:.1%} missing<extra></extra>",
+        )
+    )
+    fig.update_xaxes(tickformat=".0%", range=[0, max([*rates, 0.01]) * 1.1], title="missing")
+    fig.update_yaxes(autorange="reversed", type="category")
+    return _layout(fig, "Missing values per column", height=_height(len(columns)))
+
+
+def routing_length_chart(distribution: Mapping[str | int, int]) -> go.Figure:
+    """Bars: how many items have a routing of each length."""
+    ordered = sorted(((int(k), int(v)) for k, v in distribution.items()), key=lambda kv: kv[0])
+    fig = go.Figure(
+        go.Bar(
+            x=[k for k, _ in ordered],
+            y=[v for _, v in ordered],
+            marker_color=MODEL_COLOR,
+            hovertemplate="%{x} steps: %{y} items<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title="steps in the routing", dtick=1)
+    fig.update_yaxes(title="items")
+    return _layout(fig, "Routing length", height=MIN_HEIGHT_PX + 40)
+
+
+def duration_summary_chart(summaries: Mapping[str, Mapping[str, float] | None]) -> go.Figure:
+    """One box per summary (p5, p25, median, p75, p95 as computed by stats), e.g. per operation and per routing."""
+    fig = go.Figure()
+    for label, summary in summaries.items():
+        if not summary:
+            continue
+        fig.add_trace(
+            go.Box(
+                name=safe_label(label),
+                q1=[summary["p25"]],
+                median=[summary["median"]],
+                q3=[summary["p75"]],
+                lowerfence=[summary["p5"]],
+                upperfence=[summary["p95"]],
+                mean=[summary["mean"]],
+                boxpoints=False,
+                orientation="h",
+                y=[safe_label(label)],
+                marker_color=MODEL_COLOR,
+                showlegend=False,
+            )
+        )
+    fig.update_xaxes(title="minutes (whiskers p5–p95)")
+    return _layout(fig, "Durations", height=MIN_HEIGHT_PX)
+
+
+def duration_by_process_chart(duration_by_process: Mapping[str, Mapping[str, float | None]], top: int = 25) -> go.Figure:
+    """Median duration per process (the most frequent `top`), with the min–max range as whiskers."""
+    rows = sorted(
+        duration_by_process.items(), key=lambda kv: (-(_number(kv[1].get("count")) or 0), str(kv[0]))
+    )[:top]
+    medians = [_number(s.get("median")) for _, s in rows]
+    lows = [_number(s.get("min")) for _, s in rows]
+    highs = [_number(s.get("max")) for _, s in rows]
+    fig = go.Figure(
+        go.Bar(
+            x=medians,
+            y=[safe_label(p) for p, _ in rows],
+            orientation="h",
+            marker_color=MODEL_COLOR,
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": [(h - m) if h is not None and m is not None else 0 for h, m in zip(highs, medians, strict=True)],
+                "arrayminus": [(m - lo) if lo is not None and m is not None else 0 for lo, m in zip(lows, medians, strict=True)],
+                "color": RANGE_COLOR,
+            },
+            customdata=[[lo, h, _number(s.get("count"))] for (_, s), lo, h in zip(rows, lows, highs, strict=True)],
+            hovertemplate="%{y}: median %{x} min (range %{customdata[0]}–%{customdata[1]}, n=%{customdata[2]})<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title="minutes (median, whiskers min–max)")
+    fig.update_yaxes(autorange="reversed", type="category")
+    return _layout(fig, "Duration per process", height=_height(len(rows)))
+
+
+def process_frequency_chart(frequency: Mapping[str, int], top: int = 30) -> go.Figure:
+    """Horizontal bars: how often each process occurs, most frequent on top."""
+    ordered = sorted(frequency.items(), key=lambda kv: (-int(kv[1]), str(kv[0])))[:top]
+    fig = go.Figure(
+        go.Bar(
+            x=[int(v) for _, v in ordered],
+            y=[safe_label(p) for p, _ in ordered],
+            orientation="h",
+            marker_color=MODEL_COLOR,
+            hovertemplate="%{y}: %{x} operations<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title="operations")
+    fig.update_yaxes(autorange="reversed", type="category")
+    return _layout(fig, "Process frequency", height=_height(len(ordered)))
+
+
+def transition_heatmap(transitions: Sequence[Mapping[str, object]]) -> go.Figure:
+    """Heat map of A → B counts (rows: from, columns: to); processes ordered by how often they take part."""
+    weight: dict[str, int] = {}
+    for t in transitions:
+        for end in ("from", "to"):
+            weight[str(t[end])] = weight.get(str(t[end]), 0) + int(t["count"])
+    order = sorted(weight, key=lambda p: (-weight[p], p))
+    index = {p: i for i, p in enumerate(order)}
+    z: list[list[int | None]] = [[None] * len(order) for _ in order]
+    for t in transitions:
+        z[index[str(t["from"])]][index[str(t["to"])]] = int(t["count"])
+    labels = [safe_label(p) for p in order]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=labels,
+            y=labels,
+            colorscale="Blues",
+            hoverongaps=False,
+            hovertemplate="%{y} → %{x}: %{z}<extra></extra>",
+            colorbar={"title": "count"},
+        )
+    )
+    fig.update_xaxes(title="to", type="category")
+    fig.update_yaxes(title="from", type="category", autorange="reversed")
+    return _layout(fig, "Most common transitions (A → B)", height=_height(len(order)) + 80)
+
+
+def metrics_comparison_chart(
+    rows: Sequence[Mapping[str, object]],
+    metrics: Sequence[str],
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """One panel per metric: a bar per version, and that version's best baseline drawn as a marker.
+
+    rows: [{"version": str, "values": {metric: float}, "baseline": {metric: float}, "baseline_name": str}].
+    """
+    labels = dict(labels or {})
+    fig = make_subplots(
+        rows=1,
+        cols=max(len(metrics), 1),
+        subplot_titles=[labels.get(m, m) for m in metrics],
+        horizontal_spacing=0.06,
+    )
+    versions = [safe_label(r["version"]) for r in rows]
+    for col, metric in enumerate(metrics, start=1):
+        values = [_number(dict(r.get("values") or {}).get(metric)) for r in rows]
+        base = [_number(dict(r.get("baseline") or {}).get(metric)) for r in rows]
+        fig.add_trace(
+            go.Bar(
+                x=versions,
+                y=values,
+                name="model",
+                legendgroup="model",
+                showlegend=col == 1,
+                marker_color=MODEL_COLOR,
+                text=[f"{v:.3f}" if v is not None else "—" for v in values],
+                textposition="auto",
+                hovertemplate="%{x}: %{y:.3f}<extra>model</extra>",
+            ),
+            row=1,
+            col=col,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=versions,
+                y=base,
+                name="best baseline",
+                legendgroup="baseline",
+                showlegend=col == 1,
+                mode="markers",
+                marker={"symbol": "line-ew-open", "size": 36, "line": {"width": 3, "color": BASELINE_COLOR}},
+                customdata=[safe_label(r.get("baseline_name") or "baseline") for r in rows],
+                hovertemplate="%{x}: %{y:.3f}<extra>%{customdata}</extra>",
+            ),
+            row=1,
+            col=col,
+        )
+        fig.update_yaxes(range=[0, 1.05], row=1, col=col)
+        fig.update_xaxes(type="category", row=1, col=col)
+    return _layout(
+        fig, "Metrics by version (bars: model, marks: best baseline)", height=380, barmode="group",
+        legend={"orientation": "h", "y": -0.15},
+    )
+
+
+def step_timeline_chart(steps: Sequence[Mapping[str, object]], title: str = "Steps") -> go.Figure:
+    """Gantt-like bars: each step starts where the previous ends; a line shows its low–high range.
+
+    steps: [{"seq", "process_code", "duration_min", "duration_low", "duration_high"}], in order.
+    A step without an estimate is drawn with zero width and says so on hover.
+    Trace 0 holds the steps, trace 1 the ranges (x pairs start+low, start+high, separated by None).
+    """
+    start = 0.0
+    starts, widths, names, hover = [], [], [], []
+    range_x: list[float | None] = []
+    range_y: list[str | None] = []
+    for step in steps:
+        duration = _number(step.get("duration_min"))
+        low, high = _number(step.get("duration_low")), _number(step.get("duration_high"))
+        width = duration or 0.0
+        name = f"{step.get('seq')} {safe_label(step.get('process_code'))}"
+        starts.append(start)
+        widths.append(width)
+        names.append(name)
+        if duration is None:
+            hover.append("no time estimate")
+        elif low is not None and high is not None:
+            hover.append(f"{duration:.1f} min (range {low:.1f}–{high:.1f})")
+            range_x += [start + low, start + high, None]
+            range_y += [name, name, None]
+        else:
+            hover.append(f"{duration:.1f} min")
+        start += width
+    fig = go.Figure(
+        go.Bar(
+            base=starts,
+            x=widths,
+            y=names,
+            orientation="h",
+            marker_color=MODEL_COLOR,
+            customdata=hover,
+            hovertemplate="%{y}: %{customdata}<extra></extra>",
+            name="estimate",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=range_x,
+            y=range_y,
+            mode="lines",
+            line={"color": RANGE_COLOR, "width": 2},
+            name="low–high",
+            hoverinfo="skip",
+        )
+    )
+    fig.update_xaxes(title="minutes from start")
+    fig.update_yaxes(autorange="reversed", type="category")
+    return _layout(fig, title, height=max(200, 70 + BAR_HEIGHT_PX * len(names)), showlegend=False)

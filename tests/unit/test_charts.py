@@ -1,0 +1,144 @@
+"""Charts are checked on the data the figures carry, built from real statistics where it matters."""
+
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+import pytest
+
+from routing_core import charts
+from routing_core.datasets import load_dataset
+from routing_core.stats import compute_stats
+from tests.conftest import FABRICAD, FABRICAD_MAP
+
+
+@pytest.fixture(scope="module")
+def fabricad_stats() -> dict:
+    return compute_stats(load_dataset(FABRICAD, FABRICAD_MAP))
+
+
+def test_safe_label_escapes_plotly_markup():
+    assert charts.safe_label("<a href='x'>A&B</a>") == "&lt;a href='x'&gt;A&amp;B&lt;/a&gt;"
+    assert charts.safe_label(12) == "12"
+
+
+def test_missing_rate_worst_first_every_column(fabricad_stats):
+    rates = fabricad_stats["missing_rate"]
+    fig = charts.missing_rate_chart(rates)
+    bar = fig.data[0]
+    assert isinstance(fig, go.Figure) and isinstance(bar, go.Bar)
+    assert sorted(bar.y) == sorted(rates)  # every column, once
+    assert list(bar.x) == sorted(rates.values(), reverse=True)
+    assert dict(zip(bar.y, bar.x, strict=True)) == rates
+
+
+def test_missing_rate_ties_by_name_and_text():
+    fig = charts.missing_rate_chart({"b": 0.0, "a": 0.0, "c": 0.25})
+    assert list(fig.data[0].y) == ["c", "a", "b"]
+    assert list(fig.data[0].text) == ["25.0%", "0.0%", "0.0%"]
+
+
+def test_routing_length_sorted_numerically():
+    fig = charts.routing_length_chart({"10": 1, "2": 5, "3": 7})
+    assert list(fig.data[0].x) == [2, 3, 10]
+    assert list(fig.data[0].y) == [5, 7, 1]
+
+
+def test_duration_summary_boxes_from_percentiles(fabricad_stats):
+    summary = fabricad_stats["duration_min"]
+    fig = charts.duration_summary_chart({"operation": summary, "routing": None})
+    assert len(fig.data) == 1  # a missing summary is left out
+    box = fig.data[0]
+    assert box.q1[0] == summary["p25"] and box.median[0] == summary["median"]
+    assert box.lowerfence[0] == summary["p5"] and box.upperfence[0] == summary["p95"]
+
+
+def test_duration_by_process_most_frequent_with_range():
+    data = {
+        "SAW": {"count": 3, "median": 2.0, "min": 1.0, "max": 4.0},
+        "MILL": {"count": 9, "median": 10.0, "min": 5.0, "max": 30.0},
+        "RARE": {"count": 1, "median": 7.0, "min": None, "max": None},
+    }
+    fig = charts.duration_by_process_chart(data, top=2)
+    bar = fig.data[0]
+    assert list(bar.y) == ["MILL", "SAW"]
+    assert list(bar.x) == [10.0, 2.0]
+    assert list(bar.error_x.array) == [20.0, 2.0]
+    assert list(bar.error_x.arrayminus) == [5.0, 1.0]
+
+
+def test_process_frequency_order_and_top(fabricad_stats):
+    freq = fabricad_stats["process_frequency"]
+    fig = charts.process_frequency_chart(freq, top=3)
+    bar = fig.data[0]
+    assert len(bar.y) == min(3, len(freq))
+    assert list(bar.x) == sorted(freq.values(), reverse=True)[: len(bar.y)]
+    for code, count in zip(bar.y, bar.x, strict=True):
+        assert freq[code] == count
+
+
+def test_transition_heatmap_cells_match_counts(fabricad_stats):
+    transitions = fabricad_stats["transitions"]
+    fig = charts.transition_heatmap(transitions)
+    hm = fig.data[0]
+    assert isinstance(hm, go.Heatmap)
+    assert list(hm.x) == list(hm.y)
+    cells = {
+        (hm.y[i], hm.x[j]): hm.z[i][j]
+        for i in range(len(hm.y))
+        for j in range(len(hm.x))
+        if hm.z[i][j] is not None
+    }
+    assert cells == {(t["from"], t["to"]): t["count"] for t in transitions}
+
+
+def test_transition_heatmap_by_hand():
+    fig = charts.transition_heatmap(
+        [{"from": "SAW", "to": "MILL", "count": 5}, {"from": "MILL", "to": "<b>QC</b>", "count": 2}]
+    )
+    hm = fig.data[0]
+    assert list(hm.x) == ["MILL", "SAW", "&lt;b&gt;QC&lt;/b&gt;"]  # MILL takes part 7 times
+    assert hm.z[1][0] == 5 and hm.z[0][2] == 2 and hm.z[0][0] is None
+
+
+def test_metrics_comparison_panels_and_baseline():
+    rows = [
+        {"version": "v1", "values": {"routing_accuracy": 0.8, "f1_weighted": 0.9},
+         "baseline": {"routing_accuracy": 0.5, "f1_weighted": 0.7}, "baseline_name": "most_frequent"},
+        {"version": "v2", "values": {"routing_accuracy": 0.6, "f1_weighted": None},
+         "baseline": {"routing_accuracy": 0.55}, "baseline_name": "best_attribute"},
+    ]
+    fig = charts.metrics_comparison_chart(rows, ["routing_accuracy", "f1_weighted"], {"f1_weighted": "F1"})
+    assert len(fig.data) == 4  # bar + baseline per metric
+    acc_bar, acc_base, f1_bar, f1_base = fig.data
+    assert list(acc_bar.x) == ["v1", "v2"] and list(acc_bar.y) == [0.8, 0.6]
+    assert list(acc_base.y) == [0.5, 0.55] and list(acc_base.customdata) == ["most_frequent", "best_attribute"]
+    assert list(f1_bar.y) == [0.9, None] and list(f1_base.y) == [0.7, None]
+    assert [a.text for a in fig.layout.annotations] == ["routing_accuracy", "F1"]
+    assert acc_bar.showlegend and not f1_bar.showlegend
+
+
+def test_step_timeline_starts_and_ranges():
+    steps = [
+        {"seq": 10, "process_code": "SAW", "duration_min": 2.0, "duration_low": 1.5, "duration_high": 3.0},
+        {"seq": 20, "process_code": "MILL", "duration_min": None, "duration_low": None, "duration_high": None},
+        {"seq": 30, "process_code": "SAW", "duration_min": 5.0, "duration_low": 4.0, "duration_high": 7.0},
+    ]
+    fig = charts.step_timeline_chart(steps)
+    bars, ranges = fig.data
+    assert list(bars.y) == ["10 SAW", "20 MILL", "30 SAW"]  # repeated processes stay apart
+    assert list(bars.base) == [0.0, 2.0, 2.0]
+    assert list(bars.x) == [2.0, 0.0, 5.0]
+    assert bars.customdata[1] == "no time estimate"
+    assert list(ranges.x) == [1.5, 3.0, None, 6.0, 9.0, None]
+    assert list(ranges.y) == ["10 SAW", "10 SAW", None, "30 SAW", "30 SAW", None]
+
+
+def test_step_timeline_nan_duration_is_missing():
+    fig = charts.step_timeline_chart(
+        [{"seq": 1, "process_code": "X", "duration_min": math.nan, "duration_low": 1, "duration_high": 2}]
+    )
+    assert list(fig.data[0].x) == [0.0]
+    assert fig.data[0].customdata[0] == "no time estimate"
+    assert fig.data[1].x is None or list(fig.data[1].x) == []
