@@ -27,3 +27,13 @@ def check_name(name: str, what: str = "name") -> str:
     if name.split(".")[0].upper() in _RESERVED:
         raise UserError(f"The {what} '{shown}' is a reserved device name on Windows; choose another.")
     return name
+
+
+def suggest_name(file_name: str, default: str = "dataset") -> str:
+    """A safe label derived from a file name ("Plant A routings (2024).csv" -> "Plant_A_routings_2024")."""
+    stem = str(file_name).replace("\\", "/").rsplit("/", 1)[-1]
+    stem = stem.rsplit(".", 1)[0] if "." in stem.lstrip(".") else stem
+    label = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")[:64].rstrip("._-")
+    if not label or label.split(".")[0].upper() in _RESERVED:
+        return default
+    return label

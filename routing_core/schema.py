@@ -18,6 +18,9 @@ REQUIRED = (ITEM, PROCESS)
 # A duration kept in another unit maps to one of these targets and is converted to minutes.
 DURATION_UNITS = {"duration_min": 1.0, "duration_h": 60.0, "duration_s": 1.0 / 60.0}
 TARGETS = (ITEM, PROCESS, SEQ, *DURATION_UNITS)
+# An explicit target meaning "not a canonical column": the column stays an attribute even if
+# its name is a known alias (the dashboard's "—" choice).
+IGNORE = "-"
 
 # Aliases, compared after _key(): lower case, with every non-alphanumeric character removed.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -84,6 +87,14 @@ def resolve_mapping(columns: Iterable[str], explicit: Mapping[str, str] | None =
     """Detected aliases overlaid with an explicit mapping; checks that sources exist and targets are unique."""
     columns = list(columns)
     explicit = dict(explicit or {})
+    ignored = {s for s, t in explicit.items() if t == IGNORE}
+    explicit = {s: t for s, t in explicit.items() if t != IGNORE}
+    for source in ignored:
+        if source in CANONICAL:
+            raise UserError(
+                f"Column '{source}' carries the canonical name {source}, so it is always used as such; "
+                "rename it in the file to keep it as an attribute."
+            )
     for source, target in explicit.items():
         if target not in TARGETS:
             raise UserError(
@@ -98,7 +109,9 @@ def resolve_mapping(columns: Iterable[str], explicit: Mapping[str, str] | None =
     mapping = {
         s: t
         for s, t in detect_mapping(columns).items()
-        if s not in explicit and (DURATION if t in DURATION_UNITS else t) not in explicit_canon
+        if s not in explicit
+        and s not in ignored
+        and (DURATION if t in DURATION_UNITS else t) not in explicit_canon
     }
     mapping.update(explicit)
     seen: dict[str, str] = {}
@@ -113,6 +126,32 @@ def resolve_mapping(columns: Iterable[str], explicit: Mapping[str, str] | None =
     for canonical in CANONICAL:
         if canonical not in seen and canonical in columns and canonical not in mapping:
             mapping[canonical] = canonical
+    return mapping
+
+
+def mapping_from_choices(columns: Iterable[str], choices: Mapping[str, str | None]) -> dict[str, str]:
+    """Explicit mapping from one chosen source column (or None) per target, as the dashboard asks for it.
+
+    choices: {item_code, process_code, seq, duration_min|duration_h|duration_s: source or None}.
+    A target left at None stays unmapped even when a column's name is an alias of it.
+    """
+    columns = list(columns)
+    mapping: dict[str, str] = {}
+    for target, source in choices.items():
+        if target not in TARGETS:
+            raise UserError(f"Unknown target '{target}': the targets are {', '.join(TARGETS)}.")
+        if source is None:
+            continue
+        if source not in columns:
+            raise UserError(f"Column '{source}' is not in the file. Columns found: {_list(columns)}.")
+        if source in mapping:
+            raise UserError(f"Column '{source}' is chosen for both {mapping[source]} and {target}; pick one.")
+        mapping[source] = target
+    chosen = {DURATION if t in DURATION_UNITS else t for t in mapping.values()}
+    for source, target in detect_mapping(columns).items():
+        canonical = DURATION if target in DURATION_UNITS else target
+        if source not in mapping and canonical not in chosen:
+            mapping[source] = IGNORE
     return mapping
 
 
