@@ -1,0 +1,321 @@
+"""Item features for the routing model: attributes and the structure of the item code."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from routing_core.schema import ITEM
+
+CODE_SEPARATORS = "-_/. "
+_SEP_RE = re.compile(r"[-_/. ]")
+_ALPHA_RE = re.compile(r"^([^\W\d_]+)")
+_NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)?")
+MISSING = "<missing>"
+OTHER = "<other>"
+
+
+# ---------------------------------------------------------------- item code structure
+
+
+def code_tokens(codes: pd.Series) -> pd.DataFrame:
+    """Candidate categorical tokens from the structure of item codes (only those the codes have)."""
+    codes = codes.astype("str")
+    out: dict[str, pd.Series] = {}
+    n = max(len(codes), 1)
+    has_sep = codes.str.contains(_SEP_RE, regex=True)
+    if has_sep.sum() / n >= 0.5:
+        out["code:prefix"] = codes.str.split(_SEP_RE, n=1, regex=True).str[0]
+    alpha = codes.str.extract(_ALPHA_RE, expand=False)
+    if alpha.notna().sum() / n >= 0.5:
+        out["code:alpha"] = alpha.fillna("")
+    lengths = codes.str.len()
+    if len(lengths) and (lengths == lengths.mode().iloc[0]).mean() >= 0.9:
+        for k in (1, 2, 3):
+            out[f"code:first{k}"] = codes.str[:k]
+    if lengths.nunique() > 1:
+        out["code:length"] = lengths.astype("str")
+    return pd.DataFrame(out, index=codes.index)
+
+
+def _entropy(counts: np.ndarray) -> float:
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def mutual_information(x: np.ndarray, y: np.ndarray) -> float:
+    """Mutual information (nats) between two integer-coded variables."""
+    if len(x) == 0:
+        return 0.0
+    joint = pd.Series(1, index=pd.MultiIndex.from_arrays([x, y])).groupby(level=[0, 1]).size()
+    hx = _entropy(np.bincount(x))
+    hy = _entropy(np.bincount(y))
+    return max(hx + hy - _entropy(joint.to_numpy()), 0.0)
+
+
+def _collapse_rare(values: pd.Series, min_count: int) -> np.ndarray:
+    """Integer codes with values seen fewer than min_count times merged into one."""
+    codes, uniques = pd.factorize(values.astype("str").fillna(MISSING))
+    counts = np.bincount(codes, minlength=len(uniques))
+    rare = counts < min_count
+    if rare.any():
+        remap = np.where(rare, len(uniques), np.arange(len(uniques)))
+        codes = pd.factorize(remap[codes])[0]
+    return codes
+
+
+def _binned(values: pd.Series, bins: int = 10) -> np.ndarray:
+    """Quantile bins of a numeric column as integer codes (missing is its own bin)."""
+    v = values.to_numpy(dtype="float64", na_value=np.nan)
+    ok = ~np.isnan(v)
+    codes = np.zeros(len(v), dtype=np.int64)
+    if ok.any():
+        edges = np.unique(np.quantile(v[ok], np.linspace(0, 1, bins + 1)[1:-1]))
+        codes[ok] = np.searchsorted(edges, v[ok], side="right") + 1
+    return pd.factorize(codes)[0]
+
+
+def attribute_codes(frame: pd.DataFrame, col: str, numeric: bool, min_count: int) -> np.ndarray:
+    """One column as integer codes: quantile bins for numbers, rare values merged for categories."""
+    if numeric:
+        return _binned(frame[col])
+    return _collapse_rare(frame[col], min_count)
+
+
+# ---------------------------------------------------------------- featurizer
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    text = series.astype("str")
+    return text.where(series.notna(), MISSING)
+
+
+class ItemFeaturizer(TransformerMixin, BaseEstimator):
+    """Item attributes (+ item code structure) -> dense float32 matrix for similarity and trees.
+
+    Numbers: median-imputed, log-scaled when skewed, standardised, with a missing indicator.
+    Categories: one-hot over values seen at least `min_frequency` times (others share no column).
+    Text that holds numbers (e.g. dimensions "300x100x200") also gives the count and the values of
+    its numbers. Code tokens (prefix, leading letters, first characters) are kept only when they
+    carry information about the target passed to fit (`y`, e.g. the routing of each item).
+    Each attribute's block is scaled by `weights_` (relevance to `y`), so cosine similarity on the
+    output favours attributes that decide the routing.
+    """
+
+    def __init__(
+        self,
+        attributes: list[str] | None = None,
+        use_code: bool = True,
+        min_frequency: int = 5,
+        code_min_info: float = 0.02,
+        weighting: bool = True,
+        max_categories: int = 200,
+    ) -> None:
+        self.attributes = attributes
+        self.use_code = use_code
+        self.min_frequency = min_frequency
+        self.code_min_info = code_min_info
+        self.weighting = weighting
+        self.max_categories = max_categories
+
+    # -- building the raw columns (attributes + derived) ------------------------------------
+    def _derived(self, items: pd.DataFrame) -> pd.DataFrame:
+        """The attribute columns plus derived ones (code tokens, numbers in text)."""
+        cols: dict[str, pd.Series] = {}
+        index = items.index
+        for col in self.attributes_:
+            cols[col] = items[col] if col in items else pd.Series(np.nan, index=index)
+        for col in self.text_number_cols_:
+            text = cols[col].astype("str").where(cols[col].notna(), "")
+            nums = text.str.findall(_NUMBER_RE)
+            cols[f"{col}#count"] = nums.str.len().astype("float64").where(cols[col].notna())
+            for k in range(self.text_number_width_[col]):
+                cols[f"{col}#{k + 1}"] = pd.to_numeric(
+                    nums.str[k].str.replace(",", "."), errors="coerce"
+                )
+        if self.code_cols_:
+            codes = items[ITEM] if ITEM in items else pd.Series("", index=index)
+            tokens = code_tokens(codes)
+            for col in self.code_cols_:
+                cols[col] = tokens[col] if col in tokens else pd.Series(np.nan, index=index)
+        return pd.DataFrame(cols, index=index)
+
+    def fit(self, items: pd.DataFrame, y: np.ndarray | None = None) -> ItemFeaturizer:
+        """Learn imputation, scaling, categories, useful code tokens and attribute weights."""
+        attrs = list(self.attributes) if self.attributes is not None else [
+            c for c in items.columns if c != ITEM
+        ]
+        self.attributes_ = [c for c in attrs if c != ITEM]
+        self.text_number_cols_: list[str] = []
+        self.text_number_width_: dict[str, int] = {}
+        n = len(items)
+        for col in self.attributes_:
+            s = items[col] if col in items else None
+            if s is None or _is_numeric(s) or pd.api.types.is_bool_dtype(s):
+                continue
+            nonnull = s.dropna().astype("str")
+            if nonnull.empty:
+                continue
+            # Free text with numbers inside (dimensions, sizes): worth reading the numbers when
+            # there are many distinct values, i.e. the column is not a plain category.
+            has_num = nonnull.str.contains(_NUMBER_RE, regex=True).mean()
+            if has_num >= 0.8 and nonnull.nunique() >= min(10, max(3, n // 2)):
+                counts = nonnull.str.count(_NUMBER_RE.pattern)
+                self.text_number_cols_.append(col)
+                self.text_number_width_[col] = int(min(max(counts.max(), 1), 4))
+        self.code_cols_: list[str] = []
+        if self.use_code and ITEM in items and y is not None:
+            tokens = code_tokens(items[ITEM])
+            y_codes = pd.factorize(np.asarray(y))[0]
+            hy = _entropy(np.bincount(y_codes)) or 1.0
+            min_count = max(self.min_frequency, int(0.002 * n))
+            for col in tokens.columns:
+                x = _collapse_rare(tokens[col], min_count)
+                if x.max() < 1:
+                    continue
+                if mutual_information(x, y_codes) / hy >= self.code_min_info:
+                    self.code_cols_.append(col)
+        raw = self._derived(items)
+        self.numeric_: list[str] = []
+        self.categorical_: list[str] = []
+        self.median_: dict[str, float] = {}
+        self.log_: dict[str, bool] = {}
+        self.mean_: dict[str, float] = {}
+        self.scale_: dict[str, float] = {}
+        self.categories_: dict[str, list[str]] = {}
+        self.has_missing_: dict[str, bool] = {}
+        for col in raw.columns:
+            s = raw[col]
+            if _is_numeric(s):
+                v = s.to_numpy(dtype="float64", na_value=np.nan)
+                ok = ~np.isnan(v)
+                if not ok.any():
+                    continue
+                self.numeric_.append(col)
+                positive = bool((v[ok] >= 0).all())
+                skewed = positive and np.nanmax(v) > 0 and _skew(v[ok]) > 1.0
+                self.log_[col] = skewed
+                if skewed:
+                    v = np.log1p(v)
+                med = float(np.median(v[ok]))
+                v = np.where(ok, v, med)
+                self.median_[col] = med
+                self.mean_[col] = float(v.mean())
+                self.scale_[col] = float(v.std()) or 1.0
+                self.has_missing_[col] = bool((~ok).any())
+            else:
+                text = _as_text(s)
+                counts = text.value_counts()
+                keep = counts[counts >= self.min_frequency].index[: self.max_categories]
+                if len(keep) == 0:
+                    continue
+                self.categorical_.append(col)
+                self.categories_[col] = [str(v) for v in keep]
+        self._build_layout()
+        self.weights_ = {col: 1.0 for col in self.numeric_ + self.categorical_}
+        if self.weighting and y is not None and n > 0:
+            self.weights_ = self._relevance(raw, np.asarray(y))
+        self._scale_vector()
+        return self
+
+    def _build_layout(self) -> None:
+        names: list[str] = []
+        self.blocks_: dict[str, list[int]] = {}
+        for col in self.numeric_:
+            idx = [len(names)]
+            names.append(col)
+            if self.has_missing_[col]:
+                idx.append(len(names))
+                names.append(f"{col}=<missing>")
+            self.blocks_[col] = idx
+        self.cat_index_: dict[str, dict[str, int]] = {}
+        for col in self.categorical_:
+            start = len(names)
+            self.cat_index_[col] = {v: start + i for i, v in enumerate(self.categories_[col])}
+            names.extend(f"{col}={v}" for v in self.categories_[col])
+            self.blocks_[col] = list(range(start, len(names)))
+        self.feature_names_out_ = np.asarray(names, dtype=object)
+        self.n_features_out_ = len(names)
+
+    def _relevance(self, raw: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
+        """Weight of each column: sqrt of its normalised mutual information with y (floor 0.05)."""
+        y_codes = pd.factorize(y)[0]
+        hy = _entropy(np.bincount(y_codes)) or 1.0
+        min_count = max(self.min_frequency, int(0.002 * len(raw)))
+        weights = {}
+        for col in self.numeric_ + self.categorical_:
+            x = attribute_codes(raw, col, col in self.median_, min_count)
+            info = mutual_information(x, y_codes) / hy
+            weights[col] = float(max(np.sqrt(max(info, 0.0)), 0.05))
+        top = max(weights.values(), default=1.0) or 1.0
+        return {col: w / top for col, w in weights.items()}
+
+    def _scale_vector(self) -> None:
+        w = np.ones(self.n_features_out_, dtype=np.float32)
+        for col, idx in self.blocks_.items():
+            weight = self.weights_.get(col, 1.0)
+            if col in self.categories_:
+                # A one-hot block has norm 1; scale so a category mismatch costs like ~2 std.
+                weight *= np.sqrt(2.0)
+            w[idx] = weight
+        self.column_weight_ = w
+
+    def transform(self, items: pd.DataFrame) -> np.ndarray:
+        """Dense float32 matrix, one row per item (unknown categories and blank cells are zeros)."""
+        raw = self._derived(items)
+        n = len(items)
+        out = np.zeros((n, self.n_features_out_), dtype=np.float32)
+        for col in self.numeric_:
+            v = pd.to_numeric(raw[col], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            miss = np.isnan(v)
+            if self.log_[col]:
+                v = np.log1p(np.clip(v, 0, None))
+            v = np.where(miss, self.median_[col], v)
+            idx = self.blocks_[col]
+            out[:, idx[0]] = (v - self.mean_[col]) / self.scale_[col]
+            if len(idx) > 1:
+                out[:, idx[1]] = miss
+        for col in self.categorical_:
+            text = _as_text(raw[col])
+            pos = text.map(self.cat_index_[col]).to_numpy(dtype="float64", na_value=np.nan)
+            ok = ~np.isnan(pos)
+            out[np.flatnonzero(ok), pos[ok].astype(np.int64)] = 1.0
+        out *= self.column_weight_
+        return out
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return self.feature_names_out_
+
+    # -- a tree-friendly view: one column per attribute, categories as integer codes --------
+    def transform_ordinal(self, items: pd.DataFrame) -> np.ndarray:
+        """Dense float64 matrix with one column per numeric/categorical column (NaN = missing)."""
+        raw = self._derived(items)
+        cols = []
+        for col in self.numeric_:
+            cols.append(pd.to_numeric(raw[col], errors="coerce").to_numpy("float64", na_value=np.nan))
+        for col in self.categorical_:
+            codes = _as_text(raw[col]).map(
+                {v: float(i) for i, v in enumerate(self.categories_[col])}
+            )
+            cols.append(codes.to_numpy(dtype="float64", na_value=np.nan))
+        if not cols:
+            return np.zeros((len(items), 0))
+        return np.column_stack(cols)
+
+    @property
+    def ordinal_is_categorical_(self) -> np.ndarray:
+        return np.array([False] * len(self.numeric_) + [True] * len(self.categorical_), dtype=bool)
+
+
+def _skew(v: np.ndarray) -> float:
+    sd = v.std()
+    if sd == 0:
+        return 0.0
+    return float(((v - v.mean()) ** 3).mean() / sd**3)
