@@ -1,0 +1,159 @@
+"""Upload: read a routing export, check and change the column mapping, preview, save as a dataset."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from routing_core.datasets import RawTable, normalise, read_table
+from routing_core.errors import UserError
+from routing_core.names import check_name, suggest_name
+from routing_core.schema import DURATION_UNITS, detect_mapping, mapping_from_choices
+from ui import loaders
+from ui.nav import DATASET, TRAIN
+from ui.text import md
+
+NONE = "—"
+TARGETS = (
+    ("item_code", "Item code (required)"),
+    ("process_code", "Process code (required)"),
+    ("seq", "Sequence"),
+    ("duration", "Duration"),
+)
+UNITS = {"min": "duration_min", "h": "duration_h", "s": "duration_s"}
+UNIT_LABELS = {"min": "minutes", "h": "hours", "s": "seconds"}
+
+st.title("Upload routings")
+st.caption(
+    "One row per operation: item, process, and optionally sequence and duration. "
+    "Every other column is kept as an attribute."
+)
+
+with st.container(border=True):
+    left, right = st.columns([3, 1], vertical_alignment="center")
+    left.markdown(
+        "**No export at hand?** The bundled sample data (machined parts with their routings) "
+        "makes every page usable right away."
+    )
+    if right.button("Use sample data", key="upload_use_sample", icon=":material/science:"):
+        record, _ = loaders.store_sample()
+        st.session_state[loaders.CURRENT_DATASET] = record.name
+        st.success(
+            f"Sample data is ready as dataset **{md(record.name)}**: "
+            f"{record.items:,} items, {record.rows:,} operations."
+        )
+        st.page_link(DATASET.path, label="Look at the sample data", icon=DATASET.icon)
+
+upload = st.file_uploader(
+    "Routing export", type=["csv", "tsv", "txt", "parquet"], key="upload_file",
+    help="CSV with , ; tab or | (detected); UTF-8, Excel UTF-8, CP949/EUC-KR or Latin-1; or Parquet.",
+)
+if upload is None:
+    st.info("Drop a CSV, TSV, TXT or Parquet file above to see how it is read.", icon=":material/upload:")
+    st.stop()
+
+# Read once per uploaded file; a new file resets the mapping widgets to what its header suggests.
+if st.session_state.get("upload_file_id") != upload.file_id:
+    st.session_state["upload_file_id"] = upload.file_id
+    st.session_state.pop("upload_norm", None)
+    st.session_state.pop("upload_saved", None)
+    try:
+        raw: RawTable | str = read_table(upload.getvalue(), name=upload.name)
+    except UserError as exc:
+        raw = str(exc)
+    st.session_state["upload_raw"] = raw
+    if isinstance(raw, RawTable):
+        detected = {("duration" if t in DURATION_UNITS else t): (s, t) for s, t in detect_mapping(raw.frame.columns).items()}
+        for target, _ in TARGETS:
+            st.session_state[f"map_{target}"] = detected[target][0] if target in detected else NONE
+        unit = detected.get("duration", (None, "duration_min"))[1]
+        st.session_state["map_duration_unit"] = next(k for k, v in UNITS.items() if v == unit)
+        st.session_state["upload_name"] = suggest_name(upload.name)
+
+raw = st.session_state["upload_raw"]
+if not isinstance(raw, RawTable):
+    st.error(md(raw), icon=":material/error:")
+    st.caption("Nothing was stored. Fix the file and drop it again.")
+    st.stop()
+
+delimiter = {None: "none (Parquet)", "\t": "tab"}.get(raw.delimiter, repr(raw.delimiter))
+st.caption(
+    md(f"{raw.source_name}: {len(raw.frame):,} rows × {raw.frame.shape[1]} columns, "
+       f"read as {raw.encoding}, delimiter {delimiter}.")
+)
+
+st.subheader("Column mapping")
+st.caption("Detected from the column names; change any of them. “—” leaves a target unmapped.")
+columns = [str(c) for c in raw.frame.columns]
+cells = st.columns(5)
+choices: dict[str, str | None] = {}
+for cell, (target, label) in zip(cells, TARGETS, strict=False):
+    value = cell.selectbox(label, [NONE, *columns], key=f"map_{target}")
+    choices[target] = None if value == NONE else value
+unit = cells[4].selectbox(
+    "Duration unit", list(UNITS), format_func=UNIT_LABELS.get, key="map_duration_unit",
+    help="Durations in hours or seconds are converted to minutes.",
+)
+choices[UNITS[unit]] = choices.pop("duration")
+
+try:
+    explicit = mapping_from_choices(columns, choices)
+except UserError as exc:
+    st.error(md(exc), icon=":material/error:")
+    st.stop()
+
+norm_key = tuple(sorted(explicit.items()))
+cached = st.session_state.get("upload_norm")
+if cached is None or cached[0] != norm_key:
+    try:
+        result = normalise(raw, explicit)
+    except UserError as exc:
+        result = str(exc)
+    cached = (norm_key, result)
+    st.session_state["upload_norm"] = cached
+dataset = cached[1]
+if isinstance(dataset, str):
+    st.error(md(dataset), icon=":material/error:")
+    st.caption("Nothing was stored. Change the mapping above or fix the file.")
+    st.stop()
+
+a, b, c, d = st.columns(4)
+a.metric("Operations", f"{len(dataset.ops):,}")
+b.metric("Items", f"{dataset.n_items:,}")
+c.metric("Processes", f"{dataset.ops['process_code'].nunique():,}")
+d.metric("Attributes", len(dataset.item_attributes) + len(dataset.operation_attributes))
+if dataset.item_attributes:
+    st.caption("Item attributes (model features): " + md(", ".join(dataset.item_attributes)))
+if dataset.operation_attributes:
+    st.caption("Operation attributes (carried onto steps): " + md(", ".join(dataset.operation_attributes)))
+
+st.subheader("Preview")
+st.dataframe(dataset.ops.head(50), key="upload_preview", hide_index=True)
+
+st.subheader("Warnings")
+if dataset.warnings:
+    for warning in dataset.warnings:
+        st.warning(md(warning), icon=":material/warning:")
+else:
+    st.success("No problems found in the file.", icon=":material/check_circle:")
+
+st.subheader("Save")
+with st.form("upload_save_form", border=False):
+    name = st.text_input("Dataset name", key="upload_name", max_chars=64)
+    save = st.form_submit_button("Save dataset", type="primary", key="upload_save")
+if save:
+    try:
+        record, created = loaders.store().save(check_name(name.strip(), "dataset name"), dataset)
+    except UserError as exc:
+        st.error(md(exc), icon=":material/error:")
+    else:
+        st.session_state[loaders.CURRENT_DATASET] = record.name
+        st.session_state["upload_saved"] = (
+            f"Saved as dataset **{md(record.name)}** ({record.items:,} items, {record.rows:,} operations)."
+            if created
+            else f"This file with this mapping is already stored as dataset **{md(record.name)}**."
+        )
+if st.session_state.get("upload_saved"):
+    st.success(st.session_state["upload_saved"], icon=":material/check_circle:")
+    left, right = st.columns(2)
+    left.page_link(DATASET.path, label="Look at the dataset", icon=DATASET.icon)
+    right.page_link(TRAIN.path, label="Train a model on it", icon=TRAIN.icon)

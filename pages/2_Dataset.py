@@ -1,0 +1,74 @@
+"""Dataset: headline numbers, data quality and the shape of the routings of one stored dataset."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from routing_core import charts
+from ui import loaders
+from ui.empty import empty_state
+from ui.nav import TRAIN, UPLOAD
+from ui.text import md, pct
+
+st.title("Dataset")
+record = loaders.pick_dataset("dataset_pick")
+if record is None:
+    empty_state("No dataset is stored yet. Upload a routing export (or use the sample data) first.",
+                UPLOAD, "Go to Upload")
+    st.stop()
+
+stats = loaders.dataset_stats(record)
+st.caption(
+    md(f"From {record.source_name}, stored {record.created_at}. ")
+    + "Mapping: " + md(", ".join(f"{s} → {t}" for s, t in record.mapping.items()))
+)
+
+cols = st.columns(5)
+cols[0].metric("Rows", f"{stats['total_samples']:,}")
+cols[1].metric("Items", f"{stats['unique_items']:,}")
+cols[2].metric("Processes", f"{stats['unique_processes']:,}")
+cols[3].metric("Distinct routings", f"{stats['distinct_routings']:,}")
+cols[4].metric("Duration missing", pct(stats["missing_duration_min"]))
+
+st.subheader("Alerts")
+if stats["alerts"]:
+    for alert in stats["alerts"]:
+        st.warning(md(alert), icon=":material/warning:")
+else:
+    st.success("No alerts: the data looks clean.", icon=":material/check_circle:")
+
+quality, routings, processes = st.tabs(["Quality", "Routings and durations", "Processes and transitions"])
+with quality:
+    st.plotly_chart(charts.missing_rate_chart(stats["missing_rate"]), key="dataset_missing_chart")
+with routings:
+    left, right = st.columns(2)
+    left.plotly_chart(charts.routing_length_chart(stats["routing_length"]["distribution"]),
+                      key="dataset_length_chart")
+    summaries = {"per operation": stats.get("duration_min"), "per routing (total)": stats.get("routing_duration_min")}
+    if any(summaries.values()):
+        right.plotly_chart(charts.duration_summary_chart(summaries), key="dataset_duration_chart")
+        st.plotly_chart(charts.duration_by_process_chart(stats["duration_by_process"]),
+                        key="dataset_duration_process_chart")
+    else:
+        right.info("This dataset has no durations.")
+with processes:
+    st.plotly_chart(charts.process_frequency_chart(stats["process_frequency"]), key="dataset_frequency_chart")
+    if stats["transitions"]:
+        st.plotly_chart(charts.transition_heatmap(stats["transitions"]), key="dataset_transition_chart")
+    else:
+        st.info("No transitions: every routing has a single step.")
+
+with st.expander("Attributes"):
+    st.caption("Item attributes feed the model; operation attributes are carried onto predicted steps.")
+    st.dataframe(
+        {
+            "column": stats["item_attributes"] + stats["operation_attributes"],
+            "kind": ["item"] * len(stats["item_attributes"]) + ["operation"] * len(stats["operation_attributes"]),
+            "missing": [stats["missing_rate"].get(c, 0.0) for c in stats["attributes"]],
+        },
+        key="dataset_attributes",
+        hide_index=True,
+        column_config={"missing": st.column_config.NumberColumn(format="percent")},
+    )
+
+st.page_link(TRAIN.path, label="Train a model on this dataset", icon=TRAIN.icon)

@@ -1,0 +1,1 @@
+"""Shared Streamlit helpers for the pages: navigation, cached loaders, empty states, the sidebar."""

@@ -1,0 +1,139 @@
+"""Cached access to the stores: keyed by folder and by dataset / version identity, never recomputed per rerun."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from routing_core.datasets import Dataset, DatasetRecord, DatasetStore, data_home, item_table
+from routing_core.errors import UserError
+from routing_core.registry import Registry, VersionInfo, models_dir
+
+SAMPLE_NAME = "sample"
+SAMPLE_FILE = "sample.csv"
+CURRENT_DATASET = "current_dataset"  # session key shared by the pages
+
+
+def data_root() -> str:
+    """The data home as an absolute path (a cache key part: tests and users may switch it)."""
+    return str(Path(data_home()).resolve())
+
+
+def models_root() -> str:
+    """The models folder as an absolute path."""
+    return str(Path(models_dir()).resolve())
+
+
+def store() -> DatasetStore:
+    """The dataset store of the current data home."""
+    return DatasetStore(data_root())
+
+
+def registry() -> Registry:
+    """The model registry of the current models folder."""
+    return Registry(models_root())
+
+
+def store_sample() -> tuple[DatasetRecord, bool]:
+    """Store the bundled sample data as 'sample' (the same content is recognised, not stored twice)."""
+    from routing_core.datasets import load_dataset
+    from routing_core.sample import sample_csv_bytes
+
+    existing = store()
+    if SAMPLE_NAME in existing.names():
+        return existing.record(SAMPLE_NAME), False
+    return existing.save(SAMPLE_NAME, load_dataset(sample_csv_bytes(), name=SAMPLE_FILE))
+
+
+@st.cache_resource(show_spinner="Preparing the sample dataset…")
+def _sample_once(root: str) -> str | None:
+    if DatasetStore(root).list():
+        return None
+    try:
+        record, _ = store_sample()
+    except UserError:  # another session stored it first
+        return None
+    return record.name
+
+
+def ensure_sample() -> None:
+    """On a fresh start (no dataset at all) store the sample data once, so every page has something."""
+    _sample_once(data_root())
+
+
+def datasets() -> list[DatasetRecord]:
+    """Every stored dataset, newest first."""
+    return store().list()
+
+
+def _identity(record: DatasetRecord) -> tuple[str, str, str, str]:
+    return data_root(), record.name, record.sha256, record.created_at
+
+
+@st.cache_data(show_spinner="Computing statistics…", max_entries=32)
+def _stats(root: str, name: str, sha256: str, created_at: str) -> dict:
+    return DatasetStore(root).stats(name)
+
+
+def dataset_stats(record: DatasetRecord) -> dict:
+    """The statistics of a stored dataset (computed once on disk, then kept in memory)."""
+    return _stats(*_identity(record))
+
+
+@st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
+def _dataset(root: str, name: str, sha256: str, created_at: str) -> Dataset:
+    return DatasetStore(root).load(name)
+
+
+def dataset(record: DatasetRecord) -> Dataset:
+    """A stored dataset (shared, read-only: do not modify its frame)."""
+    return _dataset(*_identity(record))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _items(root: str, name: str, sha256: str, created_at: str) -> pd.DataFrame:
+    ds = DatasetStore(root).load(name)
+    return item_table(ds.ops, ds.item_attributes)
+
+
+def items(record: DatasetRecord) -> pd.DataFrame:
+    """One row per item of a stored dataset: item_code and item attributes (read-only)."""
+    return _items(*_identity(record))
+
+
+def pick_dataset(key: str, label: str = "Dataset") -> DatasetRecord | None:
+    """A selectbox over the stored datasets that starts at, and updates, the session's current dataset."""
+    records = datasets()
+    if not records:
+        return None
+    names = [r.name for r in records]
+    current = st.session_state.get(CURRENT_DATASET)
+    index = names.index(current) if current in names else 0
+    name = st.selectbox(label, names, index=index, key=key)
+    st.session_state[CURRENT_DATASET] = name
+    return records[names.index(name)]
+
+
+def versions() -> list[VersionInfo]:
+    """Every model version, newest first (broken ones included, with the reason)."""
+    return registry().list()
+
+
+def version_identity(info: VersionInfo) -> tuple[str, str, str]:
+    """A cache key for a version: folder, name and manifest digest (a changed version is a new key)."""
+    digest = str((info.manifest or {}).get("artifacts", {}).get("model.joblib", {}).get("sha256", ""))
+    return models_root(), info.name, digest + (info.created_at or "")
+
+
+@st.cache_resource(show_spinner=False)
+def _jobs(models: str, data: str):
+    from routing_core.training import JobManager
+
+    return JobManager(models_dir=models, data_home=data)
+
+
+def job_manager():
+    """The training job manager of this models folder and data home (one per server process)."""
+    return _jobs(models_root(), data_root())

@@ -1,0 +1,22 @@
+"""The pages of the dashboard, in menu order; pages link to each other through these paths."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str
+    title: str
+    icon: str
+
+
+UPLOAD = PageSpec("pages/1_Upload.py", "Upload", ":material/upload_file:")
+DATASET = PageSpec("pages/2_Dataset.py", "Dataset", ":material/table_chart:")
+TRAIN = PageSpec("pages/3_Train.py", "Train", ":material/model_training:")
+MODELS = PageSpec("pages/4_Models.py", "Models", ":material/inventory_2:")
+PREDICT = PageSpec("pages/5_Predict.py", "Predict", ":material/route:")
+CACHE = PageSpec("pages/6_Cache.py", "Cache", ":material/cached:")
+
+PAGES = (UPLOAD, DATASET, TRAIN, MODELS, PREDICT, CACHE)

@@ -1,0 +1,25 @@
+"""Showing user text (item codes, column and file names) inside Markdown without it becoming markup."""
+
+from __future__ import annotations
+
+import re
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping them all
+# also defuses Streamlit's own directives (:red[...], :material/icon:, $math$).
+_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def md(value: object) -> str:
+    """`value` as literal text inside Streamlit Markdown (labels, alerts, captions)."""
+    text = str(value)
+    return _PUNCT.sub(r"\\\1", text).replace("\n", "  \n")
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    """A share 0–1 as a percentage, or an em dash when unknown."""
+    return "—" if value is None else f"{value * 100:.{digits}f} %"
+
+
+def num(value: float | None, digits: int = 3) -> str:
+    """A number with `digits` decimals, or an em dash when unknown."""
+    return "—" if value is None else f"{value:.{digits}f}"
