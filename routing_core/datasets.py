@@ -34,6 +34,7 @@ from routing_core.schema import (
     PROCESS,
     REQUIRED,
     SEQ,
+    detect_mapping,
     resolve_mapping,
 )
 
@@ -57,6 +58,7 @@ class RawTable:
     delimiter: str | None  # None for Parquet
     sha256: str
     source_name: str
+    data: bytes = field(default=b"", repr=False)
 
 
 def _to_bytes(source: Source) -> tuple[bytes, str]:
@@ -113,12 +115,15 @@ def _looks_binary(sample: bytes) -> int | None:
     return pos if pos >= 0 else None
 
 
-def read_table(source: Source, name: str | None = None) -> RawTable:
-    """Read a CSV (delimiter and encoding sniffed) or Parquet file into a frame of its own columns."""
+def read_table(source: Source, name: str | None = None, text_columns: set[str] | None = None) -> RawTable:
+    """Read a CSV (delimiter and encoding sniffed) or Parquet file into a frame of its own columns.
+
+    `text_columns` are read as text whatever they hold (codes with leading zeros).
+    """
     data, source_name = _to_bytes(source)
     source_name = name or source_name
     sha = hashlib.sha256(data).hexdigest()
-    if not data.strip():
+    if not data[:65536].strip() and not data.strip():
         raise UserError(f"{source_name} is empty: there is nothing to read.")
     if data[:4] == b"PAR1":
         try:
@@ -141,59 +146,87 @@ def read_table(source: Source, name: str | None = None) -> RawTable:
             f"{source_name} is not a text CSV file (binary content at byte {nul}). "
             "Export the routing table as CSV (or Parquet) and try again."
         )
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[3:]
+        bom = True
+    else:
+        bom = False
+    if data[:1] in (b"\r", b"\n", b" ", b"\t"):
+        data = data.lstrip(b" \t\r\n")  # blank lines above the header
     encoding = _sniff_encoding(data)
+    if bom:
+        encoding = "utf-8-sig"
     head = data[:65536].decode(encoding, errors="replace")
     delimiter = _sniff_delimiter(head)
-    frame = _read_csv(data, encoding, delimiter, source_name)
-    return RawTable(frame, encoding.replace("-sig", " (BOM)"), delimiter, sha, source_name)
+    frame = _read_csv(data, encoding, delimiter, source_name, text_columns)
+    return RawTable(frame, encoding.replace("-sig", " (BOM)"), delimiter, sha, source_name, data)
 
 
-def _read_csv(data: bytes, encoding: str, delimiter: str, source_name: str) -> pd.DataFrame:
+def _read_csv(
+    data: bytes, encoding: str, delimiter: str, source_name: str, text_columns: set[str] | None = None
+) -> pd.DataFrame:
     header = _header(data, encoding, delimiter, source_name)
-    # Codes keep their leading zeros: every column is read as text, numbers are parsed later
-    # for the columns that need them.
+    # pyarrow infers numbers, which would drop the leading zeros of codes: columns that look like
+    # codes (a leading zero in the first lines, or a known item/process header) stay text.
+    text = set(text_columns or ()) | _code_like_columns(data, encoding, delimiter, header)
     read_opts = pacsv.ReadOptions(
         encoding="utf8" if encoding.startswith("utf-8") else encoding,
-        column_names=[f"c{i}" for i in range(len(header))],
+        column_names=header,
         skip_rows=1,
         block_size=1 << 24,
     )
-    parse_opts = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
-    convert_opts = pacsv.ConvertOptions(
-        column_types={f"c{i}": pa.string() for i in range(len(header))},
-        strings_can_be_null=True,
-        null_values=[""],
-        quoted_strings_can_be_null=True,
-    )
-    payload = data[3:] if data.startswith(codecs.BOM_UTF8) else data
-    try:
-        table = pacsv.read_csv(io.BytesIO(payload), read_opts, parse_opts, convert_opts)
-    except pa.ArrowInvalid as exc:
-        raise UserError(_explain_arrow_error(str(exc), source_name, encoding, data)) from None
-    table = _infer_numbers(table.rename_columns(header))
+    # Quoted line breaks inside values are rare and make parsing slower: only allow them when a
+    # quote follows a delimiter or starts a line somewhere in the file.
+    parse_opts = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=_may_quote_newlines(data, delimiter))
+    payload = data
+    for _ in range(len(header) + 1):
+        convert_opts = pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in text},
+            strings_can_be_null=True,
+            null_values=["", "NA", "N/A", "NaN", "nan", "NULL", "null"],
+            quoted_strings_can_be_null=True,
+        )
+        try:
+            table = pacsv.read_csv(io.BytesIO(payload), read_opts, parse_opts, convert_opts)
+            break
+        except pa.ArrowInvalid as exc:
+            # A column typed as numbers from the first block holds text further down: read it
+            # as text and let normalise() report the cells with their line numbers.
+            column = re.search(r"In CSV column #(\d+): CSV conversion error", str(exc))
+            if column is None or header[int(column.group(1))] in text:
+                raise UserError(_explain_arrow_error(str(exc), source_name, encoding, data)) from None
+            text.add(header[int(column.group(1))])
     frame = table.to_pandas()
     if frame.empty:
         raise UserError(f"{source_name} has a header but no data rows.")
     return frame
 
 
-def _infer_numbers(table: pa.Table) -> pa.Table:
-    """Turn text columns that hold only numbers into numbers, unless a value has a leading zero (a code)."""
-    columns = []
-    for col in table.columns:
-        values = pc.utf8_trim_whitespace(col)
-        if pc.any(pc.match_substring_regex(values, r"^[+-]?0[0-9]")).as_py():
-            columns.append(col)
-            continue
-        for kind in (pa.int64(), pa.float64()):
-            try:
-                columns.append(pc.cast(values, kind))
-                break
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                continue
-        else:
-            columns.append(col)
-    return pa.table(columns, names=table.column_names)
+def _may_quote_newlines(data: bytes, delimiter: str) -> bool:
+    if b'"' not in data:
+        return False
+    d = delimiter.encode()
+    return (d + b'"') in data or b'\n"' in data or data.startswith(b'"')
+
+
+def _python_encoding(label: str) -> str:
+    return "utf-8-sig" if label == "utf-8 (BOM)" else label
+
+
+def _code_like_columns(data: bytes, encoding: str, delimiter: str, header: list[str]) -> set[str]:
+    codes = {c for c, target in detect_mapping(header).items() if target in (ITEM, PROCESS)}
+    sample = data[: 1 << 18].decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[1:-1]
+    try:
+        rows = list(csv.reader(sample[:2000], delimiter=delimiter))
+    except csv.Error:
+        return codes
+    for i, name in enumerate(header):
+        if any(len(r) > i and _LEADING_ZERO.match(r[i].strip()) for r in rows):
+            codes.add(name)
+    return codes
+
+
+_LEADING_ZERO = re.compile(r"[+-]?0[0-9]")
 
 
 def _header(data: bytes, encoding: str, delimiter: str, source_name: str) -> list[str]:
@@ -203,6 +236,8 @@ def _header(data: bytes, encoding: str, delimiter: str, source_name: str) -> lis
     except (StopIteration, csv.Error):
         raise UserError(f"{source_name} has no header line.") from None
     header = [h.strip() for h in row]
+    if not header:
+        raise UserError(f"{source_name} has no header line.")
     if len(header) < 2:
         raise UserError(
             f"{source_name} has a single column ({header[0][:60]!r}); expected columns separated by "
@@ -256,6 +291,7 @@ class Dataset:
     sha256: str = ""
     encoding: str = "utf-8"
     delimiter: str | None = ","
+    inconsistent_items: dict[str, int] = field(default_factory=dict)  # item attribute -> items disagreeing
 
     @property
     def n_items(self) -> int:
@@ -291,6 +327,11 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
     frame = raw.frame
     full = resolve_mapping(frame.columns, mapping)
     sources = {target: source for source, target in full.items()}
+    codes = {sources[t] for t in (ITEM, PROCESS) if t in sources}
+    numeric_codes = {c for c in codes if not pd.api.types.is_string_dtype(frame[c])}
+    if numeric_codes and raw.delimiter is not None and raw.data:
+        # A code column was read as numbers: read again with it as text to keep leading zeros.
+        frame = _read_csv(raw.data, _python_encoding(raw.encoding), raw.delimiter, raw.source_name, codes)
     missing = [c for c in REQUIRED if c not in sources]
     if missing:
         raise UserError(
@@ -337,17 +378,18 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
         )
         out = out[~unusable]
 
-    out["_line"] = out.index.to_numpy() + 2
     if SEQ in out:
         missing_seq = out[SEQ].isna()
         if missing_seq.any():
             warnings.append(f"{int(missing_seq.sum()):,} row(s) without {SEQ}: file order used there.")
+            order_in_item = out.groupby(ITEM, sort=False).cumcount() + 1
+            out[SEQ] = out[SEQ].fillna(order_in_item.astype("float64"))
     else:
-        out[SEQ] = np.nan
-    order_in_item = out.groupby(ITEM, sort=False).cumcount() + 1
-    out[SEQ] = out[SEQ].fillna(order_in_item.astype("float64"))
-    out = out.sort_values([ITEM, SEQ, "_line"], kind="stable").reset_index(drop=True)
-    out = out.drop(columns="_line")
+        out[SEQ] = (out.groupby(ITEM, sort=False).cumcount() + 1).astype("float64")
+    if not _grouped_and_ordered(out):
+        out["_line"] = np.arange(len(out))
+        out = out.sort_values([ITEM, SEQ, "_line"], kind="stable").drop(columns="_line")
+    out = out.reset_index(drop=True)
 
     item_attrs, op_attrs, disagreeing = classify_attributes(out, attributes)
     warnings.extend(_dirt_warnings(out, attributes, disagreeing))
@@ -361,7 +403,36 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
         sha256=raw.sha256,
         encoding=raw.encoding,
         delimiter=raw.delimiter,
+        inconsistent_items=disagreeing,
     )
+
+
+def item_index(ops: pd.DataFrame) -> np.ndarray:
+    """Item number of each row (0, 0, 1, 1, 1, 2 …) for a table grouped by item_code."""
+    values = pa.chunked_array(pa.array(ops[ITEM].to_numpy(dtype=object), pa.string())) if not hasattr(
+        ops[ITEM].array, "_pa_array"
+    ) else ops[ITEM].array._pa_array
+    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    if len(arr) == 0:
+        return np.zeros(0, dtype=np.int64)
+    change = pc.not_equal(arr[1:], arr[:-1]).to_numpy(zero_copy_only=False)
+    return np.r_[0, np.cumsum(change)].astype(np.int64)
+
+
+def _grouped_and_ordered(ops: pd.DataFrame) -> bool:
+    """True when rows are already grouped by item with seq non-decreasing (exports usually are)."""
+    idx = item_index(ops)
+    if len(idx) == 0:
+        return True
+    if int(idx[-1]) + 1 != ops[ITEM].nunique():
+        return False
+    seq = ops[SEQ].to_numpy()
+    same = idx[1:] == idx[:-1]
+    return bool(np.all(seq[1:][same] >= seq[:-1][same]))
+
+
+def _segment_starts(idx: np.ndarray) -> np.ndarray:
+    return np.r_[0, np.flatnonzero(np.diff(idx)) + 1] if len(idx) else np.zeros(0, dtype=np.int64)
 
 
 # An attribute whose values disagree within at most this share of items is still an item
@@ -372,16 +443,19 @@ ITEM_ATTRIBUTE_TOLERANCE = 0.05
 def classify_attributes(
     ops: pd.DataFrame, attributes: list[str]
 ) -> tuple[list[str], list[str], dict[str, int]]:
-    """Split attribute columns into item attributes and operation attributes (see DESIGN §2)."""
-    if not attributes:
-        return [], [], {}
-    codes = pd.factorize(ops[ITEM])[0]
-    multi = np.bincount(codes) > 1
-    n_multi = max(int(multi.sum()), 1)
-    nunique = ops[attributes].groupby(codes, sort=False).nunique(dropna=True)
+    """Split attribute columns into item attributes and operation attributes (see DESIGN §2).
+
+    `ops` must be grouped by item (as normalise() leaves it). Returns also, per item attribute,
+    how many items have disagreeing values.
+    """
+    if not attributes or ops.empty:
+        return list(attributes), [], {}
+    idx = item_index(ops)
+    starts = _segment_starts(idx)
+    n_multi = max(int((np.diff(np.r_[starts, len(idx)]) > 1).sum()), 1)
     item_attrs, op_attrs, disagreeing = [], [], {}
     for col in attributes:
-        varying = int((nunique[col].to_numpy() > 1).sum())
+        varying = _items_with_several_values(ops[col], starts)
         if varying / n_multi <= ITEM_ATTRIBUTE_TOLERANCE:
             item_attrs.append(col)
             if varying:
@@ -391,14 +465,42 @@ def classify_attributes(
     return item_attrs, op_attrs, disagreeing
 
 
+def _items_with_several_values(values: pd.Series, starts: np.ndarray) -> int:
+    """How many item segments hold more than one distinct non-blank value."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        x = values.to_numpy(dtype="float64", na_value=np.nan)
+    else:
+        codes = pd.factorize(values)[0].astype("float64")
+        x = np.where(codes < 0, np.nan, codes)
+    with np.errstate(invalid="ignore"):
+        lo = np.fmin.reduceat(x, starts)
+        hi = np.fmax.reduceat(x, starts)
+    return int(np.sum(hi > lo))
+
+
+def duplicate_counts(ops: pd.DataFrame) -> tuple[int, int]:
+    """(duplicate rows, rows repeating an (item_code, seq) pair) for a table grouped by item."""
+    if ops.empty:
+        return 0, 0
+    idx = item_index(ops)
+    seq = ops[SEQ].to_numpy()
+    repeat = np.r_[False, (idx[1:] == idx[:-1]) & (seq[1:] == seq[:-1])]
+    dup_seq = int(repeat.sum())
+    if not dup_seq:
+        return 0, 0
+    # Whole-row duplicates share (item, seq): only those groups need a full comparison.
+    involved = repeat | np.r_[repeat[1:], False]
+    dup_rows = int(ops[involved].duplicated().sum())
+    return dup_rows, dup_seq
+
+
 def _dirt_warnings(ops: pd.DataFrame, attributes: list[str], disagreeing: dict[str, int]) -> list[str]:
     warnings = []
     for col, n in disagreeing.items():
         warnings.append(f"{col}: {n:,} item(s) have different values on different rows (first one used).")
-    dup_rows = int(ops.duplicated().sum())
+    dup_rows, dup_seq = duplicate_counts(ops)
     if dup_rows:
         warnings.append(f"{dup_rows:,} duplicate row(s).")
-    dup_seq = int(ops.duplicated([ITEM, SEQ]).sum())
     if dup_seq:
         warnings.append(f"{dup_seq:,} row(s) repeat an ({ITEM}, {SEQ}) pair.")
     if DURATION in ops and ops[DURATION].notna().any():
@@ -444,6 +546,7 @@ class DatasetRecord:
     operation_attributes: list[str]
     warnings: list[str]
     created_at: str
+    inconsistent_items: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -515,6 +618,7 @@ class DatasetStore:
             operation_attributes=dataset.operation_attributes,
             warnings=dataset.warnings,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            inconsistent_items=dict(dataset.inconsistent_items),
         )
         tmp = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{name}."))
         try:
@@ -542,6 +646,7 @@ class DatasetStore:
             warnings=rec.warnings,
             source_name=rec.source_name,
             sha256=rec.sha256,
+            inconsistent_items=rec.inconsistent_items,
         )
 
     def stats(self, name: str) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from routing_core.datasets import Dataset, classify_attributes
+from routing_core.datasets import Dataset, duplicate_counts, item_index
 from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
 
 TOP_TRANSITIONS = 30
@@ -46,9 +46,9 @@ def compute_stats(dataset: Dataset) -> dict:
     """All statistics of DESIGN §3 as plain JSON-ready values."""
     ops = dataset.ops
     n = len(ops)
-    item_codes, item_uniques = pd.factorize(ops[ITEM], sort=False)
+    item_codes = item_index(ops)
     proc_codes, proc_uniques = pd.factorize(ops[PROCESS], sort=False)
-    n_items = len(item_uniques)
+    n_items = int(item_codes[-1]) + 1 if n else 0
     lengths = np.bincount(item_codes, minlength=n_items)
 
     columns = [c for c in ops.columns]
@@ -94,9 +94,8 @@ def compute_stats(dataset: Dataset) -> dict:
         duration_summary = routing_duration_summary = None
 
     attributes = dataset.item_attributes + dataset.operation_attributes
-    _, _, disagreeing = classify_attributes(ops, dataset.item_attributes)
-    duplicate_rows = int(ops.duplicated().sum()) if n else 0
-    duplicate_item_seq = int(ops.duplicated([ITEM, SEQ]).sum()) if n else 0
+    disagreeing = dataset.inconsistent_items
+    duplicate_rows, duplicate_item_seq = duplicate_counts(ops)
 
     alerts = []
     for col in sorted(missing, key=missing.get, reverse=True):

@@ -4,6 +4,7 @@ and never change what is already stored."""
 from __future__ import annotations
 
 import codecs
+import hashlib
 import io
 import random
 
@@ -110,8 +111,13 @@ def stored(tmp_path_factory):
     home = tmp_path_factory.mktemp("fuzz-home")
     store = DatasetStore(home)
     store.save("plans", load_dataset(FABRICAD, FABRICAD_MAP))
-    before = {p: p.read_bytes() for p in sorted(home.rglob("*")) if p.is_file()}
+    before = _snapshot(home)
     return store, home, before
+
+
+def _snapshot(home) -> dict[str, str]:
+    """Path -> sha256 of every stored file (small to print when a case fails)."""
+    return {str(p.relative_to(home)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(home.rglob("*")) if p.is_file()}
 
 
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -124,8 +130,7 @@ def test_broken_files_end_in_user_error_or_valid_dataset(data, stored):
         store.save("plans", load_dataset(io.BytesIO(data), name="fuzz.csv"))
     except UserError:
         pass
-    after = {p: p.read_bytes() for p in sorted(home.rglob("*")) if p.is_file()}
-    assert after == before
+    assert _snapshot(home) == before
 
 
 @settings(max_examples=100, deadline=None)
