@@ -1,0 +1,361 @@
+"""Manifests of model versions and the caches in front of them (DESIGN §6).
+
+`ManifestLoader` keeps parsed `manifest.json` files keyed by path and re-reads one when its
+file changes (mtime, size or inode), so every process sharing a models folder sees the truth.
+`ModelCache` keeps unpickled models keyed by (version folder, manifest sha256): a version that
+changed on disk is loaded again, never served stale. Artifacts are hash-checked before
+unpickling because a joblib file runs code when it is loaded.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import json
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from routing_core.errors import UserError
+
+SCHEMA = "routing-studio/manifest@1"
+MODEL_FILE = "model.joblib"
+MANIFEST_FILE = "manifest.json"
+METRICS_FILE = "metrics.json"
+REQUEST_FILE = "training_request.json"
+ARTIFACTS = (MODEL_FILE, METRICS_FILE, REQUEST_FILE)
+
+_CHUNK = 1 << 20
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int]:
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def parse_manifest(raw: bytes, where: str) -> dict:
+    """Parse and check manifest bytes; UserError naming `where` if they are not a manifest."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{where}: manifest.json is not valid JSON ({exc}).") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: manifest.json does not hold a JSON object.")
+    if data.get("schema") != SCHEMA:
+        raise UserError(
+            f"{where}: manifest.json has schema {data.get('schema')!r}, expected {SCHEMA!r}."
+        )
+    artifacts = data.get("artifacts")
+    if not isinstance(artifacts, dict) or MODEL_FILE not in artifacts:
+        raise UserError(f"{where}: manifest.json lists no {MODEL_FILE} artifact.")
+    for name, entry in artifacts.items():
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("sha256"), str)
+            or not isinstance(entry.get("bytes"), int)
+            or Path(name).name != name
+            or name.startswith(".")
+        ):
+            raise UserError(f"{where}: manifest.json has a malformed artifact entry {name!r}.")
+    return data
+
+
+def check_artifact(version_dir: Path, name: str, entry: dict, data: bytes | None = None) -> None:
+    """Raise UserError unless the artifact's size and sha256 match its manifest entry."""
+    version_dir = Path(version_dir)
+    where = f"Model version '{version_dir.name}'"
+    path = version_dir / name
+    if data is None:
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise UserError(f"{where}: {name} is missing; the version cannot be used.") from None
+    else:
+        size = len(data)
+    if size != entry["bytes"]:
+        diff = size - entry["bytes"]
+        how = f"{diff} byte(s) longer" if diff > 0 else f"{-diff} byte(s) shorter"
+        raise UserError(
+            f"{where}: {name} is {how} than its manifest records; the file was changed or "
+            "truncated, so it is not loaded."
+        )
+    actual = sha256_bytes(data) if data is not None else sha256_file(path)
+    if actual != entry["sha256"]:
+        raise UserError(
+            f"{where}: {name} does not match the sha256 in its manifest; the file was changed, "
+            "so it is not loaded."
+        )
+
+
+def verify_artifacts(version_dir: Path, manifest: dict) -> None:
+    """Check every artifact of a version against its manifest (UserError on the first mismatch)."""
+    for name, entry in manifest["artifacts"].items():
+        check_artifact(Path(version_dir), name, entry)
+
+
+# ---------------------------------------------------------------- manifests
+
+
+@dataclass
+class _ManifestEntry:
+    signature: tuple[int, int, int]
+    data: dict
+    sha256: str
+    version: str
+    loaded_at: float
+    hits: int = 0
+
+
+class ManifestLoader:
+    """Thread-safe cache of parsed manifests keyed by path; an entry refreshes when its file changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[Path, _ManifestEntry] = {}
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def _path(model_dir: str | os.PathLike) -> Path:
+        return Path(os.path.abspath(model_dir)) / MANIFEST_FILE
+
+    def get(self, model_dir: str | os.PathLike) -> dict:
+        """The parsed manifest of a version folder (a copy; UserError if missing or broken)."""
+        return self.get_with_digest(model_dir)[0]
+
+    def get_with_digest(self, model_dir: str | os.PathLike) -> tuple[dict, str]:
+        """(manifest, sha256 of the manifest file's bytes) of a version folder."""
+        path = self._path(model_dir)
+        where = f"Model version '{path.parent.name}'"
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            self._drop(path)
+            raise UserError(f"{where} has no manifest.json; the folder is incomplete.") from None
+        sig = _signature(st)
+        with self._lock:
+            entry = self._entries.get(path)
+            if entry is not None and entry.signature == sig:
+                entry.hits += 1
+                self.hits += 1
+                return copy.deepcopy(entry.data), entry.sha256
+            self.misses += 1
+        # Read through one descriptor and key the entry by that descriptor's stat, so a
+        # manifest replaced between stat and read can never be cached under the wrong key.
+        try:
+            with open(path, "rb") as fh:
+                sig = _signature(os.fstat(fh.fileno()))
+                raw = fh.read()
+        except FileNotFoundError:
+            self._drop(path)
+            raise UserError(f"{where} has no manifest.json; the folder is incomplete.") from None
+        data = parse_manifest(raw, where)
+        digest = sha256_bytes(raw)
+        entry = _ManifestEntry(
+            signature=sig,
+            data=data,
+            sha256=digest,
+            version=str(data.get("version") or path.parent.name),
+            loaded_at=time.time(),
+        )
+        with self._lock:
+            self._entries[path] = entry
+        return copy.deepcopy(data), digest
+
+    def _drop(self, path: Path) -> None:
+        with self._lock:
+            self._entries.pop(path, None)
+
+    def invalidate(self, model_dir: str | os.PathLike | None = None) -> int:
+        """Forget one version's manifest, or all of them; returns how many entries were dropped."""
+        with self._lock:
+            if model_dir is None:
+                count = len(self._entries)
+                self._entries.clear()
+                return count
+            return 1 if self._entries.pop(self._path(model_dir), None) is not None else 0
+
+    def stats(self) -> dict:
+        """What the cache holds, for the Cache page."""
+        now = time.time()
+        with self._lock:
+            entries = [
+                {
+                    "path": str(path),
+                    "version": e.version,
+                    "loaded_at": _iso(e.loaded_at),
+                    "age_sec": round(now - e.loaded_at, 3),
+                    "hits": e.hits,
+                }
+                for path, e in self._entries.items()
+            ]
+            return {"entries": entries, "hits": self.hits, "misses": self.misses, "size": len(entries)}
+
+
+MANIFESTS = ManifestLoader()
+
+
+# ---------------------------------------------------------------- models
+
+
+@dataclass
+class _ModelEntry:
+    model: Any
+    version: str
+    manifest_sha256: str
+    model_signature: tuple[int, int, int]
+    loaded_at: float
+    hits: int = 0
+
+
+class ModelCache:
+    """Loaded models keyed by (version folder, manifest sha256); checks hashes before unpickling."""
+
+    def __init__(self, manifests: ManifestLoader | None = None, max_entries: int = 4) -> None:
+        self.manifests = manifests if manifests is not None else MANIFESTS
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self._entries: OrderedDict[tuple[str, str], _ModelEntry] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def _dir(version_dir: str | os.PathLike) -> str:
+        return os.path.abspath(version_dir)
+
+    def _lookup(self, key: tuple[str, str], model_path: Path) -> Any | None:
+        try:
+            sig = _signature(model_path.stat())
+        except FileNotFoundError:
+            return None
+        with self._lock:
+            entry = self._entries.get(key)
+            # The model file changing under an unchanged manifest means tampering: reload,
+            # which re-checks the hash and refuses.
+            if entry is None or entry.model_signature != sig:
+                return None
+            entry.hits += 1
+            self.hits += 1
+            self._entries.move_to_end(key)
+            return entry.model
+
+    def get(self, version_dir: str | os.PathLike) -> Any:
+        """The version's model, unpickled only after every artifact matched its manifest."""
+        folder = self._dir(version_dir)
+        manifest, digest = self.manifests.get_with_digest(folder)
+        key = (folder, digest)
+        model_path = Path(folder) / MODEL_FILE
+        model = self._lookup(key, model_path)
+        if model is not None:
+            return model
+        with self._load_lock:
+            model = self._lookup(key, model_path)  # another thread may have loaded it meanwhile
+            if model is not None:
+                return model
+            with self._lock:
+                self.misses += 1
+            model, sig = self._load(Path(folder), manifest)
+            entry = _ModelEntry(
+                model=model,
+                version=str(manifest.get("version") or Path(folder).name),
+                manifest_sha256=digest,
+                model_signature=sig,
+                loaded_at=time.time(),
+            )
+            with self._lock:
+                for old in [k for k in self._entries if k[0] == folder]:
+                    del self._entries[old]
+                self._entries[key] = entry
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+            return model
+
+    @staticmethod
+    def _load(folder: Path, manifest: dict) -> tuple[Any, tuple[int, int, int]]:
+        import joblib
+
+        for name, entry in manifest["artifacts"].items():
+            if name != MODEL_FILE:
+                check_artifact(folder, name, entry)
+        where = f"Model version '{folder.name}'"
+        try:
+            with open(folder / MODEL_FILE, "rb") as fh:
+                sig = _signature(os.fstat(fh.fileno()))
+                data = fh.read()
+        except FileNotFoundError:
+            raise UserError(f"{where}: {MODEL_FILE} is missing; the version cannot be used.") from None
+        # Unpickle exactly the bytes that were checked, so the file cannot change in between.
+        check_artifact(folder, MODEL_FILE, manifest["artifacts"][MODEL_FILE], data=data)
+        try:
+            return joblib.load(io.BytesIO(data)), sig
+        except Exception as exc:  # a hash-valid file that does not load: version/runtime mismatch
+            runtime = manifest.get("runtime", {})
+            raise UserError(
+                f"{where}: {MODEL_FILE} matches its manifest but cannot be loaded here "
+                f"({type(exc).__name__}: {exc}). It was written with {runtime}."
+            ) from None
+
+    def invalidate(self, version_dir: str | os.PathLike) -> int:
+        """Forget the loaded model of one version folder; returns how many entries were dropped."""
+        folder = self._dir(version_dir)
+        with self._lock:
+            keys = [k for k in self._entries if k[0] == folder]
+            for k in keys:
+                del self._entries[k]
+            return len(keys)
+
+    def clear(self) -> int:
+        """Forget every loaded model; returns how many were dropped."""
+        with self._lock:
+            count = len(self._entries)
+            self._entries.clear()
+            return count
+
+    def stats(self) -> dict:
+        """Loaded models, for the Cache page."""
+        now = time.time()
+        with self._lock:
+            entries = [
+                {
+                    "path": folder,
+                    "version": e.version,
+                    "manifest_sha256": digest,
+                    "loaded_at": _iso(e.loaded_at),
+                    "age_sec": round(now - e.loaded_at, 3),
+                    "hits": e.hits,
+                }
+                for (folder, digest), e in self._entries.items()
+            ]
+            return {"entries": entries, "hits": self.hits, "misses": self.misses, "size": len(entries)}
+
+
+MODELS = ModelCache(MANIFESTS)
+
+
+def clear_all() -> dict:
+    """Clear the manifest cache and the loaded models; returns how many of each were dropped."""
+    return {"manifests": MANIFESTS.invalidate(), "models": MODELS.clear()}

@@ -1,0 +1,423 @@
+"""The model registry: one folder per version under the models folder (DESIGN §6).
+
+```
+models/
+  <version>/   model.joblib, manifest.json, metrics.json, training_request.json
+  ACTIVE       name of the active version (written atomically)
+  .jobs/       training job records
+  .tmp-*       versions being published (invisible; stale ones are cleaned up)
+```
+A version appears by one `os.rename` of a complete folder and disappears by one rename away,
+so no reader ever sees half of one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from routing_core.atomic import atomic_write_bytes
+from routing_core.errors import UserError
+from routing_core.manifest import (
+    MANIFEST_FILE,
+    MANIFESTS,
+    METRICS_FILE,
+    MODEL_FILE,
+    MODELS,
+    REQUEST_FILE,
+    SCHEMA,
+    sha256_file,
+    verify_artifacts,
+)
+from routing_core.names import check_name
+
+ACTIVE_FILE = "ACTIVE"
+JOBS_DIR = ".jobs"
+TMP_PREFIX = ".tmp-"
+TRASH_PREFIX = ".deleted-"
+# A publish folder whose process is gone is stale; one older than this is stale whatever its pid.
+STALE_AFTER_SEC = 24 * 3600
+
+__all__ = [
+    "ACTIVE_FILE",
+    "JOBS_DIR",
+    "MANIFEST_FILE",
+    "METRICS_FILE",
+    "MODEL_FILE",
+    "REQUEST_FILE",
+    "SCHEMA",
+    "Registry",
+    "VersionInfo",
+    "models_dir",
+    "runtime_versions",
+]
+
+
+def models_dir(path: str | os.PathLike | None = None) -> Path:
+    """The models folder: `path` if given, else $ROUTING_MODELS_DIR, else ./models."""
+    if path is not None and str(path) != "":
+        return Path(path)
+    return Path(os.environ.get("ROUTING_MODELS_DIR") or "models")
+
+
+def runtime_versions() -> dict[str, str]:
+    """Versions of the libraries a pickled model depends on."""
+    import numpy
+    import pandas
+    import sklearn
+
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "pandas": pandas.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+@dataclass
+class VersionInfo:
+    """One version as listed: its manifest's headline fields, metrics, and whether it is usable."""
+
+    name: str
+    path: Path
+    created_at: str | None
+    dataset: dict
+    params: dict
+    metrics: dict | None
+    active: bool
+    broken: str | None  # why the version cannot be used, or None
+    manifest: dict | None = None
+    runtime: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "xb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _json_bytes(payload: object) -> bytes:
+    return json.dumps(payload, indent=2, ensure_ascii=False, default=_json_default).encode("utf-8")
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+class Registry:
+    """Model versions in one models folder."""
+
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        self.root = models_dir(root)
+
+    # ------------------------------------------------------------ paths
+
+    def _path(self, name: str) -> Path:
+        return self.root / check_name(name, "version name")
+
+    def exists(self, name: str) -> bool:
+        """Whether a version folder of this name exists (whole or broken)."""
+        return self._path(name).is_dir()
+
+    def names(self) -> list[str]:
+        """Names of every visible version folder (broken ones too), unsorted."""
+        if not self.root.is_dir():
+            return []
+        return [
+            e.name
+            for e in os.scandir(self.root)
+            if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
+        ]
+
+    # ------------------------------------------------------------ reading
+
+    def _info(self, name: str, active: str | None) -> VersionInfo:
+        path = self.root / name
+        info = VersionInfo(
+            name=name, path=path, created_at=None, dataset={}, params={}, metrics=None,
+            active=name == active, broken=None,
+        )
+        try:
+            manifest = MANIFESTS.get(path)
+        except UserError as exc:
+            info.broken = str(exc)
+            info.created_at = _mtime_iso(path)
+            return info
+        info.manifest = manifest
+        info.created_at = manifest.get("created_at")
+        info.dataset = manifest.get("dataset") or {}
+        info.params = manifest.get("params") or {}
+        info.runtime = manifest.get("runtime") or {}
+        if manifest.get("version") not in (None, name):
+            info.broken = (
+                f"Model version '{name}': its manifest names version '{manifest.get('version')}'; "
+                "the folder was renamed by hand."
+            )
+        for artifact, entry in manifest["artifacts"].items():
+            try:
+                size = (path / artifact).stat().st_size
+            except FileNotFoundError:
+                info.broken = f"Model version '{name}': {artifact} is missing."
+                break
+            if size != entry["bytes"]:
+                info.broken = (
+                    f"Model version '{name}': {artifact} has {size} bytes, its manifest records "
+                    f"{entry['bytes']}; the file was changed or truncated."
+                )
+                break
+        try:
+            metrics = json.loads((path / METRICS_FILE).read_text(encoding="utf-8"))
+            info.metrics = metrics if isinstance(metrics, dict) else None
+        except (OSError, ValueError):
+            info.metrics = None
+        return info
+
+    def list(self) -> list[VersionInfo]:
+        """Every version, newest first; a broken one is listed with the reason in `.broken`."""
+        active = self.active()
+        infos = [self._info(name, active) for name in self.names()]
+        return sorted(infos, key=lambda i: (i.created_at or "", i.name), reverse=True)
+
+    def get(self, name: str) -> VersionInfo:
+        """One version (UserError if there is none of that name)."""
+        if not self._path(name).is_dir():
+            raise UserError(f"No model version named '{name}' in {self.root}.")
+        return self._info(name, self.active())
+
+    def manifest(self, name: str) -> dict:
+        """The version's manifest (UserError if missing or broken)."""
+        if not self._path(name).is_dir():
+            raise UserError(f"No model version named '{name}' in {self.root}.")
+        return MANIFESTS.get(self.root / name)
+
+    def metrics(self, name: str) -> dict:
+        """The version's metrics.json."""
+        info = self.get(name)
+        if info.metrics is None:
+            raise UserError(f"Model version '{name}' has no readable metrics.json.")
+        return info.metrics
+
+    def verify(self, name: str) -> dict:
+        """Check every artifact of a version against its manifest; returns the manifest."""
+        manifest = self.manifest(name)
+        verify_artifacts(self.root / name, manifest)
+        return manifest
+
+    def load_model(self, name: str | None = None) -> Any:
+        """The model of a version (None = the active one), hash-checked before unpickling, cached."""
+        if name is None:
+            name = self.active()
+            if name is None:
+                raise UserError("No model version is active: train one or activate one first.")
+        path = self._path(name)
+        if not path.is_dir():
+            raise UserError(f"No model version named '{name}' in {self.root}.")
+        return MODELS.get(path)
+
+    # ------------------------------------------------------------ active
+
+    def _active_raw(self) -> str | None:
+        try:
+            name = (self.root / ACTIVE_FILE).read_text(encoding="utf-8").strip()
+        except (FileNotFoundError, UnicodeDecodeError):
+            return None
+        return name or None
+
+    def active(self) -> str | None:
+        """Name of the active version, or None (also when ACTIVE names a version that is gone)."""
+        name = self._active_raw()
+        if name is None:
+            return None
+        try:
+            return name if self._path(name).is_dir() else None
+        except UserError:
+            return None
+
+    def activate(self, name: str) -> VersionInfo:
+        """Make a whole version the active one (its artifacts are hash-checked first)."""
+        info = self.get(name)
+        if info.broken:
+            raise UserError(f"Cannot activate '{name}': {info.broken}")
+        self.verify(name)
+        atomic_write_bytes(self.root / ACTIVE_FILE, f"{name}\n".encode())
+        info.active = True
+        return info
+
+    def deactivate(self) -> None:
+        """Clear ACTIVE."""
+        (self.root / ACTIVE_FILE).unlink(missing_ok=True)
+
+    # ------------------------------------------------------------ writing
+
+    def publish(
+        self,
+        name: str,
+        model: Any,
+        metrics: dict,
+        dataset_info: dict,
+        params: dict,
+        training_request: dict,
+    ) -> VersionInfo:
+        """Write a new version whole or not at all; a taken name is refused and nothing is overwritten."""
+        import joblib
+
+        target = self._path(name)
+        if target.exists():
+            raise UserError(f"A model version named '{name}' already exists; choose another name.")
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.cleanup()
+        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f"{TMP_PREFIX}{name}.{os.getpid()}."))
+        try:
+            os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide the version from other app users
+            with open(tmp / MODEL_FILE, "xb") as fh:
+                joblib.dump(model, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            _write_file(tmp / METRICS_FILE, _json_bytes(metrics))
+            _write_file(tmp / REQUEST_FILE, _json_bytes(training_request))
+            artifacts = {
+                f: {"sha256": sha256_file(tmp / f), "bytes": (tmp / f).stat().st_size}
+                for f in (MODEL_FILE, METRICS_FILE, REQUEST_FILE)
+            }
+            manifest = {
+                "schema": SCHEMA,
+                "version": name,
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "dataset": {
+                    "name": dataset_info.get("name"),
+                    "sha256": dataset_info.get("sha256"),
+                    "rows": dataset_info.get("rows"),
+                    "items": dataset_info.get("items"),
+                    **{k: v for k, v in dataset_info.items() if k not in ("name", "sha256", "rows", "items")},
+                },
+                "params": params,
+                "artifacts": artifacts,
+                "runtime": runtime_versions(),
+            }
+            _write_file(tmp / MANIFEST_FILE, _json_bytes(manifest))
+            _fsync_dir(tmp)
+            try:
+                # rename(2) refuses a non-empty target: two publishers of one name cannot both win.
+                os.rename(tmp, target)
+            except OSError:
+                raise UserError(
+                    f"A model version named '{name}' already exists; choose another name."
+                ) from None
+            _fsync_dir(self.root)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return self.get(name)
+
+    def delete(self, name: str) -> None:
+        """Remove a version (renamed away first, so it vanishes whole); deleting the active one clears ACTIVE."""
+        path = self._path(name)
+        if not path.is_dir():
+            raise UserError(f"No model version named '{name}' in {self.root}.")
+        trash = Path(tempfile.mkdtemp(dir=self.root, prefix=f"{TRASH_PREFIX}{name}."))
+        os.rename(path, trash / name)
+        if self._active_raw() == name:
+            self.deactivate()
+        MANIFESTS.invalidate(path)
+        MODELS.invalidate(path)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def cleanup(self) -> int:
+        """Remove leftovers of interrupted publishes and deletes; returns how many were removed."""
+        if not self.root.is_dir():
+            return 0
+        removed = 0
+        now = time.time()
+        for entry in os.scandir(self.root):
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            stale = False
+            if entry.name.startswith(TRASH_PREFIX):
+                stale = True
+            elif entry.name.startswith(TMP_PREFIX):
+                parts = entry.name.rsplit(".", 2)
+                try:
+                    pid = int(parts[-2])
+                except (ValueError, IndexError):
+                    pid = -1
+                try:
+                    old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_SEC
+                except FileNotFoundError:
+                    continue
+                stale = old or pid <= 0 or (pid != os.getpid() and not _pid_alive(pid))
+            if stale:
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed += 1
+        return removed
+
+    def stale_entries(self) -> list[str]:
+        """Names of hidden publish/delete leftovers currently in the models folder."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            e.name for e in os.scandir(self.root)
+            if e.name.startswith((TMP_PREFIX, TRASH_PREFIX))
+        )
+
+    # ------------------------------------------------------------ download
+
+    def zip_bytes(self, name: str) -> bytes:
+        """The version folder as a zip archive (entries under `<name>/`)."""
+        path = self._path(name)
+        if not path.is_dir():
+            raise UserError(f"No model version named '{name}' in {self.root}.")
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for file in sorted(path.iterdir()):
+                if file.is_file() and not file.is_symlink():
+                    zf.write(file, arcname=f"{name}/{file.name}")
+        return buf.getvalue()
+
+
+def _mtime_iso(path: Path) -> str | None:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+    except OSError:
+        return None

@@ -1,0 +1,293 @@
+"""The model registry on a real folder, with real models and real (malicious) pickles."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import zipfile
+
+import pytest
+
+from routing_core.errors import UserError
+from routing_core.manifest import MANIFEST_FILE, METRICS_FILE, MODEL_FILE, REQUEST_FILE, SCHEMA
+from routing_core.model import RoutingModel
+from routing_core.registry import ACTIVE_FILE, Registry, models_dir
+from routing_core.sample import SampleConfig, generate
+
+DATASET = {"name": "sample", "sha256": "ab" * 32, "rows": 600, "items": 120}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return RoutingModel().fit(generate(SampleConfig(n_items=120)))
+
+
+def _publish(reg: Registry, name: str, model, **metrics):
+    return reg.publish(name, model, {"routing_accuracy": 0.5, **metrics}, DATASET,
+                       model.get_params(), {"dataset": "sample", "version": name})
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _tree(root) -> dict:
+    return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*"))}
+
+
+class Boom:
+    """Pickling fails: a training that dies while writing its model."""
+
+    def __reduce__(self):
+        raise RuntimeError("disk full")
+
+
+class Planted:
+    """Unpickling runs code: creates a folder to prove it ran."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def test_models_dir_precedence(tmp_path, monkeypatch):
+    monkeypatch.delenv("ROUTING_MODELS_DIR", raising=False)
+    assert models_dir() == models_dir(None) and str(models_dir()) == "models"
+    monkeypatch.setenv("ROUTING_MODELS_DIR", str(tmp_path / "env"))
+    assert models_dir() == tmp_path / "env"
+    assert models_dir(tmp_path / "arg") == tmp_path / "arg"
+    assert Registry().root == tmp_path / "env"
+
+
+def test_publish_writes_a_manifest_whose_hashes_match(tmp_path, model):
+    reg = Registry(tmp_path)
+    info = _publish(reg, "v1", model)
+    folder = tmp_path / "v1"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [MODEL_FILE, MANIFEST_FILE, METRICS_FILE, REQUEST_FILE]
+    )
+    manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    assert manifest["schema"] == SCHEMA == "routing-studio/manifest@1"
+    assert manifest["version"] == "v1"
+    assert manifest["created_at"].endswith("+00:00")
+    assert {k: manifest["dataset"][k] for k in DATASET} == DATASET
+    assert manifest["params"]["top_k"] == 5
+    assert set(manifest["runtime"]) >= {"python", "scikit-learn", "pandas", "numpy"}
+    assert set(manifest["artifacts"]) == {MODEL_FILE, METRICS_FILE, REQUEST_FILE}
+    for name, entry in manifest["artifacts"].items():
+        assert entry["sha256"] == _sha(folder / name)
+        assert entry["bytes"] == (folder / name).stat().st_size
+    assert info.name == "v1" and info.broken is None and info.metrics["routing_accuracy"] == 0.5
+    assert info.dataset["items"] == 120 and not info.active
+    assert json.loads((folder / REQUEST_FILE).read_text())["version"] == "v1"
+    assert reg.stale_entries() == []
+    loaded = reg.load_model("v1")
+    assert isinstance(loaded, RoutingModel) and loaded.n_items_ == model.n_items_
+
+
+def test_list_is_newest_first_and_get_refuses_unknown(tmp_path, model):
+    reg = Registry(tmp_path)
+    for name, when in (("mid", "2026-01-02"), ("new", "2026-01-03"), ("old", "2026-01-01")):
+        _publish(reg, name, model)
+        path = tmp_path / name / MANIFEST_FILE
+        manifest = json.loads(path.read_text())
+        manifest["created_at"] = f"{when}T00:00:00+00:00"  # the manifest is not an artifact
+        path.write_text(json.dumps(manifest))
+    assert [i.name for i in reg.list()] == ["new", "mid", "old"]
+    assert all(i.broken is None for i in reg.list())
+    with pytest.raises(UserError, match="No model version named 'nope'"):
+        reg.get("nope")
+    with pytest.raises(UserError, match="No model version"):
+        reg.load_model("nope")
+    assert Registry(tmp_path / "absent").list() == []
+
+
+def test_taken_label_is_refused_and_nothing_overwritten(tmp_path, model):
+    reg = Registry(tmp_path)
+    _publish(reg, "v1", model)
+    before = {p.name: _sha(p) for p in (tmp_path / "v1").iterdir()}
+    other = RoutingModel(top_k=2).fit(generate(SampleConfig(n_items=60, seed=3)))
+    with pytest.raises(UserError, match="already exists"):
+        _publish(reg, "v1", other)
+    assert {p.name: _sha(p) for p in (tmp_path / "v1").iterdir()} == before
+    assert reg.stale_entries() == []
+
+
+@pytest.mark.parametrize("name", ["../x", "/abs", "a/b", "..", ".hidden", "", "a\0b", "x" * 65, "con"])
+def test_unsafe_labels_are_refused_and_nothing_written(tmp_path, model, name):
+    root = tmp_path / "models"
+    root.mkdir()
+    before = _tree(tmp_path)
+    reg = Registry(root)
+    with pytest.raises(UserError):
+        _publish(reg, name, model)
+    for call in (reg.get, reg.activate, reg.delete, reg.zip_bytes, reg.load_model):
+        with pytest.raises(UserError):
+            call(name)
+    assert _tree(tmp_path) == before
+
+
+def test_two_publishers_of_one_name_one_wins(tmp_path, model):
+    reg = Registry(tmp_path)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def publish(i: int) -> None:
+        barrier.wait()
+        try:
+            _publish(Registry(tmp_path), "race", model, run=i)
+            outcomes.append("ok")
+        except UserError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=publish, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["ok", "refused", "refused", "refused"]
+    assert reg.get("race").broken is None
+    assert reg.stale_entries() == []
+
+
+def test_a_failed_publish_leaves_nothing(tmp_path, model):
+    reg = Registry(tmp_path)
+    _publish(reg, "good", model)
+    with pytest.raises(RuntimeError, match="disk full"):
+        reg.publish("bad", Boom(), {}, DATASET, {}, {})
+    assert [i.name for i in reg.list()] == ["good"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good"]
+
+
+def test_activate_delete_and_active_file(tmp_path, model):
+    reg = Registry(tmp_path)
+    _publish(reg, "a", model)
+    _publish(reg, "b", model)
+    assert reg.active() is None
+    with pytest.raises(UserError, match="No model version is active"):
+        reg.load_model()
+    reg.activate("a")
+    assert (tmp_path / ACTIVE_FILE).read_text().strip() == "a"
+    assert reg.active() == "a" and reg.get("a").active and not reg.get("b").active
+    assert isinstance(reg.load_model(), RoutingModel)
+    reg.delete("b")  # not the active one: ACTIVE stays
+    assert reg.active() == "a" and not (tmp_path / "b").exists()
+    reg.delete("a")
+    assert reg.active() is None and not (tmp_path / ACTIVE_FILE).exists()
+    assert reg.list() == [] and sorted(p.name for p in tmp_path.iterdir()) == []
+    with pytest.raises(UserError):
+        reg.delete("a")
+
+
+def test_active_naming_a_missing_version_reads_as_none(tmp_path, model):
+    reg = Registry(tmp_path)
+    (tmp_path / ACTIVE_FILE).write_text("gone\n")
+    assert reg.active() is None
+    (tmp_path / ACTIVE_FILE).write_text("../etc\n")
+    assert reg.active() is None
+
+
+def test_broken_versions_are_listed_while_the_others_work(tmp_path, model):
+    reg = Registry(tmp_path)
+    for name in ("good", "nomanifest", "badjson", "nomodel", "truncated"):
+        _publish(reg, name, model)
+    (tmp_path / "nomanifest" / MANIFEST_FILE).unlink()
+    (tmp_path / "badjson" / MANIFEST_FILE).write_text('{"schema": ')
+    (tmp_path / "nomodel" / MODEL_FILE).unlink()
+    data = (tmp_path / "truncated" / MODEL_FILE).read_bytes()
+    (tmp_path / "truncated" / MODEL_FILE).write_bytes(data[: len(data) // 2])
+    (tmp_path / "emptydir").mkdir()
+
+    infos = {i.name: i for i in reg.list()}
+    assert set(infos) == {"good", "nomanifest", "badjson", "nomodel", "truncated", "emptydir"}
+    assert infos["good"].broken is None
+    assert "no manifest.json" in infos["nomanifest"].broken
+    assert "not valid JSON" in infos["badjson"].broken
+    assert "model.joblib is missing" in infos["nomodel"].broken
+    assert "changed or truncated" in infos["truncated"].broken
+    assert "no manifest.json" in infos["emptydir"].broken
+    for name in ("nomanifest", "badjson", "nomodel", "truncated", "emptydir"):
+        with pytest.raises(UserError):
+            reg.load_model(name)
+        with pytest.raises(UserError, match="Cannot activate"):
+            reg.activate(name)
+    assert isinstance(reg.load_model("good"), RoutingModel)
+    reg.delete("badjson")  # a broken version can still be removed
+    assert "badjson" not in {i.name for i in reg.list()}
+
+
+def test_tampered_artifacts_are_refused_before_unpickling(tmp_path, model):
+    reg = Registry(tmp_path)
+    _publish(reg, "appended", model)
+    _publish(reg, "flipped", model)
+    _publish(reg, "planted", model)
+    _publish(reg, "metrics", model)
+
+    with open(tmp_path / "appended" / MODEL_FILE, "ab") as fh:
+        fh.write(b"x")
+    with pytest.raises(UserError, match=r"model.joblib is 1 byte\(s\) longer"):
+        reg.load_model("appended")
+
+    path = tmp_path / "flipped" / MODEL_FILE
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="does not match the sha256"):
+        reg.load_model("flipped")
+
+    # A pickle that runs code when loaded, padded to the recorded size: only the hash stops it.
+    marker = tmp_path / "pwned"
+    entry = reg.manifest("planted")["artifacts"][MODEL_FILE]
+    payload = pickle.dumps(Planted(str(marker)))
+    payload += b"\0" * (entry["bytes"] - len(payload))
+    (tmp_path / "planted" / MODEL_FILE).write_bytes(payload)
+    with pytest.raises(UserError, match="does not match the sha256"):
+        reg.load_model("planted")
+    with pytest.raises(UserError):
+        reg.activate("planted")
+    assert not marker.exists()
+
+    (tmp_path / "metrics" / METRICS_FILE).write_text('{"routing_accuracy": 1.0}'.ljust(
+        (tmp_path / "metrics" / METRICS_FILE).stat().st_size))
+    with pytest.raises(UserError, match="metrics.json does not match"):
+        reg.load_model("metrics")
+
+
+def test_stale_temp_folders_are_ignored_and_cleaned(tmp_path, model):
+    reg = Registry(tmp_path)
+    _publish(reg, "v1", model)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+        dead_pid = int(dead.stdout)
+        (tmp_path / f".tmp-v2.{dead_pid}.abc123").mkdir()
+        (tmp_path / f".tmp-v2.{dead_pid}.abc123" / MODEL_FILE).write_bytes(b"half")
+        (tmp_path / f".tmp-v3.{sleeper.pid}.def456").mkdir()  # a publish still under way
+        (tmp_path / ".deleted-v0.xyz").mkdir()
+        assert [i.name for i in reg.list()] == ["v1"]
+        assert reg.cleanup() == 2
+        assert reg.stale_entries() == [f".tmp-v3.{sleeper.pid}.def456"]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert reg.cleanup() == 1
+    assert reg.stale_entries() == []
+
+
+def test_zip_bytes_holds_the_version_folder(tmp_path, model):
+    reg = Registry(tmp_path)
+    _publish(reg, "v1", model)
+    with zipfile.ZipFile(io.BytesIO(reg.zip_bytes("v1"))) as zf:
+        names = sorted(zf.namelist())
+        assert names == sorted(f"v1/{n}" for n in (MODEL_FILE, MANIFEST_FILE, METRICS_FILE, REQUEST_FILE))
+        for n in names:
+            assert zf.read(n) == (tmp_path / n).read_bytes()
