@@ -153,13 +153,28 @@ def read_table(source: Source, name: str | None = None, text_columns: set[str] |
         bom = False
     if data[:1] in (b"\r", b"\n", b" ", b"\t"):
         data = data.lstrip(b" \t\r\n")  # blank lines above the header
-    encoding = _sniff_encoding(data)
-    if bom:
-        encoding = "utf-8-sig"
-    head = data[:65536].decode(encoding, errors="replace")
+    sniffed = "utf-8-sig" if bom else _sniff_encoding(data)
+    head = data[:65536].decode(sniffed, errors="replace")
     delimiter = _sniff_delimiter(head)
-    frame = _read_csv(data, encoding, delimiter, source_name, text_columns)
+    # The sniff saw only the first megabyte: a bad byte further down moves on to the next encoding.
+    candidates = [sniffed] if bom else [sniffed, *ENCODINGS[ENCODINGS.index(sniffed) + 1 :]]
+    for encoding in candidates:
+        try:
+            frame = _read_csv(data, encoding, delimiter, source_name, text_columns)
+            break
+        except _NotThisEncoding as exc:
+            if encoding == candidates[-1]:
+                raise UserError(
+                    f"{source_name}: text is not valid {encoding.replace('-sig', '')}{exc.where}. "
+                    "Save the file as UTF-8 and retry."
+                ) from None
     return RawTable(frame, encoding.replace("-sig", " (BOM)"), delimiter, sha, source_name, data)
+
+
+class _NotThisEncoding(Exception):
+    def __init__(self, where: str = "") -> None:
+        super().__init__(where)
+        self.where = where
 
 
 def _read_csv(
@@ -189,17 +204,34 @@ def _read_csv(
         try:
             table = pacsv.read_csv(io.BytesIO(payload), read_opts, parse_opts, convert_opts)
             break
+        except UnicodeDecodeError:
+            raise _NotThisEncoding() from None
         except pa.ArrowInvalid as exc:
+            if "UTF8" in str(exc) or "UTF-8" in str(exc):
+                raise _NotThisEncoding() from None
             # A column typed as numbers from the first block holds text further down: read it
             # as text and let normalise() report the cells with their line numbers.
             column = re.search(r"In CSV column #(\d+): CSV conversion error", str(exc))
             if column is None or header[int(column.group(1))] in text:
                 raise UserError(_explain_arrow_error(str(exc), source_name, encoding, data)) from None
             text.add(header[int(column.group(1))])
+    for i, typ in enumerate(table.schema.types):
+        if pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
+            # pyarrow keeps cells that are not valid text as raw bytes
+            bad = next((n for n, v in enumerate(table.column(i).to_pylist()) if v is not None and not _decodes(v)), 0)
+            raise _NotThisEncoding(f" (column '{header[i]}', line {bad + 2})")
     frame = table.to_pandas()
     if frame.empty:
         raise UserError(f"{source_name} has a header but no data rows.")
     return frame
+
+
+def _decodes(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def _may_quote_newlines(data: bytes, delimiter: str) -> bool:

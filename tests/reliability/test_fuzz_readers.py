@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
+import os
 import random
 
 import pytest
@@ -27,7 +28,7 @@ GOOD = (
     )
 )
 
-FUZZ_EXAMPLES = 300
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
 
 cell_text = st.one_of(
     st.text(max_size=12),
