@@ -2,11 +2,10 @@
 
 import streamlit as st
 
-from ui import loaders, sidebar
+from ui import frame, sidebar
 from ui.nav import PAGES
 
-st.set_page_config(page_title="Routing Studio", page_icon=":material/route:", layout="wide")
-loaders.ensure_sample()
+frame.setup()
 page = st.navigation([st.Page(p.path, title=p.title, icon=p.icon) for p in PAGES])
 sidebar.render()
-page.run()
+frame.run(page)

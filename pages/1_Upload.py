@@ -8,9 +8,11 @@ from routing_core.datasets import RawTable, normalise, read_table
 from routing_core.errors import UserError
 from routing_core.names import check_name, suggest_name
 from routing_core.schema import DURATION_UNITS, detect_mapping, mapping_from_choices
-from ui import loaders
+from ui import frame, loaders
 from ui.nav import DATASET, TRAIN
 from ui.text import md
+
+frame.page()
 
 NONE = "—"
 TARGETS = (

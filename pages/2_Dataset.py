@@ -5,10 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from routing_core import charts
-from ui import loaders
+from ui import frame, loaders
 from ui.empty import empty_state
 from ui.nav import TRAIN, UPLOAD
 from ui.text import md, pct
+
+frame.page()
 
 st.title("Dataset")
 record = loaders.pick_dataset("dataset_pick")

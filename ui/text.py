@@ -23,3 +23,8 @@ def pct(value: float | None, digits: int = 1) -> str:
 def num(value: float | None, digits: int = 3) -> str:
     """A number with `digits` decimals, or an em dash when unknown."""
     return "—" if value is None else f"{value:.{digits}f}"
+
+
+def points(value: float | None, digits: int = 1) -> str:
+    """A difference of two shares in percentage points, signed ("+4.2 points")."""
+    return "—" if value is None else f"{value * 100:+.{digits}f} points"

@@ -1,0 +1,209 @@
+"""Models: every version with its key metrics; compare, inspect, activate, delete, download."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from routing_core import charts
+from routing_core.errors import UserError
+from routing_core.manifest import MANIFESTS, MODELS
+from routing_core.registry import VersionInfo
+from ui import frame, loaders
+from ui.empty import empty_state
+from ui.nav import PREDICT, TRAIN
+from ui.text import md, num, pct, points
+
+frame.page()
+
+FLASH = "models_flash"  # a message to toast after the rerun that follows an action
+CONFIRM = "models_confirm_delete"
+COMPARED = ("routing_accuracy", "top_3_accuracy", "sequence_similarity", "f1_weighted")
+LABELS = {
+    "routing_accuracy": "routing accuracy",
+    "top_3_accuracy": "top-3 accuracy",
+    "sequence_similarity": "sequence similarity",
+    "f1_weighted": "F1 (weighted)",
+}
+
+st.title("Model versions")
+if st.session_state.get(FLASH):
+    st.toast(st.session_state.pop(FLASH), icon=":material/check_circle:")
+
+registry = loaders.registry()
+infos = registry.list()
+if not infos:
+    empty_state("No model version yet. Train one on a dataset first.", TRAIN, "Go to Train")
+    st.stop()
+
+
+def metric(info: VersionInfo, key: str) -> float | None:
+    value = (info.metrics or {}).get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def best_baseline(info: VersionInfo) -> tuple[str | None, dict]:
+    metrics = info.metrics or {}
+    name = metrics.get("best_baseline")
+    return name, (metrics.get("baselines") or {}).get(name) or {}
+
+
+table = pd.DataFrame(
+    {
+        "name": [i.name for i in infos],
+        "created": [i.created_at for i in infos],
+        "dataset": [i.dataset.get("name") for i in infos],
+        "routing accuracy": [metric(i, "routing_accuracy") for i in infos],
+        "top-3": [metric(i, "top_3_accuracy") for i in infos],
+        "F1": [metric(i, "f1_weighted") for i in infos],
+        "lift vs best baseline": [metric(i, "lift_over_best") for i in infos],
+        "active": [i.active for i in infos],
+        "broken": [i.broken or "" for i in infos],
+    }
+)
+percent = st.column_config.NumberColumn(format="percent")
+event = st.dataframe(
+    table,
+    key="models_table",
+    on_select="rerun",
+    selection_mode="multi-row",
+    hide_index=True,
+    column_config={
+        "routing accuracy": percent, "top-3": percent, "F1": st.column_config.NumberColumn(format="%.3f"),
+        "lift vs best baseline": st.column_config.NumberColumn(format="%+.3f"),
+    },
+)
+selected = [infos[i] for i in event.selection.rows if i < len(infos)]
+
+st.subheader("Compare")
+comparable = [i for i in selected if i.metrics]
+if len(comparable) >= 2:
+    rows = []
+    for info in comparable:
+        name, base = best_baseline(info)
+        rows.append({
+            "version": info.name,
+            "values": {k: metric(info, k) for k in COMPARED},
+            "baseline": {k: base.get(k) for k in COMPARED},
+            "baseline_name": name,
+        })
+    st.plotly_chart(charts.metrics_comparison_chart(rows, COMPARED, LABELS), key="models_compare_chart")
+    side = pd.DataFrame(
+        [
+            {"version": info.name,
+             **{LABELS[k]: metric(info, k) for k in COMPARED},
+             "duration MAE (min)": metric(info, "duration_mae_min"),
+             "coverage": metric(info, "coverage"),
+             "best baseline": best_baseline(info)[0],
+             "lift vs best baseline": metric(info, "lift_over_best"),
+             "test items": metric(info, "test_items")}
+            for info in comparable
+        ]
+    )
+    st.dataframe(side, key="models_compare_table", hide_index=True)
+else:
+    st.info("Select two or more versions in the table (tick the rows) to compare their metrics.",
+            icon=":material/compare_arrows:")
+
+st.subheader("Details")
+names = [i.name for i in infos]
+wanted = st.query_params.get("version")
+default = (
+    wanted if wanted in names
+    else selected[0].name if selected
+    else registry.active() or names[0]
+)
+name = st.selectbox("Version", names, index=names.index(default) if default in names else 0, key="models_detail")
+info = infos[names.index(name)]
+
+if info.broken:
+    st.error(f"This version cannot be used: {md(info.broken)}", icon=":material/error:")
+metrics = info.metrics or {}
+if metrics:
+    cols = st.columns(5)
+    cols[0].metric("Routing accuracy", pct(metric(info, "routing_accuracy")))
+    cols[1].metric("Top-3 accuracy", pct(metric(info, "top_3_accuracy")))
+    cols[2].metric("F1 (weighted)", num(metric(info, "f1_weighted")))
+    cols[3].metric("Duration MAE", f"{num(metric(info, 'duration_mae_min'), 2)} min")
+    cols[4].metric("Coverage", pct(metric(info, "coverage")))
+    base_name, base = best_baseline(info)
+    lift = metric(info, "lift_over_best")
+    if lift is not None and lift <= 0:
+        st.warning(
+            f"Version **{md(info.name)}** is no better than its best baseline, {md(base_name)} "
+            f"(routing accuracy {pct(base.get('routing_accuracy'))} against the model's "
+            f"{pct(metric(info, 'routing_accuracy'))}, {points(lift)}). "
+            "Prefer the baseline's simple rule, or train on more data.",
+            icon=":material/warning:",
+        )
+    elif lift is not None:
+        st.success(f"Better than its best baseline, {md(base_name)}, by {points(lift)} of routing accuracy.",
+                   icon=":material/trending_up:")
+    baselines = metrics.get("baselines") or {}
+    if baselines:
+        with st.expander("Baselines"):
+            st.dataframe(
+                pd.DataFrame(
+                    [{"baseline": b, **{k: v.get(k) for k in ("routing_accuracy", "top_3_accuracy", "f1_weighted",
+                                                              "sequence_similarity", "attribute")}}
+                     for b, v in baselines.items()]
+                ),
+                hide_index=True,
+                key="models_baselines",
+            )
+    with st.expander("Metrics"):
+        st.json({k: v for k, v in metrics.items() if k not in ("baselines", "dataset_stats")}, expanded=False)
+else:
+    st.info("This version has no readable metrics.")
+with st.expander("Manifest"):
+    st.json(info.manifest or {}, expanded=False)
+with st.expander("Parameters"):
+    st.json(info.params, expanded=True)
+
+a, b, c, d = st.columns(4)
+if a.button("Activate", key="models_activate", disabled=info.active or bool(info.broken),
+            icon=":material/check_circle:", help="Make this the version Predict uses by default."):
+    try:
+        registry.activate(info.name)
+    except UserError as exc:
+        st.error(md(exc), icon=":material/error:")
+    else:
+        st.session_state[FLASH] = f"{info.name} is now the active version."
+        st.rerun()
+b.download_button(
+    "Download (zip)", data=lambda: registry.zip_bytes(info.name), file_name=f"{info.name}.zip",
+    mime="application/zip", key="models_download", icon=":material/download:", on_click="ignore",
+)
+if c.button("Delete…", key="models_delete", icon=":material/delete:"):
+    st.session_state[CONFIRM] = info.name
+d.page_link(PREDICT.path, label="Predict with it", icon=PREDICT.icon)
+
+
+def _dismiss() -> None:
+    st.session_state.pop(CONFIRM, None)
+
+
+@st.dialog("Delete model version", on_dismiss=_dismiss)
+def confirm_delete(target: str) -> None:
+    st.markdown(f"Delete version **{md(target)}** and its files? This cannot be undone.")
+    if target == registry.active():
+        st.warning("It is the active version: afterwards no version is active.", icon=":material/warning:")
+    yes, no = st.columns(2)
+    if yes.button("Delete", key="models_delete_confirm", type="primary"):
+        try:
+            registry.delete(target)
+        except UserError as exc:
+            st.error(md(exc))
+            return
+        MODELS.invalidate(registry.root / target)
+        MANIFESTS.invalidate(registry.root / target)
+        st.session_state.pop(CONFIRM, None)
+        st.session_state[FLASH] = f"Deleted version {target}."
+        st.rerun()
+    if no.button("Keep it", key="models_delete_cancel"):
+        st.session_state.pop(CONFIRM, None)
+        st.rerun()
+
+
+if st.session_state.get(CONFIRM) in names:
+    confirm_delete(st.session_state[CONFIRM])
