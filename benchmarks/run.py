@@ -1,0 +1,399 @@
+"""Performance benchmark against the budgets of DESIGN §10.
+
+Runs each measurement several times on generated sample data, at full size and 10× smaller,
+and writes the medians to docs/benchmarks.md (between the perf markers) and docs/benchmarks.json.
+
+    python benchmarks/run.py            # full run (several minutes)
+    python benchmarks/run.py --quick    # small sizes, one repeat: checks the script works
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DOCS = ROOT / "docs"
+MD = DOCS / "benchmarks.md"
+JSON_OUT = DOCS / "benchmarks.json"
+START, END = "<!-- perf:start -->", "<!-- perf:end -->"
+
+BUDGETS = {
+    "read_profile_sec": 5.0,
+    "read_profile_ratio": 3.0,
+    "train_sec": 60.0,
+    "train_peak_gb": 3.0,
+    "predict_one_p50_ms": 20.0,
+    "batch_10k_sec": 10.0,
+    "page_render_sec": 1.5,
+}
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+# ---------------------------------------------------------------- children
+
+
+def child_read(path: str, repeat: int) -> dict:
+    """Bare pyarrow read vs read + validate + profile, alternating, `repeat` times."""
+    import pyarrow.csv as pacsv
+
+    from routing_core.datasets import normalise, read_table
+    from routing_core.stats import compute_stats
+
+    bare, ours, ratios = [], [], []
+    rows = 0
+    for _ in range(repeat):
+        t = time.perf_counter()
+        pacsv.read_csv(path)
+        b = time.perf_counter() - t
+        t = time.perf_counter()
+        ds = normalise(read_table(path))
+        compute_stats(ds)
+        o = time.perf_counter() - t
+        rows = len(ds.ops)
+        bare.append(b)
+        ours.append(o)
+        ratios.append(o / b)
+    return {"rows": rows, "bare_sec": bare, "read_profile_sec": ours, "ratio": ratios}
+
+
+def child_train(n_items: int, seed: int, n_single: int, batch: int, publish_to: str | None) -> dict:
+    """Train with holdout evaluation, then time single-item and batch predictions."""
+    import numpy as np
+
+    from routing_core.datasets import item_table
+    from routing_core.evaluation import evaluate_model, split_items
+    from routing_core.model import RoutingModel
+    from routing_core.sample import SampleConfig, generate
+    from routing_core.schema import ITEM
+
+    ops = generate(SampleConfig(n_items=n_items, seed=seed))
+    t = time.perf_counter()
+    train, test = split_items(ops, test_size=0.2, seed=42)
+    model = RoutingModel()
+    metrics = evaluate_model(model, train, test)
+    train_sec = time.perf_counter() - t
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+    new_ops = generate(SampleConfig(n_items=max(batch, n_single), seed=seed + 1000))
+    items = item_table(new_ops, list(model.item_attributes_))
+    for i in range(10):  # warm up
+        model.predict(items.iloc[[i]], ignore_history=True)
+    single = []
+    for i in range(n_single):
+        row = items.iloc[[i]]
+        t = time.perf_counter()
+        model.predict(row, ignore_history=True)
+        single.append((time.perf_counter() - t) * 1000)
+    t = time.perf_counter()
+    out = model.predict_frame(items.iloc[:batch], ignore_history=True)
+    batch_sec = time.perf_counter() - t
+    assert out[ITEM].nunique() == min(batch, len(items))
+
+    if publish_to:
+        from routing_core.registry import Registry
+
+        Registry(publish_to).publish(
+            f"bench-{n_items}",
+            model,
+            metrics,
+            dataset_info={"name": "bench", "sha256": "", "rows": len(ops), "items": n_items},
+            params=model.get_params(),
+            training_request={"benchmark": True},
+        )
+    return {
+        "items": n_items,
+        "rows": int(len(ops)),
+        "train_sec": train_sec,
+        "peak_gb": peak_gb,
+        "single_ms": single,
+        "predict_one_p50_ms": float(np.percentile(single, 50)),
+        "predict_one_p95_ms": float(np.percentile(single, 95)),
+        "batch_items": batch,
+        "batch_sec": batch_sec,
+        "routing_accuracy": metrics.get("routing_accuracy"),
+    }
+
+
+def child_pages(data_home: str, models_dir: str, dataset: str, repeat: int) -> dict:
+    """Render every page with AppTest, the given dataset selected; warm medians."""
+    os.environ["ROUTING_DATA_HOME"] = data_home
+    os.environ["ROUTING_MODELS_DIR"] = models_dir
+    os.chdir(ROOT)
+    from streamlit.testing.v1 import AppTest
+
+    from ui.nav import PAGES
+
+    at = AppTest.from_file("app.py", default_timeout=300)
+    from ui.loaders import CURRENT_DATASET
+
+    at.session_state[CURRENT_DATASET] = dataset
+    at.run()
+    results = {}
+    for page in PAGES:
+        at.switch_page(page.path)
+        at.run()  # cold: fills the caches
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            at.run()
+            times.append(time.perf_counter() - t)
+        results[page.title] = {"times": times, "exception": bool(at.exception)}
+    return results
+
+
+def run_child(kind: str, **kwargs) -> dict:
+    """Run one measurement in a fresh interpreter, so peak memory is its own."""
+    cmd = [sys.executable, __file__, "--child", kind, "--args", json.dumps(kwargs)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:
+        raise RuntimeError(f"{kind} failed:\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- main
+
+
+def exponent(small: float, large: float, ratio: float = 10.0) -> float:
+    """Growth exponent k in cost ∝ size^k between two sizes `ratio` apart."""
+    return math.log(large / small) / math.log(ratio) if small > 0 and large > 0 else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--child")
+    parser.add_argument("--args")
+    args = parser.parse_args()
+    if args.child:
+        func = {"read": child_read, "train": child_train, "pages": child_pages}[args.child]
+        print(json.dumps(func(**json.loads(args.args))))
+        return
+
+    from routing_core.datasets import DatasetStore, load_dataset
+    from routing_core.sample import SampleConfig, generate, items_for_rows
+    from routing_core.stats import compute_stats
+
+    quick = args.quick
+    repeat = 1 if quick else args.repeat
+    full_rows = 20_000 if quick else 1_000_000
+    full_items = 2_000 if quick else 100_000
+    work = Path(tempfile.mkdtemp(prefix="routing-bench-"))
+    results: dict = {"created_at": datetime.now(UTC).isoformat(timespec="seconds"), "quick": quick}
+    results["machine"] = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+    }
+
+    # read + validate + profile
+    results["read"] = {}
+    files = {}
+    for rows in (full_rows // 10, full_rows):
+        path = work / f"ops_{rows}.csv"
+        generate(SampleConfig(n_items=items_for_rows(rows), seed=11)).to_csv(path, index=False)
+        files[rows] = path
+        print(f"read + profile, {rows:,} rows …", flush=True)
+        results["read"][str(rows)] = run_child("read", path=str(path), repeat=repeat)
+
+    # training + prediction
+    results["train"] = {}
+    models_dir = work / "models"
+    models_dir.mkdir()
+    train_repeat = 1 if quick else 3
+    for n_items in (full_items // 10, full_items):
+        runs = []
+        for r in range(train_repeat):
+            print(f"train + evaluate + predict, {n_items:,} items, run {r + 1} …", flush=True)
+            runs.append(
+                run_child(
+                    "train",
+                    n_items=n_items,
+                    seed=7 + r,
+                    n_single=50 if quick else 200,
+                    batch=n_items // 10,
+                    publish_to=str(models_dir) if r == 0 else None,
+                )
+            )
+        results["train"][str(n_items)] = runs
+
+    # pages, with the full-size and the 10x smaller dataset active
+    results["pages"] = {}
+    home = work / "data"
+    store = DatasetStore(home)
+    for rows, path in files.items():
+        ds = load_dataset(path)
+        store.save(f"rows-{rows}", ds, stats=compute_stats(ds))
+    for rows in files:
+        print(f"pages, {rows:,}-row dataset active …", flush=True)
+        results["pages"][str(rows)] = run_child(
+            "pages", data_home=str(home), models_dir=str(models_dir), dataset=f"rows-{rows}", repeat=repeat
+        )
+
+    summary = summarise(results, full_rows, full_items)
+    results["summary"] = summary
+    if not quick:
+        DOCS.mkdir(exist_ok=True)
+        JSON_OUT.write_text(json.dumps(results, indent=2))
+        write_markdown(summary, results)
+        print(f"wrote {MD.relative_to(ROOT)} and {JSON_OUT.relative_to(ROOT)}")
+    print(json.dumps(summary, indent=2))
+
+
+def summarise(results: dict, full_rows: int, full_items: int) -> dict:
+    small_rows, small_items = full_rows // 10, full_items // 10
+
+    def read(rows: int, key: str) -> float:
+        return median(results["read"][str(rows)][key])
+
+    def train(items: int, key: str) -> float:
+        return median([r[key] for r in results["train"][str(items)]])
+
+    def pages(rows: int) -> dict:
+        return {title: median(v["times"]) for title, v in results["pages"][str(rows)].items()}
+
+    s = {
+        "read_profile_sec": {str(r): read(r, "read_profile_sec") for r in (small_rows, full_rows)},
+        "bare_read_sec": {str(r): read(r, "bare_sec") for r in (small_rows, full_rows)},
+        "read_profile_ratio": {str(r): read(r, "ratio") for r in (small_rows, full_rows)},
+        "train_sec": {str(n): train(n, "train_sec") for n in (small_items, full_items)},
+        "train_peak_gb": {str(n): train(n, "peak_gb") for n in (small_items, full_items)},
+        "predict_one_p50_ms": {str(n): train(n, "predict_one_p50_ms") for n in (small_items, full_items)},
+        "predict_one_p95_ms": {str(n): train(n, "predict_one_p95_ms") for n in (small_items, full_items)},
+        "batch_sec": {
+            str(results["train"][str(n)][0]["batch_items"]): train(n, "batch_sec") for n in (small_items, full_items)
+        },
+        "page_render_sec": {str(r): pages(r) for r in (small_rows, full_rows)},
+        "page_exceptions": [
+            f"{title} ({rows} rows)"
+            for rows, per in results["pages"].items()
+            for title, v in per.items()
+            if v["exception"]
+        ],
+    }
+    s["exponents"] = {
+        "read_profile": exponent(s["read_profile_sec"][str(small_rows)], s["read_profile_sec"][str(full_rows)]),
+        "training": exponent(s["train_sec"][str(small_items)], s["train_sec"][str(full_items)]),
+        "batch_prediction": exponent(*s["batch_sec"].values()),
+    }
+    return s
+
+
+def write_markdown(s: dict, results: dict) -> None:
+    full_rows = max(int(k) for k in s["read_profile_sec"])
+    small_rows = min(int(k) for k in s["read_profile_sec"])
+    full_items = max(int(k) for k in s["train_sec"])
+    small_items = min(int(k) for k in s["train_sec"])
+    batch_full = max(int(k) for k in s["batch_sec"])
+    worst_page = max(s["page_render_sec"][str(full_rows)].items(), key=lambda kv: kv[1])
+
+    def row(work: str, measured: str, budget: str, ok: bool) -> str:
+        return f"| {work} | {measured} | {budget} | {'pass' if ok else '**FAIL**'} |"
+
+    rp = s["read_profile_sec"][str(full_rows)]
+    ratio = s["read_profile_ratio"][str(full_rows)]
+    lines = [
+        START,
+        "## Performance budgets (DESIGN §10)",
+        "",
+        f"Measured {results['created_at']} on {results['machine']['cpus']} cores, Python "
+        f"{results['machine']['python']}, by `make bench` (`python benchmarks/run.py`). Medians of "
+        f"{len(results['read'][str(full_rows)]['ratio'])} runs for reading and pages, "
+        f"{len(results['train'][str(full_items)])} for training; raw figures in `docs/benchmarks.json`.",
+        "",
+        "| work | measured (median) | budget | result |",
+        "|---|---|---|---|",
+        row(f"read + validate + profile, {full_rows:,} rows", f"{rp:.2f} s", "≤ 5 s", rp <= BUDGETS["read_profile_sec"]),
+        row(
+            "… against a bare `pyarrow.csv.read_csv` of the same file",
+            f"{ratio:.2f}× ({s['bare_read_sec'][str(full_rows)]:.2f} s bare)",
+            "≤ 3×",
+            ratio <= BUDGETS["read_profile_ratio"],
+        ),
+        row(
+            f"train incl. holdout evaluation, {full_items:,} items",
+            f"{s['train_sec'][str(full_items)]:.1f} s",
+            "≤ 60 s",
+            s["train_sec"][str(full_items)] <= BUDGETS["train_sec"],
+        ),
+        row(
+            f"peak memory training, {full_items:,} items",
+            f"{s['train_peak_gb'][str(full_items)]:.2f} GB",
+            "≤ 3 GB",
+            s["train_peak_gb"][str(full_items)] <= BUDGETS["train_peak_gb"],
+        ),
+        row(
+            "one item, in process, warm",
+            f"p50 {s['predict_one_p50_ms'][str(full_items)]:.1f} ms, p95 {s['predict_one_p95_ms'][str(full_items)]:.1f} ms",
+            "p50 ≤ 20 ms",
+            s["predict_one_p50_ms"][str(full_items)] <= BUDGETS["predict_one_p50_ms"],
+        ),
+        row(
+            f"batch prediction, {batch_full:,} items",
+            f"{s['batch_sec'][str(batch_full)]:.2f} s",
+            "≤ 10 s",
+            s["batch_sec"][str(batch_full)] <= BUDGETS["batch_10k_sec"],
+        ),
+        row(
+            f"slowest dashboard page, {full_rows:,}-row dataset active, warm",
+            f"{worst_page[1]:.2f} s ({worst_page[0]})",
+            "≤ 1.5 s",
+            worst_page[1] <= BUDGETS["page_render_sec"] and not s["page_exceptions"],
+        ),
+        "",
+        "### Growth with size (10× smaller → full)",
+        "",
+        "| work | 10× smaller | full | exponent k (cost ∝ size^k) |",
+        "|---|---|---|---|",
+        f"| read + validate + profile | {s['read_profile_sec'][str(small_rows)]:.3f} s ({small_rows:,} rows) | "
+        f"{rp:.3f} s ({full_rows:,} rows) | {s['exponents']['read_profile']:.2f} |",
+        f"| train incl. evaluation | {s['train_sec'][str(small_items)]:.2f} s ({small_items:,} items) | "
+        f"{s['train_sec'][str(full_items)]:.2f} s ({full_items:,} items) | {s['exponents']['training']:.2f} |",
+        f"| batch prediction | {min(s['batch_sec'].values()):.3f} s ({min(int(k) for k in s['batch_sec']):,} items) | "
+        f"{s['batch_sec'][str(batch_full)]:.3f} s ({batch_full:,} items) | {s['exponents']['batch_prediction']:.2f} |",
+        f"| one item p50 | {s['predict_one_p50_ms'][str(small_items)]:.1f} ms (model of {small_items:,}) | "
+        f"{s['predict_one_p50_ms'][str(full_items)]:.1f} ms (model of {full_items:,}) | — |",
+        f"| peak memory training | {s['train_peak_gb'][str(small_items)]:.2f} GB | "
+        f"{s['train_peak_gb'][str(full_items)]:.2f} GB | — |",
+        "",
+        "### Page render times (warm, AppTest, seconds)",
+        "",
+        f"| page | {small_rows:,}-row dataset | {full_rows:,}-row dataset |",
+        "|---|---|---|",
+    ]
+    for title in s["page_render_sec"][str(full_rows)]:
+        lines.append(
+            f"| {title} | {s['page_render_sec'][str(small_rows)][title]:.3f} | "
+            f"{s['page_render_sec'][str(full_rows)][title]:.3f} |"
+        )
+    if s["page_exceptions"]:
+        lines += ["", f"Pages that raised: {', '.join(s['page_exceptions'])}."]
+    lines.append(END)
+    block = "\n".join(lines)
+    text = MD.read_text() if MD.exists() else "# Benchmarks\n"
+    if START in text and END in text:
+        text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    MD.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
