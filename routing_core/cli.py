@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from routing_core.errors import UserError
 from routing_core.schema import parse_map_args
@@ -40,13 +41,65 @@ def _add_map(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_dirs(p: argparse.ArgumentParser, default: object) -> None:
+    p.add_argument("--models-dir", default=default, metavar="DIR",
+                   help="the model registry (default: $ROUTING_MODELS_DIR or ./models)")
+    p.add_argument("--data-home", default=default, metavar="DIR",
+                   help="where datasets are stored (default: $ROUTING_DATA_HOME or ./data)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m routing_core", description="Routing Studio core.")
+    _add_dirs(parser, None)
+    # The folders may also follow the command (`worker --models-dir M`); SUPPRESS keeps the global value.
+    dirs = _Parser(add_help=False)
+    _add_dirs(dirs, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("stats", help="print dataset statistics as JSON")
+    p = sub.add_parser("stats", help="print dataset statistics as JSON", parents=[dirs])
     p.add_argument("file")
     _add_map(p)
+
+    p = sub.add_parser("train", help="train, evaluate and publish a model version", parents=[dirs])
+    p.add_argument("file")
+    p.add_argument("--version", help="name of the new version (default: automatic, v%%Y%%m%%d-%%H%%M%%S)")
+    _add_map(p)
+    p.add_argument("--dry-run", action="store_true", help="validate, profile and plan; write nothing")
+    p.add_argument("--test-size", type=float, default=0.2, help="share of items held out (default 0.2)")
+    p.add_argument("--seed", type=int, default=42, help="seed of the item split (default 42)")
+    p.add_argument("--top-k", type=int, default=5, help="candidates per item (default 5)")
+    p.add_argument("--dataset-name", help="name to store the file under (default: from the file name)")
+    p.add_argument("--no-refit", action="store_true",
+                   help="publish the model fitted on the training split only")
+    p.add_argument("--progress", action="store_true", help="print progress lines on stderr")
+
+    p = sub.add_parser("predict", help="predict routings for the items of a file", parents=[dirs])
+    p.add_argument("file")
+    p.add_argument("--version", help="model version (default: the active one)")
+    _add_map(p)
+    p.add_argument("--top-k", type=int, default=None, help="candidates per item")
+    p.add_argument("--ignore-history", action="store_true",
+                   help="predict known items too instead of returning their known routing")
+    p.add_argument("--out", required=True, help="output CSV (long form)")
+
+    p = sub.add_parser("evaluate", help="metrics of a version on a labelled file", parents=[dirs])
+    p.add_argument("file")
+    p.add_argument("--version", help="model version (default: the active one)")
+    _add_map(p)
+    p.add_argument("--top-k", type=int, default=5, help="k of top-k accuracy (default 5)")
+    p.add_argument("--use-history", action="store_true",
+                   help="let items known to the model return their known routing")
+
+    p = sub.add_parser("versions", help="list model versions", parents=[dirs])
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = sub.add_parser("activate", help="make a version the active one", parents=[dirs])
+    p.add_argument("version")
+
+    p = sub.add_parser("delete", help="delete a version", parents=[dirs])
+    p.add_argument("version")
+
+    sub.add_parser("worker", help="run queued training jobs (started by the dashboard)", parents=[dirs])
     return parser
 
 
@@ -63,6 +116,222 @@ def _stats(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.file, parse_map_args(args.map))
     print_json(compute_stats(dataset))
     return 0
+
+
+def _registry(args: argparse.Namespace):
+    from routing_core.registry import Registry
+
+    return Registry(args.models_dir)
+
+
+def _data_home(args: argparse.Namespace) -> Path:
+    from routing_core.datasets import data_home
+
+    return Path(args.data_home) if args.data_home else data_home()
+
+
+def _positive_int(value: int | None, what: str) -> None:
+    if value is not None and value < 1:
+        raise UserError(f"{what} must be 1 or more (got {value}).")
+
+
+def _store_dataset(args: argparse.Namespace, dataset) -> str:
+    """Store the file's dataset in the data home unless the same content is there; returns its name."""
+    from routing_core.datasets import DatasetStore
+    from routing_core.names import check_name, suggest_name
+
+    store = DatasetStore(_data_home(args))
+    existing = store.find_by_content(dataset.sha256, dataset.mapping)
+    if existing is not None:
+        return existing.name
+    if args.dataset_name:
+        name = check_name(args.dataset_name, "dataset name")
+    else:
+        base = suggest_name(Path(args.file).name)
+        taken = set(store.names()) | {p.name for p in store.folder.glob("*") if p.is_dir()} \
+            if store.folder.is_dir() else set()
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base[:60]}-{n}"
+    record, _ = store.save(name, dataset)
+    return record.name
+
+
+@command("train")
+def _train(args: argparse.Namespace) -> int:
+    from routing_core.datasets import load_dataset
+    from routing_core.training import TrainRequest, check_request, run_training
+
+    _positive_int(args.top_k, "--top-k")
+    registry = _registry(args)
+    request = TrainRequest(
+        dataset=args.dataset_name or "file", version=args.version, dry_run=args.dry_run,
+        test_size=args.test_size, seed=args.seed, top_k=args.top_k, refit=not args.no_refit,
+    )
+    # Everything a user can get wrong is checked before anything is stored.
+    check_request(request, registry)
+    if args.dataset_name:
+        from routing_core.names import check_name
+
+        check_name(args.dataset_name, "dataset name")
+    dataset = load_dataset(args.file, parse_map_args(args.map))
+
+    def progress(stage: str, pct: float, message: str) -> None:
+        print(f"[{pct:5.1f}%] {stage}: {message}", file=sys.stderr, flush=True)
+
+    if args.dry_run:
+        from routing_core.names import suggest_name
+
+        request.dataset = args.dataset_name or suggest_name(Path(args.file).name)
+        summary = run_training(request, registry.root, _data_home(args), dataset=dataset,
+                               progress=progress if args.progress else None)
+    else:
+        # A one-item file fails the training; find that out before the file is stored.
+        if dataset.n_items < 2:
+            raise UserError(f"{args.file} has {dataset.n_items} item(s); training needs at least 2.")
+        request.dataset = _store_dataset(args, dataset)
+        summary = run_training(request, registry.root, _data_home(args),
+                               progress=progress if args.progress else None)
+    print_json(summary)
+    return 0
+
+
+def _read_items(path: str, mapping: dict[str, str]):
+    """Items to predict from a file: one row per item, or long form (first row per item)."""
+    import pandas as pd
+
+    from routing_core.datasets import read_table
+    from routing_core.schema import ITEM, resolve_mapping
+
+    raw = read_table(path)
+    full = resolve_mapping(raw.frame.columns, mapping)
+    sources = {t: s for s, t in full.items()}
+    if ITEM not in sources:
+        raise UserError(
+            f"{raw.source_name}: no {ITEM} column found. Columns in the file: "
+            f"{', '.join(repr(c) for c in raw.frame.columns[:15])}. Map one with --map SOURCE={ITEM}."
+        )
+    frame = raw.frame
+    if not pd.api.types.is_string_dtype(frame[sources[ITEM]]) and raw.delimiter is not None:
+        frame = read_table(path, text_columns={sources[ITEM]}).frame  # keep leading zeros
+    frame = frame.rename(columns={s: (t if t in (ITEM,) or not t.startswith("duration") else "duration_min")
+                                  for s, t in full.items()})
+    frame[ITEM] = frame[ITEM].astype("str").str.strip()
+    frame = frame[frame[ITEM].ne("") & frame[ITEM].ne("None") & frame[ITEM].ne("nan")]
+    if frame.empty:
+        raise UserError(f"{raw.source_name}: no rows with an {ITEM}.")
+    return frame.drop_duplicates(ITEM, keep="first").reset_index(drop=True)
+
+
+def _out_path(out: str) -> Path:
+    path = Path(out)
+    if path.is_dir():
+        raise UserError(f"--out {out} is a folder; give a file name such as predictions.csv.")
+    if not path.parent.is_dir():
+        raise UserError(f"--out {out}: the folder {path.parent} does not exist.")
+    return path
+
+
+@command("predict")
+def _predict(args: argparse.Namespace) -> int:
+    from routing_core.atomic import atomic_write_bytes
+    from routing_core.export import to_safe_csv
+
+    _positive_int(args.top_k, "--top-k")
+    out = _out_path(args.out)
+    registry = _registry(args)
+    version = args.version or registry.active()
+    model = registry.load_model(version)  # hash-checked before anything else happens
+    items = _read_items(args.file, parse_map_args(args.map))
+    frame = model.predict_frame(items, top_k=args.top_k, ignore_history=args.ignore_history)
+    atomic_write_bytes(out, to_safe_csv(frame))
+    print_json({"version": version, "items": int(len(items)), "rows": int(len(frame)),
+                "out": str(out)})
+    return 0
+
+
+@command("evaluate")
+def _evaluate(args: argparse.Namespace) -> int:
+    from routing_core.datasets import load_dataset
+    from routing_core.evaluation import routing_metrics
+
+    _positive_int(args.top_k, "--top-k")
+    registry = _registry(args)
+    version = args.version or registry.active()
+    model = registry.load_model(version)
+    dataset = load_dataset(args.file, parse_map_args(args.map))
+    metrics = routing_metrics(model, dataset.ops, top_k=args.top_k,
+                              ignore_history=not args.use_history)
+    known = int(dataset.ops["item_code"].drop_duplicates().isin(
+        set(getattr(model, "item_index_", {}))).sum())
+    print_json({"version": version, "file": args.file, "items": dataset.n_items,
+                "items_known_to_model": known, "history_used": bool(args.use_history), **metrics})
+    return 0
+
+
+@command("versions")
+def _versions(args: argparse.Namespace) -> int:
+    infos = _registry(args).list()
+    rows = [
+        {
+            "version": i.name,
+            "active": i.active,
+            "created_at": i.created_at,
+            "dataset": i.dataset.get("name"),
+            "items": i.dataset.get("items"),
+            "routing_accuracy": (i.metrics or {}).get("routing_accuracy"),
+            "top_5_accuracy": (i.metrics or {}).get("top_5_accuracy"),
+            "coverage": (i.metrics or {}).get("coverage"),
+            "broken": i.broken,
+        }
+        for i in infos
+    ]
+    if args.format == "json":
+        print_json(rows)
+        return 0
+    if not rows:
+        print("No model versions yet: train one with `python -m routing_core train FILE`.")
+        return 0
+    header = ["", "version", "created_at", "dataset", "items", "routing_acc", "top5_acc", "status"]
+    table = [header]
+    for r in rows:
+        table.append([
+            "*" if r["active"] else "", r["version"], r["created_at"] or "", r["dataset"] or "",
+            "" if r["items"] is None else str(r["items"]),
+            _pct(r["routing_accuracy"]), _pct(r["top_5_accuracy"]),
+            f"broken: {r['broken']}" if r["broken"] else "ok",
+        ])
+    widths = [max(len(row[c]) for row in table) for c in range(len(header) - 1)]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    return 0
+
+
+def _pct(value: object) -> str:
+    return f"{value:.1%}" if isinstance(value, int | float) else ""
+
+
+@command("activate")
+def _activate(args: argparse.Namespace) -> int:
+    info = _registry(args).activate(args.version)
+    print_json({"active": info.name})
+    return 0
+
+
+@command("delete")
+def _delete(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    registry.delete(args.version)
+    print_json({"deleted": args.version, "active": registry.active()})
+    return 0
+
+
+@command("worker")
+def _worker(args: argparse.Namespace) -> int:
+    from routing_core.training import run_worker
+
+    return run_worker(args.models_dir, _data_home(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

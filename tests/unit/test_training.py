@@ -1,0 +1,328 @@
+"""Training: the synchronous run, and jobs run by real worker processes on a real models folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+import pytest
+
+from routing_core.datasets import DatasetStore, normalise, read_table
+from routing_core.errors import UserError
+from routing_core.manifest import METRICS_FILE, MODEL_FILE
+from routing_core.registry import Registry
+from routing_core.sample import SampleConfig, sample_csv_bytes
+from routing_core.training import (
+    DEAD_REASON,
+    STAGES,
+    Cancelled,
+    JobManager,
+    TrainRequest,
+    auto_version_name,
+    check_request,
+    run_training,
+    unique_version_name,
+)
+from tests.conftest import ROOT
+
+# DESIGN §5: every key metrics.json must hold.
+METRIC_KEYS = {
+    "training_samples", "dataset_stats", "training_duration_sec", "created_at",
+    "routing_accuracy", "top_1_accuracy", "top_3_accuracy", "top_5_accuracy",
+    "sequence_similarity", "step_accuracy", "precision_weighted", "recall_weighted",
+    "f1_weighted", "sample_count", "duration_mae_min", "duration_mape", "coverage",
+    "baselines", "lift", "best_baseline",
+}
+BASELINE_KEYS = {"routing_accuracy", "top_1_accuracy", "sequence_similarity", "step_accuracy",
+                 "f1_weighted", "duration_mae_min"}
+
+
+def _store(home, name: str, n_items: int, seed: int = 7) -> None:
+    csv = sample_csv_bytes(SampleConfig(n_items=n_items, seed=seed))
+    DatasetStore(home).save(name, normalise(read_table(csv, name=f"{name}.csv")))
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """A data home with a small and a larger stored sample dataset."""
+    path = tmp_path_factory.mktemp("data")
+    _store(path, "small", 200)
+    _store(path, "big", 1500, seed=11)
+    return path
+
+
+def _visible(models) -> list[str]:
+    return sorted(p.name for p in models.iterdir() if not p.name.startswith(".")) if models.exists() else []
+
+
+# ---------------------------------------------------------------- the synchronous run
+
+
+def test_run_training_publishes_a_complete_version(tmp_path, home):
+    events: list[tuple[str, float, str]] = []
+    summary = run_training(TrainRequest(dataset="small", version="v1"), tmp_path, home,
+                           progress=lambda s, p, m: events.append((s, p, m)))
+    assert summary["version"] == "v1" and summary["items"] == 200 and not summary["dry_run"]
+    assert summary["train_items"] + summary["test_items"] == 200
+    assert 0 <= summary["metrics"]["routing_accuracy"] <= 1
+
+    stages = [s for s, _, _ in events]
+    assert [s for i, s in enumerate(stages) if i == 0 or stages[i - 1] != s] == list(STAGES)
+    percents = [p for _, p, _ in events]
+    assert percents == sorted(percents) and percents[0] == 0 and percents[-1] == 100
+    assert all(m for _, _, m in events)
+
+    reg = Registry(tmp_path)
+    assert _visible(tmp_path) == ["v1"] and reg.stale_entries() == []
+    manifest = reg.verify("v1")  # every artifact matches its hash
+    assert manifest["dataset"]["name"] == "small" and manifest["dataset"]["items"] == 200
+    assert manifest["dataset"]["sha256"] == DatasetStore(home).record("small").sha256
+    metrics = json.loads((tmp_path / "v1" / METRICS_FILE).read_text())
+    assert METRIC_KEYS <= set(metrics), METRIC_KEYS - set(metrics)
+    assert {"most_frequent", "best_attribute"} <= set(metrics["baselines"])
+    for base in metrics["baselines"].values():
+        assert BASELINE_KEYS <= set(base)
+    assert "attribute" in metrics["baselines"]["best_attribute"]
+    assert set(metrics["lift"]) == set(metrics["baselines"])
+    assert metrics["training_samples"] == manifest["dataset"]["rows"]  # refit on every item
+    assert metrics["dataset_stats"]["unique_items"] == 200
+    assert metrics["training_duration_sec"] > 0
+    request = json.loads((tmp_path / "v1" / "training_request.json").read_text())
+    assert request["dataset"] == "small" and request["version"] == "v1"
+    model = reg.load_model("v1")
+    assert model.n_items_ == 200
+    assert model.predict_frame(_items(home, "small")).shape[0] > 0
+
+
+def _items(home, name):
+    from routing_core.datasets import item_table
+
+    ds = DatasetStore(home).load(name)
+    return item_table(ds.ops, ds.item_attributes).head(5)
+
+
+def test_dry_run_plans_and_writes_no_version(tmp_path, home):
+    models = tmp_path / "models"
+    plan = run_training(TrainRequest(dataset="small", dry_run=True), models, home)
+    assert plan["dry_run"] is True
+    assert plan["items"] == 200 and plan["train_items"] + plan["test_items"] == 200
+    assert plan["features"] >= 1 and plan["item_attributes"]
+    assert plan["estimated_sec"] >= 0 and plan["version"].startswith("v")
+    assert _visible(models) == [] and Registry(models).stale_entries() == []
+
+
+def test_cancel_stops_before_anything_is_published(tmp_path, home):
+    seen: list[str] = []
+
+    def cancel() -> bool:
+        return "fit" in seen
+
+    with pytest.raises(Cancelled):
+        run_training(TrainRequest(dataset="small", version="v1"), tmp_path, home,
+                     progress=lambda s, p, m: seen.append(s), cancel=cancel)
+    assert _visible(tmp_path) == [] and Registry(tmp_path).stale_entries() == []
+
+
+def test_requests_are_checked(tmp_path, home):
+    reg = Registry(tmp_path)
+    run_training(TrainRequest(dataset="small", version="taken", refit=False), tmp_path, home)
+    bad = [
+        (TrainRequest(dataset="small", test_size=0), "test size"),
+        (TrainRequest(dataset="small", test_size=1.5), "test size"),
+        (TrainRequest(dataset="small", top_k=0), "top-k"),
+        (TrainRequest(dataset="small", seed=1.5), "seed"),
+        (TrainRequest(dataset="small", params={"bogus": 1}), "Unknown model parameter"),
+        (TrainRequest(dataset="small", version="../x"), "not allowed"),
+        (TrainRequest(dataset="small", version="taken"), "already exists"),
+        (TrainRequest(dataset=""), "dataset"),
+    ]
+    for request, message in bad:
+        with pytest.raises(UserError, match=message):
+            check_request(request, reg)
+        with pytest.raises(UserError, match=message):
+            run_training(request, tmp_path, home)
+    with pytest.raises(UserError, match="No dataset named 'absent'"):
+        run_training(TrainRequest(dataset="absent"), tmp_path, home)
+    with pytest.raises(UserError, match="not allowed"):
+        run_training(TrainRequest(dataset="../small"), tmp_path, home)
+    assert _visible(tmp_path) == ["taken"]
+
+
+def test_version_names():
+    when = datetime(2026, 11, 26, 3, 15, 22)
+    assert auto_version_name(when) == "v20261126-031522"
+    assert unique_version_name(set(), when) == "v20261126-031522"
+    taken = {"v20261126-031522", "v20261126-031522-2"}
+    assert unique_version_name(taken, when) == "v20261126-031522-3"
+    assert auto_version_name().startswith("v2")
+
+
+# ---------------------------------------------------------------- jobs and the worker
+
+
+def _wait(manager: JobManager, job_id: str, states: set[str], timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = manager.get(job_id)
+        if record["state"] in states:
+            return record
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not reach {states}: {manager.get(job_id)}")
+
+
+def test_jobs_queue_one_at_a_time_and_complete(tmp_path, home):
+    manager = JobManager(tmp_path, home)
+    first = manager.submit(TrainRequest(dataset="big", version="first"))
+    second = manager.submit(TrainRequest(dataset="big"))
+    dry = manager.submit(TrainRequest(dataset="small", dry_run=True))
+    assert manager.get(second)["version"].startswith("v")  # automatic name, fixed at submit
+
+    saw_queue = False
+    stages: list[str] = []
+    while True:
+        jobs = {r["job_id"]: r for r in manager.list()}
+        states = (jobs[first]["state"], jobs[second]["state"], jobs[dry]["state"])
+        assert sum(s == "running" for s in states) <= 1
+        if states[0] == "running":
+            stages.append(jobs[first]["stage"])
+            saw_queue |= states[1] == "pending" and states[2] == "pending"
+        if all(s in ("completed", "failed", "cancelled") for s in states):
+            break
+        time.sleep(0.05)
+    assert saw_queue
+    assert stages.index("fit") < stages.index("evaluate")  # progress was written as it went
+
+    a, b, d = manager.get(first), manager.get(second), manager.get(dry)
+    assert (a["state"], b["state"], d["state"]) == ("completed", "completed", "completed"), (a, b, d)
+    assert a["started_ts"] <= a["finished_ts"] <= b["started_ts"] <= b["finished_ts"] <= d["started_ts"]
+    assert a["progress"] == 100 and a["elapsed_sec"] > 0 and a["result"]["version"] == "first"
+    assert a["pid"] == b["pid"]  # the worker ran the queue to its end
+    assert d["dry_run"] is True and d["result"]["dry_run"] is True
+    assert [r["job_id"] for r in manager.list()] == [dry, second, first]  # newest first
+    on_disk = json.loads((tmp_path / ".jobs" / f"{first}.json").read_text())
+    assert on_disk["state"] == "completed"
+    reg = Registry(tmp_path)
+    assert _visible(tmp_path) == sorted(["first", b["version"]])
+    for name in _visible(tmp_path):
+        reg.verify(name)
+    log = (tmp_path / ".jobs" / "worker.log").read_text()
+    assert "Traceback" not in log
+
+
+def test_submit_refuses_bad_requests_at_once(tmp_path, home):
+    manager = JobManager(tmp_path, home)
+    with pytest.raises(UserError, match="No dataset named"):
+        manager.submit(TrainRequest(dataset="absent"))
+    with pytest.raises(UserError, match="not allowed"):
+        manager.submit(TrainRequest(dataset="small", version=".hidden"))
+    with pytest.raises(UserError, match="No training job"):
+        manager.get("../../etc/passwd")
+    assert manager.list() == []
+
+
+def test_cancel_pending_at_once_and_running_at_the_next_step(tmp_path, home):
+    manager = JobManager(tmp_path, home)
+    running = manager.submit(TrainRequest(dataset="big", version="a"))
+    queued = manager.submit(TrainRequest(dataset="big", version="b"))
+    with pytest.raises(UserError, match="already queued"):
+        manager.submit(TrainRequest(dataset="big", version="b"))
+    _wait(manager, running, {"running"})
+    manager.cancel(queued)
+    assert manager.get(queued)["state"] == "cancelled"  # at once, no worker involved
+    _wait(manager, running, {"running"})
+    while manager.get(running)["stage"] in ("validate", "profile"):
+        time.sleep(0.02)
+    manager.cancel(running)
+    record = _wait(manager, running, {"completed", "failed", "cancelled"})
+    assert record["state"] == "cancelled" and record["message"] == "cancelled by user"
+    assert manager.get(queued)["state"] == "cancelled" and manager.get(queued)["started_ts"] is None
+    assert _visible(tmp_path) == [] and Registry(tmp_path).stale_entries() == []
+
+
+def test_a_killed_worker_reads_as_failed_and_leaves_no_version(tmp_path, home):
+    manager = JobManager(tmp_path, home)
+    job = manager.submit(TrainRequest(dataset="big", version="k"))
+    record = _wait(manager, job, {"running"})
+    while manager.get(job)["stage"] not in ("fit", "evaluate"):
+        time.sleep(0.02)
+    os.kill(record["pid"], signal.SIGKILL)
+    record = _wait(manager, job, {"failed"}, timeout=10)
+    assert record["error"] == DEAD_REASON == "the training process stopped (server restart?)"
+    assert json.loads((tmp_path / ".jobs" / f"{job}.json").read_text())["state"] == "failed"
+    assert _visible(tmp_path) == []
+    # a later job still runs (a new worker takes the lock) and the folder ends clean
+    after = manager.submit(TrainRequest(dataset="small", version="after"))
+    assert _wait(manager, after, {"completed", "failed"})["state"] == "completed"
+    assert _visible(tmp_path) == ["after"] and Registry(tmp_path).stale_entries() == []
+
+
+def test_a_failing_job_fails_with_its_message_and_the_queue_goes_on(tmp_path):
+    home = tmp_path / "data"
+    _store(home, "doomed", 200)
+    _store(home, "fine", 200, seed=3)
+    manager = JobManager(tmp_path / "models", home)
+    blocker = manager.submit(TrainRequest(dataset="fine", version="blocker"))
+    doomed = manager.submit(TrainRequest(dataset="doomed", version="d"))
+    DatasetStore(home).delete("doomed")  # gone before the worker gets to it
+    fine = manager.submit(TrainRequest(dataset="fine", version="f"))
+    assert _wait(manager, blocker, {"completed", "failed"})["state"] == "completed"
+    record = _wait(manager, doomed, {"completed", "failed"})
+    assert record["state"] == "failed" and "No dataset named 'doomed'" in record["error"]
+    assert _wait(manager, fine, {"completed", "failed"})["state"] == "completed"
+    assert _visible(tmp_path / "models") == ["blocker", "f"]
+
+
+@pytest.mark.slow
+def test_sigkill_at_any_moment_leaves_no_half_version(tmp_path, home):
+    """Kill `train` at delays spread over its run, and right as it publishes: never a half version."""
+    models = tmp_path / "models"
+    models.mkdir()
+    base = [sys.executable, "-m", "routing_core", "--models-dir", str(models), "--data-home", str(home)]
+    src = tmp_path / "sample.csv"
+    src.write_bytes(sample_csv_bytes(SampleConfig(n_items=600, seed=5)))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def train(version: str) -> subprocess.Popen:
+        return subprocess.Popen([*base, "train", str(src), "--version", version, "--progress"],
+                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    t0 = time.monotonic()
+    reference = train("reference")
+    reference.communicate(timeout=120)
+    duration = time.monotonic() - t0
+    assert reference.returncode == 0
+
+    reg = Registry(models)
+    outcomes = []
+
+    def check(version: str) -> None:
+        visible = _visible(models)
+        assert set(visible) <= {"reference", *(f"k{i}" for i in range(20))}, visible
+        for info in reg.list():
+            assert info.broken is None, info.broken
+            reg.verify(info.name)
+            assert (models / info.name / MODEL_FILE).exists()
+        outcomes.append(version in visible)
+
+    for i in range(8):  # spread over the whole run, imports included
+        proc = train(f"k{i}")
+        time.sleep(duration * (i + 0.5) / 8)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        check(f"k{i}")
+    for i, delay in enumerate((0, 0.002, 0.005, 0.01, 0.02, 0.04), start=8):  # right in the save stage
+        proc = train(f"k{i}")
+        for line in proc.stderr:
+            if b"save:" in line:
+                break
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        check(f"k{i}")
+    assert reg.cleanup() >= 0 and reg.stale_entries() == []
+    assert not all(outcomes)  # some kills did stop a training
