@@ -137,3 +137,4 @@ def _jobs(models: str, data: str):
 def job_manager():
     """The training job manager of this models folder and data home (one per server process)."""
     return _jobs(models_root(), data_root())
+

@@ -1,0 +1,179 @@
+"""Train: start a training (or a dry run) of a stored dataset and watch it live, also after a reload."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from routing_core.errors import UserError
+from routing_core.training import FINAL_STATES, TrainRequest
+from ui import frame, loaders
+from ui.empty import empty_state
+from ui.nav import MODELS, UPLOAD
+from ui.text import md, pct, points
+
+frame.page()
+
+JOB = "train_job"  # session key: the job this session started
+POLLING = "train_polling"  # session key: the live view was refreshing itself
+SHOWN_ACTIVE = 3
+
+st.title("Train a model")
+record = loaders.pick_dataset("train_dataset")
+if record is None:
+    empty_state("There is no dataset to train on. Upload a routing export (or use the sample data) first.",
+                UPLOAD, "Go to Upload")
+    st.stop()
+manager = loaders.job_manager()
+st.caption(f"{record.items:,} items, {record.rows:,} operations, {record.processes:,} processes.")
+
+left, right = st.columns(2)
+version = left.text_input(
+    "Version name", key="train_version", max_chars=64, placeholder="automatic, e.g. v20261126-031522",
+    help="Letters, digits, '.', '_' or '-'. Leave empty for a name from the current time.",
+)
+right.toggle("Dry run: plan only, write no version", key="train_dry_run",
+             help="Validates the data, profiles it and estimates the training time.")
+a, b, c = st.columns(3)
+test_size = a.slider("Test share (held-out items)", 0.05, 0.5, 0.2, 0.05, key="train_test_size")
+seed = b.number_input("Seed", min_value=0, max_value=2**31 - 1, value=42, step=1, key="train_seed")
+top_k = c.number_input("Candidates per item (top-K)", min_value=1, max_value=20, value=5, step=1,
+                       key="train_top_k")
+
+if st.button("Start", key="train_start", type="primary", icon=":material/play_arrow:"):
+    request = TrainRequest(
+        dataset=record.name,
+        version=version.strip() or None,
+        dry_run=bool(st.session_state["train_dry_run"]),
+        test_size=float(test_size),
+        seed=int(seed),
+        top_k=int(top_k),
+    )
+    try:
+        st.session_state[JOB] = manager.submit(request)
+    except UserError as exc:
+        st.error(md(exc), icon=":material/error:")
+    else:
+        st.toast("Dry run queued." if request.dry_run else "Training queued.", icon=":material/schedule:")
+
+
+def jobs_to_show() -> list[dict]:
+    """This session's job, then any other pending or running job (another tab, analyst or a reload)."""
+    shown = []
+    job_id = st.session_state.get(JOB)
+    if job_id:
+        try:
+            shown.append(manager.get(job_id))
+        except UserError:
+            st.session_state.pop(JOB, None)
+    others = [j for j in manager.list() if j["state"] not in FINAL_STATES and j["job_id"] != job_id]
+    return shown + others[:SHOWN_ACTIVE]
+
+
+def show_job(job: dict, primary: bool) -> None:
+    """One job: live progress while it runs, its outcome when it is done."""
+    kind = "Dry run" if job.get("dry_run") else "Training"
+    with st.container(border=True, key=f"train_job_{job['job_id']}"):
+        st.markdown(
+            f"**{kind}** of version **{md(job.get('version') or 'automatic')}** "
+            f"on dataset **{md(job.get('dataset'))}** · {job['state']}"
+        )
+        state = job["state"]
+        if state in ("pending", "running"):
+            stage = job.get("stage") or "waiting"
+            progress = float(job.get("progress") or 0.0)
+            st.progress(min(int(progress), 100), text=f"{stage} · {progress:.0f} % · {job.get('elapsed_sec') or 0:.0f} s")
+            st.caption(md(job.get("message") or ""))
+            if st.button("Cancel", key="train_cancel" if primary else f"train_cancel_{job['job_id']}",
+                         icon=":material/cancel:"):
+                manager.cancel(job["job_id"])
+                st.toast("Cancelling…", icon=":material/cancel:")
+        elif state == "completed" and job.get("dry_run"):
+            show_plan(job.get("result") or {})
+        elif state == "completed":
+            show_published(job.get("result") or {}, job)
+        elif state == "failed":
+            st.error(md(job.get("error") or "The training failed."), icon=":material/error:")
+        else:
+            st.warning("Cancelled: no version was written.", icon=":material/cancel:")
+
+
+def show_plan(plan: dict) -> None:
+    st.success(
+        f"Dry run finished in {plan.get('planning_sec', 0):.1f} s: no version was written.",
+        icon=":material/check_circle:",
+    )
+    a, b, c, d = st.columns(4)
+    a.metric("Items", f"{plan.get('items', 0):,}", help="held out for testing: "
+             f"{plan.get('test_items', 0):,}")
+    b.metric("Operations", f"{plan.get('rows', 0):,}")
+    c.metric("Features", plan.get("features", 0))
+    d.metric("Estimated time", f"{plan.get('estimated_sec', 0):.0f} s")
+    if plan.get("version_taken"):
+        st.warning(f"The version name {md(plan.get('version'))} is taken; choose another before training.")
+    with st.expander("Plan details"):
+        st.json(plan, expanded=False)
+
+
+def show_published(result: dict, job: dict) -> None:
+    version = result.get("version") or job.get("version")
+    metrics = result.get("metrics") or {}
+    st.success(
+        f"Version **{md(version)}** is ready (in {result.get('training_duration_sec', 0):.1f} s): "
+        f"routing accuracy {pct(metrics.get('routing_accuracy'))}, top-3 {pct(metrics.get('top_3_accuracy'))}.",
+        icon=":material/check_circle:",
+    )
+    if metrics and not metrics.get("beats_baseline", True):
+        st.warning(
+            f"It is no better than its best baseline ({md(metrics.get('best_baseline'))}: "
+            f"routing accuracy {points(metrics.get('lift_over_best'))} against it).",
+            icon=":material/warning:",
+        )
+    st.page_link(MODELS.path, label=f"Open {version} in Models", icon=MODELS.icon,
+                 query_params={"version": version})
+
+
+jobs = jobs_to_show()
+active = any(j["state"] not in FINAL_STATES for j in jobs)
+st.session_state[POLLING] = active
+
+
+@st.fragment(run_every=1.0 if active else None)
+def live() -> None:
+    current = jobs_to_show()
+    if not current:
+        st.info("No training is running. Choose the options above and press Start.", icon=":material/info:")
+    for i, job in enumerate(current):
+        show_job(job, primary=i == 0 and job["job_id"] == st.session_state.get(JOB))
+    if st.session_state.get(POLLING) and all(j["state"] in FINAL_STATES for j in current):
+        # The last job ended: one full rerun stops the polling and refreshes the jobs table and sidebar.
+        st.session_state[POLLING] = False
+        st.rerun()
+
+
+st.subheader("Progress")
+live()
+
+st.subheader("Recent jobs")
+recent = manager.list()[:20]
+if recent:
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "job": [j["job_id"] for j in recent],
+                "state": [j["state"] for j in recent],
+                "kind": ["dry run" if j.get("dry_run") else "training" for j in recent],
+                "dataset": [j.get("dataset") for j in recent],
+                "version": [j.get("version") for j in recent],
+                "progress": [float(j.get("progress") or 0) for j in recent],
+                "elapsed (s)": [float(j.get("elapsed_sec") or 0) for j in recent],
+                "created": [j.get("created_at") for j in recent],
+                "message": [j.get("error") or j.get("message") for j in recent],
+            }
+        ),
+        key="train_jobs",
+        hide_index=True,
+        column_config={"progress": st.column_config.ProgressColumn(min_value=0, max_value=100, format="%.0f %%")},
+    )
+else:
+    st.caption("No jobs yet.")

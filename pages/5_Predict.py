@@ -1,0 +1,194 @@
+"""Predict: ranked candidate routings for one item (known or typed) or for a batch file."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import pandas as pd
+import streamlit as st
+
+from routing_core import charts
+from routing_core.datasets import read_table
+from routing_core.errors import UserError
+from routing_core.export import to_safe_csv
+from routing_core.schema import ITEM, resolve_mapping
+from ui import frame, loaders
+from ui.empty import empty_state
+from ui.nav import MODELS, TRAIN
+from ui.text import md
+
+frame.page()
+
+KIND_COLOR = {"known": "green", "model": "blue", "fallback": "orange"}
+MAX_PICK = 20_000  # beyond this many items the known-item picker becomes a text box
+MAX_CHOICES = 200  # distinct values offered for a categorical attribute
+
+st.title("Predict routings")
+registry = loaders.registry()
+usable = [i for i in registry.list() if not i.broken]
+if not usable:
+    empty_state("No usable model version yet. Train one first.", TRAIN, "Go to Train")
+    st.stop()
+
+names = [i.name for i in usable]
+active = registry.active()
+top = st.columns([2, 1, 1], vertical_alignment="bottom")
+version = top[0].selectbox(
+    "Model version", names, index=names.index(active) if active in names else 0, key="predict_version",
+    format_func=lambda n: f"{n} (active)" if n == active else n,
+)
+info = usable[names.index(version)]
+try:
+    model = registry.load_model(version)
+except UserError as exc:
+    st.error(md(exc), icon=":material/error:")
+    st.page_link(MODELS.path, label="Check the versions", icon=MODELS.icon)
+    st.stop()
+top_k = top[1].number_input("Candidates", min_value=1, max_value=20, value=int(info.params.get("top_k", 5)),
+                            step=1, key="predict_top_k")
+ignore_history = top[2].toggle("Ignore known routings", key="predict_ignore_history",
+                               help="Predict items of the training data as if they were new.")
+
+# The training dataset gives the known items and the values each attribute takes.
+record = None
+dataset_name = info.dataset.get("name")
+if dataset_name in loaders.store().names():
+    candidate = loaders.store().record(dataset_name)
+    if candidate.sha256 == info.dataset.get("sha256"):
+        record = candidate
+known_items = loaders.items(record) if record is not None else None
+
+
+def show_candidate(c, key: str) -> None:
+    """One candidate routing as a card: rank, score, kind, total time, steps, references."""
+    with st.container(border=True, key=f"{key}_card_{c.rank}"):
+        head = st.columns([1, 2, 2, 2], vertical_alignment="center")
+        head[0].markdown(f"### #{c.rank}")
+        head[1].metric("Score", f"{c.score:.2f}")
+        head[2].metric("Total time", "—" if c.total_duration_min is None else f"{c.total_duration_min:.1f} min")
+        with head[3]:
+            st.badge(c.kind, color=KIND_COLOR.get(c.kind, "gray"))
+        if c.note:
+            st.caption(md(c.note))
+        st.markdown(" → ".join(md(s.process_code) for s in c.steps))
+        steps = [asdict(s) for s in c.steps]
+        st.plotly_chart(charts.step_timeline_chart(steps, title=f"Candidate {c.rank}: steps"),
+                        key=f"{key}_steps_{c.rank}")
+        left, right = st.columns(2)
+        with left:
+            st.caption("Steps")
+            st.dataframe(
+                pd.DataFrame([{k: v for k, v in s.items() if k != "attributes"} | s["attributes"] for s in steps]),
+                hide_index=True,
+            )
+        with right:
+            st.caption("Reference items (similarity)")
+            if c.references:
+                st.dataframe(pd.DataFrame(c.references, columns=[ITEM, "similarity"]), hide_index=True,
+                             column_config={"similarity": st.column_config.ProgressColumn(
+                                 min_value=0.0, max_value=1.0, format="%.2f")})
+            else:
+                st.caption("none")
+
+
+def show_prediction(items: pd.DataFrame, key: str) -> None:
+    prediction = model.predict(items, top_k=int(top_k), ignore_history=bool(ignore_history))[0]
+    st.subheader(f"Candidates for {md(prediction.item_code)}")
+    if prediction.message:
+        (st.warning if prediction.fallback else st.info)(md(prediction.message))
+    for c in prediction.candidates:
+        show_candidate(c, key)
+
+
+one, batch = st.tabs(["One item", "Batch file"])
+with one:
+    mode = st.radio("Item", ["Pick a known item", "Type its attributes"], horizontal=True, key="predict_mode")
+    if mode == "Pick a known item":
+        if known_items is None:
+            st.info(
+                "The dataset this version was trained on is no longer stored, so its items cannot be listed. "
+                "Type the item's attributes instead.", icon=":material/info:",
+            )
+        else:
+            codes = known_items[ITEM].astype("str").tolist()
+            if len(codes) <= MAX_PICK:
+                code = st.selectbox("Known item", codes, index=None, key="predict_item",
+                                    placeholder="Choose an item of the training data")
+            else:
+                code = st.text_input("Known item code", key="predict_item_code") or None
+            if code is not None:
+                row = known_items[known_items[ITEM].astype("str") == code]
+                if row.empty:
+                    st.warning(f"No item {md(code)} in dataset {md(dataset_name)}.")
+                else:
+                    show_prediction(row.head(1), "predict_known")
+    else:
+        with st.form("predict_form"):
+            st.caption("Attributes the model uses; leave a field empty when it is unknown.")
+            values: dict[str, object] = {ITEM: st.text_input("Item code (its prefix often names the family)",
+                                                             key="predict_code")}
+            cols = st.columns(3)
+            for n, attr in enumerate(model.item_attributes_):
+                cell = cols[n % 3]
+                label = md(attr)
+                column = known_items[attr] if known_items is not None and attr in known_items else None
+                if column is not None and pd.api.types.is_numeric_dtype(column):
+                    values[attr] = cell.number_input(label, value=None, key=f"predict_attr_{attr}",
+                                                     placeholder=f"e.g. {column.median():g}")
+                elif column is not None and column.nunique() <= MAX_CHOICES:
+                    options = sorted(column.dropna().astype("str").unique())
+                    values[attr] = cell.selectbox(label, options, index=None, key=f"predict_attr_{attr}")
+                else:
+                    values[attr] = cell.text_input(label, key=f"predict_attr_{attr}") or None
+            submitted = st.form_submit_button("Predict", type="primary", key="predict_submit")
+        if submitted:
+            st.session_state["predict_typed"] = values
+        typed = st.session_state.get("predict_typed")
+        if typed:
+            item = {k: v for k, v in typed.items() if v not in (None, "")}
+            item[ITEM] = str(typed.get(ITEM) or "").strip() or "new item"
+            show_prediction(pd.DataFrame([item]), "predict_typed")
+
+with batch:
+    st.caption(
+        "One row per item with its code and attributes (a routing export works too: the first row of each "
+        "item is used). The result has one row per predicted step."
+    )
+    upload = st.file_uploader("Items file", type=["csv", "tsv", "txt", "parquet"], key="predict_batch_file")
+    if upload is not None:
+        batch_key = (upload.file_id, *loaders.version_identity(info), int(top_k), bool(ignore_history))
+        cached = st.session_state.get("predict_batch")
+        if cached is None or cached[0] != batch_key:
+            try:
+                raw = read_table(upload.getvalue(), name=upload.name)
+                sources = {t: s for s, t in resolve_mapping(raw.frame.columns).items()}
+                if ITEM not in sources:
+                    raise UserError(
+                        f"{raw.source_name}: no item code column found (looked for item_code and its aliases "
+                        f"such as PART_NO or ITEM_CD). Columns: {', '.join(map(str, raw.frame.columns[:15]))}."
+                    )
+                items = raw.frame.rename(columns={sources[ITEM]: ITEM})
+                items[ITEM] = items[ITEM].astype("str").str.strip()
+                items = items.drop_duplicates(ITEM, keep="first").reset_index(drop=True)
+                result: pd.DataFrame | str = model.predict_frame(items, top_k=int(top_k),
+                                                                 ignore_history=bool(ignore_history))
+            except UserError as exc:
+                result = str(exc)
+            cached = (batch_key, result, None if isinstance(result, str) else to_safe_csv(result))
+            st.session_state["predict_batch"] = cached
+        result = cached[1]
+        if isinstance(result, str):
+            st.error(md(result), icon=":material/error:")
+        else:
+            firsts = result[result["rank"] == 1].drop_duplicates(ITEM)
+            kinds = firsts["kind"].value_counts()
+            a, b, c, d = st.columns(4)
+            a.metric("Items", f"{firsts[ITEM].nunique():,}")
+            b.metric("Known", f"{int(kinds.get('known', 0)):,}")
+            c.metric("Model", f"{int(kinds.get('model', 0)):,}")
+            d.metric("Fallback", f"{int(kinds.get('fallback', 0)):,}")
+            st.dataframe(result, hide_index=True)
+            st.download_button(
+                "Download CSV", data=cached[2], file_name=f"routings_{version}.csv", mime="text/csv",
+                key="predict_download", icon=":material/download:", on_click="ignore",
+            )
