@@ -160,7 +160,7 @@ def _store_dataset(args: argparse.Namespace, dataset) -> str:
 
 @command("train")
 def _train(args: argparse.Namespace) -> int:
-    from routing_core.datasets import load_dataset
+    from routing_core.names import check_name
     from routing_core.training import TrainRequest, check_request, run_training
 
     _positive_int(args.top_k, "--top-k")
@@ -169,13 +169,15 @@ def _train(args: argparse.Namespace) -> int:
         dataset=args.dataset_name or "file", version=args.version, dry_run=args.dry_run,
         test_size=args.test_size, seed=args.seed, top_k=args.top_k, refit=not args.no_refit,
     )
-    # Everything a user can get wrong is checked before anything is stored.
+    # Everything a user can get wrong is checked before anything is read or stored.
     check_request(request, registry)
     if args.dataset_name:
-        from routing_core.names import check_name
-
         check_name(args.dataset_name, "dataset name")
-    dataset = load_dataset(args.file, parse_map_args(args.map))
+    mapping = parse_map_args(args.map)
+
+    from routing_core.datasets import load_dataset
+
+    dataset = load_dataset(args.file, mapping)
 
     def progress(stage: str, pct: float, message: str) -> None:
         print(f"[{pct:5.1f}%] {stage}: {message}", file=sys.stderr, flush=True)
@@ -215,8 +217,9 @@ def _read_items(path: str, mapping: dict[str, str]):
     frame = raw.frame
     if not pd.api.types.is_string_dtype(frame[sources[ITEM]]) and raw.delimiter is not None:
         frame = read_table(path, text_columns={sources[ITEM]}).frame  # keep leading zeros
-    frame = frame.rename(columns={s: (t if t in (ITEM,) or not t.startswith("duration") else "duration_min")
-                                  for s, t in full.items()})
+    # Only the item code matters for a prediction; attributes keep the names the model learned.
+    if sources[ITEM] != ITEM:
+        frame = frame.drop(columns=[ITEM], errors="ignore").rename(columns={sources[ITEM]: ITEM})
     frame[ITEM] = frame[ITEM].astype("str").str.strip()
     frame = frame[frame[ITEM].ne("") & frame[ITEM].ne("None") & frame[ITEM].ne("nan")]
     if frame.empty:
@@ -235,15 +238,17 @@ def _out_path(out: str) -> Path:
 
 @command("predict")
 def _predict(args: argparse.Namespace) -> int:
-    from routing_core.atomic import atomic_write_bytes
-    from routing_core.export import to_safe_csv
-
     _positive_int(args.top_k, "--top-k")
     out = _out_path(args.out)
+    mapping = parse_map_args(args.map)
     registry = _registry(args)
     version = args.version or registry.active()
     model = registry.load_model(version)  # hash-checked before anything else happens
-    items = _read_items(args.file, parse_map_args(args.map))
+
+    from routing_core.atomic import atomic_write_bytes
+    from routing_core.export import to_safe_csv
+
+    items = _read_items(args.file, mapping)
     frame = model.predict_frame(items, top_k=args.top_k, ignore_history=args.ignore_history)
     atomic_write_bytes(out, to_safe_csv(frame))
     print_json({"version": version, "items": int(len(items)), "rows": int(len(frame)),
@@ -257,10 +262,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     from routing_core.evaluation import routing_metrics
 
     _positive_int(args.top_k, "--top-k")
+    mapping = parse_map_args(args.map)
     registry = _registry(args)
     version = args.version or registry.active()
     model = registry.load_model(version)
-    dataset = load_dataset(args.file, parse_map_args(args.map))
+    dataset = load_dataset(args.file, mapping)
     metrics = routing_metrics(model, dataset.ops, top_k=args.top_k,
                               ignore_history=not args.use_history)
     known = int(dataset.ops["item_code"].drop_duplicates().isin(

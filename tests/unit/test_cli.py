@@ -1,0 +1,260 @@
+"""The command line as a user runs it: real processes, real files, exit codes and what is written."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from routing_core.datasets import DatasetStore
+from routing_core.manifest import MODEL_FILE
+from routing_core.registry import ACTIVE_FILE, Registry
+from routing_core.sample import SampleConfig, generate, sample_csv_bytes
+from tests.conftest import FABRICAD, FABRICAD_MAP, ROOT
+
+MAP_ARGS = [a for src, dst in FABRICAD_MAP.items() for a in ("--map", f"{src}={dst}")]
+
+
+def cli(*args: str, models=None, home=None) -> subprocess.CompletedProcess:
+    """Run `python -m routing_core …` in a fresh process."""
+    cmd = [sys.executable, "-m", "routing_core"]
+    if models is not None:
+        cmd += ["--models-dir", str(models)]
+    if home is not None:
+        cmd += ["--data-home", str(home)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("ROUTING_MODELS_DIR", None)
+    env.pop("ROUTING_DATA_HOME", None)
+    return subprocess.run([*cmd, *map(str, args)], capture_output=True, text=True, cwd=ROOT,
+                          env=env, timeout=180)
+
+
+def assert_user_error(proc: subprocess.CompletedProcess, needle: str = "") -> None:
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert needle in lines[0], lines[0]
+
+
+def tree(root) -> dict:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def fab(tmp_path_factory):
+    """A models folder and data home with FabriCAD trained as version 'fab' by the CLI."""
+    root = tmp_path_factory.mktemp("fab")
+    models, home = root / "models", root / "data"
+    proc = cli("train", FABRICAD, "--version", "fab", *MAP_ARGS, models=models, home=home)
+    assert proc.returncode == 0, proc.stderr
+    return root, models, home, json.loads(proc.stdout)
+
+
+@pytest.fixture
+def copy(fab, tmp_path):
+    """A private copy of the trained folders, for tests that change them."""
+    root = fab[0]
+    shutil.copytree(root / "models", tmp_path / "models")
+    shutil.copytree(root / "data", tmp_path / "data")
+    return tmp_path / "models", tmp_path / "data"
+
+
+def test_fabricad_train_predict_evaluate(fab, tmp_path):
+    _, models, home, summary = fab
+    assert summary["version"] == "fab" and summary["items"] == 25 and summary["rows"] == 78
+    for key in ("routing_accuracy", "top_3_accuracy", "sequence_similarity", "coverage"):
+        assert 0 <= summary["metrics"][key] <= 1
+    Registry(models).verify("fab")
+    stored = DatasetStore(home).list()
+    assert [r.name for r in stored] == ["fabricad_preview_plans"] and stored[0].items == 25
+
+    out = tmp_path / "pred.csv"
+    proc = cli("predict", FABRICAD, "--version", "fab", *MAP_ARGS, "--top-k", 3, "--out", out,
+               models=models)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["items"] == 25 and report["version"] == "fab"
+    frame = pd.read_csv(out, encoding="utf-8-sig", dtype={"item_code": str})
+    assert list(frame.columns[:7]) == ["item_code", "rank", "score", "kind", "seq", "process_code",
+                                       "duration_min"]
+    assert len(frame) == report["rows"]
+    assert frame["item_code"].nunique() == 25 and frame["item_code"].str.len().eq(8).all()
+    assert frame["rank"].between(1, 3).all() and frame["score"].between(0, 1).all()
+    source = pd.read_csv(FABRICAD, sep=";", dtype={"ArtikelNr": str})
+    first = frame[(frame.item_code == "00000001") & (frame["rank"] == 1)]
+    assert (first["kind"] == "known").all()  # a training item gets its own routing first
+    truth = source[source.ArtikelNr == "00000001"].sort_values("Nr.")["Schritt"].tolist()
+    assert first["process_code"].tolist() == truth
+
+    proc = cli("evaluate", FABRICAD, "--version", "fab", *MAP_ARGS, models=models)
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads(proc.stdout)
+    assert metrics["items"] == 25 and metrics["items_known_to_model"] == 25
+    for key in ("routing_accuracy", "top_1_accuracy", "top_3_accuracy", "top_5_accuracy",
+                "sequence_similarity", "step_accuracy", "f1_weighted", "coverage"):
+        assert 0 <= metrics[key] <= 1
+    proc = cli("evaluate", FABRICAD, "--version", "fab", *MAP_ARGS, "--use-history", models=models)
+    assert json.loads(proc.stdout)["routing_accuracy"] == 1.0  # its own routings, given back
+
+
+def test_train_again_reuses_the_stored_dataset_and_refuses_a_taken_label(copy):
+    models, home = copy
+    proc = cli("train", FABRICAD, "--version", "fab2", *MAP_ARGS, "--no-refit", "--seed", 1,
+               "--test-size", 0.3, models=models, home=home)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["test_items"] == 8
+    assert DatasetStore(home).names() == ["fabricad_preview_plans"]
+    before = tree(models.parent)
+    assert_user_error(cli("train", FABRICAD, "--version", "fab", *MAP_ARGS, models=models, home=home),
+                      "already exists")
+    assert tree(models.parent) == before
+
+
+@pytest.mark.parametrize("label", ["../x", "/abs", "a/b", "..", ".hidden", "x" * 65, "a b"])
+def test_unsafe_labels_exit_2_and_write_nothing(tmp_path, label):
+    models, home = tmp_path / "work" / "models", tmp_path / "work" / "data"
+    models.mkdir(parents=True)
+    (tmp_path / "work" / "keep.txt").write_text("x")
+    before = tree(tmp_path)
+    assert_user_error(cli("train", FABRICAD, "--version", label, *MAP_ARGS, models=models, home=home),
+                      "version name")
+    for command in ("activate", "delete"):
+        assert_user_error(cli(command, label, models=models))
+    out = tmp_path / "work" / "p.csv"
+    assert_user_error(cli("predict", FABRICAD, "--version", label, "--out", out, models=models))
+    assert tree(tmp_path) == before
+    assert not (tmp_path / "x").exists() and not os.path.exists("/abs")
+
+
+def test_tampered_model_predict_refuses_and_writes_no_output(copy, tmp_path):
+    models, _ = copy
+    with open(models / "fab" / MODEL_FILE, "ab") as fh:
+        fh.write(b"\0")
+    out = tmp_path / "out.csv"
+    proc = cli("predict", FABRICAD, "--version", "fab", *MAP_ARGS, "--out", out, models=models)
+    assert_user_error(proc, "model.joblib is 1 byte(s) longer")
+    assert not out.exists() and not list(tmp_path.glob(".out.csv*"))
+    assert_user_error(cli("evaluate", FABRICAD, "--version", "fab", *MAP_ARGS, models=models), "longer")
+    assert_user_error(cli("activate", "fab", models=models), "fab")
+    proc = cli("versions", "--format", "json", models=models)
+    assert proc.returncode == 0
+    (row,) = json.loads(proc.stdout)
+    assert row["version"] == "fab" and "changed or truncated" in row["broken"]
+
+
+def test_dry_run_writes_nothing(tmp_path):
+    models, home = tmp_path / "models", tmp_path / "data"
+    proc = cli("train", FABRICAD, "--version", "plan", "--dry-run", *MAP_ARGS, models=models, home=home)
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["dry_run"] is True and plan["items"] == 25 and plan["version"] == "plan"
+    assert plan["estimated_sec"] >= 0 and plan["features"] >= 1
+    assert not models.exists() or not any(p for p in models.iterdir() if not p.name.startswith("."))
+    assert not home.exists()
+
+
+def test_versions_activate_delete(copy):
+    models, _ = copy
+    proc = cli("versions", models=models)
+    assert proc.returncode == 0 and "fab" in proc.stdout and "ok" in proc.stdout
+    assert json.loads(cli("activate", "fab", models=models).stdout) == {"active": "fab"}
+    assert (models / ACTIVE_FILE).read_text().strip() == "fab"
+    (row,) = json.loads(cli("versions", "--format", "json", models=models).stdout)
+    assert row["active"] is True and row["broken"] is None and row["items"] == 25
+    assert "*" in cli("versions", models=models).stdout
+    # global options may follow the command too
+    assert json.loads(cli("versions", "--format", "json", "--models-dir", models).stdout)[0]["active"]
+    proc = cli("delete", "fab", models=models)
+    assert proc.returncode == 0 and json.loads(proc.stdout) == {"deleted": "fab", "active": None}
+    assert not (models / "fab").exists() and not (models / ACTIVE_FILE).exists()
+    assert_user_error(cli("delete", "fab", models=models), "No model version named 'fab'")
+    assert "No model versions yet" in cli("versions", models=models).stdout
+
+
+def test_predict_uses_the_active_version_and_says_when_there_is_none(copy, tmp_path):
+    models, _ = copy
+    out = tmp_path / "p.csv"
+    assert_user_error(cli("predict", FABRICAD, *MAP_ARGS, "--out", out, models=models),
+                      "No model version is active")
+    assert not out.exists()
+    cli("activate", "fab", models=models)
+    items = tmp_path / "items.csv"  # one row per item, attributes only, a new and a known item
+    items.write_text("ArtikelNr;Material;Abmaße\n00000001;Aluminiumlegierungen;300x100x200\n"
+                     "99999999;Stahl;50x50\n", encoding="utf-8")
+    proc = cli("predict", items, "--map", "ArtikelNr=item_code", "--out", out, models=models)
+    assert proc.returncode == 0, proc.stderr
+    frame = pd.read_csv(out, encoding="utf-8-sig", dtype={"item_code": str})
+    assert set(frame["item_code"]) == {"00000001", "99999999"}
+    assert frame.loc[frame.item_code == "99999999", "kind"].isin(["model", "fallback"]).all()
+
+
+def test_exported_formulas_are_neutralised(tmp_path):
+    ops = generate(SampleConfig(n_items=150, seed=4))
+    ops["process_code"] = ops["process_code"].replace({"SAW": "=SAW()", "DEBURR": "@DEBURR"})
+    ops["work_center"] = "+" + ops["work_center"].astype(str)
+    src = tmp_path / "evil.csv"
+    ops.to_csv(src, index=False)
+    models, home = tmp_path / "models", tmp_path / "data"
+    assert cli("train", src, "--version", "e", models=models, home=home).returncode == 0
+    out = tmp_path / "out.csv"
+    proc = cli("predict", src, "--version", "e", "--top-k", 2, "--out", out, models=models)
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text(encoding="utf-8-sig")
+    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    assert "'=SAW()" in set(frame["process_code"]) and "'@DEBURR" in set(frame["process_code"])
+    centers = frame.loc[frame["work_center"] != "", "work_center"]
+    assert len(centers) and centers.str.startswith("'+").all()
+    for column in frame.columns:
+        assert not frame[column].str.startswith(("=", "+", "@")).any(), column
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("train", "missing.csv", "--version", "v"), "File not found"),
+        (("train", FABRICAD, "--version", "v", "--map", "Nope=item_code"), "Nope"),
+        (("train", FABRICAD, "--version", "v", "--map", "garbage"), "SOURCE=canonical"),
+        (("train", FABRICAD, "--version", "v", "--test-size", "1.5"), "test size"),
+        (("train", FABRICAD, "--version", "v", "--top-k", "0"), "--top-k"),
+        (("train", FABRICAD, "--version", "v", "--seed", "x"), "invalid int value"),
+        (("predict", FABRICAD, "--version", "v", "--out", "/no/such/folder/p.csv"), "does not exist"),
+        (("predict", FABRICAD, "--version", "v"), "--out"),
+        (("evaluate", FABRICAD, "--version", "nope"), "No model version named 'nope'"),
+        (("bogus",), "invalid choice"),
+    ],
+)
+def test_user_errors_are_one_line_exit_2(tmp_path, args, needle):
+    models, home = tmp_path / "models", tmp_path / "data"
+    proc = cli(*args, models=models, home=home)
+    assert_user_error(proc, needle)
+    assert not models.exists() and not home.exists()
+
+
+def test_train_on_one_item_stores_nothing(tmp_path):
+    src = tmp_path / "one.csv"
+    src.write_text("item_code,process_code,seq\nA,SAW,1\nA,MILL,2\n")
+    models, home = tmp_path / "models", tmp_path / "data"
+    assert_user_error(cli("train", src, "--version", "v", models=models, home=home), "at least 2")
+    assert not home.exists() and not models.exists()
+
+
+def test_worker_with_nothing_to_do_exits_0(tmp_path):
+    proc = cli("worker", "--models-dir", tmp_path / "m", "--data-home", tmp_path / "d")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "m" / ".jobs" / "worker.lock").exists()
+
+
+def test_stats_still_works_with_a_csv_of_the_sample():
+    proc = subprocess.run(
+        [sys.executable, "-m", "routing_core", "stats", "/dev/stdin"],
+        input=sample_csv_bytes(SampleConfig(n_items=30)), capture_output=True, cwd=ROOT, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["unique_items"] == 30
