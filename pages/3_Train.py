@@ -66,7 +66,7 @@ def jobs_to_show() -> list[dict]:
             shown.append(manager.get(job_id))
         except UserError:
             st.session_state.pop(JOB, None)
-    others = [j for j in manager.list() if j["state"] not in FINAL_STATES and j["job_id"] != job_id]
+    others = [j for j in manager.active() if j["job_id"] != job_id]  # oldest (the running one) first
     return shown + others[:SHOWN_ACTIVE]
 
 

@@ -1,0 +1,97 @@
+"""Models page: the versions table, comparing two real versions, details, activate, delete, download."""
+
+from __future__ import annotations
+
+import json
+
+from routing_core.registry import Registry
+from tests.app.conftest import open_app, texts
+
+MODELS = "pages/4_Models.py"
+
+
+def select_rows(at, rows: list[int]):
+    at.session_state["models_table"] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    return at.run()
+
+
+def test_table_compare_and_baseline_verdict(trained, models_dir):
+    registry = Registry(models_dir)
+    at = open_app(MODELS)
+    assert not at.exception
+    table = at.dataframe(key="models_table").value
+    assert table["name"].tolist() == [i.name for i in registry.list()]
+    assert sorted(table["name"]) == sorted(trained)
+    assert list(table.columns) == [
+        "name", "created", "dataset", "routing accuracy", "top-3", "F1", "lift vs best baseline", "active", "broken",
+    ]
+    for row in table.itertuples():
+        metrics = registry.get(row.name).metrics
+        assert row._4 == metrics["routing_accuracy"] and row._5 == metrics["top_3_accuracy"]
+        assert row._7 == metrics["lift_over_best"]
+    assert "Select two or more versions" in texts(at.main.info)[0]
+
+    select_rows(at, [0, 1])
+    assert not at.exception
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    bars = [t for t in figure["data"] if t["type"] == "bar"]
+    marks = [t for t in figure["data"] if t["type"] == "scatter"]
+    assert len(bars) == len(marks) == 4  # four metrics, model bar + best-baseline mark each
+    names = table["name"].tolist()
+    assert bars[0]["x"] == names
+    first = registry.get(names[0]).metrics
+    assert bars[0]["y"][0] == first["routing_accuracy"]
+    assert marks[0]["y"][0] == first["baselines"][first["best_baseline"]]["routing_accuracy"]
+    side = at.main.dataframe[1].value
+    assert side["version"].tolist() == names
+    assert side["best baseline"].tolist() == [registry.get(n).metrics["best_baseline"] for n in names]
+
+    # details of the first selected version, with the verdict against its baseline
+    assert at.selectbox(key="models_detail").value == names[0]
+    verdict = texts(at.main.warning) if first["lift_over_best"] <= 0 else texts(at.main.success)
+    expected = "is no better than its best baseline" if first["lift_over_best"] <= 0 else "Better than its best"
+    assert any(expected in t for t in verdict), verdict
+    shown = {m.label: m.value for m in at.main.metric}
+    assert shown["Routing accuracy"] == f"{first['routing_accuracy'] * 100:.1f} %"
+    assert [e.label for e in at.main.expander] == ["Baselines", "Metrics", "Manifest", "Parameters"]
+    assert at.download_button(key="models_download").label == "Download (zip)"
+
+
+def test_activate_and_delete_with_confirmation(trained, models_dir):
+    registry = Registry(models_dir)
+    at = open_app(MODELS)
+    target, other = trained
+    at.selectbox(key="models_detail").set_value(target).run()
+    at.button(key="models_activate").click().run()
+    assert not at.exception
+    assert registry.active() == target
+    assert at.toast.values == [f"{target} is now the active version."]
+    assert texts(at.sidebar.markdown) == [f"**{target}**"]
+    assert at.button(key="models_activate").disabled
+
+    at.button(key="models_delete").click().run()
+    assert f"Delete version **{target}** and its files? This cannot be undone." in texts(at.markdown)
+    assert any("It is the active version" in t for t in texts(at.warning))
+    at.button(key="models_delete_cancel").click().run()
+    assert registry.exists(target)
+    assert all(b.key != "models_delete_confirm" for b in at.button)
+
+    at.button(key="models_delete").click().run()
+    at.button(key="models_delete_confirm").click().run()
+    assert not at.exception
+    assert not registry.exists(target) and registry.active() is None
+    assert at.toast.values == [f"Deleted version {target}."]
+    assert at.dataframe(key="models_table").value["name"].tolist() == [other]
+    assert texts(at.sidebar.caption) == ["No active model yet."]
+
+
+def test_broken_version_is_listed_with_its_reason(trained, models_dir):
+    target = trained[0]
+    (models_dir / target / "model.joblib").write_bytes(b"tampered")
+    at = open_app(MODELS)
+    assert not at.exception
+    table = at.dataframe(key="models_table").value.set_index("name")
+    assert "model.joblib" in table.loc[target, "broken"]
+    at.selectbox(key="models_detail").set_value(target).run()
+    assert any("This version cannot be used" in t for t in texts(at.main.error))
+    assert at.button(key="models_activate").disabled

@@ -1,0 +1,79 @@
+"""Every page opens without an exception, on a fresh start and with trained versions; empty states guide."""
+
+from __future__ import annotations
+
+import pytest
+
+from routing_core.datasets import DatasetStore
+from tests.app.conftest import links, open_app, texts
+from ui.nav import PAGES
+
+TITLES = {
+    "pages/1_Upload.py": "Upload routings",
+    "pages/2_Dataset.py": "Dataset",
+    "pages/3_Train.py": "Train a model",
+    "pages/4_Models.py": "Model versions",
+    "pages/5_Predict.py": "Predict routings",
+    "pages/6_Cache.py": "Manifest cache",
+}
+
+
+def test_fresh_start_stores_the_sample_once_and_every_page_opens(data_home, models_dir):
+    at = open_app()
+    assert at.title.values == ["Upload routings"]  # the first page of the navigation
+    store = DatasetStore(data_home)
+    assert store.names() == ["sample"]
+    record = store.record("sample")
+    assert record.items == 2000 and record.source_name == "sample.csv"
+    assert texts(at.sidebar.caption) == ["No active model yet."]
+    assert links(at.sidebar.page_link) == [("Train a model", "Train")]
+
+    for spec in PAGES:
+        at.switch_page(spec.path).run()
+        assert not at.exception, (spec.path, at.exception)
+        assert at.title.values == [TITLES[spec.path]]
+    assert store.names() == ["sample"]  # stored once, not per page or per run
+    assert record.created_at == store.record("sample").created_at
+
+
+@pytest.mark.parametrize(
+    ("page", "message", "target"),
+    [
+        ("pages/4_Models.py", "No model version yet", "Train"),
+        ("pages/5_Predict.py", "No usable model version yet", "Train"),
+        ("pages/6_Cache.py", "No model version yet", "Train"),
+    ],
+)
+def test_empty_states_without_models_link_to_train(data_home, models_dir, page, message, target):
+    at = open_app(page)
+    assert not at.exception
+    assert any(message in t for t in texts(at.info)), texts(at.info)
+    assert ("Go to Train", target) in links(at.main.page_link)
+
+
+def test_empty_states_without_datasets_link_to_upload(data_home, models_dir):
+    at = open_app()
+    DatasetStore(data_home).delete("sample")  # e.g. removed by hand after the first start
+    for page in ("pages/2_Dataset.py", "pages/3_Train.py"):
+        at.switch_page(page).run()
+        assert not at.exception
+        assert any("Upload a routing export" in t for t in texts(at.info)), texts(at.info)
+        assert links(at.main.page_link) == [("Go to Upload", "Upload")]
+    assert DatasetStore(data_home).names() == []  # not silently stored again within the process
+
+
+def test_every_page_inside_the_app_frame_with_trained_versions(served, trained):
+    at = open_app()
+    for spec in PAGES:
+        at.switch_page(spec.path).run()
+        assert not at.exception, (spec.path, at.exception)
+        assert at.title.values == [TITLES[spec.path]]
+        # drawn once by app.py, not a second time by the page
+        assert at.sidebar.subheader.values == ["Active model"]
+
+
+def test_pages_run_alone_still_draw_the_frame(trained):
+    # What Streamlit does for the first request of a fresh server that opens a page URL.
+    at = open_app("pages/4_Models.py")
+    assert at.sidebar.subheader.values == ["Active model"]
+    assert at.title.values == ["Model versions"]

@@ -1,0 +1,98 @@
+"""Predict page: one known item, one typed item and a batch file, with the real trained model."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+
+from routing_core.datasets import DatasetStore
+from routing_core.registry import Registry
+from routing_core.sample import SampleConfig, generate
+from tests.app.conftest import open_app, texts
+
+PREDICT = "pages/5_Predict.py"
+
+
+def cards(at) -> list:
+    return [c for c in at.main.container if (c.key or "").startswith("predict_known_card_")]
+
+
+def test_known_item_gets_its_routing_first(trained, data_home, models_dir):
+    registry = Registry(models_dir)
+    registry.activate(trained[1])
+    at = open_app(PREDICT)
+    assert not at.exception
+    assert at.selectbox(key="predict_version").value == trained[1]  # the active one by default
+    ops = DatasetStore(data_home).load("sample").ops
+    code = ops["item_code"].iloc[0]
+    at.selectbox(key="predict_item").set_value(code).run()
+    assert not at.exception
+    assert f"Candidates for {code}" in texts(at.main.subheader)
+
+    shown = cards(at)
+    assert [c.key for c in shown] == [f"predict_known_card_{r}" for r in range(1, len(shown) + 1)]
+    assert 1 <= len(shown) <= 5
+    first = shown[0]
+    assert first.markdown.values[1] == ":green-badge[known]"
+    truth = ops[ops["item_code"] == code]["process_code"].tolist()
+    assert texts(first.markdown)[2] == " → ".join(truth)
+    assert {m.label: m.value for m in first.metric}["Score"] == "1.00"
+    steps = first.dataframe[0].value
+    assert steps["process_code"].tolist() == truth
+    assert first.get("plotly_chart")  # the step timeline
+
+    at.toggle(key="predict_ignore_history").set_value(True).run()
+    first = cards(at)[0]
+    assert first.markdown.values[1] in (":blue-badge[model]", ":orange-badge[fallback]")
+    refs = first.dataframe[1].value
+    assert code not in refs["item_code"].tolist()  # its own history is ignored
+    assert refs["similarity"].between(0, 1).all()
+
+
+def test_typed_attributes(trained, models_dir):
+    at = open_app(PREDICT)
+    at.radio(key="predict_mode").set_value("Type its attributes").run()
+    assert not at.exception
+    model = Registry(models_dir).load_model(trained[0])
+    inputs = {w.key for w in [*at.selectbox, *at.number_input, *at.text_input]}
+    assert {f"predict_attr_{a}" for a in model.item_attributes_} <= inputs
+    at.text_input(key="predict_code").set_value("SH-1000001")
+    at.selectbox(key="predict_attr_part_type").set_value("shaft")
+    at.number_input(key="predict_attr_outer_diameter_mm").set_value(40.0)
+    at.button(key="predict_submit").click().run()
+    assert not at.exception
+    assert "Candidates for SH-1000001" in texts(at.main.subheader)
+    typed = [c for c in at.main.container if (c.key or "").startswith("predict_typed_card_")]
+    assert typed and all(c.get("plotly_chart") for c in typed)
+    scores = [float({m.label: m.value for m in c.metric}["Score"]) for c in typed]
+    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+
+
+def test_batch_file_table_and_safe_download(trained):
+    items = generate(SampleConfig(n_items=25, seed=99)).groupby("item_code", sort=False).head(1)
+    items = items.drop(columns=["seq", "process_code", "duration_min", "work_center", "outsourced"])
+    items = items.rename(columns={"item_code": "PART_NO"})  # an alias is recognised
+    items.loc[items.index[0], "PART_NO"] = "=HYPERLINK(\"http://x\")"
+    at = open_app(PREDICT)
+    at.file_uploader(key="predict_batch_file").upload("items.csv", items.to_csv(index=False).encode(), "text/csv")
+    at.run()
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.main.metric}["Items"] == "25"
+    table = at.main.dataframe[-1].value
+    assert table["item_code"].nunique() == 25
+    assert {"item_code", "rank", "score", "kind", "seq", "process_code", "duration_min"} <= set(table.columns)
+    assert table["rank"].min() == 1
+    assert at.download_button(key="predict_download").label == "Download CSV"
+    csv = at.session_state["predict_batch"][2].decode("utf-8-sig")
+    assert "'=HYPERLINK" in csv and "\n=HYPERLINK" not in csv
+    back = pd.read_csv(io.StringIO(csv))
+    assert len(back) == len(table)
+
+
+def test_batch_file_without_item_column_is_explained(trained):
+    at = open_app(PREDICT)
+    at.file_uploader(key="predict_batch_file").upload("x.csv", b"foo,bar\n1,2\n", "text/csv")
+    at.run()
+    assert not at.exception
+    assert "no item code column found" in texts(at.main.error)[0]

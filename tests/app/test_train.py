@@ -1,0 +1,84 @@
+"""Train page: a dry run and a real training by a real worker process, polled to the end; reload; cancel."""
+
+from __future__ import annotations
+
+from routing_core.registry import Registry
+from routing_core.training import JobManager, TrainRequest
+from tests.app.conftest import links, open_app, run_until, texts, wait_for_jobs
+
+TRAIN = "pages/3_Train.py"
+
+
+def finished(at) -> bool:
+    return bool(at.main.success or at.main.error or at.main.warning)
+
+
+def test_dry_run_then_training_to_a_version(small_sample, data_home, models_dir):
+    at = open_app(TRAIN)
+    assert at.selectbox(key="train_dataset").value == "sample"
+    assert texts(at.main.info) == ["No training is running. Choose the options above and press Start."]
+
+    at.toggle(key="train_dry_run").set_value(True)
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert at.toast.values == ["Dry run queued."]
+    run_until(at, finished)
+    assert texts(at.main.success)[0].startswith("Dry run finished in ")
+    assert texts(at.main.success)[0].endswith(": no version was written.")
+    plan = {m.label: m.value for m in at.main.metric}
+    assert plan["Items"] == "300" and plan["Operations"] == "1,671" and plan["Features"] == "10"
+    assert plan["Estimated time"].endswith(" s")
+    assert Registry(models_dir).names() == []
+
+    at.toggle(key="train_dry_run").set_value(False)
+    at.text_input(key="train_version").set_value("v-app")
+    at.number_input(key="train_top_k").set_value(3)
+    at.button(key="train_start").click().run()
+    assert at.toast.values == ["Training queued."]
+    run_until(at, lambda a: any("v-app" in t for t in texts(a.main.success)) or bool(a.main.error))
+    assert not at.main.error, texts(at.main.error)
+    assert texts(at.main.success)[0].startswith("Version **v-app** is ready")
+    assert ("Open v-app in Models", "Models") in links(at.main.page_link)
+    info = Registry(models_dir).get("v-app")
+    assert info.ok and info.params["top_k"] == 3 and info.dataset["name"] == "sample"
+    if not info.metrics["beats_baseline"]:
+        assert any("no better than its best baseline" in t for t in texts(at.main.warning))
+
+    jobs = at.main.dataframe[0].value
+    assert jobs["state"].tolist() == ["completed", "completed"]
+    assert jobs["kind"].tolist() == ["training", "dry run"]
+    assert jobs["version"].iloc[0] == "v-app"
+
+
+def test_taken_version_name_is_refused(small_sample, data_home, models_dir):
+    (models_dir / "v1").mkdir()  # a folder of that name exists (even a broken one)
+    at = open_app(TRAIN)
+    at.text_input(key="train_version").set_value("v1")
+    at.button(key="train_start").click().run()
+    assert texts(at.main.error) == ["A model version named 'v1' already exists; choose another name."]
+    at.text_input(key="train_version").set_value("bad name")
+    at.button(key="train_start").click().run()
+    assert "is not allowed" in texts(at.main.error)[0]
+    assert JobManager(models_dir, data_home).list() == []
+
+
+def test_a_new_session_sees_running_and_queued_jobs_and_cancels(data_home, models_dir):
+    open_app()  # a fresh start stores the 2,000-item sample: a training of a few seconds
+    manager = JobManager(models_dir, data_home)
+    first = manager.submit(TrainRequest("sample", version="long-a"))
+    queued = manager.submit(TrainRequest("sample", version="long-b"))  # waits: one training at a time
+
+    at = open_app(TRAIN)  # another tab, or the same one after a reload
+    assert not at.exception
+    shown = [c.key for c in at.main.container if (c.key or "").startswith("train_job_")]
+    assert shown == [f"train_job_{first}", f"train_job_{queued}"]
+    at.button(key=f"train_cancel_{queued}").click().run()
+    assert manager.get(queued)["state"] == "cancelled"
+    assert at.toast.values == ["Cancelling…"]
+    at.button(key=f"train_cancel_{first}").click().run()
+    wait_for_jobs(models_dir, data_home)
+    at.run()
+    assert manager.get(first)["state"] in ("cancelled", "completed")  # it may have finished first
+    assert not Registry(models_dir).exists("long-b")
+    jobs = at.main.dataframe[0].value.set_index("version")
+    assert jobs.loc["long-b", "state"] == "cancelled"

@@ -1,0 +1,145 @@
+"""Upload page: real files through the uploader, mapping changes, errors that store nothing, saving."""
+
+from __future__ import annotations
+
+import pytest
+
+from routing_core.datasets import DatasetStore
+from tests.app.conftest import open_app, texts
+from tests.conftest import FABRICAD, TEST_DATA
+
+UPLOAD = "pages/1_Upload.py"
+
+
+def upload(at, path, name=None, mime="text/csv"):
+    at.file_uploader(key="upload_file").upload(name or path.name, path.read_bytes(), mime)
+    return at.run()
+
+
+def preview_of(at):
+    """The preview table (the only table on the page; tables without selection carry no key in AppTest)."""
+    assert len(at.main.dataframe) == 1
+    return at.main.dataframe[0].value
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.main.metric}
+
+
+@pytest.fixture
+def page(data_home, models_dir):
+    at = open_app(UPLOAD)
+    assert at.file_uploader(key="upload_file").allowed_type == [".csv", ".tsv", ".txt", ".parquet"]
+    return at
+
+
+def test_fabricad_detected_mapping_preview_and_save(page, data_home):
+    at = upload(page, FABRICAD, "fabricad_preview_plans.csv")
+    assert not at.exception
+    mapping = {s.key: s.value for s in at.selectbox}
+    assert mapping == {
+        "map_item_code": "ArtikelNr", "map_process_code": "Schritt", "map_seq": "Nr.",
+        "map_duration": "Dauer[min]", "map_duration_unit": "min",
+    }
+    assert metrics(at) == {"Operations": "78", "Items": "25", "Processes": "8", "Attributes": "4"}
+    preview = preview_of(at)
+    assert list(preview.columns[:4]) == ["item_code", "process_code", "duration_min", "seq"]
+    assert preview["item_code"].iloc[0] == "00000000"  # leading zeros kept
+    assert any("78 rows × 8 columns" in t and "delimiter ';'" in t for t in texts(at.caption))
+    assert texts(at.success) == ["No problems found in the file."]
+    assert at.text_input(key="upload_name").value == "fabricad_preview_plans"
+
+    at.button(key="upload_save").click().run()
+    assert not at.exception
+    assert texts(at.success)[-1] == "Saved as dataset **fabricad_preview_plans** (25 items, 78 operations)."
+    record = DatasetStore(data_home).record("fabricad_preview_plans")
+    assert record.rows == 78 and record.mapping["Nr."] == "seq"
+    assert at.session_state["current_dataset"] == "fabricad_preview_plans"
+
+    at.button(key="upload_save").click().run()  # the same content again is recognised
+    assert texts(at.success)[-1] == (
+        "This file with this mapping is already stored as dataset **fabricad_preview_plans**."
+    )
+    assert sorted(DatasetStore(data_home).names()) == ["fabricad_preview_plans", "sample"]
+
+
+def test_changing_the_mapping_changes_the_table(page, data_home):
+    at = upload(page, FABRICAD)
+    first = preview_of(at)
+    at.selectbox(key="map_seq").set_value("—").run()  # "Nr." becomes an attribute
+    preview = preview_of(at)
+    assert "Nr." in preview.columns
+    assert metrics(at)["Attributes"] == "5"
+    at.selectbox(key="map_duration_unit").set_value("h").run()
+    hours = preview_of(at)
+    assert hours["duration_min"].tolist() == pytest.approx((first["duration_min"] * 60).tolist())
+    at.selectbox(key="map_process_code").set_value("Arbeitsplatz").run()
+    assert "Schritt" in preview_of(at).columns
+    assert int(metrics(at)["Processes"]) > 8  # work places are finer than steps
+
+    at.text_input(key="upload_name").set_value("fab-by-workplace")
+    at.button(key="upload_save").click().run()
+    record = DatasetStore(data_home).record("fab-by-workplace")
+    assert record.mapping == {"ArtikelNr": "item_code", "Arbeitsplatz": "process_code", "Dauer[min]": "duration_h"}
+
+
+def test_same_column_twice_and_missing_required_are_explained(page, data_home):
+    at = upload(page, FABRICAD)
+    at.selectbox(key="map_process_code").set_value("ArtikelNr").run()
+    assert texts(at.error) == ["Column 'ArtikelNr' is chosen for both item_code and process_code; pick one."]
+    at.selectbox(key="map_process_code").set_value("—").run()
+    assert len(at.error) == 1 and "required column(s) process_code not found" in texts(at.error)[0]
+    assert "Nothing was stored" in texts(at.main.caption)[-1]
+    assert all(b.key != "upload_save" for b in at.button)
+    assert DatasetStore(data_home).names() == ["sample"]
+
+
+@pytest.mark.parametrize(
+    ("file", "expected"),
+    [
+        ("bad_negative_duration.csv", "negative duration"),
+        ("bad_text_duration.csv", "must hold numbers"),
+        ("bad_header_only.csv", "no data rows"),
+        ("bad_random_bytes.bin", "not a text CSV file"),
+    ],
+)
+def test_bad_files_show_one_error_and_store_nothing(page, data_home, file, expected):
+    at = upload(page, TEST_DATA / file, file.replace(".bin", ".csv"))
+    assert not at.exception
+    assert len(at.error) == 1 and expected in texts(at.error)[0], texts(at.error)
+    assert all(b.key != "upload_save" for b in at.button)
+    assert DatasetStore(data_home).names() == ["sample"]
+
+
+def test_warnings_in_plain_words_and_a_bad_name(page, data_home):
+    at = upload(page, TEST_DATA / "latin1_semicolon.csv")
+    assert not at.exception
+    assert any("read as latin-1" in t for t in texts(at.caption)), texts(at.caption)
+    at.text_input(key="upload_name").set_value("../etc")
+    at.button(key="upload_save").click().run()
+    assert "is not allowed" in texts(at.error)[0]
+    assert DatasetStore(data_home).names() == ["sample"]
+
+
+def test_user_text_is_escaped_not_markup(page):
+    data = (
+        b"item_code,process_code,[x](http://evil.example) <b>bold</b>\n"
+        b"A,SAW,1\nA,MILL,1\nB,SAW,2\n"
+    )
+    at = page
+    at.file_uploader(key="upload_file").upload("<img src=x>.csv", data, "text/csv")
+    at.run()
+    assert not at.exception
+    raw = [c.value for c in at.caption]
+    assert any(r"\[x\]\(http\:" in r for r in raw)  # escaped: no link
+    assert not any("](http" in r or "<b>" in r or "<img src=x>" in r for r in raw)
+    assert any("<img src=x>.csv" in t for t in texts(at.caption))  # the user still reads the name
+
+
+def test_use_sample_data_button(page, data_home):
+    at = page
+    at.button(key="upload_use_sample").click().run()
+    assert not at.exception
+    assert texts(at.success) == ["Sample data is ready as dataset **sample**: 2,000 items, 11,226 operations."]
+    assert DatasetStore(data_home).names() == ["sample"]
+    assert at.session_state["current_dataset"] == "sample"
