@@ -19,6 +19,7 @@ import re
 import secrets
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -59,6 +60,8 @@ RECORDS_LOCK = "records.lock"
 WORKER_LOG = "worker.log"
 # Progress is written to disk at most this often (stage changes are always written).
 WRITE_EVERY_SEC = 0.2
+# Finished job records kept on disk (the worker removes older ones).
+KEEP_FINISHED_JOBS = 200
 # A pending job older than this with no worker holding the lock gets a new worker.
 KICK_AFTER_SEC = 3.0
 # Headline numbers of the dataset statistics kept in metrics.json (the big tables stay with the dataset).
@@ -381,30 +384,32 @@ def store_has(store: Any, name: str, sha256: str) -> bool:
 
 
 def _estimate_seconds(model_cls, params, train_ops, test_ops, item_attrs, op_attrs, n_items,
-                      refit, sample_items: int = 300, sample_predict: int = 50) -> float:
-    """Time a fit on a sample of items and a few predictions, and scale to the whole dataset."""
+                      refit, sample_items: int = 1000, test_sample: int = 100) -> float:
+    """Time a fit and an evaluation on a sample of items and scale them to the whole dataset.
+
+    Linear scaling from one sample: small timings are too noisy on a shared server to fit a curve.
+    """
     import numpy as np
 
-    from routing_core.datasets import item_table
+    from routing_core.evaluation import evaluate_model
     from routing_core.schema import ITEM
 
-    train_codes = train_ops[ITEM].unique()
     rng = np.random.default_rng(0)
-    take = train_codes if len(train_codes) <= sample_items else rng.choice(train_codes, sample_items, replace=False)
-    sample = train_ops[train_ops[ITEM].isin(set(take))]
+    train_codes = train_ops[ITEM].unique()
+    test_codes = test_ops[ITEM].unique()
+    n_train, n_test = len(train_codes), len(test_codes)
+    codes = train_codes if n_train <= sample_items else rng.choice(train_codes, sample_items, replace=False)
+    sample = train_ops[train_ops[ITEM].isin(set(codes))]
+    tcodes = test_codes if n_test <= test_sample else rng.choice(test_codes, test_sample, replace=False)
+    tsample = test_ops[test_ops[ITEM].isin(set(tcodes))]
     t0 = time.perf_counter()
     model = model_cls(**params).fit(sample, item_attributes=item_attrs, operation_attributes=op_attrs)
-    fit_per_item = (time.perf_counter() - t0) / max(len(take), 1)
-    test_items = item_table(test_ops, item_attrs).head(sample_predict)
+    fit_per_item = (time.perf_counter() - t0) / max(len(codes), 1)
     t0 = time.perf_counter()
-    model.predict(test_items, ignore_history=True)
-    predict_per_item = (time.perf_counter() - t0) / max(len(test_items), 1)
-    n_train = len(train_codes)
-    n_test = test_ops[ITEM].nunique()
+    evaluate_model(model, sample, tsample, item_attributes=item_attrs)
+    eval_per_test = (time.perf_counter() - t0) / max(len(tcodes), 1)
     fit = fit_per_item * (n_train + (n_items if refit else 0))
-    # the evaluation predicts every test item with the model, then scores the baselines
-    evaluate = predict_per_item * n_test * 2
-    return fit + evaluate
+    return fit + eval_per_test * n_test
 
 
 # ---------------------------------------------------------------- job records
@@ -434,12 +439,12 @@ def _proc_state(pid: int) -> str | None:
 
 # Worker processes this process started, polled so finished ones are reaped (not zombies).
 _CHILDREN: list[subprocess.Popen] = []
+_CHILDREN_LOCK = threading.Lock()
 
 
 def _reap() -> None:
-    for child in list(_CHILDREN):
-        if child.poll() is not None:
-            _CHILDREN.remove(child)
+    with _CHILDREN_LOCK:
+        _CHILDREN[:] = [c for c in _CHILDREN if c.poll() is None]
 
 
 def pid_alive(pid: int | None, start: str | None = None) -> bool:
@@ -617,6 +622,20 @@ class JobManager:
 
         return self.update(job_id, change) or {}
 
+    def prune(self, keep: int = KEEP_FINISHED_JOBS) -> int:
+        """Delete the records of all but the newest `keep` finished jobs; returns how many went."""
+        finished = sorted(
+            (r for r in self._records() if r.get("state") in FINAL_STATES),
+            key=lambda r: (r.get("created_ts") or 0, r["job_id"]), reverse=True,
+        )
+        removed = 0
+        with self._locked():
+            for record in finished[keep:]:
+                with contextlib.suppress(FileNotFoundError, UserError):
+                    self._record_path(record["job_id"]).unlink()
+                    removed += 1
+        return removed
+
     def active(self) -> list[dict]:
         """Jobs pending or running, oldest first."""
         jobs = [r for r in self.list() if r.get("state") in ("pending", "running")]
@@ -682,7 +701,8 @@ class JobManager:
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 start_new_session=True, close_fds=True, cwd=package_root, env=env,
             )
-        _CHILDREN.append(child)
+        with _CHILDREN_LOCK:
+            _CHILDREN.append(child)
         self._last_spawn = time.time()
 
 
@@ -722,6 +742,7 @@ def run_worker(models_dir: str | os.PathLike | None = None,
             try:
                 _orphans_failed(manager)
                 manager.registry.cleanup()
+                manager.prune()
                 while (job := _claim_next(manager)) is not None:
                     _run_job(manager, job)
             finally:

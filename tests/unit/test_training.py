@@ -326,3 +326,17 @@ def test_sigkill_at_any_moment_leaves_no_half_version(tmp_path, home):
         check(f"k{i}")
     assert reg.cleanup() >= 0 and reg.stale_entries() == []
     assert not all(outcomes)  # some kills did stop a training
+
+
+def test_prune_keeps_the_newest_finished_records(tmp_path):
+    from routing_core.atomic import atomic_write_json
+
+    manager = JobManager(tmp_path, tmp_path / "data")
+    jobs = tmp_path / ".jobs"
+    jobs.mkdir()
+    states = ["completed", "failed", "cancelled", "pending", "completed", "completed"]
+    ids = [f"j20260101-00000{i}-000000-abcdef" for i in range(len(states))]
+    for i, (job_id, state) in enumerate(zip(ids, states, strict=True)):
+        atomic_write_json(jobs / f"{job_id}.json", {"job_id": job_id, "state": state, "created_ts": i})
+    assert manager.prune(keep=2) == 3
+    assert sorted(p.stem for p in jobs.glob("j*.json")) == [ids[3], ids[4], ids[5]]
