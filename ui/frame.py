@@ -1,9 +1,10 @@
-"""What every page is drawn in: page config, the sample data on a fresh start, the sidebar.
+"""What every page is drawn in: page config, the sample data on a fresh start, navigation and sidebar.
 
-app.py draws it around the page it runs. Streamlit also runs a file in `pages/` on its own
-(its older `pages/` folder mode) until app.py has called st.navigation once in the server
-process — e.g. when the first request of a fresh server opens a page's URL, and in every
-AppTest run after switch_page. `page()` at the top of each page draws the frame then.
+app.py draws it around the page it runs. Streamlit also runs a file in `pages/` on its own (its
+older `pages/` folder mode) until st.navigation has been called once in the server process —
+e.g. when the first request of a fresh server opens a page's URL, and in AppTest after
+switch_page. `page()` at the top of each page notices that, registers the app's navigation
+and reruns, so the page is drawn through app.py after all.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import loaders, sidebar
+from ui.nav import PAGES
 
 _IN_APP = "_routing_in_app_frame"  # session key: app.py is running the page right now
+_REROUTED = "_routing_rerouted"  # session key: page() already asked for a rerun through app.py
 
 
 def setup() -> None:
@@ -21,16 +24,29 @@ def setup() -> None:
     loaders.ensure_sample()
 
 
+def navigation() -> st.Page:
+    """The app's navigation over the pages; returns the page to run."""
+    return st.navigation([st.Page(p.path, title=p.title, icon=p.icon) for p in PAGES])
+
+
 def run(page: st.Page) -> None:
     """Run the page chosen by st.navigation inside the frame app.py drew."""
     # Consumed by page() at the very top of the page (a `finally` cannot reset it: after
     # st.stop() every st call raises again).
     st.session_state[_IN_APP] = True
+    st.session_state.pop(_REROUTED, None)
     page.run()
 
 
 def page() -> None:
-    """Draw the frame when the page runs without app.py around it."""
-    if not st.session_state.pop(_IN_APP, False):
-        setup()
-        sidebar.render()
+    """First line of every page: make sure it is drawn inside the app's frame."""
+    if st.session_state.pop(_IN_APP, False):
+        return
+    if not st.session_state.get(_REROUTED):
+        # Calling st.navigation switches Streamlit from the pages/ folder mode to app.py's
+        # navigation for good; the rerun then runs app.py around this same page (same URL).
+        st.session_state[_REROUTED] = True
+        navigation()
+        st.rerun()
+    setup()  # should the rerun not go through app.py, still draw a usable page
+    sidebar.render()

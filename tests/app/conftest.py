@@ -34,7 +34,7 @@ def texts(elements) -> list[str]:
 
 
 def links(elements) -> list[tuple[str, str]]:
-    """(label, target page URL path) of page links, e.g. ("Go to Train", "Train")."""
+    """(label, target page URL path) of page links, e.g. ("Go to Train", "Train"); "" is the first page."""
     return [(e.proto.label, e.proto.page) for e in elements]
 
 
@@ -70,13 +70,21 @@ def wait_for_jobs(models_dir: Path, data_home: Path, timeout: float = 60) -> Non
 
 
 @pytest.fixture
-def served(monkeypatch) -> None:
-    """Run pages inside app.py, as a server does once app.py has called st.navigation.
+def fresh_server() -> None:
+    """Ask for this to run the app as a just-started server does (see `steady_server`)."""
 
-    With a `pages/` folder Streamlit runs the page file alone until st.navigation was called
-    once in the process; AppTest resets that flag before every run, so without this every
-    run after switch_page executes the page file on its own (ui.frame draws the frame then).
+
+@pytest.fixture(autouse=True)
+def steady_server(request, monkeypatch) -> None:
+    """Run the app as a server does once app.py has called st.navigation (every run but the first).
+
+    With a `pages/` folder Streamlit runs a page file on its own until st.navigation has been
+    called once in the process. A server does that once; AppTest resets it before every run,
+    so each run would start as on a just-started server, where ui.frame reroutes a page
+    through app.py with st.rerun — which drops the button click of that run.
     """
+    if "fresh_server" in request.fixturenames:
+        return
     original = PagesManager.__init__
 
     def init(self, *args, **kwargs):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from routing_core.datasets import DatasetStore
-from tests.app.conftest import links, open_app, texts
+from tests.app.conftest import APP, TIMEOUT, links, open_app, texts
 from ui.nav import PAGES
 
 TITLES = {
@@ -58,22 +59,27 @@ def test_empty_states_without_datasets_link_to_upload(data_home, models_dir):
         at.switch_page(page).run()
         assert not at.exception
         assert any("Upload a routing export" in t for t in texts(at.info)), texts(at.info)
-        assert links(at.main.page_link) == [("Go to Upload", "Upload")]
+        assert links(at.main.page_link) == [("Go to Upload", "")]  # the default page: the app's root URL
     assert DatasetStore(data_home).names() == []  # not silently stored again within the process
 
 
-def test_every_page_inside_the_app_frame_with_trained_versions(served, trained):
+def test_every_page_inside_the_app_frame_with_trained_versions(trained):
     at = open_app()
     for spec in PAGES:
         at.switch_page(spec.path).run()
         assert not at.exception, (spec.path, at.exception)
         assert at.title.values == [TITLES[spec.path]]
-        # drawn once by app.py, not a second time by the page
+        assert at.sidebar.subheader.values == ["Active model"]  # drawn once, by app.py
+
+
+def test_a_fresh_server_opening_a_page_url_reroutes_through_the_app(fresh_server, trained):
+    # A just-started server runs a pages/ file on its own; the page registers the app's
+    # navigation and reruns, so app.py draws the frame and the page runs inside it.
+    for spec in PAGES:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.switch_page(spec.path).run()
+        assert not at.exception, (spec.path, at.exception)
+        assert at.title.values == [TITLES[spec.path]]
         assert at.sidebar.subheader.values == ["Active model"]
-
-
-def test_pages_run_alone_still_draw_the_frame(trained):
-    # What Streamlit does for the first request of a fresh server that opens a page URL.
-    at = open_app("pages/4_Models.py")
-    assert at.sidebar.subheader.values == ["Active model"]
-    assert at.title.values == ["Model versions"]
+        assert "_routing_rerouted" not in at.session_state  # app.py ran the page
+        assert "_routing_in_app_frame" not in at.session_state  # consumed by the page
