@@ -258,14 +258,15 @@ def _predict(args: argparse.Namespace) -> int:
 
 @command("evaluate")
 def _evaluate(args: argparse.Namespace) -> int:
-    from routing_core.datasets import load_dataset
-    from routing_core.evaluation import routing_metrics
-
     _positive_int(args.top_k, "--top-k")
     mapping = parse_map_args(args.map)
     registry = _registry(args)
     version = args.version or registry.active()
-    model = registry.load_model(version)
+    model = registry.load_model(version)  # hash-checked before the file is read
+
+    from routing_core.datasets import load_dataset
+    from routing_core.evaluation import routing_metrics
+
     dataset = load_dataset(args.file, mapping)
     metrics = routing_metrics(model, dataset.ops, top_k=args.top_k,
                               ignore_history=not args.use_history)
