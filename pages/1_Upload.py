@@ -50,6 +50,8 @@ upload = st.file_uploader(
     help="CSV with , ; tab or | (detected); UTF-8, Excel UTF-8, CP949/EUC-KR or Latin-1; or Parquet.",
 )
 if upload is None:
+    for stale in ("upload_file_id", "upload_raw", "upload_norm", "upload_saved"):
+        st.session_state.pop(stale, None)  # a removed file leaves nothing in memory
     st.info("Drop a CSV, TSV, TXT or Parquet file above to see how it is read.", icon=":material/upload:")
     st.stop()
 

@@ -128,18 +128,18 @@ with one:
             values: dict[str, object] = {ITEM: st.text_input("Item code (its prefix often names the family)",
                                                              key="predict_code")}
             cols = st.columns(3)
+            inputs = loaders.attribute_inputs(record, MAX_CHOICES) if record is not None else {}
             for n, attr in enumerate(model.item_attributes_):
-                cell = cols[n % 3]
-                label = md(attr)
-                column = known_items[attr] if known_items is not None and attr in known_items else None
-                if column is not None and pd.api.types.is_numeric_dtype(column):
-                    values[attr] = cell.number_input(label, value=None, key=f"predict_attr_{attr}",
-                                                     placeholder=f"e.g. {column.median():g}")
-                elif column is not None and column.nunique() <= MAX_CHOICES:
-                    options = sorted(column.dropna().astype("str").unique())
-                    values[attr] = cell.selectbox(label, options, index=None, key=f"predict_attr_{attr}")
+                cell, label, key = cols[n % 3], md(attr), f"predict_attr_{attr}"
+                kind, detail = inputs.get(attr, ("text", None))
+                if kind == "number":
+                    values[attr] = cell.number_input(
+                        label, value=None, key=key, placeholder=None if detail is None else f"e.g. {detail:g}"
+                    )
+                elif kind == "choice":
+                    values[attr] = cell.selectbox(label, detail, index=None, key=key)
                 else:
-                    values[attr] = cell.text_input(label, key=f"predict_attr_{attr}") or None
+                    values[attr] = cell.text_input(label, key=key) or None
             submitted = st.form_submit_button("Predict", type="primary", key="predict_submit")
         if submitted:
             st.session_state["predict_typed"] = values

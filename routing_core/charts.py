@@ -56,7 +56,8 @@ def missing_rate_chart(missing_rate: Mapping[str, float]) -> go.Figure:
             hovertemplate="%{y}: %{x:.1%} missing<extra></extra>",
         )
     )
-    fig.update_xaxes(tickformat=".0%", range=[0, max([*rates, 0.01]) * 1.1], title="missing")
+    top = max([*rates, 0.01])
+    fig.update_xaxes(tickformat=".1%" if top < 0.1 else ".0%", range=[0, top * 1.1], title="missing")
     fig.update_yaxes(autorange="reversed", type="category")
     return _layout(fig, "Missing values per column", height=_height(len(columns)))
 

@@ -103,6 +103,26 @@ def items(record: DatasetRecord) -> pd.DataFrame:
     return _items(*_identity(record))
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _attribute_inputs(root: str, name: str, sha256: str, created_at: str, limit: int) -> dict[str, tuple]:
+    table = _items(root, name, sha256, created_at)
+    inputs: dict[str, tuple] = {}
+    for col in table.columns[1:]:
+        values = table[col]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            inputs[col] = ("number", float(values.median()) if values.notna().any() else None)
+        elif values.nunique() <= limit:
+            inputs[col] = ("choice", sorted(values.dropna().astype("str").unique()))
+        else:
+            inputs[col] = ("text", None)
+    return inputs
+
+
+def attribute_inputs(record: DatasetRecord, limit: int = 200) -> dict[str, tuple]:
+    """For each item attribute: ("number", median), ("choice", values) or ("text", None), from the items."""
+    return _attribute_inputs(*_identity(record), limit)
+
+
 def pick_dataset(key: str, label: str = "Dataset") -> DatasetRecord | None:
     """A selectbox over the stored datasets that starts at, and updates, the session's current dataset."""
     records = datasets()

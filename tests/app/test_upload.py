@@ -63,6 +63,16 @@ def test_fabricad_detected_mapping_preview_and_save(page, data_home):
     assert sorted(DatasetStore(data_home).names()) == ["fabricad_preview_plans", "sample"]
 
 
+def test_removing_the_file_forgets_it(page):
+    at = upload(page, FABRICAD)
+    assert "upload_raw" in at.session_state
+    at.file_uploader(key="upload_file").clear()
+    at.run()
+    assert not at.exception
+    assert "upload_raw" not in at.session_state and not at.main.dataframe
+    assert texts(at.main.info) == ["Drop a CSV, TSV, TXT or Parquet file above to see how it is read."]
+
+
 def test_changing_the_mapping_changes_the_table(page, data_home):
     at = upload(page, FABRICAD)
     first = preview_of(at)
