@@ -168,7 +168,7 @@ if a.button("Activate", key="models_activate", disabled=info.active or bool(info
     except UserError as exc:
         st.error(md(exc), icon=":material/error:")
     else:
-        st.session_state[FLASH] = f"{info.name} is now the active version."
+        st.session_state[FLASH] = f"{md(info.name)} is now the active version."
         st.rerun()
 b.download_button(
     "Download (zip)", data=lambda: registry.zip_bytes(info.name), file_name=f"{info.name}.zip",
@@ -198,7 +198,7 @@ def confirm_delete(target: str) -> None:
         MODELS.invalidate(registry.root / target)
         MANIFESTS.invalidate(registry.root / target)
         st.session_state.pop(CONFIRM, None)
-        st.session_state[FLASH] = f"Deleted version {target}."
+        st.session_state[FLASH] = f"Deleted version {md(target)}."
         st.rerun()
     if no.button("Keep it", key="models_delete_cancel"):
         st.session_state.pop(CONFIRM, None)

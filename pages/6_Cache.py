@@ -9,6 +9,7 @@ from routing_core import manifest
 from ui import frame, loaders
 from ui.empty import empty_state
 from ui.nav import TRAIN
+from ui.text import md
 
 frame.page()
 
@@ -67,5 +68,5 @@ if right.button("Invalidate", key="cache_invalidate", icon=":material/refresh:",
                 help="Forget this version's manifest and loaded model only."):
     path = registry.root / version
     dropped = manifest.MANIFESTS.invalidate(path) + manifest.MODELS.invalidate(path)
-    st.session_state["cache_flash"] = f"{version}: {dropped} cache entr{'y' if dropped == 1 else 'ies'} dropped."
+    st.session_state["cache_flash"] = f"{md(version)}: {dropped} cache entr{'y' if dropped == 1 else 'ies'} dropped."
     st.rerun()

@@ -65,7 +65,7 @@ def test_activate_and_delete_with_confirmation(trained, models_dir):
     at.button(key="models_activate").click().run()
     assert not at.exception
     assert registry.active() == target
-    assert at.toast.values == [f"{target} is now the active version."]
+    assert texts(at.toast) == [f"{target} is now the active version."]
     assert texts(at.sidebar.markdown) == [f"**{target}**"]
     assert at.button(key="models_activate").disabled
 
@@ -80,7 +80,7 @@ def test_activate_and_delete_with_confirmation(trained, models_dir):
     at.button(key="models_delete_confirm").click().run()
     assert not at.exception
     assert not registry.exists(target) and registry.active() is None
-    assert at.toast.values == [f"Deleted version {target}."]
+    assert texts(at.toast) == [f"Deleted version {target}."]
     assert at.dataframe(key="models_table").value["name"].tolist() == [other]
     assert texts(at.sidebar.caption) == ["No active model yet."]
 
@@ -95,3 +95,15 @@ def test_broken_version_is_listed_with_its_reason(trained, models_dir):
     at.selectbox(key="models_detail").set_value(target).run()
     assert any("This version cannot be used" in t for t in texts(at.main.error))
     assert at.button(key="models_activate").disabled
+
+
+def test_link_from_train_opens_the_new_version(trained):
+    at = open_app(MODELS)
+    newest = at.dataframe(key="models_table").value["name"].iloc[0]
+    assert at.selectbox(key="models_detail").value == newest  # without a link: the newest
+    older = next(name for name in trained if name != newest)
+    at = open_app()
+    at.query_params["version"] = older  # what "Open … in Models" on the Train page carries
+    at.switch_page(MODELS).run()
+    assert not at.exception
+    assert at.selectbox(key="models_detail").value == older
