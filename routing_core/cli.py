@@ -161,7 +161,7 @@ def _store_dataset(args: argparse.Namespace, dataset) -> str:
 @command("train")
 def _train(args: argparse.Namespace) -> int:
     from routing_core.names import check_name
-    from routing_core.training import TrainRequest, check_request, run_training
+    from routing_core.training import TrainRequest, check_request, run_training, training_slot
 
     _positive_int(args.top_k, "--top-k")
     registry = _registry(args)
@@ -193,8 +193,14 @@ def _train(args: argparse.Namespace) -> int:
         if dataset.n_items < 2:
             raise UserError(f"{args.file} has {dataset.n_items} item(s); training needs at least 2.")
         request.dataset = _store_dataset(args, dataset)
-        summary = run_training(request, registry.root, _data_home(args),
-                               progress=progress if args.progress else None)
+
+        def waiting() -> None:
+            print("waiting: another training is running in this models folder", file=sys.stderr, flush=True)
+
+        # One training at a time per models folder, whether queued from the dashboard or run here.
+        with training_slot(registry.root, on_wait=waiting):
+            summary = run_training(request, registry.root, _data_home(args),
+                                   progress=progress if args.progress else None)
     print_json(summary)
     return 0
 

@@ -473,6 +473,24 @@ def _flock(path: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def training_slot(models_dir: str | os.PathLike | None = None,
+                  on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold the models folder's training slot (the worker lock) for a training run outside the
+    queue, such as the command line's `train`: it waits while another training runs."""
+    jobs = Registry(models_dir).root / JOBS_DIR
+    jobs.mkdir(parents=True, exist_ok=True)
+    with open(jobs / WORKER_LOCK, "a+") as fh:
+        if not _try_lock(fh.fileno(), wait_sec=0.2):
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 class JobManager:
     """Training jobs of one models folder: submit, watch, cancel; a worker process runs them."""
 

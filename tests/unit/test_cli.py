@@ -258,3 +258,25 @@ def test_stats_still_works_with_a_csv_of_the_sample():
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["unique_items"] == 30
+
+
+def test_cli_train_waits_for_the_training_slot(tmp_path):
+    """A command-line training waits while another training holds the models folder."""
+    import time
+
+    from routing_core.training import training_slot
+
+    models, home = tmp_path / "models", tmp_path / "data"
+    cmd = [sys.executable, "-m", "routing_core", "--models-dir", str(models), "--data-home", str(home),
+           "train", str(FABRICAD), "--version", "queued", *MAP_ARGS]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with training_slot(models):
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(4)
+        assert proc.poll() is None, "train ran while another training held the slot"
+        assert not (models / "queued").exists()
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    assert "waiting: another training is running" in err
+    assert json.loads(out)["version"] == "queued"
+    assert (models / "queued" / "manifest.json").exists()
