@@ -8,10 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from routing_core import charts
-from routing_core.datasets import read_table
+from routing_core.datasets import read_items
 from routing_core.errors import UserError
 from routing_core.export import to_safe_csv
-from routing_core.schema import ITEM, resolve_mapping
+from routing_core.schema import ITEM
 from ui import frame, loaders
 from ui.empty import empty_state
 from ui.nav import MODELS, TRAIN
@@ -160,16 +160,7 @@ with batch:
         cached = st.session_state.get("predict_batch")
         if cached is None or cached[0] != batch_key:
             try:
-                raw = read_table(upload.getvalue(), name=upload.name)
-                sources = {t: s for s, t in resolve_mapping(raw.frame.columns).items()}
-                if ITEM not in sources:
-                    raise UserError(
-                        f"{raw.source_name}: no item code column found (looked for item_code and its aliases "
-                        f"such as PART_NO or ITEM_CD). Columns: {', '.join(map(str, raw.frame.columns[:15]))}."
-                    )
-                items = raw.frame.rename(columns={sources[ITEM]: ITEM})
-                items[ITEM] = items[ITEM].astype("str").str.strip()
-                items = items.drop_duplicates(ITEM, keep="first").reset_index(drop=True)
+                items = read_items(upload.getvalue(), name=upload.name)
                 result: pd.DataFrame | str = model.predict_frame(items, top_k=int(top_k),
                                                                  ignore_history=bool(ignore_history))
             except UserError as exc:

@@ -205,34 +205,6 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_items(path: str, mapping: dict[str, str]):
-    """Items to predict from a file: one row per item, or long form (first row per item)."""
-    import pandas as pd
-
-    from routing_core.datasets import read_table
-    from routing_core.schema import ITEM, resolve_mapping
-
-    raw = read_table(path)
-    full = resolve_mapping(raw.frame.columns, mapping)
-    sources = {t: s for s, t in full.items()}
-    if ITEM not in sources:
-        raise UserError(
-            f"{raw.source_name}: no {ITEM} column found. Columns in the file: "
-            f"{', '.join(repr(c) for c in raw.frame.columns[:15])}. Map one with --map SOURCE={ITEM}."
-        )
-    frame = raw.frame
-    if not pd.api.types.is_string_dtype(frame[sources[ITEM]]) and raw.delimiter is not None:
-        frame = read_table(path, text_columns={sources[ITEM]}).frame  # keep leading zeros
-    # Only the item code matters for a prediction; attributes keep the names the model learned.
-    if sources[ITEM] != ITEM:
-        frame = frame.drop(columns=[ITEM], errors="ignore").rename(columns={sources[ITEM]: ITEM})
-    frame[ITEM] = frame[ITEM].astype("str").str.strip()
-    frame = frame[frame[ITEM].ne("") & frame[ITEM].ne("None") & frame[ITEM].ne("nan")]
-    if frame.empty:
-        raise UserError(f"{raw.source_name}: no rows with an {ITEM}.")
-    return frame.drop_duplicates(ITEM, keep="first").reset_index(drop=True)
-
-
 def _out_path(out: str) -> Path:
     path = Path(out)
     if path.is_dir():
@@ -252,9 +224,10 @@ def _predict(args: argparse.Namespace) -> int:
     model = registry.load_model(version)  # hash-checked before anything else happens
 
     from routing_core.atomic import atomic_write_bytes
+    from routing_core.datasets import read_items
     from routing_core.export import to_safe_csv
 
-    items = _read_items(args.file, mapping)
+    items = read_items(args.file, mapping)
     frame = model.predict_frame(items, top_k=args.top_k, ignore_history=args.ignore_history)
     atomic_write_bytes(out, to_safe_csv(frame))
     print_json({"version": version, "items": int(len(items)), "rows": int(len(frame)),

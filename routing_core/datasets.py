@@ -551,6 +551,33 @@ def load_dataset(source: Source, mapping: Mapping[str, str] | None = None, name:
     return normalise(read_table(source, name=name), mapping)
 
 
+def read_items(source: Source, mapping: Mapping[str, str] | None = None, name: str | None = None) -> pd.DataFrame:
+    """Items to predict from a file: one row per item, or long form (first row per item).
+
+    Only the item code is required; every other column keeps its name, so the attributes the
+    model learned are found by name.
+    """
+    raw = read_table(source, name=name)
+    full = resolve_mapping(raw.frame.columns, mapping)
+    sources = {t: s for s, t in full.items()}
+    if ITEM not in sources:
+        raise UserError(
+            f"{raw.source_name}: no {ITEM} column found. Columns in the file: "
+            f"{', '.join(repr(c) for c in raw.frame.columns[:15])}. Map one with SOURCE={ITEM}."
+        )
+    frame = raw.frame
+    if not pd.api.types.is_string_dtype(frame[sources[ITEM]]) and raw.delimiter is not None:
+        # keep leading zeros: read the code column again as text
+        frame = read_table(raw.data, name=raw.source_name, text_columns={sources[ITEM]}).frame
+    if sources[ITEM] != ITEM:
+        frame = frame.drop(columns=[ITEM], errors="ignore").rename(columns={sources[ITEM]: ITEM})
+    codes = frame[ITEM].astype("str").str.strip()
+    frame = frame.assign(**{ITEM: codes})[frame[ITEM].notna() & codes.ne("")]
+    if frame.empty:
+        raise UserError(f"{raw.source_name}: no rows with an {ITEM}.")
+    return frame.drop_duplicates(ITEM, keep="first").reset_index(drop=True)
+
+
 def item_table(ops: pd.DataFrame, item_attributes: list[str]) -> pd.DataFrame:
     """One row per item: its code and item attributes (first non-blank value of each)."""
     cols = [c for c in item_attributes if c in ops]

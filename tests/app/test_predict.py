@@ -95,4 +95,4 @@ def test_batch_file_without_item_column_is_explained(trained):
     at.file_uploader(key="predict_batch_file").upload("x.csv", b"foo,bar\n1,2\n", "text/csv")
     at.run()
     assert not at.exception
-    assert "no item code column found" in texts(at.main.error)[0]
+    assert "no item_code column found" in texts(at.main.error)[0]

@@ -186,3 +186,16 @@ def test_store_ignores_leftover_temporary_folders(data_home):
     (data_home / "datasets" / "half").mkdir()  # no record: not a whole dataset
     assert store.names() == ["plans"]
     assert store.cleanup() == 1
+
+
+def test_read_items_one_row_per_item_keeps_leading_zeros():
+    from routing_core.datasets import read_items
+
+    items = read_items(FABRICAD, FABRICAD_MAP)
+    assert len(items) == 25
+    assert items["item_code"].iloc[0] == "00000000"
+    assert {"Material", "Abmaße"} <= set(items.columns)
+    one_per_item = read_items(io.BytesIO(b"PART_NO,material\n007,steel\n007,steel\n008,alu\n"))
+    assert one_per_item["item_code"].tolist() == ["007", "008"]
+    with pytest.raises(UserError, match="no item_code column found"):
+        read_items(io.BytesIO(b"colour,size\nred,1\n"))
