@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 
@@ -269,36 +268,65 @@ class NeighbourVoteBaseline:
 
     def predict(self, items: pd.DataFrame) -> list[list[Routing]]:
         q = _unit(self.featurizer_.transform(items))
+        idx, sims = top_k_cosine(q, self.X_, self.n_neighbors)
         out = []
-        k = min(self.n_neighbors, len(self.X_))
-        chunk = max(1, int(16_000_000 // max(len(self.X_), 1)))
-        for start in range(0, len(q), chunk):
-            sims = q[start : start + chunk] @ self.X_.T
-            top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else \
-                np.tile(np.arange(sims.shape[1]), (len(sims), 1))
-            for row, idx in zip(sims, top, strict=True):
-                votes: dict[tuple[str, ...], float] = {}
-                voters: dict[tuple[str, ...], list[int]] = {}
-                for i in idx:
-                    if row[i] >= self.threshold:
-                        r = self.routings_[i]
-                        votes[r] = votes.get(r, 0.0) + float(row[i])
-                        voters.setdefault(r, []).append(int(i))
-                ranked = sorted(votes, key=lambda r: -votes[r])
-                cands = []
-                for r in ranked:
-                    times = np.array([[np.nan if x is None else x for x in self.durations_[i]] for i in voters[r]])
-                    with np.errstate(all="ignore"), warnings.catch_warnings():
-                        warnings.simplefilter("ignore", RuntimeWarning)
-                        mean = np.nanmean(times, axis=0) if times.size else []
+        for row_idx, row_sim in zip(idx, sims, strict=True):
+            votes: dict[tuple[str, ...], float] = {}
+            voters: dict[tuple[str, ...], list[int]] = {}
+            for i, sim in zip(row_idx.tolist(), row_sim.tolist(), strict=True):
+                if i >= 0 and sim >= self.threshold:
+                    r = self.routings_[i]
+                    votes[r] = votes.get(r, 0.0) + sim
+                    voters.setdefault(r, []).append(i)
+            ranked = sorted(votes, key=lambda r: -votes[r])
+            cands = []
+            for j, r in enumerate(ranked[: max(TOP_KS)]):
+                if j == 0:  # times of the top candidate: mean over its voters, step by step
+                    times = np.array([[np.nan if x is None else x for x in self.durations_[i]]
+                                      for i in voters[r]], dtype=float)
+                    ok = ~np.isnan(times)
+                    mean = np.where(ok.any(axis=0), np.nansum(times, axis=0) / np.maximum(ok.sum(axis=0), 1), np.nan)
                     cands.append((list(r), [None if np.isnan(x) else float(x) for x in mean]))
-                for r in self.overall_:
-                    if len(cands) >= max(TOP_KS):
-                        break
-                    if r not in votes:
-                        cands.append(_with_times(r, self.medians_))
-                out.append(cands)
+                else:
+                    cands.append(_with_times(r, self.medians_))
+            for r in self.overall_:
+                if len(cands) >= max(TOP_KS):
+                    break
+                if r not in votes:
+                    cands.append(_with_times(r, self.medians_))
+            out.append(cands)
         return out
+
+
+def top_k_cosine(q: np.ndarray, X: np.ndarray, k: int, block_cells: int = 16_000_000
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k rows of X by dot product with each row of q (best first; -1 pads).
+
+    Brute force in blocks (memory stays bounded); a column sample gives each query a lower
+    bound of its k-th best score, so only the few scores above it are sorted.
+    """
+    n_q, n = len(q), len(X)
+    k = max(1, min(k, n))
+    idx = np.full((n_q, k), -1, dtype=np.int64)
+    sim = np.zeros((n_q, k), dtype=np.float32)
+    sample = np.random.default_rng(0).choice(n, size=min(n, max(64 * k, 2048)), replace=False)
+    chunk = max(1, block_cells // max(n, 1))
+    for a in range(0, n_q, chunk):
+        block = q[a : a + chunk] @ X.T
+        if len(sample) < n:
+            bound = np.partition(block[:, sample], len(sample) - k, axis=1)[:, len(sample) - k]
+            r, c = np.nonzero(block >= bound[:, None])
+        else:
+            r, c = np.nonzero(np.ones_like(block, dtype=bool))
+        v = block[r, c]
+        order = np.lexsort((c, -v, r))
+        r, c, v = r[order], c[order], v[order]
+        first = np.searchsorted(r, np.arange(len(block)))
+        rank = np.arange(len(r)) - first[r]
+        keep = rank < k
+        idx[a + r[keep], rank[keep]] = c[keep]
+        sim[a + r[keep], rank[keep]] = v[keep]
+    return idx, sim
 
 
 def _unit(X: np.ndarray) -> np.ndarray:

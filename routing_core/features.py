@@ -117,6 +117,8 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         code_min_info: float = 0.02,
         weighting: bool = True,
         max_categories: int = 200,
+        blank_as_value: float = 0.1,
+        tree_onehot_max: int = 16,
     ) -> None:
         self.attributes = attributes
         self.use_code = use_code
@@ -124,6 +126,8 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         self.code_min_info = code_min_info
         self.weighting = weighting
         self.max_categories = max_categories
+        self.blank_as_value = blank_as_value
+        self.tree_onehot_max = tree_onehot_max
 
     # -- building the raw columns (attributes + derived) ------------------------------------
     def _derived(self, items: pd.DataFrame) -> pd.DataFrame:
@@ -191,6 +195,8 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         self.scale_: dict[str, float] = {}
         self.categories_: dict[str, list[str]] = {}
         self.has_missing_: dict[str, bool] = {}
+        self.log_positive_: dict[str, bool] = {}
+        self.log_stats_: dict[str, tuple[float, float]] = {}
         for col in raw.columns:
             s = raw[col]
             if _is_numeric(s):
@@ -210,8 +216,19 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                 self.mean_[col] = float(v.mean())
                 self.scale_[col] = float(v.std()) or 1.0
                 self.has_missing_[col] = bool((~ok).any())
+                raw_ok = s.to_numpy(dtype="float64", na_value=np.nan)
+                raw_ok = raw_ok[~np.isnan(raw_ok)]
+                positive_all = bool((raw_ok > 0).all())
+                self.log_positive_[col] = positive_all
+                if positive_all:
+                    lv = np.log(raw_ok)
+                    self.log_stats_[col] = (float(lv.mean()), float(lv.std()) or 1.0)
             else:
                 text = _as_text(s)
+                # Sporadic blanks are gaps (unknown value); blanks in a large share of items
+                # are a value of their own (e.g. "no treatment" left empty).
+                if s.isna().mean() < self.blank_as_value:
+                    text = text[s.notna()]
                 counts = text.value_counts()
                 keep = counts[counts >= self.min_frequency].index[: self.max_categories]
                 if len(keep) == 0:
@@ -219,6 +236,12 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                 self.categorical_.append(col)
                 self.categories_[col] = [str(v) for v in keep]
         self._build_layout()
+        self.tree_onehot_: dict[int, int] = {}
+        width = len(self.numeric_) + len(self.categorical_)
+        for j, col in enumerate(self.categorical_):
+            if 2 < len(self.categories_[col]) <= self.tree_onehot_max:
+                self.tree_onehot_[j] = width
+                width += len(self.categories_[col])
         self.weights_ = {col: 1.0 for col in self.numeric_ + self.categorical_}
         if self.weighting and y is not None and n > 0:
             self.weights_ = self._relevance(raw, np.asarray(y))
@@ -269,8 +292,9 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
 
     def transform(self, items: pd.DataFrame) -> np.ndarray:
         """Dense float32 matrix, one row per item (unknown categories and blank cells are zeros)."""
-        raw = self._derived(items)
-        n = len(items)
+        return self._dense(self._derived(items), len(items))
+
+    def _dense(self, raw: pd.DataFrame, n: int) -> np.ndarray:
         out = np.zeros((n, self.n_features_out_), dtype=np.float32)
         for col in self.numeric_:
             v = pd.to_numeric(raw[col], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
@@ -290,13 +314,20 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         out *= self.column_weight_
         return out
 
+    def transform_both(self, items: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(transform(items), transform_ordinal(items)) sharing one pass over the columns."""
+        raw = self._derived(items)
+        return self._dense(raw, len(items)), self._ordinal(raw, len(items))
+
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return self.feature_names_out_
 
     # -- a tree-friendly view: one column per attribute, categories as integer codes --------
     def transform_ordinal(self, items: pd.DataFrame) -> np.ndarray:
         """Dense float64 matrix with one column per numeric/categorical column (NaN = missing)."""
-        raw = self._derived(items)
+        return self._ordinal(self._derived(items), len(items))
+
+    def _ordinal(self, raw: pd.DataFrame, n: int) -> np.ndarray:
         cols = []
         for col in self.numeric_:
             cols.append(pd.to_numeric(raw[col], errors="coerce").to_numpy("float64", na_value=np.nan))
@@ -306,8 +337,43 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
             )
             cols.append(codes.to_numpy(dtype="float64", na_value=np.nan))
         if not cols:
-            return np.zeros((len(items), 0))
-        return np.column_stack(cols)
+            return np.zeros((n, 0))
+        out = np.column_stack(cols)
+        # Small categories also one-hot: a tree then isolates one value in a single split.
+        extra = []
+        n_num = len(self.numeric_)
+        for j in self.tree_onehot_:
+            codes = out[:, n_num + j]
+            block = (codes[:, None] == np.arange(len(self.categories_[self.categorical_[j]]))).astype(np.float64)
+            block[np.isnan(codes)] = np.nan
+            extra.append(block)
+        return np.hstack([out, *extra]) if extra else out
+
+    def imputation_design(self, raw: pd.DataFrame) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+        """Unweighted features for predicting one attribute from the others: standardised numbers
+        (and their logs, so products and ratios of sizes become linear), missing indicators and
+        one-hot categories. Also the columns of each categorical (to leave out when it is the target)."""
+        dense = self._dense(raw, len(raw)) / np.where(self.column_weight_ > 0, self.column_weight_, 1.0)
+        logs = []
+        for col in self.numeric_:
+            if not self.log_positive_.get(col, False):
+                continue
+            v = pd.to_numeric(raw[col], errors="coerce").to_numpy("float64", na_value=np.nan)
+            lv = np.log(np.clip(v, 1e-9, None))
+            mean, scale = self.log_stats_[col]
+            logs.append(np.where(np.isnan(lv), 0.0, (lv - mean) / scale))
+        Z = np.hstack([dense, np.column_stack(logs)]) if logs else dense
+        blocks = {j: np.asarray(self.blocks_[col]) for j, col in enumerate(self.categorical_)}
+        return Z.astype(np.float32), blocks
+
+    def set_category(self, x: np.ndarray, j: int, value: float) -> None:
+        """Set categorical column j (index into categorical_) of a tree-feature row to a code."""
+        x[len(self.numeric_) + j] = value
+        start = self.tree_onehot_.get(j)
+        if start is not None:
+            size = len(self.categories_[self.categorical_[j]])
+            x[start : start + size] = 0.0
+            x[start + int(value)] = 1.0
 
     @property
     def ordinal_is_categorical_(self) -> np.ndarray:

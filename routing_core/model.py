@@ -21,6 +21,15 @@ from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
 Progress = Callable[[float, str], None]
 CANONICAL = (ITEM, PROCESS, SEQ, DURATION)
 SEPARATOR = ">"
+BATCH = 2000  # items per prediction batch (bounds memory of the similarity blocks)
+MAX_IMPUTED_VALUES = 4  # likely values tried for one blank category
+MIN_IMPUTED_SHARE = 0.1
+MAX_IMPUTED_ROWS = 8
+IMPUTER_ROWS = 10_000  # training items per attribute model (a sample is plenty)
+IMPUTE_MODE = "model"  # rows per item after expanding blanks
+MAX_VOTED = 12  # routings taken from the forest vote per row
+MATE_WINDOW = 8  # training items per leaf considered as neighbours of a query
+MAX_UNSURE = 5  # least certain steps whose presence is flipped to compose alternatives
 
 
 @dataclass
@@ -86,14 +95,24 @@ class RoutingModel(BaseEstimator):
         n_neighbors: int = 10,
         random_state: int = 0,
         use_item_code: bool = True,
-        step_model: str = "auto",
+        n_estimators: int = 20,
+        min_samples_leaf: int = 2,
+        max_features: float = 0.5,
+        vote_weight: float = 0.5,
+        min_split_gain: float = 0.0,
+        n_jobs: int | None = None,
     ) -> None:
         self.top_k = top_k
         self.similarity_threshold = similarity_threshold
         self.n_neighbors = n_neighbors
         self.random_state = random_state
         self.use_item_code = use_item_code
-        self.step_model = step_model
+        self.n_estimators = n_estimators
+        self.min_samples_leaf = min_samples_leaf
+        self.max_features = max_features
+        self.vote_weight = vote_weight
+        self.min_split_gain = min_split_gain
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -148,12 +167,14 @@ class RoutingModel(BaseEstimator):
             self.row_op_[col] = codes.astype(np.int32)
 
         progress(0.1, "Routings and step order")
-        signature = pd.Series(self.row_process_).groupby(item_idx, sort=False).agg(
-            lambda s: tuple(s.tolist())
-        )
-        rid, routings = pd.factorize(signature.to_numpy(), sort=False)
+        max_len = int(counts.max())
+        pos = np.arange(len(ops)) - self.item_ptr_[item_idx]
+        padded = np.full((n_items, max_len), -1, dtype=np.int32)
+        padded[item_idx, pos] = self.row_process_
+        routings, rid = np.unique(padded, axis=0, return_inverse=True)
+        rid = rid.ravel()
         self.item_routing_ = rid.astype(np.int32)
-        self.routings_ = [tuple(int(p) for p in r) for r in routings]
+        self.routings_ = [tuple(int(p) for p in r if p >= 0) for r in routings]
         self.routing_count_ = np.bincount(rid, minlength=len(self.routings_))
         self._fit_order(item_idx, tok_idx, counts)
 
@@ -175,6 +196,7 @@ class RoutingModel(BaseEstimator):
 
         progress(0.85, "Times and fallback groups")
         self._fit_durations()
+        self._fit_step_defaults()
         self._fit_groups(item_frame)
         progress(1.0, "Done")
         return self
@@ -201,6 +223,10 @@ class RoutingModel(BaseEstimator):
         for r in np.argsort(-self.routing_count_, kind="stable"):
             by_set.setdefault(self.routing_tokens_[r], int(r))
         self.routing_by_set_ = by_set
+        set_total: Counter = Counter()
+        for r, toks in enumerate(self.routing_tokens_):
+            set_total[toks] += int(self.routing_count_[r])
+        self.set_count_ = np.array([set_total[t] for t in self.routing_tokens_], dtype=np.float64)
         pos = np.arange(len(tok_idx)) - self.item_ptr_[item_idx]
         length = counts[item_idx]
         rel = np.where(length > 1, pos / np.maximum(length - 1, 1), 0.5)
@@ -223,8 +249,96 @@ class RoutingModel(BaseEstimator):
         return frame.reset_index()
 
     def _fit_step_models(self, item_frame: pd.DataFrame, presence: np.ndarray, progress: Progress) -> None:
-        """Per-step presence models (neighbour votes are used when there is none)."""
-        self.step_models_: dict[int, object] = {}
+        """The forest over step presence, and which steps each routing has."""
+        from scipy import sparse
+
+        Xo = self.featurizer_.transform_ordinal(item_frame)
+        self.forest_ = LeafForest(
+            n_estimators=self.n_estimators,
+            min_samples_leaf=self.min_samples_leaf,
+            max_features=self.max_features,
+            min_split_gain=self.min_split_gain,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+        ).fit(Xo, presence, self.item_routing_, len(self.routings_), order=self._fit_size_score())
+        n_num = len(self.featurizer_.numeric_)
+        cat = Xo[:, n_num : n_num + len(self.featurizer_.categorical_)]
+        self.train_cat_ = np.where(np.isnan(cat), -1, cat).astype(np.int16)
+        self.cat_values_, self.cat_share_ = [], []
+        for j in range(cat.shape[1]):
+            v, c = np.unique(self.train_cat_[:, j][self.train_cat_[:, j] >= 0], return_counts=True)
+            self.cat_values_.append(v.astype(np.float64))
+            self.cat_share_.append(c / max(c.sum(), 1))
+        self._fit_imputers(item_frame)
+        rows = np.repeat(np.arange(len(self.routings_)), [len(t) for t in self.routing_token_lists_])
+        cols = np.concatenate([np.asarray(t, dtype=np.int64) for t in self.routing_token_lists_])
+        self.routing_token_matrix_ = sparse.csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (rows, cols)),
+            shape=(len(self.routings_), len(self.tokens_)),
+        )
+
+    def _fit_imputers(self, item_frame: pd.DataFrame) -> None:
+        """Per categorical attribute, a multinomial logistic model of its value from the others,
+        used to weigh the likely values of a blank cell."""
+        from sklearn.linear_model import LogisticRegression
+
+        raw = self.featurizer_._derived(item_frame)
+        Z, blocks = self.featurizer_.imputation_design(raw)
+        rng = np.random.default_rng(self.random_state)
+        self.imputers_: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        for j in range(self.train_cat_.shape[1]):
+            y = self.train_cat_[:, j]
+            rows = np.flatnonzero(y >= 0)
+            if len(np.unique(y[rows])) < 2:
+                continue
+            if len(rows) > IMPUTER_ROWS:
+                rows = np.sort(rng.choice(rows, size=IMPUTER_ROWS, replace=False))
+            keep = np.setdiff1d(np.arange(Z.shape[1]), blocks[j])
+            clf = LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=100).fit(Z[np.ix_(rows, keep)], y[rows])
+            coef, intercept = clf.coef_, clf.intercept_
+            if len(clf.classes_) == 2:  # binary: one row of coefficients for class 1
+                coef = np.vstack([-coef[0] / 2, coef[0] / 2])
+                intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
+            self.imputers_[j] = (keep, coef.astype(np.float32), intercept.astype(np.float32),
+                                 clf.classes_.astype(np.float64))
+
+    def _impute_probabilities(self, z: np.ndarray, j: int) -> tuple[np.ndarray, np.ndarray] | None:
+        model = self.imputers_.get(j)
+        if model is None:
+            return None
+        keep, coef, intercept, classes = model
+        logit = coef @ z[keep] + intercept
+        p = np.exp(logit - logit.max())
+        return classes, p / p.sum()
+
+    def _fit_size_score(self) -> np.ndarray:
+        """A score in [0, 1) along the main direction of the numeric attributes (mostly size).
+
+        Leaf mates are taken near a query's score, so references and times come from items of a
+        similar size even in large leaves.
+        """
+        cols = [self.featurizer_.blocks_[c][0] for c in self.featurizer_.numeric_]
+        self.size_columns_ = np.asarray(cols, dtype=np.int64)
+        self.size_direction_ = np.zeros(len(cols))
+        self.size_quantiles_ = np.zeros(1)
+        if not cols:
+            return np.zeros(self.n_items_)
+        Z = self.X_[:, self.size_columns_].astype(np.float64)
+        sub = Z[:: max(1, len(Z) // 20000)]
+        sub = sub - sub.mean(axis=0)
+        if np.allclose(sub, 0):
+            return np.zeros(self.n_items_)
+        _, _, vt = np.linalg.svd(sub, full_matrices=False)
+        self.size_direction_ = vt[0]
+        proj = Z @ self.size_direction_
+        self.size_quantiles_ = np.quantile(proj, np.linspace(0, 1, 1025))
+        return self._size_score(self.X_)
+
+    def _size_score(self, X: np.ndarray) -> np.ndarray:
+        if not len(self.size_columns_):
+            return np.zeros(len(X))
+        proj = X[:, self.size_columns_].astype(np.float64) @ self.size_direction_
+        return np.searchsorted(self.size_quantiles_, proj) / (len(self.size_quantiles_) + 1)
 
     def _fit_durations(self) -> None:
         """Per step: overall median and p10–p90 of times, and most common operation attributes."""
@@ -288,127 +402,230 @@ class RoutingModel(BaseEstimator):
         return frame.reset_index(drop=True)
 
     def neighbors(self, items: pd.DataFrame, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(indices, similarities) of the most similar training items, best first, per item."""
+        """(indices, similarities) of the most similar training items, best first (-1 pads)."""
         self._check_fitted()
-        q = _normalise_rows(self.featurizer_.transform(self._query_frame(items)))
-        return self._neighbors(q, n_neighbors or self.n_neighbors)
+        frame = self._query_frame(items)
+        raw = self.featurizer_._derived(frame)
+        X = _normalise_rows(self.featurizer_._dense(raw, len(frame)))
+        leaves = self.forest_.apply(self.featurizer_._ordinal(raw, len(frame)))
+        return self._neighbors(X, leaves, n_neighbors or self.n_neighbors)
 
-    def _neighbors(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        k = max(1, min(k, self.n_items_))
+    def _neighbors(self, q: np.ndarray, leaves: np.ndarray, k: int, exclude: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """The k most similar (cosine) of the training items sharing a leaf with each query.
+
+        The forest's leaves are where items with the same steps live, so the search is over a few
+        dozen items per query instead of all of them (no n x n similarity matrix).
+        """
         n = len(q)
-        idx = np.zeros((n, k), dtype=np.int64)
+        qi, items = self.forest_.mates(leaves, self._size_score(q), MATE_WINDOW)
+        if exclude is not None:
+            keep = items != exclude[qi]
+            qi, items = qi[keep], items[keep]
+        sims = np.empty(len(qi), dtype=np.float32)
+        step = 1 << 18
+        for a in range(0, len(qi), step):
+            sims[a : a + step] = np.einsum("ij,ij->i", q[qi[a : a + step]], self.X_[items[a : a + step]])
+        order = np.lexsort((-sims, qi))
+        qi, items, sims = qi[order], items[order], sims[order]
+        first = np.searchsorted(qi, np.arange(n))
+        rank = np.arange(len(qi)) - first[qi]
+        keep = rank < k
+        idx = np.full((n, k), -1, dtype=np.int64)
         sim = np.zeros((n, k), dtype=np.float32)
-        # Chunks keep the similarity block near 64 MB whatever the number of training items.
-        chunk = max(1, int(16_000_000 // max(self.n_items_, 1)))
-        for start in range(0, n, chunk):
-            block = q[start : start + chunk] @ self.X_.T
-            if k < block.shape[1]:
-                part = np.argpartition(-block, k - 1, axis=1)[:, :k]
-            else:
-                part = np.tile(np.arange(block.shape[1]), (len(block), 1))
-            vals = np.take_along_axis(block, part, axis=1)
-            order = np.argsort(-vals, axis=1, kind="stable")
-            idx[start : start + chunk] = np.take_along_axis(part, order, axis=1)
-            sim[start : start + chunk] = np.take_along_axis(vals, order, axis=1)
+        idx[qi[keep], rank[keep]] = items[keep]
+        sim[qi[keep], rank[keep]] = sims[keep]
         return idx, np.clip(sim, 0.0, 1.0)
-
-    def _step_probabilities(self, frame: pd.DataFrame, nn_idx: np.ndarray, nn_sim: np.ndarray) -> np.ndarray:
-        """Probability of each step token per item: similarity-weighted neighbour vote, smoothed."""
-        n, k = nn_idx.shape
-        n_tokens = len(self.tokens_)
-        probs = np.zeros((n, n_tokens))
-        w = nn_sim.astype(np.float64) + 1e-6
-        for j in range(k):
-            rows = nn_idx[:, j]
-            for r_item, (i, weight) in enumerate(zip(rows, w[:, j], strict=True)):
-                toks = self.row_token_[self.item_ptr_[i] : self.item_ptr_[i + 1]]
-                probs[r_item, toks] += weight
-        total = w.sum(axis=1, keepdims=True)
-        alpha = 0.5
-        return (probs + alpha * self.token_prior_) / (total + alpha)
 
     def predict(self, items: pd.DataFrame, top_k: int | None = None, ignore_history: bool = False) -> list[ItemPrediction]:
         """Ranked candidate routings for each item (one row per item; long form accepted)."""
         self._check_fitted()
-        top_k = int(top_k or self.top_k)
+        top_k = max(1, int(top_k or self.top_k))
         frame = self._query_frame(items)
-        if frame.empty:
-            return []
-        q = _normalise_rows(self.featurizer_.transform(frame))
-        nn_idx, nn_sim = self._neighbors(q, self.n_neighbors)
-        probs = self._step_probabilities(frame, nn_idx, nn_sim)
-        group_values = None
-        if self.group_column_ is not None:
-            raw = self.featurizer_._derived(frame)
-            group_values = raw[self.group_column_]
-        out = []
-        for i, code in enumerate(frame[ITEM].tolist()):
-            g = None if group_values is None else group_values.iloc[i]
-            out.append(
-                self._predict_one(code, probs[i], nn_idx[i], nn_sim[i], g, top_k, ignore_history)
-            )
+        out: list[ItemPrediction] = []
+        for start in range(0, len(frame), BATCH):
+            out.extend(self._predict_batch(frame.iloc[start : start + BATCH], top_k, ignore_history))
         return out
 
-    def _predict_one(self, code, probs, nn_idx, nn_sim, group, top_k, ignore_history) -> ItemPrediction:
+    def _predict_batch(self, frame: pd.DataFrame, top_k: int, ignore_history: bool) -> list[ItemPrediction]:
+        codes = frame[ITEM].tolist()
+        raw = self.featurizer_._derived(frame)
+        X = self.featurizer_._dense(raw, len(frame))
+        Xo = self.featurizer_._ordinal(raw, len(frame))
+        self_idx = np.array([self.item_index_.get(c, -1) for c in codes]) if ignore_history else None
+        leaves = self.forest_.apply(Xo)
+        nn_idx, nn_sim = self._neighbors(_normalise_rows(X), leaves, self.n_neighbors, exclude=self_idx)
+        exp_rows, exp_X, exp_w = self._expand_missing(Xo, nn_idx, raw)
+        vote, exp_leaves = self.forest_.vote(exp_X)
+        if self_idx is not None and (self_idx >= 0).any():
+            vote = self._drop_self_votes(vote, exp_leaves, self_idx[exp_rows])
+        probs = np.asarray((vote @ self.routing_token_matrix_).todense())
+        evidence = self._batch_evidence(nn_idx)
+        groups = raw[self.group_column_] if self.group_column_ is not None else None
+        bounds = np.searchsorted(exp_rows, np.arange(len(frame) + 1))
+        out = []
+        for i, code in enumerate(codes):
+            lo, hi = bounds[i], bounds[i + 1]
+            votes = []
+            for e in range(lo, hi):
+                a, b = vote.indptr[e], vote.indptr[e + 1]
+                votes.append(dict(zip(vote.indices[a:b].tolist(), vote.data[a:b].tolist(), strict=True)))
+            scored = self._rank_candidates(probs[lo:hi], votes, exp_w[lo:hi], top_k)
+            group = None if groups is None else groups.iloc[i]
+            out.append(self._assemble(i, code, scored, nn_idx[i], nn_sim[i], evidence, group, top_k,
+                                      ignore_history))
+        return out
+
+    def _expand_missing(self, Xo: np.ndarray, nn_idx: np.ndarray, raw: pd.DataFrame | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows to vote with: an item with a blank (or unseen) category is asked once per likely value.
+
+        The values and their weights are those of the item's most similar training items (else
+        the overall frequencies), so a blank option counts as what it most likely is.
+        """
+        n = len(Xo)
+        n_num = len(self.featurizer_.numeric_)
+        cat = Xo[:, n_num : n_num + len(self.featurizer_.categorical_)]
+        if cat.shape[1] == 0 or not np.isnan(cat).any():
+            return np.arange(n), Xo, np.ones(n)
+        rows, xs, ws = [], [], []
+        Z = self.featurizer_.imputation_design(raw)[0] if raw is not None and self.imputers_ else None
+        for i in range(n):
+            missing = np.flatnonzero(np.isnan(cat[i]))
+            if len(missing) == 0:
+                rows.append(i)
+                xs.append(Xo[i])
+                ws.append(1.0)
+                continue
+            combos: list[tuple[dict[int, float], float]] = [({}, 1.0)]
+            for j in missing:
+                learned = self._impute_probabilities(Z[i], j) if Z is not None else None
+                nb = nn_idx[i][nn_idx[i] >= 0]
+                values = self.train_cat_[nb, j]
+                values = values[values >= 0]
+                if learned is not None and IMPUTE_MODE == "model":
+                    v, share = learned
+                elif len(values):
+                    v, c = np.unique(values, return_counts=True)
+                    share = c / c.sum()
+                else:
+                    v, share = self.cat_values_[j], self.cat_share_[j]
+                keep = np.argsort(-share)[:MAX_IMPUTED_VALUES]
+                keep = keep[share[keep] >= MIN_IMPUTED_SHARE] if (share[keep] >= MIN_IMPUTED_SHARE).any() else keep[:1]
+                total = share[keep].sum()
+                combos = [
+                    ({**assign, int(j): float(v[k])}, w * float(share[k] / total))
+                    for assign, w in combos
+                    for k in keep
+                ]
+                combos = sorted(combos, key=lambda aw: -aw[1])[:MAX_IMPUTED_ROWS]
+            total = sum(w for _, w in combos)
+            for assign, w in combos:
+                x = Xo[i].copy()
+                for j, value in assign.items():
+                    self.featurizer_.set_category(x, j, value)
+                rows.append(i)
+                xs.append(x)
+                ws.append(w / total)
+        return np.asarray(rows), np.vstack(xs), np.asarray(ws)
+
+    def _drop_self_votes(self, vote, exp_leaves: np.ndarray, self_rows: np.ndarray):
+        """Votes without the queried item's own (for ignore_history on a training item)."""
+        from scipy import sparse
+
+        rows = np.flatnonzero(self_rows >= 0)
+        leaves = exp_leaves[rows]
+        own = self.forest_.train_leaves_[self_rows[rows]]
+        vote = vote.tolil()
+        n_trees = leaves.shape[1]
+        for k, e in enumerate(rows):
+            item = int(self_rows[e])
+            r = int(self.item_routing_[item])
+            acc = np.zeros(len(self.routings_), dtype=np.float64)
+            for t in range(n_trees):
+                leaf = leaves[k, t]
+                a, b = self.forest_.leaf_counts_.indptr[leaf], self.forest_.leaf_counts_.indptr[leaf + 1]
+                idx = self.forest_.leaf_counts_.indices[a:b]
+                cnt = self.forest_.leaf_counts_.data[a:b].astype(np.float64).copy()
+                if leaf == own[k, t]:
+                    cnt[idx == r] -= 1.0
+                total = cnt.sum()
+                if total > 0:
+                    acc[idx] += cnt / total
+            s = acc.sum()
+            vote[e, :] = sparse.csr_matrix(acc / s if s > 0 else acc)
+        return vote.tocsr()
+
+    def _rank_candidates(self, probs: np.ndarray, votes: list[dict[int, float]], weights: np.ndarray,
+                         top_k: int) -> list[tuple[float, list[int], int | None]]:
+        """Candidate routings scored by the forest's vote blended with the joint step probability.
+
+        Candidates: the routings of the leaf mates, and step sets composed from step
+        probabilities (the most likely set and its variants on the least certain steps), which
+        may be routings never seen whole. With several imputed rows, scores are their weighted mix.
+        """
+        p = np.clip(probs, 1e-4, 1 - 1e-4)
+        lp1, lp0 = np.log(p), np.log1p(-p)
+        base = lp0.sum(axis=1)
+        gain = lp1 - lp0
+        pool: dict[tuple[int, ...], int | None] = {}
+        for e in range(len(p)):
+            for r, _ in sorted(votes[e].items(), key=lambda kv: -kv[1])[:MAX_VOTED]:
+                pool.setdefault(tuple(self.routing_token_lists_[r]), r)
+            best = frozenset(np.flatnonzero(p[e] >= 0.5).tolist())
+            unsure = [int(t) for t in np.argsort(np.abs(p[e] - 0.5))[:MAX_UNSURE] if 0.02 < p[e, t] < 0.98]
+            proposals = [best] + [best ^ {t} for t in unsure]
+            proposals += [best ^ {a, b} for j, a in enumerate(unsure) for b in unsure[j + 1 :]]
+            for s in proposals:
+                if not s or not self._consistent(s):
+                    continue
+                routing = self.routing_by_set_.get(s)
+                pool.setdefault(tuple(self._order(s, routing)), routing)
+        keys = list(pool)
+        incidence = np.zeros((len(keys), p.shape[1]))
+        order_p = np.ones(len(keys))
+        for c, toks in enumerate(keys):
+            incidence[c, list(toks)] = 1.0
+            r = pool[toks]
+            if r is not None:  # how often this set of steps comes in this order
+                order_p[c] = self.routing_count_[r] / self.set_count_[r]
+        joint = np.exp(base[None, :] + incidence @ gain.T) * order_p[:, None]  # candidates x rows
+        voted = np.array([[votes[e].get(pool[k], 0.0) if pool[k] is not None else 0.0
+                           for e in range(len(p))] for k in keys])
+        w = self.vote_weight
+        score = (w * voted + (1 - w) * joint) @ weights
+        order = np.argsort(-score, kind="stable")[: top_k * 2 + 2]
+        return [(float(score[c]), list(keys[c]), pool[keys[c]]) for c in order]
+
+    def _assemble(self, i, code, scored, nn_idx, nn_sim, evidence, group, top_k, ignore_history) -> ItemPrediction:
         candidates: list[Candidate] = []
         known = not ignore_history and code in self.item_index_
-        evidence = self._evidence(nn_idx, nn_sim)
         if known:
             candidates.append(self._known_candidate(self.item_index_[code]))
-        scored = self._rank_sets(probs, nn_idx, nn_sim)
         best_sim = float(nn_sim[0]) if len(nn_sim) else 0.0
         fallback = not known and best_sim < self.similarity_threshold
-        message = ""
+        message = "Known item: candidate 1 is its routing in the training data." if known else ""
+        scale = 1.0
         if fallback:
             fb = self._fallback_candidate(group, best_sim)
             candidates.append(fb)
             message = fb.note
             scale = fb.score
-            scored = [(s * scale, toks, r) for s, toks, r in scored]
+        valid = nn_idx >= 0
+        nb = (nn_idx[valid], self.item_routing_[nn_idx[valid]], nn_sim[valid])
         seen = {tuple(c.processes) for c in candidates}
         for score, toks, routing in scored:
             if len(candidates) >= top_k:
                 break
-            steps_proc = [self.processes_[self.token_process_[t]] for t in toks]
-            if tuple(steps_proc) in seen:
+            procs = tuple(self.processes_[self.token_process_[t]] for t in toks)
+            if procs in seen:
                 continue
-            seen.add(tuple(steps_proc))
-            refs = self._references(toks, routing, nn_idx, nn_sim)
-            candidates.append(self._candidate(toks, score, refs, evidence, "model", ""))
+            seen.add(procs)
+            refs = self._references(toks, routing, nb)
+            candidates.append(self._candidate(i, toks, score * scale, refs, evidence, "model", ""))
         for rank, c in enumerate(candidates, start=1):
             c.rank = rank
-        if known:
-            message = "Known item: candidate 1 is its routing in the training data."
         return ItemPrediction(str(code), candidates[:top_k], known, fallback, message)
-
-    def _rank_sets(self, probs: np.ndarray, nn_idx: np.ndarray, nn_sim: np.ndarray) -> list[tuple[float, list[int], int | None]]:
-        """Candidate step sets scored by their joint probability, each with its step order."""
-        p = np.clip(probs, 1e-4, 1 - 1e-4)
-        lp1, lp0 = np.log(p), np.log1p(-p)
-        base = lp0.sum()
-        gain = lp1 - lp0
-        sets: dict[frozenset, float] = {}
-        best = frozenset(np.flatnonzero(p >= 0.5).tolist())
-        uncertain = np.argsort(np.abs(p - 0.5))[:5]
-        proposals = [best]
-        for t in uncertain:
-            proposals.append(best ^ {int(t)})
-        for a in range(len(uncertain)):
-            for b in range(a + 1, len(uncertain)):
-                proposals.append(best ^ {int(uncertain[a]), int(uncertain[b])})
-        for i in nn_idx:
-            proposals.append(self.routing_tokens_[self.item_routing_[i]])
-        for s in proposals:
-            if not s or s in sets or not self._consistent(s):
-                continue
-            sets[s] = float(np.exp(base + gain[list(s)].sum()))
-        ranked = sorted(sets.items(), key=lambda kv: -kv[1])
-        out = []
-        for s, score in ranked[: max(self.top_k, 5) * 2]:
-            routing = self.routing_by_set_.get(s)
-            toks = self._order(s, routing)
-            out.append((score, toks, routing))
-        return out
 
     def _consistent(self, tokens: frozenset) -> bool:
         """A step's n-th occurrence needs its (n-1)-th."""
@@ -419,6 +636,7 @@ class RoutingModel(BaseEstimator):
         return True
 
     def _order(self, tokens: frozenset, routing: int | None) -> list[int]:
+        """The steps in order: as trained for a known set of steps, else by learned precedence."""
         if routing is not None:
             return list(self.routing_token_lists_[routing])
         toks = list(tokens)
@@ -432,13 +650,13 @@ class RoutingModel(BaseEstimator):
                     else:
                         wins[a] += float(self.token_position_[a] < self.token_position_[b])
         ordered = sorted(toks, key=lambda t: (-wins[t], self.token_position_[t]))
-        # Keep repeated processes in their occurrence order.
+        # Repeated processes keep their occurrence order.
         by_proc: dict[int, list[int]] = {}
         for t in ordered:
             by_proc.setdefault(int(self.token_process_[t]), []).append(t)
         for p, lst in by_proc.items():
             by_proc[p] = sorted(lst, key=lambda t: self.token_occurrence_[t])
-        cursor = {p: 0 for p in by_proc}
+        cursor = dict.fromkeys(by_proc, 0)
         out = []
         for t in ordered:
             p = int(self.token_process_[t])
@@ -446,65 +664,100 @@ class RoutingModel(BaseEstimator):
             cursor[p] += 1
         return out
 
-    def _evidence(self, nn_idx: np.ndarray, nn_sim: np.ndarray) -> dict[int, dict]:
-        """Per step token: times and operation attribute values of the neighbours that have it."""
-        ev: dict[int, dict] = {}
-        for i in nn_idx:
-            lo, hi = self.item_ptr_[i], self.item_ptr_[i + 1]
-            for r in range(lo, hi):
-                t = int(self.row_token_[r])
-                e = ev.setdefault(t, {"d": [], "op": {c: [] for c in self.row_op_}})
-                e["d"].append(self.row_duration_[r])
-                for c, codes in self.row_op_.items():
-                    e["op"][c].append(codes[r])
-        return ev
+    def _batch_evidence(self, nn_idx: np.ndarray) -> dict:
+        """Per (query, step): median and p10–p90 time, and most common operation attributes,
+        over the query's most similar training items that have the step."""
+        B, k = nn_idx.shape
+        n_tokens = len(self.tokens_)
+        flat = nn_idx.ravel()
+        valid = flat >= 0
+        items = flat[valid]
+        starts = self.item_ptr_[items]
+        lens = self.item_ptr_[items + 1] - starts
+        rows = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+        q = np.repeat(np.repeat(np.arange(B), k)[valid], lens)
+        key = q.astype(np.int64) * n_tokens + self.row_token_[rows]
+        d = self.row_duration_[rows]
+        order = np.lexsort((d, key))  # NaN sorts last within a key
+        key_s, d_s = key[order], d[order]
+        uniq, first, count = np.unique(key_s, return_index=True, return_counts=True)
+        n_valid = np.add.reduceat(~np.isnan(d_s), first) if len(first) else np.array([], dtype=int)
+        stats = np.full((len(uniq), 3), np.nan)
+        has = n_valid > 0
+        for col, qtl in enumerate((0.5, 0.1, 0.9)):
+            pos = qtl * (n_valid[has] - 1)
+            lo = np.floor(pos).astype(np.int64)
+            hi = np.ceil(pos).astype(np.int64)
+            a = d_s[first[has] + lo]
+            b = d_s[first[has] + hi]
+            stats[has, col] = a + (pos - lo) * (b - a)
+        ops: dict[str, np.ndarray] = {}
+        for col, codes in self.row_op_.items():
+            c = codes[rows].astype(np.int64)
+            ok = c >= 0
+            mode = np.full(len(uniq), -1, dtype=np.int64)
+            if ok.any():
+                n_vals = len(self.op_values_[col]) + 1
+                pair = key[ok] * n_vals + c[ok]
+                pv, pc = np.unique(pair, return_counts=True)
+                o = np.lexsort((-pc, pv // n_vals))
+                pv, pc = pv[o], pc[o]
+                firsts = np.r_[True, (pv[1:] // n_vals) != (pv[:-1] // n_vals)]
+                grp = pv[firsts] // n_vals
+                mode[np.searchsorted(uniq, grp)] = pv[firsts] % n_vals
+            ops[col] = mode
+        stats_l = [[None if np.isnan(x) else float(x) for x in row] for row in stats.tolist()]
+        cols = list(ops)
+        values = [[self.op_values_[c][v] if v >= 0 else None for v in ops[c].tolist()] for c in cols]
+        entries = {}
+        for j, key_ in enumerate(uniq.tolist()):
+            entries[key_] = (stats_l[j], {c: values[m][j] for m, c in enumerate(cols)})
+        return {"entries": entries, "n_tokens": n_tokens}
 
-    def _step(self, seq: int, token: int, evidence: dict[int, dict]) -> Step:
-        e = evidence.get(token)
-        d = np.asarray(e["d"], dtype=float) if e else np.array([])
-        d = d[~np.isnan(d)]
-        if len(d):
-            mid, low, high = np.median(d), np.quantile(d, 0.1), np.quantile(d, 0.9)
+    def _fit_step_defaults(self) -> None:
+        """Per step token: overall time statistics and most common operation attributes."""
+        self.step_defaults_ = []
+        for t in range(len(self.tokens_)):
+            stats = self.token_duration_[t]
+            if np.isnan(stats[0]):
+                stats = self.process_duration_[self.token_process_[t]]
+            attrs = {}
+            for col, values in self.op_values_.items():
+                code = int(self.token_op_mode_[col][t])
+                attrs[col] = values[code] if code >= 0 else None
+            self.step_defaults_.append(([_none_if_nan(float(x)) for x in stats], attrs))
+
+    def _step(self, i: int, seq: int, token: int, evidence: dict) -> Step:
+        default_stats, default_attrs = self.step_defaults_[token]
+        entry = evidence["entries"].get(i * evidence["n_tokens"] + token)
+        if entry is None:
+            stats, attrs = default_stats, dict(default_attrs)
         else:
-            mid, low, high = self.token_duration_[token]
-            if np.isnan(mid):
-                mid, low, high = self.process_duration_[self.token_process_[token]]
-        attrs = {}
-        for col, values in self.op_values_.items():
-            codes = [c for c in (e["op"][col] if e else []) if c >= 0]
-            code = Counter(codes).most_common(1)[0][0] if codes else int(self.token_op_mode_[col][token])
-            attrs[col] = values[code] if code >= 0 else None
-        return Step(
-            seq=seq,
-            process_code=self.processes_[self.token_process_[token]],
-            duration_min=_none_if_nan(mid),
-            duration_low=_none_if_nan(low),
-            duration_high=_none_if_nan(high),
-            attributes=attrs,
-        )
+            stats = entry[0] if entry[0][0] is not None else default_stats
+            attrs = {c: (v if v is not None else default_attrs[c]) for c, v in entry[1].items()}
+        return Step(seq, self.processes_[self.token_process_[token]], stats[0], stats[1], stats[2], attrs)
 
-    def _candidate(self, toks, score, refs, evidence, kind, note) -> Candidate:
-        steps = [self._step(10 * (j + 1), t, evidence) for j, t in enumerate(toks)]
+    def _candidate(self, i: int, toks, score, refs, evidence, kind, note) -> Candidate:
+        steps = [self._step(i, 10 * (j + 1), t, evidence) for j, t in enumerate(toks)]
         durations = [s.duration_min for s in steps if s.duration_min is not None]
         total = float(sum(durations)) if durations else None
         return Candidate(0, float(min(max(score, 0.0), 1.0)), steps, total, refs, kind, note)
 
-    def _references(self, toks, routing, nn_idx, nn_sim) -> list[tuple[str, float]]:
+    def _references(self, toks, routing, nb) -> list[tuple[str, float]]:
+        """The similar items with this routing; for a composed one, those sharing most of its steps."""
+        idx, routings, sims = nb
+        if routing is not None:
+            hit = np.flatnonzero(routings == routing)[: self.n_neighbors]
+            if len(hit):
+                return [(str(self.items_[idx[j]]), round(float(sims[j]), 4)) for j in hit]
         target = frozenset(toks)
-        refs = []
-        for i, s in zip(nn_idx, nn_sim, strict=True):
-            if self.routing_tokens_[self.item_routing_[i]] == target:
-                refs.append((str(self.items_[i]), round(float(s), 4)))
-        if not refs:
-            # A composed routing: the similar items sharing most of its steps.
-            scored = []
-            for i, s in zip(nn_idx, nn_sim, strict=True):
-                other = self.routing_tokens_[self.item_routing_[i]]
-                overlap = len(target & other) / max(len(target | other), 1)
-                if overlap >= 0.5:
-                    scored.append((overlap * float(s), str(self.items_[i]), float(s)))
-            refs = [(code, round(s, 4)) for _, code, s in sorted(scored, reverse=True)]
-        return refs[: self.n_neighbors]
+        scored = []
+        for i, r, s in zip(idx.tolist(), routings.tolist(), sims.tolist(), strict=True):
+            other = self.routing_tokens_[r]
+            overlap = len(target & other) / max(len(target | other), 1)
+            if overlap >= 0.5:
+                scored.append((overlap * s, str(self.items_[i]), s))
+        return [(c, round(s, 4)) for _, c, s in sorted(scored, reverse=True)][: self.n_neighbors]
 
     def _known_candidate(self, i: int) -> Candidate:
         lo, hi = self.item_ptr_[i], self.item_ptr_[i + 1]
@@ -537,11 +790,11 @@ class RoutingModel(BaseEstimator):
             f"{self.similarity_threshold:.2f}); proposing {where}."
         )
         toks = self._order(self.routing_tokens_[routing], routing)
-        evidence: dict[int, dict] = {}
+        evidence = {"entries": {}, "n_tokens": len(self.tokens_)}
         score = 0.25 * max(best_sim, 0.0) + 0.05
         examples = np.flatnonzero(self.item_routing_ == routing)[:3]
         refs = [(str(self.items_[i]), 0.0) for i in examples]
-        return self._candidate(toks, score, refs, evidence, "fallback", note)
+        return self._candidate(-1, toks, score, refs, evidence, "fallback", note)
 
     def predict_frame(self, items: pd.DataFrame, top_k: int | None = None, ignore_history: bool = False) -> pd.DataFrame:
         """Predictions in long form: one row per candidate step."""
@@ -588,6 +841,142 @@ def predictions_frame(predictions: list[ItemPrediction], operation_attributes: l
     columns = [ITEM, "rank", "score", "kind", SEQ, PROCESS, DURATION, "duration_low", "duration_high",
                *operation_attributes, "references", "note"]
     return pd.DataFrame(rows, columns=columns)
+
+
+class LeafForest:
+    """Randomised multi-output trees on step presence; what is kept is only their structure.
+
+    Each tree splits items so that the steps they need agree; the training items that share a
+    leaf with a query vote for their routings (a supervised neighbourhood). Only split
+    structure is stored (compact arrays), not scikit-learn's per-node output values, so the
+    model stays small whatever the number of steps.
+    """
+
+    def __init__(self, n_estimators: int = 20, min_samples_leaf: int = 2, max_features: float = 0.7,
+                 max_samples: float = 0.8, min_split_gain: float = 0.0, random_state: int = 0,
+                 n_jobs: int | None = None) -> None:
+        self.n_estimators = n_estimators
+        self.min_split_gain = min_split_gain
+        self.min_samples_leaf = min_samples_leaf
+        self.max_features = max_features
+        self.max_samples = max_samples
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def fit(self, X: np.ndarray, Y: np.ndarray, labels: np.ndarray, n_labels: int,
+            order: np.ndarray | None = None) -> LeafForest:
+        """Grow the trees on (X, Y) and keep, per leaf, the counts of `labels` of the items in it.
+
+        `order` (values in [0, 1), one per row) sorts the items inside each leaf, so that the
+        leaf mates of a query can be taken near its own value (e.g. a size score).
+        """
+        from joblib import Parallel, delayed
+        from sklearn.tree import DecisionTreeRegressor
+
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        Y = np.ascontiguousarray(Y, dtype=np.float32)
+        n = len(X)
+        rng = np.random.default_rng(self.random_state)
+        seeds = rng.integers(0, 2**31 - 1, size=self.n_estimators)
+        size = max(2, int(round(self.max_samples * n))) if n > 2 else n
+
+        def grow(seed: int):
+            r = np.random.default_rng(seed)
+            rows = np.sort(r.choice(n, size=size, replace=False)) if size < n else np.arange(n)
+            tree = DecisionTreeRegressor(
+                min_samples_leaf=self.min_samples_leaf,
+                # In items' worth of one output's variance: a split must explain more than
+                # min_split_gain items whose single step disagrees (keeps lone noise out).
+                min_impurity_decrease=self.min_split_gain / (len(rows) * max(Y.shape[1], 1)),
+                max_features=self.max_features if X.shape[1] > 1 else None,
+                random_state=int(seed),
+            ).fit(X[rows], Y[rows])
+            t = tree.tree_
+            return (t.children_left.astype(np.int32), t.children_right.astype(np.int32),
+                    t.feature.astype(np.int32), t.threshold.astype(np.float64),
+                    np.asarray(t.missing_go_to_left, dtype=bool), tree.apply(X).astype(np.int64))
+
+        jobs = self.n_jobs if self.n_jobs is not None else min(2, os.cpu_count() or 1)
+        parts = Parallel(n_jobs=jobs, prefer="threads")(delayed(grow)(int(s)) for s in seeds)
+        sizes = np.array([len(p[0]) for p in parts])
+        self.offsets_ = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        offsets = self.offsets_
+        self.left_ = np.concatenate([np.where(p[0] >= 0, p[0] + o, -1) for p, o in zip(parts, offsets, strict=True)])
+        self.right_ = np.concatenate([np.where(p[1] >= 0, p[1] + o, -1) for p, o in zip(parts, offsets, strict=True)])
+        self.feature_ = np.concatenate([np.maximum(p[2], 0) for p in parts]).astype(np.int32)
+        self.threshold_ = np.concatenate([p[3] for p in parts])
+        self.missing_left_ = np.concatenate([p[4] for p in parts])
+        self.is_leaf_ = self.left_ < 0
+        self.n_nodes_ = int(sizes.sum())
+        leaves = np.column_stack([p[5] + o for p, o in zip(parts, offsets, strict=True)])
+        del parts
+        self.train_leaves_ = leaves.astype(np.int32)
+        from scipy import sparse
+
+        flat = leaves.ravel()
+        cols = np.repeat(labels.astype(np.int64), leaves.shape[1])
+        counts = sparse.csr_matrix(
+            (np.ones(len(flat), dtype=np.float32), (flat, cols)), shape=(self.n_nodes_, n_labels)
+        )
+        counts.sum_duplicates()
+        self.leaf_counts_ = counts
+        size_per_leaf = np.asarray(counts.sum(axis=1)).ravel()
+        inv = np.where(size_per_leaf > 0, 1.0 / np.maximum(size_per_leaf, 1), 0.0)
+        self.leaf_dist_ = sparse.csr_matrix(sparse.diags(inv.astype(np.float32)) @ counts)
+        # The training items of each leaf sorted by `order`, for finding an item's leaf mates.
+        u = np.zeros(n) if order is None else np.clip(np.asarray(order, dtype=np.float64), 0, 0.999999)
+        key = flat.astype(np.float64) + np.repeat(u, leaves.shape[1])
+        sort = np.argsort(key, kind="stable")
+        self.leaf_key_ = key[sort]
+        self.leaf_items_ = (sort // leaves.shape[1]).astype(np.int32)
+        self.leaf_ptr_ = np.concatenate([[0], np.cumsum(np.bincount(flat, minlength=self.n_nodes_))])
+        return self
+
+    def apply(self, X: np.ndarray) -> np.ndarray:
+        """Global leaf id of each row in each tree (n x n_estimators)."""
+        X = np.asarray(X, dtype=np.float32)
+        n, t = len(X), len(self.offsets_)
+        node = np.tile(self.offsets_, n)
+        active = np.flatnonzero(~self.is_leaf_[node])
+        while len(active):
+            nd = node[active]
+            v = X[active // t, self.feature_[nd]]
+            go_left = np.where(np.isnan(v), self.missing_left_[nd], v <= self.threshold_[nd])
+            nxt = np.where(go_left, self.left_[nd], self.right_[nd])
+            node[active] = nxt
+            active = active[~self.is_leaf_[nxt]]
+        return node.reshape(n, t)
+
+    def mates(self, leaves: np.ndarray, order: np.ndarray | None = None, window: int = 8
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """(query, training item) pairs sharing a leaf, deduplicated: per leaf at most `window`
+        items, those nearest the query's `order` value."""
+        n, t = leaves.shape
+        flat = leaves.ravel()
+        u = np.zeros(n) if order is None else np.clip(np.asarray(order, dtype=np.float64), 0, 0.999999)
+        lo_b, hi_b = self.leaf_ptr_[flat], self.leaf_ptr_[flat + 1]
+        at = np.searchsorted(self.leaf_key_, flat + np.repeat(u, t))
+        start = np.clip(at - window // 2, lo_b, np.maximum(hi_b - window, lo_b))
+        stop = np.minimum(start + window, hi_b)
+        lens = stop - start
+        pos = np.repeat(start - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+        items = self.leaf_items_[pos].astype(np.int64)
+        width = int(items.max(initial=0)) + 1
+        key = np.unique(np.repeat(np.repeat(np.arange(n), t), lens).astype(np.int64) * width + items)
+        return key // width, key % width
+
+    def vote(self, X: np.ndarray):
+        """(votes, leaves): share of the trees' leaf mates per label (sparse n x n_labels, rows sum
+        to 1), and the leaf of each row in each tree."""
+        from scipy import sparse
+
+        leaves = self.apply(X)
+        n, t = leaves.shape
+        q = sparse.csr_matrix(
+            (np.full(n * t, 1.0 / t, dtype=np.float32), leaves.ravel(), np.arange(0, n * t + 1, t)),
+            shape=(n, self.n_nodes_),
+        )
+        return (q @ self.leaf_dist_).tocsr(), leaves
 
 
 # ---------------------------------------------------------------- helpers
