@@ -88,10 +88,13 @@ def show_job(job: dict, primary: bool) -> None:
                          icon=":material/cancel:"):
                 manager.cancel(job["job_id"])
                 st.toast("Cancelling…", icon=":material/cancel:")
-        elif state == "completed" and job.get("dry_run"):
-            show_plan(job.get("result") or {})
         elif state == "completed":
-            show_published(job.get("result") or {}, job)
+            # The bar stays, full, so the run's end reads like its progress did.
+            st.progress(100, text=f"done · 100 % · {job.get('elapsed_sec') or 0:.0f} s")
+            if job.get("dry_run"):
+                show_plan(job.get("result") or {})
+            else:
+                show_published(job.get("result") or {}, job)
         elif state == "failed":
             st.error(md(job.get("error") or "The training failed."), icon=":material/error:")
         else:
