@@ -1,0 +1,374 @@
+"""An analyst's journey through the dashboard in a real browser, asserting what each step shows.
+
+Upload the FabriCAD export and fix its mapping → Dataset → a dry run → two trainings (leaving the
+page while one runs) → compare and activate on Models → predict one item and a batch, download →
+clear the cache. A bad file shows its error and stores nothing. Screenshots of each page go to
+$ROUTING_SCREENSHOTS (see tests/e2e/conftest.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+from playwright.sync_api import Locator, Page, expect
+
+from routing_core.datasets import DatasetStore
+from routing_core.registry import Registry
+from tests.conftest import FABRICAD_MAP, TEST_DATA
+from tests.e2e.conftest import Server, shot, wait_idle
+
+FABRICAD = TEST_DATA / "fabricad_preview_plans.csv"
+DRY_RUN = "Dry run: plan only, write no version"
+TRAINING_TIMEOUT = 120_000  # ms; a training of the 2,000-item sample takes a few seconds here
+HEADINGS = {
+    "Upload": "Upload routings",
+    "Dataset": "Dataset",
+    "Train": "Train a model",
+    "Models": "Model versions",
+    "Predict": "Predict routings",
+    "Cache": "Manifest cache",
+}
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def no_exception(page: Page) -> None:
+    """No page script raised (Streamlit shows a traceback box instead of the page)."""
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def go(page: Page, title: str) -> None:
+    """Open a page through the sidebar navigation (the session, and its jobs, stay)."""
+    nav = page.get_by_test_id("stSidebarNav")
+    nav.get_by_role("link").filter(has=page.get_by_text(title, exact=True)).click()
+    expect(page.get_by_role("heading", name=HEADINGS[title], exact=True)).to_be_visible()
+    wait_idle(page)
+    no_exception(page)
+
+
+def selectbox(page: Page, label: str) -> Locator:
+    """A selectbox by its label; its value is the option it shows."""
+    return page.get_by_role("combobox", name=label, exact=True)
+
+
+def choose(page: Page, label: str, option: str, typed: str | None = None) -> None:
+    """Pick `option` in the selectbox labelled `label` (typing `typed` first to filter long lists)."""
+    box, choice = selectbox(page, label), page.get_by_role("option", name=option, exact=True)
+    for attempt in range(3):
+        # A click that lands while the element is being redrawn (right after a rerun) does
+        # not open the list: open it again rather than wait for the full timeout.
+        box.click()
+        if typed:
+            page.keyboard.type(typed)
+        try:
+            expect(choice).to_be_visible(timeout=3_000)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
+    choice.click()
+    wait_idle(page)
+    expect(selectbox(page, label)).to_have_value(option)
+
+
+def metric(page: Page | Locator, label: str) -> Locator:
+    """The value of the st.metric labelled `label`."""
+    root = page if isinstance(page, Page) else page.page  # `has=` takes a page-level locator
+    return (
+        page.get_by_test_id("stMetric")
+        .filter(has=root.get_by_test_id("stMetricLabel").get_by_text(label, exact=True))
+        .get_by_test_id("stMetricValue")
+    )
+
+
+def type_in(page: Page, role: str, name: str, value: str) -> None:
+    """Type into a text or number input and commit it (Enter), as a user does."""
+    box = page.get_by_role(role, name=name, exact=True)
+    box.fill(value)
+    box.press("Enter")
+    wait_idle(page)
+    expect(box).to_have_value(value)
+
+
+def toast(page: Page, text: str | re.Pattern) -> Locator:
+    return page.get_by_test_id("stToast").filter(has_text=text)
+
+
+def chart(page: Page, key: str) -> Locator:
+    """A Plotly chart by its widget key, once drawn."""
+    box = page.locator(f".st-key-{key}")
+    expect(box.locator(".main-svg").first).to_be_visible()
+    return box
+
+
+def job_box(page: Page, heading: str | re.Pattern) -> Locator:
+    """The Train page's box of one job, by its first line ("Training of version v1 on …")."""
+    return page.locator('[class*="st-key-train_job_"]').filter(has_text=heading)
+
+
+def progress_percent(job: Locator) -> int | None:
+    """The percentage the job's progress bar shows now (None while there is none)."""
+    bars = job.get_by_test_id("stProgress")
+    if not bars.count():
+        return None
+    found = re.search(r"(\d+) %", bars.first.inner_text())
+    return int(found.group(1)) if found else None
+
+
+def start_training(page: Page, version: str, heading: str, seed: int | None = None) -> Locator:
+    """Fill the version (and seed), press Start, see the toast and the job's progress bar."""
+    type_in(page, "textbox", "Version name", version)
+    if seed is not None:
+        type_in(page, "spinbutton", "Seed", str(seed))
+    page.get_by_role("button", name="Start").click()
+    expect(toast(page, "Training queued.")).to_be_visible()
+    job = job_box(page, heading)
+    expect(job.get_by_test_id("stProgress")).to_contain_text(" %")
+    return job
+
+
+def watch_to_the_end(page: Page, job: Locator, done: str) -> list[int]:
+    """Follow the progress bar until `done` shows; the percentages seen, in order."""
+    seen: list[int] = []
+    finished = job.get_by_text(done)
+    deadline = page.evaluate("Date.now()") + TRAINING_TIMEOUT
+    while not finished.count():
+        assert page.evaluate("Date.now()") < deadline, f"no '{done}' after {TRAINING_TIMEOUT} ms"
+        pct = progress_percent(job)
+        if pct is not None and (not seen or seen[-1] != pct):
+            seen.append(pct)
+        page.wait_for_timeout(150)  # polling interval, not a settle: the loop waits for the outcome
+    expect(finished).to_be_visible()
+    expect(job.get_by_test_id("stProgress")).to_contain_text("done · 100 %")
+    seen.append(progress_percent(job))
+    wait_idle(page)
+    no_exception(page)
+    return seen
+
+
+def files_under(folder: Path) -> dict[str, int]:
+    """Every file below `folder` with its size (what a save would change)."""
+    return {str(p.relative_to(folder)): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
+
+
+# ------------------------------------------------------------------ tests
+
+
+def test_a_bad_file_shows_its_error_and_stores_nothing(server: Server, page: Page, tmp_path):
+    page.goto(server.url)
+    wait_idle(page)
+    expect(page.get_by_role("heading", name="Upload routings", exact=True)).to_be_visible()
+    before = files_under(server.data_home)
+    stored = DatasetStore(server.data_home).names()
+    uploader = page.get_by_test_id("stFileUploaderDropzoneInput")
+
+    # Not a type the uploader takes: refused in the browser, the page reads nothing.
+    uploader.set_input_files(TEST_DATA / "bad_random_bytes.bin")
+    expect(page.get_by_text("application/octet-stream files are not allowed.")).to_be_visible()
+    expect(page.get_by_text("Drop a CSV, TSV, TXT or Parquet file above to see how it is read.")).to_be_visible()
+
+    # Text in the duration column: read, but refused with the lines that are wrong.
+    uploader.set_input_files(TEST_DATA / "bad_text_duration.csv")
+    wait_idle(page)
+    error = page.get_by_test_id("stAlertContentError").get_by_test_id("stMarkdownContainer")
+    expect(error).to_have_text(
+        "bad_text_duration.csv: column 'duration_min' must hold numbers, but 2 cell(s) do not "
+        "(line 3: 'abc', line 4: 'n/a')."
+    )
+    expect(page.get_by_text("Nothing was stored. Change the mapping above or fix the file.")).to_be_visible()
+    expect(page.get_by_role("button", name="Save dataset")).to_have_count(0)
+
+    # Binary content under a .csv name gets past the uploader: the reader names the problem.
+    disguised = tmp_path / "random_bytes.csv"
+    shutil.copy(TEST_DATA / "bad_random_bytes.bin", disguised)
+    uploader.set_input_files(disguised)
+    wait_idle(page)
+    expect(error).to_contain_text("random_bytes.csv is not a text CSV file (binary content at byte")
+    expect(page.get_by_text("Nothing was stored. Fix the file and drop it again.")).to_be_visible()
+    no_exception(page)
+
+    assert DatasetStore(server.data_home).names() == stored
+    assert files_under(server.data_home) == before
+    assert not page.page_errors
+
+
+def test_analyst_journey(server: Server, page: Page, tmp_path):
+    fabricad = pd.read_csv(FABRICAD, sep=";", dtype=str)
+    page.goto(server.url)
+    wait_idle(page)
+    expect(page.get_by_role("heading", name="Upload routings", exact=True)).to_be_visible()
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar).to_contain_text("No active model yet.")
+    assert "sample" in DatasetStore(server.data_home).names()  # stored on the fresh start
+
+    # --- Upload: the German FabriCAD export; a wrong mapping first, then the right one; save.
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(FABRICAD)
+    wait_idle(page)
+    expect(page.get_by_text(
+        "fabricad_preview_plans.csv: 78 rows × 8 columns, read as utf-8, delimiter ';'."
+    )).to_be_visible()
+    choose(page, "Process code (required)", "Arbeitsplatz")  # work centres are not the process
+    expect(metric(page, "Processes")).to_have_text(str(fabricad["Arbeitsplatz"].nunique()))
+    choose(page, "Process code (required)", "Schritt")
+    for label, column in (("Item code (required)", "ArtikelNr"), ("Process code (required)", "Schritt"),
+                          ("Sequence", "Nr."), ("Duration", "Dauer[min]")):
+        expect(selectbox(page, label)).to_have_value(column)
+    expect(metric(page, "Operations")).to_have_text("78")
+    expect(metric(page, "Items")).to_have_text("25")
+    expect(metric(page, "Processes")).to_have_text(str(fabricad["Schritt"].nunique()))
+    expect(page.get_by_text("No problems found in the file.")).to_be_visible()
+    page.get_by_role("textbox", name="Dataset name").fill("fabricad")
+    page.get_by_role("button", name="Save dataset").click()
+    wait_idle(page)
+    expect(page.get_by_text("Saved as dataset fabricad (25 items, 78 operations).")).to_be_visible()
+    record = DatasetStore(server.data_home).record("fabricad")
+    assert record.mapping == FABRICAD_MAP and record.rows == 78
+    shot(page, "upload")
+
+    # --- Dataset: the saved dataset with its missing-rate chart.
+    go(page, "Dataset")
+    expect(selectbox(page, "Dataset")).to_have_value("fabricad")
+    expect(metric(page, "Rows")).to_have_text("78")
+    expect(metric(page, "Items")).to_have_text("25")
+    missing = chart(page, "dataset_missing_chart")
+    expect(missing).to_contain_text("Missing values per column")
+    for column in ("item_code", "duration_min", "Material", "Abmaße", "Kosten[($)]"):
+        expect(missing).to_contain_text(column)
+
+    # --- Train: a dry run plans and writes no version.
+    go(page, "Train")
+    choose(page, "Dataset", "sample")
+    expect(page.get_by_text("2,000 items, ")).to_be_visible()
+    page.get_by_text(DRY_RUN, exact=True).click()  # the switch's label, as a user clicks it
+    wait_idle(page)
+    expect(page.get_by_role("switch", name=DRY_RUN)).to_be_checked()
+    page.get_by_role("button", name="Start").click()
+    expect(toast(page, "Dry run queued.")).to_be_visible()
+    dry = job_box(page, re.compile(r"Dry run of version v\d{8}-\d{6} on dataset sample"))
+    watch_to_the_end(page, dry, "no version was written")
+    expect(dry).to_contain_text(re.compile(r"Dry run finished in \d+\.\d s: no version was written\."))
+    expect(metric(dry, "Items")).to_have_text("2,000")
+    assert Registry(server.models_dir).names() == []
+    go(page, "Models")
+    expect(page.get_by_text("No model version yet. Train one on a dataset first.")).to_be_visible()
+
+    # --- Train for real; look at the sample's Dataset page while it runs, then watch it end.
+    go(page, "Train")
+    expect(selectbox(page, "Dataset")).to_have_value("sample")
+    expect(page.get_by_role("switch", name=DRY_RUN)).not_to_be_checked()
+    first = start_training(page, "v-first", "Training of version v-first on dataset sample")
+    assert progress_percent(first) < 100
+    go(page, "Dataset")
+    expect(selectbox(page, "Dataset")).to_have_value("sample")
+    expect(metric(page, "Items")).to_have_text("2,000")
+    missing = chart(page, "dataset_missing_chart")
+    expect(missing).to_contain_text("outer_diameter_mm")
+    shot(page, "dataset")
+    go(page, "Train")
+    seen = watch_to_the_end(page, first, "Version v-first is ready")
+    assert seen[-1] == 100 and seen == sorted(seen), seen
+    expect(first.get_by_role("link", name="Open v-first in Models")).to_be_visible()
+
+    # --- A second version with another seed.
+    second = start_training(page, "v-second", "Training of version v-second on dataset sample", seed=7)
+    seen = watch_to_the_end(page, second, "Version v-second is ready")
+    assert seen[-1] == 100 and seen == sorted(seen), seen
+    assert sorted(Registry(server.models_dir).names()) == ["v-first", "v-second"]
+    shot(page, "train")
+
+    # --- Models: compare the two, make the first one active.
+    go(page, "Models")
+    expect(page.get_by_text("Select two or more versions in the table")).to_be_visible()
+    table = page.get_by_test_id("stDataFrame").first
+    for row in range(2):  # tick each row's selection box (the grid is a canvas: by position)
+        table.click(position={"x": 18, "y": 35 + 17 + 35 * row})
+        wait_idle(page)
+    compared = chart(page, "models_compare_chart")
+    expect(compared).to_contain_text("Metrics by version")
+    expect(compared).to_contain_text("v-first")
+    expect(compared).to_contain_text("v-second")
+    expect(page.get_by_text("Select two or more versions in the table")).to_have_count(0)
+    choose(page, "Version", "v-first")
+    page.get_by_role("button", name="Activate").click()
+    expect(toast(page, "v-first is now the active version.")).to_be_visible()
+    wait_idle(page)
+    expect(page.get_by_role("button", name="Activate")).to_be_disabled()
+    expect(sidebar).to_contain_text("v-first")
+    expect(sidebar).to_contain_text("trained on sample")
+    expect(metric(page, "Routing accuracy")).to_have_text(re.compile(r"\d+\.\d %"))
+    assert Registry(server.models_dir).active() == "v-first"
+    shot(page, "models", toasts=True)
+
+    # --- Predict one known item: ranked candidate cards, the item's own routing first.
+    ops = DatasetStore(server.data_home).load("sample").ops
+    routings = ops.groupby("item_code", sort=False)["process_code"].agg(list)
+    code = routings.index[1]
+    go(page, "Predict")
+    expect(selectbox(page, "Model version")).to_have_value("v-first (active)")
+    choose(page, "Known item", code, typed=code)
+    expect(page.get_by_role("heading", name=f"Candidates for {code}")).to_be_visible()
+    cards = page.locator('[class*="st-key-predict_known_card_"]')
+    expect(cards.first).to_be_visible()
+    assert 2 <= cards.count() <= 5, cards.count()  # ranked alternatives, at most the version's top-K
+    for rank, card in enumerate(cards.all(), start=1):
+        expect(card).to_contain_text(f"#{rank}")
+    best = page.locator(".st-key-predict_known_card_1")
+    expect(best).to_contain_text("#1")
+    expect(best).to_contain_text("known")
+    expect(best).to_contain_text(" → ".join(routings[code]))
+    chart(page, "predict_known_steps_1")
+    shot(page, "predict")
+
+    # --- Predict a batch file (one formula-like item code among them) and download the CSV.
+    items = ops.drop_duplicates("item_code").set_index("item_code")
+    known = [routings.index[0], routings.index[2]]
+    attrs = ["part_type", "material", "outer_diameter_mm", "length_mm", "weight_kg", "tolerance_class"]
+    batch = pd.DataFrame(
+        [{"item_code": c, **items.loc[c, attrs].to_dict()} for c in known]
+        + [{"item_code": "NEW-0001", **items.loc[known[0], attrs].to_dict()},
+           {"item_code": "=1+2", **items.loc[known[1], attrs].to_dict()}]
+    )
+    batch_file = tmp_path / "items.csv"
+    batch.to_csv(batch_file, index=False)
+    page.get_by_role("tab", name="Batch file").click()
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(batch_file)
+    wait_idle(page)
+    panel = page.get_by_role("tabpanel", name="Batch file")
+    expect(metric(panel, "Items")).to_have_text("4")
+    expect(metric(panel, "Known")).to_have_text("2")
+    with page.expect_download() as download:
+        panel.get_by_role("button", name="Download CSV").click()
+    assert download.value.suggested_filename == "routings_v-first.csv"
+    with open(download.value.path(), encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["item_code"] for r in rows} == {*known, "NEW-0001", "'=1+2"}
+    cells = [v for r in rows for v in r.values() if v]
+    assert not [v for v in cells if v.startswith(("=", "+", "@"))]  # nothing a spreadsheet would run
+    processes = set(ops["process_code"])
+    for item in {r["item_code"] for r in rows}:
+        mine = [r for r in rows if r["item_code"] == item]
+        ranks = sorted({int(r["rank"]) for r in mine})
+        assert ranks == list(range(1, len(ranks) + 1)) and len(ranks) <= 5, (item, ranks)
+        assert {r["process_code"] for r in mine} <= processes
+        if item in known:
+            assert [r["process_code"] for r in mine if r["rank"] == "1"] == routings[item]
+            assert {r["kind"] for r in mine if r["rank"] == "1"} == {"known"}
+
+    # --- Cache: the loaded model is listed; one button clears it, with a confirmation.
+    go(page, "Cache")
+    expect(metric(page, "Models loaded")).to_have_text("1")
+    expect(page.get_by_text("No model is loaded.")).to_have_count(0)
+    shot(page, "cache")  # what the cache holds, before it is cleared
+    page.get_by_role("button", name="Clear the cache").click()
+    expect(toast(page, re.compile(r"Cache cleared: \d+ manifest\(s\) and 1 loaded model\(s\)\."))).to_be_visible()
+    wait_idle(page)
+    expect(metric(page, "Models loaded")).to_have_text("0")
+    expect(page.get_by_text("No model is loaded.")).to_be_visible()
+    no_exception(page)
+    assert not page.page_errors, page.page_errors
