@@ -334,7 +334,7 @@ def _numeric(frame: pd.DataFrame, col: str, label: str, source_name: str) -> pd.
     """Parse a text column as numbers; text that is not a number is an error with examples and lines."""
     raw = frame[col]
     if pd.api.types.is_numeric_dtype(raw):
-        return raw.astype("float64")
+        return _finite(raw.astype("float64"), raw, label, source_name)
     text = raw.astype("str").str.strip()
     values = pd.to_numeric(text, errors="coerce")
     bad = values.isna() & raw.notna() & (text != "")
@@ -351,7 +351,27 @@ def _numeric(frame: pd.DataFrame, col: str, label: str, source_name: str) -> pd.
             f"{source_name}: column '{label}' must hold numbers, but {int(bad.sum())} cell(s) do not "
             f"({examples})."
         )
-    return values.astype("float64")
+    return _finite(values.astype("float64"), raw, label, source_name)
+
+
+# No operation takes longer (about 1,900 years); larger values are typos that overflow sums.
+MAX_DURATION_MIN = 1e9
+
+
+def _finite(values: pd.Series, raw: pd.Series, label: str, source_name: str,
+            limit: float = np.inf, unit: str = "") -> pd.Series:
+    """`values` unless a cell is infinite ('inf', '1e309') or above `limit`."""
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(values.to_numpy()) | (values.to_numpy() > limit)
+    if bad.any():
+        idx = np.flatnonzero(bad)[:MAX_EXAMPLES]
+        examples = ", ".join(f"line {i + 2}: {str(raw.iloc[i])[:30]!r}" for i in idx)
+        bound = f" (at most {limit:g}{unit})" if np.isfinite(limit) else ""
+        raise UserError(
+            f"{source_name}: column '{label}' has {int(bad.sum())} infinite or too large "
+            f"number(s){bound} ({examples})."
+        )
+    return values
 
 
 def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Dataset:
@@ -379,6 +399,7 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
     if unit is not None:
         src = sources[unit]
         minutes = _numeric(frame, src, src, raw.source_name) * DURATION_UNITS[unit]
+        minutes = _finite(minutes, frame[src], src, raw.source_name, MAX_DURATION_MIN, " minutes")
         negative = minutes < 0
         if negative.any():
             idx = np.flatnonzero(negative.to_numpy())[:MAX_EXAMPLES]
@@ -396,7 +417,13 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
     mapped = set(full)
     attributes = [c for c in frame.columns if c not in mapped]
     for col in attributes:
-        out[col] = frame[col]
+        values = frame[col]
+        if pd.api.types.is_float_dtype(values):
+            infinite = np.isinf(values.to_numpy(dtype="float64", na_value=np.nan))
+            if infinite.any():  # '1e309' or 'inf' in an attribute: dirt, kept as a blank cell
+                values = values.mask(infinite)
+                warnings.append(f"{col}: {int(infinite.sum()):,} infinite number(s) treated as blank.")
+        out[col] = values
 
     unusable = out[ITEM].isna() | out[PROCESS].isna()
     if unusable.all():

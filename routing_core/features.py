@@ -141,9 +141,10 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
             nums = text.str.findall(_NUMBER_RE)
             cols[f"{col}#count"] = nums.str.len().astype("float64").where(cols[col].notna())
             for k in range(self.text_number_width_[col]):
+                kth = nums.str[k]  # all blank (float NaN) when no row has a k-th number
                 cols[f"{col}#{k + 1}"] = pd.to_numeric(
-                    nums.str[k].str.replace(",", "."), errors="coerce"
-                )
+                    kth.str.replace(",", "."), errors="coerce"
+                ) if kth.notna().any() else pd.Series(np.nan, index=index)
         if self.code_cols_:
             codes = items[ITEM] if ITEM in items else pd.Series("", index=index)
             tokens = code_tokens(codes)

@@ -876,6 +876,8 @@ class LeafForest:
         X = np.ascontiguousarray(X, dtype=np.float32)
         Y = np.ascontiguousarray(Y, dtype=np.float32)
         n = len(X)
+        if X.shape[1] == 0:  # no usable feature: every tree is one leaf holding every item
+            X = np.zeros((n, 1), dtype=np.float32)
         rng = np.random.default_rng(self.random_state)
         seeds = rng.integers(0, 2**31 - 1, size=self.n_estimators)
         size = max(2, int(round(self.max_samples * n))) if n > 2 else n
