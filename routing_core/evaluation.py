@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
 
 PAD = "<none>"
 TOP_KS = (1, 3, 5)
+BASELINE_ITEMS = 5000  # test items the baselines are scored on (a seeded sample when more)
 Progress = Callable[[float, str], None]
 # A routing as predicted: process codes in order, and the time of each step (None = unknown).
 Routing = tuple[list[str], list[float | None]]
@@ -68,14 +70,24 @@ def aligned_steps(pred: Sequence[str], true: Sequence[str]) -> tuple[list[str], 
 
 def true_routings(ops: pd.DataFrame) -> dict[str, Routing]:
     """item_code -> (process codes in seq order, durations) from a labelled operations table."""
-    ops = ops.sort_values([ITEM, SEQ], kind="stable") if SEQ in ops else ops
-    dur = ops[DURATION] if DURATION in ops else pd.Series(np.nan, index=ops.index)
-    frame = pd.DataFrame({"i": ops[ITEM].astype("str").to_numpy(), "p": ops[PROCESS].astype("str").to_numpy(),
-                          "d": pd.to_numeric(dur, errors="coerce").to_numpy()})
-    out = {}
-    for code, g in frame.groupby("i", sort=False):
-        out[str(code)] = (g["p"].tolist(), [None if np.isnan(x) else float(x) for x in g["d"]])
-    return out
+    items = ops[ITEM].astype("str").to_numpy(dtype=object)
+    codes, uniques = pd.factorize(items, sort=False)
+    seq = pd.to_numeric(ops[SEQ], errors="coerce").to_numpy(dtype="float64", na_value=np.nan) \
+        if SEQ in ops else np.zeros(len(ops))
+    order = np.lexsort((np.arange(len(ops)), seq, codes))
+    procs = ops[PROCESS].astype("str").to_numpy(dtype=object)[order]
+    dur = pd.to_numeric(ops[DURATION], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)[order] \
+        if DURATION in ops else np.full(len(ops), np.nan)
+    sorted_codes = codes[order]
+    bounds = np.flatnonzero(np.diff(sorted_codes)) + 1
+    dur_l = [None if d != d else float(d) for d in dur.tolist()]
+    proc_l = procs.tolist()
+    starts = [0, *bounds.tolist()]
+    ends = [*bounds.tolist(), len(ops)]
+    names = [str(uniques[c]) for c in sorted_codes[starts].tolist()] if len(ops) else []
+    return {
+        name: (proc_l[a:b], dur_l[a:b]) for name, a, b in zip(names, starts, ends, strict=True)
+    }
 
 
 def score_routings(
@@ -136,40 +148,72 @@ def score_routings(
 # ---------------------------------------------------------------- model metrics
 
 
-def routing_metrics(model, test_ops: pd.DataFrame, top_k: int = 5, ignore_history: bool = True,
-                    batch_size: int = 5000) -> dict:
-    """DESIGN §5 model metrics on a labelled operations table (history ignored by default)."""
-    truth = true_routings(test_ops)
+def _test_items(test_ops: pd.DataFrame) -> pd.DataFrame:
+    """One row per test item: item_code and its attributes (first non-blank value of each)."""
     items = test_ops.groupby(test_ops[ITEM].astype("str"), sort=False).first()
     items.index.name = ITEM
-    items = items.drop(columns=[c for c in (PROCESS, SEQ, DURATION) if c in items]).reset_index()
+    return items.drop(columns=[c for c in (PROCESS, SEQ, DURATION) if c in items]).reset_index()
+
+
+def predict_rankings(model, items: pd.DataFrame, top_k: int = 5, ignore_history: bool = True,
+                     batch_size: int = 5000, progress: Progress | None = None
+                     ) -> tuple[list[list[Routing]], list[bool]]:
+    """Each item's ranked candidate routings (processes, times) and whether it is covered (its top
+    candidate clears the model's similarity threshold)."""
     ranked, covered = [], []
     threshold = float(getattr(model, "similarity_threshold", 0.8))
     for start in range(0, len(items), batch_size):
-        preds = model.predict(items.iloc[start : start + batch_size], top_k=max(top_k, max(TOP_KS)),
+        preds = model.predict(items.iloc[start : start + batch_size], top_k=top_k,
                               ignore_history=ignore_history)
         for p in preds:
             ranked.append([(c.processes, [s.duration_min for s in c.steps]) for c in p.candidates])
             top = p.candidates[0]
             best = max((s for _, s in top.references), default=0.0)
             covered.append(not p.fallback and best >= threshold)
-    codes = items[ITEM].tolist()
-    return score_routings([truth[c] for c in codes], ranked, covered)
+        if progress is not None:
+            progress(min(1.0, (start + batch_size) / max(len(items), 1)), "Predicting the holdout")
+    return ranked, covered
+
+
+def routing_metrics(model, test_ops: pd.DataFrame, top_k: int = 5, ignore_history: bool = True,
+                    batch_size: int = 5000) -> dict:
+    """DESIGN §5 model metrics on a labelled operations table (history ignored by default).
+
+    This is also how a model is evaluated on a labelled file a user supplies.
+    """
+    truth = true_routings(test_ops)
+    items = _test_items(test_ops)
+    ranked, covered = predict_rankings(model, items, max(top_k, max(TOP_KS)), ignore_history, batch_size)
+    return score_routings([truth[c] for c in items[ITEM]], ranked, covered)
 
 
 # ---------------------------------------------------------------- baselines
 
 
-def _item_routings(ops: pd.DataFrame) -> tuple[list[str], list[tuple[str, ...]]]:
-    r = true_routings(ops)
-    return list(r), [tuple(v[0]) for v in r.values()]
+@dataclass
+class TrainingView:
+    """What the baselines learn from, computed once: each training item's routing, times and
+    attributes, and the median time of each process."""
+
+    codes: list[str]
+    routings: list[tuple[str, ...]]
+    durations: list[list[float | None]]
+    items: pd.DataFrame  # one row per item (same order as codes), item_code + attributes
+    medians: dict[str, float]
 
 
-def _process_medians(ops: pd.DataFrame) -> dict[str, float]:
-    if DURATION not in ops:
-        return {}
-    med = pd.to_numeric(ops[DURATION], errors="coerce").groupby(ops[PROCESS].astype("str")).median()
-    return {str(k): float(v) for k, v in med.items() if not np.isnan(v)}
+def training_view(train_ops: pd.DataFrame, item_attributes: list[str]) -> TrainingView:
+    truth = true_routings(train_ops)
+    codes = list(truth)
+    cols = [c for c in item_attributes if c in train_ops]
+    items = train_ops.groupby(train_ops[ITEM].astype("str"), sort=False)[cols].first().reindex(codes)
+    items.index.name = ITEM
+    medians: dict[str, float] = {}
+    if DURATION in train_ops:
+        med = pd.to_numeric(train_ops[DURATION], errors="coerce").groupby(train_ops[PROCESS].astype("str")).median()
+        medians = {str(k): float(v) for k, v in med.items() if not np.isnan(v)}
+    return TrainingView(codes, [tuple(v[0]) for v in truth.values()], [v[1] for v in truth.values()],
+                        items.reset_index(), medians)
 
 
 def _with_times(routing: tuple[str, ...], medians: dict[str, float]) -> Routing:
@@ -181,10 +225,9 @@ class MostFrequentBaseline:
 
     name = "most_frequent"
 
-    def fit(self, train_ops: pd.DataFrame, item_attributes: list[str]) -> MostFrequentBaseline:
-        _, routings = _item_routings(train_ops)
-        self.medians_ = _process_medians(train_ops)
-        self.ranked_ = [r for r, _ in Counter(routings).most_common(max(TOP_KS))]
+    def fit(self, view: TrainingView) -> MostFrequentBaseline:
+        self.medians_ = view.medians
+        self.ranked_ = [r for r, _ in Counter(view.routings).most_common(max(TOP_KS))]
         return self
 
     def predict(self, items: pd.DataFrame) -> list[list[Routing]]:
@@ -197,15 +240,13 @@ class BestAttributeBaseline:
 
     name = "best_attribute"
 
-    def fit(self, train_ops: pd.DataFrame, item_attributes: list[str]) -> BestAttributeBaseline:
-        codes, routings = _item_routings(train_ops)
-        items = train_ops.groupby(train_ops[ITEM].astype("str"), sort=False)[item_attributes].first()
-        items = items.reindex(codes)
-        self.medians_ = _process_medians(train_ops)
+    def fit(self, view: TrainingView) -> BestAttributeBaseline:
+        items, routings = view.items, view.routings
+        self.medians_ = view.medians
         self.overall_ = [r for r, _ in Counter(routings).most_common(max(TOP_KS))]
         y = pd.factorize(pd.Series(routings, dtype=object))[0]
         best, best_info = None, -1.0
-        for col in item_attributes:
+        for col in [c for c in items.columns if c != ITEM]:
             numeric = pd.api.types.is_numeric_dtype(items[col]) and not pd.api.types.is_bool_dtype(items[col])
             x = attribute_codes(items, col, numeric, 5)
             info = mutual_information(x, y)
@@ -250,25 +291,19 @@ class NeighbourVoteBaseline:
         self.n_neighbors = n_neighbors
         self.threshold = threshold
 
-    def fit(self, train_ops: pd.DataFrame, item_attributes: list[str]) -> NeighbourVoteBaseline:
-        codes, routings = _item_routings(train_ops)
-        items = train_ops.groupby(train_ops[ITEM].astype("str"), sort=False)[item_attributes].first()
-        items = items.reindex(codes)
-        items.index.name = ITEM
-        items = items.reset_index()
-        self.featurizer_ = ItemFeaturizer(item_attributes, use_code=False, weighting=False, min_frequency=1).fit(items)
-        X = self.featurizer_.transform(items)
-        self.X_ = _unit(X)
-        self.routings_ = routings
-        self.medians_ = _process_medians(train_ops)
-        self.overall_ = [r for r, _ in Counter(routings).most_common(max(TOP_KS))]
-        # Durations of each training item, to average over the voters.
-        self.durations_ = [t[1] for t in true_routings(train_ops).values()]
+    def fit(self, view: TrainingView) -> NeighbourVoteBaseline:
+        attrs = [c for c in view.items.columns if c != ITEM]
+        self.featurizer_ = ItemFeaturizer(attrs, use_code=False, weighting=False, min_frequency=1).fit(view.items)
+        self.X_ = _unit(self.featurizer_.transform(view.items))
+        self.routings_ = view.routings
+        self.medians_ = view.medians
+        self.overall_ = [r for r, _ in Counter(view.routings).most_common(max(TOP_KS))]
+        self.durations_ = view.durations  # to average over the voters
         return self
 
     def predict(self, items: pd.DataFrame) -> list[list[Routing]]:
         q = _unit(self.featurizer_.transform(items))
-        idx, sims = top_k_cosine(q, self.X_, self.n_neighbors)
+        idx, sims = top_k_cosine(q, self.X_, self.n_neighbors, floor=self.threshold)
         out = []
         for row_idx, row_sim in zip(idx, sims, strict=True):
             votes: dict[tuple[str, ...], float] = {}
@@ -298,9 +333,10 @@ class NeighbourVoteBaseline:
         return out
 
 
-def top_k_cosine(q: np.ndarray, X: np.ndarray, k: int, block_cells: int = 16_000_000
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k rows of X by dot product with each row of q (best first; -1 pads).
+def top_k_cosine(q: np.ndarray, X: np.ndarray, k: int, floor: float = -np.inf,
+                 block_cells: int = 16_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k rows of X by dot product with each row of q, among those scoring at least
+    `floor` (best first; -1 pads).
 
     Brute force in blocks (memory stays bounded); a column sample gives each query a lower
     bound of its k-th best score, so only the few scores above it are sorted.
@@ -309,17 +345,26 @@ def top_k_cosine(q: np.ndarray, X: np.ndarray, k: int, block_cells: int = 16_000
     k = max(1, min(k, n))
     idx = np.full((n_q, k), -1, dtype=np.int64)
     sim = np.zeros((n_q, k), dtype=np.float32)
-    sample = np.random.default_rng(0).choice(n, size=min(n, max(64 * k, 2048)), replace=False)
+    sample = np.random.default_rng(0).choice(n, size=min(n, max(256 * k, 8192)), replace=False)
     chunk = max(1, block_cells // max(n, 1))
+    # Buffers reused across blocks: fresh large arrays would page-fault on every block.
+    buf = np.empty((min(chunk, n_q), n), dtype=np.float32)
+    mask = np.empty((min(chunk, n_q), n), dtype=bool)
+    XT = X.T
     for a in range(0, n_q, chunk):
-        block = q[a : a + chunk] @ X.T
+        rows = q[a : a + chunk]
+        block = buf[: len(rows)]
+        np.matmul(rows, XT, out=block)
+        hits = mask[: len(rows)]
         if len(sample) < n:
             bound = np.partition(block[:, sample], len(sample) - k, axis=1)[:, len(sample) - k]
-            r, c = np.nonzero(block >= bound[:, None])
+            np.greater_equal(block, np.maximum(bound, floor)[:, None], out=hits)
         else:
-            r, c = np.nonzero(np.ones_like(block, dtype=bool))
+            np.greater_equal(block, floor, out=hits)
+        r, c = np.nonzero(hits)
         v = block[r, c]
-        order = np.lexsort((c, -v, r))
+        # r is ascending already; one float key orders each row's scores best first.
+        order = np.argsort(r + (1.0 - v.astype(np.float64)) / 2.5, kind="stable")
         r, c, v = r[order], c[order], v[order]
         first = np.searchsorted(r, np.arange(len(block)))
         rank = np.arange(len(r)) - first[r]
@@ -337,18 +382,21 @@ def _unit(X: np.ndarray) -> np.ndarray:
 BASELINES = (MostFrequentBaseline, BestAttributeBaseline, NeighbourVoteBaseline)
 
 
-def baseline_metrics(train_ops: pd.DataFrame, test_ops: pd.DataFrame, item_attributes: list[str]) -> dict:
-    """The same metrics for each baseline, fitted on train_ops and scored on test_ops."""
+def baseline_metrics(train_ops: pd.DataFrame, test_ops: pd.DataFrame, item_attributes: list[str],
+                     items: list[str] | None = None) -> dict:
+    """The same metrics for each baseline, fitted on train_ops and scored on test_ops (or on the
+    given test item codes only)."""
+    view = training_view(train_ops, item_attributes)
     truth = true_routings(test_ops)
-    codes = list(truth)
+    codes = list(truth) if items is None else [c for c in items if c in truth]
     cols = [c for c in item_attributes if c in test_ops]
-    items = test_ops.groupby(test_ops[ITEM].astype("str"), sort=False)[cols].first().reindex(codes)
-    items.index.name = ITEM
-    items = items.reset_index()
+    frame = test_ops.groupby(test_ops[ITEM].astype("str"), sort=False)[cols].first().reindex(codes)
+    frame.index.name = ITEM
+    frame = frame.reset_index()
     out = {}
     for cls in BASELINES:
-        base = cls().fit(train_ops, [c for c in item_attributes if c in train_ops])
-        metrics = score_routings([truth[c] for c in codes], base.predict(items))
+        base = cls().fit(view)
+        metrics = score_routings([truth[c] for c in codes], base.predict(frame))
         if isinstance(base, BestAttributeBaseline):
             metrics["attribute"] = base.attribute_
         out[base.name] = metrics
@@ -364,8 +412,16 @@ def evaluate_model(
     test_ops: pd.DataFrame,
     item_attributes: list[str] | None = None,
     progress: Progress | None = None,
+    baseline_items: int | None = BASELINE_ITEMS,
+    seed: int = 0,
 ) -> dict:
-    """Model metrics on the holdout (fitting the model on train_ops if it is not fitted) + baselines."""
+    """Model metrics on the holdout (fitting the model on train_ops if it is not fitted), the
+    baselines, and the model's lift over each.
+
+    The baselines (the prior system's brute-force neighbour search is slow on big data) are
+    scored on a seeded sample of at most `baseline_items` test items (None: all); the lift
+    compares the model with them on that same sample.
+    """
     progress = progress or (lambda f, m: None)
     timings = {}
     if not hasattr(model, "n_items_"):
@@ -375,13 +431,30 @@ def evaluate_model(
         timings["training_duration_sec"] = round(time.perf_counter() - t0, 3)
     if item_attributes is None:
         item_attributes = list(model.item_attributes_)
-    progress(0.5, "Scoring the holdout")
     t0 = time.perf_counter()
-    metrics = routing_metrics(model, test_ops, top_k=max(TOP_KS), ignore_history=True)
+    truth = true_routings(test_ops)
+    items = _test_items(test_ops)
+    codes = items[ITEM].tolist()
+    ranked, covered = predict_rankings(
+        model, items, max(TOP_KS), True, progress=lambda f, m: progress(0.1 + 0.6 * f, m)
+    )
+    true_list = [truth[c] for c in codes]
+    metrics = score_routings(true_list, ranked, covered)
     timings["evaluation_duration_sec"] = round(time.perf_counter() - t0, 3)
-    progress(0.8, "Scoring the baselines")
-    metrics["baselines"] = baseline_metrics(train_ops, test_ops, item_attributes)
-    lift = {name: round(metrics["routing_accuracy"] - b["routing_accuracy"], 6)
+
+    progress(0.7, "Scoring the baselines")
+    subset = np.arange(len(codes))
+    if baseline_items is not None and len(codes) > baseline_items:
+        subset = np.sort(np.random.default_rng(seed).choice(len(codes), baseline_items, replace=False))
+    sub_codes = [codes[i] for i in subset]
+    metrics["baselines"] = baseline_metrics(train_ops, test_ops, item_attributes, items=sub_codes)
+    metrics["baseline_items"] = len(sub_codes)
+    reference = metrics
+    if len(sub_codes) < len(codes):
+        reference = score_routings([true_list[i] for i in subset], [ranked[i] for i in subset],
+                                   [covered[i] for i in subset])
+        metrics["model_on_baseline_items"] = {k: reference[k] for k in ("routing_accuracy", "top_3_accuracy", "f1_weighted")}
+    lift = {name: round(reference["routing_accuracy"] - b["routing_accuracy"], 6)
             for name, b in metrics["baselines"].items()}
     best = max(metrics["baselines"], key=lambda k: metrics["baselines"][k]["routing_accuracy"])
     metrics["lift"] = lift

@@ -197,6 +197,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         self.categories_: dict[str, list[str]] = {}
         self.has_missing_: dict[str, bool] = {}
         self.log_positive_: dict[str, bool] = {}
+        self.range_: dict[str, tuple[float, float]] = {}
         self.log_stats_: dict[str, tuple[float, float]] = {}
         for col in raw.columns:
             s = raw[col]
@@ -217,6 +218,10 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                 self.mean_[col] = float(v.mean())
                 self.scale_[col] = float(v.std()) or 1.0
                 self.has_missing_[col] = bool((~ok).any())
+                finite = s.to_numpy(dtype="float64", na_value=np.nan)
+                finite = finite[~np.isnan(finite)]
+                spread = float(finite.max() - finite.min())
+                self.range_[col] = (float(finite.min()) - 0.25 * spread, float(finite.max()) + 0.25 * spread)
                 raw_ok = s.to_numpy(dtype="float64", na_value=np.nan)
                 raw_ok = raw_ok[~np.isnan(raw_ok)]
                 positive_all = bool((raw_ok > 0).all())
@@ -366,6 +371,24 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         Z = np.hstack([dense, np.column_stack(logs)]) if logs else dense
         blocks = {j: np.asarray(self.blocks_[col]) for j, col in enumerate(self.categorical_)}
         return Z.astype(np.float32), blocks
+
+    def familiarity(self, raw: pd.DataFrame) -> np.ndarray:
+        """Per row, the relevance-weighted share of columns whose value the training data knows:
+        a category seen there, or a number inside the training range. Blank cells count as
+        unknown."""
+        total = np.zeros(len(raw))
+        known = np.zeros(len(raw))
+        for col in self.numeric_:
+            w = self.weights_.get(col, 1.0)
+            v = pd.to_numeric(raw[col], errors="coerce").to_numpy("float64", na_value=np.nan)
+            lo, hi = self.range_[col]
+            known += w * ((v >= lo) & (v <= hi))
+            total += w
+        for col in self.categorical_:
+            w = self.weights_.get(col, 1.0)
+            known += w * _as_text(raw[col]).isin(self.cat_index_[col]).to_numpy()
+            total += w
+        return np.where(total > 0, known / np.maximum(total, 1e-12), 0.0)
 
     def set_category(self, x: np.ndarray, j: int, value: float) -> None:
         """Set categorical column j (index into categorical_) of a tree-feature row to a code."""

@@ -25,8 +25,13 @@ BATCH = 2000  # items per prediction batch (bounds memory of the similarity bloc
 MAX_IMPUTED_VALUES = 4  # likely values tried for one blank category
 MIN_IMPUTED_SHARE = 0.1
 MAX_IMPUTED_ROWS = 8
-IMPUTER_ROWS = 10_000  # training items per attribute model (a sample is plenty)
-IMPUTE_MODE = "model"  # rows per item after expanding blanks
+IMPUTER_ROWS = 5_000  # training items per attribute model (a sample is plenty)
+IMPUTER_MAX_CLASSES = 12
+IMPUTE_MODE = "model"
+FAMILIAR_SHARE = 0.5  # below this share of known attribute values, a dissimilar item falls back
+CONFIDENT_SCORE = 0.5  # a dissimilar item with known values still falls back below this score
+LINEAR_ROWS = 50_000  # training items for the additive step model
+LINEAR_ALPHA = 1.0  # rows per item after expanding blanks
 MAX_VOTED = 12  # routings taken from the forest vote per row
 MATE_WINDOW = 8  # training items per leaf considered as neighbours of a query
 MAX_UNSURE = 5  # least certain steps whose presence is flipped to compose alternatives
@@ -95,11 +100,12 @@ class RoutingModel(BaseEstimator):
         n_neighbors: int = 10,
         random_state: int = 0,
         use_item_code: bool = True,
-        n_estimators: int = 20,
+        n_estimators: int = 12,
         min_samples_leaf: int = 2,
         max_features: float = 0.5,
-        vote_weight: float = 0.5,
+        vote_weight: float = 0.4,
         min_split_gain: float = 0.0,
+        max_samples: float = 0.8,
         n_jobs: int | None = None,
     ) -> None:
         self.top_k = top_k
@@ -112,6 +118,7 @@ class RoutingModel(BaseEstimator):
         self.max_features = max_features
         self.vote_weight = vote_weight
         self.min_split_gain = min_split_gain
+        self.max_samples = max_samples
         self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ fit
@@ -190,6 +197,7 @@ class RoutingModel(BaseEstimator):
         presence = np.zeros((n_items, n_tokens), dtype=bool)
         presence[item_idx, tok_idx] = True
         self.token_prior_ = presence.mean(axis=0)
+        self.token_prior_c_ = np.clip(self.token_prior_, 1e-3, 1 - 1e-3)
 
         progress(0.4, "Step models")
         self._fit_step_models(item_frame, presence, progress)
@@ -258,6 +266,7 @@ class RoutingModel(BaseEstimator):
             min_samples_leaf=self.min_samples_leaf,
             max_features=self.max_features,
             min_split_gain=self.min_split_gain,
+            max_samples=self.max_samples,
             random_state=self.random_state,
             n_jobs=self.n_jobs,
         ).fit(Xo, presence, self.item_routing_, len(self.routings_), order=self._fit_size_score())
@@ -270,6 +279,7 @@ class RoutingModel(BaseEstimator):
             self.cat_values_.append(v.astype(np.float64))
             self.cat_share_.append(c / max(c.sum(), 1))
         self._fit_imputers(item_frame)
+        self._fit_linear(item_frame, presence)
         rows = np.repeat(np.arange(len(self.routings_)), [len(t) for t in self.routing_token_lists_])
         cols = np.concatenate([np.asarray(t, dtype=np.int64) for t in self.routing_token_lists_])
         self.routing_token_matrix_ = sparse.csr_matrix(
@@ -286,10 +296,13 @@ class RoutingModel(BaseEstimator):
         Z, blocks = self.featurizer_.imputation_design(raw)
         rng = np.random.default_rng(self.random_state)
         self.imputers_: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
-        for j in range(self.train_cat_.shape[1]):
+        for j, col in enumerate(self.featurizer_.categorical_):
             y = self.train_cat_[:, j]
             rows = np.flatnonzero(y >= 0)
-            if len(np.unique(y[rows])) < 2:
+            n_classes = len(np.unique(y[rows]))
+            # Only attributes of the data (not code tokens, which are never blank), with few
+            # values: a model per attribute stays cheap.
+            if col not in self.featurizer_.attributes_ or not 2 <= n_classes <= IMPUTER_MAX_CLASSES:
                 continue
             if len(rows) > IMPUTER_ROWS:
                 rows = np.sort(rng.choice(rows, size=IMPUTER_ROWS, replace=False))
@@ -301,6 +314,25 @@ class RoutingModel(BaseEstimator):
                 intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
             self.imputers_[j] = (keep, coef.astype(np.float32), intercept.astype(np.float32),
                                  clf.classes_.astype(np.float64))
+
+    def _fit_linear(self, item_frame: pd.DataFrame, presence: np.ndarray) -> None:
+        """An additive model of each step's presence (ridge on the attribute design).
+
+        Trees cannot tell what a combination of options never seen together needs; an additive
+        model can (option A adds a step, option B another), so it proposes and scores those."""
+        raw = self.featurizer_._derived(item_frame)
+        Z = self.featurizer_.imputation_design(raw)[0].astype(np.float64)
+        Y = presence.astype(np.float64)
+        if len(Z) > LINEAR_ROWS:
+            rows = np.sort(np.random.default_rng(self.random_state).choice(len(Z), LINEAR_ROWS, replace=False))
+            Z, Y = Z[rows], Y[rows]
+        zm, ym = Z.mean(axis=0), Y.mean(axis=0)
+        Zc = Z - zm
+        gram = Zc.T @ Zc
+        gram[np.diag_indices_from(gram)] += LINEAR_ALPHA * max(len(Z), 1) / 100
+        W = np.linalg.solve(gram, Zc.T @ (Y - ym))
+        self.linear_coef_ = W.astype(np.float32)
+        self.linear_intercept_ = (ym - zm @ W).astype(np.float32)
 
     def _impute_probabilities(self, z: np.ndarray, j: int) -> tuple[np.ndarray, np.ndarray] | None:
         model = self.imputers_.get(j)
@@ -455,11 +487,20 @@ class RoutingModel(BaseEstimator):
         self_idx = np.array([self.item_index_.get(c, -1) for c in codes]) if ignore_history else None
         leaves = self.forest_.apply(Xo)
         nn_idx, nn_sim = self._neighbors(_normalise_rows(X), leaves, self.n_neighbors, exclude=self_idx)
-        exp_rows, exp_X, exp_w = self._expand_missing(Xo, nn_idx, raw)
+        Z = self.featurizer_.imputation_design(raw)[0]
+        linear = np.clip(Z @ self.linear_coef_ + self.linear_intercept_, 1e-3, 1 - 1e-3)
+        blank = np.column_stack([raw[c].isna().to_numpy() for c in self.featurizer_.categorical_]) \
+            if self.featurizer_.categorical_ else np.zeros((len(frame), 0), dtype=bool)
+        exp_rows, exp_X, exp_w = self._expand_missing(Xo, nn_idx, Z, blank)
         vote, exp_leaves = self.forest_.vote(exp_X)
         if self_idx is not None and (self_idx >= 0).any():
             vote = self._drop_self_votes(vote, exp_leaves, self_idx[exp_rows])
-        probs = np.asarray((vote @ self.routing_token_matrix_).todense())
+        forest_p = np.clip(np.asarray((vote @ self.routing_token_matrix_).todense()), 1e-4, 1 - 1e-4)
+        # Product of the two experts' odds over the base rate: the additive model decides where
+        # the forest is split (combinations it never saw), the forest where it is sure.
+        logit = _logit(forest_p) + _logit(linear[exp_rows]) - _logit(self.token_prior_c_)
+        probs = 1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))
+        familiar = self.featurizer_.familiarity(raw)
         evidence = self._batch_evidence(nn_idx)
         groups = raw[self.group_column_] if self.group_column_ is not None else None
         bounds = np.searchsorted(exp_rows, np.arange(len(frame) + 1))
@@ -473,11 +514,11 @@ class RoutingModel(BaseEstimator):
             scored = self._rank_candidates(probs[lo:hi], votes, exp_w[lo:hi], top_k)
             group = None if groups is None else groups.iloc[i]
             out.append(self._assemble(i, code, scored, nn_idx[i], nn_sim[i], evidence, group, top_k,
-                                      ignore_history))
+                                      ignore_history, float(familiar[i])))
         return out
 
-    def _expand_missing(self, Xo: np.ndarray, nn_idx: np.ndarray, raw: pd.DataFrame | None = None
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _expand_missing(self, Xo: np.ndarray, nn_idx: np.ndarray, Z: np.ndarray | None = None,
+                        blank: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rows to vote with: an item with a blank (or unseen) category is asked once per likely value.
 
         The values and their weights are those of the item's most similar training items (else
@@ -486,12 +527,12 @@ class RoutingModel(BaseEstimator):
         n = len(Xo)
         n_num = len(self.featurizer_.numeric_)
         cat = Xo[:, n_num : n_num + len(self.featurizer_.categorical_)]
-        if cat.shape[1] == 0 or not np.isnan(cat).any():
+        if cat.shape[1] == 0 or not (np.isnan(cat) & (blank if blank is not None else True)).any():
             return np.arange(n), Xo, np.ones(n)
         rows, xs, ws = [], [], []
-        Z = self.featurizer_.imputation_design(raw)[0] if raw is not None and self.imputers_ else None
         for i in range(n):
-            missing = np.flatnonzero(np.isnan(cat[i]))
+            # Only blank cells: a value never seen in training is new, not unknown.
+            missing = np.flatnonzero(np.isnan(cat[i]) & (blank[i] if blank is not None else True))
             if len(missing) == 0:
                 rows.append(i)
                 xs.append(Xo[i])
@@ -558,11 +599,13 @@ class RoutingModel(BaseEstimator):
 
     def _rank_candidates(self, probs: np.ndarray, votes: list[dict[int, float]], weights: np.ndarray,
                          top_k: int) -> list[tuple[float, list[int], int | None]]:
-        """Candidate routings scored by the forest's vote blended with the joint step probability.
+        """Candidate routings scored by the forest's vote for whole routings blended with the
+        joint probability of their steps.
 
         Candidates: the routings of the leaf mates, and step sets composed from step
         probabilities (the most likely set and its variants on the least certain steps), which
-        may be routings never seen whole. With several imputed rows, scores are their weighted mix.
+        may be routings never seen whole. With several imputed rows (blank attributes), scores
+        are their weighted mix.
         """
         p = np.clip(probs, 1e-4, 1 - 1e-4)
         lp1, lp0 = np.log(p), np.log1p(-p)
@@ -597,13 +640,19 @@ class RoutingModel(BaseEstimator):
         order = np.argsort(-score, kind="stable")[: top_k * 2 + 2]
         return [(float(score[c]), list(keys[c]), pool[keys[c]]) for c in order]
 
-    def _assemble(self, i, code, scored, nn_idx, nn_sim, evidence, group, top_k, ignore_history) -> ItemPrediction:
+    def _assemble(self, i, code, scored, nn_idx, nn_sim, evidence, group, top_k, ignore_history,
+                  familiar) -> ItemPrediction:
         candidates: list[Candidate] = []
         known = not ignore_history and code in self.item_index_
         if known:
             candidates.append(self._known_candidate(self.item_index_[code]))
         best_sim = float(nn_sim[0]) if len(nn_sim) else 0.0
-        fallback = not known and best_sim < self.similarity_threshold
+        top_score = scored[0][0] if scored else 0.0
+        # Nothing similar enough: fall back, unless the item's values are all known and the model
+        # is confident in a routing it composes from them (a new combination of known options).
+        fallback = not known and best_sim < self.similarity_threshold and (
+            familiar < FAMILIAR_SHARE or top_score < CONFIDENT_SCORE
+        )
         message = "Known item: candidate 1 is its routing in the training data." if known else ""
         scale = 1.0
         if fallback:
@@ -986,6 +1035,10 @@ class LeafForest:
 
 def _plain(value: object) -> object:
     return value.item() if hasattr(value, "item") else value
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p) - np.log1p(-p)
 
 
 def _normalise_rows(X: np.ndarray) -> np.ndarray:
