@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,7 +18,10 @@ import pytest
 
 from tests.conftest import ROOT
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+# Debian's package puts it in /usr/bin; CHROMIUM_PATH points elsewhere when needed.
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or (
+    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else shutil.which("chromium") or "/usr/bin/chromium"
+)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -115,6 +119,9 @@ def server(tmp_path_factory) -> Iterator[Server]:
                 "--server.port", str(port),
                 "--server.address", "127.0.0.1",
                 "--browser.gatherUsageStats", "false",
+                # One code version per run: a source file edited meanwhile must not make
+                # Streamlit re-import modules (that would also empty the in-memory caches).
+                "--server.fileWatcherType", "none",
             ],
             cwd=ROOT,
             env=env,
