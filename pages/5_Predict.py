@@ -74,12 +74,18 @@ def show_candidate(c, key: str) -> None:
         steps = [asdict(s) for s in c.steps]
         st.plotly_chart(charts.step_timeline_chart(steps, title=f"Candidate {c.rank}: steps"),
                         key=f"{key}_steps_{c.rank}")
-        left, right = st.columns(2)
+        left, right = st.columns([3, 2])
         with left:
             st.caption("Steps")
             st.dataframe(
                 pd.DataFrame([{k: v for k, v in s.items() if k != "attributes"} | s["attributes"] for s in steps]),
                 hide_index=True,
+                column_config={
+                    "process_code": "process",
+                    "duration_min": st.column_config.NumberColumn("min", format="%.1f"),
+                    "duration_low": st.column_config.NumberColumn("low", format="%.1f"),
+                    "duration_high": st.column_config.NumberColumn("high", format="%.1f"),
+                },
             )
         with right:
             st.caption("Reference items (similarity)")
