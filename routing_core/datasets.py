@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -638,6 +639,10 @@ class DatasetRecord:
         return asdict(self)
 
 
+# A hidden save folder older than this is a leftover whatever its pid says.
+STALE_SAVE_SEC = 24 * 3600
+
+
 class DatasetStore:
     """Stored datasets: <root>/datasets/<name>/{ops.parquet, record.json, stats.json}."""
 
@@ -692,6 +697,7 @@ class DatasetStore:
         if target.exists():
             raise UserError(f"A dataset named '{name}' already exists; choose another name.")
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.cleanup()  # leftovers of saves killed midway
         record = DatasetRecord(
             name=name,
             source_name=dataset.source_name,
@@ -706,7 +712,7 @@ class DatasetStore:
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             inconsistent_items=dict(dataset.inconsistent_items),
         )
-        tmp = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{name}."))
+        tmp = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{name}.{os.getpid()}."))
         try:
             dataset.ops.to_parquet(tmp / self.OPS, index=False)
             if stats is not None:
@@ -757,11 +763,33 @@ class DatasetStore:
         shutil.rmtree(trash, ignore_errors=True)
 
     def cleanup(self) -> int:
-        """Remove leftovers of interrupted saves and deletes; returns how many were removed."""
+        """Remove leftovers of interrupted saves and deletes; returns how many were removed.
+
+        A save still running in another process (its pid is in the folder name) is left alone.
+        """
         removed = 0
         if self.folder.is_dir():
             for entry in self.folder.iterdir():
-                if entry.name.startswith(".") and entry.is_dir():
+                if entry.name.startswith(".") and entry.is_dir() and not _save_running(entry):
                     shutil.rmtree(entry, ignore_errors=True)
                     removed += 1
         return removed
+
+
+def _save_running(entry: Path) -> bool:
+    """Whether a hidden `.<name>.<pid>.<random>` folder belongs to a save that is still going."""
+    if entry.name.startswith(".deleted-"):
+        return False
+    try:
+        pid = int(entry.name.rsplit(".", 2)[-2])
+    except (ValueError, IndexError):
+        return False  # not the folder of a save
+    try:
+        if time.time() - entry.stat().st_mtime > STALE_SAVE_SEC:
+            return False
+        os.kill(pid, 0)
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+    except PermissionError:  # a process of another user
+        return True
+    return True

@@ -52,6 +52,42 @@ def _signature(st: os.stat_result) -> tuple[int, int, int]:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
+class DigestCache:
+    """sha256 of files keyed by path, computed again when a file's mtime, size or inode changes
+    (so listing versions can tell a changed artifact without hashing every file each time)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[tuple[int, int, int], str]] = {}
+
+    def get(self, path: str | os.PathLike) -> str:
+        """Hex sha256 of the file (OSError if it cannot be read)."""
+        key = os.path.abspath(path)
+        sig = _signature(os.stat(key))
+        with self._lock:
+            hit = self._entries.get(key)
+        if hit is not None and hit[0] == sig:
+            return hit[1]
+        digest = hashlib.sha256()
+        with open(key, "rb") as fh:
+            sig = _signature(os.fstat(fh.fileno()))
+            while chunk := fh.read(_CHUNK):
+                digest.update(chunk)
+        with self._lock:
+            self._entries[key] = (sig, digest.hexdigest())
+        return digest.hexdigest()
+
+    def clear(self) -> int:
+        """Forget every digest; returns how many were dropped."""
+        with self._lock:
+            count = len(self._entries)
+            self._entries.clear()
+            return count
+
+
+DIGESTS = DigestCache()
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
@@ -358,4 +394,5 @@ MODELS = ModelCache(MANIFESTS)
 
 def clear_all() -> dict:
     """Clear the manifest cache and the loaded models; returns how many of each were dropped."""
+    DIGESTS.clear()
     return {"manifests": MANIFESTS.invalidate(), "models": MODELS.clear()}

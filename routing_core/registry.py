@@ -29,6 +29,7 @@ from typing import Any
 from routing_core.atomic import atomic_write_bytes
 from routing_core.errors import UserError
 from routing_core.manifest import (
+    DIGESTS,
     MANIFEST_FILE,
     MANIFESTS,
     METRICS_FILE,
@@ -205,6 +206,16 @@ class Registry:
                 info.broken = (
                     f"Model version '{name}': {artifact} has {size} bytes, its manifest records "
                     f"{entry['bytes']}; the file was changed or truncated."
+                )
+                break
+            try:
+                changed = DIGESTS.get(path / artifact) != entry["sha256"]
+            except OSError:
+                changed = True
+            if changed:  # same size, other bytes: changed by hand or tampered with
+                info.broken = (
+                    f"Model version '{name}': {artifact} does not match the sha256 in its manifest; "
+                    "the file was changed, so it is not loaded."
                 )
                 break
         try:
