@@ -29,12 +29,16 @@ IMPUTER_ROWS = 5_000  # training items per attribute model (a sample is plenty)
 IMPUTER_MAX_CLASSES = 12
 IMPUTE_MODE = "model"
 FAMILIAR_SHARE = 0.5  # below this share of known attribute values, a dissimilar item falls back
-CONFIDENT_SCORE = 0.5  # a dissimilar item with known values still falls back below this score
+CONFIDENT_SCORE = 0.3  # a dissimilar item with known values still falls back below this score
 LINEAR_ROWS = 50_000  # training items for the additive step model
-LINEAR_ALPHA = 1.0  # rows per item after expanding blanks
+LINEAR_ALPHA = 1.0
+LINEAR_MIN_ALPHA = 3.0
+LINEAR_CLIP = 0.001  # the additive model's probabilities stay within [clip, 1 - clip]  # rows per item after expanding blanks
 MAX_VOTED = 12  # routings taken from the forest vote per row
 MATE_WINDOW = 8  # training items per leaf considered as neighbours of a query
-MAX_UNSURE = 5  # least certain steps whose presence is flipped to compose alternatives
+MAX_UNSURE = 5
+KNN_SHARE = 0.5  # share of the routing vote given to the most similar items (rest: forest leaves)
+KNN_SHARPNESS = 16  # least certain steps whose presence is flipped to compose alternatives
 
 
 @dataclass
@@ -329,7 +333,9 @@ class RoutingModel(BaseEstimator):
         zm, ym = Z.mean(axis=0), Y.mean(axis=0)
         Zc = Z - zm
         gram = Zc.T @ Zc
-        gram[np.diag_indices_from(gram)] += LINEAR_ALPHA * max(len(Z), 1) / 100
+        # Shrink at least as much as a few items' worth: with little data the additive model
+        # must not overrule the evidence of similar items.
+        gram[np.diag_indices_from(gram)] += max(LINEAR_ALPHA * len(Z) / 100, LINEAR_MIN_ALPHA)
         W = np.linalg.solve(gram, Zc.T @ (Y - ym))
         self.linear_coef_ = W.astype(np.float32)
         self.linear_intercept_ = (ym - zm @ W).astype(np.float32)
@@ -488,7 +494,7 @@ class RoutingModel(BaseEstimator):
         leaves = self.forest_.apply(Xo)
         nn_idx, nn_sim = self._neighbors(_normalise_rows(X), leaves, self.n_neighbors, exclude=self_idx)
         Z = self.featurizer_.imputation_design(raw)[0]
-        linear = np.clip(Z @ self.linear_coef_ + self.linear_intercept_, 1e-3, 1 - 1e-3)
+        linear = np.clip(Z @ self.linear_coef_ + self.linear_intercept_, LINEAR_CLIP, 1 - LINEAR_CLIP)
         blank = np.column_stack([raw[c].isna().to_numpy() for c in self.featurizer_.categorical_]) \
             if self.featurizer_.categorical_ else np.zeros((len(frame), 0), dtype=bool)
         exp_rows, exp_X, exp_w = self._expand_missing(Xo, nn_idx, Z, blank)
@@ -511,10 +517,27 @@ class RoutingModel(BaseEstimator):
             for e in range(lo, hi):
                 a, b = vote.indptr[e], vote.indptr[e + 1]
                 votes.append(dict(zip(vote.indices[a:b].tolist(), vote.data[a:b].tolist(), strict=True)))
+            near = self._neighbour_vote(nn_idx[i], nn_sim[i])
+            if near:
+                votes = [{r: (1 - KNN_SHARE) * votes_e.get(r, 0.0) + KNN_SHARE * near.get(r, 0.0)
+                          for r in votes_e.keys() | near.keys()} for votes_e in votes]
             scored = self._rank_candidates(probs[lo:hi], votes, exp_w[lo:hi], top_k)
             group = None if groups is None else groups.iloc[i]
             out.append(self._assemble(i, code, scored, nn_idx[i], nn_sim[i], evidence, group, top_k,
                                       ignore_history, float(familiar[i])))
+        return out
+
+    def _neighbour_vote(self, nn_idx: np.ndarray, nn_sim: np.ndarray) -> dict[int, float]:
+        """Routings of the most similar items, weighted sharply by similarity (an identical item
+        counts far more than a merely close one); shares sum to 1."""
+        ok = nn_idx >= 0
+        if not ok.any():
+            return {}
+        weights = np.power(np.clip(nn_sim[ok].astype(np.float64), 1e-6, 1.0), KNN_SHARPNESS)
+        total = weights.sum()
+        out: dict[int, float] = {}
+        for r, w in zip(self.item_routing_[nn_idx[ok]].tolist(), (weights / total).tolist(), strict=True):
+            out[r] = out.get(r, 0.0) + w
         return out
 
     def _expand_missing(self, Xo: np.ndarray, nn_idx: np.ndarray, Z: np.ndarray | None = None,
