@@ -21,24 +21,28 @@ from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
 Progress = Callable[[float, str], None]
 CANONICAL = (ITEM, PROCESS, SEQ, DURATION)
 SEPARATOR = ">"
-BATCH = 2000  # items per prediction batch (bounds memory of the similarity blocks)
-MAX_IMPUTED_VALUES = 4  # likely values tried for one blank category
-MIN_IMPUTED_SHARE = 0.1
-MAX_IMPUTED_ROWS = 8
+BATCH = 2000  # items per prediction batch (bounds the memory of one batch)
+# Blank categorical attributes: each is tried with its likely values.
+MAX_IMPUTED_VALUES = 4  # values tried for one blank cell
+MIN_IMPUTED_SHARE = 0.1  # ... each at least this likely
+MAX_IMPUTED_ROWS = 8  # rows per item after expanding all its blanks
 IMPUTER_ROWS = 5_000  # training items per attribute model (a sample is plenty)
-IMPUTER_MAX_CLASSES = 12
-IMPUTE_MODE = "model"
+IMPUTER_MAX_CLASSES = 12  # attributes with more values use the similar items' values instead
+IMPUTE_MODE = "model"  # "model" (attribute models) or "neighbours" (similar items' values)
+# Fallback for items unlike anything in training.
 FAMILIAR_SHARE = 0.5  # below this share of known attribute values, a dissimilar item falls back
 CONFIDENT_SCORE = 0.3  # a dissimilar item with known values still falls back below this score
-LINEAR_ROWS = 50_000  # training items for the additive step model
-LINEAR_ALPHA = 1.0
-LINEAR_MIN_ALPHA = 3.0
-LINEAR_CLIP = 0.001  # the additive model's probabilities stay within [clip, 1 - clip]  # rows per item after expanding blanks
-MAX_VOTED = 12  # routings taken from the forest vote per row
+# The additive step model.
+LINEAR_ROWS = 50_000  # training items it is fitted on (a sample when more)
+LINEAR_ALPHA = 1.0  # ridge penalty, in % of the number of items ...
+LINEAR_MIN_ALPHA = 3.0  # ... and at least this (small data)
+LINEAR_CLIP = 0.001  # its probabilities stay within [clip, 1 - clip]
+# Candidates.
+MAX_VOTED = 12  # routings taken from the vote per row
+MAX_UNSURE = 5  # least certain steps whose presence is flipped to compose alternatives
 MATE_WINDOW = 8  # training items per leaf considered as neighbours of a query
-MAX_UNSURE = 5
 KNN_SHARE = 0.5  # share of the routing vote given to the most similar items (rest: forest leaves)
-KNN_SHARPNESS = 16  # least certain steps whose presence is flipped to compose alternatives
+KNN_SHARPNESS = 16  # similarity exponent of that vote: an identical item outweighs close ones
 
 
 @dataclass
