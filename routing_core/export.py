@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 # A cell starting with one of these is read as a formula by Excel, LibreOffice and Sheets;
-# tab and carriage return can smuggle one past a naive check.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# tab, carriage return and line feed can smuggle one past a naive check.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 def safe_cell(value: object) -> object:
@@ -16,15 +16,23 @@ def safe_cell(value: object) -> object:
     return value
 
 
+def _cell(value: object) -> object:
+    """safe_cell, then carriage returns made line feeds: the CSV writer (line terminator "\n")
+    quotes a cell with a line feed, but would leave a bare carriage return unquoted, which a
+    spreadsheet reads as the end of the row — the rest of the cell starting a row of its own."""
+    value = safe_cell(value)
+    return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
+
+
 def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of `frame` whose text cells and column names cannot start a formula; numbers untouched."""
     out = frame.copy()
-    out.columns = [safe_cell(str(c)) for c in out.columns]
+    out.columns = [_cell(str(c)) for c in out.columns]
     for i in range(out.shape[1]):
         col = out.iloc[:, i]
         if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
             continue
-        out.isetitem(i, col.map(safe_cell, na_action="ignore"))
+        out.isetitem(i, col.map(_cell, na_action="ignore"))
     return out
 
 
