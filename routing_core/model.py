@@ -37,6 +37,10 @@ LINEAR_ROWS = 50_000  # training items it is fitted on (a sample when more)
 LINEAR_ALPHA = 1.0  # ridge penalty, in % of the number of items ...
 LINEAR_MIN_ALPHA = 3.0  # ... and at least this (small data)
 LINEAR_CLIP = 0.001  # its probabilities stay within [clip, 1 - clip]
+# Times.
+DURATION_ROWS = 20_000  # rows per process the time model is fitted on (a sample when more)
+DURATION_MIN_ROWS = 8  # fewer rows: no model, times of similar items only
+DURATION_MODE = "model"  # "model", "neighbours" or "blend"
 # Candidates.
 MAX_VOTED = 12  # routings taken from the vote per row
 MAX_UNSURE = 5  # least certain steps whose presence is flipped to compose alternatives
@@ -212,6 +216,7 @@ class RoutingModel(BaseEstimator):
 
         progress(0.85, "Times and fallback groups")
         self._fit_durations()
+        self._fit_duration_model(item_frame)
         self._fit_step_defaults()
         self._fit_groups(item_frame)
         progress(1.0, "Done")
@@ -382,6 +387,63 @@ class RoutingModel(BaseEstimator):
         proj = X[:, self.size_columns_].astype(np.float64) @ self.size_direction_
         return np.searchsorted(self.size_quantiles_, proj) / (len(self.size_quantiles_) + 1)
 
+    def _fit_duration_model(self, item_frame: pd.DataFrame) -> None:
+        """Per process, a log-linear model of the time from the item's attributes (sizes, grades),
+        with the p10 / p50 / p90 of its residuals for the range."""
+        n_proc = len(self.processes_)
+        raw = self.featurizer_._derived(item_frame)
+        Z = self.featurizer_.imputation_design(raw)[0]
+        d = Z.shape[1]
+        self.duration_coef_ = np.zeros((n_proc, d), dtype=np.float32)
+        self.duration_intercept_ = np.zeros(n_proc)
+        self.duration_resid_ = np.zeros((n_proc, 3))
+        self.duration_offset_ = np.ones(n_proc)
+        self.duration_modelled_ = np.zeros(n_proc, dtype=bool)
+        self.duration_log_range_ = np.zeros((n_proc, 2))
+        ok = ~np.isnan(self.row_duration_)
+        if not ok.any() or d == 0:
+            return
+        row_item = np.repeat(np.arange(self.n_items_), np.diff(self.item_ptr_))
+        rng = np.random.default_rng(self.random_state)
+        rows_by_proc = pd.Series(np.flatnonzero(ok)).groupby(self.row_process_[ok]).agg(list)
+        for proc, rows in rows_by_proc.items():
+            rows = np.asarray(rows)
+            if len(rows) < max(DURATION_MIN_ROWS, d // 4):
+                continue
+            if len(rows) > DURATION_ROWS:
+                rows = rng.choice(rows, DURATION_ROWS, replace=False)
+            dur = self.row_duration_[rows]
+            positive = dur[dur > 0]
+            # Times of 0 exist (a step booked without time): an offset keeps the log finite.
+            offset = 0.05 * float(np.median(positive)) if len(positive) else 1.0
+            y = np.log(dur + offset)
+            Zp = Z[row_item[rows]].astype(np.float64)
+            zm, ym = Zp.mean(axis=0), y.mean()
+            Zc = Zp - zm
+            gram = Zc.T @ Zc
+            gram[np.diag_indices_from(gram)] += max(LINEAR_ALPHA * len(rows) / 100, LINEAR_MIN_ALPHA)
+            w = np.linalg.solve(gram, Zc.T @ (y - ym))
+            resid = y - (ym + Zc @ w)
+            self.duration_coef_[proc] = w
+            self.duration_intercept_[proc] = ym - zm @ w
+            self.duration_resid_[proc] = np.quantile(resid, [0.5, 0.1, 0.9])
+            self.duration_offset_[proc] = offset
+            self.duration_log_range_[proc] = (y.min() - 1.0, y.max() + 1.0)
+            self.duration_modelled_[proc] = True
+
+    def _duration_estimates(self, Z: np.ndarray) -> np.ndarray | None:
+        """(n, processes, 3): modelled time, low and high for each item and process (NaN where the
+        process has no model)."""
+        if not self.duration_modelled_.any():
+            return None
+        pred = Z @ self.duration_coef_.T + self.duration_intercept_  # n x P (log)
+        # Far outside the training sizes a log-linear model runs away: stay near seen times.
+        pred = np.clip(pred, self.duration_log_range_[:, 0], self.duration_log_range_[:, 1])
+        out = np.exp(pred[:, :, None] + self.duration_resid_[None, :, :]) - self.duration_offset_[None, :, None]
+        out = np.clip(out, 0.0, None)
+        out[:, ~self.duration_modelled_, :] = np.nan
+        return out
+
     def _fit_durations(self) -> None:
         """Per step: overall median and p10–p90 of times, and most common operation attributes."""
         n_tokens = len(self.tokens_)
@@ -512,6 +574,7 @@ class RoutingModel(BaseEstimator):
         probs = 1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))
         familiar = self.featurizer_.familiarity(raw)
         evidence = self._batch_evidence(nn_idx)
+        evidence["model"] = self._duration_estimates(Z)
         groups = raw[self.group_column_] if self.group_column_ is not None else None
         bounds = np.searchsorted(exp_rows, np.arange(len(frame) + 1))
         out = []
@@ -811,7 +874,17 @@ class RoutingModel(BaseEstimator):
         else:
             stats = entry[0] if entry[0][0] is not None else default_stats
             attrs = {c: (v if v is not None else default_attrs[c]) for c, v in entry[1].items()}
-        return Step(seq, self.processes_[self.token_process_[token]], stats[0], stats[1], stats[2], attrs)
+        modelled = evidence.get("model")
+        proc = int(self.token_process_[token])
+        if modelled is not None and i >= 0 and not np.isnan(modelled[i, proc, 0]):
+            mid, low, high = modelled[i, proc].tolist()
+            if DURATION_MODE == "blend" and entry is not None and entry[0][0] is not None:
+                # the similar items' median and the model's estimate: a geometric mean
+                mid = float(np.sqrt(max(mid, 0.0) * max(entry[0][0], 0.0)))
+                low, high = min(low, entry[0][1], mid), max(high, entry[0][2], mid)
+            if DURATION_MODE != "neighbours":
+                stats = [mid, min(low, mid), max(high, mid)]
+        return Step(seq, self.processes_[proc], stats[0], stats[1], stats[2], attrs)
 
     def _candidate(self, i: int, toks, score, refs, evidence, kind, note) -> Candidate:
         steps = [self._step(i, 10 * (j + 1), t, evidence) for j, t in enumerate(toks)]

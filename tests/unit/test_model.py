@@ -1,0 +1,224 @@
+"""The routing model on small tables whose answers are known, and on the real FabriCAD file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from routing_core.datasets import load_dataset
+from routing_core.errors import UserError
+from routing_core.model import Candidate, ItemPrediction, RoutingModel, Step
+from routing_core.sample import SampleConfig, generate
+from tests.conftest import FABRICAD, FABRICAD_MAP
+
+OPTIONS = [("N", "N"), ("Y", "N"), ("N", "Y")]  # heat and coat never together in training
+
+
+def options_table(per_combo: int = 30, seed: int = 0) -> pd.DataFrame:
+    """Base routing CUT > DRILL > INSPECT; heat adds HEAT after CUT, coat adds COAT before
+    INSPECT. Durations grow with size; the work center is carried per step."""
+    rng = np.random.default_rng(seed)
+    rows, i = [], 0
+    for heat, coat in OPTIONS:
+        for _ in range(per_combo):
+            code = f"P-{i:04d}"
+            i += 1
+            steps = ["CUT", *(["HEAT"] if heat == "Y" else []), "DRILL",
+                     *(["COAT"] if coat == "Y" else []), "INSPECT"]
+            size = float(rng.uniform(10, 100))
+            for j, s in enumerate(steps):
+                rows.append({"item_code": code, "seq": 10 * (j + 1), "process_code": s,
+                             "duration_min": size / 10 + 2 * j, "heat": heat, "coat": coat,
+                             "size": size, "work_center": f"WC-{s}"})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    ops = options_table()
+    return ops, RoutingModel().fit(ops)
+
+
+def test_learned_state_and_attribute_classes(toy):
+    ops, model = toy
+    assert model.item_attributes_ == ["heat", "coat", "size"]
+    assert model.operation_attributes_ == ["work_center"]
+    assert model.n_items_ == ops["item_code"].nunique()
+    assert set(model.processes_) == {"CUT", "HEAT", "DRILL", "COAT", "INSPECT"}
+    assert RoutingModel().get_params()["top_k"] == 5
+    assert clone(model).get_params() == model.get_params()
+    assert not hasattr(clone(model), "n_items_")  # __init__ stores parameters only
+
+
+def test_known_item_gets_its_own_routing_first(toy):
+    ops, model = toy
+    own = ops[ops["item_code"] == "P-0031"]
+    [pred] = model.predict(own)  # long form accepted: first row per item
+    assert pred.known and not pred.fallback
+    first = pred.candidates[0]
+    assert first.kind == "known" and first.score == 1.0 and first.rank == 1
+    assert first.processes == own["process_code"].tolist() == ["CUT", "HEAT", "DRILL", "INSPECT"]
+    assert [s.duration_min for s in first.steps] == own["duration_min"].tolist()
+    assert first.steps[1].attributes == {"work_center": "WC-HEAT"}
+    assert [s.seq for s in first.steps] == [10, 20, 30, 40]
+    [ignored] = model.predict(own, ignore_history=True)
+    assert not ignored.known and ignored.candidates[0].kind == "model"
+    assert ignored.candidates[0].processes == first.processes  # and the model agrees
+    assert "P-0031" not in [code for code, _ in ignored.candidates[0].references]
+
+
+def test_unseen_combination_of_options_is_composed_in_order(toy):
+    _, model = toy
+    [pred] = model.predict(pd.DataFrame({"item_code": ["NEW-1"], "heat": ["Y"], "coat": ["Y"],
+                                         "size": [50.0]}))
+    assert not pred.known and not pred.fallback
+    top = pred.candidates[0]
+    assert top.kind == "model"
+    assert top.processes == ["CUT", "HEAT", "DRILL", "COAT", "INSPECT"]  # never seen whole
+    assert top.score > pred.candidates[1].score
+    heat = top.steps[1]
+    assert heat.process_code == "HEAT" and heat.attributes["work_center"] == "WC-HEAT"
+    assert heat.duration_low <= heat.duration_min <= heat.duration_high
+    assert top.total_duration_min == pytest.approx(sum(s.duration_min for s in top.steps))
+    assert top.references and all(0.0 <= s <= 1.0 for _, s in top.references)
+    sims = [s for _, s in top.references]
+    assert sims == sorted(sims, reverse=True)
+
+
+def test_seen_combination_is_predicted_with_times_of_similar_items(toy):
+    _, model = toy
+    [pred] = model.predict(pd.DataFrame({"item_code": ["NEW-2"], "heat": ["N"], "coat": ["Y"],
+                                         "size": [90.0]}))
+    top = pred.candidates[0]
+    assert top.processes == ["CUT", "DRILL", "COAT", "INSPECT"]
+    assert top.score > 0.8
+    # CUT takes size / 10 minutes: similar (large) items, not the overall median (~5.5)
+    assert top.steps[0].duration_min == pytest.approx(9.0, abs=1.0)
+
+
+def test_all_new_item_falls_back_with_a_reason(toy):
+    _, model = toy
+    [pred] = model.predict(pd.DataFrame({"item_code": ["ZZZ"], "heat": ["maybe"], "coat": ["?"],
+                                         "size": [1e6]}))
+    assert pred.fallback and not pred.known
+    fb = pred.candidates[0]
+    assert fb.kind == "fallback" and fb.rank == 1
+    assert "similar" in fb.note and fb.note == pred.message
+    assert fb.score < 0.3
+    assert fb.processes  # never an empty answer
+    scores = [c.score for c in pred.candidates]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_item_without_any_attribute_still_gets_an_answer(toy):
+    _, model = toy
+    [pred] = model.predict(pd.DataFrame({"item_code": ["BLANK"]}))
+    assert pred.candidates and pred.candidates[0].processes
+    assert pred.fallback or pred.candidates[0].score > 0
+
+
+def test_predict_frame_long_form(toy):
+    _, model = toy
+    items = pd.DataFrame({"item_code": ["NEW-1", "P-0001"], "heat": ["Y", "N"], "coat": ["Y", "N"],
+                          "size": [50.0, 20.0]})
+    frame = model.predict_frame(items, top_k=2)
+    assert list(frame.columns[:9]) == ["item_code", "rank", "score", "kind", "seq", "process_code",
+                                        "duration_min", "duration_low", "duration_high"]
+    assert "work_center" in frame and "references" in frame
+    assert set(frame["rank"]) == {1, 2}
+    first = frame[(frame["item_code"] == "NEW-1") & (frame["rank"] == 1)]
+    assert first["process_code"].tolist() == ["CUT", "HEAT", "DRILL", "COAT", "INSPECT"]
+    assert frame.loc[frame["item_code"] == "P-0001", "kind"].iloc[0] == "known"
+    assert "(" in first["references"].iloc[0]
+
+
+def test_top_k_and_types(toy):
+    _, model = toy
+    preds = model.predict(pd.DataFrame({"item_code": ["A", "B"], "heat": ["Y", "N"]}), top_k=2)
+    assert len(preds) == 2 and all(isinstance(p, ItemPrediction) for p in preds)
+    for p in preds:
+        assert 1 <= len(p.candidates) <= 2
+        assert all(isinstance(c, Candidate) and 0.0 <= c.score <= 1.0 for c in p.candidates)
+        assert all(isinstance(s, Step) for c in p.candidates for s in c.steps)
+        assert [c.rank for c in p.candidates] == list(range(1, len(p.candidates) + 1))
+    assert model.predict(pd.DataFrame({"item_code": []})) == []
+
+
+def test_save_and_load_round_trip(toy, tmp_path):
+    _, model = toy
+    path = tmp_path / "model.joblib"
+    model.save(path)
+    loaded = RoutingModel.load(path)
+    items = pd.DataFrame({"item_code": ["NEW-1"], "heat": ["Y"], "coat": ["Y"], "size": [50.0]})
+    assert loaded.predict_frame(items).equals(model.predict_frame(items))
+    (tmp_path / "other.joblib").write_bytes(b"not a model")
+    with pytest.raises(Exception):  # noqa: B017 - joblib's own error for a file that is no pickle
+        RoutingModel.load(tmp_path / "other.joblib")
+
+
+def test_repeated_process_keeps_its_place():
+    rows = []
+    for i in range(40):
+        for j, p in enumerate(["SAW", "INSPECT", "MILL", "INSPECT", "PACK"]):
+            rows.append({"item_code": f"R{i}", "seq": j + 1, "process_code": p, "kind": "a"})
+    model = RoutingModel().fit(pd.DataFrame(rows))
+    assert "INSPECT#2" in model.tokens_
+    [pred] = model.predict(pd.DataFrame({"item_code": ["NEW"], "kind": ["a"]}))
+    assert pred.candidates[0].processes == ["SAW", "INSPECT", "MILL", "INSPECT", "PACK"]
+
+
+def test_no_durations_no_attributes_no_seq():
+    ops = pd.DataFrame({"item_code": ["A", "A", "B", "B", "C"], "process_code": ["X", "Y", "X", "Y", "X"]})
+    model = RoutingModel().fit(ops)
+    [pred] = model.predict(pd.DataFrame({"item_code": ["D"]}))
+    top = pred.candidates[0]
+    assert top.processes in (["X", "Y"], ["X"])
+    assert top.total_duration_min is None and top.steps[0].duration_min is None
+
+
+def test_bad_input_is_a_user_error():
+    with pytest.raises(UserError):
+        RoutingModel().fit(pd.DataFrame({"item_code": ["A"]}))
+    with pytest.raises(UserError):
+        RoutingModel().fit(pd.DataFrame({"item_code": [None], "process_code": [None]}))
+    model = RoutingModel().fit(options_table(per_combo=5))
+    with pytest.raises(UserError):
+        model.predict(pd.DataFrame({"code": ["x"]}))
+
+
+def test_progress_is_reported_from_0_to_1():
+    seen = []
+    RoutingModel().fit(generate(SampleConfig(n_items=150, seed=2)), progress=lambda f, m: seen.append((f, m)))
+    fractions = [f for f, _ in seen]
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
+    assert all(isinstance(m, str) and m for _, m in seen)
+
+
+def test_sample_data_generalises_to_held_out_items():
+    ops = generate(SampleConfig(n_items=1500, seed=5))
+    codes = ops["item_code"].unique()
+    test_codes = set(codes[::5])
+    train = ops[~ops["item_code"].isin(test_codes)]
+    test = ops[ops["item_code"].isin(test_codes)]
+    model = RoutingModel().fit(train)
+    items = test.groupby("item_code", sort=False).first().reset_index()
+    preds = model.predict(items)
+    truth = test.groupby("item_code", sort=False)["process_code"].agg(list)
+    top1 = np.mean([p.candidates[0].processes == truth[p.item_code] for p in preds])
+    top3 = np.mean([any(c.processes == truth[p.item_code] for c in p.candidates[:3]) for p in preds])
+    assert top1 > 0.8 and top3 > 0.88
+    assert not any(p.known for p in preds)
+
+
+def test_fabricad_file_trains_and_predicts():
+    ds = load_dataset(FABRICAD, mapping=FABRICAD_MAP)
+    model = RoutingModel().fit(ds.ops, ds.item_attributes, ds.operation_attributes)
+    assert model.item_attributes_ == ["Material", "Abmaße"]
+    frame = model.predict_frame(pd.DataFrame({"item_code": ["99999999"], "Material": ["Baustahl"],
+                                              "Abmaße": ["300x70"]}))
+    assert not frame.empty and frame["process_code"].iloc[0] == "liefern"
+    assert "Arbeitsplatz" in frame
+    known = model.predict(ds.ops[ds.ops["item_code"] == "00000002"])[0]
+    assert known.known and known.candidates[0].processes == ["liefern", "fräsen", "schweißen", "prüfen", "bohren"]
