@@ -26,6 +26,12 @@ MAX_CHOICES = 200  # distinct values offered for a categorical attribute
 st.title("Predict routings")
 registry = loaders.registry()
 usable = [i for i in registry.list() if not i.broken]
+gone = st.session_state.get("predict_version")
+if gone is not None and gone not in {i.name for i in usable}:
+    # Deleted by another session (or its files broke) while this one had it selected.
+    st.warning(f"Model version **{md(gone)}** is no longer available: it was deleted or its files are broken.",
+               icon=":material/warning:")
+    del st.session_state["predict_version"]
 if not usable:
     empty_state("No usable model version yet. Train one first.", TRAIN, "Go to Train")
     st.stop()
