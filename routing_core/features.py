@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -15,30 +16,62 @@ _SEP_RE = re.compile(r"[-_/. ]")
 _ALPHA_RE = re.compile(r"^([^\W\d_]+)")
 _NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)?")
 MISSING = "<missing>"
-OTHER = "<other>"
+UNSEEN, BLANK = -1, -2  # category codes of a value not seen in training, and of a blank cell
+
+
+@dataclass
+class Encoded:
+    """Items as the featurizer reads them: numbers (NaN: blank) and category codes."""
+
+    n: int
+    num: dict[str, np.ndarray]
+    cat: dict[str, np.ndarray]
 
 
 # ---------------------------------------------------------------- item code structure
 
 
-def code_tokens(codes: pd.Series) -> pd.DataFrame:
-    """Candidate categorical tokens from the structure of item codes (only those the codes have)."""
-    codes = codes.astype("str")
-    out: dict[str, pd.Series] = {}
-    n = max(len(codes), 1)
-    has_sep = codes.str.contains(_SEP_RE, regex=True)
-    if has_sep.sum() / n >= 0.5:
-        out["code:prefix"] = codes.str.split(_SEP_RE, n=1, regex=True).str[0]
-    alpha = codes.str.extract(_ALPHA_RE, expand=False)
-    if alpha.notna().sum() / n >= 0.5:
-        out["code:alpha"] = alpha.fillna("")
-    lengths = codes.str.len()
-    if len(lengths) and (lengths == lengths.mode().iloc[0]).mean() >= 0.9:
-        for k in (1, 2, 3):
-            out[f"code:first{k}"] = codes.str[:k]
-    if lengths.nunique() > 1:
-        out["code:length"] = lengths.astype("str")
-    return pd.DataFrame(out, index=codes.index)
+def code_tokens(codes: pd.Series | list, only: list[str] | None = None) -> pd.DataFrame:
+    """Candidate categorical tokens from the structure of item codes: the prefix before the first
+    separator, the leading letters, the first 1-3 characters (when codes share a length) and the
+    length. Only those the codes have (or, with `only`, exactly those columns)."""
+    values = [str(c) for c in (codes.tolist() if isinstance(codes, pd.Series) else codes)]
+    index = codes.index if isinstance(codes, pd.Series) else None
+    n = max(len(values), 1)
+    out: dict[str, list] = {}
+
+    def want(name: str, present: bool) -> bool:
+        return name in only if only is not None else present
+
+    if want("code:prefix", sum(bool(_SEP_RE.search(v)) for v in values) / n >= 0.5):
+        out["code:prefix"] = [_SEP_RE.split(v, maxsplit=1)[0] for v in values]
+    alpha = [m.group(1) if (m := _ALPHA_RE.match(v)) else None for v in values]
+    if want("code:alpha", sum(a is not None for a in alpha) / n >= 0.5):
+        out["code:alpha"] = [a or "" for a in alpha]
+    lengths = [len(v) for v in values]
+    common = max(set(lengths), key=lengths.count) if lengths else 0
+    same_length = bool(lengths) and lengths.count(common) / n >= 0.9
+    for k in (1, 2, 3):
+        if want(f"code:first{k}", same_length):
+            out[f"code:first{k}"] = [v[:k] for v in values]
+    if want("code:length", len(set(lengths)) > 1):
+        out["code:length"] = [str(length) for length in lengths]
+    return pd.DataFrame(out, index=index)
+
+
+def _texts(values: pd.Series) -> list[str | None]:
+    """Cell values as text, None for a blank cell (the same text at fit and at prediction)."""
+    return [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v)
+            for v in values.tolist()]
+
+
+def _number_fields(text: str | None, width: int) -> tuple[float, list[float]]:
+    """How many numbers a text holds, and the first `width` of them (NaN where absent)."""
+    if text is None:
+        return np.nan, [np.nan] * width
+    found = _NUMBER_RE.findall(text)
+    values = [float(x.replace(",", ".")) for x in found[:width]]
+    return float(len(found)), values + [np.nan] * (width - len(values))
 
 
 def _entropy(counts: np.ndarray) -> float:
@@ -132,25 +165,36 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     # -- building the raw columns (attributes + derived) ------------------------------------
     def _derived(self, items: pd.DataFrame) -> pd.DataFrame:
         """The attribute columns plus derived ones (code tokens, numbers in text)."""
-        cols: dict[str, pd.Series] = {}
+        cols: dict[str, object] = {}
         index = items.index
         for col in self.attributes_:
             cols[col] = items[col] if col in items else pd.Series(np.nan, index=index)
         for col in self.text_number_cols_:
-            text = cols[col].astype("str").where(cols[col].notna(), "")
-            nums = text.str.findall(_NUMBER_RE)
-            cols[f"{col}#count"] = nums.str.len().astype("float64").where(cols[col].notna())
-            for k in range(self.text_number_width_[col]):
-                kth = nums.str[k]  # all blank (float NaN) when no row has a k-th number
-                cols[f"{col}#{k + 1}"] = pd.to_numeric(
-                    kth.str.replace(",", "."), errors="coerce"
-                ) if kth.notna().any() else pd.Series(np.nan, index=index)
+            width = self.text_number_width_[col]
+            fields = [_number_fields(t, width) for t in _texts(cols[col])]
+            cols[f"{col}#count"] = np.array([f[0] for f in fields], dtype=np.float64)
+            for k in range(width):
+                cols[f"{col}#{k + 1}"] = np.array([f[1][k] for f in fields], dtype=np.float64)
         if self.code_cols_:
             codes = items[ITEM] if ITEM in items else pd.Series("", index=index)
-            tokens = code_tokens(codes)
+            tokens = code_tokens(codes.fillna(""), only=self.code_cols_)
             for col in self.code_cols_:
-                cols[col] = tokens[col] if col in tokens else pd.Series(np.nan, index=index)
+                cols[col] = tokens[col].to_numpy(dtype=object)
         return pd.DataFrame(cols, index=index)
+
+    def encode(self, items: pd.DataFrame) -> Encoded:
+        """The learned columns of `items` as arrays: numbers, and category codes (-1: a value
+        not seen in training, -2: blank)."""
+        raw = self._derived(items)
+        num = {col: pd.to_numeric(raw[col], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+               for col in self.numeric_}
+        cat = {}
+        for col in self.categorical_:
+            lookup = self.code_of_[col]
+            blank = lookup.get(MISSING, BLANK)
+            cat[col] = np.array([blank if t is None else lookup.get(t, UNSEEN) for t in _texts(raw[col])],
+                                dtype=np.int64)
+        return Encoded(len(items), num, cat)
 
     def fit(self, items: pd.DataFrame, y: np.ndarray | None = None) -> ItemFeaturizer:
         """Learn imputation, scaling, categories, useful code tokens and attribute weights."""
@@ -265,9 +309,11 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                 names.append(f"{col}=<missing>")
             self.blocks_[col] = idx
         self.cat_index_: dict[str, dict[str, int]] = {}
+        self.code_of_: dict[str, dict[str, int]] = {}
         for col in self.categorical_:
             start = len(names)
             self.cat_index_[col] = {v: start + i for i, v in enumerate(self.categories_[col])}
+            self.code_of_[col] = {v: i for i, v in enumerate(self.categories_[col])}
             names.extend(f"{col}={v}" for v in self.categories_[col])
             self.blocks_[col] = list(range(start, len(names)))
         self.feature_names_out_ = np.asarray(names, dtype=object)
@@ -298,12 +344,12 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
 
     def transform(self, items: pd.DataFrame) -> np.ndarray:
         """Dense float32 matrix, one row per item (unknown categories and blank cells are zeros)."""
-        return self._dense(self._derived(items), len(items))
+        return self._dense(self.encode(items))
 
-    def _dense(self, raw: pd.DataFrame, n: int) -> np.ndarray:
-        out = np.zeros((n, self.n_features_out_), dtype=np.float32)
+    def _dense(self, enc: Encoded) -> np.ndarray:
+        out = np.zeros((enc.n, self.n_features_out_), dtype=np.float32)
         for col in self.numeric_:
-            v = pd.to_numeric(raw[col], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            v = enc.num[col]
             miss = np.isnan(v)
             if self.log_[col]:
                 v = np.log1p(np.clip(v, 0, None))
@@ -313,38 +359,32 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
             if len(idx) > 1:
                 out[:, idx[1]] = miss
         for col in self.categorical_:
-            text = _as_text(raw[col])
-            pos = text.map(self.cat_index_[col]).to_numpy(dtype="float64", na_value=np.nan)
-            ok = ~np.isnan(pos)
-            out[np.flatnonzero(ok), pos[ok].astype(np.int64)] = 1.0
+            code = enc.cat[col]
+            ok = np.flatnonzero(code >= 0)
+            out[ok, self.blocks_[col][0] + code[ok]] = 1.0
         out *= self.column_weight_
         return out
 
     def transform_both(self, items: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(transform(items), transform_ordinal(items)) sharing one pass over the columns."""
-        raw = self._derived(items)
-        return self._dense(raw, len(items)), self._ordinal(raw, len(items))
+        enc = self.encode(items)
+        return self._dense(enc), self._ordinal(enc)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return self.feature_names_out_
 
     # -- a tree-friendly view: one column per attribute, categories as integer codes --------
     def transform_ordinal(self, items: pd.DataFrame) -> np.ndarray:
-        """Dense float64 matrix with one column per numeric/categorical column (NaN = missing)."""
-        return self._ordinal(self._derived(items), len(items))
+        """Dense float64 matrix with one column per numeric/categorical column (NaN = missing
+        or unseen), then one-hot columns of the small categoricals."""
+        return self._ordinal(self.encode(items))
 
-    def _ordinal(self, raw: pd.DataFrame, n: int) -> np.ndarray:
-        cols = []
-        for col in self.numeric_:
-            cols.append(pd.to_numeric(raw[col], errors="coerce").to_numpy("float64", na_value=np.nan))
-        for col in self.categorical_:
-            codes = _as_text(raw[col]).map(
-                {v: float(i) for i, v in enumerate(self.categories_[col])}
-            )
-            cols.append(codes.to_numpy(dtype="float64", na_value=np.nan))
+    def _ordinal(self, enc: Encoded) -> np.ndarray:
+        cols = [enc.num[col] for col in self.numeric_]
+        cols += [np.where(enc.cat[col] >= 0, enc.cat[col], np.nan) for col in self.categorical_]
         if not cols:
-            return np.zeros((n, 0))
-        out = np.column_stack(cols)
+            return np.zeros((enc.n, 0))
+        out = np.column_stack(cols).astype(np.float64)
         # Small categories also one-hot: a tree then isolates one value in a single split.
         extra = []
         n_num = len(self.numeric_)
@@ -355,38 +395,36 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
             extra.append(block)
         return np.hstack([out, *extra]) if extra else out
 
-    def imputation_design(self, raw: pd.DataFrame) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    def imputation_design(self, enc: Encoded) -> tuple[np.ndarray, dict[int, np.ndarray]]:
         """Unweighted features for predicting one attribute from the others: standardised numbers
         (and their logs, so products and ratios of sizes become linear), missing indicators and
         one-hot categories. Also the columns of each categorical (to leave out when it is the target)."""
-        dense = self._dense(raw, len(raw)) / np.where(self.column_weight_ > 0, self.column_weight_, 1.0)
+        dense = self._dense(enc) / np.where(self.column_weight_ > 0, self.column_weight_, 1.0)
         logs = []
         for col in self.numeric_:
             if not self.log_positive_.get(col, False):
                 continue
-            v = pd.to_numeric(raw[col], errors="coerce").to_numpy("float64", na_value=np.nan)
-            lv = np.log(np.clip(v, 1e-9, None))
+            lv = np.log(np.clip(enc.num[col], 1e-9, None))
             mean, scale = self.log_stats_[col]
             logs.append(np.where(np.isnan(lv), 0.0, (lv - mean) / scale))
         Z = np.hstack([dense, np.column_stack(logs)]) if logs else dense
         blocks = {j: np.asarray(self.blocks_[col]) for j, col in enumerate(self.categorical_)}
         return Z.astype(np.float32), blocks
 
-    def familiarity(self, raw: pd.DataFrame) -> np.ndarray:
+    def familiarity(self, enc: Encoded) -> np.ndarray:
         """Per row, the relevance-weighted share of columns whose value the training data knows:
         a category seen there, or a number inside the training range. Blank cells count as
         unknown."""
-        total = np.zeros(len(raw))
-        known = np.zeros(len(raw))
+        total = np.zeros(enc.n)
+        known = np.zeros(enc.n)
         for col in self.numeric_:
             w = self.weights_.get(col, 1.0)
-            v = pd.to_numeric(raw[col], errors="coerce").to_numpy("float64", na_value=np.nan)
             lo, hi = self.range_[col]
-            known += w * ((v >= lo) & (v <= hi))
+            known += w * ((enc.num[col] >= lo) & (enc.num[col] <= hi))
             total += w
         for col in self.categorical_:
             w = self.weights_.get(col, 1.0)
-            known += w * _as_text(raw[col]).isin(self.cat_index_[col]).to_numpy()
+            known += w * (enc.cat[col] >= 0)
             total += w
         return np.where(total > 0, known / np.maximum(total, 1e-12), 0.0)
 

@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from routing_core.errors import UserError
-from routing_core.features import ItemFeaturizer, attribute_codes, mutual_information
+from routing_core.features import BLANK, ItemFeaturizer, attribute_codes, mutual_information
 from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
 
 Progress = Callable[[float, str], None]
@@ -203,7 +203,8 @@ class RoutingModel(BaseEstimator):
         self.featurizer_ = ItemFeaturizer(
             attributes=item_attributes, use_code=self.use_item_code
         ).fit(item_frame, y_sig)
-        X = self.featurizer_.transform(item_frame)
+        enc = self.featurizer_.encode(item_frame)
+        X = self.featurizer_._dense(enc)
         self.X_ = _normalise_rows(X)
 
         presence = np.zeros((n_items, n_tokens), dtype=bool)
@@ -212,11 +213,12 @@ class RoutingModel(BaseEstimator):
         self.token_prior_c_ = np.clip(self.token_prior_, 1e-3, 1 - 1e-3)
 
         progress(0.4, "Step models")
-        self._fit_step_models(item_frame, presence, progress)
+        Z = self.featurizer_.imputation_design(enc)[0]
+        self._fit_step_models(self.featurizer_._ordinal(enc), Z, presence, progress)
 
         progress(0.85, "Times and fallback groups")
         self._fit_durations()
-        self._fit_duration_model(item_frame)
+        self._fit_duration_model(Z)
         self._fit_step_defaults()
         self._fit_groups(item_frame)
         progress(1.0, "Done")
@@ -269,11 +271,10 @@ class RoutingModel(BaseEstimator):
         frame.index.name = ITEM
         return frame.reset_index()
 
-    def _fit_step_models(self, item_frame: pd.DataFrame, presence: np.ndarray, progress: Progress) -> None:
+    def _fit_step_models(self, Xo: np.ndarray, Z: np.ndarray, presence: np.ndarray, progress: Progress) -> None:
         """The forest over step presence, and which steps each routing has."""
         from scipy import sparse
 
-        Xo = self.featurizer_.transform_ordinal(item_frame)
         self.forest_ = LeafForest(
             n_estimators=self.n_estimators,
             min_samples_leaf=self.min_samples_leaf,
@@ -291,8 +292,8 @@ class RoutingModel(BaseEstimator):
             v, c = np.unique(self.train_cat_[:, j][self.train_cat_[:, j] >= 0], return_counts=True)
             self.cat_values_.append(v.astype(np.float64))
             self.cat_share_.append(c / max(c.sum(), 1))
-        self._fit_imputers(item_frame)
-        self._fit_linear(item_frame, presence)
+        self._fit_imputers(Z)
+        self._fit_linear(Z, presence)
         rows = np.repeat(np.arange(len(self.routings_)), [len(t) for t in self.routing_token_lists_])
         cols = np.concatenate([np.asarray(t, dtype=np.int64) for t in self.routing_token_lists_])
         self.routing_token_matrix_ = sparse.csr_matrix(
@@ -300,13 +301,13 @@ class RoutingModel(BaseEstimator):
             shape=(len(self.routings_), len(self.tokens_)),
         )
 
-    def _fit_imputers(self, item_frame: pd.DataFrame) -> None:
+    def _fit_imputers(self, Z: np.ndarray) -> None:
         """Per categorical attribute, a multinomial logistic model of its value from the others,
         used to weigh the likely values of a blank cell."""
         from sklearn.linear_model import LogisticRegression
 
-        raw = self.featurizer_._derived(item_frame)
-        Z, blocks = self.featurizer_.imputation_design(raw)
+        blocks = {j: np.asarray(self.featurizer_.blocks_[col])
+                  for j, col in enumerate(self.featurizer_.categorical_)}
         rng = np.random.default_rng(self.random_state)
         self.imputers_: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
         for j, col in enumerate(self.featurizer_.categorical_):
@@ -328,13 +329,12 @@ class RoutingModel(BaseEstimator):
             self.imputers_[j] = (keep, coef.astype(np.float32), intercept.astype(np.float32),
                                  clf.classes_.astype(np.float64))
 
-    def _fit_linear(self, item_frame: pd.DataFrame, presence: np.ndarray) -> None:
+    def _fit_linear(self, Z: np.ndarray, presence: np.ndarray) -> None:
         """An additive model of each step's presence (ridge on the attribute design).
 
         Trees cannot tell what a combination of options never seen together needs; an additive
         model can (option A adds a step, option B another), so it proposes and scores those."""
-        raw = self.featurizer_._derived(item_frame)
-        Z = self.featurizer_.imputation_design(raw)[0].astype(np.float64)
+        Z = Z.astype(np.float64)
         Y = presence.astype(np.float64)
         if len(Z) > LINEAR_ROWS:
             rows = np.sort(np.random.default_rng(self.random_state).choice(len(Z), LINEAR_ROWS, replace=False))
@@ -387,12 +387,10 @@ class RoutingModel(BaseEstimator):
         proj = X[:, self.size_columns_].astype(np.float64) @ self.size_direction_
         return np.searchsorted(self.size_quantiles_, proj) / (len(self.size_quantiles_) + 1)
 
-    def _fit_duration_model(self, item_frame: pd.DataFrame) -> None:
+    def _fit_duration_model(self, Z: np.ndarray) -> None:
         """Per process, a log-linear model of the time from the item's attributes (sizes, grades),
         with the p10 / p50 / p90 of its residuals for the range."""
         n_proc = len(self.processes_)
-        raw = self.featurizer_._derived(item_frame)
-        Z = self.featurizer_.imputation_design(raw)[0]
         d = Z.shape[1]
         self.duration_coef_ = np.zeros((n_proc, d), dtype=np.float32)
         self.duration_intercept_ = np.zeros(n_proc)
@@ -509,9 +507,9 @@ class RoutingModel(BaseEstimator):
         """(indices, similarities) of the most similar training items, best first (-1 pads)."""
         self._check_fitted()
         frame = self._query_frame(items)
-        raw = self.featurizer_._derived(frame)
-        X = _normalise_rows(self.featurizer_._dense(raw, len(frame)))
-        leaves = self.forest_.apply(self.featurizer_._ordinal(raw, len(frame)))
+        enc = self.featurizer_.encode(frame)
+        X = _normalise_rows(self.featurizer_._dense(enc))
+        leaves = self.forest_.apply(self.featurizer_._ordinal(enc))
         return self._neighbors(X, leaves, n_neighbors or self.n_neighbors)
 
     def _neighbors(self, q: np.ndarray, leaves: np.ndarray, k: int, exclude: np.ndarray | None = None
@@ -553,15 +551,15 @@ class RoutingModel(BaseEstimator):
 
     def _predict_batch(self, frame: pd.DataFrame, top_k: int, ignore_history: bool) -> list[ItemPrediction]:
         codes = frame[ITEM].tolist()
-        raw = self.featurizer_._derived(frame)
-        X = self.featurizer_._dense(raw, len(frame))
-        Xo = self.featurizer_._ordinal(raw, len(frame))
+        enc = self.featurizer_.encode(frame)
+        X = self.featurizer_._dense(enc)
+        Xo = self.featurizer_._ordinal(enc)
         self_idx = np.array([self.item_index_.get(c, -1) for c in codes]) if ignore_history else None
         leaves = self.forest_.apply(Xo)
         nn_idx, nn_sim = self._neighbors(_normalise_rows(X), leaves, self.n_neighbors, exclude=self_idx)
-        Z = self.featurizer_.imputation_design(raw)[0]
+        Z = self.featurizer_.imputation_design(enc)[0]
         linear = np.clip(Z @ self.linear_coef_ + self.linear_intercept_, LINEAR_CLIP, 1 - LINEAR_CLIP)
-        blank = np.column_stack([raw[c].isna().to_numpy() for c in self.featurizer_.categorical_]) \
+        blank = np.column_stack([enc.cat[c] == BLANK for c in self.featurizer_.categorical_]) \
             if self.featurizer_.categorical_ else np.zeros((len(frame), 0), dtype=bool)
         exp_rows, exp_X, exp_w = self._expand_missing(Xo, nn_idx, Z, blank)
         vote, exp_leaves = self.forest_.vote(exp_X)
@@ -572,10 +570,13 @@ class RoutingModel(BaseEstimator):
         # the forest is split (combinations it never saw), the forest where it is sure.
         logit = _logit(forest_p) + _logit(linear[exp_rows]) - _logit(self.token_prior_c_)
         probs = 1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))
-        familiar = self.featurizer_.familiarity(raw)
+        familiar = self.featurizer_.familiarity(enc)
         evidence = self._batch_evidence(nn_idx)
         evidence["model"] = self._duration_estimates(Z)
-        groups = raw[self.group_column_] if self.group_column_ is not None else None
+        groups = None
+        if self.group_column_ is not None and self.group_column_ in enc.cat:
+            names = self.featurizer_.categories_[self.group_column_]
+            groups = [names[c] if c >= 0 else None for c in enc.cat[self.group_column_].tolist()]
         bounds = np.searchsorted(exp_rows, np.arange(len(frame) + 1))
         out = []
         for i, code in enumerate(codes):
@@ -589,7 +590,7 @@ class RoutingModel(BaseEstimator):
                 votes = [{r: (1 - KNN_SHARE) * votes_e.get(r, 0.0) + KNN_SHARE * near.get(r, 0.0)
                           for r in votes_e.keys() | near.keys()} for votes_e in votes]
             scored = self._rank_candidates(probs[lo:hi], votes, exp_w[lo:hi], top_k)
-            group = None if groups is None else groups.iloc[i]
+            group = None if groups is None else groups[i]
             out.append(self._assemble(i, code, scored, nn_idx[i], nn_sim[i], evidence, group, top_k,
                                       ignore_history, float(familiar[i])))
         return out

@@ -98,5 +98,5 @@ def test_tree_view_and_familiarity():
     assert f.ordinal_is_categorical_.tolist() == [False] * n_num + [True] * n_cat
     query = pd.DataFrame({"item_code": ["AA-1", "ZZ-1"], "material": ["alu", "unobtainium"],
                           "length": [50.0, 1e9]})
-    familiar = f.familiarity(f._derived(query))
+    familiar = f.familiarity(f.encode(query))
     assert familiar[0] == pytest.approx(1.0) and familiar[1] < 0.5
