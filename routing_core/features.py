@@ -16,6 +16,7 @@ _SEP_RE = re.compile(r"[-_/. ]")
 _ALPHA_RE = re.compile(r"^([^\W\d_]+)")
 _NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)?")
 MISSING = "<missing>"
+NUMBER_CAP = 1e12  # larger magnitudes are capped: no measurement in a routing export is bigger
 UNSEEN, BLANK = -1, -2  # category codes of a value not seen in training, and of a blank cell
 
 
@@ -102,7 +103,7 @@ def _collapse_rare(values: pd.Series, min_count: int) -> np.ndarray:
 
 def _binned(values: pd.Series, bins: int = 10) -> np.ndarray:
     """Quantile bins of a numeric column as integer codes (missing is its own bin)."""
-    v = values.to_numpy(dtype="float64", na_value=np.nan)
+    v = _finite(values)
     ok = ~np.isnan(v)
     codes = np.zeros(len(v), dtype=np.int64)
     if ok.any():
@@ -186,8 +187,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         """The learned columns of `items` as arrays: numbers, and category codes (-1: a value
         not seen in training, -2: blank)."""
         raw = self._derived(items)
-        num = {col: pd.to_numeric(raw[col], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-               for col in self.numeric_}
+        num = {col: _finite(raw[col]) for col in self.numeric_}
         cat = {}
         for col in self.categorical_:
             lookup = self.code_of_[col]
@@ -246,7 +246,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         for col in raw.columns:
             s = raw[col]
             if _is_numeric(s):
-                v = s.to_numpy(dtype="float64", na_value=np.nan)
+                v = _finite(s)
                 ok = ~np.isnan(v)
                 if not ok.any():
                     continue
@@ -262,11 +262,11 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                 self.mean_[col] = float(v.mean())
                 self.scale_[col] = float(v.std()) or 1.0
                 self.has_missing_[col] = bool((~ok).any())
-                finite = s.to_numpy(dtype="float64", na_value=np.nan)
+                finite = _finite(s)
                 finite = finite[~np.isnan(finite)]
                 spread = float(finite.max() - finite.min())
                 self.range_[col] = (float(finite.min()) - 0.25 * spread, float(finite.max()) + 0.25 * spread)
-                raw_ok = s.to_numpy(dtype="float64", na_value=np.nan)
+                raw_ok = _finite(s)
                 raw_ok = raw_ok[~np.isnan(raw_ok)]
                 positive_all = bool((raw_ok > 0).all())
                 self.log_positive_[col] = positive_all
@@ -440,6 +440,14 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     @property
     def ordinal_is_categorical_(self) -> np.ndarray:
         return np.array([False] * len(self.numeric_) + [True] * len(self.categorical_), dtype=bool)
+
+
+def _finite(values: pd.Series) -> np.ndarray:
+    """Numbers as float64: blank, infinite or non-numeric cells are NaN, and absurd magnitudes
+    are capped (they would overflow float32 trees and squared sums)."""
+    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    v = np.where(np.isfinite(v), v, np.nan)
+    return np.clip(v, -NUMBER_CAP, NUMBER_CAP)
 
 
 def _skew(v: np.ndarray) -> float:
