@@ -42,6 +42,7 @@ DURATION_ROWS = 20_000  # rows per process the time model is fitted on (a sample
 DURATION_MIN_ROWS = 8  # fewer rows: no model, times of similar items only
 DURATION_MODE = "model"  # "model", "neighbours" or "blend"
 # Candidates.
+FALLBACK_REFERENCE_POOL = 20_000  # items of the fallback routing searched for its references
 MAX_VOTED = 12  # routings taken from the vote per row
 MAX_UNSURE = 5  # least certain steps whose presence is flipped to compose alternatives
 MATE_WINDOW = 8  # training items per leaf considered as neighbours of a query
@@ -321,6 +322,8 @@ class RoutingModel(BaseEstimator):
             if len(rows) > IMPUTER_ROWS:
                 rows = np.sort(rng.choice(rows, size=IMPUTER_ROWS, replace=False))
             keep = np.setdiff1d(np.arange(Z.shape[1]), blocks[j])
+            if keep.size == 0:  # no other feature to tell its value from
+                continue
             clf = LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=100).fit(Z[np.ix_(rows, keep)], y[rows])
             coef, intercept = clf.coef_, clf.intercept_
             if len(clf.classes_) == 2:  # binary: one row of coefficients for class 1
@@ -556,7 +559,8 @@ class RoutingModel(BaseEstimator):
         Xo = self.featurizer_._ordinal(enc)
         self_idx = np.array([self.item_index_.get(c, -1) for c in codes]) if ignore_history else None
         leaves = self.forest_.apply(Xo)
-        nn_idx, nn_sim = self._neighbors(_normalise_rows(X), leaves, self.n_neighbors, exclude=self_idx)
+        qn = _normalise_rows(X)
+        nn_idx, nn_sim = self._neighbors(qn, leaves, self.n_neighbors, exclude=self_idx)
         Z = self.featurizer_.imputation_design(enc)[0]
         linear = np.clip(Z @ self.linear_coef_ + self.linear_intercept_, LINEAR_CLIP, 1 - LINEAR_CLIP)
         blank = np.column_stack([enc.cat[c] == BLANK for c in self.featurizer_.categorical_]) \
@@ -592,7 +596,7 @@ class RoutingModel(BaseEstimator):
             scored = self._rank_candidates(probs[lo:hi], votes, exp_w[lo:hi], top_k)
             group = None if groups is None else groups[i]
             out.append(self._assemble(i, code, scored, nn_idx[i], nn_sim[i], evidence, group, top_k,
-                                      ignore_history, float(familiar[i])))
+                                      ignore_history, float(familiar[i]), qn[i]))
         return out
 
     def _neighbour_vote(self, nn_idx: np.ndarray, nn_sim: np.ndarray) -> dict[int, float]:
@@ -732,7 +736,7 @@ class RoutingModel(BaseEstimator):
         return [(float(score[c]), list(keys[c]), pool[keys[c]]) for c in order]
 
     def _assemble(self, i, code, scored, nn_idx, nn_sim, evidence, group, top_k, ignore_history,
-                  familiar) -> ItemPrediction:
+                  familiar, query) -> ItemPrediction:
         candidates: list[Candidate] = []
         known = not ignore_history and code in self.item_index_
         if known:
@@ -747,7 +751,7 @@ class RoutingModel(BaseEstimator):
         message = "Known item: candidate 1 is its routing in the training data." if known else ""
         scale = 1.0
         if fallback:
-            fb = self._fallback_candidate(group, best_sim)
+            fb = self._fallback_candidate(i, group, best_sim, query, evidence)
             candidates.append(fb)
             message = fb.note
             scale = fb.score
@@ -927,7 +931,8 @@ class RoutingModel(BaseEstimator):
             note="The item's own routing in the training data.",
         )
 
-    def _fallback_candidate(self, group, best_sim: float) -> Candidate:
+    def _fallback_candidate(self, i: int, group, best_sim: float, query: np.ndarray, evidence: dict) -> Candidate:
+        """The most frequent routing of the item's group (else overall), with a low score."""
         key = None if group is None or (isinstance(group, float) and math.isnan(group)) else str(group)
         if key is not None and key in self.group_routing_:
             routing, n = self.group_routing_[key]
@@ -940,11 +945,12 @@ class RoutingModel(BaseEstimator):
             f"{self.similarity_threshold:.2f}); proposing {where}."
         )
         toks = self._order(self.routing_tokens_[routing], routing)
-        evidence = {"entries": {}, "n_tokens": len(self.tokens_)}
         score = 0.25 * max(best_sim, 0.0) + 0.05
-        examples = np.flatnonzero(self.item_routing_ == routing)[:3]
-        refs = [(str(self.items_[i]), 0.0) for i in examples]
-        return self._candidate(-1, toks, score, refs, evidence, "fallback", note)
+        members = np.flatnonzero(self.item_routing_ == routing)[:FALLBACK_REFERENCE_POOL]
+        sims = np.clip(self.X_[members] @ query, 0.0, 1.0)
+        best = np.argsort(-sims, kind="stable")[:3]
+        refs = [(str(self.items_[members[j]]), round(float(sims[j]), 4)) for j in best]
+        return self._candidate(i, toks, score, refs, evidence, "fallback", note)
 
     def predict_frame(self, items: pd.DataFrame, top_k: int | None = None, ignore_history: bool = False) -> pd.DataFrame:
         """Predictions in long form: one row per candidate step."""
