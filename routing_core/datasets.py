@@ -357,6 +357,8 @@ def _numeric(frame: pd.DataFrame, col: str, label: str, source_name: str) -> pd.
 
 # No operation takes longer (about 1,900 years); larger values are typos that overflow sums.
 MAX_DURATION_MIN = 1e9
+# A numeric attribute beyond what float32 holds (the model's features) is kept as a blank cell.
+MAX_ATTRIBUTE = float(np.finfo(np.float32).max)
 
 
 def _finite(values: pd.Series, raw: pd.Series, label: str, source_name: str,
@@ -420,10 +422,11 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
     for col in attributes:
         values = frame[col]
         if pd.api.types.is_float_dtype(values):
-            infinite = np.isinf(values.to_numpy(dtype="float64", na_value=np.nan))
-            if infinite.any():  # '1e309' or 'inf' in an attribute: dirt, kept as a blank cell
+            with np.errstate(invalid="ignore"):  # beyond float32: '1e309', 'inf', '1e308' — dirt
+                infinite = np.abs(values.to_numpy(dtype="float64", na_value=np.nan)) > MAX_ATTRIBUTE
+            if infinite.any():
                 values = values.mask(infinite)
-                warnings.append(f"{col}: {int(infinite.sum()):,} infinite number(s) treated as blank.")
+                warnings.append(f"{col}: {int(infinite.sum()):,} infinite or too large number(s) treated as blank.")
         out[col] = values
 
     unusable = out[ITEM].isna() | out[PROCESS].isna()

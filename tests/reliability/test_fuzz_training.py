@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
@@ -39,6 +40,7 @@ from tests.conftest import ROOT
 from tests.reliability.test_fuzz_readers import FUZZ_EXAMPLES, broken_files
 
 TRAIN_EXAMPLES = int(os.environ.get("FUZZ_TRAIN_EXAMPLES", "150"))
+HANG_SEC = 30  # an in-process case slower than this counts as a hang
 CLI_EXAMPLES = int(os.environ.get("FUZZ_CLI_EXAMPLES", "10"))
 
 HOSTILE = [
@@ -148,8 +150,10 @@ def test_stats_command_in_process_exits_0_with_json_or_2_with_one_line(data, tmp
     path = tmp_path_factory.getbasetemp() / "stats-fuzz.csv"
     path.write_bytes(data)
     out, err = io.StringIO(), io.StringIO()
+    started = time.monotonic()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = cli.main(["stats", str(path)])
+    assert time.monotonic() - started < HANG_SEC
     if code == 0:
         stats = _strict_json(out.getvalue())
         assert stats["total_samples"] > 0 and err.getvalue() == ""
@@ -182,6 +186,7 @@ def test_dirty_data_trains_or_is_refused_and_stored_data_is_untouched(case, stor
     data, options = case
     home, models, before, counter = store_and_registry
     n = next(counter)
+    started = time.monotonic()
     store, registry = DatasetStore(home), Registry(models)
     try:
         dataset = load_dataset(data, name="dirty.csv")
@@ -216,6 +221,7 @@ def test_dirty_data_trains_or_is_refused_and_stored_data_is_untouched(case, stor
     assert {k: now.get(k) for k in before} == before
     assert all(info.broken is None for info in registry.list())
     assert all(r.rows > 0 for r in store.list())
+    assert time.monotonic() - started < HANG_SEC
     # keep the folders small so every example costs the same
     if registry.exists(version):
         registry.delete(version)
@@ -270,6 +276,10 @@ FOUND = {
     "infinite attribute": b"item_code,process_code,duration_min,material\nA,P,1.5,\nA,Q,3,\nB,P,1.5,1e309\nC,P,2,\n",
     # no usable feature at all (no attribute, codes without tokens): the forest had 0 columns
     "no feature": b"item_code,process_code\n<script>alert(1)</script>,P\n<img src=x onerror=alert(1)>,P\n",
+    # one item attribute and nothing else to learn its blanks from: the imputer had 0 columns
+    "a single item attribute": b"item_code,process_code,material\nA,P,alu\nA,Q,alu\nB,P,steel\nC,P,alu\nD,Q,steel\n",
+    # 1e308 is finite, but not as float32: features became inf (SVD, trees)
+    "huge attribute": b"item_code,process_code,material\nA,P,\nA,Q,\nB,P,1e308\nC,P,2\n",
     # a text attribute with numbers, queried without it: pandas .str on an all-blank column
     "blank text-number attribute": (
         b"item_code,process_code,material\nA,P,0\nA,Q,\nB,P,<script>alert(1)</script>\nC,P,1\n"
