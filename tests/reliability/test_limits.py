@@ -124,6 +124,7 @@ def test_a_file_over_the_limit_is_refused_in_the_browser_with_streamlits_message
             page.goto(url)
             uploader = page.locator("[data-testid='stFileUploader'] input[type='file']").first
             uploader.wait_for(state="attached", timeout=60_000)
+            expect(page.get_by_text(f"{MAX_UPLOAD_MB}MB per file")).to_be_visible()  # said beforehand
             uploader.set_input_files(str(big))
             # The file shows as a red chip; its message is a tooltip (and text for screen readers).
             chip = page.get_by_test_id("stFileChip").first
