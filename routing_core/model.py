@@ -41,6 +41,12 @@ LINEAR_CLIP = 0.001  # its probabilities stay within [clip, 1 - clip]
 DURATION_ROWS = 20_000  # rows per process the time model is fitted on (a sample when more)
 DURATION_MIN_ROWS = 8  # fewer rows: no model, times of similar items only
 DURATION_MODE = "model"  # "model", "neighbours" or "blend"
+# One tree per step.
+STEP_TREES = True
+STEP_TREE_ROWS = 30_000  # training items they are grown on (a sample when more)
+STEP_TREE_MIN_LEAF = 5  # items per leaf at least (more for big data: n / 2000)
+STEP_TREE_DEPTH = 10
+STEP_TREE_MIN_POSITIVE = 3  # a step on fewer items (or missing from fewer) gets no tree
 # Candidates.
 FALLBACK_REFERENCE_POOL = 20_000  # items of the fallback routing searched for its references
 MAX_VOTED = 12  # routings taken from the vote per row
@@ -295,6 +301,7 @@ class RoutingModel(BaseEstimator):
             self.cat_share_.append(c / max(c.sum(), 1))
         self._fit_imputers(Z)
         self._fit_linear(Z, presence)
+        self._fit_step_trees(Xo, presence)
         rows = np.repeat(np.arange(len(self.routings_)), [len(t) for t in self.routing_token_lists_])
         cols = np.concatenate([np.asarray(t, dtype=np.int64) for t in self.routing_token_lists_])
         self.routing_token_matrix_ = sparse.csr_matrix(
@@ -351,6 +358,44 @@ class RoutingModel(BaseEstimator):
         W = np.linalg.solve(gram, Zc.T @ (Y - ym))
         self.linear_coef_ = W.astype(np.float32)
         self.linear_intercept_ = (ym - zm @ W).astype(np.float32)
+
+    def _fit_step_trees(self, Xo: np.ndarray, presence: np.ndarray) -> None:
+        """One small tree per step: it splits on what decides that step alone (the forest's trees
+        split on what decides the whole routing, and may never look at a rare option)."""
+        from sklearn.tree import DecisionTreeRegressor
+
+        self.step_trees_: dict[int, tuple] = {}
+        if not STEP_TREES or Xo.shape[1] == 0:
+            return
+        rng = np.random.default_rng(self.random_state + 1)
+        rows = np.arange(len(Xo))
+        if len(rows) > STEP_TREE_ROWS:
+            rows = np.sort(rng.choice(rows, STEP_TREE_ROWS, replace=False))
+        X = np.ascontiguousarray(Xo[rows], dtype=np.float32)
+        leaf = max(STEP_TREE_MIN_LEAF, len(rows) // 2000)
+        for t in range(presence.shape[1]):
+            y = presence[rows, t].astype(np.float32)
+            positives = int(y.sum())
+            if positives < STEP_TREE_MIN_POSITIVE or len(y) - positives < STEP_TREE_MIN_POSITIVE:
+                continue
+            tree = DecisionTreeRegressor(min_samples_leaf=leaf, max_depth=STEP_TREE_DEPTH,
+                                         random_state=self.random_state).fit(X, y)
+            tr = tree.tree_
+            # Leaf means shrunk towards the step's base rate by a couple of items.
+            n = tr.n_node_samples.astype(np.float64)
+            prior = float(self.token_prior_[t])
+            value = (tr.value[:, 0, 0] * n + 2.0 * prior) / (n + 2.0)
+            self.step_trees_[t] = (tree, value.astype(np.float32))
+
+    def _step_tree_probabilities(self, Xo: np.ndarray) -> np.ndarray:
+        """(n, tokens) presence probability from each step's own tree (the base rate without one)."""
+        out = np.tile(self.token_prior_c_, (len(Xo), 1))
+        if not self.step_trees_:
+            return out
+        X = np.ascontiguousarray(Xo, dtype=np.float32)
+        for t, (tree, value) in self.step_trees_.items():
+            out[:, t] = value[tree.apply(X)]
+        return np.clip(out, 1e-3, 1 - 1e-3)
 
     def _impute_probabilities(self, z: np.ndarray, j: int) -> tuple[np.ndarray, np.ndarray] | None:
         model = self.imputers_.get(j)
@@ -572,7 +617,9 @@ class RoutingModel(BaseEstimator):
         forest_p = np.clip(np.asarray((vote @ self.routing_token_matrix_).todense()), 1e-4, 1 - 1e-4)
         # Product of the two experts' odds over the base rate: the additive model decides where
         # the forest is split (combinations it never saw), the forest where it is sure.
-        logit = _logit(forest_p) + _logit(linear[exp_rows]) - _logit(self.token_prior_c_)
+        trees_p = self._step_tree_probabilities(exp_X)
+        logit = (_logit(forest_p) + _logit(linear[exp_rows]) + _logit(trees_p)
+                 - 2 * _logit(self.token_prior_c_))
         probs = 1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))
         familiar = self.featurizer_.familiarity(enc)
         evidence = self._batch_evidence(nn_idx)
