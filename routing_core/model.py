@@ -47,6 +47,8 @@ STEP_TREE_ROWS = 30_000  # training items they are grown on (a sample when more)
 STEP_TREE_MIN_LEAF = 5  # items per leaf at least (more for big data: n / 2000)
 STEP_TREE_DEPTH = 10
 STEP_TREE_MIN_POSITIVE = 3  # a step on fewer items (or missing from fewer) gets no tree
+STEP_TREE_MAX = 64  # trees for the steps whose presence varies most; the rest use the others
+FOREST_MAX_OUTPUTS = 64  # the forest's trees split on the presence of at most this many steps
 # Candidates.
 FALLBACK_REFERENCE_POOL = 20_000  # items of the fallback routing searched for its references
 MAX_VOTED = 12  # routings taken from the vote per row
@@ -290,7 +292,8 @@ class RoutingModel(BaseEstimator):
             max_samples=self.max_samples,
             random_state=self.random_state,
             n_jobs=self.n_jobs,
-        ).fit(Xo, presence, self.item_routing_, len(self.routings_), order=self._fit_size_score())
+        ).fit(Xo, presence[:, self._varied_tokens(presence, FOREST_MAX_OUTPUTS)], self.item_routing_,
+              len(self.routings_), order=self._fit_size_score())
         n_num = len(self.featurizer_.numeric_)
         cat = Xo[:, n_num : n_num + len(self.featurizer_.categorical_)]
         self.train_cat_ = np.where(np.isnan(cat), -1, cat).astype(np.int16)
@@ -359,6 +362,15 @@ class RoutingModel(BaseEstimator):
         self.linear_coef_ = W.astype(np.float32)
         self.linear_intercept_ = (ym - zm @ W).astype(np.float32)
 
+    @staticmethod
+    def _varied_tokens(presence: np.ndarray, limit: int) -> np.ndarray:
+        """The steps whose presence varies most between items (at most `limit`): what the trees
+        learn from. Leaf votes still cover every step, so exports with hundreds of operation codes
+        train in bounded time."""
+        p = presence.mean(axis=0)
+        order = np.argsort(-(p * (1 - p)), kind="stable")[:limit]
+        return np.sort(order)
+
     def _fit_step_trees(self, Xo: np.ndarray, presence: np.ndarray) -> None:
         """One small tree per step: it splits on what decides that step alone (the forest's trees
         split on what decides the whole routing, and may never look at a rare option)."""
@@ -373,7 +385,7 @@ class RoutingModel(BaseEstimator):
             rows = np.sort(rng.choice(rows, STEP_TREE_ROWS, replace=False))
         X = np.ascontiguousarray(Xo[rows], dtype=np.float32)
         leaf = max(STEP_TREE_MIN_LEAF, len(rows) // 2000)
-        for t in range(presence.shape[1]):
+        for t in self._varied_tokens(presence, STEP_TREE_MAX).tolist():
             y = presence[rows, t].astype(np.float32)
             positives = int(y.sum())
             if positives < STEP_TREE_MIN_POSITIVE or len(y) - positives < STEP_TREE_MIN_POSITIVE:
@@ -629,6 +641,7 @@ class RoutingModel(BaseEstimator):
             names = self.featurizer_.categories_[self.group_column_]
             groups = [names[c] if c >= 0 else None for c in enc.cat[self.group_column_].tolist()]
         bounds = np.searchsorted(exp_rows, np.arange(len(frame) + 1))
+        order_cache: dict[frozenset, list[int]] = {}  # step orders of composed sets, this batch
         out = []
         for i, code in enumerate(codes):
             lo, hi = bounds[i], bounds[i + 1]
@@ -640,7 +653,7 @@ class RoutingModel(BaseEstimator):
             if near:
                 votes = [{r: (1 - KNN_SHARE) * votes_e.get(r, 0.0) + KNN_SHARE * near.get(r, 0.0)
                           for r in votes_e.keys() | near.keys()} for votes_e in votes]
-            scored = self._rank_candidates(probs[lo:hi], votes, exp_w[lo:hi], top_k)
+            scored = self._rank_candidates(probs[lo:hi], votes, exp_w[lo:hi], top_k, order_cache)
             group = None if groups is None else groups[i]
             out.append(self._assemble(i, code, scored, nn_idx[i], nn_sim[i], evidence, group, top_k,
                                       ignore_history, float(familiar[i]), qn[i]))
@@ -740,7 +753,7 @@ class RoutingModel(BaseEstimator):
         return vote.tocsr()
 
     def _rank_candidates(self, probs: np.ndarray, votes: list[dict[int, float]], weights: np.ndarray,
-                         top_k: int) -> list[tuple[float, list[int], int | None]]:
+                         top_k: int, cache: dict | None = None) -> list[tuple[float, list[int], int | None]]:
         """Candidate routings scored by the forest's vote for whole routings blended with the
         joint probability of their steps.
 
@@ -765,7 +778,7 @@ class RoutingModel(BaseEstimator):
                 if not s or not self._consistent(s):
                     continue
                 routing = self.routing_by_set_.get(s)
-                pool.setdefault(tuple(self._order(s, routing)), routing)
+                pool.setdefault(tuple(self._order(s, routing, cache)), routing)
         keys = list(pool)
         incidence = np.zeros((len(keys), p.shape[1]))
         order_p = np.ones(len(keys))
@@ -826,21 +839,21 @@ class RoutingModel(BaseEstimator):
                 return False
         return True
 
-    def _order(self, tokens: frozenset, routing: int | None) -> list[int]:
-        """The steps in order: as trained for a known set of steps, else by learned precedence."""
+    def _order(self, tokens: frozenset, routing: int | None, cache: dict | None = None) -> list[int]:
+        """The steps in order: as trained for a known set of steps, else by learned precedence
+        (how often each step came before each other one; their mean position where two never met)."""
         if routing is not None:
             return list(self.routing_token_lists_[routing])
-        toks = list(tokens)
-        wins = {t: 0.0 for t in toks}
-        for a in toks:
-            for b in toks:
-                if a != b:
-                    ab, ba = self.before_[a, b], self.before_[b, a]
-                    if ab + ba > 0:
-                        wins[a] += ab / (ab + ba)
-                    else:
-                        wins[a] += float(self.token_position_[a] < self.token_position_[b])
-        ordered = sorted(toks, key=lambda t: (-wins[t], self.token_position_[t]))
+        if cache is not None and tokens in cache:
+            return cache[tokens]
+        toks = np.fromiter(tokens, dtype=np.int64)
+        before = self.before_[np.ix_(toks, toks)]
+        met = before + before.T
+        pos = self.token_position_[toks]
+        earlier = (pos[:, None] < pos[None, :]).astype(np.float64)
+        share = np.where(met > 0, before / np.where(met > 0, met, 1.0), earlier)
+        np.fill_diagonal(share, 0.0)
+        ordered = toks[np.lexsort((pos, -share.sum(axis=1)))].tolist()
         # Repeated processes keep their occurrence order.
         by_proc: dict[int, list[int]] = {}
         for t in ordered:
@@ -853,6 +866,8 @@ class RoutingModel(BaseEstimator):
             p = int(self.token_process_[t])
             out.append(by_proc[p][cursor[p]])
             cursor[p] += 1
+        if cache is not None:
+            cache[tokens] = out
         return out
 
     def _batch_evidence(self, nn_idx: np.ndarray) -> dict:
