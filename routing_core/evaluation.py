@@ -293,7 +293,10 @@ class NeighbourVoteBaseline:
 
     def fit(self, view: TrainingView) -> NeighbourVoteBaseline:
         attrs = [c for c in view.items.columns if c != ITEM]
-        self.featurizer_ = ItemFeaturizer(attrs, use_code=False, weighting=False, min_frequency=1).fit(view.items)
+        # Plain z-scores and one-hot categories, blanks imputed: no log scaling, no missing
+        # indicators, no item code, no learned weights (the prior system had none of them).
+        self.featurizer_ = ItemFeaturizer(attrs, use_code=False, weighting=False, min_frequency=1,
+                                          log_skewed=False, missing_indicators=False).fit(view.items)
         self.X_ = _unit(self.featurizer_.transform(view.items))
         self.routings_ = view.routings
         self.medians_ = view.medians

@@ -153,6 +153,8 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         max_categories: int = 200,
         blank_as_value: float = 0.1,
         tree_onehot_max: int = 16,
+        log_skewed: bool = True,
+        missing_indicators: bool = True,
     ) -> None:
         self.attributes = attributes
         self.use_code = use_code
@@ -162,6 +164,8 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         self.max_categories = max_categories
         self.blank_as_value = blank_as_value
         self.tree_onehot_max = tree_onehot_max
+        self.log_skewed = log_skewed
+        self.missing_indicators = missing_indicators
 
     # -- building the raw columns (attributes + derived) ------------------------------------
     def _derived(self, items: pd.DataFrame) -> pd.DataFrame:
@@ -252,7 +256,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                     continue
                 self.numeric_.append(col)
                 positive = bool((v[ok] >= 0).all())
-                skewed = positive and np.nanmax(v) > 0 and _skew(v[ok]) > 1.0
+                skewed = self.log_skewed and positive and np.nanmax(v) > 0 and _skew(v[ok]) > 1.0
                 self.log_[col] = skewed
                 if skewed:
                     v = np.log1p(v)
@@ -261,7 +265,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                 self.median_[col] = med
                 self.mean_[col] = float(v.mean())
                 self.scale_[col] = float(v.std()) or 1.0
-                self.has_missing_[col] = bool((~ok).any())
+                self.has_missing_[col] = self.missing_indicators and bool((~ok).any())
                 finite = _finite(s)
                 finite = finite[~np.isnan(finite)]
                 spread = float(finite.max() - finite.min())
