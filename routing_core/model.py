@@ -56,6 +56,7 @@ MAX_UNSURE = 5  # least certain steps whose presence is flipped to compose alter
 MATE_WINDOW = 8  # training items per leaf considered as neighbours of a query
 KNN_SHARE = 0.5  # share of the routing vote given to the most similar items (rest: forest leaves)
 KNN_SHARPNESS = 16  # similarity exponent of that vote: an identical item outweighs close ones
+VOTE_PRIOR_COUNT = 2.0  # votes of a routing seen n times weigh n / (n + this)
 
 
 @dataclass
@@ -626,6 +627,7 @@ class RoutingModel(BaseEstimator):
         vote, exp_leaves = self.forest_.vote(exp_X)
         if self_idx is not None and (self_idx >= 0).any():
             vote = self._drop_self_votes(vote, exp_leaves, self_idx[exp_rows])
+        vote = self._trust_recurring(vote)
         forest_p = np.clip(np.asarray((vote @ self.routing_token_matrix_).todense()), 1e-4, 1 - 1e-4)
         # Product of the two experts' odds over the base rate: the additive model decides where
         # the forest is split (combinations it never saw), the forest where it is sure.
@@ -659,6 +661,18 @@ class RoutingModel(BaseEstimator):
                                       ignore_history, float(familiar[i]), qn[i]))
         return out
 
+    def _trust_recurring(self, vote):
+        """Votes re-weighted by how established each routing is (count / (count + c)): a routing
+        seen once may be a one-off plant variant and speaks with less weight."""
+        from scipy import sparse
+
+        if VOTE_PRIOR_COUNT <= 0:
+            return vote
+        w = self.routing_count_ / (self.routing_count_ + VOTE_PRIOR_COUNT)
+        vote = sparse.csr_matrix(vote.multiply(w[None, :].astype(np.float32)))
+        total = np.asarray(vote.sum(axis=1)).ravel()
+        return sparse.csr_matrix(sparse.diags(np.where(total > 0, 1.0 / np.maximum(total, 1e-12), 0.0)) @ vote)
+
     def _neighbour_vote(self, nn_idx: np.ndarray, nn_sim: np.ndarray) -> dict[int, float]:
         """Routings of the most similar items, weighted sharply by similarity (an identical item
         counts far more than a merely close one); shares sum to 1."""
@@ -666,6 +680,9 @@ class RoutingModel(BaseEstimator):
         if not ok.any():
             return {}
         weights = np.power(np.clip(nn_sim[ok].astype(np.float64), 1e-6, 1.0), KNN_SHARPNESS)
+        if VOTE_PRIOR_COUNT > 0:
+            counts = self.routing_count_[self.item_routing_[nn_idx[ok]]]
+            weights = weights * counts / (counts + VOTE_PRIOR_COUNT)
         total = weights.sum()
         out: dict[int, float] = {}
         for r, w in zip(self.item_routing_[nn_idx[ok]].tolist(), (weights / total).tolist(), strict=True):
