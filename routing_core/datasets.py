@@ -271,11 +271,6 @@ def _header(data: bytes, encoding: str, delimiter: str, source_name: str) -> lis
     header = [h.strip() for h in row]
     if not header:
         raise UserError(f"{source_name} has no header line.")
-    if len(header) < 2:
-        raise UserError(
-            f"{source_name} has a single column ({header[0][:60]!r}); expected columns separated by "
-            "',', ';', tab or '|'."
-        )
     blank = [i + 1 for i, h in enumerate(header) if not h]
     if blank:
         raise UserError(f"{source_name}: header column {blank[0]} has no name.")
@@ -393,6 +388,7 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
             f"{raw.source_name}: required column(s) {', '.join(missing)} not found after mapping. "
             f"Columns in the file: {', '.join(repr(c) for c in frame.columns[:15])}"
             f"{' …' if len(frame.columns) > 15 else ''}. Map one with SOURCE={missing[0]}."
+            + _single_column_hint(frame)
         )
     warnings: list[str] = []
     out = pd.DataFrame(index=frame.index)
@@ -503,6 +499,12 @@ def _segment_starts(idx: np.ndarray) -> np.ndarray:
 ITEM_ATTRIBUTE_TOLERANCE = 0.05
 
 
+def _single_column_hint(frame: pd.DataFrame) -> str:
+    if len(frame.columns) != 1:
+        return ""
+    return " The file has a single column: are its columns separated by ',', ';', tab or '|'?"
+
+
 def classify_attributes(
     ops: pd.DataFrame, attributes: list[str]
 ) -> tuple[list[str], list[str], dict[str, int]]:
@@ -595,6 +597,7 @@ def read_items(source: Source, mapping: Mapping[str, str] | None = None, name: s
         raise UserError(
             f"{raw.source_name}: no {ITEM} column found. Columns in the file: "
             f"{', '.join(repr(c) for c in raw.frame.columns[:15])}. Map one with SOURCE={ITEM}."
+            + _single_column_hint(raw.frame)
         )
     frame = raw.frame
     if not pd.api.types.is_string_dtype(frame[sources[ITEM]]) and raw.delimiter is not None:

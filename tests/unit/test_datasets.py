@@ -199,3 +199,12 @@ def test_read_items_one_row_per_item_keeps_leading_zeros():
     assert one_per_item["item_code"].tolist() == ["007", "008"]
     with pytest.raises(UserError, match="no item_code column found"):
         read_items(io.BytesIO(b"colour,size\nred,1\n"))
+
+
+def test_a_single_column_file_lists_items_or_names_the_delimiter_problem():
+    from routing_core.datasets import read_items
+
+    items = read_items(io.BytesIO(b"item_code\n0001\n0002\n0001\n"))
+    assert items["item_code"].tolist() == ["0001", "0002"]
+    with pytest.raises(UserError, match="single column: are its columns separated by"):
+        load_dataset(io.BytesIO(b"item_code process_code seq\nA SAW 1\n"))
