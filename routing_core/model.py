@@ -61,6 +61,8 @@ VOTE_PRIOR_COUNT = 2.0  # votes of a routing seen n times weigh n / (n + this)
 
 @dataclass
 class Step:
+    """One operation of a proposed routing."""
+
     seq: int
     process_code: str
     duration_min: float | None
@@ -71,6 +73,8 @@ class Step:
 
 @dataclass
 class Candidate:
+    """One proposed routing of an item."""
+
     rank: int
     score: float
     steps: list[Step]
@@ -86,6 +90,8 @@ class Candidate:
 
 @dataclass
 class ItemPrediction:
+    """The ranked candidates for one item (never empty)."""
+
     item_code: str
     candidates: list[Candidate]
     known: bool
@@ -110,9 +116,15 @@ def _quiet(fraction: float, message: str) -> None:
 class RoutingModel(BaseEstimator):
     """Proposes ranked candidate routings for items from their attributes and item code.
 
-    Learns from a canonical operations table: per-step presence (so new combinations of options
-    compose routings never seen whole), whole routings of similar items, the learned order of
-    steps, and per-step times and operation attributes from the most similar items.
+    Fitted on a canonical operations table. A routing is a set of steps ("INSPECT#2" for a
+    second inspection) in a learned order. Three experts estimate each step's presence: a forest
+    of multi-output trees (whose leaves also vote for whole routings), one small tree per step,
+    and an additive model (which composes combinations of options never seen together); their
+    odds are multiplied. Candidates are the voted routings and the most likely step sets, ranked
+    by vote and joint step probability; steps of a set never seen whole are ordered by learned
+    precedence. Times come from per-process log-linear models (p10-p90 of residuals as the
+    range), operation attributes from the most similar items. Blank attributes are tried with
+    their likely values; an item unlike anything known gets a flagged fallback.
     """
 
     def __init__(
@@ -222,7 +234,7 @@ class RoutingModel(BaseEstimator):
         self.token_prior_ = presence.mean(axis=0)
         self.token_prior_c_ = np.clip(self.token_prior_, 1e-3, 1 - 1e-3)
 
-        progress(0.4, "Step models")
+        progress(0.4, "Forest of step trees")
         Z = self.featurizer_.imputation_design(enc)[0]
         self._fit_step_models(self.featurizer_._ordinal(enc), Z, presence, progress)
 
@@ -303,8 +315,11 @@ class RoutingModel(BaseEstimator):
             v, c = np.unique(self.train_cat_[:, j][self.train_cat_[:, j] >= 0], return_counts=True)
             self.cat_values_.append(v.astype(np.float64))
             self.cat_share_.append(c / max(c.sum(), 1))
+        progress(0.65, "Models of blank attributes")
         self._fit_imputers(Z)
+        progress(0.7, "Additive step model")
         self._fit_linear(Z, presence)
+        progress(0.75, "One tree per step")
         self._fit_step_trees(Xo, presence)
         rows = np.repeat(np.arange(len(self.routings_)), [len(t) for t in self.routing_token_lists_])
         cols = np.concatenate([np.asarray(t, dtype=np.int64) for t in self.routing_token_lists_])
