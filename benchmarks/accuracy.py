@@ -20,12 +20,20 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from routing_core.atomic import atomic_write_bytes, atomic_write_json  # noqa: E402
 from routing_core.datasets import load_dataset  # noqa: E402
-from routing_core.evaluation import evaluate_model, split_items  # noqa: E402
+from routing_core.evaluation import (  # noqa: E402
+    evaluate_model,
+    labelled_items,
+    predict_rankings,
+    split_items,
+    true_routings,
+)
 from routing_core.model import RoutingModel  # noqa: E402
 from routing_core.sample import HOLDOUT_CONFIG, SampleConfig, generate_with_truth  # noqa: E402
 from routing_core.schema import ITEM  # noqa: E402
@@ -74,11 +82,29 @@ def run_one(name: str, ops, truth=None, note: str = "") -> dict:
         perturbed = truth.set_index(ITEM)["perturbed"]
         test_codes = test[ITEM].unique()
         result["noise_ceiling"] = float(1.0 - perturbed.loc[test_codes].mean())
+        result["breakdown"] = breakdown(model, test, perturbed)
     print(f"{name}: top-1 {metrics['routing_accuracy']:.4f} "
           f"(neighbour vote {metrics['baselines']['neighbour_vote']['routing_accuracy']:.4f}"
           + (f", ceiling {result['noise_ceiling']:.4f}" if "noise_ceiling" in result else "")
           + f"), fit {fit_sec:.1f} s", flush=True)
     return result
+
+
+def breakdown(model: RoutingModel, test, perturbed) -> dict:
+    """Top-1 accuracy on the test items the generator did not perturb, split by whether the
+    item has a blank attribute (then no model can always know the option it stands for)."""
+    items = labelled_items(test)
+    ranked, _ = predict_rankings(model, items, 1)
+    truth = true_routings(test)
+    attrs = [c for c in model.item_attributes_ if c in items]
+    blank = items[attrs].isna().any(axis=1).to_numpy() if attrs else np.zeros(len(items), dtype=bool)
+    clean = ~perturbed.loc[items[ITEM]].to_numpy()
+    right = np.array([bool(r) and r[0][0] == truth[c][0] for c, r in zip(items[ITEM], ranked, strict=True)])
+    out = {}
+    for name, sel in (("complete", clean & ~blank), ("with_blank_attribute", clean & blank)):
+        out[name] = {"share_of_test_items": float(sel.mean()),
+                     "top1_accuracy": float(right[sel].mean()) if sel.any() else None}
+    return out
 
 
 def checks(result: dict) -> dict[str, bool]:
@@ -141,6 +167,15 @@ def markdown(results: list[dict], started: str, total_sec: float) -> str:
         lift = " · ".join(f"{name} {m['lift'][name]:+.3f}" for name in BASELINES)
         lines += ["", f"Lift of the model in top-1 accuracy: {lift} (best attribute: "
                   f"`{b['best_attribute'].get('attribute')}`).", ""]
+        if r.get("breakdown"):
+            c, b = r["breakdown"]["complete"], r["breakdown"]["with_blank_attribute"]
+            lines += [
+                f"Unperturbed test items: {c['share_of_test_items']:.1%} with every attribute "
+                f"filled, top-1 {fmt(c['top1_accuracy'])}; {b['share_of_test_items']:.1%} with a "
+                f"blank attribute, top-1 {fmt(b['top1_accuracy'])} (the blank may hide the option "
+                "that decides a step; the model tries the likely values).",
+                "",
+            ]
         if r.get("checks"):
             lines.append("Done criteria: " + "; ".join(
                 f"{k} {'✅' if ok else '❌'}" for k, ok in r["checks"].items()) + ".")

@@ -148,7 +148,7 @@ def score_routings(
 # ---------------------------------------------------------------- model metrics
 
 
-def _test_items(test_ops: pd.DataFrame) -> pd.DataFrame:
+def labelled_items(test_ops: pd.DataFrame) -> pd.DataFrame:
     """One row per test item: item_code and its attributes (first non-blank value of each)."""
     items = test_ops.groupby(test_ops[ITEM].astype("str"), sort=False).first()
     items.index.name = ITEM
@@ -182,7 +182,7 @@ def routing_metrics(model, test_ops: pd.DataFrame, top_k: int = 5, ignore_histor
     This is also how a model is evaluated on a labelled file a user supplies.
     """
     truth = true_routings(test_ops)
-    items = _test_items(test_ops)
+    items = labelled_items(test_ops)
     ranked, covered = predict_rankings(model, items, max(top_k, max(TOP_KS)), ignore_history, batch_size)
     return score_routings([truth[c] for c in items[ITEM]], ranked, covered)
 
@@ -436,7 +436,7 @@ def evaluate_model(
         item_attributes = list(model.item_attributes_)
     t0 = time.perf_counter()
     truth = true_routings(test_ops)
-    items = _test_items(test_ops)
+    items = labelled_items(test_ops)
     codes = items[ITEM].tolist()
     ranked, covered = predict_rankings(
         model, items, max(TOP_KS), True, progress=lambda f, m: progress(0.1 + 0.6 * f, m)
