@@ -18,6 +18,8 @@ from routing_core.errors import UserError
 from routing_core.features import BLANK, ItemFeaturizer, attribute_codes, mutual_information
 from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
 
+# Bump when the learned state changes so older saved versions are reported as needing a retrain.
+MODEL_FORMAT = 1
 Progress = Callable[[float, str], None]
 CANONICAL = (ITEM, PROCESS, SEQ, DURATION)
 SEPARATOR = ">"
