@@ -119,6 +119,19 @@ def parse_manifest(raw: bytes, where: str) -> dict:
     return data
 
 
+def check_model_format(manifest: dict, where: str) -> None:
+    """UserError unless the version was saved in the model format this code reads."""
+    from routing_core.model import MODEL_FORMAT
+
+    saved = (manifest.get("runtime") or {}).get("model_format")
+    if saved != MODEL_FORMAT:
+        raise UserError(
+            f"{where} was saved in model format {saved if saved is not None else 'unknown'}; this "
+            f"Routing Studio reads format {MODEL_FORMAT}. Train it again (its settings are in "
+            "training_request.json)."
+        )
+
+
 def check_artifact(version_dir: Path, name: str, entry: dict, data: bytes | None = None) -> None:
     """Raise UserError unless the artifact's size and sha256 match its manifest entry."""
     version_dir = Path(version_dir)
@@ -338,6 +351,7 @@ class ModelCache:
             if name != MODEL_FILE:
                 check_artifact(folder, name, entry)
         where = f"Model version '{folder.name}'"
+        check_model_format(manifest, where)  # before unpickling an object this code cannot use
         try:
             with open(folder / MODEL_FILE, "rb") as fh:
                 sig = _signature(os.fstat(fh.fileno()))

@@ -37,6 +37,7 @@ from routing_core.manifest import (
     MODELS,
     REQUEST_FILE,
     SCHEMA,
+    check_model_format,
     sha256_file,
     verify_artifacts,
 )
@@ -77,7 +78,10 @@ def runtime_versions() -> dict[str, str]:
     import pandas
     import sklearn
 
+    from routing_core.model import MODEL_FORMAT
+
     return {
+        "model_format": MODEL_FORMAT,
         "python": platform.python_version(),
         "scikit-learn": sklearn.__version__,
         "pandas": pandas.__version__,
@@ -191,6 +195,10 @@ class Registry:
         info.dataset = manifest.get("dataset") or {}
         info.params = manifest.get("params") or {}
         info.runtime = manifest.get("runtime") or {}
+        try:
+            check_model_format(manifest, f"Model version '{name}'")
+        except UserError as exc:
+            info.broken = str(exc)
         if manifest.get("version") not in (None, name):
             info.broken = (
                 f"Model version '{name}': its manifest names version '{manifest.get('version')}'; "
