@@ -136,11 +136,21 @@ def child_pages(data_home: str, models_dir: str, dataset: str, repeat: int) -> d
     os.environ["ROUTING_DATA_HOME"] = data_home
     os.environ["ROUTING_MODELS_DIR"] = models_dir
     os.chdir(ROOT)
+    from streamlit.runtime.pages_manager import PagesManager
     from streamlit.testing.v1 import AppTest
 
     from ui.nav import PAGES
 
-    at = AppTest.from_file("app.py", default_timeout=300)
+    # AppTest resets the pages state before every run; a running server has called
+    # st.navigation already (see tests/app/conftest.py), so measure that steady state.
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    PagesManager.__init__ = init
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     from ui.loaders import CURRENT_DATASET
 
     at.session_state[CURRENT_DATASET] = dataset
@@ -154,7 +164,13 @@ def child_pages(data_home: str, models_dir: str, dataset: str, repeat: int) -> d
             t = time.perf_counter()
             at.run()
             times.append(time.perf_counter() - t)
-        results[page.title] = {"times": times, "exception": bool(at.exception)}
+        results[page.title] = {
+            "times": times,
+            "exception": bool(at.exception),
+            # what the page showed, so a fast render of an empty page is noticed
+            "metrics": {m.label: m.value for m in at.metric},
+            "elements": sum(1 for _ in at.main),
+        }
     return results
 
 
