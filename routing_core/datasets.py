@@ -40,7 +40,7 @@ from routing_core.schema import (
 )
 
 DELIMITERS = (",", ";", "\t", "|")
-ENCODINGS = ("utf-8", "cp949", "latin-1")
+ENCODINGS = ("utf-8", "cp949", "cp1252", "latin-1")
 SNIFF_BYTES = 1 << 20
 MAX_EXAMPLES = 5
 
@@ -84,11 +84,24 @@ def _sniff_encoding(data: bytes) -> str:
     sample = data[:SNIFF_BYTES]
     for enc in ENCODINGS:
         try:
-            codecs.getincrementaldecoder(enc)().decode(sample, final=len(data) <= SNIFF_BYTES)
-            return "utf-8-sig" if enc == "utf-8" and sample.startswith(codecs.BOM_UTF8) else enc
+            text = codecs.getincrementaldecoder(enc)().decode(sample, final=len(data) <= SNIFF_BYTES)
         except UnicodeDecodeError:
             continue
+        if enc == "cp949" and not _plausible_korean(text):
+            continue
+        return "utf-8-sig" if enc == "utf-8" and sample.startswith(codecs.BOM_UTF8) else enc
     return "latin-1"
+
+
+_HANGUL_BEFORE_LATIN = re.compile(r"[\uac00-\ud7a3][A-Za-z]")
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+def _plausible_korean(text: str) -> bool:
+    """Western bytes often decode as CP949 too: "SÄGEN" becomes "S" + a syllable (Ä + G) + "EN".
+    Korean text rarely runs a syllable straight into a Latin letter; mis-decoded text nearly always does."""
+    hangul = len(_HANGUL.findall(text))
+    return hangul > 0 and len(_HANGUL_BEFORE_LATIN.findall(text)) < 0.2 * hangul
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -749,15 +762,19 @@ class DatasetStore:
 
     def stats(self, name: str) -> dict:
         """The dataset's statistics, computed on first use and kept beside it."""
-        from routing_core.stats import compute_stats
+        from routing_core.stats import STATS_VERSION, compute_stats
 
         path = self._path(name) / self.STATS
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            stats = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(stats, dict) and stats.get("stats_version") == STATS_VERSION:
+                return stats
         except (FileNotFoundError, json.JSONDecodeError):
-            stats = compute_stats(self.load(name))
-            atomic_write_json(path, stats)
-            return stats
+            pass
+        # missing, unreadable, or written by an older build: compute again
+        stats = compute_stats(self.load(name))
+        atomic_write_json(path, stats)
+        return stats
 
     def delete(self, name: str) -> None:
         path = self._path(name)

@@ -8,6 +8,8 @@ import pandas as pd
 from routing_core.datasets import Dataset, duplicate_counts, item_index
 from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
 
+# Bump when the keys or their meaning change: stored stats.json of another version are recomputed.
+STATS_VERSION = 1
 TOP_TRANSITIONS = 30
 TOP_PROCESSES = 50
 ALERT_MISSING_RATE = 0.05
@@ -112,6 +114,7 @@ def compute_stats(dataset: Dataset) -> dict:
         alerts.append(f"{single / n_items:.0%} of items have a single-step routing")
 
     return {
+        "stats_version": STATS_VERSION,
         "total_samples": n,
         "unique_items": n_items,
         "unique_processes": len(proc_uniques),

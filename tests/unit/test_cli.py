@@ -280,3 +280,10 @@ def test_cli_train_waits_for_the_training_slot(tmp_path):
     assert "waiting: another training is running" in err
     assert json.loads(out)["version"] == "queued"
     assert (models / "queued" / "manifest.json").exists()
+
+
+def test_predict_to_an_unwritable_place_is_one_line(fab):
+    _, models, home, _ = fab
+    proc = cli("predict", FABRICAD, "--version", "fab", *MAP_ARGS, "--out", "/proc/forbidden.csv",
+               models=models, home=home)
+    assert_user_error(proc)

@@ -64,7 +64,7 @@ def test_tab_file_with_hours_converted_to_minutes():
 def test_pipe_delimiter_and_latin1_decimal_comma():
     assert read_table(TEST_DATA / "pipes.csv").delimiter == "|"
     raw = read_table(TEST_DATA / "latin1_semicolon.csv")
-    assert raw.encoding == "latin-1"
+    assert raw.encoding == "cp1252"  # Windows' Western code page, a superset of Latin-1's letters
     ds = load_dataset(TEST_DATA / "latin1_semicolon.csv")
     assert ds.ops["process_code"].tolist() == ["Fräsen", "Prüfen"]
     assert ds.ops["duration_min"].tolist() == [3.5, 1.0]
@@ -208,3 +208,22 @@ def test_a_single_column_file_lists_items_or_names_the_delimiter_problem():
     assert items["item_code"].tolist() == ["0001", "0002"]
     with pytest.raises(UserError, match="single column: are its columns separated by"):
         load_dataset(io.BytesIO(b"item_code process_code seq\nA SAW 1\n"))
+
+
+def test_western_capitals_are_not_taken_for_korean():
+    """'SÄGEN' in CP1252 is also valid CP949 (a Hangul syllable); the reader must not pick it."""
+    raw = read_table(io.BytesIO("item_code;process_code\nA;SÄGEN\nB;ÖFEN\nC;FRÄSEN\n".encode("cp1252")))
+    assert raw.encoding == "cp1252"
+    assert raw.frame["process_code"].tolist() == ["SÄGEN", "ÖFEN", "FRÄSEN"]
+
+
+def test_stats_written_by_another_build_are_recomputed(data_home):
+    from routing_core.stats import STATS_VERSION
+
+    store = DatasetStore()
+    store.save("plans", load_dataset(FABRICAD, FABRICAD_MAP))
+    path = data_home / "datasets" / "plans" / "stats.json"
+    path.write_text(json.dumps({"unique_items": -1}))  # an older format without a version
+    stats = store.stats("plans")
+    assert stats["stats_version"] == STATS_VERSION and stats["unique_items"] == 25
+    assert json.loads(path.read_text())["unique_items"] == 25
