@@ -114,6 +114,7 @@ if cached is None or cached[0] != norm_key:
         result = str(exc)
     cached = (norm_key, result)
     st.session_state["upload_norm"] = cached
+    st.session_state.pop("upload_saved", None)  # a changed mapping is not what was saved
 dataset = cached[1]
 if isinstance(dataset, str):
     st.error(md(dataset), icon=":material/error:")
@@ -148,6 +149,7 @@ if save:
     try:
         record, created = loaders.store().save(check_name(name.strip(), "dataset name"), dataset)
     except UserError as exc:
+        st.session_state.pop("upload_saved", None)
         st.error(md(exc), icon=":material/error:")
     else:
         st.session_state[loaders.CURRENT_DATASET] = record.name

@@ -62,6 +62,7 @@ table = pd.DataFrame(
     }
 )
 percent = st.column_config.NumberColumn(format="percent")
+DETAIL = "models_detail"
 event = st.dataframe(
     table,
     key="models_table",
@@ -74,6 +75,11 @@ event = st.dataframe(
     },
 )
 selected = [infos[i] for i in event.selection.rows if i < len(infos)]
+# The row the user just ticked becomes the one shown in Details below.
+ticked = [i for i in event.selection.rows if i not in st.session_state.get("models_prev_rows", [])]
+st.session_state["models_prev_rows"] = list(event.selection.rows)
+if ticked and ticked[0] < len(infos):
+    st.session_state[DETAIL] = infos[ticked[0]].name
 
 st.subheader("Compare")
 comparable = [i for i in selected if i.metrics]
@@ -108,12 +114,12 @@ else:
 st.subheader("Details")
 names = [i.name for i in infos]
 wanted = st.query_params.get("version")
-default = (
-    wanted if wanted in names
-    else selected[0].name if selected
-    else registry.active() or names[0]
-)
-name = st.selectbox("Version", names, index=names.index(default) if default in names else 0, key="models_detail")
+if wanted in names and st.session_state.get("models_followed_link") != wanted:
+    st.session_state[DETAIL] = wanted  # arrived through a link to this version
+    st.session_state["models_followed_link"] = wanted
+if st.session_state.get(DETAIL) not in names:  # first visit, or the shown version was deleted
+    st.session_state[DETAIL] = registry.active() if registry.active() in names else names[0]
+name = st.selectbox("Version", names, key=DETAIL)
 info = infos[names.index(name)]
 
 if info.broken:

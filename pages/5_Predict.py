@@ -50,8 +50,9 @@ except UserError as exc:
     st.error(md(exc), icon=":material/error:")
     st.page_link(MODELS.path, label="Check the versions", icon=MODELS.icon)
     st.stop()
+# keyed per version: each version starts at the number of candidates it was trained to give
 top_k = top[1].number_input("Candidates", min_value=1, max_value=20, value=int(info.params.get("top_k", 5)),
-                            step=1, key="predict_top_k")
+                            step=1, key=f"predict_top_k_{version}")
 ignore_history = top[2].toggle("Ignore known routings", key="predict_ignore_history",
                                help="Predict items of the training data as if they were new.")
 

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,7 +137,13 @@ def read_table(source: Source, name: str | None = None, text_columns: set[str] |
     """
     data, source_name = _to_bytes(source)
     source_name = name or source_name
-    sha = hashlib.sha256(data).hexdigest()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # hashing releases the GIL: it runs while the file is parsed
+        digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+        return _read_table(data, source_name, text_columns, digest)
+
+
+def _read_table(data: bytes, source_name: str, text_columns: set[str] | None, digest: Future) -> RawTable:
     if not data[:65536].strip() and not data.strip():
         raise UserError(f"{source_name} is empty: there is nothing to read.")
     if data[:4] == b"PAR1":
@@ -144,7 +151,7 @@ def read_table(source: Source, name: str | None = None, text_columns: set[str] |
             frame = pq.read_table(io.BytesIO(data)).to_pandas()
         except (pa.ArrowException, OSError) as exc:
             raise UserError(f"{source_name} looks like Parquet but cannot be read: {exc}") from None
-        return RawTable(frame, "parquet", None, sha, source_name)
+        return RawTable(frame, "parquet", None, digest.result(), source_name)
     for bom, enc in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
                      (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
         if data.startswith(bom):
@@ -182,7 +189,7 @@ def read_table(source: Source, name: str | None = None, text_columns: set[str] |
                     f"{source_name}: text is not valid {encoding.replace('-sig', '')}{exc.where}. "
                     "Save the file as UTF-8 and retry."
                 ) from None
-    return RawTable(frame, encoding.replace("-sig", " (BOM)"), delimiter, sha, source_name, data)
+    return RawTable(frame, encoding.replace("-sig", " (BOM)"), delimiter, digest.result(), source_name, data)
 
 
 class _NotThisEncoding(Exception):
@@ -202,7 +209,7 @@ def _read_csv(
         encoding="utf8" if encoding.startswith("utf-8") else encoding,
         column_names=header,
         skip_rows=1,
-        block_size=1 << 24,
+        block_size=1 << 20,
     )
     # Quoted line breaks inside values are rare and make parsing slower: only allow them when a
     # quote follows a delimiter or starts a line somewhere in the file.
@@ -458,13 +465,15 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
             out[SEQ] = out[SEQ].fillna(order_in_item.astype("float64"))
     else:
         out[SEQ] = (out.groupby(ITEM, sort=False).cumcount() + 1).astype("float64")
-    if not _grouped_and_ordered(out):
+    idx = item_index(out)
+    if not _grouped_and_ordered(out, idx):
         out["_line"] = np.arange(len(out))
         out = out.sort_values([ITEM, SEQ, "_line"], kind="stable").drop(columns="_line")
+        idx = item_index(out)
     out = out.reset_index(drop=True)
 
-    item_attrs, op_attrs, disagreeing = classify_attributes(out, attributes)
-    warnings.extend(_dirt_warnings(out, attributes, disagreeing))
+    item_attrs, op_attrs, disagreeing = classify_attributes(out, attributes, idx)
+    warnings.extend(_dirt_warnings(out, attributes, disagreeing, idx))
     return Dataset(
         ops=out,
         mapping=full,
@@ -491,9 +500,8 @@ def item_index(ops: pd.DataFrame) -> np.ndarray:
     return np.r_[0, np.cumsum(change)].astype(np.int64)
 
 
-def _grouped_and_ordered(ops: pd.DataFrame) -> bool:
+def _grouped_and_ordered(ops: pd.DataFrame, idx: np.ndarray) -> bool:
     """True when rows are already grouped by item with seq non-decreasing (exports usually are)."""
-    idx = item_index(ops)
     if len(idx) == 0:
         return True
     if int(idx[-1]) + 1 != ops[ITEM].nunique():
@@ -519,7 +527,7 @@ def _single_column_hint(frame: pd.DataFrame) -> str:
 
 
 def classify_attributes(
-    ops: pd.DataFrame, attributes: list[str]
+    ops: pd.DataFrame, attributes: list[str], idx: np.ndarray | None = None
 ) -> tuple[list[str], list[str], dict[str, int]]:
     """Split attribute columns into item attributes and operation attributes (see DESIGN §2).
 
@@ -528,12 +536,14 @@ def classify_attributes(
     """
     if not attributes or ops.empty:
         return list(attributes), [], {}
-    idx = item_index(ops)
+    idx = item_index(ops) if idx is None else idx
     starts = _segment_starts(idx)
     n_multi = max(int((np.diff(np.r_[starts, len(idx)]) > 1).sum()), 1)
     item_attrs, op_attrs, disagreeing = [], [], {}
-    for col in attributes:
-        varying = _items_with_several_values(ops[col], starts)
+    # pyarrow and numpy release the GIL here: columns are counted side by side
+    with ThreadPoolExecutor(max_workers=min(len(attributes), os.cpu_count() or 1)) as pool:
+        counts = list(pool.map(lambda col: _items_with_several_values(ops[col], starts), attributes))
+    for col, varying in zip(attributes, counts, strict=True):
         if varying / n_multi <= ITEM_ATTRIBUTE_TOLERANCE:
             item_attrs.append(col)
             if varying:
@@ -556,11 +566,11 @@ def _items_with_several_values(values: pd.Series, starts: np.ndarray) -> int:
     return int(np.sum(hi > lo))
 
 
-def duplicate_counts(ops: pd.DataFrame) -> tuple[int, int]:
+def duplicate_counts(ops: pd.DataFrame, idx: np.ndarray | None = None) -> tuple[int, int]:
     """(duplicate rows, rows repeating an (item_code, seq) pair) for a table grouped by item."""
     if ops.empty:
         return 0, 0
-    idx = item_index(ops)
+    idx = item_index(ops) if idx is None else idx
     seq = ops[SEQ].to_numpy()
     repeat = np.r_[False, (idx[1:] == idx[:-1]) & (seq[1:] == seq[:-1])]
     dup_seq = int(repeat.sum())
@@ -572,11 +582,13 @@ def duplicate_counts(ops: pd.DataFrame) -> tuple[int, int]:
     return dup_rows, dup_seq
 
 
-def _dirt_warnings(ops: pd.DataFrame, attributes: list[str], disagreeing: dict[str, int]) -> list[str]:
+def _dirt_warnings(
+    ops: pd.DataFrame, attributes: list[str], disagreeing: dict[str, int], idx: np.ndarray
+) -> list[str]:
     warnings = []
     for col, n in disagreeing.items():
         warnings.append(f"{col}: {n:,} item(s) have different values on different rows (first one used).")
-    dup_rows, dup_seq = duplicate_counts(ops)
+    dup_rows, dup_seq = duplicate_counts(ops, idx)
     if dup_rows:
         warnings.append(f"{dup_rows:,} duplicate row(s).")
     if dup_seq:

@@ -1075,6 +1075,10 @@ class RoutingModel(BaseEstimator):
 
 def predictions_frame(predictions: list[ItemPrediction], operation_attributes: list[str]) -> pd.DataFrame:
     """Long form: item_code, rank, score, kind, seq, process_code, durations, op attributes, references."""
+    fixed = {ITEM, "rank", "score", "kind", SEQ, PROCESS, DURATION, "duration_low", "duration_high",
+             "references", "note"}
+    # An operation attribute that shares a name with an output field gets its own column name.
+    out_name = {col: f"{col} (attribute)" if col in fixed else col for col in operation_attributes}
     rows = []
     for pred in predictions:
         for c in pred.candidates:
@@ -1086,12 +1090,12 @@ def predictions_frame(predictions: list[ItemPrediction], operation_attributes: l
                     "duration_low": s.duration_low, "duration_high": s.duration_high,
                 }
                 for col in operation_attributes:
-                    row[col] = s.attributes.get(col)
+                    row[out_name[col]] = s.attributes.get(col)
                 row["references"] = refs
                 row["note"] = c.note
                 rows.append(row)
     columns = [ITEM, "rank", "score", "kind", SEQ, PROCESS, DURATION, "duration_low", "duration_high",
-               *operation_attributes, "references", "note"]
+               *out_name.values(), "references", "note"]
     return pd.DataFrame(rows, columns=columns)
 
 

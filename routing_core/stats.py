@@ -97,7 +97,7 @@ def compute_stats(dataset: Dataset) -> dict:
 
     attributes = dataset.item_attributes + dataset.operation_attributes
     disagreeing = dataset.inconsistent_items
-    duplicate_rows, duplicate_item_seq = duplicate_counts(ops)
+    duplicate_rows, duplicate_item_seq = duplicate_counts(ops, item_codes)
 
     alerts = []
     for col in sorted(missing, key=missing.get, reverse=True):

@@ -57,6 +57,19 @@ def test_table_compare_and_baseline_verdict(trained, models_dir):
     assert at.download_button(key="models_download").label == "Download (zip)"
 
 
+def test_ticking_a_row_shows_that_version_in_details(trained, models_dir):
+    at = open_app(MODELS)
+    names = at.dataframe(key="models_table").value["name"].tolist()
+    shown = at.selectbox(key="models_detail").value
+    other = next(n for n in names if n != shown)
+    select_rows(at, [names.index(other)])
+    assert not at.exception
+    assert at.selectbox(key="models_detail").value == other
+    assert at.session_state["models_detail"] == other
+    select_rows(at, [names.index(other), names.index(shown)])  # ticking a second row follows it
+    assert at.selectbox(key="models_detail").value == shown
+
+
 def test_activate_and_delete_with_confirmation(trained, models_dir):
     registry = Registry(models_dir)
     at = open_app(MODELS)

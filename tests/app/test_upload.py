@@ -91,6 +91,10 @@ def test_changing_the_mapping_changes_the_table(page, data_home):
     at.button(key="upload_save").click().run()
     record = DatasetStore(data_home).record("fab-by-workplace")
     assert record.mapping == {"ArtikelNr": "item_code", "Arbeitsplatz": "process_code", "Dauer[min]": "duration_h"}
+    assert any("Saved as dataset" in t for t in texts(at.success))
+    # a mapping changed after saving is no longer what was saved: the banner goes
+    at.selectbox(key="map_process_code").set_value("Schritt").run()
+    assert not any("Saved as dataset" in t for t in texts(at.success))
 
 
 def test_same_column_twice_and_missing_required_are_explained(page, data_home):
@@ -124,7 +128,7 @@ def test_bad_files_show_one_error_and_store_nothing(page, data_home, file, expec
 def test_warnings_in_plain_words_and_a_bad_name(page, data_home):
     at = upload(page, TEST_DATA / "latin1_semicolon.csv")
     assert not at.exception
-    assert any("read as latin-1" in t for t in texts(at.caption)), texts(at.caption)
+    assert any("read as cp1252" in t for t in texts(at.caption)), texts(at.caption)
     at.text_input(key="upload_name").set_value("../etc")
     at.button(key="upload_save").click().run()
     assert "is not allowed" in texts(at.error)[0]

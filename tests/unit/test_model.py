@@ -222,3 +222,24 @@ def test_fabricad_file_trains_and_predicts():
     assert "Arbeitsplatz" in frame
     known = model.predict(ds.ops[ds.ops["item_code"] == "00000002"])[0]
     assert known.known and known.candidates[0].processes == ["liefern", "fräsen", "schweißen", "prüfen", "bohren"]
+
+
+def test_operation_attributes_named_like_output_fields_keep_their_own_columns():
+    """An export whose step attribute is called 'rank' or 'note' must not overwrite the ranks."""
+    import io
+
+    from routing_core.datasets import load_dataset
+
+    rows = ["item_code,seq,process_code,duration_min,material,rank,note"]
+    for i in range(30):
+        mat = "steel" if i % 2 else "alu"
+        steps = ["SAW", "MILL", "INSPECT"] if mat == "steel" else ["SAW", "LATHE", "INSPECT"]
+        rows += [f"I{i:03d},{s + 1},{p},{2 + s},{mat},{9 - s},op-{s}" for s, p in enumerate(steps)]
+    ds = load_dataset(io.BytesIO("\n".join(rows).encode()))
+    assert {"rank", "note"} <= set(ds.operation_attributes)
+    model = RoutingModel().fit(ds.ops)
+    frame = model.predict_frame(pd.DataFrame({"item_code": ["NEW-1"], "material": ["steel"]}), top_k=2)
+    assert frame.columns.is_unique
+    assert {"rank (attribute)", "note (attribute)"} <= set(frame.columns)
+    assert frame["rank"].min() == 1 and frame["rank"].max() <= 2
+    assert set(frame["rank (attribute)"].dropna()) <= {9, 8, 7}
