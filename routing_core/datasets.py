@@ -488,12 +488,17 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
     )
 
 
+def _arrow(values: pd.Series) -> pa.Array:
+    """A text column as one pyarrow string array (no copy for pandas' pyarrow-backed strings)."""
+    data = getattr(values.array, "_pa_array", None)
+    if data is None:
+        data = pa.array(values.to_numpy(dtype=object), pa.string())
+    return data.combine_chunks() if isinstance(data, pa.ChunkedArray) else data
+
+
 def item_index(ops: pd.DataFrame) -> np.ndarray:
     """Item number of each row (0, 0, 1, 1, 1, 2 …) for a table grouped by item_code."""
-    values = pa.chunked_array(pa.array(ops[ITEM].to_numpy(dtype=object), pa.string())) if not hasattr(
-        ops[ITEM].array, "_pa_array"
-    ) else ops[ITEM].array._pa_array
-    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    arr = _arrow(ops[ITEM])
     if len(arr) == 0:
         return np.zeros(0, dtype=np.int64)
     change = pc.not_equal(arr[1:], arr[:-1]).to_numpy(zero_copy_only=False)
@@ -504,7 +509,10 @@ def _grouped_and_ordered(ops: pd.DataFrame, idx: np.ndarray) -> bool:
     """True when rows are already grouped by item with seq non-decreasing (exports usually are)."""
     if len(idx) == 0:
         return True
-    if int(idx[-1]) + 1 != ops[ITEM].nunique():
+    codes = _arrow(ops[ITEM])
+    # codes in sorted order are grouped for sure (cheap); otherwise count the distinct ones
+    is_sorted = pc.all(pc.less_equal(codes[:-1], codes[1:])).as_py() is not False
+    if not is_sorted and int(idx[-1]) + 1 != ops[ITEM].nunique():
         return False
     seq = ops[SEQ].to_numpy()
     same = idx[1:] == idx[:-1]
