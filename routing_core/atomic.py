@@ -1,4 +1,5 @@
-"""Writes that readers see whole or not at all: a temporary file in the same folder, then a rename."""
+"""Writes that readers see whole or not at all: a temporary file in the same folder, then a rename;
+and whether the process that owns such a temporary still runs."""
 
 from __future__ import annotations
 
@@ -24,3 +25,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def atomic_write_json(path: Path, payload: object) -> None:
     """Write JSON so readers see the old file or the new one, never half of one."""
     atomic_write_bytes(path, json.dumps(payload, indent=2, ensure_ascii=False, default=str).encode())
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (the owner of a temporary file or folder)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a process of another user
+        return True
+    return True

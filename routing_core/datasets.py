@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from routing_core.atomic import atomic_write_json
+from routing_core.atomic import atomic_write_json, process_alive
 from routing_core.errors import UserError
 from routing_core.names import check_name
 from routing_core.schema import (
@@ -830,9 +830,6 @@ def _save_running(entry: Path) -> bool:
     try:
         if time.time() - entry.stat().st_mtime > STALE_SAVE_SEC:
             return False
-        os.kill(pid, 0)
-    except (ProcessLookupError, FileNotFoundError):
+    except FileNotFoundError:
         return False
-    except PermissionError:  # a process of another user
-        return True
-    return True
+    return process_alive(pid)

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from routing_core.atomic import atomic_write_bytes
+from routing_core.atomic import atomic_write_bytes, process_alive
 from routing_core.errors import UserError
 from routing_core.manifest import (
     DIGESTS,
@@ -107,16 +107,6 @@ class VersionInfo:
     @property
     def ok(self) -> bool:
         return self.broken is None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _fsync_dir(path: Path) -> None:
@@ -405,7 +395,7 @@ class Registry:
                     old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_SEC
                 except FileNotFoundError:
                     continue
-                stale = old or pid <= 0 or (pid != os.getpid() and not _pid_alive(pid))
+                stale = old or pid <= 0 or (pid != os.getpid() and not process_alive(pid))
             if stale:
                 shutil.rmtree(entry.path, ignore_errors=True)
                 removed += 1

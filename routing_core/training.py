@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from routing_core.atomic import atomic_write_json
+from routing_core.atomic import atomic_write_json, process_alive
 from routing_core.errors import UserError
 from routing_core.names import check_name
 from routing_core.registry import JOBS_DIR, Registry
@@ -452,12 +452,8 @@ def pid_alive(pid: int | None, start: str | None = None) -> bool:
     if not pid:
         return False
     _reap()
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not process_alive(pid):
         return False
-    except PermissionError:
-        return True
     if _proc_state(pid) == "Z":
         return False
     return not (start is not None and _proc_start(pid) not in (None, start))
