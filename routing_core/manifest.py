@@ -151,7 +151,10 @@ def check_artifact(version_dir: Path, name: str, entry: dict, data: bytes | None
             f"{where}: {name} is {how} than its manifest records; the file was changed or "
             "truncated, so it is not loaded."
         )
-    actual = sha256_bytes(data) if data is not None else sha256_file(path)
+    try:
+        actual = sha256_bytes(data) if data is not None else sha256_file(path)
+    except FileNotFoundError:  # removed between the size check and the read
+        raise UserError(f"{where}: {name} is missing; the version cannot be used.") from None
     if actual != entry["sha256"]:
         raise UserError(
             f"{where}: {name} does not match the sha256 in its manifest; the file was changed, "
@@ -314,6 +317,16 @@ class ModelCache:
 
     def get(self, version_dir: str | os.PathLike) -> Any:
         """The version's model, unpickled only after every artifact matched its manifest."""
+        try:
+            return self._get(version_dir)
+        except FileNotFoundError:
+            # another session deleted or replaced the version while this one was loading it
+            raise UserError(
+                f"Model version '{Path(version_dir).name}' was removed or replaced while it was "
+                "being loaded; choose a version again."
+            ) from None
+
+    def _get(self, version_dir: str | os.PathLike) -> Any:
         folder = self._dir(version_dir)
         manifest, digest = self.manifests.get_with_digest(folder)
         key = (folder, digest)
