@@ -5,11 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.streamlit_server import streamlit_server
 
 # Debian's package puts it in /usr/bin; CHROMIUM_PATH points elsewhere when needed.
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or (
@@ -56,12 +54,6 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Server:
     url: str
@@ -69,21 +61,6 @@ class Server:
     data_home: Path
     process: subprocess.Popen
     log: Path
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited early:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"streamlit did not become healthy:\n{log.read_text()[-3000:]}")
 
 
 def _stop_training(models: Path, home: Path) -> None:
@@ -108,41 +85,12 @@ def server(tmp_path_factory) -> Iterator[Server]:
     base = tmp_path_factory.mktemp("e2e")
     models, home = base / "models", base / "data"
     models.mkdir()
-    port = _free_port()
-    env = {**os.environ, "ROUTING_MODELS_DIR": str(models), "ROUTING_DATA_HOME": str(home)}
     log = base / "streamlit.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "streamlit", "run", "app.py",
-                "--server.headless", "true",
-                "--server.port", str(port),
-                "--server.address", "127.0.0.1",
-                "--browser.gatherUsageStats", "false",
-                # One code version per run: a source file edited meanwhile must not make
-                # Streamlit re-import modules (that would also empty the in-memory caches).
-                "--server.fileWatcherType", "none",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, process, log)
-        yield Server(url, models, home, process, log)
-    finally:
+    with streamlit_server(models, home, log) as (url, process):
         try:
-            _stop_training(models, home)
+            yield Server(url, models, home, process, log)
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+            _stop_training(models, home)
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import tomllib
 import urllib.error
 import urllib.request
@@ -20,6 +17,7 @@ import pytest
 from routing_core.datasets import DatasetStore, load_dataset
 from routing_core.sample import SampleConfig, sample_csv_bytes
 from tests.conftest import ROOT
+from tests.streamlit_server import streamlit_server
 
 CONFIG = ROOT / ".streamlit" / "config.toml"
 MAX_UPLOAD_MB = 200
@@ -49,12 +47,6 @@ def test_streamlit_reads_those_values_from_the_project_config():
     assert options["server.maxMessageSize"] >= MAX_UPLOAD_MB
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`streamlit run app.py` in the project folder, so it uses the project's config.toml."""
@@ -62,38 +54,8 @@ def server(tmp_path_factory):
     home, models = base / "data", base / "models"
     models.mkdir()
     DatasetStore(home).save("sample", load_dataset(sample_csv_bytes(SampleConfig(n_items=50)), name="s.csv"))
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
-    env.update(ROUTING_MODELS_DIR=str(models), ROUTING_DATA_HOME=str(home))
-    log = base / "streamlit.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, log.read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.3)
+    with streamlit_server(models, home, base / "streamlit.log") as (url, _):
         yield url, base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def test_the_server_refuses_an_upload_without_the_xsrf_token(server):
