@@ -361,8 +361,7 @@ def _numeric(frame: pd.DataFrame, col: str, label: str, source_name: str) -> pd.
             values = values.where(~bad, pd.to_numeric(text[bad].str.replace(",", "."), errors="coerce"))
             bad = values.isna() & raw.notna() & (text != "")
     if bad.any():
-        idx = np.flatnonzero(bad.to_numpy())[:MAX_EXAMPLES]
-        examples = ", ".join(f"line {i + 2}: {str(raw.iloc[i])[:30]!r}" for i in idx)
+        examples = _examples(bad.to_numpy(), raw)
         raise UserError(
             f"{source_name}: column '{label}' must hold numbers, but {int(bad.sum())} cell(s) do not "
             f"({examples})."
@@ -376,14 +375,20 @@ MAX_DURATION_MIN = 1e9
 MAX_ATTRIBUTE = float(np.finfo(np.float32).max)
 
 
+def _examples(bad: np.ndarray, raw: pd.Series) -> str:
+    """The first offending cells with their file lines: "line 3: 'abc'" (text quoted), "line 4: -4.0"."""
+    quote = not pd.api.types.is_numeric_dtype(raw)
+    cells = ((i, raw.iloc[i]) for i in np.flatnonzero(bad)[:MAX_EXAMPLES])
+    return ", ".join(f"line {i + 2}: {str(v)[:30]!r}" if quote else f"line {i + 2}: {v}" for i, v in cells)
+
+
 def _finite(values: pd.Series, raw: pd.Series, label: str, source_name: str,
             limit: float = np.inf, unit: str = "") -> pd.Series:
     """`values` unless a cell is infinite ('inf', '1e309') or above `limit`."""
     with np.errstate(invalid="ignore"):
         bad = np.isinf(values.to_numpy()) | (values.to_numpy() > limit)
     if bad.any():
-        idx = np.flatnonzero(bad)[:MAX_EXAMPLES]
-        examples = ", ".join(f"line {i + 2}: {str(raw.iloc[i])[:30]!r}" for i in idx)
+        examples = _examples(bad, raw)
         bound = f" (at most {limit:g}{unit})" if np.isfinite(limit) else ""
         raise UserError(
             f"{source_name}: column '{label}' has {int(bad.sum())} infinite or too large "
@@ -421,8 +426,7 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
         minutes = _finite(minutes, frame[src], src, raw.source_name, MAX_DURATION_MIN, " minutes")
         negative = minutes < 0
         if negative.any():
-            idx = np.flatnonzero(negative.to_numpy())[:MAX_EXAMPLES]
-            examples = ", ".join(f"line {i + 2}: {frame[src].iloc[i]}" for i in idx)
+            examples = _examples(negative.to_numpy(), frame[src])
             raise UserError(
                 f"{raw.source_name}: column '{src}' has {int(negative.sum())} negative duration(s) "
                 f"({examples}). Durations must be 0 or more."
