@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from routing_core.registry import Registry
-from routing_core.training import JobManager, TrainRequest
+from routing_core.training import JobManager, TrainRequest, training_slot
 from tests.app.conftest import links, open_app, run_until, texts, wait_for_jobs
 
 TRAIN = "pages/3_Train.py"
@@ -65,16 +65,19 @@ def test_taken_version_name_is_refused(small_sample, data_home, models_dir):
 def test_a_new_session_sees_running_and_queued_jobs_and_cancels(data_home, models_dir):
     open_app()  # a fresh start stores the 2,000-item sample: a training of a few seconds
     manager = JobManager(models_dir, data_home)
-    first = manager.submit(TrainRequest("sample", version="long-a"))
-    queued = manager.submit(TrainRequest("sample", version="long-b"))  # waits: one training at a time
+    with training_slot(models_dir):  # another training holds the folder: both jobs wait
+        first = manager.submit(TrainRequest("sample", version="long-a"))
+        queued = manager.submit(TrainRequest("sample", version="long-b"))
 
-    at = open_app(TRAIN)  # another tab, or the same one after a reload
-    assert not at.exception
-    shown = [c.key for c in at.main.container if (c.key or "").startswith("train_job_")]
-    assert shown == [f"train_job_{first}", f"train_job_{queued}"]
-    at.button(key=f"train_cancel_{queued}").click().run()
-    assert manager.get(queued)["state"] == "cancelled"
-    assert at.toast.values == ["Cancelling…"]
+        at = open_app(TRAIN)  # another tab, or the same one after a reload
+        assert not at.exception
+        shown = [c.key for c in at.main.container if (c.key or "").startswith("train_job_")]
+        assert shown == [f"train_job_{first}", f"train_job_{queued}"]
+        assert [manager.get(j)["state"] for j in (first, queued)] == ["pending", "pending"]
+        at.button(key=f"train_cancel_{queued}").click().run()
+        assert manager.get(queued)["state"] == "cancelled"
+        assert at.toast.values == ["Cancelling…"]
+    # The folder is free: the first job runs (or is about to); cancel it too.
     at.button(key=f"train_cancel_{first}").click().run()
     wait_for_jobs(models_dir, data_home)
     at.run()

@@ -20,6 +20,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from routing_core.datasets import DatasetStore
 from routing_core.registry import Registry
+from routing_core.training import training_slot
 from tests.conftest import FABRICAD_MAP, TEST_DATA
 from tests.e2e.conftest import Server, shot, wait_idle
 
@@ -261,18 +262,22 @@ def test_analyst_journey(server: Server, page: Page, tmp_path):
     go(page, "Models")
     expect(page.get_by_text("No model version yet. Train one on a dataset first.")).to_be_visible()
 
-    # --- Train for real; look at the sample's Dataset page while it runs, then watch it end.
+    # --- Train for real while another training holds the models folder (as `train` on the
+    # command line does): the job waits in the queue. Look at the sample's Dataset page, free
+    # the folder from there, come back and watch the job run to its end.
     go(page, "Train")
     expect(selectbox(page, "Dataset")).to_have_value("sample")
     expect(page.get_by_role("switch", name=DRY_RUN)).not_to_be_checked()
-    first = start_training(page, "v-first", "Training of version v-first on dataset sample")
-    assert progress_percent(first) < 100
-    go(page, "Dataset")
-    expect(selectbox(page, "Dataset")).to_have_value("sample")
-    expect(metric(page, "Items")).to_have_text("2,000")
-    missing = chart(page, "dataset_missing_chart")
-    expect(missing).to_contain_text("outer_diameter_mm")
-    shot(page, "dataset")
+    with training_slot(server.models_dir):
+        first = start_training(page, "v-first", "Training of version v-first on dataset sample")
+        expect(first).to_contain_text("· pending")
+        expect(first.get_by_test_id("stProgress")).to_contain_text("waiting · 0 %")
+        go(page, "Dataset")
+        expect(selectbox(page, "Dataset")).to_have_value("sample")
+        expect(metric(page, "Items")).to_have_text("2,000")
+        missing = chart(page, "dataset_missing_chart")
+        expect(missing).to_contain_text("outer_diameter_mm")
+        shot(page, "dataset")
     go(page, "Train")
     seen = watch_to_the_end(page, first, "Version v-first is ready")
     assert seen[-1] == 100 and seen == sorted(seen), seen
