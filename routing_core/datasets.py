@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +51,45 @@ Source = str | os.PathLike | bytes | IO[bytes]
 # ---------------------------------------------------------------- reading
 
 
+class _Digest:
+    """The sha256 of some bytes, computed once, when first asked for."""
+
+    __slots__ = ("_data", "_hex")
+
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data
+        self._hex = ""
+
+    def hexdigest(self) -> str:
+        if self._data is not None:
+            self._hex, self._data = hashlib.sha256(self._data).hexdigest(), None
+        return self._hex
+
+
+class LazySha256:
+    """A dataclass field holding a sha256 hex digest, or the bytes to hash when it is first read.
+
+    Hashing a large file keeps a core busy for a while, and only saving a dataset needs it.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, obj: object, owner: type | None = None) -> str:
+        if obj is None:
+            return ""  # the dataclass default
+        value = obj.__dict__.get(self.slot, "")
+        return value if isinstance(value, str) else value.hexdigest()
+
+    def __set__(self, obj: object, value: str | bytes | _Digest) -> None:
+        obj.__dict__[self.slot] = _Digest(value) if isinstance(value, bytes) else value
+
+
+def _pending_sha256(obj: object) -> str | _Digest:
+    """A LazySha256 field's value as held (a digest not computed yet stays so), to hand on."""
+    return vars(obj).get("_sha256", "")
+
+
 @dataclass
 class RawTable:
     """A file as read: every column, plus how it was read."""
@@ -58,9 +97,9 @@ class RawTable:
     frame: pd.DataFrame
     encoding: str
     delimiter: str | None  # None for Parquet
-    sha256: str
-    source_name: str
-    data: bytes = field(default=b"", repr=False)
+    sha256: str = LazySha256()  # of the file's bytes as given (pass the bytes: hashed when read)
+    source_name: str = "upload"
+    data: bytes = field(default=b"", repr=False)  # the text as parsed (BOM and leading blanks removed)
 
 
 def _to_bytes(source: Source) -> tuple[bytes, str]:
@@ -136,14 +175,11 @@ def read_table(source: Source, name: str | None = None, text_columns: set[str] |
     `text_columns` are read as text whatever they hold (codes with leading zeros).
     """
     data, source_name = _to_bytes(source)
-    source_name = name or source_name
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # hashing releases the GIL: it runs while the file is parsed
-        digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
-        return _read_table(data, source_name, text_columns, digest)
+    return _read_table(data, name or source_name, text_columns)
 
 
-def _read_table(data: bytes, source_name: str, text_columns: set[str] | None, digest: Future) -> RawTable:
+def _read_table(data: bytes, source_name: str, text_columns: set[str] | None) -> RawTable:
+    original = data
     if not data[:65536].strip() and not data.strip():
         raise UserError(f"{source_name} is empty: there is nothing to read.")
     if data[:4] == b"PAR1":
@@ -151,7 +187,7 @@ def _read_table(data: bytes, source_name: str, text_columns: set[str] | None, di
             frame = pq.read_table(io.BytesIO(data)).to_pandas()
         except (pa.ArrowException, OSError) as exc:
             raise UserError(f"{source_name} looks like Parquet but cannot be read: {exc}") from None
-        return RawTable(frame, "parquet", None, digest.result(), source_name)
+        return RawTable(frame, "parquet", None, original, source_name, data)
     for bom, enc in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
                      (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
         if data.startswith(bom):
@@ -189,7 +225,7 @@ def _read_table(data: bytes, source_name: str, text_columns: set[str] | None, di
                     f"{source_name}: text is not valid {encoding.replace('-sig', '')}{exc.where}. "
                     "Save the file as UTF-8 and retry."
                 ) from None
-    return RawTable(frame, encoding.replace("-sig", " (BOM)"), delimiter, digest.result(), source_name, data)
+    return RawTable(frame, encoding.replace("-sig", " (BOM)"), delimiter, original, source_name, data)
 
 
 class _NotThisEncoding(Exception):
@@ -268,7 +304,11 @@ def _python_encoding(label: str) -> str:
 
 def _code_like_columns(data: bytes, encoding: str, delimiter: str, header: list[str]) -> set[str]:
     codes = {c for c, target in detect_mapping(header).items() if target in (ITEM, PROCESS)}
-    sample = data[: 1 << 18].decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[1:-1]
+    text = data[: 1 << 18].decode(encoding, errors="replace").lstrip("\ufeff")
+    start = re.escape(delimiter)
+    if not re.search(rf'(?:^|{start})[ \t]*"?[ \t]*[+-]?0[0-9]', text, re.MULTILINE):
+        return codes  # no cell starts with a zero digit: nothing to split into cells
+    sample = text.splitlines()[1:-1]
     try:
         rows = list(csv.reader(sample[:2000], delimiter=delimiter))
     except csv.Error:
@@ -336,14 +376,21 @@ class Dataset:
     operation_attributes: list[str]
     warnings: list[str] = field(default_factory=list)
     source_name: str = "upload"
-    sha256: str = ""
+    sha256: str = LazySha256()  # of the file read (given as its bytes, it is hashed when first read)
     encoding: str = "utf-8"
     delimiter: str | None = ","
     inconsistent_items: dict[str, int] = field(default_factory=dict)  # item attribute -> items disagreeing
+    _item_numbers: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n_items(self) -> int:
         return int(self.ops[ITEM].nunique())
+
+    def item_numbers(self) -> np.ndarray:
+        """item_index() of ops, computed once (ops is not changed once made)."""
+        if self._item_numbers is None or len(self._item_numbers) != len(self.ops):
+            self._item_numbers = item_index(self.ops)
+        return self._item_numbers
 
 
 def _numeric(frame: pd.DataFrame, col: str, label: str, source_name: str) -> pd.Series:
@@ -478,26 +525,34 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
 
     item_attrs, op_attrs, disagreeing = classify_attributes(out, attributes, idx)
     warnings.extend(_dirt_warnings(out, attributes, disagreeing, idx))
-    return Dataset(
+    dataset = Dataset(
         ops=out,
         mapping=full,
         item_attributes=item_attrs,
         operation_attributes=op_attrs,
         warnings=warnings,
         source_name=raw.source_name,
-        sha256=raw.sha256,
+        sha256=_pending_sha256(raw),  # hashed only if asked for
         encoding=raw.encoding,
         delimiter=raw.delimiter,
         inconsistent_items=disagreeing,
     )
+    dataset._item_numbers = idx
+    return dataset
 
 
 def _arrow(values: pd.Series) -> pa.Array:
     """A text column as one pyarrow string array (no copy for pandas' pyarrow-backed strings)."""
     data = getattr(values.array, "_pa_array", None)
     if data is None:
-        data = pa.array(values.to_numpy(dtype=object), pa.string())
+        data = pa.array(values.to_numpy(dtype=object), pa.string(), from_pandas=True)
     return data.combine_chunks() if isinstance(data, pa.ChunkedArray) else data
+
+
+def blank_count(values: pd.Series) -> int:
+    """Blank cells of a column (Arrow-backed text knows its count without a pass)."""
+    data = getattr(values.array, "_pa_array", None)
+    return int(data.null_count) if data is not None else int(values.isna().sum())
 
 
 def item_index(ops: pd.DataFrame) -> np.ndarray:
@@ -523,10 +578,6 @@ def _grouped_and_ordered(ops: pd.DataFrame, idx: np.ndarray) -> bool:
     return bool(np.all(seq[1:][same] >= seq[:-1][same]))
 
 
-def _segment_starts(idx: np.ndarray) -> np.ndarray:
-    return np.r_[0, np.flatnonzero(np.diff(idx)) + 1] if len(idx) else np.zeros(0, dtype=np.int64)
-
-
 # An attribute whose values disagree within at most this share of items is still an item
 # attribute (dirty data); above it, the column describes operations.
 ITEM_ATTRIBUTE_TOLERANCE = 0.05
@@ -549,12 +600,12 @@ def classify_attributes(
     if not attributes or ops.empty:
         return list(attributes), [], {}
     idx = item_index(ops) if idx is None else idx
-    starts = _segment_starts(idx)
-    n_multi = max(int((np.diff(np.r_[starts, len(idx)]) > 1).sum()), 1)
+    n_multi = max(int(np.count_nonzero(np.bincount(idx) > 1)), 1)
+    same = idx[1:] == idx[:-1]
     item_attrs, op_attrs, disagreeing = [], [], {}
     # pyarrow and numpy release the GIL here: columns are counted side by side
     with ThreadPoolExecutor(max_workers=min(len(attributes), os.cpu_count() or 1)) as pool:
-        counts = list(pool.map(lambda col: _items_with_several_values(ops[col], starts), attributes))
+        counts = list(pool.map(lambda col: _items_with_several_values(ops[col], idx, same), attributes))
     for col, varying in zip(attributes, counts, strict=True):
         if varying / n_multi <= ITEM_ATTRIBUTE_TOLERANCE:
             item_attrs.append(col)
@@ -565,17 +616,35 @@ def classify_attributes(
     return item_attrs, op_attrs, disagreeing
 
 
-def _items_with_several_values(values: pd.Series, starts: np.ndarray) -> int:
-    """How many item segments hold more than one distinct non-blank value."""
+def _items_with_several_values(values: pd.Series, idx: np.ndarray, same: np.ndarray | None = None) -> int:
+    """How many items hold more than one distinct non-blank value (rows grouped by item, `idx`).
+
+    Blanks dropped, an item holds several values exactly when two of its neighbouring values
+    differ: comparing neighbours needs no hashing of the values. `same` is idx[1:] == idx[:-1].
+    """
+    same = idx[1:] == idx[:-1] if same is None else same
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         x = values.to_numpy(dtype="float64", na_value=np.nan)
+        filled = ~np.isnan(x)
+        if not filled.all():
+            x, idx = x[filled], idx[filled]
+            same = idx[1:] == idx[:-1]
+        differ = (x[1:] != x[:-1]) & same
+        if not differ.any():
+            return 0
     else:
-        codes = pd.factorize(values)[0].astype("float64")
-        x = np.where(codes < 0, np.nan, codes)
-    with np.errstate(invalid="ignore"):
-        lo = np.fmin.reduceat(x, starts)
-        hi = np.fmax.reduceat(x, starts)
-    return int(np.sum(hi > lo))
+        arr = _arrow(values if pd.api.types.is_string_dtype(values) else values.astype("str"))
+        if arr.null_count:
+            filled = arr.is_valid()
+            arr, idx = arr.filter(filled), idx[filled.to_numpy(zero_copy_only=False)]
+            same = idx[1:] == idx[:-1]
+        # Arrow's comparison gives packed bits: combine and test them there, unpack only on a hit.
+        differ = pc.and_(pc.not_equal(arr[1:], arr[:-1]), pa.array(same))
+        if not pc.any(differ).as_py():
+            return 0
+        differ = differ.to_numpy(zero_copy_only=False)
+    items = idx[1:][differ]  # sorted: count the distinct ones
+    return int(np.count_nonzero(np.diff(items)) + 1)
 
 
 def duplicate_counts(ops: pd.DataFrame, idx: np.ndarray | None = None) -> tuple[int, int]:
@@ -606,11 +675,11 @@ def _dirt_warnings(
     if dup_seq:
         warnings.append(f"{dup_seq:,} row(s) repeat an ({ITEM}, {SEQ}) pair.")
     if DURATION in ops and ops[DURATION].notna().any():
-        blank = int(ops[DURATION].isna().sum())
+        blank = blank_count(ops[DURATION])
         if blank:
             warnings.append(f"{DURATION}: {blank:,} blank cell(s) ({blank / len(ops):.1%}).")
     for col in attributes:
-        rate = float(ops[col].isna().mean())
+        rate = blank_count(ops[col]) / len(ops)
         if rate > 0:
             warnings.append(f"{col}: {rate:.1%} missing.")
     return warnings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from routing_core.datasets import Dataset, duplicate_counts, item_index
+from routing_core.datasets import Dataset, blank_count, duplicate_counts
 from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
 
 # Bump when the keys or their meaning change: stored stats.json of another version are recomputed.
@@ -48,13 +48,13 @@ def compute_stats(dataset: Dataset) -> dict:
     """All statistics of DESIGN §3 as plain JSON-ready values."""
     ops = dataset.ops
     n = len(ops)
-    item_codes = item_index(ops)
+    item_codes = dataset.item_numbers()
     proc_codes, proc_uniques = pd.factorize(ops[PROCESS], sort=False)
     n_items = int(item_codes[-1]) + 1 if n else 0
     lengths = np.bincount(item_codes, minlength=n_items)
 
     columns = [c for c in ops.columns]
-    missing = {c: float(ops[c].isna().mean()) if n else 0.0 for c in columns}
+    missing = {c: blank_count(ops[c]) / n if n else 0.0 for c in columns}
     has_duration = DURATION in ops and bool(ops[DURATION].notna().any())
 
     keys = routing_keys(item_codes, proc_codes)
@@ -83,12 +83,9 @@ def compute_stats(dataset: Dataset) -> dict:
 
     duration_by_process = {}
     if has_duration:
-        grouped = ops[DURATION].groupby(proc_codes).agg(["count", "mean", "median", "min", "max", "std"])
-        for code, row in grouped.iterrows():
-            if row["count"]:
-                duration_by_process[str(proc_uniques[code])] = {
-                    k: (round(float(v), 4) if pd.notna(v) else None) for k, v in row.items()
-                }
+        for code, row in _by_group(ops[DURATION].to_numpy(dtype="float64", na_value=np.nan), proc_codes,
+                                   len(proc_uniques)).items():
+            duration_by_process[str(proc_uniques[code])] = row
         total_per_item = np.bincount(item_codes, weights=ops[DURATION].fillna(0).to_numpy(), minlength=n_items)
         duration_summary = _summary(ops[DURATION].dropna().to_numpy())
         routing_duration_summary = _summary(total_per_item)
@@ -141,6 +138,24 @@ def compute_stats(dataset: Dataset) -> dict:
         "attributes": attributes,
         "alerts": alerts,
     }
+
+
+def _by_group(values: np.ndarray, groups: np.ndarray, n_groups: int) -> dict[int, dict]:
+    """count, mean, median, min, max, std (ddof 1) of the non-blank values of each group."""
+    filled = ~np.isnan(values)
+    x, g = values[filled], groups[filled]
+    # small integer codes sort by radix: the values of each group end up side by side
+    x = x[np.argsort(g.astype(np.int16 if n_groups < 2**15 else np.int64), kind="stable")]
+    bounds = np.r_[0, np.cumsum(np.bincount(g, minlength=n_groups))]
+    out = {}
+    for code in range(n_groups):
+        part = x[bounds[code]:bounds[code + 1]]
+        if not len(part):
+            continue
+        stats = {"count": len(part), "mean": part.mean(), "median": np.median(part), "min": part.min(),
+                 "max": part.max(), "std": part.std(ddof=1) if len(part) > 1 else None}
+        out[code] = {k: None if v is None else round(float(v), 4) for k, v in stats.items()}
+    return out
 
 
 def _summary(values: np.ndarray) -> dict | None:

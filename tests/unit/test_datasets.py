@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from routing_core.datasets import DatasetStore, load_dataset, read_table
+from routing_core.datasets import DatasetStore, classify_attributes, load_dataset, read_table
 from routing_core.errors import UserError
 from routing_core.schema import detect_mapping, parse_map_args, resolve_mapping
 from tests.conftest import FABRICAD, FABRICAD_MAP, TEST_DATA
@@ -140,6 +140,35 @@ def test_dirty_rows_give_warnings_not_errors():
     assert "material: 1 item(s) have different values" in text
     assert "duration_min: 1 blank cell(s)" in text
     assert "material" in ds.item_attributes
+
+
+def test_attributes_are_classified_by_how_many_items_disagree():
+    # 40 items of two rows each (item 0 also has a one-row neighbour, which never disagrees).
+    rows = []
+    for i in range(40):
+        rows += [{"item_code": f"I{i:02}", "seq": s, "process_code": "P"} for s in (1, 2)]
+    ops = pd.DataFrame(rows)
+    ops.loc[len(ops)] = {"item_code": "J", "seq": 1, "process_code": "P"}
+    n = len(ops)
+    ops["same"] = ["x"] * n                      # constant everywhere
+    ops["blank_inside"] = [None if k % 2 else f"v{k // 2}" for k in range(n)]  # a value and a blank
+    ops["two_items"] = ["a"] * n                 # 2 of 40 items disagree: 5 %, still an item attribute
+    ops.loc[[1, 3], "two_items"] = "b"
+    ops["three_items"] = [1.0] * n               # 3 of 40: 7.5 %, describes operations
+    ops.loc[[1, 3, 5], "three_items"] = 2.0
+    ops.loc[[7], "three_items"] = None           # a blank beside a value is no disagreement
+    ops["per_step"] = [f"WC-{k % 2}" for k in range(n)]
+    attrs = ["same", "blank_inside", "two_items", "three_items", "per_step"]
+    item_attrs, op_attrs, disagreeing = classify_attributes(ops, attrs)
+    assert item_attrs == ["same", "blank_inside", "two_items"]
+    assert op_attrs == ["three_items", "per_step"]
+    assert disagreeing == {"two_items": 2}
+    # an item whose values differ only across a blank (a, blank, b) does disagree
+    ops2 = pd.DataFrame({"item_code": ["A"] * 3 + ["B"] * 2, "seq": [1, 2, 3, 1, 2],
+                         "v": ["a", None, "b", "c", "c"], "w": [1.0, None, 1.0, 2.0, 3.0]})
+    _, _, disagreeing = classify_attributes(ops2, ["v", "w"])
+    assert disagreeing == {}  # both columns disagree in half the items: operation attributes
+    assert classify_attributes(ops2, ["v", "w"])[1] == ["v", "w"]
 
 
 def test_store_save_list_load_delete_and_same_content(data_home):
