@@ -619,32 +619,50 @@ def classify_attributes(
 def _items_with_several_values(values: pd.Series, idx: np.ndarray, same: np.ndarray | None = None) -> int:
     """How many items hold more than one distinct non-blank value (rows grouped by item, `idx`).
 
-    Blanks dropped, an item holds several values exactly when two of its neighbouring values
-    differ: comparing neighbours needs no hashing of the values. `same` is idx[1:] == idx[:-1].
+    With the blanks left out, an item holds several values exactly when two of its neighbouring
+    values differ: neighbours are compared where both are filled, and across each run of blanks.
+    This needs no hashing of the values. `same` is idx[1:] == idx[:-1].
     """
     same = idx[1:] == idx[:-1] if same is None else same
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         x = values.to_numpy(dtype="float64", na_value=np.nan)
-        filled = ~np.isnan(x)
-        if not filled.all():
-            x, idx = x[filled], idx[filled]
-            same = idx[1:] == idx[:-1]
-        differ = (x[1:] != x[:-1]) & same
-        if not differ.any():
-            return 0
+        blank = np.isnan(x)
+        with np.errstate(invalid="ignore"):
+            differ = (x[1:] != x[:-1]) & same
+        if blank.any():
+            differ &= ~blank[1:] & ~blank[:-1]
+        left, right = _across_blanks(blank, idx)
+        across = x[left] != x[right]
     else:
         arr = _arrow(values if pd.api.types.is_string_dtype(values) else values.astype("str"))
-        if arr.null_count:
-            filled = arr.is_valid()
-            arr, idx = arr.filter(filled), idx[filled.to_numpy(zero_copy_only=False)]
-            same = idx[1:] == idx[:-1]
-        # Arrow's comparison gives packed bits: combine and test them there, unpack only on a hit.
-        differ = pc.and_(pc.not_equal(arr[1:], arr[:-1]), pa.array(same))
-        if not pc.any(differ).as_py():
-            return 0
-        differ = differ.to_numpy(zero_copy_only=False)
-    items = idx[1:][differ]  # sorted: count the distinct ones
-    return int(np.count_nonzero(np.diff(items)) + 1)
+        blank = ~arr.is_valid().to_numpy(zero_copy_only=False) if arr.null_count else np.zeros(len(arr), bool)
+        # Arrow compares into packed bits (blank where a blank takes part): test them there first.
+        packed = pc.and_(pc.not_equal(arr[1:], arr[:-1]), pa.array(same))
+        if pc.any(packed).as_py():
+            differ = packed.fill_null(False).to_numpy(zero_copy_only=False)
+        else:
+            differ = np.zeros(0, dtype=bool)
+        left, right = _across_blanks(blank, idx)
+        across = pc.not_equal(arr.take(left), arr.take(right)).to_numpy(zero_copy_only=False)
+    if not differ.any() and not across.any():
+        return 0
+    several = np.zeros(int(idx[-1]) + 1, dtype=bool)
+    several[idx[1:][differ] if len(differ) else []] = True
+    several[idx[right[across]]] = True
+    return int(several.sum())
+
+
+def _across_blanks(blank: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The filled cells on either side of each run of blank cells, where both lie in one item."""
+    pos = np.flatnonzero(blank)
+    if not len(pos):
+        return pos, pos
+    breaks = pos[1:] != pos[:-1] + 1
+    left, right = pos[np.r_[True, breaks]] - 1, pos[np.r_[breaks, True]] + 1
+    inside = (left >= 0) & (right < len(blank))
+    left, right = left[inside], right[inside]
+    one_item = idx[left] == idx[right]
+    return left[one_item], right[one_item]
 
 
 def duplicate_counts(ops: pd.DataFrame, idx: np.ndarray | None = None) -> tuple[int, int]:

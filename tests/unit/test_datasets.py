@@ -5,10 +5,18 @@ from __future__ import annotations
 import io
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from routing_core.datasets import DatasetStore, classify_attributes, load_dataset, read_table
+from routing_core.datasets import (
+    DatasetStore,
+    _items_with_several_values,
+    classify_attributes,
+    item_index,
+    load_dataset,
+    read_table,
+)
 from routing_core.errors import UserError
 from routing_core.schema import detect_mapping, parse_map_args, resolve_mapping
 from tests.conftest import FABRICAD, FABRICAD_MAP, TEST_DATA
@@ -169,6 +177,25 @@ def test_attributes_are_classified_by_how_many_items_disagree():
     _, _, disagreeing = classify_attributes(ops2, ["v", "w"])
     assert disagreeing == {}  # both columns disagree in half the items: operation attributes
     assert classify_attributes(ops2, ["v", "w"])[1] == ["v", "w"]
+
+
+@pytest.mark.parametrize("kind", ["number", "text", "object"])
+def test_disagreeing_items_are_counted_as_pandas_counts_them(kind):
+    # The neighbour comparison (with blanks in runs anywhere) against groupby().nunique() > 1.
+    rng = np.random.default_rng(5)
+    for _ in range(400):
+        lengths = rng.integers(1, 6, rng.integers(1, 8))
+        codes = np.repeat([f"I{i}" for i in range(len(lengths))], lengths)
+        values = rng.integers(0, rng.integers(1, 4), len(codes)).astype(float)
+        values[rng.random(len(codes)) < rng.random()] = np.nan
+        if kind == "number":
+            column = pd.Series(values)
+        else:
+            column = pd.Series([None if v != v else f"v{v:.0f}" for v in values],
+                               dtype="str" if kind == "text" else object)
+        ops = pd.DataFrame({"item_code": pd.Series(codes, dtype="str"), "v": column})
+        expected = int((ops.groupby("item_code", sort=False)["v"].nunique() > 1).sum())
+        assert _items_with_several_values(ops["v"], item_index(ops)) == expected, ops
 
 
 def test_store_save_list_load_delete_and_same_content(data_home):
