@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 
@@ -60,6 +61,9 @@ def test_excel_bom_with_crlf_and_erp_aliases():
     assert ds.ops["item_code"].unique().tolist() == ["0007", "0008"]
     assert ds.item_attributes == ["MATERIAL"]
     assert ds.operation_attributes == ["WORK_CENTER"]
+    # the digest is of the file as given, BOM included, whichever object is asked first
+    digest = hashlib.sha256((TEST_DATA / "excel_bom.csv").read_bytes()).hexdigest()
+    assert ds.sha256 == digest == raw.sha256
 
 
 def test_tab_file_with_hours_converted_to_minutes():
