@@ -58,7 +58,12 @@ MAX_UNSURE = 5  # least certain steps whose presence is flipped to compose alter
 MATE_WINDOW = 8  # training items per leaf considered as neighbours of a query
 KNN_SHARE = 0.5  # share of the routing vote given to the most similar items (rest: forest leaves)
 KNN_SHARPNESS = 16  # similarity exponent of that vote: an identical item outweighs close ones
-VOTE_PRIOR_COUNT = 2.0  # votes of a routing seen n times weigh n / (n + this)
+VOTE_PRIOR_COUNT = 2.0
+# Weighing the step experts (cross-fitted stacking).
+STACK_FOLDS = 3
+STACK_ROWS = 4_000  # training items answered out of fold (a sample when more)
+STACK_CELLS = 2_000_000  # ... and at most this many (item, step) pairs
+STACK_MIN_ITEMS = 60  # fewer items: the experts' odds are simply multiplied  # votes of a routing seen n times weigh n / (n + this)
 
 
 @dataclass
@@ -122,7 +127,7 @@ class RoutingModel(BaseEstimator):
     second inspection) in a learned order. Three experts estimate each step's presence: a forest
     of multi-output trees (whose leaves also vote for whole routings), one small tree per step,
     and an additive model (which composes combinations of options never seen together); their
-    odds are multiplied. Candidates are the voted routings and the most likely step sets, ranked
+    log-odds are added with weights learned on items each expert did not see (stacking). Candidates are the voted routings and the most likely step sets, ranked
     by vote and joint step probability; steps of a set never seen whole are ordered by learned
     precedence. Times come from per-process log-linear models (p10-p90 of residuals as the
     range), operation attributes from the most similar items. Blank attributes are tried with
@@ -299,16 +304,9 @@ class RoutingModel(BaseEstimator):
         """The forest over step presence, and which steps each routing has."""
         from scipy import sparse
 
-        self.forest_ = LeafForest(
-            n_estimators=self.n_estimators,
-            min_samples_leaf=self.min_samples_leaf,
-            max_features=self.max_features,
-            min_split_gain=self.min_split_gain,
-            max_samples=self.max_samples,
-            random_state=self.random_state,
-            n_jobs=self.n_jobs,
-        ).fit(Xo, presence[:, self._varied_tokens(presence, FOREST_MAX_OUTPUTS)], self.item_routing_,
-              len(self.routings_), order=self._fit_size_score())
+        self.forest_ = self._new_forest().fit(
+            Xo, presence[:, self._varied_tokens(presence, FOREST_MAX_OUTPUTS)], self.item_routing_,
+            len(self.routings_), order=self._fit_size_score())
         n_num = len(self.featurizer_.numeric_)
         cat = Xo[:, n_num : n_num + len(self.featurizer_.categorical_)]
         self.train_cat_ = np.where(np.isnan(cat), -1, cat).astype(np.int16)
@@ -329,6 +327,82 @@ class RoutingModel(BaseEstimator):
             (np.ones(len(rows), dtype=np.float32), (rows, cols)),
             shape=(len(self.routings_), len(self.tokens_)),
         )
+        progress(0.8, "How far to trust each step model")
+        self._fit_stacker(Xo, Z, presence)
+
+    def _new_forest(self) -> LeafForest:
+        return LeafForest(
+            n_estimators=self.n_estimators,
+            min_samples_leaf=self.min_samples_leaf,
+            max_features=self.max_features,
+            min_split_gain=self.min_split_gain,
+            max_samples=self.max_samples,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+        )
+
+    def _expert_probabilities(self, Xo: np.ndarray, Z: np.ndarray, forest: LeafForest, linear: tuple,
+                              trees: dict, counts: np.ndarray | None = None) -> np.ndarray:
+        """(3, n, tokens): each expert's presence probability, as they enter the combination."""
+        vote = self._trust_recurring(forest.vote(Xo)[0], counts)
+        forest_p = np.asarray((vote @ self.routing_token_matrix_).todense())
+        linear_p = Z @ linear[0] + linear[1]
+        return np.stack([forest_p, linear_p, self._step_tree_probabilities(Xo, trees)])
+
+    def _fit_stacker(self, Xo: np.ndarray, Z: np.ndarray, presence: np.ndarray) -> None:
+        """How far to trust each expert, learned from their answers on items they did not see.
+
+        The experts learn from the same items, so multiplying their odds counts the same evidence
+        up to three times (a rare one-off step that each sees faintly becomes likely). The items
+        are split in folds; each fold is answered by experts grown on the others, and a logistic
+        model of the true presence on the experts' log-odds gives the weight of each.
+        """
+        self.stack_weights_ = np.array([0.0, 1.0, 1.0, 1.0, -2.0])  # the product of the odds
+        n = len(Xo)
+        if n < STACK_MIN_ITEMS:
+            return
+        rng = np.random.default_rng(self.random_state + 2)
+        limit = max(STACK_MIN_ITEMS, min(STACK_ROWS, STACK_CELLS // max(len(self.tokens_), 1)))
+        rows = np.sort(rng.choice(n, limit, replace=False)) if n > limit else np.arange(n)
+        fold = rng.permutation(len(rows)) % STACK_FOLDS
+        feats, target = [], []
+        for k in range(STACK_FOLDS):
+            fit_rows, held = rows[fold != k], rows[fold == k]
+            counts = np.bincount(self.item_routing_[fit_rows], minlength=len(self.routings_))
+            forest = self._new_forest().fit(
+                Xo[fit_rows], presence[fit_rows][:, self._varied_tokens(presence[fit_rows], FOREST_MAX_OUTPUTS)],
+                self.item_routing_[fit_rows], len(self.routings_))
+            linear = self._linear_model(Z[fit_rows], presence[fit_rows])
+            trees = self._step_tree_models(Xo[fit_rows], presence[fit_rows])
+            feats.append(self._expert_probabilities(Xo[held], Z[held], forest, linear, trees, counts))
+            target.append(presence[held])
+        F = self._expert_logits(np.concatenate(feats, axis=1))
+        F = F.reshape(len(F), -1).T
+        y = np.concatenate(target).ravel().astype(np.float64)
+        # An expert is never trusted the wrong way round: one whose weight comes out negative
+        # (it adds nothing the others do not say) is left out and the rest refitted.
+        use = [0, 1, 2, 3]
+        while True:
+            w = _logistic_fit(F[:, use], y)
+            negative = [u for u, v in zip(use, w[1:], strict=True) if u < 3 and v < 0]
+            if not negative:
+                break
+            use.remove(min(negative, key=lambda u: w[1 + use.index(u)]))
+        weights = np.zeros(5)
+        weights[0] = w[0]
+        weights[[1 + u for u in use]] = w[1:]
+        self.stack_weights_ = weights
+
+    def _expert_logits(self, experts: np.ndarray) -> np.ndarray:
+        """(4, n, tokens): the experts' clipped log-odds and the step's base rate's."""
+        forest_p, linear_p, trees_p = experts
+        n = forest_p.shape[0]
+        return np.stack([
+            _logit(np.clip(forest_p, 1e-4, 1 - 1e-4)),
+            _logit(np.clip(linear_p, LINEAR_CLIP, 1 - LINEAR_CLIP)),
+            _logit(np.clip(trees_p, 1e-3, 1 - 1e-3)),
+            np.tile(_logit(self.token_prior_c_), (n, 1)),
+        ])
 
     def _fit_imputers(self, Z: np.ndarray) -> None:
         """Per categorical attribute, a multinomial logistic model of its value from the others,
@@ -365,6 +439,9 @@ class RoutingModel(BaseEstimator):
 
         Trees cannot tell what a combination of options never seen together needs; an additive
         model can (option A adds a step, option B another), so it proposes and scores those."""
+        self.linear_coef_, self.linear_intercept_ = self._linear_model(Z, presence)
+
+    def _linear_model(self, Z: np.ndarray, presence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Z = Z.astype(np.float64)
         Y = presence.astype(np.float64)
         if len(Z) > LINEAR_ROWS:
@@ -377,8 +454,7 @@ class RoutingModel(BaseEstimator):
         # must not overrule the evidence of similar items.
         gram[np.diag_indices_from(gram)] += max(LINEAR_ALPHA * len(Z) / 100, LINEAR_MIN_ALPHA)
         W = np.linalg.solve(gram, Zc.T @ (Y - ym))
-        self.linear_coef_ = W.astype(np.float32)
-        self.linear_intercept_ = (ym - zm @ W).astype(np.float32)
+        return W.astype(np.float32), (ym - zm @ W).astype(np.float32)
 
     @staticmethod
     def _varied_tokens(presence: np.ndarray, limit: int) -> np.ndarray:
@@ -392,17 +468,21 @@ class RoutingModel(BaseEstimator):
     def _fit_step_trees(self, Xo: np.ndarray, presence: np.ndarray) -> None:
         """One small tree per step: it splits on what decides that step alone (the forest's trees
         split on what decides the whole routing, and may never look at a rare option)."""
+        self.step_trees_ = self._step_tree_models(Xo, presence)
+
+    def _step_tree_models(self, Xo: np.ndarray, presence: np.ndarray) -> dict[int, tuple]:
         from sklearn.tree import DecisionTreeRegressor
 
-        self.step_trees_: dict[int, tuple] = {}
+        trees: dict[int, tuple] = {}
         if not STEP_TREES or Xo.shape[1] == 0:
-            return
+            return trees
         rng = np.random.default_rng(self.random_state + 1)
         rows = np.arange(len(Xo))
         if len(rows) > STEP_TREE_ROWS:
             rows = np.sort(rng.choice(rows, STEP_TREE_ROWS, replace=False))
         X = np.ascontiguousarray(Xo[rows], dtype=np.float32)
         leaf = max(STEP_TREE_MIN_LEAF, len(rows) // 2000)
+        prior_all = presence.mean(axis=0)
         for t in self._varied_tokens(presence, STEP_TREE_MAX).tolist():
             y = presence[rows, t].astype(np.float32)
             positives = int(y.sum())
@@ -413,17 +493,19 @@ class RoutingModel(BaseEstimator):
             tr = tree.tree_
             # Leaf means shrunk towards the step's base rate by a couple of items.
             n = tr.n_node_samples.astype(np.float64)
-            prior = float(self.token_prior_[t])
+            prior = float(prior_all[t])
             value = (tr.value[:, 0, 0] * n + 2.0 * prior) / (n + 2.0)
-            self.step_trees_[t] = (tree, value.astype(np.float32))
+            trees[t] = (tree, value.astype(np.float32))
+        return trees
 
-    def _step_tree_probabilities(self, Xo: np.ndarray) -> np.ndarray:
+    def _step_tree_probabilities(self, Xo: np.ndarray, trees: dict | None = None) -> np.ndarray:
         """(n, tokens) presence probability from each step's own tree (the base rate without one)."""
+        trees = self.step_trees_ if trees is None else trees
         out = np.tile(self.token_prior_c_, (len(Xo), 1))
-        if not self.step_trees_:
+        if not trees:
             return out
         X = np.ascontiguousarray(Xo, dtype=np.float32)
-        for t, (tree, value) in self.step_trees_.items():
+        for t, (tree, value) in trees.items():
             out[:, t] = value[tree.apply(X)]
         return np.clip(out, 1e-3, 1 - 1e-3)
 
@@ -649,9 +731,7 @@ class RoutingModel(BaseEstimator):
         # Product of the two experts' odds over the base rate: the additive model decides where
         # the forest is split (combinations it never saw), the forest where it is sure.
         trees_p = self._step_tree_probabilities(exp_X)
-        logit = (_logit(forest_p) + _logit(linear[exp_rows]) + _logit(trees_p)
-                 - 2 * _logit(self.token_prior_c_))
-        probs = 1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))
+        probs = self._combine(forest_p, linear[exp_rows], trees_p)
         familiar = self.featurizer_.familiarity(enc)
         evidence = self._batch_evidence(nn_idx)
         evidence["model"] = self._duration_estimates(Z)
@@ -678,14 +758,22 @@ class RoutingModel(BaseEstimator):
                                       ignore_history, float(familiar[i]), qn[i]))
         return out
 
-    def _trust_recurring(self, vote):
+    def _combine(self, forest_p: np.ndarray, linear_p: np.ndarray, trees_p: np.ndarray) -> np.ndarray:
+        """Step presence probabilities: the experts' log-odds weighted as learned (_fit_stacker)."""
+        F = self._expert_logits(np.stack([forest_p, linear_p, trees_p]))
+        w = getattr(self, "stack_weights_", np.array([0.0, 1.0, 1.0, 1.0, -2.0]))
+        logit = w[0] + np.tensordot(w[1:], F, axes=1)
+        return 1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))
+
+    def _trust_recurring(self, vote, counts: np.ndarray | None = None):
         """Votes re-weighted by how established each routing is (count / (count + c)): a routing
         seen once may be a one-off plant variant and speaks with less weight."""
         from scipy import sparse
 
         if VOTE_PRIOR_COUNT <= 0:
             return vote
-        w = self.routing_count_ / (self.routing_count_ + VOTE_PRIOR_COUNT)
+        counts = self.routing_count_ if counts is None else counts
+        w = counts / (counts + VOTE_PRIOR_COUNT)
         vote = sparse.csr_matrix(vote.multiply(w[None, :].astype(np.float32)))
         total = np.asarray(vote.sum(axis=1)).ravel()
         return sparse.csr_matrix(sparse.diags(np.where(total > 0, 1.0 / np.maximum(total, 1e-12), 0.0)) @ vote)
@@ -1246,6 +1334,23 @@ def _plain(value: object) -> object:
 
 def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
+
+
+def _logistic_fit(F: np.ndarray, y: np.ndarray, ridge: float = 1e-3, iterations: int = 25) -> np.ndarray:
+    """Weights (intercept first) of a logistic regression of y on the columns of F (Newton)."""
+    A = np.column_stack([np.ones(len(F)), F])
+    w = np.zeros(A.shape[1])
+    penalty = ridge * len(A) * np.eye(A.shape[1])
+    penalty[0, 0] = 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(A @ w, -30, 30)))
+        grad = A.T @ (p - y) + penalty @ w
+        hess = (A * (p * (1 - p))[:, None]).T @ A + penalty + 1e-9 * np.eye(A.shape[1])
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-6:
+            break
+    return w
 
 
 def _normalise_rows(X: np.ndarray) -> np.ndarray:

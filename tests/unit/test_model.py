@@ -169,6 +169,33 @@ def test_repeated_process_keeps_its_place():
     assert pred.candidates[0].processes == ["SAW", "INSPECT", "MILL", "INSPECT", "PACK"]
 
 
+def test_a_one_off_step_of_a_close_item_is_not_proposed():
+    """Each step model sees a one-off extra step faintly; their combination must not make it
+    likely (counting the same evidence thrice did). Weights of the step models are learned."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(240):
+        heat, coat = ["N", "Y"][i % 2], ["N", "Y"][(i // 2) % 2]
+        steps = ["CUT", *(["HEAT"] if heat == "Y" else []), "DRILL", *(["COAT"] if coat == "Y" else []), "INSPECT"]
+        if i % 40 == 7:  # a plant variant: an extra MARK step on six items
+            steps.insert(2, "MARK")
+        size = float(rng.uniform(10, 100))
+        for j, s in enumerate(steps):
+            rows.append({"item_code": f"P-{i:04d}", "seq": 10 * (j + 1), "process_code": s,
+                         "duration_min": size / 10, "heat": heat, "coat": coat, "size": size})
+    ops = pd.DataFrame(rows)
+    model = RoutingModel().fit(ops)
+    assert model.stack_weights_.shape == (5,) and (model.stack_weights_[1:4] >= 0).all()
+    odd = ops[ops["item_code"].isin(ops.loc[ops["process_code"] == "MARK", "item_code"])]
+    items = odd.groupby("item_code").first().reset_index()[["item_code", "heat", "coat", "size"]]
+    items["item_code"] += "-NEW"
+    items["size"] += 0.01  # nearly the same item as the one with the extra step
+    preds = model.predict(items)
+    assert len(preds) == 6
+    assert not any("MARK" in p.candidates[0].processes for p in preds)
+    assert all(p.candidates[0].processes[:2] == ["CUT", "HEAT"] for p in preds)
+
+
 def test_no_durations_no_attributes_no_seq():
     ops = pd.DataFrame({"item_code": ["A", "A", "B", "B", "C"], "process_code": ["X", "Y", "X", "Y", "X"]})
     model = RoutingModel().fit(ops)
