@@ -144,7 +144,7 @@ class RoutingModel(BaseEstimator):
         n_estimators: int = 12,
         min_samples_leaf: int = 2,
         max_features: float = 0.5,
-        vote_weight: float = 0.4,
+        vote_weight: float = 0.1,
         min_split_gain: float = 0.0,
         max_samples: float = 0.8,
         n_jobs: int | None = None,
