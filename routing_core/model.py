@@ -58,12 +58,12 @@ MAX_UNSURE = 5  # least certain steps whose presence is flipped to compose alter
 MATE_WINDOW = 8  # training items per leaf considered as neighbours of a query
 KNN_SHARE = 0.5  # share of the routing vote given to the most similar items (rest: forest leaves)
 KNN_SHARPNESS = 16  # similarity exponent of that vote: an identical item outweighs close ones
-VOTE_PRIOR_COUNT = 2.0
+VOTE_PRIOR_COUNT = 2.0  # votes of a routing seen n times weigh n / (n + this)
 # Weighing the step experts (cross-fitted stacking).
 STACK_FOLDS = 3
 STACK_ROWS = 4_000  # training items answered out of fold (a sample when more)
 STACK_CELLS = 2_000_000  # ... and at most this many (item, step) pairs
-STACK_MIN_ITEMS = 60  # fewer items: the experts' odds are simply multiplied  # votes of a routing seen n times weigh n / (n + this)
+STACK_MIN_ITEMS = 60  # fewer items: the experts' odds are simply multiplied
 
 
 @dataclass
@@ -127,9 +127,9 @@ class RoutingModel(BaseEstimator):
     second inspection) in a learned order. Three experts estimate each step's presence: a forest
     of multi-output trees (whose leaves also vote for whole routings), one small tree per step,
     and an additive model (which composes combinations of options never seen together); their
-    log-odds are added with weights learned on items each expert did not see (stacking). Candidates are the voted routings and the most likely step sets, ranked
-    by vote and joint step probability; steps of a set never seen whole are ordered by learned
-    precedence. Times come from per-process log-linear models (p10-p90 of residuals as the
+    log-odds are added with weights learned on items each expert did not see (stacking).
+    Candidates are the voted routings and the most likely step sets, ranked by vote and joint
+    step probability; steps of a set never seen whole are ordered by learned precedence. Times come from per-process log-linear models (p10-p90 of residuals as the
     range), operation attributes from the most similar items. Blank attributes are tried with
     their likely values; an item unlike anything known gets a flagged fallback.
     """
@@ -728,8 +728,8 @@ class RoutingModel(BaseEstimator):
             vote = self._drop_self_votes(vote, exp_leaves, self_idx[exp_rows])
         vote = self._trust_recurring(vote)
         forest_p = np.clip(np.asarray((vote @ self.routing_token_matrix_).todense()), 1e-4, 1 - 1e-4)
-        # Product of the two experts' odds over the base rate: the additive model decides where
-        # the forest is split (combinations it never saw), the forest where it is sure.
+        # The experts' log-odds, weighted as learned: the additive model decides where the forest
+        # is split (combinations it never saw), the forest and the step trees where they are sure.
         trees_p = self._step_tree_probabilities(exp_X)
         probs = self._combine(forest_p, linear[exp_rows], trees_p)
         familiar = self.featurizer_.familiarity(enc)
