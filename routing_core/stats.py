@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 
@@ -49,48 +51,31 @@ def compute_stats(dataset: Dataset) -> dict:
     ops = dataset.ops
     n = len(ops)
     item_codes = dataset.item_numbers()
-    proc_codes, proc_uniques = pd.factorize(ops[PROCESS], sort=False)
     n_items = int(item_codes[-1]) + 1 if n else 0
-    lengths = np.bincount(item_codes, minlength=n_items)
-
-    columns = [c for c in ops.columns]
-    missing = {c: blank_count(ops[c]) / n if n else 0.0 for c in columns}
     has_duration = DURATION in ops and bool(ops[DURATION].notna().any())
-
-    keys = routing_keys(item_codes, proc_codes)
-    _, routing_counts = np.unique(keys, return_counts=True)
-
-    length_values, length_counts = np.unique(lengths, return_counts=True)
+    durations = ops[DURATION].to_numpy(dtype="float64", na_value=np.nan) if has_duration else None
+    # Two lanes: numpy's sorts and selections release the GIL, so the duration figures are
+    # computed beside the routing figures.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        if has_duration:
+            summaries = pool.submit(_duration_summaries, durations, item_codes, n_items)
+        proc_codes, proc_uniques = pd.factorize(ops[PROCESS], sort=False)
+        if has_duration:
+            by_process = pool.submit(_by_group, durations, proc_codes, len(proc_uniques))
+        lengths = np.bincount(item_codes, minlength=n_items)
+        keys = routing_keys(item_codes, proc_codes)
+        _, routing_counts = np.unique(keys, return_counts=True)
+        length_values, length_counts = np.unique(lengths, return_counts=True)
+        transitions = _transitions(item_codes, proc_codes, proc_uniques)
+        missing = {c: blank_count(ops[c]) / n if n else 0.0 for c in ops.columns}
+        duration_by_process = (
+            {str(proc_uniques[code]): row for code, row in by_process.result().items()} if has_duration else {}
+        )
+        duration_summary, routing_duration_summary = summaries.result() if has_duration else (None, None)
 
     proc_freq = np.bincount(proc_codes, minlength=len(proc_uniques))
     order = np.argsort(-proc_freq, kind="stable")
     process_frequency = {str(proc_uniques[i]): int(proc_freq[i]) for i in order[:TOP_PROCESSES]}
-
-    same_item = item_codes[1:] == item_codes[:-1]
-    a = proc_codes[:-1][same_item].astype(np.int64)
-    b = proc_codes[1:][same_item].astype(np.int64)
-    pair = a * len(proc_uniques) + b
-    pairs, pair_counts = np.unique(pair, return_counts=True)
-    top = np.argsort(-pair_counts, kind="stable")[:TOP_TRANSITIONS]
-    transitions = [
-        {
-            "from": str(proc_uniques[pairs[i] // len(proc_uniques)]),
-            "to": str(proc_uniques[pairs[i] % len(proc_uniques)]),
-            "count": int(pair_counts[i]),
-        }
-        for i in top
-    ]
-
-    duration_by_process = {}
-    if has_duration:
-        for code, row in _by_group(ops[DURATION].to_numpy(dtype="float64", na_value=np.nan), proc_codes,
-                                   len(proc_uniques)).items():
-            duration_by_process[str(proc_uniques[code])] = row
-        total_per_item = np.bincount(item_codes, weights=ops[DURATION].fillna(0).to_numpy(), minlength=n_items)
-        duration_summary = _summary(ops[DURATION].dropna().to_numpy())
-        routing_duration_summary = _summary(total_per_item)
-    else:
-        duration_summary = routing_duration_summary = None
 
     attributes = dataset.item_attributes + dataset.operation_attributes
     disagreeing = dataset.inconsistent_items
@@ -138,6 +123,27 @@ def compute_stats(dataset: Dataset) -> dict:
         "attributes": attributes,
         "alerts": alerts,
     }
+
+
+def _transitions(item_codes: np.ndarray, proc_codes: np.ndarray, proc_uniques: pd.Index) -> list[dict]:
+    """The most frequent direct successions of one process by another within a routing."""
+    same_item = item_codes[1:] == item_codes[:-1]
+    a = proc_codes[:-1][same_item].astype(np.int64)
+    b = proc_codes[1:][same_item].astype(np.int64)
+    k = len(proc_uniques)
+    pairs, pair_counts = np.unique(a * k + b, return_counts=True)
+    top = np.argsort(-pair_counts, kind="stable")[:TOP_TRANSITIONS]
+    return [
+        {"from": str(proc_uniques[pairs[i] // k]), "to": str(proc_uniques[pairs[i] % k]), "count": int(pair_counts[i])}
+        for i in top
+    ]
+
+
+def _duration_summaries(durations: np.ndarray, item_codes: np.ndarray, n_items: int) -> tuple[dict | None, dict | None]:
+    """Summaries of the step durations and of the routings' total durations (blanks count 0)."""
+    filled = ~np.isnan(durations)
+    totals = np.bincount(item_codes[filled], weights=durations[filled], minlength=n_items)
+    return _summary(durations[filled]), _summary(totals)
 
 
 def _by_group(values: np.ndarray, groups: np.ndarray, n_groups: int) -> dict[int, dict]:
