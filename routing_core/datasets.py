@@ -465,7 +465,7 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
     warnings: list[str] = []
     out = pd.DataFrame(index=frame.index)
     for target in (ITEM, PROCESS):
-        out[target] = frame[sources[target]].astype("str").str.strip().replace("", None)
+        out[target] = _code_text(frame[sources[target]])
     unit = next((u for u in DURATION_UNITS if u in sources), None)
     if unit is not None:
         src = sources[unit]
@@ -546,7 +546,19 @@ def _arrow(values: pd.Series) -> pa.Array:
     data = getattr(values.array, "_pa_array", None)
     if data is None:
         data = pa.array(values.to_numpy(dtype=object), pa.string(), from_pandas=True)
-    return data.combine_chunks() if isinstance(data, pa.ChunkedArray) else data
+    if isinstance(data, pa.ChunkedArray):
+        return data.chunk(0) if data.num_chunks == 1 else data.combine_chunks()
+    return data
+
+
+def _code_text(values: pd.Series) -> pd.Series:
+    """Codes as text: surrounding blanks removed, an empty code a blank cell."""
+    text = _arrow(values if pd.api.types.is_string_dtype(values) else values.astype("str"))
+    text = pc.utf8_trim_whitespace(text)
+    empty = pc.equal(text, "")
+    if pc.any(empty).as_py():
+        text = pc.if_else(empty, pa.scalar(None, pa.string()), text)
+    return pd.Series(pd.array(text, dtype="str"), index=values.index)
 
 
 def blank_count(values: pd.Series) -> int:
@@ -561,7 +573,10 @@ def item_index(ops: pd.DataFrame) -> np.ndarray:
     if len(arr) == 0:
         return np.zeros(0, dtype=np.int64)
     change = pc.not_equal(arr[1:], arr[:-1]).to_numpy(zero_copy_only=False)
-    return np.r_[0, np.cumsum(change)].astype(np.int64)
+    idx = np.empty(len(arr), dtype=np.int64)
+    idx[0] = 0
+    np.cumsum(change, out=idx[1:])
+    return idx
 
 
 def _grouped_and_ordered(ops: pd.DataFrame, idx: np.ndarray) -> bool:
@@ -605,7 +620,8 @@ def classify_attributes(
     item_attrs, op_attrs, disagreeing = [], [], {}
     # pyarrow and numpy release the GIL here: columns are counted side by side
     with ThreadPoolExecutor(max_workers=min(len(attributes), os.cpu_count() or 1)) as pool:
-        counts = list(pool.map(lambda col: _items_with_several_values(ops[col], idx, same), attributes))
+        bits = pa.array(same)
+        counts = list(pool.map(lambda col: _items_with_several_values(ops[col], idx, same, bits), attributes))
     for col, varying in zip(attributes, counts, strict=True):
         if varying / n_multi <= ITEM_ATTRIBUTE_TOLERANCE:
             item_attrs.append(col)
@@ -616,12 +632,13 @@ def classify_attributes(
     return item_attrs, op_attrs, disagreeing
 
 
-def _items_with_several_values(values: pd.Series, idx: np.ndarray, same: np.ndarray | None = None) -> int:
+def _items_with_several_values(values: pd.Series, idx: np.ndarray, same: np.ndarray | None = None,
+                               same_bits: pa.Array | None = None) -> int:
     """How many items hold more than one distinct non-blank value (rows grouped by item, `idx`).
 
     With the blanks left out, an item holds several values exactly when two of its neighbouring
     values differ: neighbours are compared where both are filled, and across each run of blanks.
-    This needs no hashing of the values. `same` is idx[1:] == idx[:-1].
+    This needs no hashing of the values. `same` is idx[1:] == idx[:-1] (`same_bits` as Arrow).
     """
     same = idx[1:] == idx[:-1] if same is None else same
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
@@ -637,7 +654,7 @@ def _items_with_several_values(values: pd.Series, idx: np.ndarray, same: np.ndar
         arr = _arrow(values if pd.api.types.is_string_dtype(values) else values.astype("str"))
         blank = ~arr.is_valid().to_numpy(zero_copy_only=False) if arr.null_count else np.zeros(len(arr), bool)
         # Arrow compares into packed bits (blank where a blank takes part): test them there first.
-        packed = pc.and_(pc.not_equal(arr[1:], arr[:-1]), pa.array(same))
+        packed = pc.and_(pc.not_equal(arr[1:], arr[:-1]), pa.array(same) if same_bits is None else same_bits)
         if pc.any(packed).as_py():
             differ = packed.fill_null(False).to_numpy(zero_copy_only=False)
         else:
