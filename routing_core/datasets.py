@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Mapping
@@ -52,17 +53,20 @@ Source = str | os.PathLike | bytes | IO[bytes]
 
 
 class _Digest:
-    """The sha256 of some bytes, computed once, when first asked for."""
+    """The sha256 of some bytes (or of blocks of them, in order), computed once, when first asked for."""
 
     __slots__ = ("_data", "_hex")
 
-    def __init__(self, data: bytes) -> None:
-        self._data: bytes | None = data
+    def __init__(self, data: bytes | list[bytes]) -> None:
+        self._data: list[bytes] | None = [data] if isinstance(data, bytes) else data
         self._hex = ""
 
     def hexdigest(self) -> str:
         if self._data is not None:
-            self._hex, self._data = hashlib.sha256(self._data).hexdigest(), None
+            digest = hashlib.sha256()
+            for block in self._data:
+                digest.update(block)
+            self._hex, self._data = digest.hexdigest(), None
         return self._hex
 
 
@@ -81,8 +85,26 @@ class LazySha256:
         value = obj.__dict__.get(self.slot, "")
         return value if isinstance(value, str) else value.hexdigest()
 
-    def __set__(self, obj: object, value: str | bytes | _Digest) -> None:
-        obj.__dict__[self.slot] = _Digest(value) if isinstance(value, bytes) else value
+    def __set__(self, obj: object, value: str | bytes | list[bytes] | _Digest) -> None:
+        obj.__dict__[self.slot] = _Digest(value) if isinstance(value, bytes | list) else value
+
+
+class LazyBytes:
+    """A dataclass field of bytes that may be given as blocks, joined when first read."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, obj: object, owner: type | None = None) -> bytes:
+        if obj is None:
+            return b""  # the dataclass default
+        value = obj.__dict__.get(self.slot, b"")
+        if isinstance(value, list):
+            value = obj.__dict__[self.slot] = b"".join(value)
+        return value
+
+    def __set__(self, obj: object, value: bytes | list[bytes]) -> None:
+        obj.__dict__[self.slot] = value
 
 
 def _pending_sha256(obj: object) -> str | _Digest:
@@ -99,7 +121,8 @@ class RawTable:
     delimiter: str | None  # None for Parquet
     sha256: str = LazySha256()  # of the file's bytes as given (pass the bytes: hashed when read)
     source_name: str = "upload"
-    data: bytes = field(default=b"", repr=False)  # the text as parsed (BOM and leading blanks removed)
+    # the text as parsed (BOM and leading blanks removed); blocks given are joined when first read
+    data: bytes = field(default=LazyBytes(), repr=False)
 
 
 def _to_bytes(source: Source) -> tuple[bytes, str]:
@@ -119,12 +142,14 @@ def _to_bytes(source: Source) -> tuple[bytes, str]:
         raise UserError(f"No permission to read {path}.") from None
 
 
-def _sniff_encoding(data: bytes) -> str:
-    """The first encoding of ENCODINGS that decodes a leading sample (a cut character at the end is fine)."""
+def _sniff_encoding(data: bytes, complete: bool | None = None) -> str:
+    """The first encoding of ENCODINGS that decodes a leading sample (a cut character at the end is
+    fine unless `data` is the `complete` file, by default when it is no longer than the sample)."""
     sample = data[:SNIFF_BYTES]
+    final = len(data) <= SNIFF_BYTES if complete is None else complete
     for enc in ENCODINGS:
         try:
-            text = codecs.getincrementaldecoder(enc)().decode(sample, final=len(data) <= SNIFF_BYTES)
+            text = codecs.getincrementaldecoder(enc)().decode(sample, final=final)
         except UnicodeDecodeError:
             continue
         if enc == "cp949" and not _plausible_korean(text):
@@ -174,6 +199,11 @@ def read_table(source: Source, name: str | None = None, text_columns: set[str] |
 
     `text_columns` are read as text whatever they hold (codes with leading zeros).
     """
+    if isinstance(source, str | os.PathLike) and not text_columns:
+        path = Path(source)
+        streamed = _stream_path(path, name or path.name)
+        if streamed is not None:
+            return streamed
     data, source_name = _to_bytes(source)
     return _read_table(data, name or source_name, text_columns)
 
@@ -241,25 +271,12 @@ def _read_csv(
     # pyarrow infers numbers, which would drop the leading zeros of codes: columns that look like
     # codes (a leading zero in the first lines, or a known item/process header) stay text.
     text = set(text_columns or ()) | _code_like_columns(data, encoding, delimiter, header)
-    read_opts = pacsv.ReadOptions(
-        encoding="utf8" if encoding.startswith("utf-8") else encoding,
-        column_names=header,
-        skip_rows=1,
-        block_size=1 << 20,
-    )
     # Quoted line breaks inside values are rare and make parsing slower: only allow them when a
     # quote follows a delimiter or starts a line somewhere in the file.
-    parse_opts = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=_may_quote_newlines(data, delimiter))
-    payload = data
+    newlines = _may_quote_newlines(data, delimiter)
     for _ in range(len(header) + 1):
-        convert_opts = pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in text},
-            strings_can_be_null=True,
-            null_values=["", "NA", "N/A", "NaN", "nan", "NULL", "null"],
-            quoted_strings_can_be_null=True,
-        )
         try:
-            table = pacsv.read_csv(io.BytesIO(payload), read_opts, parse_opts, convert_opts)
+            table = pacsv.read_csv(pa.BufferReader(data), *_csv_options(header, encoding, delimiter, text, newlines))
             break
         except UnicodeDecodeError:
             raise _NotThisEncoding() from None
@@ -281,6 +298,86 @@ def _read_csv(
     if frame.empty:
         raise UserError(f"{source_name} has a header but no data rows.")
     return frame
+
+
+def _csv_options(
+    header: list[str], encoding: str, delimiter: str, text: set[str], newlines: bool
+) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
+    """pyarrow's options for a file read with our header, `text` columns kept as text."""
+    return (
+        pacsv.ReadOptions(
+            encoding="utf8" if encoding.startswith("utf-8") else encoding,
+            column_names=header,
+            skip_rows=1,
+            block_size=1 << 20,
+        ),
+        pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines),
+        pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in text},
+            strings_can_be_null=True,
+            null_values=["", "NA", "N/A", "NaN", "nan", "NULL", "null"],
+            quoted_strings_can_be_null=True,
+        ),
+    )
+
+
+class _Tee(io.RawIOBase):
+    """A file read once: the parser reads it block by block while the blocks are kept, so
+    reading the disk overlaps parsing and the bytes are at hand afterwards."""
+
+    def __init__(self, head: bytes, fh: IO[bytes]) -> None:
+        super().__init__()
+        self.chunks = [head]
+        self.fh = fh
+        self.pos = 0  # offset into self.chunks[0] still to hand out
+        self.quote_after_head = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        head = self.chunks[0]
+        if self.pos < len(head):
+            end = len(head) if size < 0 else min(len(head), self.pos + size)
+            part, self.pos = head[self.pos:end], end
+            return part
+        part = self.fh.read(size)
+        if part:
+            self.chunks.append(part)
+            self.quote_after_head = self.quote_after_head or b'"' in part
+        return part
+
+
+def _stream_path(path: Path, source_name: str) -> RawTable | None:
+    """Read a large plain UTF-8 CSV file with parsing overlapping the disk (as pyarrow does on
+    its own). None when the file needs any of the careful steps of _read_table (small, BOM,
+    other encodings, binary, quoted line breaks past the first megabyte, a column to read again
+    as text): the caller then reads it the usual way, which decides everything exactly."""
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below, after the parse
+    except OSError:
+        return None
+    with fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return None  # a pipe is read once: the caller reads it whole
+        head = fh.read(SNIFF_BYTES)
+        if (len(head) < SNIFF_BYTES or head[:4] == b"PAR1" or head[:1] in (b"\r", b"\n", b" ", b"\t", b"\xef", b"\xfe", b"\xff", b"\x00")
+                or _looks_binary(head) is not None or _sniff_encoding(head, complete=False) != "utf-8"):
+            return None
+        delimiter = _sniff_delimiter(head[:65536].decode("utf-8", errors="replace"))
+        header = _header(head, "utf-8", delimiter, source_name)
+        text = _code_like_columns(head, "utf-8", delimiter, header)
+        newlines = _may_quote_newlines(head, delimiter)
+        tee = _Tee(head, fh)
+        try:
+            table = pacsv.read_csv(tee, *_csv_options(header, "utf-8", delimiter, text, newlines))
+        except (pa.ArrowException, UnicodeDecodeError, OSError):
+            return None
+    if (tee.quote_after_head and not newlines) or table.num_rows == 0 or any(
+        pa.types.is_binary(t) or pa.types.is_large_binary(t) for t in table.schema.types
+    ):
+        return None
+    return RawTable(table.to_pandas(), "utf-8", delimiter, tee.chunks, source_name, tee.chunks)
 
 
 def _decodes(value: bytes) -> bool:

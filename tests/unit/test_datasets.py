@@ -287,3 +287,53 @@ def test_stats_written_by_another_build_are_recomputed(data_home):
     stats = store.stats("plans")
     assert stats["stats_version"] == STATS_VERSION and stats["unique_items"] == 25
     assert json.loads(path.read_text())["unique_items"] == 25
+
+
+def _big_csv(tail: bytes = b"", rows: int = 30_000) -> bytes:
+    """A plain export of well over the first megabyte the reader sniffs, with `tail` lines at the end."""
+    lines = [b"item_code,seq,process_code,duration_min,material,note"]
+    lines += [f"IT-{i // 5:06d},{10 * (i % 5 + 1)},P{i % 7},{i % 13 + 0.5},steel,plain text {i}".encode()
+              for i in range(rows)]
+    return b"\n".join(lines) + b"\n" + tail
+
+
+@pytest.mark.parametrize("case, tail", [
+    ("plain", b""),
+    ("quoted line break late", b'IT-999999,10,P1,1.5,steel,"two\nlines"\n'),
+    ("quote late without line break", b'IT-999999,10,P1,1.5,steel,"a, b"\n'),
+    ("cp1252 byte late", "IT-999999,10,P1,1.5,Stahl geh\xe4rtet,x\n".encode("cp1252")),
+    ("text late in a number column", b"IT-999999,10,P1,abc,steel,x\n"),
+    # a quoted line break whose two halves would each pass for a whole row
+    ("quoted line break splitting into rows", b'IT-999998,10,P1,1.5,steel,"x\nIT-999999,10,P1,1.5,steel,y"\n'),
+])
+def test_a_large_file_on_disk_reads_as_its_bytes_do(tmp_path, case, tail):
+    # Files on disk are parsed while they are read; whatever they hold, the result is the one
+    # the same bytes give in memory.
+    data = _big_csv(tail)
+    path = tmp_path / "big.csv"
+    path.write_bytes(data)
+    from_disk, in_memory = read_table(path), read_table(data, name="big.csv")
+    pd.testing.assert_frame_equal(from_disk.frame, in_memory.frame)
+    assert (from_disk.encoding, from_disk.delimiter, from_disk.source_name) == (
+        in_memory.encoding, in_memory.delimiter, "big.csv")
+    assert from_disk.sha256 == in_memory.sha256 == hashlib.sha256(data).hexdigest()
+    assert from_disk.data == in_memory.data == data
+    if case == "quoted line break late":
+        assert from_disk.frame["note"].iloc[-1] == "two\nlines"
+    if case == "quoted line break splitting into rows":
+        assert len(from_disk.frame) == 30_001
+    if case == "cp1252 byte late":
+        assert from_disk.encoding == "cp1252" and from_disk.frame["material"].iloc[-1] == "Stahl gehärtet"
+
+
+def test_a_large_file_on_disk_keeps_its_bytes_for_codes_read_again(tmp_path):
+    # Codes under a header no alias knows are read as numbers; mapped as item codes, the column
+    # is read again as text from the kept bytes, and a leading zero far down survives.
+    lines = [b"ident,seq,process_code"] + [f"{100000 + i // 4},{i % 4 + 1},P{i % 3}".encode() for i in range(120_000)]
+    data = b"\n".join(lines) + b"\n0999999,1,P1\n"
+    path = tmp_path / "numbers.csv"
+    path.write_bytes(data)
+    assert len(data) > 1 << 20
+    ds = load_dataset(path, {"ident": "item_code"})
+    assert ds.ops["item_code"].iloc[-1] == "0999999"
+    assert ds.sha256 == hashlib.sha256(data).hexdigest()
