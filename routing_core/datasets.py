@@ -348,6 +348,10 @@ class _Tee(io.RawIOBase):
         return part
 
 
+# First bytes that need _read_table's care: blank lines above the header, or a byte order mark.
+_CAREFUL_START = (b"\r", b"\n", b" ", b"\t", b"\xef", b"\xfe", b"\xff", b"\x00")
+
+
 def _stream_path(path: Path, source_name: str) -> RawTable | None:
     """Read a large plain UTF-8 CSV file with parsing overlapping the disk (as pyarrow does on
     its own). None when the file needs any of the careful steps of _read_table (small, BOM,
@@ -361,7 +365,7 @@ def _stream_path(path: Path, source_name: str) -> RawTable | None:
         if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
             return None  # a pipe is read once: the caller reads it whole
         head = fh.read(SNIFF_BYTES)
-        if (len(head) < SNIFF_BYTES or head[:4] == b"PAR1" or head[:1] in (b"\r", b"\n", b" ", b"\t", b"\xef", b"\xfe", b"\xff", b"\x00")
+        if (len(head) < SNIFF_BYTES or head[:4] == b"PAR1" or head[:1] in _CAREFUL_START
                 or _looks_binary(head) is not None or _sniff_encoding(head, complete=False) != "utf-8"):
             return None
         delimiter = _sniff_delimiter(head[:65536].decode("utf-8", errors="replace"))
