@@ -684,14 +684,15 @@ def _grouped_and_ordered(ops: pd.DataFrame, idx: np.ndarray) -> bool:
     """True when rows are already grouped by item with seq non-decreasing (exports usually are)."""
     if len(idx) == 0:
         return True
+    # codes in sorted order are grouped for sure (cheap: compare them where they change);
+    # otherwise count the distinct ones
+    starts = np.flatnonzero(idx[1:] != idx[:-1]) + 1
     codes = _arrow(ops[ITEM])
-    # codes in sorted order are grouped for sure (cheap); otherwise count the distinct ones
-    is_sorted = pc.all(pc.less_equal(codes[:-1], codes[1:])).as_py() is not False
+    is_sorted = pc.all(pc.less_equal(codes.take(starts - 1), codes.take(starts))).as_py() is not False
     if not is_sorted and int(idx[-1]) + 1 != ops[ITEM].nunique():
         return False
     seq = ops[SEQ].to_numpy()
-    same = idx[1:] == idx[:-1]
-    return bool(np.all(seq[1:][same] >= seq[:-1][same]))
+    return bool(np.all((seq[1:] >= seq[:-1]) | (idx[1:] != idx[:-1])))
 
 
 # An attribute whose values disagree within at most this share of items is still an item

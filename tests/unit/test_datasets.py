@@ -91,6 +91,20 @@ def test_parquet_round_trip(tmp_path):
     assert again.ops["item_code"].iloc[0] == "00000000"
 
 
+@pytest.mark.parametrize("rows, expected", [
+    # grouped by item though not sorted by code: the file's item order stays
+    ("B,1,X|B,2,Y|A,1,X|A,2,Z", ["B/X", "B/Y", "A/X", "A/Z"]),
+    # an item split in two places: grouped, by code
+    ("A,1,X|B,1,X|A,2,Z", ["A/X", "A/Z", "B/X"]),
+    # seq out of order within an item: sorted by seq
+    ("A,2,Z|A,1,X|B,1,X", ["A/X", "A/Z", "B/X"]),
+])
+def test_rows_end_grouped_by_item_in_seq_order(rows, expected):
+    data = ("item_code,seq,process_code\n" + rows.replace("|", "\n") + "\n").encode()
+    ops = load_dataset(io.BytesIO(data)).ops
+    assert (ops["item_code"] + "/" + ops["process_code"]).tolist() == expected
+
+
 def test_missing_seq_uses_file_order():
     data = b"item_code,process_code\nB,SAW\nB,MILL\nA,CUT\nB,PACK\n"
     ds = load_dataset(io.BytesIO(data))
