@@ -655,11 +655,26 @@ def _arrow(values: pd.Series) -> pa.Array:
 def _code_text(values: pd.Series) -> pd.Series:
     """Codes as text: surrounding blanks removed, an empty code a blank cell."""
     text = _arrow(values if pd.api.types.is_string_dtype(values) else values.astype("str"))
-    text = pc.utf8_trim_whitespace(text)
-    empty = pc.equal(text, "")
-    if pc.any(empty).as_py():
-        text = pc.if_else(empty, pa.scalar(None, pa.string()), text)
+    if _may_need_trim(text):
+        text = pc.utf8_trim_whitespace(text)
+        empty = pc.equal(text, "")
+        if pc.any(empty).as_py():
+            text = pc.if_else(empty, pa.scalar(None, pa.string()), text)
     return pd.Series(pd.array(text, dtype="str"), index=values.index)
+
+
+def _may_need_trim(text: pa.Array) -> bool:
+    """False when no value is empty and none starts or ends with a space, a control character or
+    a non-ASCII byte (which may be Unicode white space): checked on the raw buffers, no copy."""
+    if len(text) == 0 or not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+        return True
+    width = np.int64 if pa.types.is_large_string(text.type) else np.int32
+    offsets = np.frombuffer(text.buffers()[1], dtype=width)[text.offset : text.offset + len(text) + 1]
+    if np.any(offsets[1:] <= offsets[:-1]):
+        return True  # an empty value (or a blank cell)
+    data = np.frombuffer(text.buffers()[2], dtype=np.uint8)
+    ends = np.concatenate([data[offsets[:-1]], data[offsets[1:] - 1]])
+    return bool(np.any((ends <= 0x20) | (ends >= 0x80)))
 
 
 def blank_count(values: pd.Series) -> int:

@@ -8,11 +8,13 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from routing_core.datasets import (
     DatasetStore,
     _items_with_several_values,
+    _may_need_trim,
     classify_attributes,
     item_index,
     load_dataset,
@@ -103,6 +105,25 @@ def test_rows_end_grouped_by_item_in_seq_order(rows, expected):
     data = ("item_code,seq,process_code\n" + rows.replace("|", "\n") + "\n").encode()
     ops = load_dataset(io.BytesIO(data)).ops
     assert (ops["item_code"] + "/" + ops["process_code"]).tolist() == expected
+
+
+def test_codes_lose_surrounding_blanks_and_empty_codes_are_skipped():
+    data = "item_code,seq,process_code\n A1 ,1,\tSAW\nA1,2,MILL\u00a0\n   ,1,SAW\nB2,1,SAW\n".encode()
+    ds = load_dataset(io.BytesIO(data))
+    assert ds.ops["item_code"].tolist() == ["A1", "A1", "B2"]
+    assert ds.ops["process_code"].tolist() == ["SAW", "MILL", "SAW"]
+    assert any("without item_code or process_code were skipped" in w for w in ds.warnings)
+
+
+@pytest.mark.parametrize("values, trim", [
+    (["A", "B"], False), (["007", "8"], False), ([" A", "B"], True), (["A ", "B"], True),
+    (["A", ""], True), (["A", None], True), (["Ä", "B"], True), (["A\u00a0", "B"], True),
+    (["A\t", "x"], True),
+])
+@pytest.mark.parametrize("kind", ["string", "large_string"])
+def test_codes_needing_no_trim_are_told_from_their_buffers(values, trim, kind):
+    text = pa.array(["  padding  "] + values, getattr(pa, kind)()).slice(1)  # an offset into the buffers
+    assert _may_need_trim(text) is trim
 
 
 def test_missing_seq_uses_file_order():
