@@ -52,7 +52,12 @@ upload = st.file_uploader(
 if upload is None:
     for stale in ("upload_file_id", "upload_raw", "upload_norm", "upload_saved"):
         st.session_state.pop(stale, None)  # a removed file leaves nothing in memory
-    st.info("Drop a CSV, TSV, TXT or Parquet file above to see how it is read.", icon=":material/upload:")
+    st.info(
+        "Drop a CSV, TSV, TXT or Parquet file above to see how it is read. Files up to "
+        f"{st.get_option('server.maxUploadSize')} MB; the command line reads larger ones "
+        "(`python -m routing_core stats FILE`).",
+        icon=":material/upload:",
+    )
     st.stop()
 
 # Read once per uploaded file; a new file resets the mapping widgets to what its header suggests.

@@ -70,7 +70,10 @@ def test_removing_the_file_forgets_it(page):
     at.run()
     assert not at.exception
     assert "upload_raw" not in at.session_state and not at.main.dataframe
-    assert texts(at.main.info) == ["Drop a CSV, TSV, TXT or Parquet file above to see how it is read."]
+    assert texts(at.main.info) == [
+        "Drop a CSV, TSV, TXT or Parquet file above to see how it is read. Files up to 200 MB; "
+        "the command line reads larger ones (`python -m routing_core stats FILE`)."
+    ]
 
 
 def test_changing_the_mapping_changes_the_table(page, data_home):
