@@ -62,9 +62,10 @@ class _Digest:
         self._hex = ""
 
     def hexdigest(self) -> str:
-        if self._data is not None:
+        blocks = self._data  # read once: another thread may finish first and drop them
+        if blocks is not None:
             digest = hashlib.sha256()
-            for block in self._data:
+            for block in blocks:
                 digest.update(block)
             self._hex, self._data = digest.hexdigest(), None
         return self._hex
@@ -100,11 +101,14 @@ class LazyBytes:
             return b""  # the dataclass default
         value = obj.__dict__.get(self.slot, b"")
         if isinstance(value, list):
-            value = obj.__dict__[self.slot] = b"".join(value)
+            joined = b"".join(value)
+            value[:] = [joined]  # whoever shares the blocks (a digest to come) shares the join
+            value = obj.__dict__[self.slot] = joined
         return value
 
     def __set__(self, obj: object, value: bytes | list[bytes]) -> None:
-        obj.__dict__[self.slot] = value
+        # field(default=LazyBytes()) hands the descriptor itself to __init__ as the default
+        obj.__dict__[self.slot] = b"" if isinstance(value, LazyBytes) else value
 
 
 def _pending_sha256(obj: object) -> str | _Digest:
@@ -217,7 +221,7 @@ def _read_table(data: bytes, source_name: str, text_columns: set[str] | None) ->
             frame = pq.read_table(io.BytesIO(data)).to_pandas()
         except (pa.ArrowException, OSError) as exc:
             raise UserError(f"{source_name} looks like Parquet but cannot be read: {exc}") from None
-        return RawTable(frame, "parquet", None, original, source_name, data)
+        return RawTable(frame, "parquet", None, original, source_name)
     for bom, enc in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
                      (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
         if data.startswith(bom):
@@ -349,7 +353,7 @@ class _Tee(io.RawIOBase):
 
 
 # First bytes that need _read_table's care: blank lines above the header, or a byte order mark.
-_CAREFUL_START = (b"\r", b"\n", b" ", b"\t", b"\xef", b"\xfe", b"\xff", b"\x00")
+_CAREFUL_START = (b"\r", b"\n", b" ", b"\t", b"\x0b", b"\x0c", b"\xef", b"\xfe", b"\xff", b"\x00")
 
 
 def _stream_path(path: Path, source_name: str) -> RawTable | None:
@@ -758,8 +762,14 @@ def _items_with_several_values(values: pd.Series, idx: np.ndarray, same: np.ndar
     This needs no hashing of the values. `same` is idx[1:] == idx[:-1] (`same_bits` as Arrow).
     """
     same = idx[1:] == idx[:-1] if same is None else same
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        x = values.to_numpy(dtype="float64", na_value=np.nan)
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if numeric or not pd.api.types.is_string_dtype(values):
+        # numbers as they are; other values (flags, categories, mixed objects) by identity
+        if numeric:
+            x = values.to_numpy(dtype="float64", na_value=np.nan)
+        else:
+            codes = pd.factorize(values)[0]
+            x = np.where(codes < 0, np.nan, codes.astype("float64"))
         blank = np.isnan(x)
         with np.errstate(invalid="ignore"):
             differ = (x[1:] != x[:-1]) & same
@@ -768,7 +778,7 @@ def _items_with_several_values(values: pd.Series, idx: np.ndarray, same: np.ndar
         left, right = _across_blanks(blank, idx)
         across = x[left] != x[right]
     else:
-        arr = _arrow(values if pd.api.types.is_string_dtype(values) else values.astype("str"))
+        arr = _arrow(values)
         blank = ~arr.is_valid().to_numpy(zero_copy_only=False) if arr.null_count else np.zeros(len(arr), bool)
         # Arrow compares into packed bits (blank where a blank takes part): test them there first.
         packed = pc.and_(pc.not_equal(arr[1:], arr[:-1]), pa.array(same) if same_bits is None else same_bits)

@@ -10,8 +10,9 @@ import pandas as pd
 from routing_core.datasets import Dataset, blank_count, duplicate_counts
 from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
 
-# Bump when the keys or their meaning change: stored stats.json of another version are recomputed.
-STATS_VERSION = 1
+# Bump when the keys, their meaning or how they are computed change: stored stats.json of another
+# version are recomputed.
+STATS_VERSION = 2
 TOP_TRANSITIONS = 30
 TOP_PROCESSES = 50
 ALERT_MISSING_RATE = 0.05

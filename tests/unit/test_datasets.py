@@ -13,11 +13,13 @@ import pytest
 
 from routing_core.datasets import (
     DatasetStore,
+    RawTable,
     _items_with_several_values,
     _may_need_trim,
     classify_attributes,
     item_index,
     load_dataset,
+    normalise,
     read_table,
 )
 from routing_core.errors import UserError
@@ -218,7 +220,7 @@ def test_attributes_are_classified_by_how_many_items_disagree():
     assert classify_attributes(ops2, ["v", "w"])[1] == ["v", "w"]
 
 
-@pytest.mark.parametrize("kind", ["number", "text", "object"])
+@pytest.mark.parametrize("kind", ["number", "text", "object", "mixed", "flag"])
 def test_disagreeing_items_are_counted_as_pandas_counts_them(kind):
     # The neighbour comparison (with blanks in runs anywhere) against groupby().nunique() > 1.
     rng = np.random.default_rng(5)
@@ -229,6 +231,12 @@ def test_disagreeing_items_are_counted_as_pandas_counts_them(kind):
         values[rng.random(len(codes)) < rng.random()] = np.nan
         if kind == "number":
             column = pd.Series(values)
+        elif kind == "mixed":  # a table built by hand: 1 and 1.0 are one value, "1" another
+            kinds = rng.integers(0, 3, len(values))
+            column = pd.Series([None if v != v else (int(v), float(v), f"{v:.0f}")[k] for v, k in zip(values, kinds, strict=True)],
+                               dtype=object)
+        elif kind == "flag":
+            column = pd.Series([pd.NA if v != v else bool(v % 2) for v in values], dtype="boolean")
         else:
             column = pd.Series([None if v != v else f"v{v:.0f}" for v in values],
                                dtype="str" if kind == "text" else object)
@@ -372,3 +380,25 @@ def test_a_large_file_on_disk_keeps_its_bytes_for_codes_read_again(tmp_path):
     ds = load_dataset(path, {"ident": "item_code"})
     assert ds.ops["item_code"].iloc[-1] == "0999999"
     assert ds.sha256 == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("data", [
+    b"\x0b" * (2 << 20),  # white space only, of a kind bytes.strip() knows
+    b"item_code,seq,item_code\n" + b"A,1,B\n" * 300_000,  # a repeated header name
+    _big_csv() + b"IT-1,10,P1\n",  # a short row far down
+])
+def test_a_large_file_on_disk_is_refused_as_its_bytes_are(tmp_path, data):
+    path = tmp_path / "big.csv"
+    path.write_bytes(data)
+    with pytest.raises(UserError) as in_memory:
+        read_table(data, name="big.csv")
+    with pytest.raises(UserError) as from_disk:
+        read_table(path)
+    assert str(from_disk.value) == str(in_memory.value)
+
+
+def test_a_raw_table_made_without_its_bytes_has_none():
+    raw = RawTable(pd.DataFrame({"ident": [7, 7, 8], "seq": [1, 2, 1], "process_code": ["A", "B", "A"]}),
+                   "utf-8", ",", b"x")
+    assert raw.data == b""
+    assert normalise(raw, {"ident": "item_code"}).ops["item_code"].tolist() == ["7", "7", "8"]
