@@ -270,3 +270,38 @@ def test_operation_attributes_named_like_output_fields_keep_their_own_columns():
     assert {"rank (attribute)", "note (attribute)"} <= set(frame.columns)
     assert frame["rank"].min() == 1 and frame["rank"].max() <= 2
     assert set(frame["rank (attribute)"].dropna()) <= {9, 8, 7}
+
+
+def density_table(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Round bars of aluminium or steel: diameter and length vary independently over a wide
+    range, the weight is density x volume. Aluminium is anodized, steel zinc plated."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        material, density = [("ALU", 2.7), ("STEEL", 7.85)][i % 2]
+        dia, length = np.exp(rng.uniform(np.log(5), np.log(200))), np.exp(rng.uniform(np.log(10), np.log(2000)))
+        weight = round(density * np.pi / 4 * dia**2 * length * 1e-6, 4)
+        for j, s in enumerate(["SAW", "ANODIZE" if material == "ALU" else "ZINC"]):
+            rows.append({"item_code": f"B-{i:04d}", "seq": 10 * (j + 1), "process_code": s,
+                         "material": material, "dia_mm": round(dia, 1), "length_mm": round(length, 1),
+                         "weight_kg": weight})
+    return pd.DataFrame(rows)
+
+
+def test_blank_category_recovered_from_a_ratio_of_measurements():
+    """Neither the weight nor the size alone tells the material; weight per volume does. The
+    model of a blank attribute sees the logs of the measurements, where that ratio is linear."""
+    model = RoutingModel().fit(density_table())
+    query = density_table(n=200, seed=1).groupby("item_code").first().reset_index()
+    query["item_code"] = "Q" + query["item_code"]
+    truth = query["material"].to_numpy()
+    query["material"] = None
+    f = model.featurizer_
+    Z = f.imputation_design(f.encode(query))[0]
+    j = f.categorical_.index("material")
+    names = {code: value for value, code in f.code_of_["material"].items()}
+    guessed = []
+    for z in Z:
+        values, p = model._impute_probabilities(z, j)
+        guessed.append(names[int(values[np.argmax(p)])])
+    assert np.mean(np.asarray(guessed) == truth) >= 0.95
