@@ -41,6 +41,8 @@ else:
 
 quality, routings, processes = st.tabs(["Quality", "Routings and durations", "Processes and transitions"])
 with quality:
+    if not any(stats["missing_rate"].values()):
+        st.caption("No column has a missing value.")
     st.plotly_chart(charts.missing_rate_chart(stats["missing_rate"]), key="dataset_missing_chart")
 with routings:
     left, right = st.columns(2)

@@ -115,7 +115,7 @@ def show_plan(plan: dict) -> None:
     if plan.get("version_taken"):
         st.warning(f"The version name {md(plan.get('version'))} is taken; choose another before training.")
     with st.expander("Plan details"):
-        st.json(plan, expanded=False)
+        st.json(plan, expanded=1)
 
 
 def show_published(result: dict, job: dict) -> None:

@@ -158,11 +158,11 @@ if metrics:
                 key="models_baselines",
             )
     with st.expander("Metrics"):
-        st.json({k: v for k, v in metrics.items() if k not in ("baselines", "dataset_stats")}, expanded=False)
+        st.json({k: v for k, v in metrics.items() if k not in ("baselines", "dataset_stats")}, expanded=True)
 else:
     st.info("This version has no readable metrics.")
 with st.expander("Manifest"):
-    st.json(info.manifest or {}, expanded=False)
+    st.json(info.manifest or {}, expanded=1)
 with st.expander("Parameters"):
     st.json(info.params, expanded=True)
 

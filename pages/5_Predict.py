@@ -11,6 +11,7 @@ from routing_core import charts
 from routing_core.datasets import read_items
 from routing_core.errors import UserError
 from routing_core.export import to_safe_csv
+from routing_core.model import batch_warnings
 from routing_core.schema import ITEM
 from ui import frame, loaders
 from ui.empty import empty_state
@@ -66,8 +67,9 @@ if dataset_name in loaders.store().names():
 known_items = loaders.items(record) if record is not None else None
 
 
-def show_candidate(c, key: str) -> None:
-    """One candidate routing as a card: rank, score, kind, total time, steps, references."""
+def show_candidate(c, key: str, said: str = "") -> None:
+    """One candidate routing as a card: rank, score, kind, total time, steps, references
+    (its note unless it is `said` above the cards already)."""
     with st.container(border=True, key=f"{key}_card_{c.rank}"):
         head = st.columns([1, 2, 2, 2], vertical_alignment="center")
         head[0].markdown(f"### #{c.rank}")
@@ -75,7 +77,7 @@ def show_candidate(c, key: str) -> None:
         head[2].metric("Total time", "—" if c.total_duration_min is None else f"{c.total_duration_min:.1f} min")
         with head[3]:
             st.badge(c.kind, color=KIND_COLOR.get(c.kind, "gray"))
-        if c.note:
+        if c.note and c.note != said:
             st.caption(md(c.note))
         st.markdown(" → ".join(md(s.process_code) for s in c.steps))
         steps = [asdict(s) for s in c.steps]
@@ -89,9 +91,9 @@ def show_candidate(c, key: str) -> None:
                 hide_index=True,
                 column_config={
                     "process_code": "process",
-                    "duration_min": st.column_config.NumberColumn("min", format="%.1f"),
-                    "duration_low": st.column_config.NumberColumn("low", format="%.1f"),
-                    "duration_high": st.column_config.NumberColumn("high", format="%.1f"),
+                    "duration_min": st.column_config.NumberColumn("minutes", format="%.1f"),
+                    "duration_low": st.column_config.NumberColumn("low (min)", format="%.1f"),
+                    "duration_high": st.column_config.NumberColumn("high (min)", format="%.1f"),
                 },
             )
         with right:
@@ -110,7 +112,7 @@ def show_prediction(items: pd.DataFrame, key: str) -> None:
     if prediction.message:
         (st.warning if prediction.fallback else st.info)(md(prediction.message))
     for c in prediction.candidates:
-        show_candidate(c, key)
+        show_candidate(c, key, said=prediction.message)
 
 
 one, batch = st.tabs(["One item", "Batch file"])
@@ -172,13 +174,15 @@ with batch:
         batch_key = (upload.file_id, *loaders.version_identity(info), int(top_k), bool(ignore_history))
         cached = st.session_state.get("predict_batch")
         if cached is None or cached[0] != batch_key:
+            warnings: list[str] = []
             try:
                 items = read_items(upload.getvalue(), name=upload.name)
                 result: pd.DataFrame | str = model.predict_frame(items, top_k=int(top_k),
                                                                  ignore_history=bool(ignore_history))
+                warnings = batch_warnings(model, items, result)
             except UserError as exc:
                 result = str(exc)
-            cached = (batch_key, result, None if isinstance(result, str) else to_safe_csv(result))
+            cached = (batch_key, result, None if isinstance(result, str) else to_safe_csv(result), warnings)
             st.session_state["predict_batch"] = cached
         result = cached[1]
         if isinstance(result, str):
@@ -186,6 +190,8 @@ with batch:
         else:
             firsts = result[result["rank"] == 1].drop_duplicates(ITEM)
             kinds = firsts["kind"].value_counts()
+            for warning in cached[3]:
+                st.warning(md(warning), icon=":material/warning:")
             a, b, c, d = st.columns(4)
             a.metric("Items", f"{firsts[ITEM].nunique():,}")
             b.metric("Known", f"{int(kinds.get('known', 0)):,}")

@@ -208,7 +208,8 @@ def metrics_comparison_chart(
                 showlegend=col == 1,
                 marker_color=MODEL_COLOR,
                 text=[f"{v:.3f}" if v is not None else "—" for v in values],
-                textposition="auto",
+                textposition="inside",
+                insidetextanchor="start",  # at the foot of the bar, clear of the baseline mark
                 hovertemplate="%{x}: %{y:.3f}<extra>model</extra>",
             ),
             row=1,
@@ -222,7 +223,9 @@ def metrics_comparison_chart(
                 legendgroup="baseline",
                 showlegend=col == 1,
                 mode="markers",
-                marker={"symbol": "line-ew-open", "size": 36, "line": {"width": 3, "color": BASELINE_COLOR}},
+                # an open symbol is drawn in the marker's colour: set it, or each panel picks its own
+                marker={"symbol": "line-ew-open", "size": 36, "color": BASELINE_COLOR,
+                        "line": {"width": 3, "color": BASELINE_COLOR}},
                 customdata=[safe_label(r.get("baseline_name") or "baseline") for r in rows],
                 hovertemplate="%{x}: %{y:.3f}<extra>%{customdata}</extra>",
             ),

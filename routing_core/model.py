@@ -947,8 +947,10 @@ class RoutingModel(BaseEstimator):
             if procs in seen:
                 continue
             seen.add(procs)
-            refs = self._references(toks, routing, nb)
-            candidates.append(self._candidate(i, toks, score * scale, refs, evidence, "model", ""))
+            refs, exact = self._references(toks, routing, nb, exclude=str(code) if known else None)
+            note = "" if exact or not refs else (
+                "No similar item has exactly this routing: the reference items share most of its steps.")
+            candidates.append(self._candidate(i, toks, score * scale, refs, evidence, "model", note))
         for rank, c in enumerate(candidates, start=1):
             c.rank = rank
         return ItemPrediction(str(code), candidates[:top_k], known, fallback, message)
@@ -1081,21 +1083,26 @@ class RoutingModel(BaseEstimator):
         total = float(sum(durations)) if durations else None
         return Candidate(0, float(min(max(score, 0.0), 1.0)), steps, total, refs, kind, note)
 
-    def _references(self, toks, routing, nb) -> list[tuple[str, float]]:
-        """The similar items with this routing; for a composed one, those sharing most of its steps."""
+    def _references(self, toks, routing, nb, exclude: str | None = None) -> tuple[list[tuple[str, float]], bool]:
+        """The similar items with this routing, most similar first, and True; when none has it
+        (a composed routing), those sharing most of its steps, and False. `exclude` is the item
+        asked about (its own routing is another candidate)."""
         idx, routings, sims = nb
+        codes = [str(c) for c in self.items_[idx]]
+        keep = [j for j, c in enumerate(codes) if c != exclude]
         if routing is not None:
-            hit = np.flatnonzero(routings == routing)[: self.n_neighbors]
-            if len(hit):
-                return [(str(self.items_[idx[j]]), round(float(sims[j]), 4)) for j in hit]
+            hit = [j for j in keep if routings[j] == routing][: self.n_neighbors]
+            if hit:
+                return [(codes[j], round(float(sims[j]), 4)) for j in hit], True
         target = frozenset(toks)
         scored = []
-        for i, r, s in zip(idx.tolist(), routings.tolist(), sims.tolist(), strict=True):
-            other = self.routing_tokens_[r]
+        for j in keep:
+            other = self.routing_tokens_[routings[j]]
             overlap = len(target & other) / max(len(target | other), 1)
             if overlap >= 0.5:
-                scored.append((overlap * s, str(self.items_[i]), s))
-        return [(c, round(s, 4)) for _, c, s in sorted(scored, reverse=True)][: self.n_neighbors]
+                scored.append((overlap * float(sims[j]), codes[j], float(sims[j])))
+        best = sorted(scored, reverse=True)[: self.n_neighbors]
+        return [(c, round(s, 4)) for _, c, s in sorted(best, key=lambda t: -t[2])], False
 
     def _known_candidate(self, i: int) -> Candidate:
         lo, hi = self.item_ptr_[i], self.item_ptr_[i + 1]
@@ -1120,7 +1127,7 @@ class RoutingModel(BaseEstimator):
         key = None if group is None or (isinstance(group, float) and math.isnan(group)) else str(group)
         if key is not None and key in self.group_routing_:
             routing, n = self.group_routing_[key]
-            where = f"the most frequent routing of items with {self.group_column_} = {key} ({n} items)"
+            where = f"the most frequent routing of items with {_group_words(self.group_column_, key)} ({n} items)"
         else:
             routing = self.top_routing_
             where = f"the most frequent routing overall ({int(self.routing_count_[routing])} items)"
@@ -1174,8 +1181,8 @@ def predictions_frame(predictions: list[ItemPrediction], operation_attributes: l
             for s in c.steps:
                 row = {
                     ITEM: pred.item_code, "rank": c.rank, "score": round(c.score, 4), "kind": c.kind,
-                    SEQ: s.seq, PROCESS: s.process_code, DURATION: s.duration_min,
-                    "duration_low": s.duration_low, "duration_high": s.duration_high,
+                    SEQ: s.seq, PROCESS: s.process_code, DURATION: _minutes(s.duration_min),
+                    "duration_low": _minutes(s.duration_low), "duration_high": _minutes(s.duration_high),
                 }
                 for col in operation_attributes:
                     row[out_name[col]] = s.attributes.get(col)
@@ -1185,6 +1192,47 @@ def predictions_frame(predictions: list[ItemPrediction], operation_attributes: l
     columns = [ITEM, "rank", "score", "kind", SEQ, PROCESS, DURATION, "duration_low", "duration_high",
                *out_name.values(), "references", "note"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _minutes(value: float | None) -> float | None:
+    """A time for a table: to the thousandth of a minute (estimates carry no more)."""
+    return None if value is None else round(float(value), 3)
+
+
+# At least this share of a batch falling back says the file is unlike the training data.
+FALLBACK_ALERT_SHARE = 0.5
+
+
+def batch_warnings(model: RoutingModel, items: pd.DataFrame, predictions: pd.DataFrame) -> list[str]:
+    """What makes a batch's predictions weak, in words: attributes the model learned from that
+    the file lacks, and most items falling back (a file from elsewhere, or mapped otherwise)."""
+    warnings = []
+    learned = [c for c in getattr(model, "item_attributes_", []) if c != ITEM]
+    absent = [c for c in learned if c not in items.columns]
+    if learned and len(absent) == len(learned):
+        warnings.append(
+            f"The file holds none of the attributes this version learned from ({_some(learned)}): "
+            "the predictions rest on the item codes alone."
+        )
+    elif absent:
+        warnings.append(
+            f"The file lacks {len(absent)} of the {len(learned)} attributes this version learned from "
+            f"({_some(absent)}): they count as blank for every item."
+        )
+    firsts = predictions[predictions["rank"] == 1].drop_duplicates(ITEM)
+    fallback = int((firsts["kind"] == "fallback").sum())
+    if len(firsts) and fallback / len(firsts) >= FALLBACK_ALERT_SHARE:
+        warnings.append(
+            f"{fallback:,} of {len(firsts):,} items are unlike every training item and got the most "
+            "frequent routing of their group: is the file from another plant, or are its columns "
+            "named differently?"
+        )
+    return warnings
+
+
+def _some(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 class LeafForest:
@@ -1330,6 +1378,16 @@ class LeafForest:
 
 def _plain(value: object) -> object:
     return value.item() if hasattr(value, "item") else value
+
+
+def _group_words(column: str, value: str) -> str:
+    """A group in words: "item code prefix SH", "material C45"."""
+    part = {"code:prefix": "item code prefix", "code:alpha": "item code letters", "code:length": "item code length"}
+    if column in part:
+        return f"{part[column]} {value}"
+    if column.startswith("code:first"):
+        return f"item code starting {value}"
+    return f"{column} {value}"
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

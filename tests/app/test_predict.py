@@ -10,6 +10,7 @@ from routing_core.datasets import DatasetStore
 from routing_core.registry import Registry
 from routing_core.sample import SampleConfig, generate
 from tests.app.conftest import open_app, texts
+from tests.conftest import FABRICAD
 
 PREDICT = "pages/5_Predict.py"
 
@@ -79,6 +80,7 @@ def test_batch_file_table_and_safe_download(trained):
     at.run()
     assert not at.exception, at.exception
     assert {m.label: m.value for m in at.main.metric}["Items"] == "25"
+    assert not at.main.warning  # the sample's own attributes: nothing to warn about
     table = at.main.dataframe[-1].value
     assert table["item_code"].nunique() == 25
     assert {"item_code", "rank", "score", "kind", "seq", "process_code", "duration_min"} <= set(table.columns)
@@ -96,3 +98,15 @@ def test_batch_file_without_item_column_is_explained(trained):
     at.run()
     assert not at.exception
     assert "no item_code column found" in texts(at.main.error)[0]
+
+
+def test_a_batch_file_from_elsewhere_is_flagged(trained):
+    # FabriCAD's German export against a version trained on the sample: no shared attribute.
+    at = open_app(PREDICT)
+    at.file_uploader(key="predict_batch_file").upload("fabricad.csv", FABRICAD.read_bytes(), "text/csv")
+    at.run()
+    assert not at.exception
+    said = texts(at.main.warning)
+    assert said[0].startswith("The file holds none of the attributes this version learned from (")
+    assert said[1].startswith("25 of 25 items are unlike every training item")
+    assert {m.label: m.value for m in at.main.metric}["Fallback"] == "25"

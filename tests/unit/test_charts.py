@@ -117,6 +117,8 @@ def test_metrics_comparison_panels_and_baseline():
     assert list(f1_bar.y) == [0.9, None] and list(f1_base.y) == [0.7, None]
     assert [a.text for a in fig.layout.annotations] == ["routing_accuracy", "F1"]
     assert acc_bar.showlegend and not f1_bar.showlegend
+    # one colour for the baseline marks of every panel, as the single legend entry says
+    assert acc_base.marker.color == f1_base.marker.color == acc_base.marker.line.color
 
 
 def test_step_timeline_starts_and_ranges():

@@ -9,7 +9,7 @@ from sklearn.base import clone
 
 from routing_core.datasets import load_dataset
 from routing_core.errors import UserError
-from routing_core.model import Candidate, ItemPrediction, RoutingModel, Step
+from routing_core.model import Candidate, ItemPrediction, RoutingModel, Step, batch_warnings
 from routing_core.sample import SampleConfig, generate
 from tests.conftest import FABRICAD, FABRICAD_MAP
 
@@ -85,6 +85,38 @@ def test_unseen_combination_of_options_is_composed_in_order(toy):
     assert top.references and all(0.0 <= s <= 1.0 for _, s in top.references)
     sims = [s for _, s in top.references]
     assert sims == sorted(sims, reverse=True)
+    # no training item has this routing: the card says its references only share most steps
+    assert top.note == "No similar item has exactly this routing: the reference items share most of its steps."
+
+
+def test_references_have_the_routing_and_leave_out_the_item_asked_about(toy):
+    ops, model = toy
+    routing = ops.groupby("item_code", sort=False)["process_code"].agg(tuple)
+    own = ops[ops["item_code"] == "P-0031"]
+    [pred] = model.predict(own, top_k=3)
+    assert pred.candidates[0].kind == "known"
+    for c in pred.candidates[1:]:
+        codes = [code for code, _ in c.references]
+        assert "P-0031" not in codes  # its own routing is candidate 1, not a witness for another
+        if not c.note:  # references with exactly this routing, most similar first
+            assert codes and all(routing[code] == tuple(c.processes) for code in codes)
+        sims = [s for _, s in c.references]
+        assert sims == sorted(sims, reverse=True)
+
+
+def test_batch_warnings_name_missing_attributes_and_mass_fallback(toy):
+    ops, model = toy
+    good = ops.drop_duplicates("item_code").head(5)
+    assert batch_warnings(model, good, model.predict_frame(good)) == []
+    partial = good.drop(columns=["coat"])
+    assert batch_warnings(model, partial, model.predict_frame(partial)) == [
+        "The file lacks 1 of the 3 attributes this version learned from (coat): they count as blank for every item."
+    ]
+    foreign = pd.DataFrame({"item_code": ["X1", "X2", "X3"], "Werkstoff": ["St", "Al", "St"]})
+    said = batch_warnings(model, foreign, model.predict_frame(foreign))
+    assert said[0] == ("The file holds none of the attributes this version learned from (heat, coat, size): "
+                       "the predictions rest on the item codes alone.")
+    assert said[1].startswith("3 of 3 items are unlike every training item")
 
 
 def test_seen_combination_is_predicted_with_times_of_similar_items(toy):
@@ -132,6 +164,8 @@ def test_predict_frame_long_form(toy):
     assert first["process_code"].tolist() == ["CUT", "HEAT", "DRILL", "COAT", "INSPECT"]
     assert frame.loc[frame["item_code"] == "P-0001", "kind"].iloc[0] == "known"
     assert "(" in first["references"].iloc[0]
+    times = frame[["duration_min", "duration_low", "duration_high"]].stack()
+    assert len(times) and (times == times.round(3)).all()  # to the thousandth of a minute in tables
 
 
 def test_top_k_and_types(toy):
