@@ -8,7 +8,7 @@ from routing_core import charts
 from ui import frame, loaders
 from ui.empty import empty_state
 from ui.nav import TRAIN, UPLOAD
-from ui.text import md, pct
+from ui.text import md, pct, when
 
 frame.page()
 
@@ -21,7 +21,7 @@ if record is None:
 
 stats = loaders.dataset_stats(record)
 st.caption(
-    md(f"From {record.source_name}, stored {record.created_at}. ")
+    md(f"From {record.source_name}, stored {when(record.created_at)}. ")
     + "Mapping: " + md(", ".join(f"{s} → {t}" for s, t in record.mapping.items()))
 )
 

@@ -10,7 +10,7 @@ from routing_core.training import FINAL_STATES, TrainRequest
 from ui import frame, loaders
 from ui.empty import empty_state
 from ui.nav import MODELS, UPLOAD
-from ui.text import md, pct, points
+from ui.text import md, pct, points, times
 
 frame.page()
 
@@ -170,13 +170,17 @@ if recent:
                 "version": [j.get("version") for j in recent],
                 "progress": [float(j.get("progress") or 0) for j in recent],
                 "elapsed (s)": [float(j.get("elapsed_sec") or 0) for j in recent],
-                "created": [j.get("created_at") for j in recent],
+                "created": times([j.get("created_at") for j in recent]),
                 "message": [j.get("error") or j.get("message") for j in recent],
             }
         ),
         key="train_jobs",
         hide_index=True,
-        column_config={"progress": st.column_config.ProgressColumn(min_value=0, max_value=100, format="%.0f %%")},
+        column_config={
+            "progress": st.column_config.ProgressColumn(min_value=0, max_value=100, format="%.0f %%"),
+            "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss", timezone="UTC"),
+            "elapsed (s)": st.column_config.NumberColumn(format="%.1f"),
+        },
     )
 else:
     st.caption("No jobs yet.")

@@ -12,13 +12,14 @@ from routing_core.registry import VersionInfo
 from ui import frame, loaders
 from ui.empty import empty_state
 from ui.nav import PREDICT, TRAIN
-from ui.text import md, num, pct, points
+from ui.text import md, num, pct, points, times
 
 frame.page()
 
 FLASH = "models_flash"  # a message to toast after the rerun that follows an action
 CONFIRM = "models_confirm_delete"
 COMPARED = ("routing_accuracy", "top_3_accuracy", "sequence_similarity", "f1_weighted")
+SHARES = {"routing_accuracy", "top_3_accuracy"}  # shown in percent; the others are scores 0–1
 LABELS = {
     "routing_accuracy": "routing accuracy",
     "top_3_accuracy": "top-3 accuracy",
@@ -42,6 +43,11 @@ def metric(info: VersionInfo, key: str) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def hundred(share: float | None) -> float | None:
+    """A share 0–1 in percent (tables format the number; None stays blank)."""
+    return None if share is None else 100.0 * share
+
+
 def best_baseline(info: VersionInfo) -> tuple[str | None, dict]:
     metrics = info.metrics or {}
     name = metrics.get("best_baseline")
@@ -51,28 +57,37 @@ def best_baseline(info: VersionInfo) -> tuple[str | None, dict]:
 table = pd.DataFrame(
     {
         "name": [i.name for i in infos],
-        "created": [i.created_at for i in infos],
+        "created": times([i.created_at for i in infos]),
         "dataset": [i.dataset.get("name") for i in infos],
-        "routing accuracy": [metric(i, "routing_accuracy") for i in infos],
-        "top-3": [metric(i, "top_3_accuracy") for i in infos],
+        "routing accuracy": [hundred(metric(i, "routing_accuracy")) for i in infos],
+        "top-3": [hundred(metric(i, "top_3_accuracy")) for i in infos],
         "F1": [metric(i, "f1_weighted") for i in infos],
-        "lift vs best baseline": [metric(i, "lift_over_best") for i in infos],
+        "lift vs best baseline": [hundred(metric(i, "lift_over_best")) for i in infos],
         "active": [i.active for i in infos],
         "broken": [i.broken or "" for i in infos],
     }
 )
-percent = st.column_config.NumberColumn(format="percent")
 DETAIL = "models_detail"
+COLUMNS = {  # shares are shown as percentages with one decimal, lifts in percentage points
+    "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", timezone="UTC"),
+    "routing accuracy": st.column_config.NumberColumn(format="%.1f %%"),
+    "top-3": st.column_config.NumberColumn(format="%.1f %%"),
+    "top-3 accuracy": st.column_config.NumberColumn(format="%.1f %%"),
+    "sequence similarity": st.column_config.NumberColumn(format="%.3f"),
+    "F1": st.column_config.NumberColumn(format="%.3f"),
+    "F1 (weighted)": st.column_config.NumberColumn(format="%.3f"),
+    "coverage": st.column_config.NumberColumn(format="%.1f %%"),
+    "duration MAE (min)": st.column_config.NumberColumn(format="%.2f"),
+    "lift vs best baseline": st.column_config.NumberColumn(format="%+.1f pts"),
+    "test items": st.column_config.NumberColumn(format="%d"),
+}
 event = st.dataframe(
     table,
     key="models_table",
     on_select="rerun",
     selection_mode="multi-row",
     hide_index=True,
-    column_config={
-        "routing accuracy": percent, "top-3": percent, "F1": st.column_config.NumberColumn(format="%.3f"),
-        "lift vs best baseline": st.column_config.NumberColumn(format="%+.3f"),
-    },
+    column_config=COLUMNS,
 )
 selected = [infos[i] for i in event.selection.rows if i < len(infos)]
 # The row the user just ticked becomes the one shown in Details below.
@@ -97,16 +112,16 @@ if len(comparable) >= 2:
     side = pd.DataFrame(
         [
             {"version": info.name,
-             **{LABELS[k]: metric(info, k) for k in COMPARED},
+             **{LABELS[k]: hundred(metric(info, k)) if k in SHARES else metric(info, k) for k in COMPARED},
              "duration MAE (min)": metric(info, "duration_mae_min"),
-             "coverage": metric(info, "coverage"),
+             "coverage": hundred(metric(info, "coverage")),
              "best baseline": best_baseline(info)[0],
-             "lift vs best baseline": metric(info, "lift_over_best"),
+             "lift vs best baseline": hundred(metric(info, "lift_over_best")),
              "test items": metric(info, "test_items")}
             for info in comparable
         ]
     )
-    st.dataframe(side, key="models_compare_table", hide_index=True)
+    st.dataframe(side, key="models_compare_table", hide_index=True, column_config=COLUMNS)
 else:
     st.info("Select two or more versions in the table (tick the rows) to compare their metrics.",
             icon=":material/compare_arrows:")

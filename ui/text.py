@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+
+import pandas as pd
 
 # Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping them all
 # also defuses Streamlit's own directives (:red[...], :material/icon:, $math$).
@@ -28,3 +31,21 @@ def num(value: float | None, digits: int = 3) -> str:
 def points(value: float | None, digits: int = 1) -> str:
     """A difference of two shares in percentage points, signed ("+4.2 points")."""
     return "—" if value is None else f"{value * 100:+.{digits}f} points"
+
+
+def when(iso: str | None) -> str:
+    """A stored ISO time as people read it: "2026-11-26 06:24 UTC" (as stored when not a time)."""
+    if not iso:
+        return "—"
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return str(iso)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M") + (" UTC" if moment.tzinfo is not None else "")
+
+
+def times(values: list[str | None]) -> pd.Series:
+    """Stored ISO times as a datetime column (UTC) for tables; unreadable ones blank."""
+    return pd.to_datetime(pd.Series(values, dtype=object), utc=True, errors="coerce", format="ISO8601")

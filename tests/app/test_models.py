@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
+import pytest
+
 from routing_core.registry import Registry
 from tests.app.conftest import open_app, texts
 
@@ -27,8 +30,11 @@ def test_table_compare_and_baseline_verdict(trained, models_dir):
     ]
     for row in table.itertuples():
         metrics = registry.get(row.name).metrics
-        assert row._4 == metrics["routing_accuracy"] and row._5 == metrics["top_3_accuracy"]
-        assert row._7 == metrics["lift_over_best"]
+        # shares in percent, the lift in percentage points
+        assert row._4 == pytest.approx(100 * metrics["routing_accuracy"])
+        assert row._5 == pytest.approx(100 * metrics["top_3_accuracy"])
+        assert row._7 == pytest.approx(100 * metrics["lift_over_best"])
+        assert row.created == pd.Timestamp(registry.get(row.name).created_at)
     assert "Select two or more versions" in texts(at.main.info)[0]
 
     select_rows(at, [0, 1])
