@@ -629,7 +629,15 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
     out = out.reset_index(drop=True)
 
     item_attrs, op_attrs, disagreeing = classify_attributes(out, attributes, idx)
-    warnings.extend(_dirt_warnings(out, attributes, disagreeing, idx))
+    duplicates = duplicate_counts(out, idx)
+    warnings.extend(_dirt_warnings(out, attributes, disagreeing, duplicates))
+    repeated = duplicates[1]
+    if SEQ in sources and len(out) and repeated / len(out) > MAPPING_DOUBT_SHARE:
+        # Many rows sharing an (item, seq) pair: the mapped column does not tell items apart.
+        warnings.insert(0, (
+            f"{repeated / len(out):.0%} of the rows repeat an ({ITEM}, {SEQ}) pair: is '{sources[ITEM]}' "
+            f"really the item code, and '{sources[SEQ]}' the step number? Check the mapping."
+        ))
     dataset = Dataset(
         ops=out,
         mapping=full,
@@ -714,6 +722,8 @@ def _grouped_and_ordered(ops: pd.DataFrame, idx: np.ndarray) -> bool:
     return bool(np.all((seq[1:] >= seq[:-1]) | (idx[1:] != idx[:-1])))
 
 
+# More rows than this share repeating an (item_code, seq) pair put the mapping in doubt.
+MAPPING_DOUBT_SHARE = 0.2
 # An attribute whose values disagree within at most this share of items is still an item
 # attribute (dirty data); above it, the column describes operations.
 ITEM_ATTRIBUTE_TOLERANCE = 0.05
@@ -826,12 +836,12 @@ def duplicate_counts(ops: pd.DataFrame, idx: np.ndarray | None = None) -> tuple[
 
 
 def _dirt_warnings(
-    ops: pd.DataFrame, attributes: list[str], disagreeing: dict[str, int], idx: np.ndarray
+    ops: pd.DataFrame, attributes: list[str], disagreeing: dict[str, int], duplicates: tuple[int, int]
 ) -> list[str]:
     warnings = []
     for col, n in disagreeing.items():
         warnings.append(f"{col}: {n:,} item(s) have different values on different rows (first one used).")
-    dup_rows, dup_seq = duplicate_counts(ops, idx)
+    dup_rows, dup_seq = duplicates
     if dup_rows:
         warnings.append(f"{dup_rows:,} duplicate row(s).")
     if dup_seq:

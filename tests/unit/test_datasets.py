@@ -128,6 +128,16 @@ def test_codes_needing_no_trim_are_told_from_their_buffers(values, trim, kind):
     assert _may_need_trim(text) is trim
 
 
+def test_a_mapping_that_does_not_tell_items_apart_is_doubted():
+    wrong = {k: v for k, v in FABRICAD_MAP.items() if v != "item_code"} | {"Material": "item_code"}
+    ds = load_dataset(FABRICAD, wrong)
+    assert ds.warnings[0] == (
+        "86% of the rows repeat an (item_code, seq) pair: is 'Material' really the item code, "
+        "and 'Nr.' the step number? Check the mapping."
+    )
+    assert not any("really the item code" in w for w in load_dataset(FABRICAD, FABRICAD_MAP).warnings)
+
+
 def test_missing_seq_uses_file_order():
     data = b"item_code,process_code\nB,SAW\nB,MILL\nA,CUT\nB,PACK\n"
     ds = load_dataset(io.BytesIO(data))
