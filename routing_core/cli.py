@@ -267,6 +267,7 @@ def _versions(args: argparse.Namespace) -> int:
             "dataset": i.dataset.get("name"),
             "items": i.dataset.get("items"),
             "routing_accuracy": (i.metrics or {}).get("routing_accuracy"),
+            "top_3_accuracy": (i.metrics or {}).get("top_3_accuracy"),
             "top_5_accuracy": (i.metrics or {}).get("top_5_accuracy"),
             "coverage": (i.metrics or {}).get("coverage"),
             "broken": i.broken,
@@ -279,13 +280,13 @@ def _versions(args: argparse.Namespace) -> int:
     if not rows:
         print("No model versions yet: train one with `python -m routing_core train FILE`.")
         return 0
-    header = ["", "version", "created_at", "dataset", "items", "routing_acc", "top5_acc", "status"]
+    header = ["", "version", "created_at", "dataset", "items", "routing_acc", "top3_acc", "top5_acc", "status"]
     table = [header]
     for r in rows:
         table.append([
             "*" if r["active"] else "", r["version"], r["created_at"] or "", r["dataset"] or "",
             "" if r["items"] is None else str(r["items"]),
-            _pct(r["routing_accuracy"]), _pct(r["top_5_accuracy"]),
+            _pct(r["routing_accuracy"]), _pct(r["top_3_accuracy"]), _pct(r["top_5_accuracy"]),
             f"broken: {r['broken']}" if r["broken"] else "ok",
         ])
     widths = [max(len(row[c]) for row in table) for c in range(len(header) - 1)]
