@@ -1088,19 +1088,21 @@ class RoutingModel(BaseEstimator):
         (a composed routing), those sharing most of its steps, and False. `exclude` is the item
         asked about (its own routing is another candidate)."""
         idx, routings, sims = nb
-        codes = [str(c) for c in self.items_[idx]]
-        keep = [j for j, c in enumerate(codes) if c != exclude]
         if routing is not None:
-            hit = [j for j in keep if routings[j] == routing][: self.n_neighbors]
-            if hit:
-                return [(codes[j], round(float(sims[j]), 4)) for j in hit], True
+            found = [(str(self.items_[idx[j]]), round(float(sims[j]), 4)) for j in np.flatnonzero(routings == routing)]
+            found = [(c, v) for c, v in found if c != exclude]
+            if found:
+                return found[: self.n_neighbors], True
         target = frozenset(toks)
         scored = []
-        for j in keep:
+        for j in range(len(idx)):
             other = self.routing_tokens_[routings[j]]
             overlap = len(target & other) / max(len(target | other), 1)
-            if overlap >= 0.5:
-                scored.append((overlap * float(sims[j]), codes[j], float(sims[j])))
+            if overlap < 0.5:
+                continue
+            code = str(self.items_[idx[j]])
+            if code != exclude:
+                scored.append((overlap * float(sims[j]), code, float(sims[j])))
         best = sorted(scored, reverse=True)[: self.n_neighbors]
         return [(c, round(s, 4)) for _, c, s in sorted(best, key=lambda t: -t[2])], False
 
