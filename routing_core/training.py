@@ -824,6 +824,9 @@ def _run_job(manager: JobManager, job: dict) -> None:
         last.update(t=now, stage=stage)
 
         def step(r: dict) -> dict:
+            history = r.setdefault("stages", [])
+            if not history or history[-1]["stage"] != stage:  # when each stage began, for the record
+                history.append({"stage": stage, "at_sec": round(now - started, 3)})
             r.update(stage=stage, progress=pct, message=message, elapsed_sec=round(now - started, 3))
             return r
 

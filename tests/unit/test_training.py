@@ -19,6 +19,7 @@ from routing_core.registry import Registry
 from routing_core.sample import SampleConfig, sample_csv_bytes
 from routing_core.training import (
     DEAD_REASON,
+    DRY_RUN_STAGES,
     STAGES,
     Cancelled,
     JobManager,
@@ -183,19 +184,21 @@ def test_jobs_queue_one_at_a_time_and_complete(tmp_path, home):
     assert manager.get(second)["version"].startswith("v")  # automatic name, fixed at submit
 
     saw_queue = False
-    stages: list[str] = []
     while True:
         jobs = {r["job_id"]: r for r in manager.list()}
         states = (jobs[first]["state"], jobs[second]["state"], jobs[dry]["state"])
         assert sum(s == "running" for s in states) <= 1
         if states[0] == "running":
-            stages.append(jobs[first]["stage"])
             saw_queue |= states[1] == "pending" and states[2] == "pending"
         if all(s in ("completed", "failed", "cancelled") for s in states):
             break
         time.sleep(0.05)
     assert saw_queue
-    assert stages.index("fit") < stages.index("evaluate")  # progress was written as it went
+    # progress was written as it went: every stage, in order, with the time it began
+    history = manager.get(first)["stages"]
+    assert [h["stage"] for h in history] == list(STAGES)
+    assert [h["at_sec"] for h in history] == sorted(h["at_sec"] for h in history)
+    assert [h["stage"] for h in manager.get(dry)["stages"]] == list(DRY_RUN_STAGES)
 
     a, b, d = manager.get(first), manager.get(second), manager.get(dry)
     assert (a["state"], b["state"], d["state"]) == ("completed", "completed", "completed"), (a, b, d)
