@@ -163,7 +163,6 @@ if recent:
     st.dataframe(
         pd.DataFrame(
             {
-                "job": [j["job_id"] for j in recent],
                 "state": [j["state"] for j in recent],
                 "kind": ["dry run" if j.get("dry_run") else "training" for j in recent],
                 "dataset": [j.get("dataset") for j in recent],
@@ -172,6 +171,7 @@ if recent:
                 "elapsed (s)": [float(j.get("elapsed_sec") or 0) for j in recent],
                 "created": times([j.get("created_at") for j in recent]),
                 "message": [j.get("error") or j.get("message") for j in recent],
+                "job": [j["job_id"] for j in recent],  # last: long, and only needed to tell two apart
             }
         ),
         key="train_jobs",
