@@ -70,6 +70,12 @@ def jobs_to_show() -> list[dict]:
     return shown + others[:SHOWN_ACTIVE]
 
 
+def stage_times(history: list[dict], total: float | None) -> str:
+    """ "validate 0.1 s · profile 0.3 s · …": how long each stage of a finished job took."""
+    ends = [h["at_sec"] for h in history[1:]] + [total if total is not None else history[-1]["at_sec"]]
+    return " · ".join(f"{md(h['stage'])} {max(end - h['at_sec'], 0.0):.1f} s" for h, end in zip(history, ends, strict=True))
+
+
 def show_job(job: dict, primary: bool) -> None:
     """One job: live progress while it runs, its outcome when it is done."""
     kind = "Dry run" if job.get("dry_run") else "Training"
@@ -90,7 +96,9 @@ def show_job(job: dict, primary: bool) -> None:
                 st.toast("Cancelling…", icon=":material/cancel:")
         elif state == "completed":
             # The bar stays, full, so the run's end reads like its progress did.
-            st.progress(100, text=f"done · 100 % · {job.get('elapsed_sec') or 0:.0f} s")
+            st.progress(100, text=f"done · 100 % · {job.get('elapsed_sec') or 0:.1f} s")
+            if job.get("stages"):
+                st.caption("Time per stage: " + stage_times(job["stages"], job.get("elapsed_sec")))
             if job.get("dry_run"):
                 show_plan(job.get("result") or {})
             else:

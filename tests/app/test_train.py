@@ -39,6 +39,9 @@ def test_dry_run_then_training_to_a_version(small_sample, data_home, models_dir)
     assert not at.main.error, texts(at.main.error)
     assert texts(at.main.success)[0].startswith("Version **v-app** is ready")
     assert ("Open v-app in Models", "Models") in links(at.main.page_link)
+    stage_line = next(t for t in texts(at.main.caption) if t.startswith("Time per stage: "))
+    assert [part.split()[0] for part in stage_line.removeprefix("Time per stage: ").split(" · ")] == [
+        "validate", "profile", "split", "features", "fit", "evaluate", "save"]
     info = Registry(models_dir).get("v-app")
     assert info.ok and info.params["top_k"] == 3 and info.dataset["name"] == "sample"
     if not info.metrics["beats_baseline"]:
