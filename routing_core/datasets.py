@@ -792,16 +792,14 @@ def _items_with_several_values(values: pd.Series, idx: np.ndarray, same: np.ndar
         blank = ~arr.is_valid().to_numpy(zero_copy_only=False) if arr.null_count else np.zeros(len(arr), bool)
         # Arrow compares into packed bits (blank where a blank takes part): test them there first.
         packed = pc.and_(pc.not_equal(arr[1:], arr[:-1]), pa.array(same) if same_bits is None else same_bits)
-        if pc.any(packed).as_py():
-            differ = packed.fill_null(False).to_numpy(zero_copy_only=False)
-        else:
-            differ = np.zeros(0, dtype=bool)
+        differ = (packed.fill_null(False).to_numpy(zero_copy_only=False) if pc.any(packed).as_py()
+                  else np.zeros(len(arr) - 1, dtype=bool))
         left, right = _across_blanks(blank, idx)
         across = pc.not_equal(arr.take(left), arr.take(right)).to_numpy(zero_copy_only=False)
     if not differ.any() and not across.any():
         return 0
     several = np.zeros(int(idx[-1]) + 1, dtype=bool)
-    several[idx[1:][differ] if len(differ) else []] = True
+    several[idx[1:][differ]] = True
     several[idx[right[across]]] = True
     return int(several.sum())
 
