@@ -18,6 +18,7 @@ never tuned on and must not be used for tuning.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -732,3 +733,62 @@ def _rows_per_item() -> float:
 def items_for_rows(n_rows: int) -> int:
     """n_items giving about n_rows operation rows with the default variant."""
     return max(1, int(round(n_rows / _rows_per_item())))
+
+
+# --------------------------------------------------------------------------- best chances
+
+_OPTION_FIELDS = {"tol": ("tol",), "surf": ("surface",), "heat": ("heat",), "thread": ("thread", "thread_count")}
+
+
+def best_chances(config: SampleConfig = SampleConfig()) -> pd.Series:
+    """Per item code, an upper bound on the chance that any model, reading the exported item
+    attributes, ranks the item's recorded routing first.
+
+    A perturbed item gets 0 (its plant variant is drawn at random). Otherwise, when an option
+    that decides steps (tolerance, surface, heat treatment, thread) is blank for the whole item,
+    the best any model can do is name the routing most likely under the values the blank may
+    hold; its chance is that routing's share, with the generator's own probabilities. With no
+    such blank the chance is 1. A blank family or material counts as known (the item code and
+    the weight per size can give them away), so the figure is an upper bound.
+    """
+    v = _check(config)
+    ops, truth = _build(config)
+    items = _make_items(np.random.default_rng(config.seed), v, int(config.n_items))
+    codes = _item_codes(v, items)
+    exported = {field: out for out, field in v.columns}
+    by_item = ops.groupby(ops["item_code"].astype(str), sort=False)
+    hidden = {}
+    for option, fields in _OPTION_FIELDS.items():
+        cols = [exported[f] for f in fields if f in exported]
+        if not cols:  # not exported at all: always unknown
+            hidden[option] = np.ones(len(codes), dtype=bool)
+            continue
+        all_blank = by_item[cols].agg(lambda s: s.isna().all()).reindex(codes.tolist())
+        hidden[option] = all_blank.all(axis=1).to_numpy(dtype=bool)
+    perturbed = truth.set_index("item_code")["perturbed"].reindex(codes.tolist()).to_numpy(dtype=bool)
+    chance = np.where(perturbed, 0.0, 1.0)
+    cache: dict[tuple, float] = {}
+    for i in np.flatnonzero(~perturbed):
+        mask = tuple(bool(hidden[o][i]) for o in _OPTION_FIELDS)
+        if not any(mask):
+            continue
+        f, m = v.families[items["fam"][i]], v.materials[items["mat"][i]]
+        known = (int(items["tol"][i]), v.surfaces[items["surf"][i]], bool(items["heat"][i]), bool(items["thread"][i]))
+        key = (int(items["fam"][i]), int(items["mat"][i]), mask, tuple(k for k, h in zip(known, mask, strict=True) if not h))
+        if key not in cache:
+            heat_p = m.heat_p if f.heat_ok else 0.0
+            choices = [
+                list(f.tol.items()) if mask[0] else [(known[0], 1.0)],
+                list(m.surfaces.items()) if mask[1] else [(known[1], 1.0)],
+                [(True, heat_p), (False, 1.0 - heat_p)] if mask[2] else [(known[2], 1.0)],
+                [(True, f.thread_p), (False, 1.0 - f.thread_p)] if mask[3] else [(known[3], 1.0)],
+            ]
+            mass: dict[tuple[str, ...], float] = {}
+            for (tol, pt), (surf, ps), (heat, ph), (thread, pth) in itertools.product(*choices):
+                p = pt * ps * ph * pth
+                if p > 0:
+                    steps = tuple(v.route(f, m, tol, surf, heat, thread))
+                    mass[steps] = mass.get(steps, 0.0) + p
+            cache[key] = max(mass.values()) / sum(mass.values())
+        chance[i] = cache[key]
+    return pd.Series(chance, index=pd.Index(codes.tolist(), name="item_code"), name="best_chance")

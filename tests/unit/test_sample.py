@@ -11,6 +11,7 @@ import pytest
 from routing_core.sample import (
     HOLDOUT_CONFIG,
     SampleConfig,
+    best_chances,
     generate,
     generate_with_truth,
     items_for_rows,
@@ -220,3 +221,37 @@ def test_small_exports_and_csv_bytes():
 def test_bad_config_is_refused(cfg):
     with pytest.raises(ValueError):
         generate(cfg)
+
+
+def test_best_chances_without_blanks_are_the_unperturbed_items():
+    config = SampleConfig(n_items=3000, seed=4, missing_rate=0.0)
+    _, truth = generate_with_truth(config)
+    chances = best_chances(config)
+    expected = (~truth.set_index("item_code")["perturbed"]).astype(float)
+    assert chances.reindex(expected.index).tolist() == expected.tolist()
+
+
+def test_best_chances_of_one_blank_option_by_hand():
+    config = SampleConfig(n_items=20000, seed=3, noise=0.0, missing_rate=0.05)
+    ops = generate(config)
+    chances = best_chances(config)
+    items = ops.groupby("item_code", sort=False)[ITEM_ATTRS].first()
+    blank = ops.groupby("item_code", sort=False)[ITEM_ATTRS].agg(lambda s: s.isna().all())
+    only = {c: blank.index[blank[c] & (blank.sum(axis=1) == 1)] for c in ITEM_ATTRS}
+
+    def chance(column, part_type, material):
+        codes = [c for c in only[column]
+                 if items.at[c, "part_type"] == part_type and items.at[c, "material"] == material]
+        assert codes, (column, part_type, material)
+        return set(chances.loc[codes].round(6))
+
+    # C45 is heat-treated with probability 0.35, where the family allows it (shafts do,
+    # brackets never are): the better guess, "not heat-treated", is right 65 % of the time.
+    assert chance("heat_treated", "shaft", "C45") == {0.65}
+    assert chance("heat_treated", "bracket", "C45") == {1.0}
+    # 30 % of shafts are threaded; SS304 takes no surface treatment, so a blank one is no guess.
+    assert chance("threaded", "shaft", "C45") == {0.7}
+    assert chance("surface_treatment", "flange", "SS304") == {1.0}
+    # A blank number or material decides no option here (the material counts as known).
+    assert set(chances.loc[only["weight_kg"].union(only["material"])]) == {1.0}
+    assert set(chances.loc[blank.index[~blank.any(axis=1)]]) == {1.0}
