@@ -15,7 +15,13 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from routing_core.errors import UserError
-from routing_core.features import BLANK, ItemFeaturizer, attribute_codes, mutual_information
+from routing_core.features import (
+    BLANK,
+    Encoded,
+    ItemFeaturizer,
+    attribute_codes,
+    mutual_information,
+)
 from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
 
 # Bump when the learned state changes so older saved versions are reported as needing a retrain.
@@ -30,6 +36,9 @@ MIN_IMPUTED_SHARE = 0.1  # ... each at least this likely
 MAX_IMPUTED_ROWS = 8  # rows per item after expanding all its blanks
 IMPUTER_ROWS = 5_000  # training items per attribute model (a sample is plenty)
 IMPUTER_MAX_CLASSES = 12  # attributes with more values use the similar items' values instead
+SIZE_EVIDENCE = True  # blank categories also weighed by how the item's sizes fit each value
+SIZE_MIN_ROWS = 20  # rows a group needs for its own spread of the log sizes (else all rows')
+SIZE_MAX_NATS = 12.0  # the sizes shift a value's log-odds by at most this much
 IMPUTE_MODE = "model"  # "model" (attribute models) or "neighbours" (similar items' values)
 # Fallback for items unlike anything in training.
 FAMILIAR_SHARE = 0.5  # below this share of known attribute values, a dissimilar item falls back
@@ -242,14 +251,14 @@ class RoutingModel(BaseEstimator):
         self.token_prior_c_ = np.clip(self.token_prior_, 1e-3, 1 - 1e-3)
 
         progress(0.4, "Forest of step trees")
+        self._fit_groups(item_frame)
         Z = self.featurizer_.imputation_design(enc)[0]
-        self._fit_step_models(self.featurizer_._ordinal(enc), Z, presence, progress)
+        self._fit_step_models(self.featurizer_._ordinal(enc), Z, presence, progress, enc)
 
         progress(0.85, "Times and fallback groups")
         self._fit_durations()
         self._fit_duration_model(Z)
         self._fit_step_defaults()
-        self._fit_groups(item_frame)
         progress(1.0, "Done")
         return self
 
@@ -300,7 +309,8 @@ class RoutingModel(BaseEstimator):
         frame.index.name = ITEM
         return frame.reset_index()
 
-    def _fit_step_models(self, Xo: np.ndarray, Z: np.ndarray, presence: np.ndarray, progress: Progress) -> None:
+    def _fit_step_models(self, Xo: np.ndarray, Z: np.ndarray, presence: np.ndarray, progress: Progress,
+                         enc: Encoded) -> None:
         """The forest over step presence, and which steps each routing has."""
         from scipy import sparse
 
@@ -316,7 +326,7 @@ class RoutingModel(BaseEstimator):
             self.cat_values_.append(v.astype(np.float64))
             self.cat_share_.append(c / max(c.sum(), 1))
         progress(0.65, "Models of blank attributes")
-        self._fit_imputers(Z)
+        self._fit_imputers(Z, enc)
         progress(0.7, "Additive step model")
         self._fit_linear(Z, presence)
         progress(0.75, "One tree per step")
@@ -404,15 +414,27 @@ class RoutingModel(BaseEstimator):
             np.tile(_logit(self.token_prior_c_), (n, 1)),
         ])
 
-    def _fit_imputers(self, Z: np.ndarray) -> None:
-        """Per categorical attribute, a multinomial logistic model of its value from the others,
-        used to weigh the likely values of a blank cell."""
-        from sklearn.linear_model import LogisticRegression
+    def _fit_imputers(self, Z: np.ndarray, enc: Encoded | None = None) -> None:
+        """Per categorical attribute, a model of its value from the others, used to weigh the
+        likely values of a blank cell.
+
+        Two parts, multiplied: a multinomial logistic model on the other attributes, and, where the
+        items have positive measurements (sizes, weights), how well the item's logs of them fit
+        each value. The second is a Gaussian of the log measurements per value, with the spread of
+        the item's group (the fallback group column): within a group, a weight far from what the
+        sizes and a material would give rules that material out, which a linear model on the
+        same numbers cannot do as sharply. The logistic part then leaves those numbers out. The
+        Gaussian is used only for attributes where it scores better on items held out of the fit.
+        """
 
         blocks = {j: np.asarray(self.featurizer_.blocks_[col])
                   for j, col in enumerate(self.featurizer_.categorical_)}
+        logs = self._log_sizes(enc) if enc is not None and SIZE_EVIDENCE else np.zeros((len(Z), 0))
+        size_cols = self._size_columns(Z) if logs.shape[1] else np.array([], dtype=np.int64)
+        every = np.arange(Z.shape[1])
         rng = np.random.default_rng(self.random_state)
         self.imputers_: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.size_evidence_: dict[int, tuple] = {}
         for j, col in enumerate(self.featurizer_.categorical_):
             y = self.train_cat_[:, j]
             rows = np.flatnonzero(y >= 0)
@@ -423,16 +445,64 @@ class RoutingModel(BaseEstimator):
                 continue
             if len(rows) > IMPUTER_ROWS:
                 rows = np.sort(rng.choice(rows, size=IMPUTER_ROWS, replace=False))
-            keep = np.setdiff1d(np.arange(Z.shape[1]), blocks[j])
-            if keep.size == 0:  # no other feature to tell its value from
+            classes = np.unique(y[rows]).astype(np.float64)
+            plain = np.setdiff1d(every, blocks[j])
+            if plain.size == 0:  # no other feature to tell its value from
                 continue
-            clf = LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=100).fit(Z[np.ix_(rows, keep)], y[rows])
-            coef, intercept = clf.coef_, clf.intercept_
-            if len(clf.classes_) == 2:  # binary: one row of coefficients for class 1
-                coef = np.vstack([-coef[0] / 2, coef[0] / 2])
-                intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
-            self.imputers_[j] = (keep, coef.astype(np.float32), intercept.astype(np.float32),
-                                 clf.classes_.astype(np.float64))
+            imputer, sizes = _logistic_imputer(Z, y, rows, plain, classes), None
+            if logs.shape[1]:
+                group = self.group_column_ if self.group_column_ != col else None
+                groups = enc.cat[group] if group is not None else np.zeros(len(Z), dtype=np.int64)
+                trial = self._size_trial(Z, logs, groups, y, rows, classes, plain,
+                                         np.setdiff1d(plain, size_cols), rng)
+                if trial:
+                    imputer = _logistic_imputer(Z, y, rows, np.setdiff1d(plain, size_cols), classes)
+                    sizes = (group, *_size_evidence(logs, y, groups, rows, classes))
+            self.imputers_[j] = imputer
+            if sizes is not None:
+                self.size_evidence_[j] = sizes
+
+    def _size_trial(self, Z, logs, groups, y, rows, classes, plain, without_sizes, rng) -> bool:
+        """Whether the item's sizes tell the value better as a Gaussian per group and value than
+        as numbers in the logistic model: both are fitted on two thirds of the items and scored on
+        the rest (mean log-probability of the true value)."""
+        order = rng.permutation(rows)
+        cut = (2 * len(order)) // 3
+        fit, held = np.sort(order[:cut]), np.sort(order[cut:])
+        if len(held) < SIZE_MIN_ROWS or len(np.unique(y[fit])) < 2:
+            return False
+        base = _logistic_imputer(Z, y, fit, plain, classes)
+        other = _logistic_imputer(Z, y, fit, without_sizes, classes)
+        evidence = _size_evidence(logs, y, groups, fit, classes)
+        pos = {c: k for k, c in enumerate(classes.astype(int).tolist())}
+        truth = np.array([pos[int(c)] for c in y[held]])
+        loss = {}
+        for name, imp, ev in (("plain", base, None), ("sizes", other, evidence)):
+            total = 0.0
+            for r, k in zip(held.tolist(), truth.tolist(), strict=True):
+                p = _imputed(imp, ev, Z[r], logs[r], int(groups[r]))
+                total -= math.log(max(float(p[k]), 1e-9))
+            loss[name] = total / len(held)
+        return loss["sizes"] < loss["plain"]
+
+    def _log_sizes(self, enc: Encoded) -> np.ndarray:
+        """Logs of the numeric attributes that are positive throughout training (NaN: blank, or not
+        positive in the item asked about)."""
+        cols = [c for c in self.featurizer_.numeric_ if self.featurizer_.log_positive_.get(c, False)]
+        if not cols:
+            return np.zeros((enc.n, 0))
+        out = np.column_stack([np.asarray(enc.num[c], dtype=np.float64) for c in cols])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(out > 0, np.log(np.where(out > 0, out, 1.0)), np.nan)
+
+    def _size_columns(self, Z: np.ndarray) -> np.ndarray:
+        """Columns of the imputation design that carry the positive measurements (their values,
+        missing flags and logs)."""
+        f = self.featurizer_
+        cols = [c for c in f.numeric_ if f.log_positive_.get(c, False)]
+        dense = [i for c in cols for i in f.blocks_[c]]
+        logs = list(range(Z.shape[1] - len(cols), Z.shape[1]))  # imputation_design puts them last
+        return np.asarray(dense + logs, dtype=np.int64)
 
     def _fit_linear(self, Z: np.ndarray, presence: np.ndarray) -> None:
         """An additive model of each step's presence (ridge on the attribute design).
@@ -509,14 +579,13 @@ class RoutingModel(BaseEstimator):
             out[:, t] = value[tree.apply(X)]
         return np.clip(out, 1e-3, 1 - 1e-3)
 
-    def _impute_probabilities(self, z: np.ndarray, j: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def _impute_probabilities(self, z: np.ndarray, j: int, logs_i: np.ndarray | None = None,
+                              group_code: int = -1) -> tuple[np.ndarray, np.ndarray] | None:
         model = self.imputers_.get(j)
         if model is None:
             return None
-        keep, coef, intercept, classes = model
-        logit = coef @ z[keep] + intercept
-        p = np.exp(logit - logit.max())
-        return classes, p / p.sum()
+        sizes = getattr(self, "size_evidence_", {}).get(j)
+        return model[3], _imputed(model, None if sizes is None else sizes[1:], z, logs_i, group_code)
 
     def _fit_size_score(self) -> np.ndarray:
         """A score in [0, 1) along the main direction of the numeric attributes (mostly size).
@@ -722,7 +791,7 @@ class RoutingModel(BaseEstimator):
         linear = np.clip(Z @ self.linear_coef_ + self.linear_intercept_, LINEAR_CLIP, 1 - LINEAR_CLIP)
         blank = np.column_stack([enc.cat[c] == BLANK for c in self.featurizer_.categorical_]) \
             if self.featurizer_.categorical_ else np.zeros((len(frame), 0), dtype=bool)
-        exp_rows, exp_X, exp_w = self._expand_missing(Xo, nn_idx, Z, blank)
+        exp_rows, exp_X, exp_w = self._expand_missing(Xo, nn_idx, Z, blank, enc)
         vote, exp_leaves = self.forest_.vote(exp_X)
         if self_idx is not None and (self_idx >= 0).any():
             vote = self._drop_self_votes(vote, exp_leaves, self_idx[exp_rows])
@@ -795,7 +864,8 @@ class RoutingModel(BaseEstimator):
         return out
 
     def _expand_missing(self, Xo: np.ndarray, nn_idx: np.ndarray, Z: np.ndarray | None = None,
-                        blank: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                        blank: np.ndarray | None = None, enc: Encoded | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rows to vote with: an item with a blank (or unseen) category is asked once per likely value.
 
         The values and their weights are those of the item's most similar training items (else
@@ -806,6 +876,7 @@ class RoutingModel(BaseEstimator):
         cat = Xo[:, n_num : n_num + len(self.featurizer_.categorical_)]
         if cat.shape[1] == 0 or not (np.isnan(cat) & (blank if blank is not None else True)).any():
             return np.arange(n), Xo, np.ones(n)
+        logs = self._log_sizes(enc) if enc is not None and getattr(self, "size_evidence_", None) else None
         rows, xs, ws = [], [], []
         for i in range(n):
             # Only blank cells: a value never seen in training is new, not unknown.
@@ -817,17 +888,7 @@ class RoutingModel(BaseEstimator):
                 continue
             combos: list[tuple[dict[int, float], float]] = [({}, 1.0)]
             for j in missing:
-                learned = self._impute_probabilities(Z[i], j) if Z is not None else None
-                nb = nn_idx[i][nn_idx[i] >= 0]
-                values = self.train_cat_[nb, j]
-                values = values[values >= 0]
-                if learned is not None and IMPUTE_MODE == "model":
-                    v, share = learned
-                elif len(values):
-                    v, c = np.unique(values, return_counts=True)
-                    share = c / c.sum()
-                else:
-                    v, share = self.cat_values_[j], self.cat_share_[j]
+                v, share = self._value_shares(i, j, Z, enc, logs, nn_idx[i])
                 keep = np.argsort(-share)[:MAX_IMPUTED_VALUES]
                 keep = keep[share[keep] >= MIN_IMPUTED_SHARE] if (share[keep] >= MIN_IMPUTED_SHARE).any() else keep[:1]
                 total = share[keep].sum()
@@ -846,6 +907,46 @@ class RoutingModel(BaseEstimator):
                 xs.append(x)
                 ws.append(w / total)
         return np.asarray(rows), np.vstack(xs), np.asarray(ws)
+
+    def _value_shares(self, i: int, j: int, Z: np.ndarray | None, enc: Encoded | None,
+                      logs: np.ndarray | None, nn_row: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(values, shares) that blank categorical j of item i may stand for: the attribute's
+        model, else the values of the most similar training items, else the overall shares."""
+        if Z is not None and IMPUTE_MODE == "model":
+            sizes = getattr(self, "size_evidence_", {})
+            group = sizes[j][0] if logs is not None and j in sizes else None
+            code = int(enc.cat[group][i]) if group is not None and group in enc.cat else -1
+            learned = self._impute_probabilities(Z[i], j, None if logs is None else logs[i], code)
+            if learned is not None:
+                return learned
+        values = np.zeros(0, dtype=np.int16)
+        if nn_row is not None:
+            values = self.train_cat_[nn_row[nn_row >= 0], j]
+            values = values[values >= 0]
+        if len(values):
+            v, c = np.unique(values, return_counts=True)
+            return v.astype(np.float64), c / c.sum()
+        return self.cat_values_[j], self.cat_share_[j]
+
+    def likely_values(self, items: pd.DataFrame, limit: int = 3) -> pd.DataFrame:
+        """What the model takes each blank attribute of each item to be: one row per (item,
+        attribute, value) with its probability, the likeliest `limit` values, likeliest first.
+        These are the weights a prediction gives the values."""
+        self._check_fitted()
+        frame = self._query_frame(items)
+        enc = self.featurizer_.encode(frame)
+        Z = self.featurizer_.imputation_design(enc)[0]
+        logs = self._log_sizes(enc) if getattr(self, "size_evidence_", None) else None
+        out = []
+        for j, col in enumerate(self.featurizer_.categorical_):
+            if col not in self.featurizer_.attributes_:
+                continue
+            names = self.featurizer_.categories_[col]
+            for i in np.flatnonzero(enc.cat[col] == BLANK):
+                v, share = self._value_shares(int(i), j, Z, enc, logs, None)
+                for k in np.argsort(-share)[:limit]:
+                    out.append((frame[ITEM].iloc[i], col, names[int(v[k])], float(share[k])))
+        return pd.DataFrame(out, columns=[ITEM, "attribute", "value", "probability"])
 
     def _drop_self_votes(self, vote, exp_leaves: np.ndarray, self_rows: np.ndarray):
         """Votes without the queried item's own (for ignore_history on a training item)."""
@@ -1390,6 +1491,90 @@ def _group_words(column: str, value: str) -> str:
     if column.startswith("code:first"):
         return f"item code starting {value}"
     return f"{column} {value}"
+
+
+def _logistic_imputer(Z: np.ndarray, y: np.ndarray, rows: np.ndarray, keep: np.ndarray,
+                      classes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(keep, coef, intercept, classes): a multinomial logistic model of y from Z[:, keep] on rows;
+    a class absent from rows gets a very low intercept."""
+    from sklearn.linear_model import LogisticRegression
+
+    coef = np.zeros((len(classes), len(keep)))
+    intercept = np.full(len(classes), -30.0)
+    present = np.unique(y[rows])
+    at = np.searchsorted(classes, present)
+    if len(present) == 1 or len(keep) == 0:
+        share = np.array([(y[rows] == c).mean() for c in present])
+        intercept[at] = np.log(share)
+    else:
+        clf = LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=100).fit(Z[np.ix_(rows, keep)], y[rows])
+        c, b = clf.coef_, clf.intercept_
+        if len(clf.classes_) == 2:  # binary: one row of coefficients for class 1
+            c, b = np.vstack([-c[0] / 2, c[0] / 2]), np.array([-b[0] / 2, b[0] / 2])
+        coef[at], intercept[at] = c, b
+    return keep, coef.astype(np.float32), intercept.astype(np.float32), classes
+
+
+def _size_evidence(logs: np.ndarray, y: np.ndarray, groups: np.ndarray, rows: np.ndarray,
+                   classes: np.ndarray) -> tuple[dict, tuple]:
+    """({group code: (means, covariance)}, (means, covariance)): the log measurements per value
+    of y (rows: means[k] for classes[k], NaN when unseen) with their spread around those means,
+    per group with enough items and over all."""
+    ok = rows[~np.isnan(logs[rows]).any(axis=1)]
+    L, Y, G = logs[ok], y[ok], groups[ok]
+    K, p = len(classes), logs.shape[1]
+    at = np.searchsorted(classes, Y)
+
+    def stats(sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # Plain means of real items keep the exact relation of sizes and weight (a shrunk or
+        # pooled mean would blur it); NaN for a value not seen.
+        n = np.bincount(at[sel], minlength=K).astype(np.float64)
+        sums = np.zeros((K, p))
+        np.add.at(sums, at[sel], L[sel])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(n[:, None] > 0, sums / np.maximum(n, 1)[:, None], np.nan)
+        resid = L[sel] - means[at[sel]]
+        cov = resid.T @ resid / max(int(sel.sum()) - int((n > 0).sum()), 1)
+        cov += np.eye(p) * (1e-12 + 1e-9 * np.trace(cov) / p)
+        return means, cov
+
+    everything = np.ones(len(L), dtype=bool)
+    per_group = {}
+    for code in np.unique(G).tolist():
+        sel = G == code
+        if code >= 0 and sel.sum() >= SIZE_MIN_ROWS:
+            per_group[int(code)] = stats(sel)
+    return per_group, stats(everything) if len(L) else (np.full((K, p), np.nan), np.eye(p))
+
+
+def _size_log_likelihood(evidence: tuple, logs_i: np.ndarray, group_code: int) -> np.ndarray | None:
+    """Log-likelihood of an item's log measurements under each value, up to a constant (a value
+    not seen gets the lowest of the others); None when the item has none of them."""
+    present = ~np.isnan(logs_i)
+    per_group, pooled = evidence
+    means, cov = per_group.get(int(group_code), pooled)
+    seen = ~np.isnan(means[:, 0])
+    if not present.any() or not seen.any():
+        return None
+    d = logs_i[present][None, :] - means[np.ix_(seen, present)]
+    sol = np.linalg.solve(cov[np.ix_(present, present)], d.T)
+    ll = np.empty(len(means))
+    ll[seen] = -0.5 * np.einsum("kp,pk->k", d, sol)
+    ll[~seen] = ll[seen].min()
+    return ll
+
+
+def _imputed(imputer: tuple, evidence: tuple | None, z: np.ndarray, logs_i: np.ndarray | None,
+             group_code: int) -> np.ndarray:
+    """Probabilities of each value of a blank attribute (the imputer's classes)."""
+    keep, coef, intercept, _ = imputer
+    logit = (coef @ z[keep] if len(keep) else 0.0) + intercept
+    if evidence is not None and logs_i is not None:
+        ll = _size_log_likelihood(evidence, logs_i, group_code)
+        if ll is not None:
+            logit = logit + np.clip(ll - ll.max(), -SIZE_MAX_NATS, 0.0)
+    p = np.exp(logit - logit.max())
+    return p / p.sum()
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
