@@ -16,7 +16,7 @@ from routing_core.schema import ITEM
 from ui import frame, loaders
 from ui.empty import empty_state
 from ui.nav import MODELS, TRAIN
-from ui.text import md
+from ui.text import md, pct
 
 frame.page()
 
@@ -111,6 +111,13 @@ def show_prediction(items: pd.DataFrame, key: str) -> None:
     st.subheader(f"Candidates for {md(prediction.item_code)}")
     if prediction.message:
         (st.warning if prediction.fallback else st.info)(md(prediction.message))
+    guesses = model.likely_values(items, limit=2)
+    guesses = guesses[(guesses["probability"] >= 0.01) | ~guesses.duplicated("attribute")]  # no "0 %"
+    if not guesses.empty:
+        said = "; ".join(
+            f"{md(attr)}: " + ", ".join(f"{md(v)} {pct(p, 0)}" for v, p in zip(g["value"], g["probability"], strict=True))
+            for attr, g in guesses.groupby("attribute", sort=False))
+        st.caption(f"Blank attributes, weighed as the model takes them to be: {said}.")
     for c in prediction.candidates:
         show_candidate(c, key, said=prediction.message)
 

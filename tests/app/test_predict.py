@@ -64,6 +64,12 @@ def test_typed_attributes(trained, models_dir):
     at.button(key="predict_submit").click().run()
     assert not at.exception
     assert "Candidates for SH-1000001" in texts(at.main.subheader)
+    # what the blank attributes are taken to be: a shaft's material is one of the shaft materials
+    said = next(t for t in texts(at.main.caption) if t.startswith("Blank attributes, weighed as"))
+    said = said.replace("\\", "")  # the Markdown escapes
+    assert "material: " in said and "part_type" not in said and "outer_diameter" not in said
+    materials = said.split("material: ")[1].split(";")[0]
+    assert any(m in materials for m in ("C45", "42CrMo4", "SS304")), said
     typed = [c for c in at.main.container if (c.key or "").startswith("predict_typed_card_")]
     assert typed and all(c.get("plotly_chart") for c in typed)
     scores = [float({m.label: m.value for m in c.metric}["Score"]) for c in typed]
