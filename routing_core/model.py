@@ -58,6 +58,7 @@ STEP_TREE_ROWS = 30_000  # training items they are grown on (a sample when more)
 STEP_TREE_MIN_LEAF = 5  # items per leaf at least (more for big data: n / 2000)
 STEP_TREE_DEPTH = 10
 STEP_TREE_MIN_POSITIVE = 3  # a step on fewer items (or missing from fewer) gets no tree
+STEP_TREE_GROUP_SUPPORT = True  # a leaf that never held the query's group gives the group's rate
 STEP_TREE_MAX = 64  # trees for the steps whose presence varies most; the rest use the others
 FOREST_MAX_OUTPUTS = 64  # the forest's trees split on the presence of at most this many steps
 # Candidates.
@@ -357,7 +358,8 @@ class RoutingModel(BaseEstimator):
         vote = self._trust_recurring(forest.vote(Xo)[0], counts)
         forest_p = np.asarray((vote @ self.routing_token_matrix_).todense())
         linear_p = Z @ linear[0] + linear[1]
-        return np.stack([forest_p, linear_p, self._step_tree_probabilities(Xo, trees)])
+        trees_p = self._step_tree_probabilities(Xo, trees, np.clip(linear_p, LINEAR_CLIP, 1 - LINEAR_CLIP))
+        return np.stack([forest_p, linear_p, trees_p])
 
     def _fit_stacker(self, Xo: np.ndarray, Z: np.ndarray, presence: np.ndarray) -> None:
         """How far to trust each expert, learned from their answers on items they did not see.
@@ -553,6 +555,12 @@ class RoutingModel(BaseEstimator):
         X = np.ascontiguousarray(Xo[rows], dtype=np.float32)
         leaf = max(STEP_TREE_MIN_LEAF, len(rows) // 2000)
         prior_all = presence.mean(axis=0)
+        grouped = self._group_codes(Xo[rows]) if STEP_TREE_GROUP_SUPPORT else None
+        group = n_groups = ok = group_size = None
+        if grouped is not None:
+            group, n_groups = grouped
+            ok = group >= 0
+            group_size = np.bincount(group[ok], minlength=n_groups).astype(np.float64)
         for t in self._varied_tokens(presence, STEP_TREE_MAX).tolist():
             y = presence[rows, t].astype(np.float32)
             positives = int(y.sum())
@@ -565,18 +573,49 @@ class RoutingModel(BaseEstimator):
             n = tr.n_node_samples.astype(np.float64)
             prior = float(prior_all[t])
             value = (tr.value[:, 0, 0] * n + 2.0 * prior) / (n + 2.0)
-            trees[t] = (tree, value.astype(np.float32))
+            support = None
+            if group is not None:  # which groups each leaf holds, and the step's rate in each
+                in_group = np.bincount(group[ok], weights=y[ok], minlength=n_groups)
+                rate = (in_group + 2.0 * prior) / (group_size + 2.0)
+                holds = np.zeros((tr.node_count, n_groups), dtype=bool)
+                holds[tree.apply(X[ok]), group[ok]] = True
+                support = (np.packbits(holds, axis=1), rate.astype(np.float32))
+            trees[t] = (tree, value.astype(np.float32), support)
         return trees
 
-    def _step_tree_probabilities(self, Xo: np.ndarray, trees: dict | None = None) -> np.ndarray:
-        """(n, tokens) presence probability from each step's own tree (the base rate without one)."""
+    def _group_codes(self, Xo: np.ndarray) -> tuple[np.ndarray, int] | None:
+        """(code of the group column per row, -1 blank or new; number of groups), None without."""
+        col = self.group_column_
+        if col is None or col not in self.featurizer_.categorical_:
+            return None
+        j = len(self.featurizer_.numeric_) + self.featurizer_.categorical_.index(col)
+        codes = np.where(np.isnan(Xo[:, j]), -1, Xo[:, j]).astype(np.int64)
+        return codes, len(self.featurizer_.categories_[col])
+
+    def _step_tree_probabilities(self, Xo: np.ndarray, trees: dict | None = None,
+                                 fallback: np.ndarray | None = None) -> np.ndarray:
+        """(n, tokens) presence probability from each step's own tree (the base rate without one).
+
+        A leaf that never held an item of the query's group (a small housing among small shafts)
+        knows nothing of it: there the answer is `fallback` (the additive model's), else the
+        step's rate in the group."""
         trees = self.step_trees_ if trees is None else trees
         out = np.tile(self.token_prior_c_, (len(Xo), 1))
         if not trees:
             return out
         X = np.ascontiguousarray(Xo, dtype=np.float32)
-        for t, (tree, value) in trees.items():
-            out[:, t] = value[tree.apply(X)]
+        grouped = self._group_codes(Xo)
+        for t, (tree, value, *rest) in trees.items():
+            leaves = tree.apply(X)
+            out[:, t] = value[leaves]
+            support = rest[0] if rest else None
+            if support is not None and grouped is not None:
+                packed, rate = support
+                g = grouped[0]
+                known = np.flatnonzero((g >= 0) & (g < len(rate)))
+                bits = packed[leaves[known], g[known] >> 3] >> (7 - (g[known] & 7)) & 1
+                strange = known[bits == 0]
+                out[strange, t] = rate[g[strange]] if fallback is None else fallback[strange, t]
         return np.clip(out, 1e-3, 1 - 1e-3)
 
     def _impute_probabilities(self, z: np.ndarray, j: int, logs_i: np.ndarray | None = None,
@@ -799,7 +838,7 @@ class RoutingModel(BaseEstimator):
         forest_p = np.clip(np.asarray((vote @ self.routing_token_matrix_).todense()), 1e-4, 1 - 1e-4)
         # The experts' log-odds, weighted as learned: the additive model decides where the forest
         # is split (combinations it never saw), the forest and the step trees where they are sure.
-        trees_p = self._step_tree_probabilities(exp_X)
+        trees_p = self._step_tree_probabilities(exp_X, fallback=linear[exp_rows])
         probs = self._combine(forest_p, linear[exp_rows], trees_p)
         familiar = self.featurizer_.familiarity(enc)
         evidence = self._batch_evidence(nn_idx)

@@ -390,3 +390,27 @@ def test_likely_values_of_blank_cells_only():
     top = guesses.drop_duplicates(["item_code", "attribute"])
     shape = top[top["attribute"] == "shape"].set_index("item_code")["value"]
     assert (shape == shape.index.str[:2].map({"BA": "BAR", "PL": "PLATE"})).all()
+
+
+def test_step_tree_leaf_that_never_held_the_group_defers_to_the_additive_model():
+    """Group A items are all large and all get X; among group B only large items do. The step
+    tree for X splits on size alone, so a small A item lands in a leaf of B items only: its
+    answer there is the fallback given, not the leaf's."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(300):
+        group = "AB"[i % 2]
+        size = rng.uniform(60, 100) if group == "A" else rng.uniform(10, 100)
+        steps = ["CUT"] + (["X"] if size > 50 else []) + ["CHECK"]
+        rows += [{"item_code": f"{group}-{i:04d}", "seq": 10 * (k + 1), "process_code": s,
+                  "kind": group, "size": round(size, 1)} for k, s in enumerate(steps)]
+    model = RoutingModel().fit(pd.DataFrame(rows))
+    x = model.tokens_.index("X")
+    assert x in model.step_trees_
+    query = pd.DataFrame({"item_code": ["A-NEW", "B-NEW"], "kind": ["A", "B"], "size": [20.0, 20.0]})
+    Xo = model.featurizer_._ordinal(model.featurizer_.encode(model._query_frame(query)))
+    fallback = np.full((2, len(model.tokens_)), 0.4242)
+    p = model._step_tree_probabilities(Xo, fallback=fallback)
+    assert p[0, x] == pytest.approx(0.4242)  # no small A item was ever seen
+    assert p[1, x] < 0.1  # small B items never get X
+    assert model._step_tree_probabilities(Xo)[0, x] > 0.9  # without a fallback: X's rate in group A
