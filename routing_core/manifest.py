@@ -121,13 +121,14 @@ def parse_manifest(raw: bytes, where: str) -> dict:
 
 def check_model_format(manifest: dict, where: str) -> None:
     """UserError unless the version was saved in the model format this code reads."""
-    from routing_core.model import MODEL_FORMAT
+    from routing_core.model import MODEL_FORMATS_READ
 
     saved = (manifest.get("runtime") or {}).get("model_format")
-    if saved != MODEL_FORMAT:
+    if saved not in MODEL_FORMATS_READ:
+        readable = " or ".join(str(f) for f in MODEL_FORMATS_READ)
         raise UserError(
             f"{where} was saved in model format {saved if saved is not None else 'unknown'}; this "
-            f"Routing Studio reads format {MODEL_FORMAT}. Train it again (its settings are in "
+            f"Routing Studio reads format {readable}. Train it again (its settings are in "
             "training_request.json)."
         )
 

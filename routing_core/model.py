@@ -24,8 +24,11 @@ from routing_core.features import (
 )
 from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
 
-# Bump when the learned state changes so older saved versions are reported as needing a retrain.
-MODEL_FORMAT = 1
+# The format this code saves; bump it when the learned state changes. MODEL_FORMATS_READ are the
+# formats it loads: a version in any other is reported as needing a retrain, and code that does not
+# know this format refuses it with that message instead of failing on its contents.
+MODEL_FORMAT = 2  # 2: size evidence for blank categories, step trees with the groups they held
+MODEL_FORMATS_READ = (1, 2)
 Progress = Callable[[float, str], None]
 CANONICAL = (ITEM, PROCESS, SEQ, DURATION)
 SEPARATOR = ">"
@@ -39,6 +42,8 @@ IMPUTER_MAX_CLASSES = 12  # attributes with more values use the similar items' v
 SIZE_EVIDENCE = True  # blank categories also weighed by how the item's sizes fit each value
 SIZE_MIN_ROWS = 20  # rows a group needs for its own spread of the log sizes (else all rows')
 SIZE_MAX_NATS = 12.0  # the sizes shift a value's log-odds by at most this much
+SIZE_FILLED = 0.9  # a measurement joins a group's evidence when this share of its items have it
+SIZE_T_DOF = 4.0  # degrees of freedom of the Student t the log measurements follow
 IMPUTE_MODE = "model"  # "model" (attribute models) or "neighbours" (similar items' values)
 # Fallback for items unlike anything in training.
 FAMILIAR_SHARE = 0.5  # below this share of known attribute values, a dissimilar item falls back
@@ -58,7 +63,7 @@ STEP_TREE_ROWS = 30_000  # training items they are grown on (a sample when more)
 STEP_TREE_MIN_LEAF = 5  # items per leaf at least (more for big data: n / 2000)
 STEP_TREE_DEPTH = 10
 STEP_TREE_MIN_POSITIVE = 3  # a step on fewer items (or missing from fewer) gets no tree
-STEP_TREE_GROUP_SUPPORT = True  # a leaf that never held the query's group gives the group's rate
+STEP_TREE_GROUP_SUPPORT = True  # a leaf that never held the query's group defers to the additive model
 STEP_TREE_MAX = 64  # trees for the steps whose presence varies most; the rest use the others
 FOREST_MAX_OUTPUTS = 64  # the forest's trees split on the presence of at most this many steps
 # Candidates.
@@ -905,10 +910,12 @@ class RoutingModel(BaseEstimator):
     def _expand_missing(self, Xo: np.ndarray, nn_idx: np.ndarray, Z: np.ndarray | None = None,
                         blank: np.ndarray | None = None, enc: Encoded | None = None
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Rows to vote with: an item with a blank (or unseen) category is asked once per likely value.
+        """Rows to vote with: an item with a blank category is asked once per likely value.
 
-        The values and their weights are those of the item's most similar training items (else
-        the overall frequencies), so a blank option counts as what it most likely is.
+        The values and their weights come from the attribute's model (_value_shares; else the
+        item's most similar training items, else the overall shares), so a blank option counts as
+        what it most likely is. At most MAX_IMPUTED_VALUES values of at least MIN_IMPUTED_SHARE per
+        attribute, and MAX_IMPUTED_ROWS rows per item; the kept weights sum to 1.
         """
         n = len(Xo)
         n_num = len(self.featurizer_.numeric_)
@@ -968,24 +975,34 @@ class RoutingModel(BaseEstimator):
         return self.cat_values_[j], self.cat_share_[j]
 
     def likely_values(self, items: pd.DataFrame, limit: int = 3) -> pd.DataFrame:
-        """What the model takes each blank attribute of each item to be: one row per (item,
-        attribute, value) with its probability, the likeliest `limit` values, likeliest first.
-        These are the weights a prediction gives the values."""
+        """What a prediction takes each blank attribute of each item to be: one row per (item,
+        attribute, value) with the weight the prediction gives the value, the likeliest `limit`
+        values, likeliest first. (An item predicted from its own history weighs nothing.)"""
         self._check_fitted()
         frame = self._query_frame(items)
-        enc = self.featurizer_.encode(frame)
-        Z = self.featurizer_.imputation_design(enc)[0]
-        logs = self._log_sizes(enc) if getattr(self, "size_evidence_", None) else None
+        columns = [ITEM, "attribute", "value", "probability"]
+        f = self.featurizer_
         out = []
-        for j, col in enumerate(self.featurizer_.categorical_):
-            if col not in self.featurizer_.attributes_:
+        for start in range(0, len(frame), BATCH):
+            part = frame.iloc[start : start + BATCH]
+            enc = f.encode(part)
+            if not any((enc.cat[c] == BLANK).any() for c in f.categorical_ if c in f.attributes_):
                 continue
-            names = self.featurizer_.categories_[col]
-            for i in np.flatnonzero(enc.cat[col] == BLANK):
-                v, share = self._value_shares(int(i), j, Z, enc, logs, None)
-                for k in np.argsort(-share)[:limit]:
-                    out.append((frame[ITEM].iloc[i], col, names[int(v[k])], float(share[k])))
-        return pd.DataFrame(out, columns=[ITEM, "attribute", "value", "probability"])
+            X, Xo = f._dense(enc), f._ordinal(enc)
+            nn_idx, _ = self._neighbors(_normalise_rows(X), self.forest_.apply(Xo), self.n_neighbors)
+            blank = np.column_stack([enc.cat[c] == BLANK for c in f.categorical_])
+            rows, xs, ws = self._expand_missing(Xo, nn_idx, f.imputation_design(enc)[0], blank, enc)
+            n_num = len(f.numeric_)
+            for j, col in enumerate(f.categorical_):
+                if col not in f.attributes_:
+                    continue
+                names = f.categories_[col]
+                for i in np.flatnonzero(blank[:, j]):
+                    mine = rows == i
+                    weight = pd.Series(ws[mine]).groupby(xs[mine, n_num + j].astype(int)).sum()
+                    for code, w in weight.sort_values(ascending=False).head(limit).items():
+                        out.append((part[ITEM].iloc[i], col, names[int(code)], float(w)))
+        return pd.DataFrame(out, columns=columns)
 
     def _drop_self_votes(self, vote, exp_leaves: np.ndarray, self_rows: np.ndarray):
         """Votes without the queried item's own (for ignore_history on a training item)."""
@@ -1555,50 +1572,63 @@ def _logistic_imputer(Z: np.ndarray, y: np.ndarray, rows: np.ndarray, keep: np.n
 
 
 def _size_evidence(logs: np.ndarray, y: np.ndarray, groups: np.ndarray, rows: np.ndarray,
-                   classes: np.ndarray) -> tuple[dict, tuple]:
-    """({group code: (means, covariance)}, (means, covariance)): the log measurements per value
-    of y (rows: means[k] for classes[k], NaN when unseen) with their spread around those means,
-    per group with enough items and over all."""
-    ok = rows[~np.isnan(logs[rows]).any(axis=1)]
-    L, Y, G = logs[ok], y[ok], groups[ok]
+                   classes: np.ndarray) -> tuple[dict, tuple | None]:
+    """({group code: stats}, stats over all rows or None) of the log measurements per value of y.
+
+    stats = (columns used, means per value (NaN: value not seen), covariance around those means).
+    A group uses the measurements most of its items have (a diameter for round parts, a width
+    for flat ones), and learns from the items that have all of those."""
     K, p = len(classes), logs.shape[1]
-    at = np.searchsorted(classes, Y)
 
-    def stats(sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def stats(sel: np.ndarray) -> tuple | None:
+        filled = ~np.isnan(logs[sel])
+        cols = filled.mean(axis=0) >= SIZE_FILLED
+        sel = sel[filled[:, cols].all(axis=1)] if cols.any() else sel[:0]
+        if len(sel) < SIZE_MIN_ROWS:
+            return None
+        L, at = logs[np.ix_(sel, np.flatnonzero(cols))], np.searchsorted(classes, y[sel])
+        n = np.bincount(at, minlength=K).astype(np.float64)
+        sums = np.zeros((K, L.shape[1]))
+        np.add.at(sums, at, L)
         # Plain means of real items keep the exact relation of sizes and weight (a shrunk or
-        # pooled mean would blur it); NaN for a value not seen.
-        n = np.bincount(at[sel], minlength=K).astype(np.float64)
-        sums = np.zeros((K, p))
-        np.add.at(sums, at[sel], L[sel])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = np.where(n[:, None] > 0, sums / np.maximum(n, 1)[:, None], np.nan)
-        resid = L[sel] - means[at[sel]]
-        cov = resid.T @ resid / max(int(sel.sum()) - int((n > 0).sum()), 1)
-        cov += np.eye(p) * (1e-12 + 1e-9 * np.trace(cov) / p)
-        return means, cov
+        # pooled mean would blur it).
+        used = np.where(n[:, None] > 0, sums / np.maximum(n, 1)[:, None], np.nan)
+        resid = L - used[at]
+        cov_used = resid.T @ resid / max(len(L) - int((n > 0).sum()), 1)
+        cov_used += np.eye(L.shape[1]) * (1e-12 + 1e-9 * np.trace(cov_used) / L.shape[1])
+        means, cov = np.full((K, p), np.nan), np.zeros((p, p))
+        means[:, cols] = used
+        cov[np.ix_(cols, cols)] = cov_used
+        return cols, means, cov
 
-    everything = np.ones(len(L), dtype=bool)
     per_group = {}
-    for code in np.unique(G).tolist():
-        sel = G == code
-        if code >= 0 and sel.sum() >= SIZE_MIN_ROWS:
-            per_group[int(code)] = stats(sel)
-    return per_group, stats(everything) if len(L) else (np.full((K, p), np.nan), np.eye(p))
+    for code in np.unique(groups[rows]).tolist():
+        if code >= 0:
+            found = stats(rows[groups[rows] == code])
+            if found is not None:
+                per_group[int(code)] = found
+    return per_group, stats(rows)
 
 
 def _size_log_likelihood(evidence: tuple, logs_i: np.ndarray, group_code: int) -> np.ndarray | None:
     """Log-likelihood of an item's log measurements under each value, up to a constant (a value
-    not seen gets the lowest of the others); None when the item has none of them."""
-    present = ~np.isnan(logs_i)
+    not seen gets the lowest of the others); None when the item has none of them.
+
+    Student's t rather than a Gaussian: an item that fits no value well (a weight far from any
+    material's) tips the balance a little, not all the way to the least bad value."""
     per_group, pooled = evidence
-    means, cov = per_group.get(int(group_code), pooled)
-    seen = ~np.isnan(means[:, 0])
+    found = per_group.get(int(group_code), pooled)
+    if found is None:
+        return None
+    cols, means, cov = found
+    present = cols & ~np.isnan(logs_i)
+    seen = ~np.isnan(means[:, np.flatnonzero(cols)[0]])
     if not present.any() or not seen.any():
         return None
     d = logs_i[present][None, :] - means[np.ix_(seen, present)]
     sol = np.linalg.solve(cov[np.ix_(present, present)], d.T)
     ll = np.empty(len(means))
-    ll[seen] = -0.5 * np.einsum("kp,pk->k", d, sol)
+    ll[seen] = -0.5 * (SIZE_T_DOF + present.sum()) * np.log1p(np.einsum("kp,pk->k", d, sol) / SIZE_T_DOF)
     ll[~seen] = ll[seen].min()
     return ll
 

@@ -294,27 +294,29 @@ def test_zip_bytes_holds_the_version_folder(tmp_path, model):
 
 
 def test_a_version_saved_in_another_model_format_is_broken_not_unpickled(tmp_path):
-    """A version written by older model code is listed as broken and refused before unpickling."""
+    """A version in a format this code does not read (here a newer one) is listed as broken and
+    refused before unpickling."""
     import json
 
     from routing_core.manifest import MANIFEST_FILE, MODELS
-    from routing_core.model import MODEL_FORMAT, RoutingModel
+    from routing_core.model import MODEL_FORMAT, MODEL_FORMATS_READ, RoutingModel
     from routing_core.sample import SampleConfig, generate
 
     registry = Registry(tmp_path / "models")
     model = RoutingModel().fit(generate(SampleConfig(n_items=120, seed=3)))
-    for name in ("current", "older"):
+    for name in ("current", "other"):
         registry.publish(name, model, {"routing_accuracy": 1.0}, dataset_info={"name": "s"}, params={},
                          training_request={})
-    path = registry.root / "older" / MANIFEST_FILE
+    path = registry.root / "other" / MANIFEST_FILE
     manifest = json.loads(path.read_text())
     assert manifest["runtime"]["model_format"] == MODEL_FORMAT
-    manifest["runtime"]["model_format"] = MODEL_FORMAT - 1
+    assert MODEL_FORMAT in MODEL_FORMATS_READ
+    manifest["runtime"]["model_format"] = max(MODEL_FORMATS_READ) + 1
     path.write_text(json.dumps(manifest))
     MODELS.clear()
     listed = {v.name: v for v in registry.list()}
     assert listed["current"].broken is None
-    assert "model format" in listed["older"].broken and "Train it again" in listed["older"].broken
+    assert "model format" in listed["other"].broken and "Train it again" in listed["other"].broken
     with pytest.raises(UserError, match="model format"):
-        registry.load_model("older")
+        registry.load_model("other")
     assert registry.load_model("current") is not None
