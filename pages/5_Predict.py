@@ -111,9 +111,9 @@ def show_prediction(items: pd.DataFrame, key: str) -> None:
     st.subheader(f"Candidates for {md(prediction.item_code)}")
     if prediction.message:
         (st.warning if prediction.fallback else st.info)(md(prediction.message))
-    guesses = model.likely_values(items, limit=2)
-    guesses = guesses[(guesses["probability"] >= 0.01) | ~guesses.duplicated("attribute")]  # no "0 %"
-    if not guesses.empty:
+    # What the blank attributes were taken to be (an item known from history weighs nothing).
+    guesses = model.likely_values(items, limit=3) if not prediction.known else None
+    if guesses is not None and not guesses.empty:
         said = "; ".join(
             f"{md(attr)}: " + ", ".join(f"{md(v)} {pct(p, 0)}" for v, p in zip(g["value"], g["probability"], strict=True))
             for attr, g in guesses.groupby("attribute", sort=False))

@@ -39,6 +39,8 @@ def test_known_item_gets_its_routing_first(trained, data_home, models_dir):
     truth = ops[ops["item_code"] == code]["process_code"].tolist()
     assert texts(first.markdown)[2] == " → ".join(truth)
     assert {m.label: m.value for m in first.metric}["Score"] == "1.00"
+    # its own routing: no blank attribute was weighed
+    assert not [t for t in texts(at.main.caption) if t.startswith("Blank attributes")]
     steps = first.dataframe[0].value
     assert steps["process_code"].tolist() == truth
     assert first.get("plotly_chart")  # the step timeline
