@@ -744,7 +744,8 @@ def best_chances(config: SampleConfig = SampleConfig()) -> pd.Series:
     """Per item code, an upper bound on the chance that any model, reading the exported item
     attributes, ranks the item's recorded routing first.
 
-    A perturbed item gets 0 (its plant variant is drawn at random). Otherwise, when an option
+    A perturbed item gets 0 (its plant variant is drawn at random; that a variant equals the
+    routing a model guesses is rare enough to leave out). Otherwise, when an option
     that decides steps (tolerance, surface, heat treatment, thread) is blank for the whole item,
     the best any model can do is name the routing most likely under the values the blank may
     hold; its chance is that routing's share, with the generator's own probabilities. With no
@@ -756,15 +757,14 @@ def best_chances(config: SampleConfig = SampleConfig()) -> pd.Series:
     items = _make_items(np.random.default_rng(config.seed), v, int(config.n_items))
     codes = _item_codes(v, items)
     exported = {field: out for out, field in v.columns}
-    by_item = ops.groupby(ops["item_code"].astype(str), sort=False)
+    option_cols = sorted({exported[f] for fields in _OPTION_FIELDS.values() for f in fields if f in exported})
+    all_blank = ops[option_cols].isna().groupby(ops["item_code"].astype(str), sort=False).all()
+    all_blank = all_blank.reindex(codes.tolist())
     hidden = {}
     for option, fields in _OPTION_FIELDS.items():
         cols = [exported[f] for f in fields if f in exported]
-        if not cols:  # not exported at all: always unknown
-            hidden[option] = np.ones(len(codes), dtype=bool)
-            continue
-        all_blank = by_item[cols].agg(lambda s: s.isna().all()).reindex(codes.tolist())
-        hidden[option] = all_blank.all(axis=1).to_numpy(dtype=bool)
+        # not exported at all: always unknown
+        hidden[option] = all_blank[cols].all(axis=1).to_numpy(dtype=bool) if cols else np.ones(len(codes), dtype=bool)
     perturbed = truth.set_index("item_code")["perturbed"].reindex(codes.tolist()).to_numpy(dtype=bool)
     chance = np.where(perturbed, 0.0, 1.0)
     cache: dict[tuple, float] = {}
