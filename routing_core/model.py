@@ -427,11 +427,12 @@ class RoutingModel(BaseEstimator):
 
         Two parts, multiplied: a multinomial logistic model on the other attributes, and, where the
         items have positive measurements (sizes, weights), how well the item's logs of them fit
-        each value. The second is a Gaussian of the log measurements per value, with the spread of
-        the item's group (the fallback group column): within a group, a weight far from what the
-        sizes and a material would give rules that material out, which a linear model on the
-        same numbers cannot do as sharply. The logistic part then leaves those numbers out. The
-        Gaussian is used only for attributes where it scores better on items held out of the fit.
+        each value. The second is a Student t of the log measurements per value, with the spread
+        within the item's group (the fallback group column): within a group, a weight far from
+        what the sizes and a material would give rules that material out, which a linear model on
+        the same numbers cannot do as sharply. The logistic part then leaves those numbers out.
+        The second part is used only for attributes where it scores better on items held out of
+        the fit (_size_trial).
         """
 
         blocks = {j: np.asarray(self.featurizer_.blocks_[col])
@@ -470,7 +471,7 @@ class RoutingModel(BaseEstimator):
                 self.size_evidence_[j] = sizes
 
     def _size_trial(self, Z, logs, groups, y, rows, classes, plain, without_sizes, rng) -> bool:
-        """Whether the item's sizes tell the value better as a Gaussian per group and value than
+        """Whether the item's sizes tell the value better as a Student t per group and value than
         as numbers in the logistic model: both are fitted on two thirds of the items and scored on
         the rest (mean log-probability of the true value)."""
         order = rng.permutation(rows)
