@@ -296,7 +296,8 @@ class NeighbourVoteBaseline:
         # Plain z-scores and one-hot categories, blanks imputed: no log scaling, no missing
         # indicators, no item code, no learned weights (the prior system had none of them).
         self.featurizer_ = ItemFeaturizer(attrs, use_code=False, weighting=False, min_frequency=1,
-                                          log_skewed=False, missing_indicators=False).fit(view.items)
+                                          log_skewed=False, missing_indicators=False,
+                                          read_text=False).fit(view.items)
         self.X_ = _unit(self.featurizer_.transform(view.items))
         self.routings_ = view.routings
         self.medians_ = view.medians

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,6 +74,69 @@ def _number_fields(text: str | None, width: int) -> tuple[float, list[float]]:
     found = _NUMBER_RE.findall(text)
     values = [float(x.replace(",", ".")) for x in found[:width]]
     return float(len(found)), values + [np.nan] * (width - len(values))
+
+
+# Words and short codes of a free text: "SHAFT", "HT", "t2", "DN50", "1.4408", "M6".
+TOKEN_PATTERN = r"(?u)[^\W_](?:[\w.\-/+]*[^\W_])?"
+_KEYED_RE = re.compile(r"(?<![^\W\d_])([^\W\d_]{1,3})(\d+(?:[.,]\d+)?)(?![\w])")
+TEXT_MIN_TOKENS = 1.5  # mean words per value for a column to be read as text
+TEXT_RARE_SHARE = 0.2  # ... and this share of its items holding a value too rare to be a category
+TEXT_MAX_TERMS = 64  # words kept per text column (the most relevant to the steps)
+TEXT_MIN_RELEVANCE = 0.02  # share of a step's entropy a word must explain to be kept
+TEXT_MAX_KEYS = 8  # keyed numbers kept per text column ("DN50" -> DN = 50)
+TEXT_KEY_SHARE = 0.05  # share of the column's texts a key must appear in
+CODE_CHECK_ROWS = 6_000  # items the check of the item code's worth is run on (a sample when more)
+CODE_CHECK_MIN_ITEMS = 60  # fewer items: the code is kept untested
+CODE_MIN_LIFT = 0.01  # top-1 share the code must add to the attributes' to be kept
+
+
+def is_free_text(values: pd.Series, min_frequency: int, max_categories: int) -> bool:
+    """Whether a text column is free text (descriptions) rather than a category: values of
+    several words, and many items holding a value too rare to learn as a category of its own."""
+    nonnull = values.dropna().astype("str")
+    if len(nonnull) < 2 * min_frequency:
+        return False
+    words = nonnull.str.count(r"\S+").mean()
+    counts = nonnull.value_counts()
+    rare = counts[counts < min_frequency].sum() / len(nonnull)
+    return bool(words >= TEXT_MIN_TOKENS and (rare >= TEXT_RARE_SHARE or len(counts) > max_categories))
+
+
+def text_terms(texts: list[str | None]) -> list[list[str]]:
+    """The words of each text as the model reads them (upper case; none for a blank cell)."""
+    pattern = re.compile(TOKEN_PATTERN)
+    return [[] if t is None else [w.upper() for w in pattern.findall(t)] for t in texts]
+
+
+def keyed_numbers(text: str | None) -> dict[str, float]:
+    """Numbers written after a short key in a text, first occurrence each: "DN50 PN16 t2" ->
+    {DN: 50, PN: 16, T: 2}."""
+    out: dict[str, float] = {}
+    for key, number in _KEYED_RE.findall(text or ""):
+        out.setdefault(key.upper(), float(number.replace(",", ".")))
+    return out
+
+
+def step_relevance(tokens, presence: np.ndarray) -> np.ndarray:
+    """Per binary column of `tokens` (sparse n x V), the largest share of a step's entropy it
+    explains (mutual information / entropy of the step), over the steps of `presence` (n x S)."""
+    n = presence.shape[0]
+    if n == 0 or tokens.shape[1] == 0 or presence.shape[1] == 0:
+        return np.zeros(tokens.shape[1])
+    P = presence.astype(np.float64)
+    n11 = np.asarray(tokens.T @ P)  # V x S
+    t1 = np.asarray(tokens.sum(axis=0)).ravel()[:, None]
+    s1 = P.sum(axis=0)[None, :]
+    cells = (n11, t1 - n11, s1 - n11, n - t1 - s1 + n11)
+    margins = ((t1, s1), (t1, n - s1), (n - t1, s1), (n - t1, n - s1))
+    mi = np.zeros_like(n11)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for c, (a, b) in zip(cells, margins, strict=True):
+            mi += np.where(c > 0, c / n * np.log(c * n / (a * b)), 0.0)
+    ps = np.clip(s1 / n, 1e-12, 1 - 1e-12)
+    hs = -(ps * np.log(ps) + (1 - ps) * np.log(1 - ps))
+    share = np.where(hs > 1e-9, mi / hs, 0.0)
+    return share.max(axis=1)
 
 
 def _entropy(counts: np.ndarray) -> float:
@@ -155,6 +219,8 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         tree_onehot_max: int = 16,
         log_skewed: bool = True,
         missing_indicators: bool = True,
+        read_text: bool = True,
+        code_check: bool = True,
     ) -> None:
         self.attributes = attributes
         self.use_code = use_code
@@ -166,26 +232,125 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         self.tree_onehot_max = tree_onehot_max
         self.log_skewed = log_skewed
         self.missing_indicators = missing_indicators
+        self.read_text = read_text
+        self.code_check = code_check
 
     # -- building the raw columns (attributes + derived) ------------------------------------
     def _derived(self, items: pd.DataFrame) -> pd.DataFrame:
-        """The attribute columns plus derived ones (code tokens, numbers in text)."""
+        """The attribute columns plus derived ones (code tokens, numbers and words in text)."""
         cols: dict[str, object] = {}
         index = items.index
+        text_cols = getattr(self, "text_cols_", [])
         for col in self.attributes_:
-            cols[col] = items[col] if col in items else pd.Series(np.nan, index=index)
+            if col not in text_cols:
+                cols[col] = items[col] if col in items else pd.Series(np.nan, index=index)
         for col in self.text_number_cols_:
             width = self.text_number_width_[col]
-            fields = [_number_fields(t, width) for t in _texts(cols[col])]
+            fields = [_number_fields(t, width) for t in _texts(_column(items, col))]
             cols[f"{col}#count"] = np.array([f[0] for f in fields], dtype=np.float64)
             for k in range(width):
                 cols[f"{col}#{k + 1}"] = np.array([f[1][k] for f in fields], dtype=np.float64)
+        for col in text_cols:
+            cols.update(self._text_columns(col, _column(items, col)))
         if self.code_cols_:
             codes = items[ITEM] if ITEM in items else pd.Series("", index=index)
             tokens = code_tokens(codes.fillna(""), only=self.code_cols_)
+            known = np.ones(len(index), dtype=bool)
+            seen = getattr(self, "code_values_", None)  # None: a model saved before it was kept
             for col in self.code_cols_:
-                cols[col] = tokens[col].to_numpy(dtype=object)
+                values = tokens[col].to_numpy(dtype=object)
+                if seen is not None:
+                    known &= np.isin(values, list(seen[col]))
+                cols[col] = values
+            # A code in a pattern training never had (a new number range, or no code yet) tells
+            # nothing: its tokens count as blank, and the item stands on its attributes.
+            for col in self.code_cols_:
+                cols[col] = np.where(known, cols[col], None)
         return pd.DataFrame(cols, index=index)
+
+    def _text_columns(self, col: str, values: pd.Series) -> dict[str, np.ndarray]:
+        """A free-text column as the model reads it: its first word (a category: descriptions
+        mostly start with what the item is), one 0/1 column per learned word, and the numbers
+        written after learned keys ("DN50" -> DN = 50)."""
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        texts = [str(u) for u in uniques]
+        terms = text_terms(texts)
+        out: dict[str, np.ndarray] = {}
+        head = np.array([t[0] if t else None for t in terms] + [None], dtype=object)
+        out[f"{col}:head"] = head[codes]
+        vocab = self.text_terms_[col]
+        has = np.zeros((len(uniques) + 1, len(vocab)), dtype=np.float64)
+        position = {w: k for k, w in enumerate(vocab)}
+        for u, words in enumerate(terms):
+            for w in words:
+                k = position.get(w)
+                if k is not None:
+                    has[u, k] = 1.0
+        rows = has[codes]
+        for k, w in enumerate(vocab):
+            out[f"{col}[{w}]"] = rows[:, k]
+        keys = self.text_keys_[col]
+        if keys:
+            found = [keyed_numbers(t) for t in texts] + [{}]
+            table = np.array([[f.get(k, np.nan) for k in keys] for f in found], dtype=np.float64)
+            for k, key in enumerate(keys):
+                out[f"{col}#{key}"] = table[codes, k]
+        return out
+
+    def _learn_text(self, items: pd.DataFrame, steps: np.ndarray | None) -> None:
+        """Which attribute columns are free text, and the words and keys each is read through:
+        words in at least min_frequency items (and not in nearly all), the TEXT_MAX_TERMS that
+        tell most about a step; keys of numbers in TEXT_KEY_SHARE of the texts."""
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        self.text_cols_: list[str] = []
+        self.text_terms_: dict[str, list[str]] = {}
+        self.text_keys_: dict[str, list[str]] = {}
+        if not self.read_text:
+            return
+        for col in self.attributes_:
+            s = items[col] if col in items else None
+            if s is None or _is_numeric(s) or pd.api.types.is_bool_dtype(s):
+                continue
+            if not is_free_text(s, self.min_frequency, self.max_categories):
+                continue
+            texts = _texts(s)
+            filled = [t for t in texts if t is not None]
+            vectorizer = CountVectorizer(
+                token_pattern=TOKEN_PATTERN, lowercase=False, binary=True,
+                preprocessor=str.upper, min_df=self.min_frequency, max_df=0.95, dtype=np.float32,
+            )
+            try:
+                T = vectorizer.fit_transform([t or "" for t in texts])
+            except ValueError:  # no word frequent enough
+                T = None
+            terms: list[str] = []
+            if T is not None:
+                vocab = vectorizer.get_feature_names_out()
+                if steps is not None and len(steps) == len(texts):
+                    score = step_relevance(T.tocsc(), steps)
+                else:
+                    score = np.asarray(T.sum(axis=0)).ravel() / max(len(texts), 1)
+                order = np.argsort(-score, kind="stable")
+                keep = [k for k in order if score[k] >= TEXT_MIN_RELEVANCE][:TEXT_MAX_TERMS]
+                terms = sorted(str(vocab[k]) for k in keep)
+            key_counts = pd.Series([k for t in filled for k in keyed_numbers(t)], dtype="str").value_counts()
+            keys = key_counts[key_counts >= max(self.min_frequency, TEXT_KEY_SHARE * len(filled))]
+            self.text_cols_.append(col)
+            self.text_terms_[col] = terms
+            self.text_keys_[col] = sorted(keys.index[:TEXT_MAX_KEYS].tolist())
+
+    def words(self, items: pd.DataFrame) -> pd.DataFrame:
+        """For each item and text column, the learned words and keyed numbers its text holds, as the
+        model reads them (one row per item and text column)."""
+        rows = []
+        for col in getattr(self, "text_cols_", []):
+            for code, text in zip(_column(items, ITEM).tolist(), _texts(_column(items, col)), strict=True):
+                found = set(text_terms([text])[0]) if text is not None else set()
+                words = [w for w in self.text_terms_[col] if w in found]
+                numbers = {k: v for k, v in keyed_numbers(text).items() if k in self.text_keys_[col]}
+                rows.append((code, col, " ".join(words), ", ".join(f"{k} {v:g}" for k, v in numbers.items())))
+        return pd.DataFrame(rows, columns=[ITEM, "attribute", "words", "numbers"])
 
     def encode(self, items: pd.DataFrame) -> Encoded:
         """The learned columns of `items` as arrays: numbers, and category codes (-1: a value
@@ -200,8 +365,11 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                                 dtype=np.int64)
         return Encoded(len(items), num, cat)
 
-    def fit(self, items: pd.DataFrame, y: np.ndarray | None = None) -> ItemFeaturizer:
-        """Learn imputation, scaling, categories, useful code tokens and attribute weights."""
+    def fit(self, items: pd.DataFrame, y: np.ndarray | None = None,
+            steps: np.ndarray | None = None) -> ItemFeaturizer:
+        """Learn imputation, scaling, categories, words of text, useful code tokens and attribute
+        weights. `y`: the routing of each item; `steps`: which steps each item has (n x S bool),
+        to keep the words that tell them."""
         attrs = list(self.attributes) if self.attributes is not None else [
             c for c in items.columns if c != ITEM
         ]
@@ -209,6 +377,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         self.text_number_cols_: list[str] = []
         self.text_number_width_: dict[str, int] = {}
         n = len(items)
+        self._learn_text(items, steps)
         for col in self.attributes_:
             s = items[col] if col in items else None
             if s is None or _is_numeric(s) or pd.api.types.is_bool_dtype(s):
@@ -224,6 +393,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                 self.text_number_cols_.append(col)
                 self.text_number_width_[col] = int(min(max(counts.max(), 1), 4))
         self.code_cols_: list[str] = []
+        self.code_values_: dict[str, set[str]] = {}
         if self.use_code and ITEM in items and y is not None:
             tokens = code_tokens(items[ITEM])
             y_codes = pd.factorize(np.asarray(y))[0]
@@ -235,6 +405,50 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                     continue
                 if mutual_information(x, y_codes) / hy >= self.code_min_info:
                     self.code_cols_.append(col)
+            self.code_values_ = {col: set(tokens[col].astype("str")) for col in self.code_cols_}
+        self._fit_columns(items, y)
+        if self.code_cols_ and self.code_check and y is not None and not self._code_helps(items, y):
+            self.code_cols_, self.code_values_ = [], {}
+            self._fit_columns(items, y)
+        return self
+
+    def _code_helps(self, items: pd.DataFrame, y: np.ndarray) -> bool:
+        """Whether the item code's tokens tell the routing better than the attributes alone.
+
+        A new item often has no code yet, or one from a new number range: a model that leans on
+        the code answers those worse. So the code is kept only where it earns its place: a small
+        forest predicting the routing from the attributes, with and without the code tokens, is
+        scored on a third of the items held out of its fit, and the code must win by more than
+        chance (a paired sign test at two standard errors) and by at least CODE_MIN_LIFT.
+        """
+        from sklearn.ensemble import RandomForestClassifier
+
+        y = pd.factorize(np.asarray(y))[0]
+        rng = np.random.default_rng(0)
+        rows = rng.permutation(len(items))[:CODE_CHECK_ROWS]
+        if len(rows) < CODE_CHECK_MIN_ITEMS:
+            return True  # too few items to tell: the code stays, as it always did
+        X = np.nan_to_num(self._ordinal(self.encode(items.iloc[rows])), nan=-1.0)
+        without = np.setdiff1d(np.arange(X.shape[1]), self.code_columns_ordinal_)
+        cut = (2 * len(rows)) // 3
+        fit, held = np.arange(cut), np.arange(cut, len(rows))
+        right = []
+        for cols in (np.arange(X.shape[1]), without):
+            if len(cols) == 0:
+                right.append(np.zeros(len(held), dtype=bool))
+                continue
+            forest = RandomForestClassifier(n_estimators=30, min_samples_leaf=1, random_state=0, n_jobs=2)
+            with warnings.catch_warnings():  # many routings are rare: that is the data, not a mistake
+                warnings.simplefilter("ignore", UserWarning)
+                forest.fit(X[fit][:, cols], y[rows[fit]])
+            right.append(forest.predict(X[held][:, cols]) == y[rows[held]])
+        gain = int((right[0] & ~right[1]).sum()) - int((right[1] & ~right[0]).sum())
+        changed = int((right[0] != right[1]).sum())
+        return gain > 2.0 * np.sqrt(max(changed, 1)) and gain / len(held) >= CODE_MIN_LIFT
+
+    def _fit_columns(self, items: pd.DataFrame, y: np.ndarray | None) -> None:
+        """Imputation, scaling, categories, layout and weights of the derived columns."""
+        n = len(items)
         raw = self._derived(items)
         self.numeric_: list[str] = []
         self.categorical_: list[str] = []
@@ -300,7 +514,6 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         if self.weighting and y is not None and n > 0:
             self.weights_ = self._relevance(raw, np.asarray(y))
         self._scale_vector()
-        return self
 
     def _build_layout(self) -> None:
         names: list[str] = []
@@ -418,15 +631,21 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     def familiarity(self, enc: Encoded) -> np.ndarray:
         """Per row, the relevance-weighted share of columns whose value the training data knows:
         a category seen there, or a number inside the training range. Blank cells count as
-        unknown."""
+        unknown; the item code and the single words of a text do not count (a new item often
+        has no code yet; a word it lacks is not unknown)."""
         total = np.zeros(enc.n)
         known = np.zeros(enc.n)
+        words = self.word_columns_
         for col in self.numeric_:
+            if col in words:
+                continue
             w = self.weights_.get(col, 1.0)
             lo, hi = self.range_[col]
             known += w * ((enc.num[col] >= lo) & (enc.num[col] <= hi))
             total += w
         for col in self.categorical_:
+            if col in self.code_cols_:
+                continue
             w = self.weights_.get(col, 1.0)
             known += w * (enc.cat[col] >= 0)
             total += w
@@ -441,9 +660,44 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
             x[start : start + size] = 0.0
             x[start + int(value)] = 1.0
 
+    def codeless(self, enc: Encoded) -> np.ndarray:
+        """Per row, whether the item came without a familiar code (its code tokens are blank)."""
+        out = np.zeros(enc.n, dtype=bool)
+        for col in self.code_cols_:
+            out |= enc.cat[col] < 0
+        return out
+
+    @property
+    def code_columns_out_(self) -> np.ndarray:
+        """Columns of the dense output that hold the item code's tokens."""
+        return np.asarray([i for c in self.code_cols_ if c in self.blocks_ for i in self.blocks_[c]],
+                          dtype=np.int64)
+
+    @property
+    def code_columns_ordinal_(self) -> np.ndarray:
+        """Columns of the tree features (transform_ordinal) that hold the item code's tokens."""
+        n_num = len(self.numeric_)
+        out = []
+        for j, col in enumerate(self.categorical_):
+            if col in self.code_cols_:
+                out.append(n_num + j)
+                start = self.tree_onehot_.get(j)
+                if start is not None:
+                    out.extend(range(start, start + len(self.categories_[col])))
+        return np.asarray(out, dtype=np.int64)
+
+    @property
+    def word_columns_(self) -> set[str]:
+        """The 0/1 columns of the learned words of text attributes."""
+        return {f"{col}[{w}]" for col, terms in getattr(self, "text_terms_", {}).items() for w in terms}
+
     @property
     def ordinal_is_categorical_(self) -> np.ndarray:
         return np.array([False] * len(self.numeric_) + [True] * len(self.categorical_), dtype=bool)
+
+
+def _column(items: pd.DataFrame, col: str) -> pd.Series:
+    return items[col] if col in items else pd.Series(np.nan, index=items.index, dtype="object")
 
 
 def _finite(values: pd.Series) -> np.ndarray:

@@ -75,6 +75,8 @@ KNN_SHARE = 0.5  # share of the routing vote given to the most similar items (re
 KNN_SHARPNESS = 16  # similarity exponent of that vote: an identical item outweighs close ones
 VOTE_PRIOR_COUNT = 2.0  # votes of a routing seen n times weigh n / (n + this)
 # Weighing the step experts (cross-fitted stacking).
+CODE_DROPOUT = 0.3  # share of items whose code tokens are blanked when the trees are grown
+
 STACK_FOLDS = 3
 STACK_ROWS = 4_000  # training items answered out of fold (a sample when more)
 STACK_CELLS = 2_000_000  # ... and at most this many (item, step) pairs
@@ -243,23 +245,26 @@ class RoutingModel(BaseEstimator):
 
         progress(0.2, "Item features")
         item_frame = self._item_frame(ops)
-        y_sig = self.item_routing_
-        self.featurizer_ = ItemFeaturizer(
-            attributes=item_attributes, use_code=self.use_item_code
-        ).fit(item_frame, y_sig)
-        enc = self.featurizer_.encode(item_frame)
-        X = self.featurizer_._dense(enc)
-        self.X_ = _normalise_rows(X)
-
         presence = np.zeros((n_items, n_tokens), dtype=bool)
         presence[item_idx, tok_idx] = True
         self.token_prior_ = presence.mean(axis=0)
         self.token_prior_c_ = np.clip(self.token_prior_, 1e-3, 1 - 1e-3)
+        self.featurizer_ = ItemFeaturizer(
+            attributes=item_attributes, use_code=self.use_item_code
+        ).fit(item_frame, self.item_routing_, steps=presence)
+        enc = self.featurizer_.encode(item_frame)
+        X = self.featurizer_._dense(enc)
+        self.X_ = _normalise_rows(X)
+        # The length of each item's vector without its code tokens: an item asked without a
+        # familiar code is compared on its attributes alone (cosine over those columns).
+        code = self.featurizer_.code_columns_out_
+        self.attr_norm_ = np.sqrt(np.maximum(1.0 - (self.X_[:, code] ** 2).sum(axis=1), 0.0)).astype(np.float32) \
+            if len(code) else None
 
         progress(0.4, "Forest of step trees")
         self._fit_groups(item_frame)
         Z = self.featurizer_.imputation_design(enc)[0]
-        self._fit_step_models(self.featurizer_._ordinal(enc), Z, presence, progress, enc)
+        self._fit_step_models(self._code_dropout(self.featurizer_._ordinal(enc)), Z, presence, progress, enc)
 
         progress(0.85, "Times and fallback groups")
         self._fit_durations()
@@ -267,6 +272,21 @@ class RoutingModel(BaseEstimator):
         self._fit_step_defaults()
         progress(1.0, "Done")
         return self
+
+    def _code_dropout(self, Xo: np.ndarray) -> np.ndarray:
+        """The tree features with the code tokens of a share of the items blanked (CODE_DROPOUT).
+
+        Trees grown only on items with codes send an item without one down whichever branch held
+        more items at every split on the code; grown with some items codeless, they learn where
+        those go, and split them further on the attributes."""
+        cols = self.featurizer_.code_columns_ordinal_
+        if not len(cols) or CODE_DROPOUT <= 0:
+            return Xo
+        rng = np.random.default_rng(self.random_state + 3)
+        rows = rng.random(len(Xo)) < CODE_DROPOUT
+        out = Xo.copy()
+        out[np.ix_(rows, cols)] = np.nan
+        return out
 
     def _routing_token_list(self, routing: tuple[int, ...]) -> list[int]:
         seen: Counter = Counter()
@@ -786,12 +806,13 @@ class RoutingModel(BaseEstimator):
         leaves = self.forest_.apply(self.featurizer_._ordinal(enc))
         return self._neighbors(X, leaves, n_neighbors or self.n_neighbors)
 
-    def _neighbors(self, q: np.ndarray, leaves: np.ndarray, k: int, exclude: np.ndarray | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+    def _neighbors(self, q: np.ndarray, leaves: np.ndarray, k: int, exclude: np.ndarray | None = None,
+                   codeless: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The k most similar (cosine) of the training items sharing a leaf with each query.
 
         The forest's leaves are where items with the same steps live, so the search is over a few
-        dozen items per query instead of all of them (no n x n similarity matrix).
+        dozen items per query instead of all of them (no n x n similarity matrix). Queries marked
+        `codeless` (no familiar item code) are compared on the attributes alone.
         """
         n = len(q)
         qi, items = self.forest_.mates(leaves, self._size_score(q), MATE_WINDOW)
@@ -802,6 +823,7 @@ class RoutingModel(BaseEstimator):
         step = 1 << 18
         for a in range(0, len(qi), step):
             sims[a : a + step] = np.einsum("ij,ij->i", q[qi[a : a + step]], self.X_[items[a : a + step]])
+        sims = self._attribute_similarity(sims, items, None if codeless is None else codeless[qi])
         order = np.lexsort((-sims, qi))
         qi, items, sims = qi[order], items[order], sims[order]
         first = np.searchsorted(qi, np.arange(n))
@@ -812,6 +834,15 @@ class RoutingModel(BaseEstimator):
         idx[qi[keep], rank[keep]] = items[keep]
         sim[qi[keep], rank[keep]] = sims[keep]
         return idx, np.clip(sim, 0.0, 1.0)
+
+    def _attribute_similarity(self, sims: np.ndarray, items: np.ndarray, codeless: np.ndarray | bool | None
+                              ) -> np.ndarray:
+        """Cosine similarities of queries without a familiar code (whose code columns are zero)
+        to training `items`, rescaled to the items' attribute columns alone."""
+        norm = getattr(self, "attr_norm_", None)
+        if norm is None or codeless is None or not np.any(codeless):
+            return sims
+        return np.where(codeless, sims / np.maximum(norm[items], 1e-6), sims).astype(sims.dtype)
 
     def predict(self, items: pd.DataFrame, top_k: int | None = None, ignore_history: bool = False) -> list[ItemPrediction]:
         """Ranked candidate routings for each item (one row per item; long form accepted)."""
@@ -831,7 +862,8 @@ class RoutingModel(BaseEstimator):
         self_idx = np.array([self.item_index_.get(c, -1) for c in codes]) if ignore_history else None
         leaves = self.forest_.apply(Xo)
         qn = _normalise_rows(X)
-        nn_idx, nn_sim = self._neighbors(qn, leaves, self.n_neighbors, exclude=self_idx)
+        codeless = self.featurizer_.codeless(enc)
+        nn_idx, nn_sim = self._neighbors(qn, leaves, self.n_neighbors, exclude=self_idx, codeless=codeless)
         Z = self.featurizer_.imputation_design(enc)[0]
         linear = np.clip(Z @ self.linear_coef_ + self.linear_intercept_, LINEAR_CLIP, 1 - LINEAR_CLIP)
         blank = np.column_stack([enc.cat[c] == BLANK for c in self.featurizer_.categorical_]) \
@@ -869,7 +901,7 @@ class RoutingModel(BaseEstimator):
             scored = self._rank_candidates(probs[lo:hi], votes, exp_w[lo:hi], top_k, order_cache)
             group = None if groups is None else groups[i]
             out.append(self._assemble(i, code, scored, nn_idx[i], nn_sim[i], evidence, group, top_k,
-                                      ignore_history, float(familiar[i]), qn[i]))
+                                      ignore_history, float(familiar[i]), qn[i], bool(codeless[i])))
         return out
 
     def _combine(self, forest_p: np.ndarray, linear_p: np.ndarray, trees_p: np.ndarray) -> np.ndarray:
@@ -990,7 +1022,8 @@ class RoutingModel(BaseEstimator):
             if not any((enc.cat[c] == BLANK).any() for c in f.categorical_ if c in f.attributes_):
                 continue
             X, Xo = f._dense(enc), f._ordinal(enc)
-            nn_idx, _ = self._neighbors(_normalise_rows(X), self.forest_.apply(Xo), self.n_neighbors)
+            nn_idx, _ = self._neighbors(_normalise_rows(X), self.forest_.apply(Xo), self.n_neighbors,
+                                        codeless=f.codeless(enc))
             blank = np.column_stack([enc.cat[c] == BLANK for c in f.categorical_])
             rows, xs, ws = self._expand_missing(Xo, nn_idx, f.imputation_design(enc)[0], blank, enc)
             n_num = len(f.numeric_)
@@ -1076,7 +1109,7 @@ class RoutingModel(BaseEstimator):
         return [(float(score[c]), list(keys[c]), pool[keys[c]]) for c in order]
 
     def _assemble(self, i, code, scored, nn_idx, nn_sim, evidence, group, top_k, ignore_history,
-                  familiar, query) -> ItemPrediction:
+                  familiar, query, codeless=False) -> ItemPrediction:
         candidates: list[Candidate] = []
         known = not ignore_history and code in self.item_index_
         if known:
@@ -1091,7 +1124,7 @@ class RoutingModel(BaseEstimator):
         message = "Known item: candidate 1 is its routing in the training data." if known else ""
         scale = 1.0
         if fallback:
-            fb = self._fallback_candidate(i, group, best_sim, query, evidence)
+            fb = self._fallback_candidate(i, group, best_sim, query, evidence, codeless)
             candidates.append(fb)
             message = fb.note
             scale = fb.score
@@ -1282,7 +1315,8 @@ class RoutingModel(BaseEstimator):
             note="The item's own routing in the training data.",
         )
 
-    def _fallback_candidate(self, i: int, group, best_sim: float, query: np.ndarray, evidence: dict) -> Candidate:
+    def _fallback_candidate(self, i: int, group, best_sim: float, query: np.ndarray, evidence: dict,
+                            codeless: bool = False) -> Candidate:
         """The most frequent routing of the item's group (else overall), with a low score."""
         key = None if group is None or (isinstance(group, float) and math.isnan(group)) else str(group)
         if key is not None and key in self.group_routing_:
@@ -1298,7 +1332,7 @@ class RoutingModel(BaseEstimator):
         toks = self._order(self.routing_tokens_[routing], routing)
         score = 0.25 * max(best_sim, 0.0) + 0.05
         members = np.flatnonzero(self.item_routing_ == routing)[:FALLBACK_REFERENCE_POOL]
-        sims = np.clip(self.X_[members] @ query, 0.0, 1.0)
+        sims = np.clip(self._attribute_similarity(self.X_[members] @ query, members, codeless), 0.0, 1.0)
         best = np.argsort(-sims, kind="stable")[:3]
         refs = [(str(self.items_[members[j]]), round(float(sims[j]), 4)) for j in best]
         return self._candidate(i, toks, score, refs, evidence, "fallback", note)
