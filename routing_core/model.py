@@ -27,8 +27,9 @@ from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
 # The format this code saves; bump it when the learned state changes. MODEL_FORMATS_READ are the
 # formats it loads: a version in any other is reported as needing a retrain, and code that does not
 # know this format refuses it with that message instead of failing on its contents.
-MODEL_FORMAT = 2  # 2: size evidence for blank categories, step trees with the groups they held
-MODEL_FORMATS_READ = (1, 2)
+MODEL_FORMAT = 3  # 3: words of text attributes, the item code only where it earns its place
+# 2: size evidence for blank categories, step trees with the groups they held
+MODEL_FORMATS_READ = (1, 2, 3)
 Progress = Callable[[float, str], None]
 CANONICAL = (ITEM, PROCESS, SEQ, DURATION)
 SEPARATOR = ">"

@@ -100,3 +100,62 @@ def test_tree_view_and_familiarity():
                           "length": [50.0, 1e9]})
     familiar = f.familiarity(f.encode(query))
     assert familiar[0] == pytest.approx(1.0) and familiar[1] < 0.5
+
+
+# ---------------------------------------------------------------- words of free text
+
+
+def test_words_short_codes_and_keyed_numbers_of_a_description():
+    from routing_core.features import keyed_numbers, text_terms
+
+    assert text_terms(["VALVE BODY DN50 PN16 1.4408 XRAY", "BRKT SUS304 t2 TAPPED, M6", None]) == [
+        ["VALVE", "BODY", "DN50", "PN16", "1.4408", "XRAY"],
+        ["BRKT", "SUS304", "T2", "TAPPED", "M6"],
+        [],
+    ]
+    assert keyed_numbers("VALVE BODY DN50 PN16 1.4408 t2,5") == {"DN": 50.0, "PN": 16.0, "T": 2.5}
+    assert keyed_numbers("SHAFT D40 L300 SCM440") == {"D": 40.0, "L": 300.0}  # SCM440: a grade, not a key
+    assert keyed_numbers(None) == {}
+
+
+def test_free_text_is_told_from_a_category():
+    from routing_core.features import is_free_text
+
+    rng = np.random.default_rng(0)
+    descriptions = pd.Series([f"SHAFT D{rng.integers(10, 90)} L{rng.integers(50, 500)} HT" for _ in range(300)])
+    materials = pd.Series(rng.choice(["S45C", "SUS304", "AL6061"], 300))
+    two_word_category = pd.Series(rng.choice(["VALVE BODY", "PUMP CASING"], 300))
+    assert is_free_text(descriptions, 5, 200)
+    assert not is_free_text(materials, 5, 200)
+    assert not is_free_text(two_word_category, 5, 200)  # few values, each frequent: a category
+
+
+def description_items(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Items whose description decides a step: 'HT' anywhere in it means heat treatment."""
+    rng = np.random.default_rng(seed)
+    nouns = rng.choice(["SHAFT", "PIN", "BOLT"], n)
+    heat = rng.random(n) < 0.4
+    texts = [f"{noun} D{d} L{length}{' HT' if h else ''}{' NEW' if rng.random() < 0.3 else ''}"
+             for noun, d, length, h in zip(nouns, rng.integers(8, 80, n), rng.integers(20, 400, n), heat,
+                                           strict=True)]
+    items = pd.DataFrame({"item_code": [f"X{i:05d}" for i in range(n)], "description": texts})
+    return items, heat
+
+
+def test_words_of_a_text_column_are_learned_when_they_tell_a_step():
+    items, heat = description_items()
+    routing = heat.astype(int)
+    steps = np.column_stack([np.ones(len(items), dtype=bool), heat])
+    f = ItemFeaturizer().fit(items, routing, steps=steps)
+    assert f.text_cols_ == ["description"]
+    assert "HT" in f.text_terms_["description"]
+    assert "NEW" not in f.text_terms_["description"]  # a word that tells no step is not kept
+    assert f.text_keys_["description"] == ["D", "L"]
+    assert "description" not in f.categorical_  # the whole text is not memorised as a category
+    assert "description:head" in f.categorical_
+    X = f.transform_ordinal(items)
+    col = f.numeric_.index("description[HT]")
+    assert np.array_equal(X[:, col] > 0, heat)
+    words = f.words(items.head(2))
+    assert list(words.columns) == ["item_code", "attribute", "words", "numbers"]
+    assert words["numbers"].iloc[0].startswith("D ")

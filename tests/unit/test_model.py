@@ -414,3 +414,56 @@ def test_step_tree_leaf_that_never_held_the_group_defers_to_the_additive_model()
     assert p[0, x] == pytest.approx(0.4242)  # no small A item was ever seen
     assert p[1, x] < 0.1  # small B items never get X
     assert model._step_tree_probabilities(Xo)[0, x] > 0.9  # without a fallback: X's rate in group A
+
+
+# ---------------------------------------------------------------- words of text, items without a code
+
+
+def test_a_word_in_the_description_decides_a_step():
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(240):
+        heat, noun = bool(rng.random() < 0.4), str(rng.choice(["SHAFT", "PIN", "AXLE"]))
+        text = f"{noun} D{rng.integers(8, 80)} L{rng.integers(20, 400)}" + (" HT" if heat else "") + \
+            str(rng.choice(["", " REV2", " SPARE"]))
+        steps = ["SAW", "LATHE", *(["HEAT"] if heat else []), "INSPECT"]
+        rows += [{"item_code": f"{i:06d}", "seq": 10 * (j + 1), "process_code": s, "description": text}
+                 for j, s in enumerate(steps)]
+    model = RoutingModel().fit(pd.DataFrame(rows))
+    query = pd.DataFrame({"item_code": ["Q1", "Q2"], "description": ["PIN D30 L120 HT", "PIN D30 L120"]})
+    with_ht, without = (p.candidates[0].processes for p in model.predict(query, top_k=1))
+    assert with_ht == ["SAW", "LATHE", "HEAT", "INSPECT"]
+    assert without == ["SAW", "LATHE", "INSPECT"]
+
+
+def coded_families_table(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    """The family is in the code's prefix and in an attribute that is blank for a third of the
+    items (there only the code tells it); a coating option adds a step."""
+    rng = np.random.default_rng(seed)
+    base = {"SH": ["SAW", "LATHE", "GRIND", "INSPECT"], "BR": ["LASER", "BEND", "INSPECT"],
+            "HO": ["CAST", "MILL", "DRILL", "INSPECT"]}
+    rows = []
+    for i in range(n):
+        family, coat = str(rng.choice(list(base))), bool(rng.random() < 0.5)
+        steps = base[family][:-1] + (["COAT"] if coat else []) + ["INSPECT"]
+        item = {"item_code": f"{family}-{rng.integers(10_000, 99_999)}-{i}",
+                "family": family if rng.random() > 0.33 else None, "coat": "Y" if coat else "N",
+                "size": float(rng.uniform(10, 100))}
+        rows += [{**item, "seq": 10 * (j + 1), "process_code": s} for j, s in enumerate(steps)]
+    return pd.DataFrame(rows)
+
+
+def test_item_without_a_familiar_code_gets_the_same_first_candidate():
+    ops = coded_families_table()
+    model = RoutingModel().fit(ops)
+    assert model.featurizer_.code_cols_, "the code tells the family of items whose family is blank"
+    new = coded_families_table(n=60, seed=1).groupby("item_code", sort=False).first().reset_index()
+    new = new[new["family"].notna()].reset_index(drop=True)  # the attributes decide the routing
+    first = lambda items: [p.candidates[0].processes for p in model.predict(items, top_k=1)]  # noqa: E731
+    familiar = first(new)
+    renumbered = first(new.assign(item_code=[f"N{900_000 + i}" for i in range(len(new))]))
+    assert renumbered == familiar
+    for i in range(5):  # no code at all, one item at a time
+        assert first(new.iloc[[i]].assign(item_code="")) == familiar[i : i + 1]
+    kinds = [p.candidates[0].kind for p in model.predict(new.iloc[:5].assign(item_code=""), top_k=1)]
+    assert "fallback" not in kinds
