@@ -160,6 +160,15 @@ if metrics:
     elif lift is not None:
         st.success(f"Better than its best baseline, {md(base_name)}, by {points(lift)} of routing accuracy.",
                    icon=":material/trending_up:")
+    trial = metrics.get("baseline_trial") or {}
+    if metrics.get("most_frequent_leads") and trial:
+        st.info(
+            "Predictions put the most frequent routing first: on items held out in training, the "
+            f"model's first candidates were no closer to the recorded routings (sequence similarity "
+            f"{num(trial.get('model_similarity'))} against {num(trial.get('most_frequent_similarity'))}). "
+            "The item attributes say little about the routing; the model's candidates follow it.",
+            icon=":material/info:",
+        )
     baselines = metrics.get("baselines") or {}
     if baselines:
         with st.expander("Baselines"):

@@ -20,7 +20,7 @@ from ui.text import md, pct
 
 frame.page()
 
-KIND_COLOR = {"known": "green", "model": "blue", "fallback": "orange"}
+KIND_COLOR = {"known": "green", "model": "blue", "baseline": "violet", "fallback": "orange"}
 MAX_PICK = 20_000  # beyond this many items the known-item picker becomes a text box
 MAX_CHOICES = 200  # distinct values offered for a categorical attribute
 

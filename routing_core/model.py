@@ -78,6 +78,10 @@ VOTE_PRIOR_COUNT = 2.0  # votes of a routing seen n times weigh n / (n + this)
 # Weighing the step experts (cross-fitted stacking).
 CODE_DROPOUT = 0.3  # share of items whose code tokens are blanked when the trees are grown
 
+BASELINE_TRIAL_MIN_ITEMS = 100  # fewer items: no trial against the most frequent routing
+BASELINE_TRIAL_HELD = 1_000  # items the trial answers ...
+BASELINE_TRIAL_FIT = 4_000  # ... with a model fitted on at most this many others
+
 STACK_FOLDS = 3
 STACK_ROWS = 4_000  # training items answered out of fold (a sample when more)
 STACK_CELLS = 2_000_000  # ... and at most this many (item, step) pairs
@@ -105,7 +109,7 @@ class Candidate:
     steps: list[Step]
     total_duration_min: float | None
     references: list[tuple[str, float]]
-    kind: str  # "known" | "model" | "fallback"
+    kind: str  # "known" | "model" | "baseline" (the most frequent routing leads) | "fallback"
     note: str = ""
 
     @property
@@ -166,6 +170,7 @@ class RoutingModel(BaseEstimator):
         min_split_gain: float = 0.0,
         max_samples: float = 0.8,
         n_jobs: int | None = None,
+        baseline_check: bool = True,
     ) -> None:
         self.top_k = top_k
         self.similarity_threshold = similarity_threshold
@@ -179,6 +184,7 @@ class RoutingModel(BaseEstimator):
         self.min_split_gain = min_split_gain
         self.max_samples = max_samples
         self.n_jobs = n_jobs
+        self.baseline_check = baseline_check
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -271,8 +277,47 @@ class RoutingModel(BaseEstimator):
         self._fit_durations()
         self._fit_duration_model(Z)
         self._fit_step_defaults()
+        self.baseline_trial_ = None
+        if self.baseline_check:
+            progress(0.9, "Checking against the most frequent routing")
+            self.baseline_trial_ = self._baseline_trial(ops)
+        self.baseline_leads_ = bool(self.baseline_trial_ and not self.baseline_trial_["model_wins"])
         progress(1.0, "Done")
         return self
+
+    def _baseline_trial(self, ops: pd.DataFrame) -> dict | None:
+        """Whether the model's first candidates beat the most frequent routing on items it did not
+        see: a model fitted on part of the items (BASELINE_TRIAL_FIT at most) answers others
+        (BASELINE_TRIAL_HELD at most), and both answers are scored by sequence similarity to
+        the recorded routings. On data whose attributes say little (a job-shop log with only a
+        short description), the most frequent routing can be the closer guess on average: then
+        it leads the candidates, and the trial's figures say why."""
+        from sklearn.base import clone
+
+        from routing_core.evaluation import sequence_similarity
+
+        n = self.n_items_
+        if n < BASELINE_TRIAL_MIN_ITEMS:
+            return None
+        rng = np.random.default_rng(self.random_state + 4)
+        order = rng.permutation(n)
+        n_held = min(BASELINE_TRIAL_HELD, n // 4)
+        held, fit = order[:n_held], order[n_held : n_held + BASELINE_TRIAL_FIT]
+        fit_codes = set(self.items_[fit].tolist())
+        trial = clone(self).set_params(baseline_check=False)
+        trial.fit(ops[ops[ITEM].isin(fit_codes)], self.item_attributes_, self.operation_attributes_)
+        frame = self._item_frame(ops).iloc[np.sort(held)].reset_index(drop=True)
+        firsts = {p.item_code: p.candidates[0].processes for p in trial.predict(frame, top_k=1, ignore_history=True)}
+        common = self.routings_[np.bincount(self.item_routing_[fit], minlength=len(self.routings_)).argmax()]
+        common = [self.processes_[p] for p in common]
+        model_sim, base_sim = [], []
+        for i in np.sort(held):
+            truth = [self.processes_[p] for p in self.routings_[self.item_routing_[i]]]
+            model_sim.append(sequence_similarity(firsts.get(str(self.items_[i]), []), truth))
+            base_sim.append(sequence_similarity(common, truth))
+        m, b = float(np.mean(model_sim)), float(np.mean(base_sim))
+        return {"items": int(n_held), "model_similarity": round(m, 4),
+                "most_frequent_similarity": round(b, 4), "model_wins": m > b}
 
     def _code_dropout(self, Xo: np.ndarray) -> np.ndarray:
         """The tree features with the code tokens of a share of the items blanked (CODE_DROPOUT).
@@ -1124,6 +1169,10 @@ class RoutingModel(BaseEstimator):
         )
         message = "Known item: candidate 1 is its routing in the training data." if known else ""
         scale = 1.0
+        if not known and not fallback and getattr(self, "baseline_leads_", False):
+            lead = self._baseline_candidate(i, nn_idx, nn_sim, evidence)
+            candidates.append(lead)
+            message = lead.note
         if fallback:
             fb = self._fallback_candidate(i, group, best_sim, query, evidence, codeless)
             candidates.append(fb)
@@ -1315,6 +1364,23 @@ class RoutingModel(BaseEstimator):
             kind="known",
             note="The item's own routing in the training data.",
         )
+
+    def _baseline_candidate(self, i: int, nn_idx: np.ndarray, nn_sim: np.ndarray, evidence: dict) -> Candidate:
+        """The most frequent routing, leading the candidates of a model that did not beat it on
+        held-out items (_baseline_trial)."""
+        trial = self.baseline_trial_
+        routing = self.top_routing_
+        toks = self._order(self.routing_tokens_[routing], routing)
+        valid = nn_idx >= 0
+        refs, _ = self._references(toks, routing, (nn_idx[valid], self.item_routing_[nn_idx[valid]], nn_sim[valid]))
+        note = (
+            "The most frequent routing leads: on items held out in training, the model's first "
+            f"candidates were no closer to the recorded routings (sequence similarity "
+            f"{trial['model_similarity']:.2f} against {trial['most_frequent_similarity']:.2f}). "
+            "The attributes say little about the routing; the model's candidates follow."
+        )
+        share = float(self.routing_count_[routing] / max(self.n_items_, 1))
+        return self._candidate(i, toks, share, refs, evidence, "baseline", note)
 
     def _fallback_candidate(self, i: int, group, best_sim: float, query: np.ndarray, evidence: dict,
                             codeless: bool = False) -> Candidate:

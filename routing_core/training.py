@@ -75,7 +75,7 @@ SUMMARY_METRICS = (
     "routing_accuracy", "top_1_accuracy", "top_3_accuracy", "top_5_accuracy",
     "sequence_similarity", "step_accuracy", "f1_weighted", "duration_mae_min",
     "duration_mape", "coverage", "sample_count", "best_baseline", "lift_over_best",
-    "beats_baseline",
+    "beats_baseline", "most_frequent_leads",
 )
 
 ProgressFn = Callable[[str, float, str], None]  # (stage, percent 0-100, message)
@@ -350,6 +350,10 @@ def run_training(
         "test_size": float(request.test_size),
         "seed": request.seed,
         "dataset_stats": _dataset_stats(stats),
+        # Whether the published model puts the most frequent routing first (its trial on items it
+        # did not see found it no closer to the recorded routings), and the trial's figures.
+        "most_frequent_leads": bool(getattr(final, "baseline_leads_", False)),
+        "baseline_trial": getattr(final, "baseline_trial_", None),
         "training_duration_sec": round(time.perf_counter() - started, 3),
         "created_at": created_at,
     })

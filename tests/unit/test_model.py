@@ -467,3 +467,27 @@ def test_item_without_a_familiar_code_gets_the_same_first_candidate():
         assert first(new.iloc[[i]].assign(item_code="")) == familiar[i : i + 1]
     kinds = [p.candidates[0].kind for p in model.predict(new.iloc[:5].assign(item_code=""), top_k=1)]
     assert "fallback" not in kinds
+
+
+def test_most_frequent_routing_leads_when_the_attributes_say_nothing():
+    rng = np.random.default_rng(3)
+    steps = ["WELD", "GRIND", "DRILL", "PAINT", "MILL"]
+    rows = []
+    for i in range(400):  # routings drawn at random: the part word and quantity tell nothing
+        route = ["CUT", *rng.choice(steps, size=int(rng.integers(1, 4)), replace=False), "INSPECT"]
+        item = {"item_code": f"JS-{i:04d}", "description": f"{rng.choice(['PLATE', 'ARM', 'FRAME'])} "
+                f"{rng.integers(1, 999)}", "qty": int(rng.integers(1, 100))}
+        rows += [{**item, "seq": j + 1, "process_code": p} for j, p in enumerate(route)]
+    model = RoutingModel().fit(pd.DataFrame(rows))
+    trial = model.baseline_trial_
+    assert model.baseline_leads_ and not trial["model_wins"]
+    assert trial["model_similarity"] <= trial["most_frequent_similarity"]
+    pred = model.predict(pd.DataFrame({"item_code": ["NEW"], "description": ["PLATE 12"], "qty": [5]}))[0]
+    first = pred.candidates[0]
+    common = model.routings_[model.top_routing_]
+    assert first.kind == "baseline" and first.processes == [model.processes_[p] for p in common]
+    assert "most frequent routing leads" in pred.message
+    assert any(c.kind == "model" for c in pred.candidates[1:])
+    # Where the attributes decide the routing, the model wins its trial and leads.
+    model = RoutingModel().fit(options_table(per_combo=40))
+    assert model.baseline_trial_["model_wins"] and not model.baseline_leads_
