@@ -118,6 +118,12 @@ def show_prediction(items: pd.DataFrame, key: str) -> None:
             f"{md(attr)}: " + ", ".join(f"{md(v)} {pct(p, 0)}" for v, p in zip(g["value"], g["probability"], strict=True))
             for attr, g in guesses.groupby("attribute", sort=False))
         st.caption(f"Blank attributes, weighed as the model takes them to be: {said}.")
+    read = model.text_reading(items)
+    if not read.empty:
+        said = "; ".join(
+            f"{md(r.attribute)}: " + (md(r.words) or "no word it knows") + (f" ({md(r.numbers)})" if r.numbers else "")
+            for r in read.itertuples())
+        st.caption(f"Read from the text: {said}.")
     for c in prediction.candidates:
         show_candidate(c, key, said=prediction.message)
 
@@ -147,7 +153,7 @@ with one:
     else:
         with st.form("predict_form"):
             st.caption("Attributes the model uses; leave a field empty when it is unknown.")
-            values: dict[str, object] = {ITEM: st.text_input("Item code (its prefix often names the family)",
+            values: dict[str, object] = {ITEM: st.text_input("Item code (optional: a new item may have none yet)",
                                                              key="predict_code")}
             cols = st.columns(3)
             inputs = loaders.attribute_inputs(record, MAX_CHOICES) if record is not None else {}
@@ -204,6 +210,9 @@ with batch:
             b.metric("Known", f"{int(kinds.get('known', 0)):,}")
             c.metric("Model", f"{int(kinds.get('model', 0)):,}")
             d.metric("Fallback", f"{int(kinds.get('fallback', 0)):,}")
+            if kinds.get("baseline", 0):
+                st.caption(f"{int(kinds['baseline']):,} items have the most frequent routing first: the model did "
+                           "not beat it on items held out in training.")
             st.dataframe(result, hide_index=True)
             st.download_button(
                 "Download CSV", data=cached[2], file_name=f"routings_{version}.csv", mime="text/csv",

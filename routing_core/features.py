@@ -349,7 +349,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                 found = set(text_terms([text])[0]) if text is not None else set()
                 words = [w for w in self.text_terms_[col] if w in found]
                 numbers = {k: v for k, v in keyed_numbers(text).items() if k in self.text_keys_[col]}
-                rows.append((code, col, " ".join(words), ", ".join(f"{k} {v:g}" for k, v in numbers.items())))
+                rows.append((code, col, ", ".join(words), ", ".join(f"{k} {v:g}" for k, v in numbers.items())))
         return pd.DataFrame(rows, columns=[ITEM, "attribute", "words", "numbers"])
 
     def encode(self, items: pd.DataFrame) -> Encoded:

@@ -1053,6 +1053,12 @@ class RoutingModel(BaseEstimator):
             return v.astype(np.float64), c / c.sum()
         return self.cat_values_[j], self.cat_share_[j]
 
+    def text_reading(self, items: pd.DataFrame) -> pd.DataFrame:
+        """What the model reads in each item's free-text attributes: the learned words its text
+        holds and the numbers after learned keys (item_code, attribute, words, numbers)."""
+        self._check_fitted()
+        return self.featurizer_.words(self._query_frame(items))
+
     def likely_values(self, items: pd.DataFrame, limit: int = 3) -> pd.DataFrame:
         """What a prediction takes each blank attribute of each item to be: one row per (item,
         attribute, value) with the weight the prediction gives the value, the likeliest `limit`
