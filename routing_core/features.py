@@ -87,6 +87,7 @@ TEXT_MAX_KEYS = 8  # keyed numbers kept per text column ("DN50" -> DN = 50)
 TEXT_KEY_SHARE = 0.05  # share of the column's texts a key must appear in
 CODE_CHECK_ROWS = 6_000  # items the check of the item code's worth is run on (a sample when more)
 CODE_CHECK_MIN_ITEMS = 60  # fewer items: the code is kept untested
+CODE_CHECK_CLASSES = 256  # routings told apart in the check (the rarer ones count as one)
 CODE_MIN_LIFT = 0.01  # top-1 share the code must add to the attributes' to be kept
 
 
@@ -423,9 +424,17 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         """
         from sklearn.ensemble import RandomForestClassifier
 
-        y = pd.factorize(np.asarray(y))[0]
         rng = np.random.default_rng(0)
         rows = rng.permutation(len(items))[:CODE_CHECK_ROWS]
+        # The most frequent routings as classes, the rest as one (a forest's memory grows with
+        # leaves x classes).
+        codes, _ = pd.factorize(np.asarray(y)[rows])
+        counts = np.bincount(codes)
+        top = np.argsort(-counts, kind="stable")[:CODE_CHECK_CLASSES]
+        label = np.full(len(counts), len(top))
+        label[top] = np.arange(len(top))
+        y = np.empty(len(items), dtype=np.int64)
+        y[rows] = label[codes]
         if len(rows) < CODE_CHECK_MIN_ITEMS:
             return True  # too few items to tell: the code stays, as it always did
         X = np.nan_to_num(self._ordinal(self.encode(items.iloc[rows])), nan=-1.0)
@@ -437,7 +446,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
             if len(cols) == 0:
                 right.append(np.zeros(len(held), dtype=bool))
                 continue
-            forest = RandomForestClassifier(n_estimators=30, min_samples_leaf=1, random_state=0, n_jobs=2)
+            forest = RandomForestClassifier(n_estimators=20, min_samples_leaf=2, random_state=0, n_jobs=2)
             with warnings.catch_warnings():  # many routings are rare: that is the data, not a mistake
                 warnings.simplefilter("ignore", UserWarning)
                 forest.fit(X[fit][:, cols], y[rows[fit]])
