@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -321,12 +322,27 @@ def _worker(args: argparse.Namespace) -> int:
     return run_worker(args.models_dir, _data_home(args))
 
 
+def _map_hint(exc: UserError) -> str:
+    """For a required column not found: the --map that maps it (the proposed column, if any)."""
+    missing = getattr(exc, "missing", ())
+    if not missing:
+        return ""
+    proposed = {p.role: p.column for p in getattr(exc, "proposals", ())}
+    maps = " ".join(
+        f"--map {shlex.quote(f'{proposed[role]}={role}')}" if role in proposed else f"--map SOURCE={role}"
+        for role in missing
+    )
+    if len(missing) > 1:
+        return f" Map them with {maps}."
+    return f" Map {'it' if proposed else 'one'} with {maps}."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}{_map_hint(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except BrokenPipeError:
         return 0

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from routing_core.atomic import atomic_write_json, process_alive
 from routing_core.errors import UserError
 from routing_core.names import check_name
+from routing_core.proposals import MissingColumns, propose_mapping
 from routing_core.schema import (
     DURATION,
     DURATION_UNITS,
@@ -561,11 +562,9 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
         frame = _read_csv(raw.data, _python_encoding(raw.encoding), raw.delimiter, raw.source_name, codes)
     missing = [c for c in REQUIRED if c not in sources]
     if missing:
-        raise UserError(
-            f"{raw.source_name}: required column(s) {', '.join(missing)} not found after mapping. "
-            f"Columns in the file: {', '.join(repr(c) for c in frame.columns[:15])}"
-            f"{' …' if len(frame.columns) > 15 else ''}. Map one with SOURCE={missing[0]}."
-            + _single_column_hint(frame)
+        raise MissingColumns(
+            f"{raw.source_name}: required column(s) {', '.join(missing)} not found after mapping.",
+            missing, frame.columns, propose_mapping(frame, full), _single_column_hint(frame),
         )
     warnings: list[str] = []
     out = pd.DataFrame(index=frame.index)
@@ -870,10 +869,9 @@ def read_items(source: Source, mapping: Mapping[str, str] | None = None, name: s
     full = resolve_mapping(raw.frame.columns, mapping)
     sources = {t: s for s, t in full.items()}
     if ITEM not in sources:
-        raise UserError(
-            f"{raw.source_name}: no {ITEM} column found. Columns in the file: "
-            f"{', '.join(repr(c) for c in raw.frame.columns[:15])}. Map one with SOURCE={ITEM}."
-            + _single_column_hint(raw.frame)
+        raise MissingColumns(
+            f"{raw.source_name}: no {ITEM} column found.", [ITEM], raw.frame.columns,
+            propose_mapping(raw.frame, full), _single_column_hint(raw.frame),
         )
     frame = raw.frame
     if not pd.api.types.is_string_dtype(frame[sources[ITEM]]) and raw.delimiter is not None:

@@ -256,6 +256,13 @@ def _unit(outer: list[str], inner: list[str], timed: bool) -> tuple[str | None, 
     return None, 0
 
 
+def name_classes(name: object) -> set[str]:
+    """What the words of a column name are about: "workplace" for `ARBPL`, "time", "other" (a
+    kind, an amount, a property) … — an empty set when no word is known."""
+    outer, _ = _words(name)
+    return set().union(*(_classes(w) for w in outer)) if outer else set()
+
+
 def name_scores(name: object) -> dict[str, tuple[int, str]]:
     """How well a column name fits each role, from 0 to 100: {role: (score, target)}.
 

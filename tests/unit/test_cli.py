@@ -237,6 +237,17 @@ def test_user_errors_are_one_line_exit_2(tmp_path, args, needle):
     assert not models.exists() and not home.exists()
 
 
+def test_missing_column_error_gives_the_map_of_the_likely_column(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("Teil,O P X,C3\nA,SAW,1\nA,MILL,2\nB,SAW,1\nB,DRILL,2\nC,TURN,1\nC,MILL,2\nD,SAW,1\nD,TURN,2\n")
+    proc = cli("stats", path)
+    assert_user_error(proc, "'O P X' looks like the process code")
+    assert proc.stderr.strip().endswith("Map it with --map 'O P X=process_code'.")
+    (tmp_path / "odd.csv").write_text("x,y\n1,2\n")
+    assert_user_error(cli("stats", tmp_path / "odd.csv"),
+                      "Map them with --map SOURCE=item_code --map SOURCE=process_code.")
+
+
 def test_train_on_one_item_stores_nothing(tmp_path):
     src = tmp_path / "one.csv"
     src.write_text("item_code,process_code,seq\nA,SAW,1\nA,MILL,2\n")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from routing_core.datasets import load_dataset, normalise, read_table
+from routing_core.datasets import load_dataset, normalise, read_items, read_table
 from routing_core.errors import UserError
+from routing_core.proposals import MissingColumns, propose_mapping, role_note
 from routing_core.schema import (
     IGNORE,
     detect_mapping,
@@ -207,3 +210,106 @@ def test_the_sample_and_test_files_keep_their_mapping():
     assert detect_mapping(korean) == {
         "품목코드": "item_code", "공정순서": "seq", "공정코드": "process_code", "작업시간": "duration_min"
     }
+
+
+# ---------------------------------------------------------------- proposals from contents
+
+PROCESSES = ["SAW", "TURN", "MILL", "DRILL", "DEBURR", "WASH", "INSPECT", "HEAT", "GRIND"]
+
+
+def meaningless_frame(items: int = 40) -> pd.DataFrame:
+    """A routing export whose headers say nothing: C1 item, C2 sequence, C3 process, C4 minutes,
+    C5 material (an item attribute), C6 a yes/no flag that changes within items."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in range(items):
+        steps = rng.choice(PROCESSES, int(rng.integers(2, 7)), replace=False)
+        material = str(rng.choice(["steel", "alu", "brass"]))
+        for j, process in enumerate(steps):
+            rows.append({"C1": f"P-{i:04d}", "C2": 10 * (j + 1), "C3": str(process),
+                         "C4": round(float(rng.gamma(2, 5)), 1), "C5": material,
+                         "C6": "Y" if j % 2 else "N"})
+    return pd.DataFrame(rows)
+
+
+def test_proposals_from_contents_when_headers_say_nothing():
+    frame = meaningless_frame()
+    assert detect_mapping(frame.columns) == {}
+    proposals = propose_mapping(frame)
+    assert [(p.column, p.target) for p in proposals] == [
+        ("C1", "item_code"), ("C3", "process_code"), ("C2", "seq"), ("C4", "duration_min")
+    ]
+    reasons = {p.target: p.reason for p in proposals}
+    assert "unbroken blocks of rows" in reasons["item_code"] and "40 values" in reasons["item_code"]
+    assert reasons["process_code"] == (
+        "its text changes within items and comes from 9 values that recur across items"
+    )
+    assert reasons["seq"] == "its whole numbers go up from step to step within every item"
+    assert "0 or more and change within items" in reasons["duration_min"]
+    assert {p.target for p in proposals if p.confident} >= {"item_code", "process_code", "seq"}
+
+
+def test_proposals_only_for_roles_left_open():
+    frame = meaningless_frame()
+    proposals = propose_mapping(frame, {"C1": "item_code", "C3": "process_code"})
+    assert [(p.column, p.target) for p in proposals] == [("C2", "seq"), ("C4", "duration_min")]
+    # a column the user set to "not mapped" may still be proposed
+    proposals = propose_mapping(frame, {"C1": "item_code", "C3": IGNORE})
+    assert [p.column for p in proposals if p.target == "process_code"] == ["C3"]
+
+
+def test_item_is_proposed_only_when_its_rows_come_in_blocks():
+    frame = meaningless_frame().sample(frac=1, random_state=3).reset_index(drop=True)
+    assert "item_code" not in {p.target for p in propose_mapping(frame)}
+    # with the item given, the shuffled rows are still judged item by item
+    proposals = propose_mapping(frame, {"C1": "item_code"})
+    assert ("C3", "process_code") in [(p.column, p.target) for p in proposals]
+
+
+def test_a_work_centre_or_an_item_attribute_is_not_proposed_as_the_process():
+    frame = meaningless_frame().rename(columns={"C3": "ARBPL"})
+    proposals = propose_mapping(frame, {"C1": "item_code"})
+    assert "ARBPL" not in [p.column for p in proposals]
+    assert "C5" not in [p.column for p in proposals]  # the same within every item
+
+
+def test_missing_required_column_proposes_one_in_plain_words(tmp_path):
+    path = tmp_path / "export.csv"
+    meaningless_frame().rename(columns={"C1": "Teil"}).to_csv(path, index=False)
+    with pytest.raises(MissingColumns) as exc:
+        load_dataset(path)
+    text = str(exc.value)
+    assert text.startswith("export.csv: required column(s) process_code not found after mapping.")
+    assert "'C3' looks like the process code: its text changes within items" in text
+    assert "--map" not in text and "SOURCE=" not in text  # the command line adds its own syntax
+    assert exc.value.missing == ("process_code",)
+    assert [p.column for p in exc.value.proposals] == ["C3"]
+
+
+def test_items_file_without_item_column_names_the_likely_one(tmp_path):
+    path = tmp_path / "items.csv"
+    meaningless_frame().to_csv(path, index=False)
+    with pytest.raises(MissingColumns, match="no item_code column found") as exc:
+        read_items(path)
+    assert "'C1' looks like the item code" in str(exc.value) and "SOURCE=" not in str(exc.value)
+
+
+def test_role_notes_speak_the_form_terms():
+    proposal = propose_mapping(meaningless_frame(), {"C1": "item_code"})[0]
+
+    def code(column):
+        return f"`{column}`"
+
+    assert role_note("process_code", proposal, "*Process code*", quote=code) == (
+        "No column was recognised as the process code. `C3` looks like it: its text changes within "
+        "items and comes from 9 values that recur across items — pick it under *Process code*."
+    )
+    assert role_note("process_code", proposal, "*Process code*", chosen=True, quote=code).startswith(
+        "No column was recognised as the process code by its name, so `C3` is chosen from its contents:"
+    )
+    assert role_note("process_code", proposal, "*Process code*", recognised=True, quote=code).startswith(
+        "`C3` looks like the process code: its text"
+    )
+    assert role_note("item_code", None, "*Item code*") == (
+        "No column was recognised as the item code: pick one under *Item code*."
+    )
