@@ -7,10 +7,17 @@ import streamlit as st
 from routing_core.datasets import RawTable, normalise, read_table
 from routing_core.errors import UserError
 from routing_core.names import check_name, suggest_name
-from routing_core.schema import DURATION_UNITS, detect_mapping, mapping_from_choices
+from routing_core.proposals import MissingColumns, Proposal, propose_mapping, role_note
+from routing_core.schema import (
+    DURATION,
+    DURATION_UNITS,
+    REQUIRED,
+    detect_mapping,
+    mapping_from_choices,
+)
 from ui import frame, loaders
 from ui.nav import DATASET, TRAIN
-from ui.text import md
+from ui.text import code, md
 
 frame.page()
 
@@ -23,6 +30,19 @@ TARGETS = (
 )
 UNITS = {"min": "duration_min", "h": "duration_h", "s": "duration_s"}
 UNIT_LABELS = {"min": "minutes", "h": "hours", "s": "seconds"}
+# A role (item_code … duration_min) as this page names its choice: "*Process code (required)*".
+WHERE = {(DURATION if key == "duration" else key): f"*{label}*" for key, label in TARGETS}
+
+
+def role_key(role: str) -> str:
+    """The mapping widget's key suffix of a role."""
+    return "duration" if role == DURATION else role
+
+
+def recognised_roles(columns: list[str]) -> set[str]:
+    """The roles some column's name says."""
+    return {DURATION if t in DURATION_UNITS else t for t in detect_mapping(columns).values()}
+
 
 st.title("Upload routings")
 st.caption(
@@ -50,7 +70,7 @@ upload = st.file_uploader(
     help="CSV with , ; tab or | (detected); UTF-8, Excel UTF-8, CP949/EUC-KR or Latin-1; or Parquet.",
 )
 if upload is None:
-    for stale in ("upload_file_id", "upload_raw", "upload_norm", "upload_saved"):
+    for stale in ("upload_file_id", "upload_raw", "upload_norm", "upload_saved", "upload_proposals"):
         st.session_state.pop(stale, None)  # a removed file leaves nothing in memory
     st.info(
         "Drop a CSV, TSV, TXT or Parquet file above to see how it is read. Files up to "
@@ -71,12 +91,20 @@ if st.session_state.get("upload_file_id") != upload.file_id:
         raw = str(exc)
     st.session_state["upload_raw"] = raw
     if isinstance(raw, RawTable):
-        detected = {("duration" if t in DURATION_UNITS else t): (s, t) for s, t in detect_mapping(raw.frame.columns).items()}
+        by_name = detect_mapping(raw.frame.columns)
+        detected = {("duration" if t in DURATION_UNITS else t): (s, t) for s, t in by_name.items()}
         for target, _ in TARGETS:
             st.session_state[f"map_{target}"] = detected[target][0] if target in detected else NONE
         unit = detected.get("duration", (None, "duration_min"))[1]
         st.session_state["map_duration_unit"] = next(k for k, v in UNITS.items() if v == unit)
         st.session_state["upload_name"] = suggest_name(upload.name)
+        # Roles no name gave away: the contents propose a column; a clear one for a required role
+        # is chosen right away (and the page says so).
+        proposals = propose_mapping(raw.frame, by_name)
+        for proposal in proposals:
+            if proposal.role in REQUIRED and proposal.confident:
+                st.session_state[f"map_{role_key(proposal.role)}"] = proposal.column
+        st.session_state["upload_proposals"] = proposals
 
 raw = st.session_state["upload_raw"]
 if not isinstance(raw, RawTable):
@@ -91,7 +119,10 @@ st.caption(
 )
 
 st.subheader("Column mapping")
-st.caption("Detected from the column names; change any of them. “—” leaves a target unmapped.")
+st.caption(
+    "Detected from the column names (failing that, from the contents); change any of them. "
+    "“—” leaves a target unmapped."
+)
 columns = [str(c) for c in raw.frame.columns]
 cells = st.columns(5)
 choices: dict[str, str | None] = {}
@@ -102,7 +133,19 @@ unit = cells[4].selectbox(
     "Duration unit", list(UNITS), format_func=UNIT_LABELS.get, key="map_duration_unit",
     help="Durations in hours or seconds are converted to minutes.",
 )
+chosen = dict(choices)
 choices[UNITS[unit]] = choices.pop("duration")
+
+proposals: list[Proposal] = st.session_state.get("upload_proposals", [])
+for proposal in proposals:
+    current = chosen[role_key(proposal.role)]
+    if proposal.role in REQUIRED and proposal.confident and current == proposal.column:
+        note = role_note(proposal.role, proposal, WHERE[proposal.role], chosen=True, quote=code)
+    elif proposal.role not in REQUIRED and current is None:
+        note = role_note(proposal.role, proposal, WHERE[proposal.role], quote=code)
+    else:
+        continue  # a required role left open is the error below; a chosen column needs no word
+    st.info(note, icon=":material/lightbulb:")
 
 try:
     explicit = mapping_from_choices(columns, choices)
@@ -115,14 +158,17 @@ cached = st.session_state.get("upload_norm")
 if cached is None or cached[0] != norm_key:
     try:
         result = normalise(raw, explicit)
+    except MissingColumns as exc:  # said in this page's terms (the core's text is for any reader)
+        notes = exc.notes(WHERE, recognised_roles(columns), quote=code)
+        result = " ".join([md(exc.heading), *notes]) + md(exc.hint)
     except UserError as exc:
-        result = str(exc)
+        result = md(exc)
     cached = (norm_key, result)
     st.session_state["upload_norm"] = cached
     st.session_state.pop("upload_saved", None)  # a changed mapping is not what was saved
 dataset = cached[1]
 if isinstance(dataset, str):
-    st.error(md(dataset), icon=":material/error:")
+    st.error(dataset, icon=":material/error:")  # Markdown, user text escaped
     st.caption("Nothing was stored. Change the mapping above or fix the file.")
     st.stop()
 

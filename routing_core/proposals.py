@@ -73,6 +73,16 @@ class MissingColumns(UserError):
         more = " …" if len(self.columns) > 15 else ""
         text = " ".join([f"{heading} Columns in the file: {shown}{more}.", *(p.sentence() for p in self.proposals)])
         super().__init__(text + hint)
+        self.hint = hint
+
+    def notes(self, where: Mapping[str, str], recognised: Iterable[str] = (),
+              quote: Callable[[str], str] = repr) -> list[str]:
+        """One role_note per missing role, in a form's terms (`where`: role -> how it is chosen);
+        `recognised`: roles a column name did say (so the user unmapped them)."""
+        proposed = {p.role: p for p in self.proposals}
+        recognised = set(recognised)
+        return [role_note(role, proposed.get(role), where[role], recognised=role in recognised, quote=quote)
+                for role in self.missing]
 
 
 def role_note(role: str, proposal: Proposal | None, where: str, *, recognised: bool = False,
@@ -104,6 +114,8 @@ def propose_mapping(frame: pd.DataFrame, mapping: Mapping[str, str] | None = Non
     target are not proposed; columns mapped to "-" are.
     """
     mapping = detect_mapping(frame.columns) if mapping is None else mapping
+    if frame.empty:
+        return []
     mapped = {s: t for s, t in mapping.items() if t in TARGETS and s in frame.columns}
     roles = {DURATION if t in DURATION_UNITS else t for t in mapped.values()}
     sample = frame.head(SAMPLE_ROWS)

@@ -18,6 +18,14 @@ def md(value: object) -> str:
     return _PUNCT.sub(r"\\\1", text).replace("\n", "  \n")
 
 
+def code(value: object) -> str:
+    """`value` as inline code in Streamlit Markdown (a column name), whatever backticks it holds."""
+    text = " ".join(str(value).split()) or " "
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def pct(value: float | None, digits: int = 1) -> str:
     """A share 0–1 as a percentage, or an em dash when unknown."""
     return "—" if value is None else f"{value * 100:.{digits}f} %"

@@ -160,3 +160,68 @@ def test_use_sample_data_button(page, data_home):
     assert texts(at.success) == ["Sample data is ready as dataset **sample**: 2,000 items, 11,226 operations."]
     assert DatasetStore(data_home).names() == ["sample"]
     assert at.session_state["current_dataset"] == "sample"
+
+
+def routing_csv(process_header: str, extra: bool) -> bytes:
+    """Items with their steps; the process column's name says nothing. `extra` adds a second text
+    column that changes within items (a resource), so the contents alone do not decide."""
+    processes = ["SAW", "TURN", "MILL", "DRILL", "DEBURR", "WASH", "INSPECT", "HEAT", "GRIND"]
+    head = f"Teil,{process_header},Pos,Dauer [min]" + (",RSX" if extra else "")
+    lines = [head]
+    for i in range(30):
+        for j in range(2 + i % 4):
+            step = processes[(i + 2 * j) % len(processes)]
+            resource = f",R{(7 * i + 3 * j) % 25}" if extra else ""
+            lines.append(f"T{i:03d},{step},{j + 1},{1 + (i * j) % 7}.5{resource}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_meaningless_process_column_is_proposed_in_page_terms(page, data_home):
+    at = page
+    at.file_uploader(key="upload_file").upload("opx.csv", routing_csv("OPX", extra=True), "text/csv")
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="map_item_code").value == "Teil"
+    assert at.selectbox(key="map_process_code").value == "—"  # two columns could be it: not chosen unasked
+    assert len(at.error) == 1, texts(at.error)
+    assert texts(at.error)[0] == (
+        "opx.csv: required column(s) process_code not found after mapping. "
+        "No column was recognised as the process code. `OPX` looks like it: its text changes within "
+        "items and comes from 9 values that recur across items — pick it under *Process code (required)*."
+    )
+    assert DatasetStore(data_home).names() == ["sample"]
+    at.selectbox(key="map_process_code").set_value("OPX").run()
+    assert not at.error and metrics(at)["Processes"] == "9"
+
+
+def test_clear_proposal_is_chosen_and_said(page):
+    at = page
+    at.file_uploader(key="upload_file").upload("opx.csv", routing_csv("OPX", extra=False), "text/csv")
+    at.run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="map_process_code").value == "OPX"
+    assert texts(at.info) == [
+        "No column was recognised as the process code by its name, so `OPX` is chosen from its contents: "
+        "its text changes within items and comes from 9 values that recur across items. "
+        "Check it under *Process code (required)*."
+    ]
+    assert metrics(at)["Operations"] == "103"
+    # unmapped by hand: the page says what to pick, in its own words, with no command-line syntax
+    at.selectbox(key="map_process_code").set_value("—").run()
+    assert not at.info and len(at.error) == 1
+    assert "`OPX` looks like it" in texts(at.error)[0] and "--map" not in texts(at.error)[0]
+
+
+def test_optional_column_proposed_from_contents(page):
+    at = page
+    data = routing_csv("Arbeitsgang", extra=False).replace(b",Pos,", b",C9,", 1)
+    at.file_uploader(key="upload_file").upload("seq.csv", data, "text/csv")
+    at.run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="map_seq").value == "—"  # only required roles are chosen unasked
+    assert texts(at.info) == [
+        "No column was recognised as the sequence. `C9` looks like it: its whole numbers go up from "
+        "step to step within every item — pick it under *Sequence*."
+    ]
+    at.selectbox(key="map_seq").set_value("C9").run()
+    assert not at.info

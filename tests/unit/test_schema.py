@@ -313,3 +313,16 @@ def test_role_notes_speak_the_form_terms():
     assert role_note("item_code", None, "*Item code*") == (
         "No column was recognised as the item code: pick one under *Item code*."
     )
+
+
+def test_missing_columns_notes_for_a_form():
+    frame = meaningless_frame()
+    exc = MissingColumns("f.csv: required column(s) item_code, process_code not found after mapping.",
+                         ["item_code", "process_code"], frame.columns,
+                         propose_mapping(frame, {"C1": IGNORE}))
+    where = {"item_code": "*Item*", "process_code": "*Process*"}
+    notes = exc.notes(where, recognised={"item_code"}, quote=lambda c: f"`{c}`")
+    assert notes[0].startswith("`C1` looks like the item code: its values come in unbroken blocks")
+    assert notes[0].endswith("— pick it under *Item*.")
+    assert notes[1].startswith("No column was recognised as the process code. `C3` looks like it:")
+    assert "'C2' looks like" not in str(exc)  # only the missing roles are proposed in the message
