@@ -239,12 +239,12 @@ def markdown(results: list[dict], started: str, total_sec: float, others: list[d
         "familiar item codes.",
         "",
     ]
-    if results:
+    if results or plants:
         lines += [
             "| data | top-1 | neighbour vote | vote + 5 points | noise ceiling | best expected | renumbered top-1 | criteria met |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        for r in results:
+        for r in results + (plants or []):
             m = r["metrics"]
             nv = m["baselines"]["neighbour_vote"]["routing_accuracy"]
             met = r.get("checks") or {}
@@ -297,7 +297,11 @@ def plants_table(plants: list[dict]) -> list[str]:
         "on step presence, training routings ranked by the joint probability of their steps). "
         "The ceiling is the noise ceiling; for the job shop, whose log decides its routings only "
         "in part, it is the best expected top-1 (the likeliest routing's share given the kind, "
-        "quantity and words of each job).",
+        "quantity and words of each job). Criteria: top-1 ≥ reference + 5 points, top-1 within 5 "
+        "points of the noise ceiling, top-3 ≥ 0.92, renumbered top-1 no more than 3 points below; "
+        "for the job shop: top-1 ≥ reference, top-1 within 5 points of the best expected, the first "
+        "candidate's sequence similarity above the most frequent routing's, and the same renumbered "
+        "criterion. The plants also appear in the table above.",
         "",
         "| plant | top-1 | top-3 | reference top-1 | reference top-3 | neighbour vote | most frequent "
         "| ceiling | renumbered top-1 | criteria met |",
