@@ -122,7 +122,8 @@ def _number(values: np.ndarray, blank: np.ndarray) -> np.ndarray:
 
 
 def _unique_numbers(rng, low: int, high: int, n: int) -> np.ndarray:
-    return low + rng.choice(high - low, size=n, replace=False)
+    """n distinct numbers in [low, high), the range widened when it is too small for n."""
+    return low + rng.choice(max(high - low, 2 * n), size=n, replace=False)
 
 
 def _numbers_within(rng, groups: np.ndarray, high: int) -> np.ndarray:
@@ -687,8 +688,5 @@ def generate_sheetmetal(n_items: int = 3000, seed: int = 815, noise: float = 0.0
 
 
 PLANTS: dict[str, Callable[..., Generated]] = {
-    "valves": generate_valves,
-    "pcb": generate_pcb,
-    "sheetmetal": generate_sheetmetal,
-    "jobshop": generate_jobshop,
+    "valves": generate_valves, "pcb": generate_pcb, "sheetmetal": generate_sheetmetal, "jobshop": generate_jobshop,
 }
