@@ -73,6 +73,31 @@ def child_read(path: str, repeat: int) -> dict:
     return {"rows": rows, "bare_sec": bare, "read_profile_sec": ours, "ratio": ratios}
 
 
+def with_description(ops):
+    """The sample with an item-master description written from its attributes, the way ERP item
+    texts are ("SHAFT D40 L300 S45C HT THD IT7"), so training also reads a free-text column."""
+    import pandas as pd
+
+    def word(col, fn):  # the item's first filled value: the text is the item's, one per item
+        values = ops.groupby("item_code", sort=False)[col].transform("first") if col in ops \
+            else pd.Series(pd.NA, index=ops.index)
+        return values.map(lambda v: "" if pd.isna(v) else fn(v))
+
+    parts = [
+        word("part_type", lambda v: str(v).upper()),
+        word("outer_diameter_mm", lambda v: f"D{v:.0f}"),
+        word("length_mm", lambda v: f"L{v:.0f}"),
+        word("material", str),
+        word("heat_treated", lambda v: "HT" if v == "Y" else ""),
+        word("threaded", lambda v: "THD" if v == "Y" else ""),
+        word("tolerance_class", str),
+    ]
+    text = parts[0]
+    for part in parts[1:]:
+        text = text.str.cat(part, sep=" ")
+    return ops.assign(description=text.str.split().str.join(" "))
+
+
 def child_train(n_items: int, seed: int, n_single: int, batch: int, publish_to: str | None) -> dict:
     """Train with holdout evaluation, then time single-item and batch predictions."""
     import numpy as np
@@ -83,7 +108,7 @@ def child_train(n_items: int, seed: int, n_single: int, batch: int, publish_to: 
     from routing_core.sample import SampleConfig, generate
     from routing_core.schema import ITEM
 
-    ops = generate(SampleConfig(n_items=n_items, seed=seed))
+    ops = with_description(generate(SampleConfig(n_items=n_items, seed=seed)))
     t = time.perf_counter()
     train, test = split_items(ops, test_size=0.2, seed=42)
     model = RoutingModel()
@@ -91,7 +116,7 @@ def child_train(n_items: int, seed: int, n_single: int, batch: int, publish_to: 
     train_sec = time.perf_counter() - t
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
-    new_ops = generate(SampleConfig(n_items=max(batch, n_single), seed=seed + 1000))
+    new_ops = with_description(generate(SampleConfig(n_items=max(batch, n_single), seed=seed + 1000)))
     items = item_table(new_ops, list(model.item_attributes_))
     for i in range(10):  # warm up
         model.predict(items.iloc[[i]], ignore_history=True)

@@ -78,13 +78,14 @@ def _number_fields(text: str | None, width: int) -> tuple[float, list[float]]:
 
 # Words and short codes of a free text: "SHAFT", "HT", "t2", "DN50", "1.4408", "M6".
 TOKEN_PATTERN = r"(?u)[^\W_](?:[\w.\-/+]*[^\W_])?"
-_KEYED_RE = re.compile(r"(?<![^\W\d_])([^\W\d_]{1,2})(\d+(?:[.,]\d+)?)(?![\w])")
+_KEYED_RE = re.compile(r"(?<![\w.])([^\W\d_]{1,2})(\d+(?:[.,]\d+)?)(?![\w])")
 TEXT_MIN_TOKENS = 1.5  # mean words per value for a column to be read as text
 TEXT_RARE_SHARE = 0.2  # ... and this share of its items holding a value too rare to be a category
 TEXT_MAX_TERMS = 64  # words kept per text column (the most relevant to the steps)
 TEXT_MIN_RELEVANCE = 0.02  # share of a step's entropy a word must explain to be kept
 TEXT_MAX_KEYS = 8  # keyed numbers kept per text column ("DN50" -> DN = 50)
 TEXT_KEY_SHARE = 0.05  # share of the column's texts a key must appear in
+TEXT_KEY_VALUES = 4  # ... with at least this many distinct numbers
 CODE_CHECK_ROWS = 6_000  # items the check of the item code's worth is run on (a sample when more)
 CODE_CHECK_MIN_ITEMS = 60  # fewer items: the code is kept untested
 CODE_CHECK_CLASSES = 256  # routings told apart in the check (the rarer ones count as one)
@@ -116,6 +117,18 @@ def keyed_numbers(text: str | None) -> dict[str, float]:
     for key, number in _KEYED_RE.findall(text or ""):
         out.setdefault(key.upper(), float(number.replace(",", ".")))
     return out
+
+
+def _number_keys(texts: list[str], min_count: float) -> list[str]:
+    """Keys written before numbers in at least `min_count` texts whose numbers vary (at least
+    TEXT_KEY_VALUES distinct: a diameter "D40", "D55"; not a grade "SS304", which is a word),
+    the TEXT_MAX_KEYS most frequent, sorted."""
+    pairs = pd.DataFrame([(k, v) for t in texts for k, v in keyed_numbers(t).items()], columns=["key", "value"])
+    if pairs.empty:
+        return []
+    stats = pairs.groupby("key")["value"].agg(["size", "nunique"])
+    stats = stats[(stats["size"] >= min_count) & (stats["nunique"] >= TEXT_KEY_VALUES)]
+    return sorted(stats.sort_values("size", ascending=False).index[:TEXT_MAX_KEYS].tolist())
 
 
 def step_relevance(tokens, presence: np.ndarray) -> np.ndarray:
@@ -298,6 +311,24 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                 out[f"{col}#{key}"] = table[codes, k]
         return out
 
+    def _learn_text_numbers(self, items: pd.DataFrame) -> None:
+        """Text columns (not read through words) whose values mostly hold numbers, with many
+        distinct values (dimensions "300x100x200"): their count and first numbers are read."""
+        self.text_number_cols_: list[str] = []
+        self.text_number_width_: dict[str, int] = {}
+        for col in self.attributes_:
+            s = items[col] if col in items else None
+            if s is None or _is_numeric(s) or pd.api.types.is_bool_dtype(s) or col in self.text_cols_:
+                continue
+            nonnull = s.dropna().astype("str")
+            if nonnull.empty:
+                continue
+            has_num = nonnull.str.contains(_NUMBER_RE, regex=True).mean()
+            if has_num >= 0.8 and nonnull.nunique() >= min(10, max(3, len(items) // 2)):
+                counts = nonnull.str.count(_NUMBER_RE.pattern)
+                self.text_number_cols_.append(col)
+                self.text_number_width_[col] = int(min(max(counts.max(), 1), 4))
+
     def _learn_text(self, items: pd.DataFrame, steps: np.ndarray | None) -> None:
         """Which attribute columns are free text, and the words and keys each is read through:
         words in at least min_frequency items (and not in nearly all), the TEXT_MAX_TERMS that
@@ -317,6 +348,10 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                 continue
             texts = _texts(s)
             filled = [t for t in texts if t is not None]
+            keys = _number_keys(filled, max(self.min_frequency, TEXT_KEY_SHARE * len(filled)))
+            # A key with its number ("D40", "IT7") is read as the number; the words are the rest.
+            alternatives = "|".join(map(re.escape, keys))
+            keyed = re.compile(rf"(?:{alternatives})\d+(?:[.,]\d+)?") if keys else None
             vectorizer = CountVectorizer(
                 token_pattern=TOKEN_PATTERN, lowercase=False, binary=True,
                 preprocessor=str.upper, min_df=self.min_frequency, max_df=0.95, dtype=np.float32,
@@ -333,13 +368,12 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                 else:
                     score = np.asarray(T.sum(axis=0)).ravel() / max(len(texts), 1)
                 order = np.argsort(-score, kind="stable")
-                keep = [k for k in order if score[k] >= TEXT_MIN_RELEVANCE][:TEXT_MAX_TERMS]
+                keep = [k for k in order if score[k] >= TEXT_MIN_RELEVANCE
+                        and not (keyed is not None and keyed.fullmatch(str(vocab[k])))][:TEXT_MAX_TERMS]
                 terms = sorted(str(vocab[k]) for k in keep)
-            key_counts = pd.Series([k for t in filled for k in keyed_numbers(t)], dtype="str").value_counts()
-            keys = key_counts[key_counts >= max(self.min_frequency, TEXT_KEY_SHARE * len(filled))]
             self.text_cols_.append(col)
             self.text_terms_[col] = terms
-            self.text_keys_[col] = sorted(keys.index[:TEXT_MAX_KEYS].tolist())
+            self.text_keys_[col] = keys
 
     def words(self, items: pd.DataFrame) -> pd.DataFrame:
         """For each item and text column, the learned words and keyed numbers its text holds, as the
@@ -375,24 +409,9 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
             c for c in items.columns if c != ITEM
         ]
         self.attributes_ = [c for c in attrs if c != ITEM]
-        self.text_number_cols_: list[str] = []
-        self.text_number_width_: dict[str, int] = {}
         n = len(items)
         self._learn_text(items, steps)
-        for col in self.attributes_:
-            s = items[col] if col in items else None
-            if s is None or _is_numeric(s) or pd.api.types.is_bool_dtype(s):
-                continue
-            nonnull = s.dropna().astype("str")
-            if nonnull.empty:
-                continue
-            # Free text with numbers inside (dimensions, sizes): worth reading the numbers when
-            # there are many distinct values, i.e. the column is not a plain category.
-            has_num = nonnull.str.contains(_NUMBER_RE, regex=True).mean()
-            if has_num >= 0.8 and nonnull.nunique() >= min(10, max(3, n // 2)):
-                counts = nonnull.str.count(_NUMBER_RE.pattern)
-                self.text_number_cols_.append(col)
-                self.text_number_width_[col] = int(min(max(counts.max(), 1), 4))
+        self._learn_text_numbers(items)
         self.code_cols_: list[str] = []
         self.code_values_: dict[str, set[str]] = {}
         if self.use_code and ITEM in items and y is not None:
@@ -408,24 +427,27 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                     self.code_cols_.append(col)
             self.code_values_ = {col: set(tokens[col].astype("str")) for col in self.code_cols_}
         self._fit_columns(items, y)
-        if self.code_cols_ and self.code_check and y is not None and not self._code_helps(items, y):
-            self.code_cols_, self.code_values_ = [], {}
-            self._fit_columns(items, y)
+        self.lift_: dict[str, dict] = {}
+        if self.code_check and y is not None and (self.code_cols_ or self.text_cols_):
+            self._keep_what_earns_its_place(items, y)
         return self
 
-    def _code_helps(self, items: pd.DataFrame, y: np.ndarray) -> bool:
-        """Whether the item code's tokens tell the routing better than the attributes alone.
+    def _keep_what_earns_its_place(self, items: pd.DataFrame, y: np.ndarray) -> None:
+        """Drop the item code's tokens, and the words of each text column, where they do not tell
+        the routing better than the other attributes on items held out of the fit.
 
-        A new item often has no code yet, or one from a new number range: a model that leans on
-        the code answers those worse. So the code is kept only where it earns its place: a small
-        forest predicting the routing from the attributes, with and without the code tokens, is
-        scored on a third of the items held out of its fit, and the code must win by more than
-        chance (a paired sign test at two standard errors) and by at least CODE_MIN_LIFT.
+        The code: a new item often has no code yet, or one from a new number range, so a model
+        leaning on it answers those worse; it must win clearly (by CODE_MIN_LIFT of the items).
+        A text: an item text often repeats the structured attributes ("SHAFT D40 S45C HT"), and
+        read twice they only dilute the trees; it must win beyond chance, or it is left out.
+        The test: a small forest predicting the routing, with and without the part, scored on a
+        third of the items; wins and losses are compared by a paired sign test (two standard
+        errors). The figures are kept in `lift_`.
         """
-        from sklearn.ensemble import RandomForestClassifier
-
         rng = np.random.default_rng(0)
         rows = rng.permutation(len(items))[:CODE_CHECK_ROWS]
+        if len(rows) < CODE_CHECK_MIN_ITEMS:
+            return  # too few items to tell: everything stays
         # The most frequent routings as classes, the rest as one (a forest's memory grows with
         # leaves x classes).
         codes, _ = pd.factorize(np.asarray(y)[rows])
@@ -433,27 +455,54 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         top = np.argsort(-counts, kind="stable")[:CODE_CHECK_CLASSES]
         label = np.full(len(counts), len(top))
         label[top] = np.arange(len(top))
-        y = np.empty(len(items), dtype=np.int64)
-        y[rows] = label[codes]
-        if len(rows) < CODE_CHECK_MIN_ITEMS:
-            return True  # too few items to tell: the code stays, as it always did
+        target = label[codes]
         X = np.nan_to_num(self._ordinal(self.encode(items.iloc[rows])), nan=-1.0)
-        without = np.setdiff1d(np.arange(X.shape[1]), self.code_columns_ordinal_)
         cut = (2 * len(rows)) // 3
-        fit, held = np.arange(cut), np.arange(cut, len(rows))
-        right = []
-        for cols in (np.arange(X.shape[1]), without):
-            if len(cols) == 0:
-                right.append(np.zeros(len(held), dtype=bool))
-                continue
-            forest = RandomForestClassifier(n_estimators=20, min_samples_leaf=2, random_state=0, n_jobs=2)
-            with warnings.catch_warnings():  # many routings are rare: that is the data, not a mistake
-                warnings.simplefilter("ignore", UserWarning)
-                forest.fit(X[fit][:, cols], y[rows[fit]])
-            right.append(forest.predict(X[held][:, cols]) == y[rows[held]])
-        gain = int((right[0] & ~right[1]).sum()) - int((right[1] & ~right[0]).sum())
-        changed = int((right[0] != right[1]).sum())
-        return gain > 2.0 * np.sqrt(max(changed, 1)) and gain / len(held) >= CODE_MIN_LIFT
+        parts = {"item code": (self.code_columns_ordinal_, CODE_MIN_LIFT)} if self.code_cols_ else {}
+        for col in self.text_cols_:
+            parts[col] = (self._ordinal_columns(self._text_column_names(col)), 0.0)
+        used = np.ones(X.shape[1], dtype=bool)
+        right_all = None
+        dropped = []
+        for name, (cols, min_lift) in parts.items():
+            if right_all is None:
+                right_all = _held_out_right(X[:, used], target, cut)
+            without = used.copy()
+            without[cols] = False
+            right = _held_out_right(X[:, without], target, cut)
+            gain = int((right_all & ~right).sum()) - int((right & ~right_all).sum())
+            changed = int((right_all != right).sum())
+            keep = gain > 2.0 * np.sqrt(max(changed, 1)) and gain / len(right) >= min_lift
+            self.lift_[name] = {"held_out_items": len(right), "top1_gain": round(gain / len(right), 4),
+                                "items_changed": changed, "kept": bool(keep)}
+            if not keep:
+                dropped.append(name)
+                used, right_all = without, right
+        if not dropped:
+            return
+        if "item code" in dropped:
+            self.code_cols_, self.code_values_ = [], {}
+        self.text_cols_ = [c for c in self.text_cols_ if c not in dropped]
+        self.attributes_ = [c for c in self.attributes_ if c not in dropped]
+        self._fit_columns(items, y)
+
+    def _text_column_names(self, col: str) -> list[str]:
+        """The derived columns a text column is read through (first word, words, keyed numbers)."""
+        return [f"{col}:head", *(f"{col}[{w}]" for w in self.text_terms_[col]),
+                *(f"{col}#{k}" for k in self.text_keys_[col])]
+
+    def _ordinal_columns(self, names: list[str]) -> np.ndarray:
+        """Columns of the tree features (transform_ordinal) holding the derived columns `names`."""
+        wanted = set(names)
+        n_num = len(self.numeric_)
+        out = [i for i, c in enumerate(self.numeric_) if c in wanted]
+        for j, col in enumerate(self.categorical_):
+            if col in wanted:
+                out.append(n_num + j)
+                start = self.tree_onehot_.get(j)
+                if start is not None:
+                    out.extend(range(start, start + len(self.categories_[col])))
+        return np.asarray(out, dtype=np.int64)
 
     def _fit_columns(self, items: pd.DataFrame, y: np.ndarray | None) -> None:
         """Imputation, scaling, categories, layout and weights of the derived columns."""
@@ -685,15 +734,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     @property
     def code_columns_ordinal_(self) -> np.ndarray:
         """Columns of the tree features (transform_ordinal) that hold the item code's tokens."""
-        n_num = len(self.numeric_)
-        out = []
-        for j, col in enumerate(self.categorical_):
-            if col in self.code_cols_:
-                out.append(n_num + j)
-                start = self.tree_onehot_.get(j)
-                if start is not None:
-                    out.extend(range(start, start + len(self.categories_[col])))
-        return np.asarray(out, dtype=np.int64)
+        return self._ordinal_columns(self.code_cols_)
 
     @property
     def word_columns_(self) -> set[str]:
@@ -703,6 +744,19 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     @property
     def ordinal_is_categorical_(self) -> np.ndarray:
         return np.array([False] * len(self.numeric_) + [True] * len(self.categorical_), dtype=bool)
+
+
+def _held_out_right(X: np.ndarray, y: np.ndarray, cut: int) -> np.ndarray:
+    """Which of the rows from `cut` on a small forest fitted on the rows before it gets right."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    if X.shape[1] == 0:
+        return np.zeros(len(y) - cut, dtype=bool)
+    forest = RandomForestClassifier(n_estimators=20, min_samples_leaf=2, random_state=0, n_jobs=2)
+    with warnings.catch_warnings():  # many routings are rare: that is the data, not a mistake
+        warnings.simplefilter("ignore", UserWarning)
+        forest.fit(X[:cut], y[:cut])
+    return forest.predict(X[cut:]) == y[cut:]
 
 
 def _column(items: pd.DataFrame, col: str) -> pd.Series:

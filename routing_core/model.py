@@ -45,6 +45,7 @@ SIZE_MIN_ROWS = 20  # rows a group needs for its own spread of the log sizes (el
 SIZE_MAX_NATS = 12.0  # the sizes shift a value's log-odds by at most this much
 SIZE_FILLED = 0.9  # a measurement joins a group's evidence when this share of its items have it
 SIZE_T_DOF = 4.0  # degrees of freedom of the Student t the log measurements follow
+NEWTON_MAX_SIZE = 250  # features x classes of an attribute model fitted by Newton steps (else L-BFGS)
 IMPUTE_MODE = "model"  # "model" (attribute models) or "neighbours" (similar items' values)
 # Fallback for items unlike anything in training.
 FAMILIAR_SHARE = 0.5  # below this share of known attribute values, a dissimilar item falls back
@@ -1671,7 +1672,11 @@ def _logistic_imputer(Z: np.ndarray, y: np.ndarray, rows: np.ndarray, keep: np.n
         share = np.array([(y[rows] == c).mean() for c in present])
         intercept[at] = np.log(share)
     else:
-        clf = LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=100).fit(Z[np.ix_(rows, keep)], y[rows])
+        # Newton steps cost (features x classes)^2 per item: past a size (words of a text add
+        # many features), quasi-Newton steps get there far sooner.
+        solver = "newton-cholesky" if len(keep) * len(present) <= NEWTON_MAX_SIZE else "lbfgs"
+        clf = LogisticRegression(C=1.0, solver=solver, max_iter=100 if solver == "newton-cholesky" else 300)
+        clf.fit(Z[np.ix_(rows, keep)], y[rows])
         c, b = clf.coef_, clf.intercept_
         if len(clf.classes_) == 2:  # binary: one row of coefficients for class 1
             c, b = np.vstack([-c[0] / 2, c[0] / 2]), np.array([-b[0] / 2, b[0] / 2])
