@@ -98,17 +98,31 @@ def with_description(ops):
     return ops.assign(description=text.str.split().str.join(" "))
 
 
-def child_train(n_items: int, seed: int, n_single: int, batch: int, publish_to: str | None) -> dict:
+def plant_items(plant: str, n_items: int, seed: int):
+    """Operations of n_items of a plant: the sample with an item-master description, or one of
+    routing_core.plants (read back through its mapping, as an upload would be)."""
+    if plant == "sample":
+        from routing_core.sample import SampleConfig, generate
+
+        return with_description(generate(SampleConfig(n_items=n_items, seed=seed)))
+    from routing_core.datasets import load_dataset
+    from routing_core.plants import PLANTS
+
+    ops, _, mapping = PLANTS[plant](n_items=n_items, seed=seed)
+    return load_dataset(ops.to_csv(index=False).encode(), mapping=mapping, name=f"{plant}.csv").ops
+
+
+def child_train(n_items: int, seed: int, n_single: int, batch: int, publish_to: str | None,
+                plant: str = "sample") -> dict:
     """Train with holdout evaluation, then time single-item and batch predictions."""
     import numpy as np
 
     from routing_core.datasets import item_table
     from routing_core.evaluation import evaluate_model, split_items
     from routing_core.model import RoutingModel
-    from routing_core.sample import SampleConfig, generate
     from routing_core.schema import ITEM
 
-    ops = with_description(generate(SampleConfig(n_items=n_items, seed=seed)))
+    ops = plant_items(plant, n_items, seed)
     t = time.perf_counter()
     train, test = split_items(ops, test_size=0.2, seed=42)
     model = RoutingModel()
@@ -116,7 +130,7 @@ def child_train(n_items: int, seed: int, n_single: int, batch: int, publish_to: 
     train_sec = time.perf_counter() - t
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
-    new_ops = with_description(generate(SampleConfig(n_items=max(batch, n_single), seed=seed + 1000)))
+    new_ops = plant_items(plant, max(batch, n_single), seed + 1000)
     items = item_table(new_ops, list(model.item_attributes_))
     for i in range(10):  # warm up
         model.predict(items.iloc[[i]], ignore_history=True)
@@ -274,6 +288,13 @@ def main() -> None:
                 )
             )
         results["train"][str(n_items)] = runs
+    # the same at full size on an export whose facts are in a free-text description
+    results["train_text"] = []
+    for r in range(train_repeat):
+        print(f"train + evaluate + predict, {full_items:,} items of the valves plant, run {r + 1} …", flush=True)
+        results["train_text"].append(run_child("train", n_items=full_items, seed=4711 + r,
+                                               n_single=50 if quick else 200, batch=full_items // 10,
+                                               publish_to=None, plant="valves"))
 
     # pages, with the full-size and the 10x smaller dataset active
     results["pages"] = {}
@@ -322,6 +343,9 @@ def summarise(results: dict, full_rows: int, full_items: int) -> dict:
             str(results["train"][str(n)][0]["batch_items"]): train(n, "batch_sec") for n in (small_items, full_items)
         },
         "page_render_sec": {str(r): pages(r) for r in (small_rows, full_rows)},
+        "text": {key: median([r[key] for r in results["train_text"]])
+                 for key in ("train_sec", "peak_gb", "predict_one_p50_ms", "predict_one_p95_ms", "batch_sec",
+                             "routing_accuracy")},
         "page_exceptions": [
             f"{title} ({rows} rows)"
             for rows, per in results["pages"].items()
@@ -370,7 +394,7 @@ def write_markdown(s: dict, results: dict) -> None:
             ratio <= BUDGETS["read_profile_ratio"],
         ),
         row(
-            f"train incl. holdout evaluation, {full_items:,} items",
+            f"train incl. holdout evaluation, {full_items:,} items (sample with an item-master description)",
             f"{s['train_sec'][str(full_items)]:.1f} s",
             "≤ 60 s",
             s["train_sec"][str(full_items)] <= BUDGETS["train_sec"],
@@ -392,6 +416,30 @@ def write_markdown(s: dict, results: dict) -> None:
             f"{s['batch_sec'][str(batch_full)]:.2f} s",
             "≤ 10 s",
             s["batch_sec"][str(batch_full)] <= BUDGETS["batch_10k_sec"],
+        ),
+        row(
+            f"train incl. holdout evaluation, {full_items:,} items whose facts are in free text (valves plant)",
+            f"{s['text']['train_sec']:.1f} s",
+            "≤ 60 s",
+            s["text"]["train_sec"] <= BUDGETS["train_sec"],
+        ),
+        row(
+            "… its peak memory",
+            f"{s['text']['peak_gb']:.2f} GB",
+            "≤ 3 GB",
+            s["text"]["peak_gb"] <= BUDGETS["train_peak_gb"],
+        ),
+        row(
+            "… one item, in process, warm",
+            f"p50 {s['text']['predict_one_p50_ms']:.1f} ms, p95 {s['text']['predict_one_p95_ms']:.1f} ms",
+            "p50 ≤ 20 ms",
+            s["text"]["predict_one_p50_ms"] <= BUDGETS["predict_one_p50_ms"],
+        ),
+        row(
+            f"… batch prediction, {batch_full:,} items",
+            f"{s['text']['batch_sec']:.2f} s",
+            "≤ 10 s",
+            s["text"]["batch_sec"] <= BUDGETS["batch_10k_sec"],
         ),
         row(
             f"slowest dashboard page, {full_rows:,}-row dataset active, warm",

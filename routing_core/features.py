@@ -78,7 +78,7 @@ def _number_fields(text: str | None, width: int) -> tuple[float, list[float]]:
 
 # Words and short codes of a free text: "SHAFT", "HT", "t2", "DN50", "1.4408", "M6".
 TOKEN_PATTERN = r"(?u)[^\W_](?:[\w.\-/+]*[^\W_])?"
-_KEYED_RE = re.compile(r"(?<![\w.])([^\W\d_]{1,2})(\d+(?:[.,]\d+)?)(?![\w])")
+_KEYED_RE = re.compile(r"(?<![\w.])([^\W\d_]{1,2})[ :=]?(\d+(?:[.,]\d+)?)(?![\w])")
 TEXT_MIN_TOKENS = 1.5  # mean words per value for a column to be read as text
 TEXT_RARE_SHARE = 0.2  # ... and this share of its items holding a value too rare to be a category
 TEXT_MAX_TERMS = 64  # words kept per text column (the most relevant to the steps)
