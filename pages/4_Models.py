@@ -7,6 +7,7 @@ import streamlit as st
 
 from routing_core import charts
 from routing_core.errors import UserError
+from routing_core.features import describe_reading
 from routing_core.manifest import MANIFESTS, MODELS
 from routing_core.registry import VersionInfo
 from ui import frame, loaders
@@ -169,6 +170,11 @@ if metrics:
             "The item attributes say little about the routing; the model's candidates follow it.",
             icon=":material/info:",
         )
+    reading = metrics.get("reading")
+    if reading:
+        with st.expander("What the model reads"):
+            for line in describe_reading(reading):
+                st.markdown(f"- {md(line)}")
     baselines = metrics.get("baselines") or {}
     if baselines:
         with st.expander("Baselines"):

@@ -370,10 +370,20 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                 order = np.argsort(-score, kind="stable")
                 keep = [k for k in order if score[k] >= TEXT_MIN_RELEVANCE
                         and not (keyed is not None and keyed.fullmatch(str(vocab[k])))][:TEXT_MAX_TERMS]
-                terms = sorted(str(vocab[k]) for k in keep)
+                terms = [str(vocab[k]) for k in keep]  # the most telling first
             self.text_cols_.append(col)
             self.text_terms_[col] = terms
             self.text_keys_[col] = keys
+
+    def reading(self) -> dict:
+        """What the fitted featurizer reads, as plain data (for the metrics of a version): the
+        text columns with their words and keys, the code tokens used, and the held-out checks."""
+        return {
+            "text_columns": {col: {"words": list(self.text_terms_[col]), "keys": list(self.text_keys_[col])}
+                             for col in getattr(self, "text_cols_", [])},
+            "item_code_tokens": list(self.code_cols_),
+            "checks": dict(getattr(self, "lift_", {})),
+        }
 
     def words(self, items: pd.DataFrame) -> pd.DataFrame:
         """For each item and text column, the learned words and keyed numbers its text holds, as the
@@ -744,6 +754,35 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     @property
     def ordinal_is_categorical_(self) -> np.ndarray:
         return np.array([False] * len(self.numeric_) + [True] * len(self.categorical_), dtype=bool)
+
+
+def describe_reading(reading: dict, shown: int = 8) -> list[str]:
+    """What a version reads, in plain sentences (from ItemFeaturizer.reading())."""
+    lines = []
+    for col, part in (reading.get("text_columns") or {}).items():
+        words = part.get("words") or []
+        keys = part.get("keys") or []
+        said = f"{len(words)} words ({', '.join(words[:shown])}{', …' if len(words) > shown else ''})" if words \
+            else "no word"
+        if keys:
+            said += f" and the numbers written after {', '.join(keys)}"
+        lines.append(f"'{col}' is read as free text: its first word, {said}.")
+    checks = reading.get("checks") or {}
+    for name, check in checks.items():
+        gain = 100 * float(check.get("top1_gain", 0.0))
+        figure = f"{gain:+.1f} points of top-1 on {check.get('held_out_items', 0):,} items held out"
+        if name == "item code":
+            lines.append(
+                f"The item code is used ({figure}); an item without a familiar code is answered from its "
+                "attributes." if check.get("kept") else
+                f"The item code is not used: it did not beat the attributes ({figure}), so a new item "
+                "needs no code.")
+        elif not check.get("kept"):
+            lines.append(f"'{name}' is left out: its words did not beat the other attributes ({figure}).")
+    if "item code" not in checks:
+        lines.append("The item code is used (its prefix or first characters)." if reading.get("item_code_tokens")
+                     else "The item code is not used.")
+    return lines
 
 
 def _held_out_right(X: np.ndarray, y: np.ndarray, cut: int) -> np.ndarray:

@@ -159,3 +159,22 @@ def test_words_of_a_text_column_are_learned_when_they_tell_a_step():
     words = f.words(items.head(2))
     assert list(words.columns) == ["item_code", "attribute", "words", "numbers"]
     assert words["numbers"].iloc[0].startswith("D ")
+
+
+def test_what_a_fitted_featurizer_reads_is_said_in_plain_sentences():
+    from routing_core.features import describe_reading
+
+    items, heat = description_items()
+    f = ItemFeaturizer().fit(items, heat.astype(int), steps=np.column_stack([np.ones(len(items), dtype=bool), heat]))
+    reading = f.reading()
+    assert reading["text_columns"]["description"]["words"][0] == "HT"  # the most telling word first
+    assert reading["checks"]["description"]["kept"]
+    lines = describe_reading(reading)
+    assert lines[0].startswith("'description' is read as free text: its first word, ")
+    assert "HT" in lines[0] and "numbers written after D, L" in lines[0]
+    assert any(line.startswith("The item code is not used") for line in lines)
+    dropped = {"text_columns": {}, "item_code_tokens": [], "checks": {
+        "note": {"held_out_items": 300, "top1_gain": -0.02, "items_changed": 9, "kept": False}}}
+    assert describe_reading(dropped)[0] == (
+        "'note' is left out: its words did not beat the other attributes (-2.0 points of top-1 on 300 items "
+        "held out).")
