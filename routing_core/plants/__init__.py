@@ -1,0 +1,39 @@
+"""Seeded generators of routing exports from other plants and industries, for the accuracy benchmark.
+
+Each generator stands for a plant the model was never tuned on: its own products, causal rules,
+item code pattern, process vocabulary and ERP column names. Each returns ``(ops, truth, mapping)``:
+
+- ``ops``: the export, long form (one row per operation), with the plant's own column names,
+  some blank cells and a few dirty values;
+- ``truth``: one row per item: ``item_code``, ``perturbed`` (the item got a "plant variant":
+  neighbours swapped, an extra step or a dropped step, a ``noise`` share of items),
+  ``clean_routing`` (the routing the rules give, steps joined by '>') and ``best_chance`` (an
+  upper bound on the chance that any model reading the export names the recorded routing first:
+  0 for a plant variant, below 1 where the routing depends on facts the export does not hold;
+  blank cells count as known);
+- ``mapping``: ``{source column: canonical target}`` for the item, process, sequence and
+  duration columns.
+
+Everything is vectorised over rows; Python loops run only over the distinct combinations of the
+facts that decide a routing (a few hundred at most). ``PLANTS`` maps a name to its generator;
+all share the signature ``(n_items=3000, seed=..., noise=0.05)``.
+
+One module per plant (``valves``, ``pcb``, ``sheetmetal``, ``jobshop``: its constants, causal rules
+and generator), the helpers they share in ``_common``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from routing_core.plants._common import Generated
+from routing_core.plants.jobshop import generate_jobshop
+from routing_core.plants.pcb import generate_pcb
+from routing_core.plants.sheetmetal import generate_sheetmetal
+from routing_core.plants.valves import generate_valves
+
+__all__ = ["PLANTS", "Generated", "generate_jobshop", "generate_pcb", "generate_sheetmetal", "generate_valves"]
+
+PLANTS: dict[str, Callable[..., Generated]] = {
+    "valves": generate_valves, "pcb": generate_pcb, "sheetmetal": generate_sheetmetal, "jobshop": generate_jobshop,
+}
