@@ -83,6 +83,7 @@ TEXT_MIN_TOKENS = 1.5  # mean words per value for a column to be read as text
 TEXT_RARE_SHARE = 0.2  # ... and this share of its items holding a value too rare to be a category
 TEXT_MAX_TERMS = 64  # words kept per text column (the most relevant to the steps)
 TEXT_MIN_RELEVANCE = 0.02  # share of a step's entropy a word must explain to be kept
+RELEVANCE_MAX_STEPS = 256  # steps a word's relevance is measured against (those varying most)
 TEXT_MAX_KEYS = 8  # keyed numbers kept per text column ("DN50" -> DN = 50)
 TEXT_KEY_SHARE = 0.05  # share of the column's texts a key must appear in
 TEXT_KEY_VALUES = 4  # ... with at least this many distinct numbers
@@ -137,10 +138,13 @@ def step_relevance(tokens, presence: np.ndarray) -> np.ndarray:
     n = presence.shape[0]
     if n == 0 or tokens.shape[1] == 0 or presence.shape[1] == 0:
         return np.zeros(tokens.shape[1])
-    P = presence.astype(np.float64)
-    n11 = np.asarray(tokens.T @ P)  # V x S
+    if presence.shape[1] > RELEVANCE_MAX_STEPS:  # the steps whose presence varies most
+        rate = presence.mean(axis=0)
+        presence = presence[:, np.argsort(-(rate * (1 - rate)), kind="stable")[:RELEVANCE_MAX_STEPS]]
+    P = presence.astype(np.float32)
+    n11 = np.asarray(tokens.T @ P, dtype=np.float64)  # V x S
     t1 = np.asarray(tokens.sum(axis=0)).ravel()[:, None]
-    s1 = P.sum(axis=0)[None, :]
+    s1 = P.sum(axis=0, dtype=np.float64)[None, :]
     cells = (n11, t1 - n11, s1 - n11, n - t1 - s1 + n11)
     margins = ((t1, s1), (t1, n - s1), (n - t1, s1), (n - t1, n - s1))
     mi = np.zeros_like(n11)
