@@ -486,6 +486,7 @@ class Dataset:
     encoding: str = "utf-8"
     delimiter: str | None = ","
     inconsistent_items: dict[str, int] = field(default_factory=dict)  # item attribute -> items disagreeing
+    source: dict = field(default_factory=dict)  # where a database read came from (routing_core.database)
     _item_numbers: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -914,6 +915,7 @@ class DatasetRecord:
     warnings: list[str]
     created_at: str
     inconsistent_items: dict[str, int] = field(default_factory=dict)
+    source: dict = field(default_factory=dict)  # a database read: connection, query, time, rows
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -991,6 +993,7 @@ class DatasetStore:
             warnings=dataset.warnings,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             inconsistent_items=dict(dataset.inconsistent_items),
+            source=dict(dataset.source),
         )
         tmp = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{name}.{os.getpid()}."))
         try:
@@ -1019,6 +1022,7 @@ class DatasetStore:
             source_name=rec.source_name,
             sha256=rec.sha256,
             inconsistent_items=rec.inconsistent_items,
+            source=rec.source,
         )
 
     def stats(self, name: str) -> dict:
