@@ -7,16 +7,24 @@ item code pattern, process vocabulary and ERP column names. Each returns ``(ops,
   some blank cells and a few dirty values;
 - ``truth``: one row per item: ``item_code``, ``perturbed`` (the item got a "plant variant":
   neighbours swapped, an extra step or a dropped step, a ``noise`` share of items),
-  ``clean_routing`` (the routing the rules give, steps joined by '>') and ``best_chance`` (an
-  upper bound on the chance that any model reading the export names the recorded routing first:
-  0 for a plant variant, below 1 where the routing depends on facts the export does not hold;
-  blank cells count as known);
+  ``clean_routing`` (the routing the rules give, steps joined by '>') and ``best_chance``: the
+  chance that the likeliest routing, given what the export shows of the item, is the recorded
+  one. It is 0 for a plant variant (drawn at random; that it equals a guess is rare enough to
+  leave out) and 1 for an item whose deciding facts are all in its row. Where a deciding cell is
+  blank (or, in the job shop, the drawing decides a step the log does not show), it is the
+  share of the likeliest routing over the values the hidden facts may take, under the
+  generator's own distributions, conditioned on the rest of the row: exactly where that is
+  simple, generously where it is not (each generator says how). The mean over a set of items is what a model can expect as its top-1
+  accuracy at most; generous choices (dirty values count as known, a few clues count as giving
+  a fact away, see each generator) keep it an upper bound, though a lucky draw can beat it;
 - ``mapping``: ``{source column: canonical target}`` for the item, process, sequence and
   duration columns.
 
 Everything is vectorised over rows; Python loops run only over the distinct combinations of the
-facts that decide a routing (a few hundred at most). ``PLANTS`` maps a name to its generator;
-all share the signature ``(n_items=3000, seed=..., noise=0.05)``.
+facts that decide a routing (a few hundred at most) and, for ``best_chance``, over the items with
+a hidden deciding fact (the chance computed once per distinct combination of what their rows
+show). ``PLANTS`` maps a name to its generator; all share the signature ``(n_items=3000,
+seed=..., noise=0.05)``.
 
 One module per plant (``valves``, ``pcb``, ``sheetmetal``, ``jobshop``: its constants, causal rules
 and generator), the helpers they share in ``_common``.

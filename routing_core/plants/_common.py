@@ -1,9 +1,12 @@
 """Helpers shared by the plant generators: draws, routings of fact combinations, operation rows
-with plant variants, columns with blank cells, the truth frame."""
+with plant variants, columns with blank cells, the truth frame and the best chance of items with
+blank deciding cells."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+import math
+from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -146,3 +149,49 @@ def _truth(codes, perturbed, clean, chance) -> pd.DataFrame:
 
 def _log_noise(rng, sigma: float, n: int) -> np.ndarray:
     return np.exp(sigma * rng.standard_normal(n))
+
+
+# --------------------------------------------------------------------------- best chances
+
+Choices = Sequence[tuple[object, float]]  # the values a fact may take, with their (relative) chances
+
+
+def _first_rows(row_item: np.ndarray, n: int) -> np.ndarray:
+    """The first operation row of each item (rows of an item are contiguous, items in order)."""
+    return np.searchsorted(row_item, np.arange(n))
+
+
+def _normal_cdf(x: np.ndarray | float) -> np.ndarray:
+    """The standard normal distribution function (element-wise; -inf and inf allowed)."""
+    return 0.5 * (1.0 + np.vectorize(math.erf, otypes=[float])(np.asarray(x, dtype=float) / math.sqrt(2.0)))
+
+
+def _known(value: object) -> list[tuple[object, float]]:
+    """The choices of a fact the export shows."""
+    return [(value, 1.0)]
+
+
+def _best_share(route: Callable[..., list[str]], *choices: Choices) -> float:
+    """The share of the likeliest routing: each argument lists the values one fact may take with
+    their chances (facts independent of one another; facts that hang together go in one
+    argument as tuples), ``route`` gives the routing of one value of each. The values of a
+    fact that lead to the same routing add up."""
+    mass: dict[tuple[str, ...], float] = {}
+    for combo in itertools.product(*choices):
+        p = math.prod(w for _, w in combo)
+        if p > 0:
+            steps = tuple(route(*(v for v, _ in combo)))
+            mass[steps] = mass.get(steps, 0.0) + p
+    return max(mass.values()) / sum(mass.values())
+
+
+def _chances(keys: Sequence[Hashable], share: Callable[..., float]) -> np.ndarray:
+    """``share(*key)`` for each key, computed once per distinct key (the keys are the visible
+    facts of the items with a blank deciding cell: a few per cent of the items)."""
+    cache: dict[Hashable, float] = {}
+    out = np.ones(len(keys))
+    for i, key in enumerate(keys):
+        if key not in cache:
+            cache[key] = share(*key)
+        out[i] = cache[key]
+    return out

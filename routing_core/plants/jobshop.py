@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
 from routing_core.plants._common import (
     Generated,
+    _best_share,
+    _chances,
     _check,
     _combos,
     _draw,
     _expand,
+    _first_rows,
     _join,
+    _known,
     _log_noise,
     _number,
     _numbers_within,
@@ -54,6 +60,7 @@ _J_MINUTES = {"SAW": 8, "LATHE": 45, "CNC_LATHE": 25, "MILL": 50, "CNC_MILL": 30
               "HEAT_TREAT": 90, "GRIND": 40, "PROFILE_CUT": 15, "BEND": 12, "DRILL": 15, "WELD": 60,
               "PAINT": 30, "STRESS_RELIEVE": 120, "GEAR_CUT": 70, "BORE": 35, "INSPECT": 10,
               "DEBURR": 10, "TUMBLE": 20, "REWORK": 30, "CLEAN": 10}
+_J_QTY = {1: 20, 2: 14, 4: 10, 5: 10, 10: 12, 20: 9, 25: 6, 50: 8, 100: 6, 200: 3, 500: 2}
 _J_NOISE = ("", "", "", "", "", "URGENT", "AS DWG", "CUST MAT", "SAMPLE", "X2", "REV A", "SEE PO")
 
 
@@ -64,6 +71,53 @@ def _job_route(kind: str, bits: int, batch: int) -> list[str]:
     if batch >= 2:  # 100 pieces or more are tumbled before inspection
         steps.insert(len(steps) - 1, "TUMBLE")
     return steps
+
+
+def _job_batch(qty: np.ndarray) -> np.ndarray:
+    """0 below 25 pieces, 1 from 25 (CNC machines), 2 from 100 (CNC machines and tumbling)."""
+    return np.select([qty >= 100, qty >= 25], [2, 1], 0)
+
+
+def _job_options(kind: str, shown: int | None) -> list[tuple[tuple[str, int], float]]:
+    """Each pattern of a kind's optional steps (a bit per step) with its chance: given the words
+    the description shows (``shown``, a bit per step a word gives away; a step without its word
+    has the chance p (1 - h) / (p (1 - h) + 1 - p)), or the kind's own chances when the
+    description is blank (None)."""
+    steps = _J_KINDS[kind][2]
+    optional = [i for i, s in enumerate(steps) if s[1] < 1]
+    out = []
+    for pattern in itertools.product((False, True), repeat=len(optional)):
+        weight, bits = 1.0, 0
+        for i, on in zip(optional, pattern, strict=True):
+            _, p, _, h = steps[i]
+            if shown is None:
+                q = p
+            elif shown >> i & 1:
+                q = 1.0
+            else:
+                q = p * (1 - h) / (p * (1 - h) + 1 - p)
+            weight *= q if on else 1 - q
+            bits |= int(on) << i
+        out.append(((kind, bits), weight))
+    return out
+
+
+def _job_share(kind: str | None, shown: int | None, batch: int | None) -> float:
+    """The share of the likeliest routing of a job: over the optional steps the drawing decides,
+    given the kind and the words of the description; when the description is blank (kind and
+    shown None), over the kinds too, with their shares (different kinds can share a routing);
+    when the quantity is blank (batch None), over the quantities too. Kind, steps and quantity
+    are drawn apart from one another."""
+    if kind is None:
+        jobs = [(kb, v[0] * w) for k, v in _J_KINDS.items() for kb, w in _job_options(k, None)]
+    else:
+        jobs = _job_options(kind, shown)
+    if batch is None:
+        sizes = _job_batch(np.array(list(_J_QTY))).tolist()
+        batches = [(b, sum(w for s, w in zip(sizes, _J_QTY.values(), strict=True) if s == b)) for b in set(sizes)]
+    else:
+        batches = _known(batch)
+    return _best_share(lambda job, b: _job_route(job[0], job[1], b), jobs, batches)
 
 
 def generate_jobshop(n_items: int = 3000, seed: int = 24, noise: float = 0.05) -> Generated:
@@ -77,19 +131,22 @@ def generate_jobshop(n_items: int = 3000, seed: int = 24, noise: float = 0.05) -
     in the description part of the time (``HARDENED``, ``GROUND``, ``WELDED``, ``RAL 7035``),
     never when the step is absent. What the log does decide: 25 pieces or more are turned and
     milled on CNC machines (CNC_LATHE, CNC_MILL), 100 or more are also tumbled (TUMBLE) before
-    the inspection. ``best_chance`` is the share of the likeliest routing given the kind, the
-    quantity and the words. Times are actual minutes, noisy, growing with the quantity. Job
-    numbers are ``JS/YY/NNNN``.
+    the inspection. Times are actual minutes, noisy, growing with the quantity. Job numbers are
+    ``JS/YY/NNNN``.
+
+    ``best_chance`` is the share of the likeliest routing given the kind, the quantity and the
+    words (see _job_share). Blank cells that decide steps: ``PART_DESC`` (1 % of the jobs: kind
+    and words hidden) and ``QTY`` (2 %).
     """
     n = _check(n_items, noise)
     rng = np.random.default_rng(seed)
     kind = _draw(rng, {k: v[0] for k, v in _J_KINDS.items()}, n)
-    qty = _draw(rng, {1: 20, 2: 14, 4: 10, 5: 10, 10: 12, 20: 9, 25: 6, 50: 8, 100: 6, 200: 3, 500: 2}, n)
-    batch = np.select([qty >= 100, qty >= 25], [2, 1], 0)
+    qty = _draw(rng, _J_QTY, n)
+    batch = _job_batch(qty)
     bits = np.zeros(n, dtype=np.int64)
+    shown_bits = np.zeros(n, dtype=np.int64)  # the steps a word in the description gives away
     hint = np.empty(n, dtype=object)
     hint[:] = ""
-    chance = np.ones(n)
     word = _spelling(rng, kind, {k: v[1] for k, v in _J_KINDS.items()}, 0.6)
     for k, (_, _, steps) in _J_KINDS.items():  # loop over the ten kinds and their steps
         sel = np.flatnonzero(kind == k)
@@ -99,10 +156,9 @@ def generate_jobshop(n_items: int = 3000, seed: int = 24, noise: float = 0.05) -
             present = rng.random(sel.size) < p
             bits[sel] |= present.astype(np.int64) << i
             shown = present & (rng.random(sel.size) < h) if hints else np.zeros(sel.size, dtype=bool)
+            shown_bits[sel] |= shown.astype(np.int64) << i
             if hints:
                 hint[sel[shown]] = hint[sel[shown]] + " " + np.array(hints, dtype=object)[rng.integers(len(hints), size=int(shown.sum()))]
-            q = p * (1 - h) / (p * (1 - h) + 1 - p)  # chance of the step when no word shows it
-            chance[sel] *= np.where(shown, 1.0, max(q, 1 - q))
     routes, combo = _combos(_job_route, kind, bits, batch)
     vocab, row_item, code, perturbed, clean = _expand(rng, routes, combo, ("DEBURR", "REWORK", "CLEAN"), noise)
     n_rows = row_item.size
@@ -128,4 +184,10 @@ def generate_jobshop(n_items: int = 3000, seed: int = 24, noise: float = 0.05) -
         "ACT_MIN": np.where(rng.random(n_rows) < 0.02, np.nan, np.round(minutes, 0)),
     })
     mapping = {"JOB_NO": "item_code", "OPER": "process_code", "OP": "seq", "ACT_MIN": "duration_min"}
+    blank = ops[["PART_DESC", "QTY"]].isna().to_numpy()[_first_rows(row_item, n)]
+    sel = np.flatnonzero(~perturbed)
+    chance = np.ones(n)
+    chance[sel] = _chances(list(zip(
+        np.where(blank[:, 0], None, kind)[sel].tolist(), np.where(blank[:, 0], None, shown_bits)[sel].tolist(),
+        np.where(blank[:, 1], None, batch)[sel].tolist(), strict=True)), _job_share)
     return ops, _truth(codes, perturbed, clean, chance), mapping

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
 from routing_core.plants._common import (
     Generated,
+    _best_share,
+    _chances,
     _check,
     _combos,
     _draw,
     _expand,
+    _first_rows,
     _join,
     _log_noise,
     _lookup,
+    _normal_cdf,
     _number,
     _numbers_within,
     _position,
@@ -53,6 +59,9 @@ _V_GRADES = {
 _V_DN = {15: 3, 20: 3, 25: 5, 32: 4, 40: 5, 50: 7, 65: 5, 80: 6, 100: 6, 125: 4, 150: 4, 200: 3, 250: 2, 300: 1}
 _V_PN = {6: 1, 10: 3, 16: 5, 25: 3, 40: 3, 63: 2, 100: 1, 160: 0.5}
 _V_CLASS = {150: 20, 300: 50, 600: 100}  # ASME class -> PN it stands for
+_V_CLASSES, _V_ASME = {150: 5, 300: 3, 600: 1}, 0.15  # ASME classes and the share of items rated in them
+_V_HIGH_PN, _V_HEAVY_DN = 40, 150  # PN from which pressure parts are tested; DN from which machining is heavy
+_V_SHAFT, _V_LONG = (500, 0.45), 800  # shaft length: median and spread (log), length (mm) that needs straightening
 _V_NOISE = ("", "", "", "", "NEW", "SPARE", "REV B", "REV C", "ATEX", "ASME", "NACE", "ACC. DWG", "MOD.")
 _V_XRAY = ("XRAY", "X-RAY", "RT", "RT 100%")
 _V_MARKING, _V_WITNESS = (2, 6, 11, 33), (4, 9, 17, 33)  # ranks of customers with their own step
@@ -96,6 +105,38 @@ def _valve_route(kind: str, heavy: bool, high_pn: bool, xray: bool, grade: str, 
     return steps + ["PACK"]
 
 
+def _valve_odds(kind: str) -> tuple[float, float]:
+    """The chance that an item of a part type is heavy (DN 150 and more, or a shaft 800 mm or
+    longer) and that it is a pressure part rated PN 40 and more."""
+    if kind == "SHAFT":  # lengths are rounded to 10 mm: 800 from 795 on
+        heavy = 1.0 - float(_normal_cdf((np.log(_V_LONG - 5) - np.log(_V_SHAFT[0])) / _V_SHAFT[1]))
+    else:
+        heavy = sum(w for d, w in _V_DN.items() if d >= _V_HEAVY_DN) / sum(_V_DN.values())
+    asme = sum(w for c, w in _V_CLASSES.items() if _V_CLASS[c] >= _V_HIGH_PN) / sum(_V_CLASSES.values())
+    pn = sum(w for p, w in _V_PN.items() if p >= _V_HIGH_PN) / sum(_V_PN.values())
+    return heavy, (_V_ASME * asme + (1 - _V_ASME) * pn) if _V_TYPES[kind][5] else 0.0
+
+
+def _valve_share(kind: str | None, heavy: bool | None, cust: int) -> float:
+    """The share of the likeliest routing of an item whose description is blank: the part type,
+    grade, X-ray mark, pressure and size are hidden, each with its own distribution (given the
+    part type; they are drawn apart from one another). The series of the item code gives the
+    part type away except in the general series 4800 (kind None); a weight (BRGEW) is taken to
+    give away whether the item is heavy (heavy None when it is blank or 0), which is generous:
+    it tells the size only roughly and for a shaft mixes diameter and length. The customer's
+    own steps count as known (KUNNR)."""
+    facts = []
+    for t in [kind] if kind else list(_V_TYPES):
+        share, _, _, grades, xray_p, _ = _V_TYPES[t]
+        heavy_p, high_p = _valve_odds(t)
+        heavies = [(heavy, 1.0)] if heavy is not None else [(True, heavy_p), (False, 1 - heavy_p)]
+        total = sum(grades.values())
+        for (g, wg), (x, wx), (h, wh), (big, wb) in itertools.product(
+                grades.items(), [(True, xray_p), (False, 1 - xray_p)], [(True, high_p), (False, 1 - high_p)], heavies):
+            facts.append(((t, big, h, x, g), (1.0 if kind else share) * wg / total * wx * wh * wb))
+    return _best_share(lambda f: _valve_route(*f, cust), facts)
+
+
 def generate_valves(n_items: int = 3000, seed: int = 4711, noise: float = 0.05) -> Generated:
     """Valves and pumps (SAP-style export: MATNR, VORNR, KTSCH, ARBPL, VGW01 in hours, MAKTX,
     KUNNR, BRGEW, ...).
@@ -117,6 +158,11 @@ def generate_valves(n_items: int = 3000, seed: int = 4711, noise: float = 0.05) 
 
     Item codes are ``SSSS-NNNN``: the series mostly follows the part type, a fifth of the items
     sit in the general series 4800. Durations grow with the size, stainless machining is slower.
+
+    Blank cells that decide steps: ``MAKTX`` (0.3 % of the items), which hides every fact but the
+    customer. ``best_chance`` of such an item is the share of its likeliest routing given the
+    item code's series and the weight (see _valve_share); a description in mixed case or a
+    customer without its leading zeros counts as known.
     """
     n = _check(n_items, noise)
     rng = np.random.default_rng(seed)
@@ -130,13 +176,13 @@ def generate_valves(n_items: int = 3000, seed: int = 4711, noise: float = 0.05) 
     word = _spelling(rng, kind, {t: v[1] for t, v in _V_TYPES.items()}, 0.7)
     shaft = kind == "SHAFT"
     dn = _draw(rng, _V_DN, n)
-    length = np.round(rng.lognormal(np.log(500), 0.45, n), -1).astype(int)
-    heavy = np.where(shaft, length >= 800, dn >= 150)
-    asme = rng.random(n) < 0.15
-    cls = _draw(rng, {150: 5, 300: 3, 600: 1}, n)
+    length = np.round(rng.lognormal(np.log(_V_SHAFT[0]), _V_SHAFT[1], n), -1).astype(int)
+    heavy = np.where(shaft, length >= _V_LONG, dn >= _V_HEAVY_DN)
+    asme = rng.random(n) < _V_ASME
+    cls = _draw(rng, _V_CLASSES, n)
     pn = np.where(asme, np.vectorize(_V_CLASS.get)(cls), _draw(rng, _V_PN, n))
     has_pn = _lookup([v[5] for v in _V_TYPES.values()], types, kind)
-    high_pn = has_pn & (pn >= 40)
+    high_pn = has_pn & (pn >= _V_HIGH_PN)
 
     # customers: a long tail, some with their own steps; stock items have none
     n_cust = 400
@@ -209,4 +255,11 @@ def generate_valves(n_items: int = 3000, seed: int = 4711, noise: float = 0.05) 
         "BRGEW": _number(weight[row_item], (rng.random(n) < 0.02)[row_item]),
     })
     mapping = {"MATNR": "item_code", "KTSCH": "process_code", "VORNR": "seq", "VGW01": "duration_h"}
-    return ops, _truth(codes, perturbed, clean, np.ones(n)), mapping
+    first = _first_rows(row_item, n)
+    sel = np.flatnonzero(ops["MAKTX"].isna().to_numpy()[first] & ~perturbed)
+    weighed = (ops["BRGEW"].fillna(0) > 0).to_numpy()[first]
+    chance = np.ones(n)
+    chance[sel] = _chances(list(zip(
+        np.where(series == "4800", None, kind)[sel].tolist(), np.where(weighed, heavy, None)[sel].tolist(),
+        cust_flag[sel].tolist(), strict=True)), _valve_share)
+    return ops, _truth(codes, perturbed, clean, chance), mapping
