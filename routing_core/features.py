@@ -82,7 +82,7 @@ _KEYED_RE = re.compile(r"(?<![\w.])([^\W\d_]{1,2})[ :=]?(\d+(?:[.,]\d+)?)(?![\w]
 TEXT_MIN_TOKENS = 1.5  # mean words per value for a column to be read as text
 TEXT_RARE_SHARE = 0.2  # ... and this share of its items holding a value too rare to be a category
 TEXT_MAX_TERMS = 64  # words kept per text column (the most relevant to the steps)
-TEXT_MIN_RELEVANCE = 0.02  # share of a step's entropy a word must explain to be kept
+TEXT_MIN_EVIDENCE = 24.0  # G statistic a word needs against some step (chance: p < 1e-6 per step)
 RELEVANCE_MAX_STEPS = 256  # steps a word's relevance is measured against (those varying most)
 TEXT_MAX_KEYS = 8  # keyed numbers kept per text column ("DN50" -> DN = 50)
 TEXT_KEY_SHARE = 0.05  # share of the column's texts a key must appear in
@@ -133,8 +133,11 @@ def _number_keys(texts: list[str], min_count: float) -> list[str]:
 
 
 def step_relevance(tokens, presence: np.ndarray) -> np.ndarray:
-    """Per binary column of `tokens` (sparse n x V), the largest share of a step's entropy it
-    explains (mutual information / entropy of the step), over the steps of `presence` (n x S)."""
+    """Per binary column of `tokens` (sparse n x V), the strongest evidence that it tells a step
+    of `presence` (n x S): the G statistic (2 n x mutual information, in nats) of the word
+    against each step, the largest over the steps. Unrelated words give about 1 (chi-square with
+    one degree of freedom); a word in 30 items out of 3,000 that always means a step found in 40 %
+    of them gives about 50. A rare but decisive word counts as much as a common one."""
     n = presence.shape[0]
     if n == 0 or tokens.shape[1] == 0 or presence.shape[1] == 0:
         return np.zeros(tokens.shape[1])
@@ -151,10 +154,7 @@ def step_relevance(tokens, presence: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         for c, (a, b) in zip(cells, margins, strict=True):
             mi += np.where(c > 0, c / n * np.log(c * n / (a * b)), 0.0)
-    ps = np.clip(s1 / n, 1e-12, 1 - 1e-12)
-    hs = -(ps * np.log(ps) + (1 - ps) * np.log(1 - ps))
-    share = np.where(hs > 1e-9, mi / hs, 0.0)
-    return share.max(axis=1)
+    return 2.0 * n * np.maximum(mi, 0.0).max(axis=1)
 
 
 def _entropy(counts: np.ndarray) -> float:
@@ -336,7 +336,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     def _learn_text(self, items: pd.DataFrame, steps: np.ndarray | None) -> None:
         """Which attribute columns are free text, and the words and keys each is read through:
         words in at least min_frequency items (and not in nearly all), the TEXT_MAX_TERMS that
-        tell most about a step; keys of numbers in TEXT_KEY_SHARE of the texts."""
+        give the strongest evidence about a step; keys of numbers in TEXT_KEY_SHARE of the texts."""
         from sklearn.feature_extraction.text import CountVectorizer
 
         self.text_cols_: list[str] = []
@@ -367,12 +367,13 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
             terms: list[str] = []
             if T is not None:
                 vocab = vectorizer.get_feature_names_out()
-                if steps is not None and len(steps) == len(texts):
+                scored = steps is not None and len(steps) == len(texts)
+                if scored:
                     score = step_relevance(T.tocsc(), steps)
-                else:
+                else:  # no steps to tell: the words in at least 2 % of the texts
                     score = np.asarray(T.sum(axis=0)).ravel() / max(len(texts), 1)
                 order = np.argsort(-score, kind="stable")
-                keep = [k for k in order if score[k] >= TEXT_MIN_RELEVANCE
+                keep = [k for k in order if score[k] >= (TEXT_MIN_EVIDENCE if scored else 0.02)
                         and not (keyed is not None and keyed.fullmatch(str(vocab[k])))][:TEXT_MAX_TERMS]
                 terms = [str(vocab[k]) for k in keep]  # the most telling first
             self.text_cols_.append(col)
