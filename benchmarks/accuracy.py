@@ -73,6 +73,7 @@ PLANT_RUNS = {
     "jobshop": ("Job shop log (weak: a short description and a quantity)", True),
 }
 RENUMBER_START = 900001  # renumbered test items are NEW-900001, NEW-900002, ...
+REFERENCE_MARGIN = 0.05  # a plant's top-1 is to beat the reference's by 5 points
 
 
 def run_one(name: str, ops, truth=None, note: str = "", chances=None, renumber: bool = False,
@@ -144,7 +145,23 @@ def run_plant(key: str, n_items: int) -> dict:
                 chances=truth.set_index(ITEM)["best_chance"], renumber=True, reference=True)
     r["plant"], r["weak"] = key, weak
     r["checks"] = plant_checks(r)
+    r["reference_margin_reachable"] = reference_reach(r)[0]
+    print(f"  {reference_reach(r)[1]}", flush=True)
     return r
+
+
+def reference_reach(result: dict) -> tuple[bool, str]:
+    """Whether "top-1 ≥ reference + 5 points" is within what a model can expect on a plant (the
+    reference's top-1 plus the margin at most the best expected top-1), and the sentence that
+    says so with the arithmetic."""
+    ref, best = result["reference"]["routing_accuracy"], result["best_expected"]
+    need = ref + REFERENCE_MARGIN
+    points = f"{REFERENCE_MARGIN * 100:.0f} points"
+    if need <= best:
+        return True, (f"Top-1 ≥ reference + {points} is reachable: reference {ref:.3f} + {points} = "
+                      f"{need:.3f} ≤ best expected {best:.3f}.")
+    return False, (f"Top-1 ≥ reference + {points} is not reachable: reference {ref:.3f} + {points} = "
+                   f"{need:.3f} > best expected {best:.3f}: no model can expect it.")
 
 
 def breakdown(model: RoutingModel, test, perturbed) -> dict:
@@ -195,7 +212,7 @@ def plant_checks(result: dict) -> dict[str, bool]:
             "renumbered top-1 ≤ 3 points below": renum >= top1 - 0.03,
         }
     return {
-        "top-1 ≥ reference + 5 points": top1 >= ref["routing_accuracy"] + 0.05,
+        "top-1 ≥ reference + 5 points": top1 >= ref["routing_accuracy"] + REFERENCE_MARGIN,
         "top-1 within 5 points of the noise ceiling": top1 >= result["noise_ceiling"] - 0.05,
         "top-3 ≥ 0.92": m["top_3_accuracy"] >= 0.92,
         "renumbered top-1 ≤ 3 points below": renum >= top1 - 0.03,
@@ -295,26 +312,35 @@ def plants_table(plants: list[dict]) -> list[str]:
         "column mapping. The reference is a plain scikit-learn pipeline "
         "(`benchmarks/reference.py`: bag of words, one-hot, numbers, a multi-output random forest "
         "on step presence, training routings ranked by the joint probability of their steps). "
-        "The ceiling is the noise ceiling; for the job shop, whose log decides its routings only "
-        "in part, it is the best expected top-1 (the likeliest routing's share given the kind, "
-        "quantity and words of each job). Criteria: top-1 ≥ reference + 5 points, top-1 within 5 "
+        "The noise ceiling is the share of test items without a plant variant. The best expected "
+        "top-1 also counts what each export hides: the mean over the test items of the chance "
+        "that the likeliest routing, given the item's row, is the recorded one (below 1 where a "
+        "cell that decides steps is blank: the valves' description, a board's layers, BGA count "
+        "or lot size, a sheet's thickness or surface, a job's description or quantity; for the "
+        "job shop also the steps its drawings decide and its log does not show; each generator "
+        "documents how). 'Reference + 5 points reachable' says whether the reference's top-1 "
+        "plus 5 points is at most the best expected, that is whether any model can expect to "
+        "meet that criterion. Criteria: top-1 ≥ reference + 5 points, top-1 within 5 "
         "points of the noise ceiling, top-3 ≥ 0.92, renumbered top-1 no more than 3 points below; "
         "for the job shop: top-1 ≥ reference, top-1 within 5 points of the best expected, the first "
         "candidate's sequence similarity above the most frequent routing's, and the same renumbered "
         "criterion. The plants also appear in the table above.",
         "",
         "| plant | top-1 | top-3 | reference top-1 | reference top-3 | neighbour vote | most frequent "
-        "| ceiling | renumbered top-1 | criteria met |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| noise ceiling | best expected | reference + 5 points reachable | renumbered top-1 | criteria met |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in plants:
         m, ref, b = r["metrics"], r["reference"], r["metrics"]["baselines"]
-        ceiling = r["best_expected"] if r.get("weak") else r["noise_ceiling"]
+        need = ref["routing_accuracy"] + REFERENCE_MARGIN
         lines.append(
             f"| {r['name']} | {m['routing_accuracy']:.3f} | {m['top_3_accuracy']:.3f} | "
             f"{ref['routing_accuracy']:.3f} | {ref['top_3_accuracy']:.3f} | "
             f"{b['neighbour_vote']['routing_accuracy']:.3f} | {b['most_frequent']['routing_accuracy']:.3f} | "
-            f"{ceiling:.3f} | {r['renumbered']['routing_accuracy']:.3f} | "
+            f"{r['noise_ceiling']:.3f} | {r['best_expected']:.3f} | "
+            + (f"yes ({need:.3f} ≤ {r['best_expected']:.3f})" if reference_reach(r)[0]
+               else f"no ({need:.3f} > {r['best_expected']:.3f})")
+            + f" | {r['renumbered']['routing_accuracy']:.3f} | "
             f"{sum(r['checks'].values())} of {len(r['checks'])} |")
     return lines + [""]
 
@@ -359,7 +385,7 @@ def section(r: dict) -> list[str]:
         most = b["most_frequent"]["sequence_similarity"]
         lines += [f"Sequence similarity of the first candidate: model {m['sequence_similarity']:.3f}, "
                   f"most frequent routing {most:.3f} ({m['sequence_similarity'] - most:+.3f}); reference "
-                  f"{ref['sequence_similarity']:.3f}. Best expected top-1 **{r['best_expected']:.3f}**.", ""]
+                  f"{ref['sequence_similarity']:.3f}.", ""]
     if r.get("breakdown") and r["breakdown"]["with_blank_attribute"]["share_of_test_items"] > 0:
         full, part = r["breakdown"]["complete"], r["breakdown"]["with_blank_attribute"]
         lines += [
@@ -369,6 +395,11 @@ def section(r: dict) -> list[str]:
             "that decides a step; the model tries the likely values).",
             "",
         ]
+    if "best_expected" in r and "plant" in r:
+        lines += [f"Best expected top-1 **{r['best_expected']:.3f}**. "
+                  + reference_reach(r)[1]
+                  + (" (The job shop is held to the reference without the margin.)" if r.get("weak") else ""),
+                  ""]
     if "best_expected" in r and "plant" not in r:
         need = b["neighbour_vote"]["routing_accuracy"] + 0.05
         lines += [f"Best expected top-1 **{r['best_expected']:.3f}**; the lift criterion asks for "
