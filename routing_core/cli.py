@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("version")
 
     sub.add_parser("worker", help="run queued training jobs (started by the dashboard)", parents=[dirs])
+
+    from routing_core import dbcli  # connections, fetch, refresh (registers its commands)
+
+    dbcli.add_parsers(sub, [dirs])
     return parser
 
 
