@@ -49,7 +49,6 @@ NEWTON_MAX_SIZE = 250  # features x classes of an attribute model fitted by Newt
 IMPUTE_MODE = "model"  # "model" (attribute models) or "neighbours" (similar items' values)
 # Fallback for items unlike anything in training.
 FAMILIAR_SHARE = 0.5  # below this share of known attribute values, a dissimilar item falls back
-CONFIDENT_SCORE = 0.3  # a dissimilar item with known values still falls back below this score
 # The additive step model.
 LINEAR_ROWS = 50_000  # training items it is fitted on (a sample when more)
 LINEAR_ALPHA = 1.0  # ridge penalty, in % of the number of items ...
@@ -1168,12 +1167,11 @@ class RoutingModel(BaseEstimator):
         if known:
             candidates.append(self._known_candidate(self.item_index_[code]))
         best_sim = float(nn_sim[0]) if len(nn_sim) else 0.0
-        top_score = scored[0][0] if scored else 0.0
-        # Nothing similar enough: fall back, unless the item's values are all known and the model
-        # is confident in a routing it composes from them (a new combination of known options).
-        fallback = not known and best_sim < self.similarity_threshold and (
-            familiar < FAMILIAR_SHARE or top_score < CONFIDENT_SCORE
-        )
+        # Nothing similar enough and most of the item's values unknown to training: fall back. An
+        # item whose values are known is answered by the model even when no single training item
+        # is close (a new combination of known options), however unsure: the group's most frequent
+        # routing was right less often than the model's candidate on such items.
+        fallback = not known and best_sim < self.similarity_threshold and familiar < FAMILIAR_SHARE
         message = "Known item: candidate 1 is its routing in the training data." if known else ""
         scale = 1.0
         if not known and not fallback and getattr(self, "baseline_leads_", False):
