@@ -120,6 +120,8 @@ def _number(entry: Mapping, key: str, default: float, low: float, high: float) -
 
 
 def _spec(name: str, entry: object) -> ConnectionSpec:
+    from sqlalchemy.exc import ArgumentError
+
     try:
         check_name(name, "connection name")
         if not isinstance(entry, Mapping):
@@ -127,7 +129,7 @@ def _spec(name: str, entry: object) -> ConnectionSpec:
         url = _url(entry)
         limit = int(_number(entry, "row_limit", DEFAULT_ROW_LIMIT, 1, MAX_ROW_LIMIT))
         timeout = float(_number(entry, "timeout", DEFAULT_TIMEOUT_S, 0.1, 3600))
-    except (ValueError, TypeError, UserError) as exc:
+    except (ValueError, TypeError, UserError, ArgumentError) as exc:
         # the text of a bad URL may hold the password: the message never quotes the entry
         reason = str(exc) if isinstance(exc, UserError) or "'" in str(exc) else "its URL cannot be read"
         return ConnectionSpec(name, None, problem=f"Connection '{name}' cannot be used: {reason}.")
