@@ -178,3 +178,19 @@ def test_what_a_fitted_featurizer_reads_is_said_in_plain_sentences():
     assert describe_reading(dropped)[0] == (
         "'note' is left out: its words did not beat the other attributes (-2.0 points of top-1 on 300 items "
         "held out).")
+
+
+def test_a_rare_decisive_word_gives_more_evidence_than_a_common_idle_one():
+    from scipy import sparse
+
+    from routing_core.features import TEXT_MIN_EVIDENCE, keyed_numbers, step_relevance
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    rare = np.zeros(n, dtype=bool)
+    rare[:30] = True  # in 1 % of the items, and each of them has the step
+    idle = rng.random(n) < 0.5  # in half the items, and tells nothing
+    step = rare | (rng.random(n) < 0.4)
+    g = step_relevance(sparse.csc_matrix(np.column_stack([rare, idle]).astype(np.float32)), step[:, None])
+    assert g[0] > TEXT_MIN_EVIDENCE > g[1]
+    assert keyed_numbers("VALVE BODY DN 80 PN 40 RT") == {"DN": 80.0, "PN": 40.0}  # a space after the key
