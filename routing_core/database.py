@@ -251,7 +251,7 @@ _REFUSED = {
 
 
 def _code_only(sql: str) -> str:
-    """The SQL with comments, string literals and quoted names blanked out (same length)."""
+    """The SQL with comments blanked out and string literals and quoted names masked (same length)."""
     out, i, n = [], 0, len(sql)
     while i < n:
         ch, nxt = sql[i], sql[i + 1 : i + 2]
@@ -275,7 +275,7 @@ def _code_only(sql: str) -> str:
                     continue
                 end += 1
                 break
-            out.append(" " * (end - i))
+            out.append("\x01" * (end - i))  # not blank: a literal at the end stays part of the query
             i = end
             continue
         else:
