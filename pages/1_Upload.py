@@ -1,4 +1,5 @@
-"""Upload: read a routing export, check and change the column mapping, preview, save as a dataset."""
+"""Upload: read a routing export (or a database query), check and change the column mapping,
+preview, save as a dataset."""
 
 from __future__ import annotations
 
@@ -6,43 +7,12 @@ import streamlit as st
 
 from routing_core.datasets import RawTable, normalise, read_table
 from routing_core.errors import UserError
-from routing_core.names import check_name, suggest_name
-from routing_core.proposals import MissingColumns, Proposal, propose_mapping, role_note
-from routing_core.schema import (
-    DURATION,
-    DURATION_UNITS,
-    REQUIRED,
-    detect_mapping,
-    mapping_from_choices,
-)
-from ui import frame, loaders
-from ui.nav import DATASET, TRAIN
-from ui.text import code, md
+from routing_core.names import suggest_name
+from ui import frame, loaders, review
+from ui.nav import DATASET
+from ui.text import md
 
 frame.page()
-
-NONE = "—"
-TARGETS = (
-    ("item_code", "Item code (required)"),
-    ("process_code", "Process code (required)"),
-    ("seq", "Sequence"),
-    ("duration", "Duration"),
-)
-UNITS = {"min": "duration_min", "h": "duration_h", "s": "duration_s"}
-UNIT_LABELS = {"min": "minutes", "h": "hours", "s": "seconds"}
-# A role (item_code … duration_min) as this page names its choice: "*Process code (required)*".
-WHERE = {(DURATION if key == "duration" else key): f"*{label}*" for key, label in TARGETS}
-
-
-def role_key(role: str) -> str:
-    """The mapping widget's key suffix of a role."""
-    return "duration" if role == DURATION else role
-
-
-def recognised_roles(columns: list[str]) -> set[str]:
-    """The roles some column's name says."""
-    return {DURATION if t in DURATION_UNITS else t for t in detect_mapping(columns).values()}
-
 
 st.title("Upload routings")
 st.caption(
@@ -50,167 +20,74 @@ st.caption(
     "Every other column is kept as an attribute."
 )
 
-with st.container(border=True):
-    left, right = st.columns([3, 1], vertical_alignment="center")
-    left.markdown(
-        "**No export at hand?** The bundled sample data (machined parts with their routings) "
-        "makes every page usable right away."
-    )
-    if right.button("Use sample data", key="upload_use_sample", icon=":material/science:"):
-        record, _ = loaders.store_sample()
-        st.session_state[loaders.CURRENT_DATASET] = record.name
-        st.success(
-            f"Sample data is ready as dataset **{md(record.name)}**: "
-            f"{record.items:,} items, {record.rows:,} operations."
+# Only the open tab runs: a file read and a database read each keep their own state.
+file_tab, db_tab = st.tabs(["File", "Database"], key="upload_source", on_change="rerun")
+if db_tab.open:
+    with db_tab:
+        from ui import database_source
+
+        database_source.render()
+    st.stop()
+
+with file_tab:
+    with st.container(border=True):
+        left, right = st.columns([3, 1], vertical_alignment="center")
+        left.markdown(
+            "**No export at hand?** The bundled sample data (machined parts with their routings) "
+            "makes every page usable right away."
         )
-        st.page_link(DATASET.path, label="Look at the sample data", icon=DATASET.icon)
+        if right.button("Use sample data", key="upload_use_sample", icon=":material/science:"):
+            record, _ = loaders.store_sample()
+            st.session_state[loaders.CURRENT_DATASET] = record.name
+            st.success(
+                f"Sample data is ready as dataset **{md(record.name)}**: "
+                f"{record.items:,} items, {record.rows:,} operations."
+            )
+            st.page_link(DATASET.path, label="Look at the sample data", icon=DATASET.icon)
 
-upload = st.file_uploader(
-    "Routing export", type=["csv", "tsv", "txt", "parquet"], key="upload_file",
-    help="CSV with , ; tab or | (detected); UTF-8, Excel UTF-8, CP949/EUC-KR or Latin-1; or Parquet.",
-)
-if upload is None:
-    for stale in ("upload_file_id", "upload_raw", "upload_norm", "upload_saved", "upload_proposals"):
-        st.session_state.pop(stale, None)  # a removed file leaves nothing in memory
-    st.info(
-        "Drop a CSV, TSV, TXT or Parquet file above to see how it is read. Files up to "
-        f"{st.get_option('server.maxUploadSize')} MB; the command line reads larger ones "
-        "(`python -m routing_core stats FILE`).",
-        icon=":material/upload:",
+    upload = st.file_uploader(
+        "Routing export", type=["csv", "tsv", "txt", "parquet"], key="upload_file",
+        help="CSV with , ; tab or | (detected); UTF-8, Excel UTF-8, CP949/EUC-KR or Latin-1; or Parquet.",
     )
-    st.stop()
-
-# Read once per uploaded file; a new file resets the mapping widgets to what its header suggests.
-if st.session_state.get("upload_file_id") != upload.file_id:
-    st.session_state["upload_file_id"] = upload.file_id
-    st.session_state.pop("upload_norm", None)
-    st.session_state.pop("upload_saved", None)
-    try:
-        raw: RawTable | str = read_table(upload.getvalue(), name=upload.name)
-    except UserError as exc:
-        raw = str(exc)
-    st.session_state["upload_raw"] = raw
-    if isinstance(raw, RawTable):
-        by_name = detect_mapping(raw.frame.columns)
-        detected = {("duration" if t in DURATION_UNITS else t): (s, t) for s, t in by_name.items()}
-        for target, _ in TARGETS:
-            st.session_state[f"map_{target}"] = detected[target][0] if target in detected else NONE
-        unit = detected.get("duration", (None, "duration_min"))[1]
-        st.session_state["map_duration_unit"] = next(k for k, v in UNITS.items() if v == unit)
-        st.session_state["upload_name"] = suggest_name(upload.name)
-        # Roles no name gave away: the contents propose a column; a clear one for a required role
-        # is chosen right away (and the page says so).
-        proposals = propose_mapping(raw.frame, by_name)
-        for proposal in proposals:
-            if proposal.role in REQUIRED and proposal.confident:
-                st.session_state[f"map_{role_key(proposal.role)}"] = proposal.column
-        st.session_state["upload_proposals"] = proposals
-
-raw = st.session_state["upload_raw"]
-if not isinstance(raw, RawTable):
-    st.error(md(raw), icon=":material/error:")
-    st.caption("Nothing was stored. Fix the file and drop it again.")
-    st.stop()
-
-delimiter = {None: "none (Parquet)", "\t": "tab"}.get(raw.delimiter, repr(raw.delimiter))
-st.caption(
-    md(f"{raw.source_name}: {len(raw.frame):,} rows × {raw.frame.shape[1]} columns, "
-       f"read as {raw.encoding}, delimiter {delimiter}.")
-)
-
-st.subheader("Column mapping")
-st.caption(
-    "Detected from the column names (failing that, from the contents); change any of them. "
-    "“—” leaves a target unmapped."
-)
-columns = [str(c) for c in raw.frame.columns]
-cells = st.columns(5)
-choices: dict[str, str | None] = {}
-for cell, (target, label) in zip(cells, TARGETS, strict=False):
-    value = cell.selectbox(label, [NONE, *columns], key=f"map_{target}")
-    choices[target] = None if value == NONE else value
-unit = cells[4].selectbox(
-    "Duration unit", list(UNITS), format_func=UNIT_LABELS.get, key="map_duration_unit",
-    help="Durations in hours or seconds are converted to minutes.",
-)
-chosen = dict(choices)
-choices[UNITS[unit]] = choices.pop("duration")
-
-proposals: list[Proposal] = st.session_state.get("upload_proposals", [])
-for proposal in proposals:
-    current = chosen[role_key(proposal.role)]
-    if proposal.role in REQUIRED and proposal.confident and current == proposal.column:
-        note = role_note(proposal.role, proposal, WHERE[proposal.role], chosen=True, quote=code)
-    elif proposal.role not in REQUIRED and current is None:
-        note = role_note(proposal.role, proposal, WHERE[proposal.role], quote=code)
-    else:
-        continue  # a required role left open is the error below; a chosen column needs no word
-    st.info(note, icon=":material/lightbulb:")
-
-try:
-    explicit = mapping_from_choices(columns, choices)
-except UserError as exc:
-    st.error(md(exc), icon=":material/error:")
-    st.stop()
-
-norm_key = tuple(sorted(explicit.items()))
-cached = st.session_state.get("upload_norm")
-if cached is None or cached[0] != norm_key:
-    try:
-        result = normalise(raw, explicit)
-    except MissingColumns as exc:  # said in this page's terms (the core's text is for any reader)
-        notes = exc.notes(WHERE, recognised_roles(columns), quote=code)
-        result = " ".join([md(exc.heading), *notes]) + md(exc.hint)
-    except UserError as exc:
-        result = md(exc)
-    cached = (norm_key, result)
-    st.session_state["upload_norm"] = cached
-    st.session_state.pop("upload_saved", None)  # a changed mapping is not what was saved
-dataset = cached[1]
-if isinstance(dataset, str):
-    st.error(dataset, icon=":material/error:")  # Markdown, user text escaped
-    st.caption("Nothing was stored. Change the mapping above or fix the file.")
-    st.stop()
-
-a, b, c, d = st.columns(4)
-a.metric("Operations", f"{len(dataset.ops):,}")
-b.metric("Items", f"{dataset.n_items:,}")
-c.metric("Processes", f"{dataset.ops['process_code'].nunique():,}")
-d.metric("Attributes", len(dataset.item_attributes) + len(dataset.operation_attributes))
-if dataset.item_attributes:
-    st.caption("Item attributes (model features): " + md(", ".join(dataset.item_attributes)))
-if dataset.operation_attributes:
-    st.caption("Operation attributes (carried onto steps): " + md(", ".join(dataset.operation_attributes)))
-
-st.subheader("Preview")
-st.dataframe(dataset.ops.head(50), key="upload_preview", hide_index=True)
-
-st.subheader("Warnings")
-if dataset.warnings:
-    for warning in dataset.warnings:
-        st.warning(md(warning), icon=":material/warning:")
-else:
-    st.success("No problems found in the file.", icon=":material/check_circle:")
-
-st.subheader("Save")
-with st.form("upload_save_form", border=False):
-    name = st.text_input("Dataset name", key="upload_name", max_chars=64)
-    save = st.form_submit_button("Save dataset", type="primary", key="upload_save")
-if save:
-    try:
-        record, created = loaders.store().save(check_name(name.strip(), "dataset name"), dataset)
-    except UserError as exc:
-        st.session_state.pop("upload_saved", None)
-        st.error(md(exc), icon=":material/error:")
-    else:
-        st.session_state[loaders.CURRENT_DATASET] = record.name
-        st.session_state["upload_saved"] = (
-            f"Saved as dataset **{md(record.name)}** ({record.items:,} items, {record.rows:,} operations)."
-            if created
-            else f"This file with this mapping is already stored as dataset **{md(record.name)}**."
+    if upload is None:
+        for stale in ("upload_file_id", "upload_raw"):
+            st.session_state.pop(stale, None)  # a removed file leaves nothing in memory
+        review.forget("")
+        st.info(
+            "Drop a CSV, TSV, TXT or Parquet file above to see how it is read. Files up to "
+            f"{st.get_option('server.maxUploadSize')} MB; the command line reads larger ones "
+            "(`python -m routing_core stats FILE`).",
+            icon=":material/upload:",
         )
-if st.session_state.get("upload_saved"):
-    st.success(st.session_state["upload_saved"], icon=":material/check_circle:")
-    left, right = st.columns(2)
-    left.page_link(DATASET.path, label="Look at the dataset", icon=DATASET.icon)
-    right.page_link(TRAIN.path, label="Train a model on it", icon=TRAIN.icon)
+        st.stop()
+
+    # Read once per uploaded file; a new file resets the mapping widgets to what its header suggests.
+    if st.session_state.get("upload_file_id") != upload.file_id:
+        st.session_state["upload_file_id"] = upload.file_id
+        review.forget("")
+        try:
+            raw: RawTable | str = read_table(upload.getvalue(), name=upload.name)
+        except UserError as exc:
+            raw = str(exc)
+        st.session_state["upload_raw"] = raw
+        if isinstance(raw, RawTable):
+            review.init_mapping(raw, "", suggest_name(upload.name))
+
+    raw = st.session_state["upload_raw"]
+    if not isinstance(raw, RawTable):
+        st.error(md(raw), icon=":material/error:")
+        st.caption("Nothing was stored. Fix the file and drop it again.")
+        st.stop()
+
+    delimiter = {None: "none (Parquet)", "\t": "tab"}.get(raw.delimiter, repr(raw.delimiter))
+    st.caption(
+        md(f"{raw.source_name}: {len(raw.frame):,} rows × {raw.frame.shape[1]} columns, "
+           f"read as {raw.encoding}, delimiter {delimiter}.")
+    )
+    review.review(
+        raw, "",
+        make=lambda mapping: normalise(raw, mapping),
+        save=lambda name, dataset: loaders.store().save(name, dataset),
+        fix="Change the mapping above or fix the file.",
+        same="This file with this mapping",
+    )

@@ -1,0 +1,184 @@
+"""The part of the Upload page a file and a database read share: column mapping, counts, preview,
+warnings and saving as a dataset. Widget keys start with a prefix ("" for a file, "db_" for a
+database read), so each source keeps its own choices."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import streamlit as st
+
+from routing_core.datasets import Dataset, DatasetRecord, RawTable
+from routing_core.errors import UserError
+from routing_core.names import check_name
+from routing_core.proposals import MissingColumns, Proposal, propose_mapping, role_note
+from routing_core.schema import (
+    DURATION,
+    DURATION_UNITS,
+    REQUIRED,
+    detect_mapping,
+    mapping_from_choices,
+)
+from ui import loaders
+from ui.nav import DATASET, TRAIN
+from ui.text import code, md
+
+NONE = "—"
+TARGETS = (
+    ("item_code", "Item code (required)"),
+    ("process_code", "Process code (required)"),
+    ("seq", "Sequence"),
+    ("duration", "Duration"),
+)
+UNITS = {"min": "duration_min", "h": "duration_h", "s": "duration_s"}
+UNIT_LABELS = {"min": "minutes", "h": "hours", "s": "seconds"}
+# A role (item_code … duration_min) as this page names its choice: "*Process code (required)*".
+WHERE = {(DURATION if key == "duration" else key): f"*{label}*" for key, label in TARGETS}
+
+
+def role_key(role: str) -> str:
+    """The mapping widget's key suffix of a role."""
+    return "duration" if role == DURATION else role
+
+
+def recognised_roles(columns: list[str]) -> set[str]:
+    """The roles some column's name says."""
+    return {DURATION if t in DURATION_UNITS else t for t in detect_mapping(columns).values()}
+
+
+def forget(prefix: str) -> None:
+    """Drop what the review of the last table kept in the session."""
+    for key in ("upload_norm", "upload_saved", "upload_proposals"):
+        st.session_state.pop(prefix + key, None)
+
+
+def init_mapping(raw: RawTable, prefix: str, name: str) -> None:
+    """Set the mapping widgets to what the header (failing that, the contents) suggests."""
+    forget(prefix)
+    by_name = detect_mapping(raw.frame.columns)
+    detected = {("duration" if t in DURATION_UNITS else t): (s, t) for s, t in by_name.items()}
+    for target, _ in TARGETS:
+        st.session_state[f"{prefix}map_{target}"] = detected[target][0] if target in detected else NONE
+    unit = detected.get("duration", (None, "duration_min"))[1]
+    st.session_state[f"{prefix}map_duration_unit"] = next(k for k, v in UNITS.items() if v == unit)
+    st.session_state[f"{prefix}upload_name"] = name
+    # Roles no name gave away: the contents propose a column; a clear one for a required role
+    # is chosen right away (and the page says so).
+    proposals = propose_mapping(raw.frame, by_name)
+    for proposal in proposals:
+        if proposal.role in REQUIRED and proposal.confident:
+            st.session_state[f"{prefix}map_{role_key(proposal.role)}"] = proposal.column
+    st.session_state[prefix + "upload_proposals"] = proposals
+
+
+def review(
+    raw: RawTable,
+    prefix: str,
+    make: Callable[[Mapping[str, str]], Dataset],
+    save: Callable[[str, Dataset], tuple[DatasetRecord, bool]],
+    fix: str,
+    same: str,
+    what: str = "file",
+) -> None:
+    """Mapping widgets, the normalised table's numbers, preview and warnings, and the save form.
+
+    `make` normalises with a mapping, `save` stores under a name; `fix` says what to change
+    after an error, `same` what is already stored ("This file with this mapping"), `what` what was
+    read ("file").
+    """
+    st.subheader("Column mapping")
+    st.caption(
+        "Detected from the column names (failing that, from the contents); change any of them. "
+        "“—” leaves a target unmapped."
+    )
+    columns = [str(c) for c in raw.frame.columns]
+    cells = st.columns(5)
+    choices: dict[str, str | None] = {}
+    for cell, (target, label) in zip(cells, TARGETS, strict=False):
+        value = cell.selectbox(label, [NONE, *columns], key=f"{prefix}map_{target}")
+        choices[target] = None if value == NONE else value
+    unit = cells[4].selectbox(
+        "Duration unit", list(UNITS), format_func=UNIT_LABELS.get, key=f"{prefix}map_duration_unit",
+        help="Durations in hours or seconds are converted to minutes.",
+    )
+    chosen = dict(choices)
+    choices[UNITS[unit]] = choices.pop("duration")
+
+    proposals: list[Proposal] = st.session_state.get(prefix + "upload_proposals", [])
+    for proposal in proposals:
+        current = chosen[role_key(proposal.role)]
+        if proposal.role in REQUIRED and proposal.confident and current == proposal.column:
+            note = role_note(proposal.role, proposal, WHERE[proposal.role], chosen=True, quote=code)
+        elif proposal.role not in REQUIRED and current is None:
+            note = role_note(proposal.role, proposal, WHERE[proposal.role], quote=code)
+        else:
+            continue  # a required role left open is the error below; a chosen column needs no word
+        st.info(note, icon=":material/lightbulb:")
+
+    try:
+        explicit = mapping_from_choices(columns, choices)
+    except UserError as exc:
+        st.error(md(exc), icon=":material/error:")
+        st.stop()
+
+    norm_key = tuple(sorted(explicit.items()))
+    cached = st.session_state.get(prefix + "upload_norm")
+    if cached is None or cached[0] != norm_key:
+        try:
+            result = make(explicit)
+        except MissingColumns as exc:  # said in this page's terms (the core's text is for any reader)
+            notes = exc.notes(WHERE, recognised_roles(columns), quote=code)
+            result = " ".join([md(exc.heading), *notes]) + md(exc.hint)
+        except UserError as exc:
+            result = md(exc)
+        cached = (norm_key, result)
+        st.session_state[prefix + "upload_norm"] = cached
+        st.session_state.pop(prefix + "upload_saved", None)  # a changed mapping is not what was saved
+    dataset = cached[1]
+    if isinstance(dataset, str):
+        st.error(dataset, icon=":material/error:")  # Markdown, user text escaped
+        st.caption(f"Nothing was stored. {fix}")
+        st.stop()
+
+    a, b, c, d = st.columns(4)
+    a.metric("Operations", f"{len(dataset.ops):,}")
+    b.metric("Items", f"{dataset.n_items:,}")
+    c.metric("Processes", f"{dataset.ops['process_code'].nunique():,}")
+    d.metric("Attributes", len(dataset.item_attributes) + len(dataset.operation_attributes))
+    if dataset.item_attributes:
+        st.caption("Item attributes (model features): " + md(", ".join(dataset.item_attributes)))
+    if dataset.operation_attributes:
+        st.caption("Operation attributes (carried onto steps): " + md(", ".join(dataset.operation_attributes)))
+
+    st.subheader("Preview")
+    st.dataframe(dataset.ops.head(50), key=prefix + "upload_preview", hide_index=True)
+
+    st.subheader("Warnings")
+    if dataset.warnings:
+        for warning in dataset.warnings:
+            st.warning(md(warning), icon=":material/warning:")
+    else:
+        st.success(f"No problems found in the {what}.", icon=":material/check_circle:")
+
+    st.subheader("Save")
+    with st.form(prefix + "upload_save_form", border=False):
+        name = st.text_input("Dataset name", key=prefix + "upload_name", max_chars=64)
+        pressed = st.form_submit_button("Save dataset", type="primary", key=prefix + "upload_save")
+    if pressed:
+        try:
+            record, created = save(check_name(name.strip(), "dataset name"), dataset)
+        except UserError as exc:
+            st.session_state.pop(prefix + "upload_saved", None)
+            st.error(md(exc), icon=":material/error:")
+        else:
+            st.session_state[loaders.CURRENT_DATASET] = record.name
+            st.session_state[prefix + "upload_saved"] = (
+                f"Saved as dataset **{md(record.name)}** ({record.items:,} items, {record.rows:,} operations)."
+                if created
+                else f"{same} is already stored as dataset **{md(record.name)}**."
+            )
+    if st.session_state.get(prefix + "upload_saved"):
+        st.success(st.session_state[prefix + "upload_saved"], icon=":material/check_circle:")
+        left, right = st.columns(2)
+        left.page_link(DATASET.path, label="Look at the dataset", icon=DATASET.icon)
+        right.page_link(TRAIN.path, label="Train a model on it", icon=TRAIN.icon)
