@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import streamlit as st
 
-from routing_core import charts
+from routing_core import charts, database
+from routing_core.errors import UserError
 from ui import frame, loaders
 from ui.empty import empty_state
 from ui.nav import TRAIN, UPLOAD
 from ui.text import md, pct, when
 
 frame.page()
+
+
+def refresh(name: str) -> None:
+    """Read a database dataset again (a button's callback: it may move the picker to the new revision)."""
+    try:
+        result = database.refresh(loaders.store(), name)
+    except UserError as exc:
+        st.session_state["dataset_refreshed"] = ("error", str(exc))
+        return
+    st.session_state["dataset_refreshed"] = ("info" if result.status == "unchanged" else "success", result.summary())
+    if result.record.name != name:
+        st.session_state["dataset_pick"] = st.session_state[loaders.CURRENT_DATASET] = result.record.name
+
 
 st.title("Dataset")
 record = loaders.pick_dataset("dataset_pick")
@@ -24,6 +38,22 @@ st.caption(
     md(f"From {record.source_name}, stored {when(record.created_at)}. ")
     + "Mapping: " + md(", ".join(f"{s} → {t}" for s, t in record.mapping.items()))
 )
+
+source = database.describe_source(record.source)
+if source:
+    with st.container(border=True, key="dataset_source"):
+        left, right = st.columns([4, 1], vertical_alignment="center")
+        left.markdown("**Read from a database** · " + " · ".join(f"{k}: {md(v)}" for k, v in source.items()))
+        right.button("Refresh from the database", key="dataset_refresh", icon=":material/refresh:",
+                     on_click=refresh, args=(record.name,),
+                     help="Read the query again: a new revision of this dataset if the data changed.")
+        with left.expander("Query"):
+            st.code(record.source.get("query", ""), language="sql")
+        said = st.session_state.pop("dataset_refreshed", None)
+        if said is not None:
+            kind, text = said
+            getattr(st, kind)(md(text), icon={"error": ":material/error:", "info": ":material/info:",
+                                               "success": ":material/check_circle:"}[kind])
 
 cols = st.columns(5)
 cols[0].metric("Rows", f"{stats['total_samples']:,}")
