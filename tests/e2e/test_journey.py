@@ -1,8 +1,8 @@
 """An analyst's journey through the dashboard in a real browser, asserting what each step shows.
 
-Upload the FabriCAD export and fix its mapping → Dataset → a dry run → two trainings (leaving the
-page while one runs) → compare and activate on Models → predict one item and a batch, download →
-clear the cache. A bad file shows its error and stores nothing. Screenshots of each page go to
+Upload the FabriCAD export and fix its mapping → Dataset → a dry run → a training (leaving the
+page while it runs) → read the sample database's views on Upload and train on them → compare and
+activate on Models → predict one item and a batch, download → clear the cache. A bad file shows its error and stores nothing. Screenshots of each page go to
 $ROUTING_SCREENSHOTS (see tests/e2e/conftest.py).
 """
 
@@ -283,8 +283,28 @@ def test_analyst_journey(server: Server, page: Page, tmp_path):
     assert seen[-1] == 100 and seen == sorted(seen), seen
     expect(first.get_by_role("link", name="Open v-first in Models")).to_be_visible()
 
-    # --- A second version with another seed.
-    second = start_training(page, "v-second", "Training of version v-second on dataset sample", seed=7)
+    # --- Upload from the database: the bundled SQLite connection, item and routing views joined.
+    go(page, "Upload")
+    page.get_by_role("tab", name="Database").click()
+    wait_idle(page)
+    expect(selectbox(page, "Connection")).to_have_value("sample")
+    expect(selectbox(page, "Item view")).to_have_value("v_item (view)")
+    expect(selectbox(page, "Routing view")).to_have_value("v_routing (view)")
+    page.get_by_role("button", name="Read").click()
+    wait_idle(page)
+    expect(page.get_by_text("11,226 rows × 15 columns read from 'sample'")).to_be_visible()
+    expect(metric(page, "Items")).to_have_text("2,000")
+    page.get_by_role("button", name="Save dataset").click()
+    wait_idle(page)
+    expect(page.get_by_text("Saved as dataset sample-v_routing (2,000 items, 11,226 operations).")).to_be_visible()
+    no_exception(page)
+    from_db = DatasetStore(server.data_home).record("sample-v_routing")
+    assert from_db.source["connection"] == "sample" and "JOIN v_item" in from_db.source["query"]
+
+    # --- A second version with another seed, trained on the rows read from the database.
+    go(page, "Train")
+    choose(page, "Dataset", "sample-v_routing")
+    second = start_training(page, "v-second", "Training of version v-second on dataset sample-v_routing", seed=7)
     seen = watch_to_the_end(page, second, "Version v-second is ready")
     assert seen[-1] == 100 and seen == sorted(seen), seen
     assert sorted(Registry(server.models_dir).names()) == ["v-first", "v-second"]
