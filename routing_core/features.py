@@ -78,7 +78,12 @@ def _number_fields(text: str | None, width: int) -> tuple[float, list[float]]:
 
 # Words and short codes of a free text: "SHAFT", "HT", "t2", "DN50", "1.4408", "M6".
 TOKEN_PATTERN = r"(?u)[^\W_](?:[\w.\-/+]*[^\W_])?"
-_KEYED_RE = re.compile(r"(?<![\w.])([^\W\d_]{1,2})[ :=]?(\d+(?:[.,]\d+)?)(?![\w])")
+_NUM = r"(\d+(?:[.,]\d+)?)"
+# A key and its number: written together ("DN50", "Ø40", "t2") or apart ("dia 40mm", "d=40",
+# "PN 16", "length: 300"); what follows the number (a unit, "x300") does not matter.
+_KEYED_RE = re.compile(rf"(?<![\w.])(?:([^\W\d_]{{1,3}})|([^\W\d_]{{1,8}})(?:\s?[:=]\s?|\s))\s?{_NUM}")
+# Dimensions written as a product: "40x300", "Ø40 x 300 mm", "10×200×300".
+_DIMS_RE = re.compile(rf"(?<![\d.]){_NUM}\s?[xX×*]\s?{_NUM}(?:\s?[xX×*]\s?{_NUM})?")
 TEXT_MIN_TOKENS = 1.5  # mean words per value for a column to be read as text
 TEXT_RARE_SHARE = 0.2  # ... and this share of its items holding a value too rare to be a category
 TEXT_MAX_TERMS = 64  # words kept per text column (the most relevant to the steps)
@@ -87,6 +92,8 @@ RELEVANCE_MAX_STEPS = 256  # steps a word's relevance is measured against (those
 TEXT_MAX_KEYS = 8  # keyed numbers kept per text column ("DN50" -> DN = 50)
 TEXT_KEY_SHARE = 0.05  # share of the column's texts a key must appear in
 TEXT_KEY_VALUES = 4  # ... with at least this many distinct numbers
+TEXT_KEY_FOLLOWED = 0.8  # ... and followed by a number in this share of the texts that hold it
+TEXT_KEY_SAMPLE = 20_000  # texts the keys are learned from (a sample when more)
 CODE_CHECK_ROWS = 6_000  # items the check of the item code's worth is run on (a sample when more)
 CODE_CHECK_MIN_ITEMS = 60  # fewer items: the code is kept untested
 CODE_CHECK_CLASSES = 256  # routings told apart in the check (the rarer ones count as one)
@@ -112,24 +119,47 @@ def text_terms(texts: list[str | None]) -> list[list[str]]:
 
 
 def keyed_numbers(text: str | None) -> dict[str, float]:
-    """Numbers written after a short key in a text, first occurrence each: "DN50 PN16 t2" ->
-    {DN: 50, PN: 16, T: 2}."""
+    """Numbers written after a key in a text, first occurrence each, and the sides of the first
+    product of dimensions (keys ×1, ×2, ×3): "DN50 PN16 t2" -> {DN: 50, PN: 16, T: 2};
+    "shaft dia 40mm 40x300" -> {DIA: 40, ×1: 40, ×2: 300}."""
+    text = text or ""
     out: dict[str, float] = {}
-    for key, number in _KEYED_RE.findall(text or ""):
-        out.setdefault(key.upper(), float(number.replace(",", ".")))
+    for close, apart, number in _KEYED_RE.findall(text):
+        out.setdefault((close or apart).upper(), float(number.replace(",", ".")))
+    dims = _DIMS_RE.search(text)
+    if dims:
+        for k, side in enumerate(dims.groups(), start=1):
+            if side:
+                out[f"×{k}"] = float(side.replace(",", "."))
     return out
 
 
 def _number_keys(texts: list[str], min_count: float) -> list[str]:
-    """Keys written before numbers in at least `min_count` texts whose numbers vary (at least
-    TEXT_KEY_VALUES distinct: a diameter "D40", "D55"; not a grade "SS304", which is a word),
-    the TEXT_MAX_KEYS most frequent, sorted."""
-    pairs = pd.DataFrame([(k, v) for t in texts for k, v in keyed_numbers(t).items()], columns=["key", "value"])
+    """Keys written before numbers in at least `min_count` texts, whose numbers vary (at least
+    TEXT_KEY_VALUES distinct: a diameter "D40", "D55"; not a grade "SS304", which is a word) and
+    that are nearly always followed by a number (TEXT_KEY_FOLLOWED of the texts holding the key:
+    "DN 50", "dia 40"; not a word that merely precedes one now and then, "BODY 1.4408"); the
+    TEXT_MAX_KEYS most frequent, sorted."""
+    sample = texts[:: max(1, len(texts) // TEXT_KEY_SAMPLE)]
+    pairs = pd.DataFrame([(k, v) for t in sample for k, v in keyed_numbers(t).items()], columns=["key", "value"])
     if pairs.empty:
         return []
+    min_count = min_count * len(sample) / max(len(texts), 1)
     stats = pairs.groupby("key")["value"].agg(["size", "nunique"])
     stats = stats[(stats["size"] >= min_count) & (stats["nunique"] >= TEXT_KEY_VALUES)]
-    return sorted(stats.sort_values("size", ascending=False).index[:TEXT_MAX_KEYS].tolist())
+    series = pd.Series(sample, dtype="str")
+    keys = []
+    for key in stats.sort_values("size", ascending=False).index:
+        if key.startswith("×"):
+            keys.append(key)
+            continue
+        pattern = rf"(?i)(?<![\w.]){re.escape(key)}(?![^\W\d_])"
+        holding = int(series.str.contains(pattern, regex=True).sum())
+        if stats.loc[key, "size"] >= TEXT_KEY_FOLLOWED * holding:
+            keys.append(key)
+        if len(keys) == TEXT_MAX_KEYS:
+            break
+    return sorted(keys)
 
 
 def step_relevance(tokens, presence: np.ndarray) -> np.ndarray:
@@ -354,8 +384,10 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
             filled = [t for t in texts if t is not None]
             keys = _number_keys(filled, max(self.min_frequency, TEXT_KEY_SHARE * len(filled)))
             # A key with its number ("D40", "IT7") is read as the number; the words are the rest.
-            alternatives = "|".join(map(re.escape, keys))
-            keyed = re.compile(rf"(?:{alternatives})\d+(?:[.,]\d+)?") if keys else None
+            # A key with its number ("D40", "IT7"), or a bare whole number where the text has keys
+            # (the "40" of "dia 40"), is read as the number; the words are the rest.
+            alternatives = "|".join(map(re.escape, (k for k in keys if not k.startswith("×"))))
+            keyed = re.compile(rf"(?:{alternatives})\d+(?:[.,]\d+)?|\d+") if keys else None
             vectorizer = CountVectorizer(
                 token_pattern=TOKEN_PATTERN, lowercase=False, binary=True,
                 preprocessor=str.upper, min_df=self.min_frequency, max_df=0.95, dtype=np.float32,

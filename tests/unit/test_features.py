@@ -114,8 +114,22 @@ def test_words_short_codes_and_keyed_numbers_of_a_description():
         [],
     ]
     assert keyed_numbers("VALVE BODY DN50 PN16 1.4408 t2,5") == {"DN": 50.0, "PN": 16.0, "T": 2.5}
-    assert keyed_numbers("SHAFT D40 L300 SCM440") == {"D": 40.0, "L": 300.0}  # SCM440: a grade, not a key
+    assert keyed_numbers("shaft dia 40mm length: 300mm t=2") == {"DIA": 40.0, "LENGTH": 300.0, "T": 2.0}
+    assert keyed_numbers("SHAFT Ø40x300") == {"Ø": 40.0, "×1": 40.0, "×2": 300.0}
+    assert keyed_numbers("PLATE 10 x 200 x 300") == {"PLATE": 10.0, "X": 200.0, "×1": 10.0, "×2": 200.0, "×3": 300.0}
     assert keyed_numbers(None) == {}
+
+
+def test_keys_are_those_always_followed_by_numbers_that_vary():
+    from routing_core.features import _number_keys
+
+    rng = np.random.default_rng(0)
+    grades = ["SCM440", "SUS304", "1.4408"]
+    texts = [f"VALVE BODY {rng.choice(grades)} DN{rng.integers(10, 200)} PN {rng.integers(6, 40)}" for _ in range(200)]
+    texts += [f"BODY VALVE DN {rng.integers(10, 200)} {rng.integers(1, 9)}x{rng.integers(10, 90)}" for _ in range(200)]
+    # SCM440 and SUS304 are grades (one number each); BODY is followed by a number only in some
+    # texts ("BODY 1.4408"): neither is a key.
+    assert _number_keys(texts, 10) == ["DN", "PN", "×1", "×2"]
 
 
 def test_free_text_is_told_from_a_category():
