@@ -71,7 +71,11 @@ def _query(spec: database.ConnectionSpec, tables: list[database.TableInfo]) -> t
 
 
 def render() -> None:
-    known = database.connections(loaders.data_root())
+    try:
+        known = database.connections(loaders.data_root())
+    except UserError as exc:  # a secrets file that cannot be read: said, and nothing else runs
+        st.error(md(exc), icon=":material/error:")
+        st.stop()
     names = list(known)
     name = st.selectbox("Connection", names, key="db_connection",
                         help="Named in .streamlit/secrets.toml as [connections.NAME] with a url; "

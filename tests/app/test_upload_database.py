@@ -51,3 +51,14 @@ def test_a_delete_and_a_row_limit_are_refused_with_one_message(db_tab, data_home
     assert len(at.error) == 1 and "returns more than 1,000 rows" in texts(at.error)[0]
     assert all(b.key != "db_upload_save" for b in at.button)
     assert DatasetStore(data_home).names() == ["sample"]  # the fresh start's sample only
+
+
+def test_a_broken_secrets_file_is_one_message(data_home, models_dir, tmp_path, monkeypatch):
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[connections.erp\nurl = "postgresql://u:pw@h/db"')
+    monkeypatch.setenv("ROUTING_SECRETS", str(secrets))
+    at = open_app(UPLOAD)
+    at.session_state["upload_source"] = "Database"
+    at.run()
+    assert not at.exception, at.exception
+    assert len(at.error) == 1 and "is not valid TOML" in texts(at.error)[0] and "pw" not in texts(at.error)[0]
