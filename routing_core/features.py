@@ -819,6 +819,10 @@ def describe_reading(reading: dict, shown: int = 8) -> list[str]:
     if "item code" not in checks:
         lines.append("The item code is used (its prefix or first characters)." if reading.get("item_code_tokens")
                      else "The item code is not used.")
+    if reading.get("pooled_process_codes"):
+        lines.append(f"{reading['pooled_process_codes']:,} process codes found on the fewest items are pooled "
+                     f"as '{reading.get('pooled_as')}': the model keeps {reading.get('process_codes', 0) - 1:,} "
+                     "codes of their own.")
     return lines
 
 

@@ -34,6 +34,9 @@ Progress = Callable[[float, str], None]
 CANONICAL = (ITEM, PROCESS, SEQ, DURATION)
 SEPARATOR = ">"
 BATCH = 2000  # items per prediction batch (bounds the memory of one batch)
+OCCURRENCES = 64  # a process the n-th time in one routing is its own step up to this n
+MAX_PROCESS_CODES = 2_000  # process codes modelled; those on fewest items beyond are pooled ...
+POOLED = "OTHER_PROCESS"  # ... into this one
 # Blank categorical attributes: each is tried with its likely values.
 MAX_IMPUTED_VALUES = 4  # values tried for one blank cell
 MIN_IMPUTED_SHARE = 0.1  # ... each at least this likely
@@ -198,6 +201,7 @@ class RoutingModel(BaseEstimator):
         progress = progress or _quiet
         progress(0.0, "Preparing routings")
         ops = _check_ops(ops)
+        ops, self.pooled_processes_, self.pooled_as_ = _pool_rare_processes(ops, MAX_PROCESS_CODES)
         item_attributes, operation_attributes = _attributes(ops, item_attributes, operation_attributes)
         self.item_attributes_ = item_attributes
         self.operation_attributes_ = operation_attributes
@@ -213,10 +217,10 @@ class RoutingModel(BaseEstimator):
         self.processes_ = [str(p) for p in processes]
         # Tokens: a process the n-th time in one routing is its own step ("INSPECT#2").
         occ = ops.groupby([item_idx, proc_idx], sort=False).cumcount().to_numpy()
-        token_key = proc_idx.astype(np.int64) * 64 + np.minimum(occ, 63)
+        token_key = proc_idx.astype(np.int64) * OCCURRENCES + np.minimum(occ, OCCURRENCES - 1)
         tok_idx, tok_keys = pd.factorize(token_key, sort=True)
-        self.token_process_ = (tok_keys // 64).astype(np.int64)
-        self.token_occurrence_ = (tok_keys % 64).astype(np.int64)
+        self.token_process_ = (tok_keys // OCCURRENCES).astype(np.int64)
+        self.token_occurrence_ = (tok_keys % OCCURRENCES).astype(np.int64)
         self.tokens_ = [
             self.processes_[p] + (f"#{o + 1}" if o else "")
             for p, o in zip(self.token_process_, self.token_occurrence_, strict=True)
@@ -338,7 +342,7 @@ class RoutingModel(BaseEstimator):
         seen: Counter = Counter()
         toks = []
         for p in routing:
-            toks.append(self.token_lookup_[(p, seen[p])])
+            toks.append(self.token_lookup_[(p, min(seen[p], OCCURRENCES - 1))])
             seen[p] += 1
         return toks
 
@@ -1052,6 +1056,13 @@ class RoutingModel(BaseEstimator):
             v, c = np.unique(values, return_counts=True)
             return v.astype(np.float64), c / c.sum()
         return self.cat_values_[j], self.cat_share_[j]
+
+    def reading(self) -> dict:
+        """What the fitted model reads (ItemFeaturizer.reading) and the process codes it pooled."""
+        self._check_fitted()
+        pooled = list(getattr(self, "pooled_processes_", []))
+        return {**self.featurizer_.reading(), "pooled_process_codes": len(pooled),
+                "pooled_as": getattr(self, "pooled_as_", None), "process_codes": len(self.processes_)}
 
     def text_reading(self, items: pd.DataFrame) -> pd.DataFrame:
         """What the model reads in each item's free-text attributes: the learned words its text
@@ -1805,6 +1816,24 @@ def _check_ops(ops: pd.DataFrame) -> pd.DataFrame:
     ops["_item"] = first
     ops = ops.sort_values(["_item", SEQ], kind="stable").drop(columns="_item").reset_index(drop=True)
     return ops
+
+
+def _pool_rare_processes(ops: pd.DataFrame, limit: int) -> tuple[pd.DataFrame, list[str], str | None]:
+    """Process codes beyond the `limit` most widespread (by items) pooled into one, POOLED.
+
+    Each process code is a column of the step models and of every prediction (and step order is
+    learned between pairs of them), so memory grows with their number, and a code on one item or
+    two cannot be learned anyway. Returns the table, the pooled codes and the name they share."""
+    codes = ops[PROCESS]
+    items_per_code = ops.drop_duplicates([ITEM, PROCESS])[PROCESS].value_counts(sort=True)
+    if len(items_per_code) <= limit:
+        return ops, [], None
+    pooled = items_per_code.index[limit - 1 :]
+    name = POOLED
+    while name in items_per_code.index[: limit - 1]:
+        name = f"{name}_"
+    ops = ops.assign(**{PROCESS: codes.where(~codes.isin(pooled), name)})
+    return ops, [str(c) for c in pooled], name
 
 
 def _attributes(ops, item_attributes, operation_attributes) -> tuple[list[str], list[str]]:

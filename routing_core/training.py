@@ -354,7 +354,7 @@ def run_training(
         # did not see found it no closer to the recorded routings), and the trial's figures.
         "most_frequent_leads": bool(getattr(final, "baseline_leads_", False)),
         "baseline_trial": getattr(final, "baseline_trial_", None),
-        "reading": final.featurizer_.reading() if hasattr(final.featurizer_, "reading") else None,
+        "reading": final.reading(),
         "training_duration_sec": round(time.perf_counter() - started, 3),
         "created_at": created_at,
     })

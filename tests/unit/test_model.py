@@ -491,3 +491,38 @@ def test_most_frequent_routing_leads_when_the_attributes_say_nothing():
     # Where the attributes decide the routing, the model wins its trial and leads.
     model = RoutingModel().fit(options_table(per_combo=40))
     assert model.baseline_trial_["model_wins"] and not model.baseline_leads_
+
+
+def test_process_codes_beyond_the_limit_are_pooled_and_memory_stays_bounded(monkeypatch):
+    import routing_core.model as model_module
+
+    monkeypatch.setattr(model_module, "MAX_PROCESS_CODES", 20)
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(300):  # 15 common codes, and 200 codes each on a single item
+        route = ["CUT", *rng.choice([f"C{k}" for k in range(13)], size=3, replace=False), "INSPECT"]
+        if i < 200:
+            route.insert(2, f"ONE_OFF_{i}")
+        rows += [{"item_code": f"I{i:03d}", "seq": j + 1, "process_code": p, "kind": "A" if i % 2 else "B"}
+                 for j, p in enumerate(route)]
+    model = RoutingModel().fit(pd.DataFrame(rows))
+    assert len(model.processes_) == 20 and model.pooled_as_ == "OTHER_PROCESS"
+    assert len(model.pooled_processes_) == 215 - 19  # 15 common + 200 one-off codes, 19 kept
+    assert {"CUT", "INSPECT", "OTHER_PROCESS"} <= set(model.processes_)
+    reading = model.reading()
+    assert reading["pooled_process_codes"] == 196
+    from routing_core.features import describe_reading
+
+    assert "196 process codes found on the fewest items are pooled as 'OTHER_PROCESS'" in describe_reading(reading)[-1]
+    pred = model.predict(pd.DataFrame({"item_code": ["Q"], "kind": ["A"]}))[0]
+    assert pred.candidates
+
+
+def test_a_process_repeated_sixty_five_times_in_one_routing():
+    steps = ["CUT", *["TEST"] * 65, "PACK"]
+    rows = [{"item_code": f"I{i}", "seq": j + 1, "process_code": p, "size": float(i)}
+            for i in range(4) for j, p in enumerate(steps)]
+    model = RoutingModel().fit(pd.DataFrame(rows))
+    first = model.predict(pd.DataFrame({"item_code": ["I0"], "size": [0.0]}))[0].candidates[0]
+    assert first.processes == steps  # the known item's own routing, all 65 tests in place
+    assert model.tokens_[-1] == "TEST#64"  # later repeats share the 64th step's column
