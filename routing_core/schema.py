@@ -36,6 +36,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     PROCESS: (
         "process_code", "proc_cd", "process", "process_cd", "operation", "operation_code",
         "op_code", "oper_cd", "oper", "work_type", "activity", "step", "schritt", "arbeitsgang",
+        "ktsch",  # SAP: the operation's standard text key
         "vorgang", "공정코드", "공정", "공정명", "작업", "工序", "工程",
     ),
     SEQ: (
@@ -310,7 +311,8 @@ def name_scores(name: object) -> dict[str, tuple[int, str]]:
         if "item_code" in has:
             keep(ITEM, 90, ITEM)
         elif "item" in has:
-            keep(ITEM, 20 if text else 35 if named else 85 if numbered or coded else 70, ITEM)
+            if not text:  # "Part description", "PART_DESC": what the item is, not its code
+                keep(ITEM, 35 if named else 85 if numbered or coded else 70, ITEM)
         elif numbered or coded:
             keep(ITEM, 80, ITEM)  # "Material No.", "자재코드"
         return scores
@@ -320,6 +322,8 @@ def name_scores(name: object) -> dict[str, tuple[int, str]]:
         if not numbered or coded:
             keep(ITEM, 30 if named or text else 50, ITEM)
             keep(PROCESS, 40 if named or text else 60, PROCESS)
+        elif not named and not text:
+            keep(ITEM, 60, ITEM)  # "JOB_NO", "Job #": a job order, which a job-shop log routes
         return scores
     if "seq" in has:
         keep(SEQ, 85, SEQ)

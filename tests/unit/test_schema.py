@@ -326,3 +326,14 @@ def test_missing_columns_notes_for_a_form():
     assert notes[0].endswith("— pick it under *Item*.")
     assert notes[1].startswith("No column was recognised as the process code. `C3` looks like it:")
     assert "'C2' looks like" not in str(exc)  # only the missing roles are proposed in the message
+
+
+def test_a_description_is_never_the_item_and_a_job_number_is():
+    # A job-shop log: each job order is routed; PART_DESC says what the part is, not which.
+    assert detect_mapping(["JOB_NO", "PART_DESC", "QTY", "OP", "OPER", "MACHINE", "ACT_MIN"]) == {
+        "JOB_NO": "item_code", "OPER": "process_code", "ACT_MIN": "duration_min"}
+    assert detect_mapping(["Part description", "Part No.", "Operation"]) == {
+        "Part No.": "item_code", "Operation": "process_code"}
+    # SAP routing fields: material, operation number, standard text key; ARBPL is the work centre
+    assert detect_mapping(["MATNR", "VORNR", "ARBPL", "KTSCH", "MAKTX"]) == {
+        "MATNR": "item_code", "VORNR": "seq", "KTSCH": "process_code"}
