@@ -6,16 +6,16 @@ import codecs
 import csv
 import hashlib
 import io
-import json
 import os
 import re
 import shutil
 import stat
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -29,6 +29,14 @@ import pyarrow.parquet as pq
 
 from routing_core.atomic import atomic_write_json, process_alive
 from routing_core.errors import UserError
+from routing_core.limits import (
+    MAX_CELLS,
+    MAX_COLUMNS,
+    MAX_DECODED_BYTES,
+    MAX_ITEMS,
+    MAX_PROCESS_CODES,
+    MAX_ROWS,
+)
 from routing_core.names import check_name
 from routing_core.proposals import MissingColumns, propose_mapping
 from routing_core.schema import (
@@ -41,6 +49,7 @@ from routing_core.schema import (
     detect_mapping,
     resolve_mapping,
 )
+from routing_core.statefile import NUMBER, TEXT, BrokenState, Field, open_regular, read_json
 
 DELIMITERS = (",", ";", "\t", "|")
 ENCODINGS = ("utf-8", "cp949", "cp1252", "latin-1")
@@ -218,11 +227,7 @@ def _read_table(data: bytes, source_name: str, text_columns: set[str] | None) ->
     if not data[:65536].strip() and not data.strip():
         raise UserError(f"{source_name} is empty: there is nothing to read.")
     if data[:4] == b"PAR1":
-        try:
-            frame = pq.read_table(io.BytesIO(data)).to_pandas()
-        except (pa.ArrowException, OSError) as exc:
-            raise UserError(f"{source_name} looks like Parquet but cannot be read: {exc}") from None
-        return RawTable(frame, "parquet", None, original, source_name)
+        return RawTable(_read_parquet(data, source_name), "parquet", None, original, source_name)
     for bom, enc in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
                      (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
         if data.startswith(bom):
@@ -246,7 +251,7 @@ def _read_table(data: bytes, source_name: str, text_columns: set[str] | None) ->
     if data[:1] in (b"\r", b"\n", b" ", b"\t"):
         data = data.lstrip(b" \t\r\n")  # blank lines above the header
     sniffed = "utf-8-sig" if bom else _sniff_encoding(data)
-    head = data[:65536].decode(sniffed, errors="replace")
+    head = data[:max(65536, _header_end(data) + 65536)].decode(sniffed, errors="replace")
     delimiter = _sniff_delimiter(head)
     # The sniff saw only the first megabyte: a bad byte further down moves on to the next encoding.
     candidates = [sniffed] if bom else [sniffed, *ENCODINGS[ENCODINGS.index(sniffed) + 1 :]]
@@ -261,6 +266,92 @@ def _read_table(data: bytes, source_name: str, text_columns: set[str] | None) ->
                     "Save the file as UTF-8 and retry."
                 ) from None
     return RawTable(frame, encoding.replace("-sig", " (BOM)"), delimiter, original, source_name, data)
+
+
+def _read_parquet(data: bytes, source_name: str) -> pd.DataFrame:
+    """A Parquet file's frame, its size checked against the limits before anything is decoded.
+
+    Rows, columns and cells come from the file's metadata; text columns are decoded one row
+    group at a time as dictionaries first, so what they expand to is counted before it exists.
+    """
+    try:
+        meta = pq.ParquetFile(io.BytesIO(data)).metadata
+        schema = meta.schema.to_arrow_schema()
+    except (pa.ArrowException, OSError) as exc:
+        raise UserError(f"{source_name} looks like Parquet but cannot be read: {exc}") from None
+    nested = [f"'{f.name}' ({_nested_kind(f.type)})" for f in schema if _nested_kind(f.type)]
+    if nested:
+        raise UserError(
+            f"{source_name}: column(s) {', '.join(nested[:5])}{' …' if len(nested) > 5 else ''} hold "
+            "nested values; a routing export has one value per cell. Flatten or drop them and retry."
+        )
+    columns, rows = len(schema), meta.num_rows
+    MAX_COLUMNS.check(columns, source_name)
+    MAX_ROWS.check(rows, source_name)
+    MAX_CELLS.check(rows * columns, source_name)
+    text = [f.name for f in schema if _is_text(f.type)]
+    fixed = sum(_width(f.type) for f in schema if f.name not in text)
+    try:
+        reader = pq.ParquetFile(io.BytesIO(data), read_dictionary=text)
+        decoded, groups = 0, []
+        for i in range(reader.num_row_groups):
+            n = reader.metadata.row_group(i).num_rows
+            decoded += n * fixed
+            MAX_DECODED_BYTES.check(decoded, source_name)
+            group = reader.read_row_group(i)
+            decoded += sum(_dictionary_bytes(group.column(c)) for c in text)
+            MAX_DECODED_BYTES.check(decoded, source_name)
+            groups.append(group)
+        table = pa.concat_tables(groups) if groups else schema.empty_table()
+        if text:  # the dictionaries read for counting become plain text again
+            table = table.cast(pa.schema([schema.field(f.name) if f.name in text else f for f in table.schema],
+                                         metadata=table.schema.metadata))
+        MAX_ROWS.check(table.num_rows, source_name)
+        return table.to_pandas()
+    except (pa.ArrowException, OSError) as exc:
+        raise UserError(f"{source_name} looks like Parquet but cannot be read: {exc}") from None
+
+
+def _is_text(typ: pa.DataType) -> bool:
+    if pa.types.is_dictionary(typ):
+        typ = typ.value_type
+    return (pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_binary(typ)
+            or pa.types.is_large_binary(typ))
+
+
+def _width(typ: pa.DataType) -> int:
+    """Bytes per value of a fixed-width column (8 for any other)."""
+    try:
+        return max(typ.bit_width, 8) // 8
+    except ValueError:
+        return 8
+
+
+def _nested_kind(typ: pa.DataType) -> str:
+    """'struct', 'list', 'map' … for a column type holding values within values, else ''."""
+    if pa.types.is_dictionary(typ):
+        typ = typ.value_type
+    if pa.types.is_map(typ):
+        return "map"
+    if pa.types.is_struct(typ):
+        return "struct"
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ):
+        return "list"
+    if pa.types.is_nested(typ) or pa.types.is_union(typ):
+        return str(typ)[:40]
+    return ""
+
+
+def _dictionary_bytes(column: pa.ChunkedArray) -> int:
+    """Bytes a dictionary-encoded text column takes once decoded (values and offsets)."""
+    total = 0
+    for chunk in column.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            lengths = pc.binary_length(chunk.dictionary).cast(pa.int64())
+            total += int(pc.sum(lengths.take(chunk.indices)).as_py() or 0) + 8 * len(chunk)
+        else:
+            total += chunk.nbytes
+    return total
 
 
 class _NotThisEncoding(Exception):
@@ -299,6 +390,7 @@ def _read_csv(
             # pyarrow keeps cells that are not valid text as raw bytes
             bad = next((n for n, v in enumerate(table.column(i).to_pylist()) if v is not None and not _decodes(v)), 0)
             raise _NotThisEncoding(f" (column '{header[i]}', line {bad + 2})")
+    _check_size(table, source_name)
     frame = table.to_pandas()
     if frame.empty:
         raise UserError(f"{source_name} has a header but no data rows.")
@@ -373,7 +465,10 @@ def _stream_path(path: Path, source_name: str) -> RawTable | None:
         if (len(head) < SNIFF_BYTES or head[:4] == b"PAR1" or head[:1] in _CAREFUL_START
                 or _looks_binary(head) is not None or _sniff_encoding(head, complete=False) != "utf-8"):
             return None
-        delimiter = _sniff_delimiter(head[:65536].decode("utf-8", errors="replace"))
+        end = _header_end(head)
+        if end < 0:
+            return None  # a header longer than the first megabyte: read the usual way
+        delimiter = _sniff_delimiter(head[:end + 65536].decode("utf-8", errors="replace"))
         header = _header(head, "utf-8", delimiter, source_name)
         text = _code_like_columns(head, "utf-8", delimiter, header)
         newlines = _may_quote_newlines(head, delimiter)
@@ -386,7 +481,15 @@ def _stream_path(path: Path, source_name: str) -> RawTable | None:
         pa.types.is_binary(t) or pa.types.is_large_binary(t) for t in table.schema.types
     ):
         return None
+    _check_size(table, source_name)
     return RawTable(table.to_pandas(), "utf-8", delimiter, tee.chunks, source_name, tee.chunks)
+
+
+def _check_size(table: pa.Table, source_name: str) -> None:
+    """UserError if a parsed table is over a limit (before it becomes a pandas frame)."""
+    MAX_ROWS.check(table.num_rows, source_name)
+    MAX_CELLS.check(table.num_rows * table.num_columns, source_name)
+    MAX_DECODED_BYTES.check(table.nbytes, source_name)
 
 
 def _decodes(value: bytes) -> bool:
@@ -428,8 +531,17 @@ def _code_like_columns(data: bytes, encoding: str, delimiter: str, header: list[
 _LEADING_ZERO = re.compile(r"[+-]?0[0-9]")
 
 
+def _header_end(data: bytes) -> int:
+    """Offset of the line break ending the header (a quoted break inside a name skipped), or -1."""
+    end = data.find(b"\n")
+    while end >= 0 and data.count(b'"', 0, end) % 2:
+        end = data.find(b"\n", end + 1)
+    return end
+
+
 def _header(data: bytes, encoding: str, delimiter: str, source_name: str) -> list[str]:
-    first = data[: 1 << 16].decode(encoding, errors="replace").lstrip("\ufeff")
+    end = _header_end(data)
+    first = (data if end < 0 else data[:end]).decode(encoding, errors="replace").lstrip("\ufeff")
     try:
         row = next(csv.reader(io.StringIO(first), delimiter=delimiter))
     except (StopIteration, csv.Error):
@@ -437,10 +549,12 @@ def _header(data: bytes, encoding: str, delimiter: str, source_name: str) -> lis
     header = [h.strip() for h in row]
     if not header:
         raise UserError(f"{source_name} has no header line.")
+    MAX_COLUMNS.check(len(header), source_name)
     blank = [i + 1 for i, h in enumerate(header) if not h]
     if blank:
         raise UserError(f"{source_name}: header column {blank[0]} has no name.")
-    dupes = sorted({h for h in header if header.count(h) > 1})
+    counts = Counter(header)
+    dupes = sorted(h for h, n in counts.items() if n > 1)
     if dupes:
         raise UserError(f"{source_name}: the header repeats column name(s) {', '.join(map(repr, dupes))}.")
     return header
@@ -591,6 +705,7 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
         out[SEQ] = _numeric(frame, sources[SEQ], sources[SEQ], raw.source_name)
     mapped = set(full)
     attributes = [c for c in frame.columns if c not in mapped]
+    kept: dict[str, pd.Series] = {}
     for col in attributes:
         values = frame[col]
         if pd.api.types.is_float_dtype(values):
@@ -599,7 +714,11 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
             if infinite.any():
                 values = values.mask(infinite)
                 warnings.append(f"{col}: {int(infinite.sum()):,} infinite or too large number(s) treated as blank.")
-        out[col] = values
+        kept[col] = values
+    for col in [c for c in kept if c in out.columns]:  # a second column under a canonical name
+        out[col] = kept.pop(col)
+    if kept:  # all at once: a column at a time is slow for thousands of columns
+        out = pd.concat([out, pd.DataFrame(kept, index=frame.index)], axis=1)
 
     unusable = out[ITEM].isna() | out[PROCESS].isna()
     if unusable.all():
@@ -612,6 +731,8 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
             f"(first at line {int(np.flatnonzero(unusable.to_numpy())[0]) + 2})."
         )
         out = out[~unusable]
+    MAX_ITEMS.check(_distinct(out[ITEM]), raw.source_name)
+    MAX_PROCESS_CODES.check(_distinct(out[PROCESS]), raw.source_name)
 
     if SEQ in out:
         missing_seq = out[SEQ].isna()
@@ -662,6 +783,11 @@ def _arrow(values: pd.Series) -> pa.Array:
     if isinstance(data, pa.ChunkedArray):
         return data.chunk(0) if data.num_chunks == 1 else data.combine_chunks()
     return data
+
+
+def _distinct(values: pd.Series) -> int:
+    """Distinct non-blank values of a text column."""
+    return int(pc.count_distinct(_arrow(values), mode="only_valid").as_py())
 
 
 def _code_text(values: pd.Series) -> pd.Series:
@@ -921,6 +1047,51 @@ class DatasetRecord:
         return asdict(self)
 
 
+_COUNT = (int,)
+# record.json: every field of a DatasetRecord with the JSON types it may hold.
+RECORD_FIELDS = {
+    "name": Field(TEXT, required=True),
+    "source_name": Field(TEXT, required=True),
+    "mapping": Field((dict,), required=True),
+    "sha256": Field(TEXT, required=True),
+    "rows": Field(_COUNT, required=True),
+    "items": Field(_COUNT, required=True),
+    "processes": Field(_COUNT, required=True),
+    "item_attributes": Field((list,), required=True),
+    "operation_attributes": Field((list,), required=True),
+    "warnings": Field((list,), required=True),
+    "created_at": Field(TEXT, required=True),
+    "inconsistent_items": Field((dict,)),
+    "source": Field((dict,)),
+}
+_OPTIONAL_SHARE = (*NUMBER, None)
+# stats.json: the top-level fields the Dataset page reads, with their JSON types.
+STATS_FIELDS = {
+    "stats_version": Field((int,), required=True),
+    **{k: Field(_COUNT, required=True) for k in ("total_samples", "unique_items", "unique_processes",
+                                                 "distinct_routings", "duplicate_rows", "duplicate_item_seq")},
+    **{k: Field(_OPTIONAL_SHARE) for k in ("missing_item_code", "missing_process_code", "missing_duration_min",
+                                           "most_common_routing_share")},
+    **{k: Field((dict, None)) for k in ("missing_rate", "routing_length", "duration_min",
+                                        "routing_duration_min", "duration_by_process", "process_frequency",
+                                        "inconsistent_items")},
+    **{k: Field((list, None)) for k in ("transitions", "item_attributes", "operation_attributes",
+                                        "attributes", "alerts")},
+}
+
+
+def _check_record(data: dict, where: str) -> dict:
+    """A parsed record.json whose lists hold text and whose mapping maps text to text."""
+    for key in ("item_attributes", "operation_attributes", "warnings"):
+        if not all(isinstance(v, str) for v in data[key]):
+            raise BrokenState(f"{where}: record.json field '{key}' must list text only.")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in data["mapping"].items()):
+        raise BrokenState(f"{where}: record.json field 'mapping' must map text to text.")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in data.get("inconsistent_items", {}).values()):
+        raise BrokenState(f"{where}: record.json field 'inconsistent_items' must hold counts.")
+    return data
+
+
 # A hidden save folder older than this is a leftover whatever its pid says.
 STALE_SAVE_SEC = 24 * 3600
 
@@ -940,28 +1111,55 @@ class DatasetStore:
         return self.folder / check_name(name, "dataset name")
 
     def list(self) -> list[DatasetRecord]:
-        """Every whole dataset, newest first (folders without a readable record are skipped)."""
-        records = []
+        """Every whole dataset, newest first (broken ones are left out: see broken())."""
+        return self._scan()[0]
+
+    def broken(self) -> list[tuple[str, str]]:
+        """Dataset folders that cannot be used, as (name, reason), by name."""
+        return self._scan()[1]
+
+    def _scan(self) -> tuple[list[DatasetRecord], list[tuple[str, str]]]:
+        records, broken = [], []
         if not self.folder.is_dir():
-            return records
-        for entry in self.folder.iterdir():
-            if entry.name.startswith(".") or not entry.is_dir():
+            return records, broken
+        for entry in os.scandir(self.folder):
+            if entry.name.startswith(".") or not (entry.is_dir(follow_symlinks=False) or entry.is_symlink()):
                 continue
             try:
                 records.append(self.record(entry.name))
-            except (UserError, OSError, ValueError, TypeError):
-                continue
-        return sorted(records, key=lambda r: r.created_at, reverse=True)
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            except UserError as exc:
+                if "No dataset named" not in str(exc):  # a folder without a record: a save under way
+                    broken.append((entry.name, str(exc)))
+            except OSError as exc:
+                broken.append((entry.name, f"Dataset '{entry.name}' cannot be read ({exc.strerror})."))
+        return sorted(records, key=lambda r: r.created_at, reverse=True), sorted(broken)
 
     def names(self) -> list[str]:
         return [r.name for r in self.list()]
 
+    def _folder(self, name: str) -> Path:
+        """The folder of a dataset; UserError when a link stands in its place."""
+        path = self._path(name)
+        if path.is_symlink():
+            raise BrokenState(f"Dataset '{name}' is a symbolic link to another folder, not a dataset folder; "
+                              "it is not used.")
+        return path
+
     def record(self, name: str) -> DatasetRecord:
-        path = self._path(name) / self.RECORD
+        where = f"Dataset '{name}'"
+        path = self._folder(name) / self.RECORD
         try:
-            return DatasetRecord(**json.loads(path.read_text(encoding="utf-8")))
+            data = read_json(path, where, RECORD_FIELDS)
         except FileNotFoundError:
             raise UserError(f"No dataset named '{name}'.") from None
+        _check_record(data, where)
+        if data["name"] != name:
+            raise BrokenState(f"{where}: record.json names dataset {data['name'][:80]!r}; the folder was "
+                              "renamed by hand.")
+        known = {f.name for f in fields(DatasetRecord)}
+        return DatasetRecord(**{k: v for k, v in data.items() if k in known})
 
     def find_by_content(self, sha256: str, mapping: Mapping[str, str]) -> DatasetRecord | None:
         """The stored dataset with this file content and mapping, if any."""
@@ -976,8 +1174,8 @@ class DatasetStore:
         existing = self.find_by_content(dataset.sha256, dataset.mapping) if dataset.sha256 else None
         if existing is not None:
             return existing, False
-        if target.exists():
-            raise UserError(f"A dataset named '{name}' already exists; choose another name.")
+        if target.exists() or target.is_symlink():
+            return self._taken(name, dataset)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.cleanup()  # leftovers of saves killed midway
         record = DatasetRecord(
@@ -1004,15 +1202,31 @@ class DatasetStore:
             try:
                 os.rename(tmp, target)
             except OSError:
-                raise UserError(f"A dataset named '{name}' already exists; choose another name.") from None
+                shutil.rmtree(tmp, ignore_errors=True)
+                return self._taken(name, dataset)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return record, True
 
+    def _taken(self, name: str, dataset: Dataset) -> tuple[DatasetRecord, bool]:
+        """A save found `name` taken: the same content stored meanwhile (another session or process
+        saving the same file at the same moment) is that dataset; anything else is refused."""
+        existing = self.find_by_content(dataset.sha256, dataset.mapping) if dataset.sha256 else None
+        if existing is not None:
+            return existing, False
+        raise UserError(f"A dataset named '{name}' already exists; choose another name.")
+
     def load(self, name: str) -> Dataset:
         rec = self.record(name)
-        ops = pd.read_parquet(self._path(name) / self.OPS)
+        where = f"Dataset '{name}'"
+        try:
+            with open_regular(self._folder(name) / self.OPS, where) as fh:
+                ops = pd.read_parquet(fh)
+        except FileNotFoundError:
+            raise BrokenState(f"{where}: {self.OPS} is missing.") from None
+        except (pa.ArrowException, OSError) as exc:
+            raise BrokenState(f"{where}: {self.OPS} cannot be read ({exc}).") from None
         return Dataset(
             ops=ops,
             mapping=rec.mapping,
@@ -1029,12 +1243,12 @@ class DatasetStore:
         """The dataset's statistics, computed on first use and kept beside it."""
         from routing_core.stats import STATS_VERSION, compute_stats
 
-        path = self._path(name) / self.STATS
+        path = self._folder(name) / self.STATS
         try:
-            stats = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(stats, dict) and stats.get("stats_version") == STATS_VERSION:
+            stats = read_json(path, f"Dataset '{name}'", STATS_FIELDS)
+            if stats.get("stats_version") == STATS_VERSION:
                 return stats
-        except (FileNotFoundError, json.JSONDecodeError):
+        except (OSError, BrokenState):
             pass
         # missing, unreadable, or written by an older build: compute again
         stats = compute_stats(self.load(name))

@@ -1,0 +1,71 @@
+"""Limits on what one file may expand to, and on the state files of the models and data folders.
+
+Every limit has a default sized for the machine the studio is built for (2 cores, 24 GB of
+memory shared by the dashboard, its training worker and the command line) and can be changed
+with the environment variable named beside it, read each time a limit is checked:
+
+| limit | default | variable | why |
+|---|---|---|---|
+| rows of one file | 10,000,000 | ROUTING_MAX_ROWS | about 2 GB while a file of that many rows is profiled |
+| columns of one file | 20,000 | ROUTING_MAX_COLUMNS | wide exports of 10,000 columns are read |
+| cells (rows × columns) | 200,000,000 | ROUTING_MAX_CELLS | a frame of that size is 1.6 GB of numbers |
+| decoded bytes of one file | 4 GiB | ROUTING_MAX_DECODED_BYTES | Parquet columns as decoded, text after re-encoding |
+| distinct items | 2,000,000 | ROUTING_MAX_ITEMS | one item table row each, in every model |
+| distinct process codes | 5,000 | ROUTING_MAX_PROCESS_CODES | training memory grows fast with them |
+| bytes of a state file | 16 MiB | ROUTING_MAX_STATE_BYTES | manifest, metrics, job and dataset records |
+| nesting of a state file | 64 | ROUTING_MAX_STATE_DEPTH | the deepest record written is 6 levels |
+
+A file over a limit is refused with one message naming the limit, the figure found and the
+variable that raises it; nothing is stored.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from routing_core.errors import UserError
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One limit: what it counts, its default and the environment variable that overrides it."""
+
+    what: str
+    default: int
+    env: str
+
+    @property
+    def value(self) -> int:
+        raw = os.environ.get(self.env, "").strip().replace("_", "")
+        if not raw:
+            return self.default
+        try:
+            value = int(float(raw))
+        except ValueError:
+            raise UserError(f"{self.env}={raw!r} is not a whole number.") from None
+        if value < 1:
+            raise UserError(f"{self.env} must be 1 or more (got {value}).")
+        return value
+
+    def check(self, found: int, where: str, detail: str = "") -> None:
+        """UserError if `found` is over the limit: names the limit, the figure and the variable."""
+        limit = self.value
+        if found > limit:
+            raise UserError(
+                f"{where} has {found:,} {self.what}{detail}; the limit is {limit:,} "
+                f"(set {self.env} to change it). Nothing was stored."
+            )
+
+
+MAX_ROWS = Limit("rows", 10_000_000, "ROUTING_MAX_ROWS")
+MAX_COLUMNS = Limit("columns", 20_000, "ROUTING_MAX_COLUMNS")
+MAX_CELLS = Limit("cells (rows × columns)", 200_000_000, "ROUTING_MAX_CELLS")
+MAX_DECODED_BYTES = Limit("bytes once decoded", 4 << 30, "ROUTING_MAX_DECODED_BYTES")
+MAX_ITEMS = Limit("distinct items", 2_000_000, "ROUTING_MAX_ITEMS")
+MAX_PROCESS_CODES = Limit("distinct process codes", 5_000, "ROUTING_MAX_PROCESS_CODES")
+MAX_STATE_BYTES = Limit("bytes", 16 << 20, "ROUTING_MAX_STATE_BYTES")
+MAX_STATE_DEPTH = Limit("levels of nesting", 64, "ROUTING_MAX_STATE_DEPTH")
+
+ALL = (MAX_ROWS, MAX_COLUMNS, MAX_CELLS, MAX_DECODED_BYTES, MAX_ITEMS, MAX_PROCESS_CODES,
+       MAX_STATE_BYTES, MAX_STATE_DEPTH)
