@@ -12,8 +12,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
-import json
 import os
+import stat
 import threading
 import time
 from collections import OrderedDict
@@ -23,6 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from routing_core.errors import UserError
+from routing_core.statefile import (
+    NUMBER,
+    TEXT,
+    Field,
+    check,
+    open_regular,
+    parse_json,
+    read_limited,
+)
 
 SCHEMA = "routing-studio/manifest@1"
 MODEL_FILE = "model.joblib"
@@ -40,9 +49,9 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
+    """Hex sha256 of a regular file (not a link, FIFO or device), read in chunks."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path, f"Model version '{Path(path).parent.name}'") as fh:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
@@ -69,7 +78,7 @@ class DigestCache:
         if hit is not None and hit[0] == sig:
             return hit[1]
         digest = hashlib.sha256()
-        with open(key, "rb") as fh:
+        with open_regular(key, f"Model version '{Path(key).parent.name}'") as fh:
             sig = _signature(os.fstat(fh.fileno()))
             while chunk := fh.read(_CHUNK):
                 digest.update(chunk)
@@ -92,12 +101,53 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
+_OPTIONAL_TEXT = (str, None)
+_OPTIONAL_COUNT = (int, None)
+# The fields of a manifest the studio reads, with the JSON types each may hold.
+MANIFEST_FIELDS = {
+    "schema": Field(TEXT, required=True),
+    "version": Field(_OPTIONAL_TEXT),
+    "created_at": Field(_OPTIONAL_TEXT),
+    "dataset": Field((dict, None), inner={
+        "name": Field(_OPTIONAL_TEXT), "sha256": Field(_OPTIONAL_TEXT), "rows": Field(_OPTIONAL_COUNT),
+        "items": Field(_OPTIONAL_COUNT), "processes": Field(_OPTIONAL_COUNT),
+        "source_name": Field(_OPTIONAL_TEXT),
+    }),
+    "params": Field((dict, None), inner={"top_k": Field(_OPTIONAL_COUNT)}),
+    "artifacts": Field((dict,), required=True),
+    "runtime": Field((dict, None), inner={"model_format": Field((int, str, None))}),
+}
+_SHARE = (*NUMBER, None)
+# metrics.json: the figures the pages show and the tables they open.
+METRICS_FIELDS = {
+    **{k: Field(_SHARE) for k in (
+        "routing_accuracy", "top_1_accuracy", "top_3_accuracy", "top_5_accuracy", "sequence_similarity",
+        "step_accuracy", "f1_weighted", "duration_mae_min", "duration_mape", "coverage", "sample_count",
+        "lift_over_best", "test_items", "train_items", "training_samples")},
+    "best_baseline": Field(_OPTIONAL_TEXT),
+    "baselines": Field((dict, None)),
+    "baseline_trial": Field((dict, None), inner={
+        "model_similarity": Field(_SHARE), "most_frequent_similarity": Field(_SHARE)}),
+    "most_frequent_leads": Field((bool, None)),
+    "beats_baseline": Field((bool, None)),
+    "reading": Field((dict, list, None)),
+    "dataset_stats": Field((dict, None)),
+}
+
+
+def check_metrics(data: object, where: str) -> dict:
+    """metrics.json checked against METRICS_FIELDS (each baseline an object); BrokenState if not."""
+    check(data, METRICS_FIELDS, where, METRICS_FILE)
+    for name, baseline in (data.get("baselines") or {}).items():
+        check(baseline, {k: Field(_SHARE) for k in ("routing_accuracy", "top_3_accuracy", "f1_weighted",
+                                                     "sequence_similarity")},
+              where, METRICS_FILE, f"baselines.{name}.")
+    return data
+
+
 def parse_manifest(raw: bytes, where: str) -> dict:
     """Parse and check manifest bytes; UserError naming `where` if they are not a manifest."""
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{where}: manifest.json is not valid JSON ({exc}).") from None
+    data = parse_json(raw, where, MANIFEST_FILE)
     if not isinstance(data, dict):
         raise UserError(f"{where}: manifest.json does not hold a JSON object.")
     if data.get("schema") != SCHEMA:
@@ -116,6 +166,7 @@ def parse_manifest(raw: bytes, where: str) -> dict:
             or name.startswith(".")
         ):
             raise UserError(f"{where}: manifest.json has a malformed artifact entry {name!r}.")
+    check(data, MANIFEST_FIELDS, where, MANIFEST_FILE)
     return data
 
 
@@ -140,9 +191,12 @@ def check_artifact(version_dir: Path, name: str, entry: dict, data: bytes | None
     path = version_dir / name
     if data is None:
         try:
-            size = path.stat().st_size
+            st = path.lstat()
         except FileNotFoundError:
             raise UserError(f"{where}: {name} is missing; the version cannot be used.") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise UserError(f"{where}: {name} is not a regular file (a link, FIFO or device); it is not read.")
+        size = st.st_size
     else:
         size = len(data)
     if size != entry["bytes"]:
@@ -219,9 +273,9 @@ class ManifestLoader:
         # Read through one descriptor and key the entry by that descriptor's stat, so a
         # manifest replaced between stat and read can never be cached under the wrong key.
         try:
-            with open(path, "rb") as fh:
+            with open_regular(path, where) as fh:
                 sig = _signature(os.fstat(fh.fileno()))
-                raw = fh.read()
+                raw = read_limited(fh, where, MANIFEST_FILE)
         except FileNotFoundError:
             self._drop(path)
             raise UserError(f"{where} has no manifest.json; the folder is incomplete.") from None
@@ -367,7 +421,7 @@ class ModelCache:
         where = f"Model version '{folder.name}'"
         check_model_format(manifest, where)  # before unpickling an object this code cannot use
         try:
-            with open(folder / MODEL_FILE, "rb") as fh:
+            with open_regular(folder / MODEL_FILE, where) as fh:
                 sig = _signature(os.fstat(fh.fileno()))
                 data = fh.read()
         except FileNotFoundError:

@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import shutil
+import stat
 import tempfile
 import time
 import zipfile
@@ -37,11 +38,13 @@ from routing_core.manifest import (
     MODELS,
     REQUEST_FILE,
     SCHEMA,
+    check_metrics,
     check_model_format,
     sha256_file,
     verify_artifacts,
 )
 from routing_core.names import check_name
+from routing_core.statefile import BrokenState, read_bytes, read_json
 
 ACTIVE_FILE = "ACTIVE"
 JOBS_DIR = ".jobs"
@@ -153,18 +156,28 @@ class Registry:
         return self.root / check_name(name, "version name")
 
     def exists(self, name: str) -> bool:
-        """Whether a version folder of this name exists (whole or broken)."""
-        return self._path(name).is_dir()
+        """Whether a version folder of this name exists (whole or broken, or a link in its place)."""
+        path = self._path(name)
+        return path.is_dir() or path.is_symlink()
 
     def names(self) -> list[str]:
-        """Names of every visible version folder (broken ones too), unsorted."""
+        """Names of every visible version folder (broken ones, and links to folders, too), unsorted."""
         if not self.root.is_dir():
             return []
         return [
             e.name
             for e in os.scandir(self.root)
-            if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
+            if not e.name.startswith(".") and (e.is_dir(follow_symlinks=False) or e.is_symlink())
         ]
+
+    def _folder(self, name: str) -> Path:
+        """The folder of a usable version: UserError if there is none, or a link stands in its place."""
+        path = self._path(name)
+        if path.is_symlink():
+            raise UserError(_linked(name))
+        if not path.is_dir():
+            raise UserError(f"No model version named '{name}' in {self.root}.")
+        return path
 
     # ------------------------------------------------------------ reading
 
@@ -174,6 +187,9 @@ class Registry:
             name=name, path=path, created_at=None, dataset={}, params={}, metrics=None,
             active=name == active, broken=None,
         )
+        if path.is_symlink():
+            info.broken = _linked(name)
+            return info
         try:
             manifest = MANIFESTS.get(path)
         except UserError as exc:
@@ -196,10 +212,15 @@ class Registry:
             )
         for artifact, entry in manifest["artifacts"].items():
             try:
-                size = (path / artifact).stat().st_size
+                st = (path / artifact).lstat()
             except FileNotFoundError:
                 info.broken = f"Model version '{name}': {artifact} is missing."
                 break
+            if not stat.S_ISREG(st.st_mode):
+                info.broken = (f"Model version '{name}': {artifact} is not a regular file (a link, FIFO "
+                               "or device); it is not read.")
+                break
+            size = st.st_size
             if size != entry["bytes"]:
                 info.broken = (
                     f"Model version '{name}': {artifact} has {size} bytes, its manifest records "
@@ -208,7 +229,7 @@ class Registry:
                 break
             try:
                 changed = DIGESTS.get(path / artifact) != entry["sha256"]
-            except OSError:
+            except (OSError, UserError):
                 changed = True
             if changed:  # same size, other bytes: changed by hand or tampered with
                 info.broken = (
@@ -217,8 +238,11 @@ class Registry:
                 )
                 break
         try:
-            metrics = json.loads((path / METRICS_FILE).read_text(encoding="utf-8"))
-            info.metrics = metrics if isinstance(metrics, dict) else None
+            info.metrics = check_metrics(read_json(path / METRICS_FILE, f"Model version '{name}'"),
+                                         f"Model version '{name}'")
+        except BrokenState as exc:
+            info.metrics = None
+            info.broken = info.broken or str(exc)
         except (OSError, ValueError):
             info.metrics = None
         return info
@@ -231,15 +255,13 @@ class Registry:
 
     def get(self, name: str) -> VersionInfo:
         """One version (UserError if there is none of that name)."""
-        if not self._path(name).is_dir():
+        if not self.exists(name):
             raise UserError(f"No model version named '{name}' in {self.root}.")
         return self._info(name, self.active())
 
     def manifest(self, name: str) -> dict:
         """The version's manifest (UserError if missing or broken)."""
-        if not self._path(name).is_dir():
-            raise UserError(f"No model version named '{name}' in {self.root}.")
-        return MANIFESTS.get(self.root / name)
+        return MANIFESTS.get(self._folder(name))
 
     def metrics(self, name: str) -> dict:
         """The version's metrics.json."""
@@ -260,19 +282,34 @@ class Registry:
             name = self.active()
             if name is None:
                 raise UserError("No model version is active: train one or activate one first.")
-        path = self._path(name)
-        if not path.is_dir():
-            raise UserError(f"No model version named '{name}' in {self.root}.")
-        return MODELS.get(path)
+        model = MODELS.get(self._folder(name))
+        broken = self._info(name, None).broken
+        if broken:  # e.g. its metrics.json fails its schema: listed as broken, so not used either
+            raise UserError(broken)
+        return model
 
     # ------------------------------------------------------------ active
 
     def _active_raw(self) -> str | None:
+        """The name in ACTIVE; None when there is none or ACTIVE is not a small regular text file."""
         try:
-            name = (self.root / ACTIVE_FILE).read_text(encoding="utf-8").strip()
-        except (FileNotFoundError, UnicodeDecodeError):
+            name = read_bytes(self.root / ACTIVE_FILE, "The models folder", max_bytes=4096)
+            name = name.decode("utf-8").strip()
+        except (OSError, UserError, UnicodeDecodeError):
             return None
         return name or None
+
+    def active_problem(self) -> str | None:
+        """Why ACTIVE cannot be read (a FIFO, a link, too large, not text), or None."""
+        try:
+            read_bytes(self.root / ACTIVE_FILE, "The models folder", max_bytes=4096).decode("utf-8")
+        except FileNotFoundError:
+            return None
+        except UnicodeDecodeError:
+            return "The models folder: ACTIVE is not UTF-8 text."
+        except (OSError, UserError) as exc:
+            return str(exc)
+        return None
 
     def active(self) -> str | None:
         """Name of the active version, or None (also when ACTIVE names a version that is gone)."""
@@ -361,9 +398,11 @@ class Registry:
         return self.get(name)
 
     def delete(self, name: str) -> None:
-        """Remove a version (renamed away first, so it vanishes whole); deleting the active one clears ACTIVE."""
+        """Remove a version (renamed away first, so it vanishes whole); deleting the active one clears ACTIVE.
+
+        A link standing in a version's place is removed itself, never what it points to."""
         path = self._path(name)
-        if not path.is_dir():
+        if not self.exists(name):
             raise UserError(f"No model version named '{name}' in {self.root}.")
         trash = Path(tempfile.mkdtemp(dir=self.root, prefix=f"{TRASH_PREFIX}{name}."))
         os.rename(path, trash / name)
@@ -414,15 +453,18 @@ class Registry:
 
     def zip_bytes(self, name: str) -> bytes:
         """The version folder as a zip archive (entries under `<name>/`)."""
-        path = self._path(name)
-        if not path.is_dir():
-            raise UserError(f"No model version named '{name}' in {self.root}.")
+        path = self._folder(name)
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for file in sorted(path.iterdir()):
                 if file.is_file() and not file.is_symlink():
                     zf.write(file, arcname=f"{name}/{file.name}")
         return buf.getvalue()
+
+
+def _linked(name: str) -> str:
+    return (f"Model version '{name}' is a symbolic link to another folder, not a version folder; "
+            "it is not used.")
 
 
 def _mtime_iso(path: Path) -> str | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import re
 import secrets
@@ -32,6 +31,7 @@ from routing_core.atomic import atomic_write_json, process_alive
 from routing_core.errors import UserError
 from routing_core.names import check_name
 from routing_core.registry import JOBS_DIR, Registry
+from routing_core.statefile import NUMBER, TEXT, BrokenState, Field, check, read_json
 
 STAGES = ("validate", "profile", "split", "features", "fit", "evaluate", "save")
 DRY_RUN_STAGES = ("validate", "profile", "split", "features")
@@ -82,6 +82,47 @@ ProgressFn = Callable[[str, float, str], None]  # (stage, percent 0-100, message
 CancelFn = Callable[[], bool]
 
 _JOB_ID_RE = re.compile(r"j\d{8}-\d{6}-\d{6}-[0-9a-f]{6}")
+
+
+_WHEN = (*NUMBER, None)
+_OPTIONAL_TEXT = (str, None)
+# The fields of a job record the studio reads, with the JSON types each may hold.
+JOB_FIELDS = {
+    "job_id": Field(TEXT, required=True),
+    "state": Field(TEXT, required=True),
+    "stage": Field(_OPTIONAL_TEXT),
+    "progress": Field(_WHEN),
+    "message": Field(_OPTIONAL_TEXT),
+    "dry_run": Field((bool, None)),
+    "version": Field(_OPTIONAL_TEXT),
+    "dataset": Field(_OPTIONAL_TEXT),
+    "request": Field((dict, None)),
+    "created_at": Field(_OPTIONAL_TEXT),
+    "created_ts": Field(_WHEN),
+    "started_ts": Field(_WHEN),
+    "finished_ts": Field(_WHEN),
+    "elapsed_sec": Field(_WHEN),
+    "pid": Field((int, None)),
+    "cancel_requested": Field((bool, None)),
+    "result": Field((dict, None)),
+    "error": Field(_OPTIONAL_TEXT),
+    "stages": Field((list, None)),
+}
+
+
+def check_job_record(data: object, path: Path) -> dict:
+    """A job record read from `path` checked against JOB_FIELDS; BrokenState says what is wrong."""
+    where = f"Training job record {path.name}"
+    check(data, JOB_FIELDS, where, path.name)
+    if data["job_id"] != path.stem:
+        raise BrokenState(f"{where}: its job_id {data['job_id'][:80]!r} is not its file name.")
+    if data["state"] not in STATES:
+        raise BrokenState(f"{where}: state {data['state'][:40]!r} is not one of {', '.join(STATES)}.")
+    for entry in data.get("stages") or []:
+        if not (isinstance(entry, dict) and isinstance(entry.get("stage"), str)
+                and isinstance(entry.get("at_sec"), int | float) and not isinstance(entry.get("at_sec"), bool)):
+            raise BrokenState(f"{where}: an entry of 'stages' is not a stage with its time.")
+    return data
 
 
 class Cancelled(Exception):
@@ -529,10 +570,15 @@ class JobManager:
         return self.jobs_dir / f"{job_id}.json"
 
     def _read(self, job_id: str) -> dict | None:
+        """The record of a job, or None when it is missing or broken (see broken())."""
         try:
-            return json.loads(self._record_path(job_id).read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+            return self._load(self._record_path(job_id))
+        except (OSError, BrokenState):
             return None
+
+    @staticmethod
+    def _load(path: Path) -> dict:
+        return check_job_record(read_json(path, f"Training job record {path.name}"), path)
 
     def _write(self, record: dict) -> None:
         record["updated_at"] = _now_iso()
@@ -555,15 +601,27 @@ class JobManager:
             return new
 
     def _records(self) -> list[dict]:
+        return self._scan()[0]
+
+    def _scan(self) -> tuple[list[dict], list[tuple[str, str]]]:
+        """(whole records, [(file name, why it cannot be used)] for the broken ones)."""
         if not self.jobs_dir.is_dir():
-            return []
-        out = []
+            return [], []
+        out, broken = [], []
         for path in self.jobs_dir.glob("j*.json"):
             try:
-                out.append(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, json.JSONDecodeError):
-                continue
-        return out
+                out.append(self._load(path))
+            except FileNotFoundError:
+                continue  # pruned meanwhile
+            except BrokenState as exc:
+                broken.append((path.name, str(exc)))
+            except OSError as exc:
+                broken.append((path.name, f"Training job record {path.name} cannot be read ({exc.strerror})."))
+        return out, sorted(broken)
+
+    def broken(self) -> list[tuple[str, str]]:
+        """Job records that cannot be used, as (file name, reason); they are left alone otherwise."""
+        return self._scan()[1]
 
     # ------------------------------------------------------------ public
 
@@ -621,9 +679,12 @@ class JobManager:
 
     def get(self, job_id: str) -> dict:
         """The job's record as it stands (a running job whose process died reads as failed)."""
-        record = self._read(job_id)
-        if record is None:
-            raise UserError(f"No training job '{job_id}'.")
+        try:
+            record = self._load(self._record_path(job_id))
+        except FileNotFoundError:
+            raise UserError(f"No training job '{job_id}'.") from None
+        except OSError as exc:
+            raise UserError(f"Training job '{job_id}' cannot be read ({exc.strerror}).") from None
         record = self._settle(record)
         if record.get("state") == "pending":
             self._kick()
@@ -818,7 +879,12 @@ def _claim_next(manager: JobManager) -> dict | None:
 
 def _run_job(manager: JobManager, job: dict) -> None:
     job_id = job["job_id"]
-    request = TrainRequest.from_dict(job["request"])
+    try:
+        request = TrainRequest.from_dict(job.get("request") or {})
+    except TypeError:  # a record written by hand, without what to train
+        reason = "the job record does not say what to train (its 'request' lacks the dataset)"
+        manager.update(job_id, lambda r: _finish(r, "failed", error=reason, message=reason))
+        return
     started = job["started_ts"]
     last = {"t": 0.0, "stage": None}
 
