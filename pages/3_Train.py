@@ -167,6 +167,12 @@ live()
 
 st.subheader("Recent jobs")
 recent = manager.list()[:20]
+broken_jobs = manager.broken()
+if broken_jobs:
+    with st.expander(f"{len(broken_jobs)} job record(s) cannot be read and are left out",
+                     icon=":material/warning:"):
+        for _, reason in broken_jobs:
+            st.caption(md(reason))
 if recent:
     st.dataframe(
         pd.DataFrame(

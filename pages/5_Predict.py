@@ -27,18 +27,22 @@ MAX_CHOICES = 200  # distinct values offered for a categorical attribute
 st.title("Predict routings")
 registry = loaders.registry()
 usable = [i for i in registry.list() if not i.broken]
+names = [i.name for i in usable]
+active = registry.active()
 gone = st.session_state.get("predict_version")
-if gone is not None and gone not in {i.name for i in usable}:
-    # Deleted by another session (or its files broke) while this one had it selected.
+if gone is not None and gone not in names:
+    # Deleted by another session (or its files broke) while this one had it selected. Setting the
+    # picker's value (not just forgetting it) makes the browser show the version now used.
     st.warning(f"Model version **{md(gone)}** is no longer available: it was deleted or its files are broken.",
                icon=":material/warning:")
-    del st.session_state["predict_version"]
+    if names:
+        st.session_state["predict_version"] = active if active in names else names[0]
+    else:
+        del st.session_state["predict_version"]
 if not usable:
     empty_state("No usable model version yet. Train one first.", TRAIN, "Go to Train")
     st.stop()
 
-names = [i.name for i in usable]
-active = registry.active()
 top = st.columns([2, 1, 1], vertical_alignment="bottom")
 version = top[0].selectbox(
     "Model version", names, index=names.index(active) if active in names else 0, key="predict_version",

@@ -10,6 +10,7 @@ import streamlit as st
 from routing_core.datasets import Dataset, DatasetRecord, DatasetStore, data_home, item_table
 from routing_core.errors import UserError
 from routing_core.registry import Registry, VersionInfo, models_dir
+from ui.text import md
 
 SAMPLE_NAME = "sample"
 SAMPLE_FILE = "sample.csv"
@@ -133,7 +134,17 @@ def pick_dataset(key: str, label: str = "Dataset") -> DatasetRecord | None:
     index = names.index(current) if current in names else 0
     name = st.selectbox(label, names, index=index, key=key)
     st.session_state[CURRENT_DATASET] = name
+    broken_datasets()
     return records[names.index(name)]
+
+
+def broken_datasets() -> None:
+    """Stored datasets that cannot be used (a damaged or hand-made folder), each with the reason."""
+    broken = store().broken()
+    if broken:
+        with st.expander(f"{len(broken)} stored dataset(s) cannot be used", icon=":material/warning:"):
+            for _, reason in broken:
+                st.caption(md(reason))
 
 
 def versions() -> list[VersionInfo]:
