@@ -1,4 +1,7 @@
-"""Command line: `python -m routing_core COMMAND …` (DESIGN §8). Exit 2 with one line for user errors."""
+"""Command line: `python -m routing_core COMMAND …` (DESIGN §8).
+
+Exit 2 with one line for user errors; exit 1 with one line for anything unexpected (`--debug`
+prints the traceback too)."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import argparse
 import json
 import shlex
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -13,6 +17,7 @@ from routing_core.errors import UserError
 from routing_core.schema import parse_map_args
 
 EXIT_USER_ERROR = 2
+EXIT_UNEXPECTED = 1
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -47,6 +52,8 @@ def _add_dirs(p: argparse.ArgumentParser, default: object) -> None:
                    help="the model registry (default: $ROUTING_MODELS_DIR or ./models)")
     p.add_argument("--data-home", default=default, metavar="DIR",
                    help="where datasets are stored (default: $ROUTING_DATA_HOME or ./data)")
+    p.add_argument("--debug", action="store_true", default=False if default is None else default,
+                   help="print the traceback of an unexpected error")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -342,6 +349,7 @@ def _map_hint(exc: UserError) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
@@ -357,3 +365,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug or an unforeseen state: one line, the trace only when asked for
+        if "--debug" in argv:
+            traceback.print_exc()
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+        print(f"error: unexpected {type(exc).__name__}{': ' + detail if detail else ''} "
+              "(run again with --debug for the details)", file=sys.stderr)
+        return EXIT_UNEXPECTED
