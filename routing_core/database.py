@@ -42,16 +42,16 @@ from routing_core.datasets import (
     normalise,
 )
 from routing_core.errors import UserError
+from routing_core.limits import MAX_CELLS, MAX_COLUMNS, MAX_ROWS
 from routing_core.names import check_name
 from routing_core.schema import ITEM, PROCESS
 
 SECRETS_ENV = "ROUTING_SECRETS"
 BUNDLED = "sample"
 SAMPLE_DB = "sample.sqlite"
-# The file readers' scale: a million operation rows is the budget; twice that is still read.
+# A million operation rows is the performance budget; twice that is still read by default, and
+# no connection reads more than a file may hold (routing_core.limits: rows, columns, cells).
 DEFAULT_ROW_LIMIT = 2_000_000
-MAX_ROW_LIMIT = 5_000_000
-MAX_COLUMNS = 1_000
 DEFAULT_TIMEOUT_S = 60.0
 CHUNK_ROWS = 50_000
 MAX_TABLES = 500
@@ -112,6 +112,11 @@ def _url(entry: Mapping) -> object:
     )
 
 
+def max_row_limit() -> int:
+    """The highest row limit a read may have: the file readers' row limit."""
+    return MAX_ROWS.value
+
+
 def _number(entry: Mapping, key: str, default: float, low: float, high: float) -> float:
     value = entry.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
@@ -127,7 +132,8 @@ def _spec(name: str, entry: object) -> ConnectionSpec:
         if not isinstance(entry, Mapping):
             raise ValueError("it is not a table of settings")
         url = _url(entry)
-        limit = int(_number(entry, "row_limit", DEFAULT_ROW_LIMIT, 1, MAX_ROW_LIMIT))
+        high = max_row_limit()
+        limit = int(_number(entry, "row_limit", min(DEFAULT_ROW_LIMIT, high), 1, high))
         timeout = float(_number(entry, "timeout", DEFAULT_TIMEOUT_S, 0.1, 3600))
     except (ValueError, TypeError, UserError, ArgumentError) as exc:
         # the text of a bad URL may hold the password: the message never quotes the entry
@@ -503,9 +509,9 @@ def read_query(spec: ConnectionSpec, sql: str, row_limit: int | None = None, tim
     from sqlalchemy.exc import SQLAlchemyError
 
     query = check_select(sql)
-    limit = int(row_limit or spec.row_limit)
-    if not 1 <= limit <= MAX_ROW_LIMIT:
-        raise UserError(f"The row limit must be from 1 to {MAX_ROW_LIMIT:,} (got {limit:,}).")
+    limit = int(row_limit or min(spec.row_limit, max_row_limit()))
+    if not 1 <= limit <= max_row_limit():
+        raise UserError(f"The row limit must be from 1 to {max_row_limit():,} (got {limit:,}).")
     seconds = float(timeout or spec.timeout)
     engine = _engine(spec)
     started = time.monotonic()
@@ -542,6 +548,7 @@ def read_query(spec: ConnectionSpec, sql: str, row_limit: int | None = None, tim
                             f"The query returns more than {limit:,} rows (the row limit of '{spec.name}'). "
                             "Narrow it with a WHERE clause, or raise the limit; nothing was stored."
                         )
+                    MAX_CELLS.check(rows * len(columns), f"The result of the query on '{spec.name}'")
                     chunks.append(pd.DataFrame.from_records([tuple(r) for r in block], columns=columns))
                     if time.monotonic() - started > seconds:
                         timed_out.set()
@@ -571,8 +578,7 @@ def _timeout_message(spec: ConnectionSpec, seconds: float) -> str:
 
 
 def _check_columns(columns: list[str]) -> None:
-    if len(columns) > MAX_COLUMNS:
-        raise UserError(f"The query returns {len(columns):,} columns; at most {MAX_COLUMNS:,} are read.")
+    MAX_COLUMNS.check(len(columns), "The result of the query")
     blank = [i + 1 for i, c in enumerate(columns) if not c.strip()]
     if blank:
         raise UserError(f"Column {blank[0]} of the result has no name: give it one with AS.")

@@ -102,7 +102,8 @@ def render() -> None:
     sql, stem = _query(spec, tables)
     if sql.strip():
         st.code(sql, language="sql")
-    limit = st.number_input("Row limit", 1, database.MAX_ROW_LIMIT, spec.row_limit, step=10_000,
+    top = database.max_row_limit()
+    limit = st.number_input("Row limit", 1, top, min(spec.row_limit, top), step=10_000,
                             key="db_row_limit", help="A query returning more rows is refused.")
     if st.button("Read", key="db_read", type="primary", icon=":material/database:", disabled=not sql.strip()):
         bar = st.progress(0.0, text="Reading…")

@@ -103,6 +103,17 @@ def test_refused_statements_run_nothing(copy, tmp_path):
         assert db.execute("SELECT count(*) FROM routing_operation").fetchone()[0] == len(generate())
 
 
+def test_the_file_readers_limits_bound_a_read(sample, monkeypatch):
+    monkeypatch.setenv("ROUTING_MAX_ROWS", "1000")
+    with pytest.raises(UserError, match=r"more than 1,000 rows"):
+        database.read_query(sample, "SELECT * FROM v_routing")
+    with pytest.raises(UserError, match=r"row limit must be from 1 to 1,000"):
+        database.read_query(sample, "SELECT * FROM v_routing", row_limit=5000)
+    monkeypatch.setenv("ROUTING_MAX_COLUMNS", "5")
+    with pytest.raises(UserError, match=r"has 6 columns; the limit is 5 \(set ROUTING_MAX_COLUMNS"):
+        database.read_query(sample, "SELECT * FROM v_routing")
+
+
 def test_limits_timeouts_and_bad_sql_have_one_clear_message(sample):
     with pytest.raises(UserError, match=r"more than 500 rows"):
         database.read_query(sample, "SELECT * FROM v_routing", row_limit=500)
