@@ -11,7 +11,7 @@ with the environment variable named beside it, read each time a limit is checked
 | cells (rows × columns) | 200,000,000 | ROUTING_MAX_CELLS | a frame of that size is 1.6 GB of numbers |
 | decoded bytes of one file | 4 GiB | ROUTING_MAX_DECODED_BYTES | Parquet columns as decoded, text after re-encoding |
 | distinct items | 2,000,000 | ROUTING_MAX_ITEMS | one item table row each, in every model |
-| distinct process codes | 5,000 | ROUTING_MAX_PROCESS_CODES | training memory grows fast with them |
+| distinct process codes | 200,000 | ROUTING_MAX_PROCESS_CODES | the model keeps the 2,000 most widespread and pools the rest; more is no routing export |
 | bytes of a state file | 16 MiB | ROUTING_MAX_STATE_BYTES | manifest, metrics, job and dataset records |
 | nesting of a state file | 64 | ROUTING_MAX_STATE_DEPTH | the deepest record written is 6 levels |
 
@@ -63,7 +63,7 @@ MAX_COLUMNS = Limit("columns", 20_000, "ROUTING_MAX_COLUMNS")
 MAX_CELLS = Limit("cells (rows × columns)", 200_000_000, "ROUTING_MAX_CELLS")
 MAX_DECODED_BYTES = Limit("bytes once decoded", 4 << 30, "ROUTING_MAX_DECODED_BYTES")
 MAX_ITEMS = Limit("distinct items", 2_000_000, "ROUTING_MAX_ITEMS")
-MAX_PROCESS_CODES = Limit("distinct process codes", 5_000, "ROUTING_MAX_PROCESS_CODES")
+MAX_PROCESS_CODES = Limit("distinct process codes", 200_000, "ROUTING_MAX_PROCESS_CODES")
 MAX_STATE_BYTES = Limit("bytes", 16 << 20, "ROUTING_MAX_STATE_BYTES")
 MAX_STATE_DEPTH = Limit("levels of nesting", 64, "ROUTING_MAX_STATE_DEPTH")
 

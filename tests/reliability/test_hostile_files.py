@@ -131,8 +131,8 @@ def test_each_limit_refuses_csv_and_parquet_over_it(monkeypatch, tmp_path, env, 
 
 
 def test_the_default_limit_on_process_codes_refuses_a_file_with_too_many():
-    data = csv_bytes(items=2_600, steps=2, process=lambda it, s: f"P{it * 2 + s}")  # 5,200 codes
-    refused(lambda: load_dataset(data, name="codes.csv"), "5,200 distinct process codes", "limit is 5,000")
+    data = csv_bytes(items=100_001, steps=2, process=lambda it, s: f"P{it * 2 + s}")  # 200,002 codes
+    refused(lambda: load_dataset(data, name="codes.csv"), "200,002 distinct process codes", "limit is 200,000")
 
 
 def test_a_bad_limit_setting_is_a_clear_message(monkeypatch):
