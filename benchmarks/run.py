@@ -39,6 +39,7 @@ BUDGETS = {
     "predict_one_p50_ms": 20.0,
     "batch_10k_sec": 10.0,
     "page_render_sec": 1.5,
+    "codes_peak_gb": 2.5,
 }
 
 
@@ -170,6 +171,65 @@ def child_train(n_items: int, seed: int, n_single: int, batch: int, publish_to: 
     }
 
 
+def child_codes(n_codes: int, n_items: int) -> dict:
+    """Train (with holdout evaluation) on items whose steps are drawn from n_codes process codes."""
+    import numpy as np
+    import pandas as pd
+
+    from routing_core.evaluation import evaluate_model, split_items
+    from routing_core.model import RoutingModel
+
+    rng = np.random.default_rng(0)
+    lens = rng.integers(3, 8, n_items)
+    item = np.repeat(np.arange(n_items), lens)
+    # every code used at least once, the rest drawn with a long tail
+    codes = np.concatenate([np.arange(n_codes), rng.zipf(1.3, len(item) - n_codes) % n_codes])[: len(item)]
+    rng.shuffle(codes)
+    ops = pd.DataFrame({"item_code": pd.Series(item).map("I{:06d}".format),
+                        "process_code": pd.Series(codes).map("P{:06d}".format),
+                        "seq": np.concatenate([np.arange(k) for k in lens]) + 1,
+                        "duration_min": rng.lognormal(1, 0.5, len(item)),
+                        "family": np.array(["A", "B", "C", "D"])[item % 4]})
+    t = time.perf_counter()
+    train, test = split_items(ops, test_size=0.2, seed=42)
+    evaluate_model(RoutingModel(), train, test)
+    return {"codes": int(ops["process_code"].nunique()), "items": n_items, "rows": int(len(ops)),
+            "train_sec": time.perf_counter() - t,
+            "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2}
+
+
+def child_bomb(rows: int) -> dict:
+    """Read a small Parquet file that expands to `rows` rows: refused, how fast, at what peak."""
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from routing_core.datasets import read_table
+    from routing_core.errors import UserError
+
+    group = 1_000_000
+    idx = pa.array(np.zeros(group, dtype=np.int32))
+    table = pa.table({"item_code": pa.DictionaryArray.from_arrays(idx, pa.array(["ITEM-0001"])),
+                      "process_code": pa.DictionaryArray.from_arrays(idx, pa.array(["SAW"])),
+                      "seq": pa.array(np.ones(group, dtype=np.int32))})
+    buf = io.BytesIO()
+    with pq.ParquetWriter(buf, table.schema, compression="zstd") as writer:
+        for _ in range(rows // group):
+            writer.write_table(table, row_group_size=group)
+    data = buf.getvalue()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t = time.perf_counter()
+    try:
+        read_table(data, name="bomb.parquet")
+        refused = ""
+    except UserError as exc:
+        refused = str(exc)
+    return {"file_mb": len(data) / 1e6, "rows": rows, "sec": time.perf_counter() - t, "refused": refused,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_before_mb": before}
+
+
 def child_pages(data_home: str, models_dir: str, dataset: str, repeat: int) -> dict:
     """Render every page with AppTest, the given dataset selected; warm medians."""
     os.environ["ROUTING_DATA_HOME"] = data_home
@@ -238,7 +298,8 @@ def main() -> None:
     parser.add_argument("--args")
     args = parser.parse_args()
     if args.child:
-        func = {"read": child_read, "train": child_train, "pages": child_pages}[args.child]
+        func = {"read": child_read, "train": child_train, "pages": child_pages, "codes": child_codes,
+                "bomb": child_bomb}[args.child]
         print(json.dumps(func(**json.loads(args.args))))
         return
 
@@ -296,6 +357,14 @@ def main() -> None:
                                                n_single=50 if quick else 200, batch=full_items // 10,
                                                publish_to=None, plant="valves"))
 
+    # many distinct process codes (pooled beyond the model's limit), and a Parquet bomb
+    results["codes"] = []
+    for n_codes in ((1_000, 10_000) if quick else (10_000, 100_000)):
+        print(f"train + evaluate with {n_codes:,} distinct process codes …", flush=True)
+        results["codes"].append(run_child("codes", n_codes=n_codes, n_items=max(20_000, n_codes // 2)))
+    print("Parquet bomb …", flush=True)
+    results["bomb"] = run_child("bomb", rows=30_000_000)
+
     # pages, with the full-size and the 10x smaller dataset active
     results["pages"] = {}
     home = work / "data"
@@ -343,6 +412,8 @@ def summarise(results: dict, full_rows: int, full_items: int) -> dict:
             str(results["train"][str(n)][0]["batch_items"]): train(n, "batch_sec") for n in (small_items, full_items)
         },
         "page_render_sec": {str(r): pages(r) for r in (small_rows, full_rows)},
+        "codes": results["codes"],
+        "bomb": results["bomb"],
         "text": {key: median([r[key] for r in results["train_text"]])
                  for key in ("train_sec", "peak_gb", "predict_one_p50_ms", "predict_one_p95_ms", "batch_sec",
                              "routing_accuracy")},
@@ -441,6 +512,15 @@ def write_markdown(s: dict, results: dict) -> None:
             "≤ 10 s",
             s["text"]["batch_sec"] <= BUDGETS["batch_10k_sec"],
         ),
+        *(row(f"train incl. holdout evaluation, {c['items']:,} items with {c['codes']:,} distinct process codes",
+              f"{c['train_sec']:.1f} s, peak {c['peak_gb']:.2f} GB", "≤ 60 s, ≤ 2.5 GB",
+              c["train_sec"] <= BUDGETS["train_sec"] and c["peak_gb"] <= BUDGETS["codes_peak_gb"])
+          for c in s["codes"]),
+        row(f"a {s['bomb']['file_mb']:.1f} MB Parquet file of {s['bomb']['rows']:,} rows (a bomb), read",
+            f"refused in {s['bomb']['sec']:.3f} s, process peak {s['bomb']['peak_mb']:.0f} MB "
+            f"({s['bomb']['peak_before_mb']:.0f} MB before reading)",
+            "refused, ≤ 2 s, ≤ 500 MB",
+            bool(s["bomb"]["refused"]) and s["bomb"]["sec"] <= 2 and s["bomb"]["peak_mb"] <= 500),
         row(
             f"slowest dashboard page, {full_rows:,}-row dataset active, warm",
             f"{worst_page[1]:.2f} s ({worst_page[0]})",
