@@ -538,6 +538,7 @@ def read_query(spec: ConnectionSpec, sql: str, row_limit: int | None = None, tim
                     raise UserError("The query returns no rows to read.")
                 columns = [str(c) for c in result.keys()]
                 _check_columns(columns)
+                # (not the driver's cursor: with stream_results SQLAlchemy has read ahead of it)
                 while True:
                     block = result.fetchmany(chunk_rows)
                     if not block:

@@ -98,3 +98,15 @@ def test_a_query_over_the_row_limit_is_refused(plant, tmp_path):
 def test_a_slow_query_is_stopped_by_the_timeout(plant):
     with pytest.raises(UserError, match=r"took longer than 0.5 s"):
         database.read_query(plant, "SELECT pg_sleep(5)", timeout=0.5)
+
+
+def test_every_row_is_read_in_chunks_whatever_the_order(plant, postgres: Postgres):
+    """Server-side cursor in small chunks: all rows arrive, and their digest ignores the order."""
+    total = postgres.scalar("SELECT count(*) FROM routing_operation")
+    seen: list[int] = []
+    a = database.read_query(plant, "SELECT * FROM v_routing ORDER BY item_code, seq", chunk_rows=500,
+                            progress=lambda rows, limit: seen.append(rows))
+    b = database.read_query(plant, "SELECT * FROM v_routing ORDER BY seq DESC, item_code")
+    assert a.rows == b.rows == len(a.raw.frame) == total
+    assert seen == [*range(500, total, 500), total]
+    assert a.raw.sha256 == b.raw.sha256
