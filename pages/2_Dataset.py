@@ -13,18 +13,9 @@ from ui.text import md, pct, when
 
 frame.page()
 
-
-def refresh(name: str) -> None:
-    """Read a database dataset again (a button's callback: it may move the picker to the new revision)."""
-    try:
-        result = database.refresh(loaders.store(), name)
-    except UserError as exc:
-        st.session_state["dataset_refreshed"] = ("error", str(exc))
-        return
-    st.session_state["dataset_refreshed"] = ("info" if result.status == "unchanged" else "success", result.summary())
-    if result.record.name != name:
-        st.session_state["dataset_pick"] = st.session_state[loaders.CURRENT_DATASET] = result.record.name
-
+# A refresh that stored a new revision opens it: the picker starts again at the current dataset.
+if st.session_state.pop("dataset_pick_new", False):
+    st.session_state.pop("dataset_pick", None)
 
 st.title("Dataset")
 record = loaders.pick_dataset("dataset_pick")
@@ -44,11 +35,26 @@ if source:
     with st.container(border=True, key="dataset_source"):
         left, right = st.columns([4, 1], vertical_alignment="center")
         left.markdown("**Read from a database** · " + " · ".join(f"{k}: {md(v)}" for k, v in source.items()))
-        right.button("Refresh from the database", key="dataset_refresh", icon=":material/refresh:",
-                     on_click=refresh, args=(record.name,),
-                     help="Read the query again: a new revision of this dataset if the data changed.")
+        pressed = right.button("Refresh from the database", key="dataset_refresh", icon=":material/refresh:",
+                               help="Read the query again: a new revision of this dataset if the data changed.")
         with left.expander("Query"):
             st.code(record.source.get("query", ""), language="sql")
+        if pressed:
+            bar = st.progress(0.0, text="Reading the database…")
+            try:
+                result = database.refresh(
+                    loaders.store(), record.name,
+                    progress=lambda rows, cap: bar.progress(min(rows / cap, 1.0), text=f"{rows:,} rows read"))
+            except UserError as exc:
+                st.session_state["dataset_refreshed"] = ("error", str(exc))
+            else:
+                kind = "info" if result.status == "unchanged" else "success"
+                st.session_state["dataset_refreshed"] = (kind, result.summary())
+                if result.record.name != record.name:
+                    st.session_state["dataset_pick_new"] = True
+                    st.session_state[loaders.CURRENT_DATASET] = result.record.name
+                    st.rerun()
+            bar.empty()
         said = st.session_state.pop("dataset_refreshed", None)
         if said is not None:
             kind, text = said
