@@ -38,7 +38,7 @@ if source:
         pressed = right.button("Refresh from the database", key="dataset_refresh", icon=":material/refresh:",
                                help="Read the query again: a new revision of this dataset if the data changed.")
         with left.expander("Query"):
-            st.code(record.source.get("query", ""), language="sql")
+            st.code(record.source.get("query", ""), language="sql", wrap_lines=True)
         if pressed:
             bar = st.progress(0.0, text="Reading the database…")
             try:

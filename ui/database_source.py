@@ -84,7 +84,8 @@ def render() -> None:
     if spec.problem:
         st.error(md(spec.problem), icon=":material/error:")
         st.stop()
-    st.caption(md(f"{spec.shown} · at most {spec.row_limit:,} rows · timeout {spec.timeout:g} s"))
+    where = "the bundled SQLite database of the sample data" if spec.bundled else spec.shown
+    st.caption(md(f"{where} · at most {spec.row_limit:,} rows · timeout {spec.timeout:g} s"))
     tables = _tables(spec)
     if isinstance(tables, str):
         st.error(md(tables), icon=":material/error:")
@@ -101,7 +102,7 @@ def render() -> None:
         )
     sql, stem = _query(spec, tables)
     if sql.strip():
-        st.code(sql, language="sql")
+        st.code(sql, language="sql", wrap_lines=True)
     top = database.max_row_limit()
     limit = st.number_input("Row limit", 1, top, min(spec.row_limit, top), step=10_000,
                             key="db_row_limit", help="A query returning more rows is refused.")

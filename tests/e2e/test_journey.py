@@ -298,6 +298,7 @@ def test_analyst_journey(server: Server, page: Page, tmp_path):
     wait_idle(page)
     expect(page.get_by_text("Saved as dataset sample-v_routing (2,000 items, 11,226 operations).")).to_be_visible()
     no_exception(page)
+    shot(page, "upload_database")
     from_db = DatasetStore(server.data_home).record("sample-v_routing")
     assert from_db.source["connection"] == "sample" and "JOIN v_item" in from_db.source["query"]
 
