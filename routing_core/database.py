@@ -91,15 +91,19 @@ def secrets_path() -> Path:
     return Path(os.environ.get(SECRETS_ENV) or Path(".streamlit") / "secrets.toml")
 
 
+class _BadEntry(ValueError):
+    """A connection entry's own problem, in words that never quote its values."""
+
+
 def _url(entry: Mapping) -> object:
     from sqlalchemy.engine import URL, make_url
 
     if "url" in entry:
         if not isinstance(entry["url"], str) or not entry["url"].strip():
-            raise ValueError("'url' must be a non-empty text")
+            raise _BadEntry("'url' must be a non-empty text")
         return make_url(entry["url"].strip())
     if "dialect" not in entry:
-        raise ValueError("give a 'url' (or at least 'dialect' and 'database')")
+        raise _BadEntry("give a 'url' (or at least 'dialect' and 'database')")
     drivername = str(entry["dialect"]) + (f"+{entry['driver']}" if entry.get("driver") else "")
     return URL.create(
         drivername,
@@ -120,7 +124,7 @@ def max_row_limit() -> int:
 def _number(entry: Mapping, key: str, default: float, low: float, high: float) -> float:
     value = entry.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise ValueError(f"'{key}' must be a number from {low:g} to {high:g}")
+        raise _BadEntry(f"'{key}' must be a number from {low:g} to {high:g}")
     return value
 
 
@@ -130,14 +134,14 @@ def _spec(name: str, entry: object) -> ConnectionSpec:
     try:
         check_name(name, "connection name")
         if not isinstance(entry, Mapping):
-            raise ValueError("it is not a table of settings")
+            raise _BadEntry("it is not a table of settings")
         url = _url(entry)
         high = max_row_limit()
         limit = int(_number(entry, "row_limit", min(DEFAULT_ROW_LIMIT, high), 1, high))
         timeout = float(_number(entry, "timeout", DEFAULT_TIMEOUT_S, 0.1, 3600))
     except (ValueError, TypeError, UserError, ArgumentError) as exc:
         # the text of a bad URL may hold the password: the message never quotes the entry
-        reason = str(exc) if isinstance(exc, UserError) or "'" in str(exc) else "its URL cannot be read"
+        reason = str(exc) if isinstance(exc, UserError | _BadEntry) else "its URL cannot be read"
         return ConnectionSpec(name, None, problem=f"Connection '{name}' cannot be used: {reason}.")
     return ConnectionSpec(name, url, limit, timeout)
 

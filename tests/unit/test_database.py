@@ -86,3 +86,10 @@ def test_routing_diff_counts_items_and_routings():
     assert (diff["items_before"], diff["items_after"], diff["items_added"], diff["items_removed"],
             diff["routings_changed"]) == (3, 3, 1, 1, 1)
     assert diff["examples_changed"] == [{"item_code": "B", "before": "SAW", "after": "SAW → GRIND"}]
+
+
+def test_a_bad_port_never_shows_the_entry(tmp_path):
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[connections.erp]\nurl = "postgresql://u:hunter2@h:hunter2/db"\n')
+    problem = database.connections(tmp_path, secrets)["erp"].problem
+    assert problem == "Connection 'erp' cannot be used: its URL cannot be read."
