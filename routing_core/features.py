@@ -81,7 +81,7 @@ TOKEN_PATTERN = r"(?u)[^\W_](?:[\w.\-/+]*[^\W_])?"
 _NUM = r"(\d+(?:[.,]\d+)?)"
 # A key and its number: written together ("DN50", "Ø40", "t2") or apart ("dia 40mm", "d=40",
 # "PN 16", "length: 300"); what follows the number (a unit, "x300") does not matter.
-_KEYED_RE = re.compile(rf"(?<![\w.])(?:([^\W\d_]{{1,3}})|([^\W\d_]{{1,8}})(?:\s?[:=]\s?|\s))\s?{_NUM}")
+_KEYED_RE = re.compile(rf"(?<![\w.])(?:([^\W\d_]{{1,3}})|([^\W\d_]{{1,8}})(\s?[:=]\s?|\s+)){_NUM}")
 # Dimensions written as a product: "40x300", "Ø40 x 300 mm", "10×200×300".
 _DIMS_RE = re.compile(rf"(?<![\d.]){_NUM}\s?[xX×*]\s?{_NUM}(?:\s?[xX×*]\s?{_NUM})?")
 TEXT_MIN_TOKENS = 1.5  # mean words per value for a column to be read as text
@@ -115,7 +115,14 @@ def is_free_text(values: pd.Series, min_frequency: int, max_categories: int) -> 
 def text_terms(texts: list[str | None]) -> list[list[str]]:
     """The words of each text as the model reads them (upper case; none for a blank cell)."""
     pattern = re.compile(TOKEN_PATTERN)
-    return [[] if t is None else [w.upper() for w in pattern.findall(t)] for t in texts]
+    return [[] if t is None else pattern.findall(t.upper()) for t in texts]
+
+
+# Not keys: the sign of a product of dimensions, and units a space before the next number
+# ("6 mm 2000 x 1700"); a thread "M6" or a thickness "t2" or "t=2" is a key.
+_NOT_KEYS = {"X", "×"}
+_UNITS_APART = {"MM", "CM", "DM", "M", "KM", "IN", "INCH", "FT", "KG", "G", "T", "LB", "LBS", "PCS", "PC",
+                "STK", "ST", "EA", "H", "MIN", "S", "SEC", "V", "KW", "W", "BAR", "PSI", "L"}
 
 
 def keyed_numbers(text: str | None) -> dict[str, float]:
@@ -124,8 +131,11 @@ def keyed_numbers(text: str | None) -> dict[str, float]:
     "shaft dia 40mm 40x300" -> {DIA: 40, ×1: 40, ×2: 300}."""
     text = text or ""
     out: dict[str, float] = {}
-    for close, apart, number in _KEYED_RE.findall(text):
-        out.setdefault((close or apart).upper(), float(number.replace(",", ".")))
+    for close, apart, sep, number in _KEYED_RE.findall(text):
+        key = (close or apart).upper()
+        if key in _NOT_KEYS or (apart and not sep.strip() and key in _UNITS_APART):
+            continue
+        out.setdefault(key, float(number.replace(",", ".")))
     dims = _DIMS_RE.search(text)
     if dims:
         for k, side in enumerate(dims.groups(), start=1):
@@ -150,6 +160,8 @@ def _number_keys(texts: list[str], min_count: float) -> list[str]:
     series = pd.Series(sample, dtype="str")
     keys = []
     for key in stats.sort_values("size", ascending=False).index:
+        if len(keys) == TEXT_MAX_KEYS:
+            break
         if key.startswith("×"):
             keys.append(key)
             continue
@@ -157,8 +169,6 @@ def _number_keys(texts: list[str], min_count: float) -> list[str]:
         holding = int(series.str.contains(pattern, regex=True).sum())
         if stats.loc[key, "size"] >= TEXT_KEY_FOLLOWED * holding:
             keys.append(key)
-        if len(keys) == TEXT_MAX_KEYS:
-            break
     return sorted(keys)
 
 
@@ -255,6 +265,8 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     output favours attributes that decide the routing.
     """
 
+    read_text = code_check = False  # the values of featurizers saved before these existed
+
     def __init__(
         self,
         attributes: list[str] | None = None,
@@ -308,7 +320,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
             for col in self.code_cols_:
                 values = tokens[col].to_numpy(dtype=object)
                 if seen is not None:
-                    known &= np.isin(values, list(seen[col]))
+                    known &= pd.Index(values).isin(seen[col])
                 cols[col] = values
             # A code in a pattern training never had (a new number range, or no code yet) tells
             # nothing: its tokens count as blank, and the item stands on its attributes.
@@ -317,14 +329,15 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         return pd.DataFrame(cols, index=index)
 
     def _text_columns(self, col: str, values: pd.Series) -> dict[str, np.ndarray]:
-        """A free-text column as the model reads it: its first word (a category: descriptions
-        mostly start with what the item is), one 0/1 column per learned word, and the numbers
+        """A free-text column as the model reads it: its first word without digits (a category:
+        descriptions mostly start with what the item is), one 0/1 column per learned word, and the numbers
         written after learned keys ("DN50" -> DN = 50)."""
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         texts = [str(u) for u in uniques]
         terms = text_terms(texts)
         out: dict[str, np.ndarray] = {}
-        head = np.array([t[0] if t else None for t in terms] + [None], dtype=object)
+        head = np.array([next((w for w in t if not any(ch.isdigit() for ch in w)), None) for t in terms] + [None],
+                        dtype=object)
         out[f"{col}:head"] = head[codes]
         vocab = self.text_terms_[col]
         has = np.zeros((len(uniques) + 1, len(vocab)), dtype=np.float64)
@@ -445,6 +458,12 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
             blank = lookup.get(MISSING, BLANK)
             cat[col] = np.array([blank if t is None else lookup.get(t, UNSEEN) for t in _texts(raw[col])],
                                 dtype=np.int64)
+        if self.code_cols_:  # a code with a token training did not learn tells nothing: all blank
+            codeless = np.zeros(len(items), dtype=bool)
+            for col in self.code_cols_:
+                codeless |= cat[col] < 0
+            for col in self.code_cols_:
+                cat[col] = np.where(codeless, BLANK, cat[col])
         return Encoded(len(items), num, cat)
 
     def fit(self, items: pd.DataFrame, y: np.ndarray | None = None,
@@ -460,7 +479,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         self._learn_text(items, steps)
         self._learn_text_numbers(items)
         self.code_cols_: list[str] = []
-        self.code_values_: dict[str, set[str]] = {}
+        self.code_values_: dict[str, pd.Index] = {}
         if self.use_code and ITEM in items and y is not None:
             tokens = code_tokens(items[ITEM])
             y_codes = pd.factorize(np.asarray(y))[0]
@@ -472,7 +491,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                     continue
                 if mutual_information(x, y_codes) / hy >= self.code_min_info:
                     self.code_cols_.append(col)
-            self.code_values_ = {col: set(tokens[col].astype("str")) for col in self.code_cols_}
+            self.code_values_ = {col: pd.Index(tokens[col].astype("str").unique()) for col in self.code_cols_}
         self._fit_columns(items, y)
         self.lift_: dict[str, dict] = {}
         if self.code_check and y is not None and (self.code_cols_ or self.text_cols_):
@@ -480,8 +499,9 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         return self
 
     def _keep_what_earns_its_place(self, items: pd.DataFrame, y: np.ndarray) -> None:
-        """Drop the item code's tokens, and the words of each text column, where they do not tell
-        the routing better than the other attributes on items held out of the fit.
+        """Drop the item code's tokens, and each free-text column (its first word, words and keyed
+        numbers: the whole column), where they do not tell the routing better than the other
+        attributes on items held out of the fit.
 
         The code: a new item often has no code yet, or one from a new number range, so a model
         leaning on it answers those worse; it must win clearly (by CODE_MIN_LIFT of the items).
@@ -736,11 +756,11 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     def familiarity(self, enc: Encoded) -> np.ndarray:
         """Per row, the relevance-weighted share of columns whose value the training data knows:
         a category seen there, or a number inside the training range. Blank cells count as
-        unknown; the item code and the single words of a text do not count (a new item often
-        has no code yet; a word it lacks is not unknown)."""
+        unknown; the item code and the words and keyed numbers of a text do not count (a new item
+        often has no code yet; a word or a key its text lacks is not unknown)."""
         total = np.zeros(enc.n)
         known = np.zeros(enc.n)
-        words = self.word_columns_
+        words = self.word_columns_ | {f"{c}#{k}" for c, keys in getattr(self, "text_keys_", {}).items() for k in keys}
         for col in self.numeric_:
             if col in words:
                 continue
@@ -815,7 +835,8 @@ def describe_reading(reading: dict, shown: int = 8) -> list[str]:
                 f"The item code is not used: it did not beat the attributes ({figure}), so a new item "
                 "needs no code.")
         elif not check.get("kept"):
-            lines.append(f"'{name}' is left out: its words did not beat the other attributes ({figure}).")
+            lines.append(f"'{name}' is left out: read as free text, it did not beat the other attributes "
+                         f"({figure}).")
     if "item code" not in checks:
         lines.append("The item code is used (its prefix or first characters)." if reading.get("item_code_tokens")
                      else "The item code is not used.")

@@ -116,7 +116,8 @@ def test_words_short_codes_and_keyed_numbers_of_a_description():
     assert keyed_numbers("VALVE BODY DN50 PN16 1.4408 t2,5") == {"DN": 50.0, "PN": 16.0, "T": 2.5}
     assert keyed_numbers("shaft dia 40mm length: 300mm t=2") == {"DIA": 40.0, "LENGTH": 300.0, "T": 2.0}
     assert keyed_numbers("SHAFT Ø40x300") == {"Ø": 40.0, "×1": 40.0, "×2": 300.0}
-    assert keyed_numbers("PLATE 10 x 200 x 300") == {"PLATE": 10.0, "X": 200.0, "×1": 10.0, "×2": 200.0, "×3": 300.0}
+    assert keyed_numbers("PLATE 10 x 200 x 300 mm") == {"PLATE": 10.0, "×1": 10.0, "×2": 200.0, "×3": 300.0}
+    assert keyed_numbers("SHEET 6 mm 2000 x 1700") == {"SHEET": 6.0, "×1": 2000.0, "×2": 1700.0}  # units are no keys
     assert keyed_numbers(None) == {}
 
 
@@ -190,8 +191,8 @@ def test_what_a_fitted_featurizer_reads_is_said_in_plain_sentences():
     dropped = {"text_columns": {}, "item_code_tokens": [], "checks": {
         "note": {"held_out_items": 300, "top1_gain": -0.02, "items_changed": 9, "kept": False}}}
     assert describe_reading(dropped)[0] == (
-        "'note' is left out: its words did not beat the other attributes (-2.0 points of top-1 on 300 items "
-        "held out).")
+        "'note' is left out: read as free text, it did not beat the other attributes (-2.0 points of top-1 "
+        "on 300 items held out).")
 
 
 def test_a_rare_decisive_word_gives_more_evidence_than_a_common_idle_one():

@@ -473,7 +473,7 @@ def test_most_frequent_routing_leads_when_the_attributes_say_nothing():
     rng = np.random.default_rng(3)
     steps = ["WELD", "GRIND", "DRILL", "PAINT", "MILL"]
     rows = []
-    for i in range(400):  # routings drawn at random: the part word and quantity tell nothing
+    for i in range(600):  # routings drawn at random: the part word and quantity tell nothing
         route = ["CUT", *rng.choice(steps, size=int(rng.integers(1, 4)), replace=False), "INSPECT"]
         item = {"item_code": f"JS-{i:04d}", "description": f"{rng.choice(['PLATE', 'ARM', 'FRAME'])} "
                 f"{rng.integers(1, 999)}", "qty": int(rng.integers(1, 100))}
@@ -489,7 +489,7 @@ def test_most_frequent_routing_leads_when_the_attributes_say_nothing():
     assert "most frequent routing leads" in pred.message
     assert any(c.kind == "model" for c in pred.candidates[1:])
     # Where the attributes decide the routing, the model wins its trial and leads.
-    model = RoutingModel().fit(options_table(per_combo=40))
+    model = RoutingModel().fit(options_table(per_combo=150))
     assert model.baseline_trial_["model_wins"] and not model.baseline_leads_
 
 
@@ -526,3 +526,39 @@ def test_a_process_repeated_sixty_five_times_in_one_routing():
     first = model.predict(pd.DataFrame({"item_code": ["I0"], "size": [0.0]}))[0].candidates[0]
     assert first.processes == steps  # the known item's own routing, all 65 tests in place
     assert model.tokens_[-1] == "TEST#64"  # later repeats share the 64th step's column
+
+
+def test_items_without_a_code_in_one_batch_stay_apart():
+    ops = coded_families_table(n=300)
+    model = RoutingModel().fit(ops)
+    new = coded_families_table(n=40, seed=2).groupby("item_code", sort=False).first().reset_index().head(4)
+    for blank in ("", None, np.nan):
+        preds = model.predict(new.assign(item_code=blank))
+        assert len(preds) == 4
+        assert [p.candidates[0].processes for p in preds] == [
+            p.candidates[0].processes for p in model.predict(new.assign(item_code=[f"N{i}" for i in range(4)]))]
+    frame = model.predict_frame(new.assign(item_code=None))
+    assert (frame["rank"].eq(1) & frame["seq"].eq(10)).sum() == 4  # each item's first candidate
+
+
+def test_a_code_with_one_unfamiliar_token_counts_as_no_code():
+    ops = coded_families_table()
+    model = RoutingModel().fit(ops)
+    f = model.featurizer_
+    assert f.code_cols_
+    item = ops.groupby("item_code", sort=False).first().reset_index().head(1)
+    family = item["item_code"].iloc[0].split("-")[0]
+    odd = item.assign(item_code=f"{family}7-12345-1")  # its leading letters are known, its prefix is not
+    enc = f.encode(odd)
+    assert f.codeless(enc).all()
+    assert all(enc.cat[c][0] == -2 for c in f.code_cols_)  # every code token blank, none half-kept
+    _, sims = model.neighbors(odd)
+    assert sims[0, 0] <= 1.0 and sims[0, -1] < 1.0  # not every neighbour inflated to 1
+
+
+def test_a_model_saved_before_new_parameters_still_shows_them():
+    model = RoutingModel().fit(options_table())
+    del model.__dict__["baseline_check"]  # as unpickled from a version saved before it existed
+    del model.featurizer_.__dict__["read_text"], model.featurizer_.__dict__["code_check"]
+    assert "RoutingModel" in repr(model) and model.get_params()["baseline_check"] is False
+    assert model.featurizer_.get_params()["read_text"] is False
