@@ -731,7 +731,6 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
             f"(first at line {int(np.flatnonzero(unusable.to_numpy())[0]) + 2})."
         )
         out = out[~unusable]
-    MAX_ITEMS.check(_distinct(out[ITEM]), raw.source_name)
     MAX_PROCESS_CODES.check(_distinct(out[PROCESS]), raw.source_name)
 
     if SEQ in out:
@@ -747,6 +746,7 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
         out["_line"] = np.arange(len(out))
         out = out.sort_values([ITEM, SEQ, "_line"], kind="stable").drop(columns="_line")
         idx = item_index(out)
+    MAX_ITEMS.check(int(idx[-1]) + 1 if len(idx) else 0, raw.source_name)  # grouped: items are runs
     out = out.reset_index(drop=True)
 
     item_attrs, op_attrs, disagreeing = classify_attributes(out, attributes, idx)

@@ -48,7 +48,7 @@ SIZE_MIN_ROWS = 20  # rows a group needs for its own spread of the log sizes (el
 SIZE_MAX_NATS = 12.0  # the sizes shift a value's log-odds by at most this much
 SIZE_FILLED = 0.9  # a measurement joins a group's evidence when this share of its items have it
 SIZE_T_DOF = 4.0  # degrees of freedom of the Student t the log measurements follow
-NEWTON_MAX_SIZE = 250  # features x classes of an attribute model fitted by Newton steps (else L-BFGS)
+NEWTON_MAX_SIZE = 1200  # features x classes of an attribute model fitted by Newton steps (else L-BFGS)
 IMPUTE_MODE = "model"  # "model" (attribute models) or "neighbours" (similar items' values)
 # Fallback for items unlike anything in training.
 FAMILIAR_SHARE = 0.5  # below this share of known attribute values, a dissimilar item falls back
