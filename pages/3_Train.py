@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from routing_core.errors import UserError
+from routing_core.limits import gb_text
 from routing_core.training import FINAL_STATES, TrainRequest
 from ui import frame, loaders
 from ui.empty import empty_state
@@ -114,12 +115,18 @@ def show_plan(plan: dict) -> None:
         f"Dry run finished in {plan.get('planning_sec', 0):.1f} s: no version was written.",
         icon=":material/check_circle:",
     )
-    a, b, c, d = st.columns(4)
+    a, b, c, d, e = st.columns(5)
     a.metric("Items", f"{plan.get('items', 0):,}", help="held out for testing: "
              f"{plan.get('test_items', 0):,}")
     b.metric("Operations", f"{plan.get('rows', 0):,}")
     c.metric("Features", plan.get("features", 0))
     d.metric("Estimated time", f"{plan.get('estimated_sec', 0):.0f} s")
+    peak, limit = plan.get("estimated_peak_gb"), plan.get("memory_limit_gb")
+    if isinstance(peak, int | float):
+        e.metric("Estimated peak memory", f"{peak:.1f} GB",
+                 help=f"the training worker's limit: {gb_text(limit)} GB" if isinstance(limit, int | float) else None)
+    if plan.get("memory_warning"):
+        st.warning(md(plan["memory_warning"]), icon=":material/memory:")
     if plan.get("version_taken"):
         st.warning(f"The version name {md(plan.get('version'))} is taken; choose another before training.")
     with st.expander("Plan details"):

@@ -14,9 +14,14 @@ with the environment variable named beside it, read each time a limit is checked
 | distinct process codes | 200,000 | ROUTING_MAX_PROCESS_CODES | the model keeps the 2,000 most widespread and pools the rest; more is no routing export |
 | bytes of a state file | 16 MiB | ROUTING_MAX_STATE_BYTES | manifest, metrics, job and dataset records |
 | nesting of a state file | 64 | ROUTING_MAX_STATE_DEPTH | the deepest record written is 6 levels |
+| memory of the training worker | 12 GB | ROUTING_TRAIN_MEMORY_GB | half the machine; a training of 100,000 items peaks near 2 GB |
 
 A file over a limit is refused with one message naming the limit, the figure found and the
 variable that raises it; nothing is stored.
+
+The memory limit (GB of 2³⁰ bytes, fractions allowed) is the data segment (`RLIMIT_DATA`) the
+training worker sets on itself when it starts: a job that needs more ends `failed` with "ran out
+of the memory limit (N GB)", and a dry run whose estimated peak passes it warns.
 """
 
 from __future__ import annotations
@@ -66,6 +71,41 @@ MAX_ITEMS = Limit("distinct items", 2_000_000, "ROUTING_MAX_ITEMS")
 MAX_PROCESS_CODES = Limit("distinct process codes", 200_000, "ROUTING_MAX_PROCESS_CODES")
 MAX_STATE_BYTES = Limit("bytes", 16 << 20, "ROUTING_MAX_STATE_BYTES")
 MAX_STATE_DEPTH = Limit("levels of nesting", 64, "ROUTING_MAX_STATE_DEPTH")
+
+
+@dataclass(frozen=True)
+class MemoryLimit:
+    """A limit in GB (2³⁰ bytes, fractions allowed) and the environment variable that overrides it."""
+
+    what: str
+    default_gb: float
+    env: str
+
+    @property
+    def value(self) -> float:
+        """The limit in GB; UserError naming the variable when it is set to something unusable."""
+        raw = os.environ.get(self.env, "").strip().replace("_", "")
+        if not raw:
+            return self.default_gb
+        try:
+            value = float(raw)
+        except ValueError:
+            raise UserError(f"{self.env}={raw!r} is not a number of GB.") from None
+        if not 0 < value < 1 << 20:  # also refuses nan and inf
+            raise UserError(f"{self.env} must be a number of GB above 0 (got {raw!r}).")
+        return value
+
+    @property
+    def bytes(self) -> int:
+        return int(self.value * (1 << 30))
+
+
+def gb_text(gb: float) -> str:
+    """A number of GB as people write it: 12, 0.4, 1.25."""
+    return f"{round(gb, 2):g}"
+
+
+TRAIN_MEMORY_GB = MemoryLimit("memory of the training worker", 12.0, "ROUTING_TRAIN_MEMORY_GB")
 
 ALL = (MAX_ROWS, MAX_COLUMNS, MAX_CELLS, MAX_DECODED_BYTES, MAX_ITEMS, MAX_PROCESS_CODES,
        MAX_STATE_BYTES, MAX_STATE_DEPTH)

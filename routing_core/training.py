@@ -5,17 +5,21 @@ A job is a JSON record at `<models>/.jobs/<job_id>.json`, rewritten atomically a
 record and starts a detached worker (`python -m routing_core worker`). The worker holds an
 exclusive lock on `.jobs/worker.lock` — so one training runs at a time per models folder —
 and runs pending jobs oldest first until none are left. A running record whose process is
-gone is reported as failed. This module never imports streamlit and imports the heavy
-libraries only when a training runs, so a worker starts quickly.
+gone is reported as failed. The worker limits its own memory (`limit_memory`, TRAIN_MEMORY_GB
+in `routing_core.limits`): a job that hits the limit fails with "ran out of the memory limit
+(N GB)", and a dry run warns when its estimated peak would pass it. This module never imports
+streamlit and imports the heavy libraries only when a training runs, so a worker starts quickly.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -29,6 +33,7 @@ from typing import Any
 
 from routing_core.atomic import atomic_write_json, process_alive
 from routing_core.errors import UserError
+from routing_core.limits import TRAIN_MEMORY_GB, gb_text
 from routing_core.names import check_name
 from routing_core.registry import JOBS_DIR, Registry
 from routing_core.statefile import NUMBER, TEXT, BrokenState, Field, check, read_json
@@ -328,9 +333,11 @@ def run_training(
     }
 
     if request.dry_run:
-        report("features", 0.1, "timing a small fit to estimate the training time")
-        estimate = _estimate_seconds(RoutingModel, model_params, train_ops, test_ops, item_attrs,
-                                     op_attrs, n_items, request.refit)
+        limit_gb = TRAIN_MEMORY_GB.value  # a bad setting is refused before the timing starts
+        report("features", 0.1, "timing a small fit to estimate the training time and memory")
+        estimate, peak_bytes = _estimate(RoutingModel, model_params, train_ops, test_ops, item_attrs,
+                                         op_attrs, n_items, request.refit)
+        peak_gb = peak_bytes / (1 << 30)
         plan = {
             "dry_run": True,
             "version": version,
@@ -345,11 +352,15 @@ def run_training(
             "operation_attributes": op_attrs,
             "features": len(item_attrs) + 1,  # the attributes plus the item code itself
             "estimated_sec": round(estimate, 1),
+            "estimated_peak_gb": round(peak_gb, 2),
+            "memory_limit_gb": limit_gb,
+            "memory_warning": memory_warning(peak_gb, limit_gb),
             "params": model_params,
             "warnings": list(dataset.warnings),
             "planning_sec": round(time.perf_counter() - started, 3),
         }
-        report("features", 1.0, f"plan ready: about {estimate:.0f} s for {n_items:,} items")
+        report("features", 1.0, f"plan ready: about {estimate:.0f} s and {peak_gb:.1f} GB "
+               f"for {n_items:,} items")
         return plan
     report("features", 1.0, f"{len(item_attrs)} item attributes, {len(op_attrs)} operation attributes"
            f" ({len(items):,} items)")
@@ -429,19 +440,122 @@ def store_has(store: Any, name: str, sha256: str) -> bool:
         return False
 
 
-def _estimate_seconds(model_cls, params, train_ops, test_ops, item_attrs, op_attrs, n_items,
-                      refit, sample_items: int = 1000, test_sample: int = 100) -> float:
-    """Time fits of two samples of items and an evaluation, and scale them to the whole dataset.
+def memory_warning(peak_gb: float, limit_gb: float) -> str | None:
+    """What a plan says when its estimated peak passes the worker's memory limit (None when it fits)."""
+    if peak_gb <= limit_gb:
+        return None
+    return (
+        f"This training would need about {peak_gb:.1f} GB of memory at its peak, more than the "
+        f"limit of {gb_text(limit_gb)} GB: it would stop and fail. Train on fewer items, or raise "
+        f"the limit with {TRAIN_MEMORY_GB.env} if the machine has the memory to spare."
+    )
 
-    A fit costs less than linearly more with more items (parts of it work on capped samples):
-    the growth exponent comes from the two fits, kept within [0.6, 1.1] since small timings
-    are noisy on a shared server. The evaluation scales linearly with the test items.
+
+def _status_bytes(key: str, pid: int | str = "self") -> int | None:
+    """One figure of /proc/<pid>/status in bytes (VmRSS, VmHWM, VmData), or None without it."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(f"{key}:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _release_free_memory() -> None:
+    """Collect garbage and hand the allocator's free memory back, so what grows next is new work."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _reset_peak_rss() -> bool:
+    """Set this process's peak resident size (VmHWM) to its resident size now (Linux 4.0 and later)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    return _status_bytes("VmHWM") is not None
+
+
+@contextlib.contextmanager
+def _memory_used() -> Iterator[dict]:
+    """Measure a block: `peak` is the most memory it held at once above what the process held before,
+    `kept` what it still holds at its end (bytes; filled in when the block ends).
+
+    Resident memory, so C libraries' own allocations (the nodes of scikit-learn's trees) count too:
+    VmRSS before and after, and the peak VmHWM, reset at the start through /proc/self/clear_refs,
+    which costs nothing. Where that reset is not available, tracemalloc counts Python's and numpy's
+    allocations instead; it makes a fit about three times slower.
+    """
+    import tracemalloc
+
+    _release_free_memory()
+    rss_before = _status_bytes("VmRSS") or 0
+    out: dict = {"peak": 0, "kept": 0}
+    if _reset_peak_rss():
+        try:
+            yield out
+        finally:
+            rss_now = _status_bytes("VmRSS") or rss_before
+            out["kept"] = max(rss_now - rss_before, 0)
+            out["peak"] = max((_status_bytes("VmHWM") or rss_now) - rss_before, out["kept"])
+        return
+    tracing_here = not tracemalloc.is_tracing()
+    if tracing_here:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    traced_before, _ = tracemalloc.get_traced_memory()
+    try:
+        yield out
+    finally:
+        traced_now, traced_peak = tracemalloc.get_traced_memory()
+        if tracing_here:
+            tracemalloc.stop()
+        out["kept"] = max(traced_now - traced_before, 0)
+        out["peak"] = max(traced_peak - traced_before, out["kept"])
+
+
+def _process_memory() -> int:
+    """What this process holds now, in bytes: resident memory (VmRSS)."""
+    return _status_bytes("VmRSS") or 0
+
+
+def _estimate(model_cls, params, train_ops, test_ops, item_attrs, op_attrs, n_items, refit,
+              sample_items: int = 1000, test_sample: int = 100) -> tuple[float, int]:
+    """Time and measure fits of two samples of items and an evaluation, and scale them to the whole
+    dataset: (seconds, peak bytes of the process).
+
+    Time: a fit costs less than linearly more with more items (parts of it work on capped samples):
+    the growth exponent comes from the two fits, kept within [0.6, 1.1] since small timings are
+    noisy on a shared server. The evaluation scales linearly with the test items.
+
+    Memory (`_memory_used` around the larger fit and the evaluation): a fit's peak and what its
+    model keeps grow linearly with the items, at the bytes per item of the larger sample — more
+    in proportion when the whole dataset has more process codes than the sample (counted up to
+    MAX_PROCESS_CODES + 1 of `routing_core.model`, the rest being pooled). The evaluation's peak
+    grows with the held-out items up to one prediction batch (`BATCH` items). The training's peak
+    is the process's memory now (imports, the dataset and its split, as in the worker that will
+    train) plus the largest of: the holdout fit; the holdout model and the refit on every item;
+    both models and the evaluation. Parts of the model work on capped samples, so large trainings
+    need less than this says, and the resident size of a fit of 1,000 items varies by a third from
+    run to run (which thread's allocator arena grows): on the bundled sample's generator, 2,000 /
+    20,000 / 100,000 items were estimated at 0.27-0.28 / 0.67-0.73 / 2.9-5.7 GB and peaked at
+    0.30 / 0.67 / 1.31 GB.
     """
     import numpy as np
 
     from routing_core.evaluation import evaluate_model
-    from routing_core.schema import ITEM
+    from routing_core.model import BATCH, MAX_PROCESS_CODES
+    from routing_core.schema import ITEM, PROCESS
 
+    _release_free_memory()
+    baseline = _process_memory()
     rng = np.random.default_rng(0)
     train_codes = train_ops[ITEM].unique()
     test_codes = test_ops[ITEM].unique()
@@ -450,25 +564,54 @@ def _estimate_seconds(model_cls, params, train_ops, test_ops, item_attrs, op_att
     tcodes = test_codes if n_test <= test_sample else rng.choice(test_codes, test_sample, replace=False)
     tsample = test_ops[test_ops[ITEM].isin(set(tcodes))]
 
-    def fit_seconds(sample_codes) -> tuple[float, object]:
-        t0 = time.perf_counter()
-        model = model_cls(**params).fit(train_ops[train_ops[ITEM].isin(set(sample_codes))],
-                                        item_attributes=item_attrs, operation_attributes=op_attrs)
-        return time.perf_counter() - t0, model
+    def fit(sample_codes) -> tuple[float, dict, object]:
+        sample = train_ops[train_ops[ITEM].isin(set(sample_codes))]
+        with _memory_used() as memory:
+            t0 = time.perf_counter()
+            model = model_cls(**params).fit(sample, item_attributes=item_attrs, operation_attributes=op_attrs)
+            seconds = time.perf_counter() - t0
+        return seconds, memory, model
 
-    big, model = fit_seconds(codes)
+    # A first fit imports modules and fills caches once: done on a few items, neither timed nor measured.
+    model_cls(**params).fit(train_ops[train_ops[ITEM].isin(set(codes[:50]))], item_attributes=item_attrs,
+                            operation_attributes=op_attrs)
     exponent = 1.0
-    if len(codes) >= 4 * 100:
-        small, _ = fit_seconds(codes[: len(codes) // 4])
+    small_memory, n_small = None, 0
+    if len(codes) >= 4 * 100:  # the small sample first: its memory is not the big one's, reused
+        n_small = len(codes) // 4
+        small, small_memory, _ = fit(codes[:n_small])
+    big, big_memory, model = fit(codes)
+    if small_memory is not None:
         exponent = float(np.clip(np.log(big / max(small, 1e-6)) / np.log(4), 0.6, 1.1))
-    t0 = time.perf_counter()
-    evaluate_model(model, train_ops[train_ops[ITEM].isin(set(codes))], tsample, item_attributes=item_attrs)
-    eval_per_test = (time.perf_counter() - t0) / max(len(tcodes), 1)
+    with _memory_used() as eval_memory:
+        t0 = time.perf_counter()
+        evaluate_model(model, train_ops[train_ops[ITEM].isin(set(codes))], tsample, item_attributes=item_attrs)
+        eval_per_test = (time.perf_counter() - t0) / max(len(tcodes), 1)
 
     def fit_for(n: int) -> float:
         return big * (n / max(len(codes), 1)) ** exponent
 
-    return fit_for(n_train) + (fit_for(n_items) if refit else 0.0) + eval_per_test * n_test
+    seconds = fit_for(n_train) + (fit_for(n_items) if refit else 0.0) + eval_per_test * n_test
+
+    # Bytes per item of the larger sample, widened when the whole dataset has more process codes.
+    n_big = max(len(codes), 1)
+    cap = MAX_PROCESS_CODES + 1  # the pooled codes count as one
+    sample_ops = train_ops[train_ops[ITEM].isin(set(codes))]
+    widen = max(min(int(train_ops[PROCESS].nunique()), cap)
+                / max(min(int(sample_ops[PROCESS].nunique()), cap), 1), 1.0)
+
+    def fit_peak(n: int) -> float:
+        return big_memory["peak"] * widen * n / n_big
+
+    def kept(n: int) -> float:
+        return big_memory["kept"] * widen * n / n_big
+
+    eval_peak = eval_memory["peak"] * min(n_test, BATCH) / max(len(tcodes), 1)
+    phases = [fit_peak(n_train)]
+    if refit:
+        phases.append(kept(n_train) + fit_peak(n_items))
+    phases.append(kept(n_train) + (kept(n_items) if refit else 0.0) + eval_peak)
+    return seconds, int(baseline + max(phases))
 
 
 # ---------------------------------------------------------------- job records
@@ -632,6 +775,7 @@ class JobManager:
         check_request(request, self.registry)
         check_name(request.dataset, "dataset name")
         DatasetStore(self.data_home).record(request.dataset)  # UserError if there is none
+        _ = TRAIN_MEMORY_GB.value  # UserError if the worker's memory limit is set to nonsense
         self.registry.root.mkdir(parents=True, exist_ok=True)
         with self._locked():
             queued = {
@@ -823,10 +967,126 @@ def _try_lock(fd: int, wait_sec: float = 1.0) -> bool:
             time.sleep(0.05)
 
 
+def limit_memory(gb: float) -> None:
+    """Cap this process's data segment (RLIMIT_DATA) at `gb` GB; a lower hard limit stays in force.
+
+    RLIMIT_DATA (Linux 4.7 and later) counts the private writable memory — the heap, the anonymous
+    mappings that hold numpy's arrays, thread stacks — which is what a training grows. RLIMIT_AS
+    would also count address space that is only reserved or shared: glibc's malloc arenas
+    (64 MB each, inaccessible until used), the shared libraries of numpy, scipy and scikit-learn,
+    so the same limit would stop a worker far below the memory it really uses. An allocation past
+    the limit fails, and Python and numpy raise MemoryError.
+    """
+    import resource
+
+    want = int(gb * (1 << 30))
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        want = min(want, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (want, hard))
+
+
+def out_of_memory_message(gb: float) -> str:
+    """What a job that hit the worker's memory limit says."""
+    return (f"ran out of the memory limit ({gb_text(gb)} GB); a dry run estimates the peak, "
+            f"and {TRAIN_MEMORY_GB.env} raises the limit")
+
+
+def _out_of_memory(exc: BaseException | None) -> bool:
+    """Whether an error (or one it arose from) means memory was refused: MemoryError, and what a
+    thread start or the loading of a library raise when the memory limit refuses their memory."""
+    for _ in range(8):
+        if exc is None:
+            return False
+        if isinstance(exc, MemoryError):
+            return True
+        if isinstance(exc, OSError) and exc.errno == errno.ENOMEM:
+            return True
+        text = str(exc)
+        if isinstance(exc, RuntimeError) and "can't start new thread" in text:
+            return True
+        if isinstance(exc, ImportError) and ("failed to map segment" in text or "Cannot allocate memory" in text):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+# A job whose worker sits this close to its memory limit for STUCK_AT_LIMIT_SEC has hit it, even
+# when nothing raised: OpenBLAS retries a refused buffer (32 MB) for ever, holding the GIL.
+NEAR_LIMIT_BYTES = 48 << 20
+STUCK_AT_LIMIT_SEC = 2.0
+
+
+def _watch_memory(manager: JobManager, gb: float, worker: int) -> None:
+    """Run in a small process forked from the worker before it loads anything heavy: when the
+    worker stays at its memory limit, kill it and mark its running job failed as out of memory.
+
+    A training killed there never publishes (a version is renamed into place whole; the hidden
+    folder of an unfinished one is cleaned by the next worker), and the next look at the jobs
+    starts a fresh worker for the jobs still queued. Returns when the worker is gone.
+    """
+    limit, since = int(gb * (1 << 30)), None
+    while True:
+        time.sleep(0.1)
+        used = _status_bytes("VmData", worker)
+        if used is None:  # the worker ended
+            return
+        if used < limit - NEAR_LIMIT_BYTES:
+            since = None
+            continue
+        since = since or time.monotonic()
+        if time.monotonic() - since < STUCK_AT_LIMIT_SEC:
+            continue
+        # The record first, so no one reads the job as merely stopped; the worker is stuck meanwhile.
+        for record in manager._records():
+            if record.get("pid") == worker:
+                manager.update(record["job_id"], lambda r: _killed_at_limit(r, gb, worker))
+        os.kill(worker, signal.SIGKILL)
+        return
+
+
+def _killed_at_limit(record: dict, gb: float, worker: int) -> dict | None:
+    """The record of the job the memory watch killed, failed as out of memory (None: not that job)."""
+    if record.get("pid") != worker or record.get("state") != "running":
+        return None
+    reason = out_of_memory_message(gb)
+    return _finish(record, "failed", error=reason, message=reason)
+
+
+def _start_memory_watch(manager: JobManager, gb: float) -> None:
+    """Fork the process of `_watch_memory` (no thread of the worker could: the stuck one holds the GIL)."""
+    worker = os.getpid()
+    if os.fork() == 0:
+        try:
+            _watch_memory(manager, gb, worker)
+        finally:
+            os._exit(0)
+
+
 def run_worker(models_dir: str | os.PathLike | None = None,
                data_home: str | os.PathLike | None = None) -> int:
-    """Run pending jobs of a models folder oldest first until none are left (one worker at a time)."""
+    """Run pending jobs of a models folder oldest first until none are left (one worker at a time).
+
+    The worker first limits its own memory to TRAIN_MEMORY_GB (`limit_memory`); a job that needs
+    more fails with "ran out of the memory limit (N GB)" and the worker goes on with the next.
+    """
     manager = JobManager(models_dir, data_home)
+    # pyarrow's default allocator (mimalloc) reserves 1 GB of writable address space at its first
+    # use, which RLIMIT_DATA counts though little of it is ever used; the system allocator does not.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    try:
+        memory_gb: float | None = TRAIN_MEMORY_GB.value
+    except UserError as exc:  # every job fails with the reason until the setting is fixed
+        memory_gb, refusal = None, str(exc)
+    else:
+        refusal = None
+        try:
+            limit_memory(memory_gb)
+        except (OSError, ValueError) as exc:  # jobs still run, without the limit
+            print(f"the memory limit of {gb_text(memory_gb)} GB could not be set: {exc}", file=sys.stderr)
+            memory_gb = None
+    if memory_gb is not None:
+        _start_memory_watch(manager, memory_gb)
     manager.jobs_dir.mkdir(parents=True, exist_ok=True)
     with open(manager.jobs_dir / WORKER_LOCK, "a+") as lock:
         while True:
@@ -837,7 +1097,7 @@ def run_worker(models_dir: str | os.PathLike | None = None,
                 manager.registry.cleanup()
                 manager.prune()
                 while (job := _claim_next(manager)) is not None:
-                    _run_job(manager, job)
+                    _run_job(manager, job, memory_gb, refusal)
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
             # A job submitted after the last scan, whose own worker found the lock held, is ours.
@@ -877,8 +1137,14 @@ def _claim_next(manager: JobManager) -> dict | None:
     return None
 
 
-def _run_job(manager: JobManager, job: dict) -> None:
+def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
+             refusal: str | None = None) -> None:
+    """Run one claimed job to its final state. `memory_gb` is the limit the worker runs under (for
+    the message of a job that hits it); `refusal`, when given, fails the job with that reason."""
     job_id = job["job_id"]
+    if refusal is not None:
+        manager.update(job_id, lambda r: _finish(r, "failed", error=refusal, message=refusal))
+        return
     try:
         request = TrainRequest.from_dict(job.get("request") or {})
     except TypeError:  # a record written by hand, without what to train
@@ -906,6 +1172,7 @@ def _run_job(manager: JobManager, job: dict) -> None:
         if rec is not None and rec.get("cancel_requested") and pct < 100:
             raise Cancelled(CANCELLED_MESSAGE)
 
+    out_of_memory = False
     try:
         result = run_training(request, manager.root, manager.data_home, progress=progress)
     except Cancelled:
@@ -914,12 +1181,21 @@ def _run_job(manager: JobManager, job: dict) -> None:
         reason = str(exc)
         manager.update(job_id, lambda r: _finish(r, "failed", error=reason, message=reason))
     except Exception as exc:  # a bug must fail the job, not the worker: the queue goes on
-        traceback.print_exc()
-        error = f"{type(exc).__name__}: {exc}"
-        manager.update(job_id, lambda r: _finish(r, "failed", error=error, message=error))
+        if _out_of_memory(exc):
+            # Recorded below, once the training's frames (and their arrays) are gone with `exc`.
+            out_of_memory = True
+        else:
+            traceback.print_exc()
+            error = f"{type(exc).__name__}: {exc}"
+            manager.update(job_id, lambda r: _finish(r, "failed", error=error, message=error))
     else:
-        message = (f"plan ready: about {result.get('estimated_sec')} s" if request.dry_run
+        message = (f"plan ready: about {result.get('estimated_sec')} s and "
+                   f"{result.get('estimated_peak_gb')} GB" if request.dry_run
                    else f"version '{result['version']}' published")
         manager.update(job_id, lambda r: _finish(
             r, "completed", progress=100.0, message=message, result=result,
             version=result.get("version", r.get("version"))))
+    if out_of_memory:
+        _release_free_memory()
+        reason = out_of_memory_message(memory_gb) if memory_gb is not None else "ran out of memory"
+        manager.update(job_id, lambda r: _finish(r, "failed", error=reason, message=reason))

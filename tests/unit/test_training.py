@@ -27,6 +27,7 @@ from routing_core.training import (
     auto_version_name,
     check_request,
     run_training,
+    training_slot,
     unique_version_name,
 )
 from tests.conftest import ROOT
@@ -115,6 +116,56 @@ def test_dry_run_plans_and_writes_no_version(tmp_path, home):
     assert plan["features"] >= 1 and plan["item_attributes"]
     assert plan["estimated_sec"] >= 0 and plan["version"].startswith("v")
     assert _visible(models) == [] and Registry(models).stale_entries() == []
+
+
+def test_dry_run_estimates_peak_memory_growing_with_the_data(tmp_path, home, monkeypatch):
+    monkeypatch.delenv("ROUTING_TRAIN_MEMORY_GB", raising=False)
+    small = run_training(TrainRequest(dataset="small", dry_run=True), tmp_path, home)
+    big = run_training(TrainRequest(dataset="big", dry_run=True), tmp_path, home)
+    assert 0 < small["estimated_peak_gb"] < big["estimated_peak_gb"] < 2
+    assert small["memory_limit_gb"] == 12 and small["memory_warning"] is None
+    # ten times the items (each item ten times): the fixed part stays, the part per item grows
+    once, ten = _peak_bytes(home, "big", 1), _peak_bytes(home, "big", 10)
+    assert once < ten < 10 * once
+
+
+def _peak_bytes(home, name: str, copies: int) -> int:
+    """The dry run's estimate of the peak for a dataset holding each item of `name` `copies` times."""
+    import pandas as pd
+
+    from routing_core.evaluation import split_items
+    from routing_core.model import RoutingModel
+    from routing_core.schema import ITEM
+    from routing_core.training import _estimate
+
+    ds = DatasetStore(home).load(name)
+    train_ops, test_ops = split_items(ds.ops, test_size=0.2, seed=42)
+    train_ops = pd.concat([train_ops.assign(**{ITEM: train_ops[ITEM].astype(str) + f"~{i}"})
+                           for i in range(copies)], ignore_index=True)
+    n_items = train_ops[ITEM].nunique() + test_ops[ITEM].nunique()
+    _, peak = _estimate(RoutingModel, {"random_state": 42}, train_ops, test_ops,
+                        list(ds.item_attributes), list(ds.operation_attributes), n_items, True)
+    return peak
+
+
+def test_a_small_memory_limit_makes_the_dry_run_warn(tmp_path, home, monkeypatch):
+    monkeypatch.setenv("ROUTING_TRAIN_MEMORY_GB", "0.01")
+    plan = run_training(TrainRequest(dataset="small", dry_run=True), tmp_path, home)
+    assert plan["memory_limit_gb"] == 0.01
+    assert plan["memory_warning"] == (
+        f"This training would need about {plan['estimated_peak_gb']:.1f} GB of memory at its peak, "
+        "more than the limit of 0.01 GB: it would stop and fail. Train on fewer items, or raise the "
+        "limit with ROUTING_TRAIN_MEMORY_GB if the machine has the memory to spare."
+    )
+    monkeypatch.setenv("ROUTING_TRAIN_MEMORY_GB", "lots")
+    with pytest.raises(UserError, match="ROUTING_TRAIN_MEMORY_GB='lots' is not a number of GB"):
+        run_training(TrainRequest(dataset="small", dry_run=True), tmp_path, home)
+    manager = JobManager(tmp_path, home)
+    for bad in ("lots", "0", "-1", "nan"):
+        monkeypatch.setenv("ROUTING_TRAIN_MEMORY_GB", bad)
+        with pytest.raises(UserError, match="ROUTING_TRAIN_MEMORY_GB"):
+            manager.submit(TrainRequest(dataset="small"))
+    assert manager.list() == [] and _visible(tmp_path) == []
 
 
 def test_cancel_stops_before_anything_is_published(tmp_path, home):
@@ -278,6 +329,57 @@ def test_a_failing_job_fails_with_its_message_and_the_queue_goes_on(tmp_path):
     assert record["state"] == "failed" and "No dataset named 'doomed'" in record["error"]
     assert _wait(manager, fine, {"completed", "failed"})["state"] == "completed"
     assert _visible(tmp_path / "models") == ["blocker", "f"]
+
+
+def test_a_job_over_the_memory_limit_fails_and_the_worker_goes_on(tmp_path, monkeypatch):
+    home = tmp_path / "data"
+    _store(home, "heavy", 300)
+    _store(home, "gone", 50, seed=3)
+    monkeypatch.setenv("ROUTING_TRAIN_MEMORY_GB", "0.4")  # the worker inherits it
+    manager = JobManager(tmp_path / "models", home)
+    heavy = manager.submit(TrainRequest(dataset="heavy", version="heavy"))
+    later = manager.submit(TrainRequest(dataset="gone", version="later"))
+    DatasetStore(home).delete("gone")  # the next job fails at once, for its own reason
+    record = _wait(manager, heavy, {"completed", "failed"})
+    assert record["state"] == "failed", record
+    assert record["error"].startswith("ran out of the memory limit (0.4 GB)"), record["error"]
+    assert record["message"] == record["error"]
+    # The next job runs: in the same worker when the training raised MemoryError, in a fresh one
+    # when the worker sat stuck at the limit (inside OpenBLAS) and was ended.
+    after = _wait(manager, later, {"completed", "failed"})
+    assert "No dataset named 'gone'" in after["error"]
+    assert _visible(tmp_path / "models") == [] and Registry(tmp_path / "models").stale_entries() == []
+    assert "Traceback" not in (tmp_path / "models" / ".jobs" / "worker.log").read_text()
+
+    monkeypatch.delenv("ROUTING_TRAIN_MEMORY_GB")  # the default limit: a new worker completes it
+    again = manager.submit(TrainRequest(dataset="heavy", version="heavy"))
+    assert _wait(manager, again, {"completed", "failed"})["state"] == "completed"
+    assert _visible(tmp_path / "models") == ["heavy"]
+
+
+def test_a_memory_error_fails_the_job_and_the_worker_goes_on(tmp_path, home, monkeypatch):
+    import routing_core.training as training
+
+    manager = JobManager(tmp_path, home)
+    with training_slot(tmp_path):  # no worker may take the jobs: this test runs them itself
+        jobs = [manager.submit(TrainRequest(dataset="small", version=v)) for v in ("a", "b")]
+        calls = []
+
+        def fake(request, *args, **kwargs):
+            calls.append(request.version)
+            if request.version == "a":
+                raise MemoryError("Unable to allocate 4.66 TiB")
+            raise RuntimeError("can't start new thread")
+
+        monkeypatch.setattr(training, "run_training", fake)
+        while (job := training._claim_next(manager)) is not None:
+            training._run_job(manager, job, 0.4)
+    assert calls == ["a", "b"]
+    for job_id in jobs:
+        record = manager.get(job_id)
+        assert record["state"] == "failed"
+        assert record["error"].startswith("ran out of the memory limit (0.4 GB); ")
+    assert _visible(tmp_path) == []
 
 
 @pytest.mark.slow
