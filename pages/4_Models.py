@@ -7,9 +7,9 @@ import streamlit as st
 
 from routing_core import charts
 from routing_core.errors import UserError
-from routing_core.features import describe_reading
 from routing_core.manifest import MANIFESTS, MODELS
 from routing_core.registry import VersionInfo
+from routing_core.text import describe_reading
 from ui import frame, loaders
 from ui.empty import empty_state
 from ui.nav import PREDICT, TRAIN

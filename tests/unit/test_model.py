@@ -511,7 +511,7 @@ def test_process_codes_beyond_the_limit_are_pooled_and_memory_stays_bounded(monk
     assert {"CUT", "INSPECT", "OTHER_PROCESS"} <= set(model.processes_)
     reading = model.reading()
     assert reading["pooled_process_codes"] == 196
-    from routing_core.features import describe_reading
+    from routing_core.text import describe_reading
 
     assert "196 process codes found on the fewest items are pooled as 'OTHER_PROCESS'" in describe_reading(reading)[-1]
     pred = model.predict(pd.DataFrame({"item_code": ["Q"], "kind": ["A"]}))[0]
