@@ -337,7 +337,7 @@ def run_training(
         report("features", 0.1, "timing a small fit to estimate the training time and memory")
         estimate, peak_bytes = _estimate(RoutingModel, model_params, train_ops, test_ops, item_attrs,
                                          op_attrs, n_items, request.refit)
-        peak_gb = peak_bytes / (1 << 30)
+        peak_gb = round(peak_bytes / (1 << 30), 2)  # one rounding: the figure and the warning agree
         plan = {
             "dry_run": True,
             "version": version,
@@ -352,7 +352,7 @@ def run_training(
             "operation_attributes": op_attrs,
             "features": len(item_attrs) + 1,  # the attributes plus the item code itself
             "estimated_sec": round(estimate, 1),
-            "estimated_peak_gb": round(peak_gb, 2),
+            "estimated_peak_gb": peak_gb,
             "memory_limit_gb": limit_gb,
             "memory_warning": memory_warning(peak_gb, limit_gb),
             "params": model_params,
