@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from routing_core.errors import UserError
-from routing_core.features import ItemFeaturizer, attribute_codes, mutual_information
+from routing_core.model.features import ItemFeaturizer, attribute_codes, mutual_information
 from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
 
 PAD = "<none>"

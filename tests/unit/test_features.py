@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from routing_core.features import ItemFeaturizer, code_tokens, mutual_information
+from routing_core.model.features import ItemFeaturizer, code_tokens, mutual_information
 
 
 def test_code_tokens_of_structured_codes():

@@ -9,7 +9,15 @@ from sklearn.base import clone
 
 from routing_core.datasets import load_dataset
 from routing_core.errors import UserError
-from routing_core.model import Candidate, ItemPrediction, RoutingModel, Step, batch_warnings
+from routing_core.model import (
+    Candidate,
+    ItemPrediction,
+    ModelConfig,
+    RoutingModel,
+    Step,
+    batch_warnings,
+)
+from routing_core.model.vocabulary import query_frame
 from routing_core.sample import SampleConfig, generate
 from tests.conftest import FABRICAD, FABRICAD_MAP
 
@@ -219,7 +227,7 @@ def test_a_one_off_step_of_a_close_item_is_not_proposed():
                          "duration_min": size / 10, "heat": heat, "coat": coat, "size": size})
     ops = pd.DataFrame(rows)
     model = RoutingModel().fit(ops)
-    assert model.stack_weights_.shape == (5,) and (model.stack_weights_[1:4] >= 0).all()
+    assert model.stacker_.weights_.shape == (5,) and (model.stacker_.weights_[1:4] >= 0).all()
     odd = ops[ops["item_code"].isin(ops.loc[ops["process_code"] == "MARK", "item_code"])]
     items = odd.groupby("item_code").first().reset_index()[["item_code", "heat", "coat", "size"]]
     items["item_code"] += "-NEW"
@@ -362,7 +370,7 @@ def test_blank_material_told_by_weight_for_the_size_within_its_shape():
     """A 2 % denser material hides in a wide spread of sizes; within one shape the weight for the
     size gives it away, and the prediction weighs the routings by it."""
     model = RoutingModel().fit(shapes_table())
-    assert model.featurizer_.categorical_.index("material") in model.size_evidence_
+    assert model.featurizer_.categorical_.index("material") in model.imputer_.size_evidence_
     query = shapes_table(n=300, seed=1).groupby("item_code").first().reset_index()
     query["item_code"] = "Q" + query["item_code"]
     truth = query.set_index("item_code")["material"]
@@ -406,14 +414,14 @@ def test_step_tree_leaf_that_never_held_the_group_defers_to_the_additive_model()
                   "kind": group, "size": round(size, 1)} for k, s in enumerate(steps)]
     model = RoutingModel().fit(pd.DataFrame(rows))
     x = model.tokens_.index("X")
-    assert x in model.step_trees_
+    assert x in model.step_trees_.trees_
     query = pd.DataFrame({"item_code": ["A-NEW", "B-NEW"], "kind": ["A", "B"], "size": [20.0, 20.0]})
-    Xo = model.featurizer_._ordinal(model.featurizer_.encode(model._query_frame(query)))
+    Xo = model.featurizer_._ordinal(model.featurizer_.encode(query_frame(query)))
     fallback = np.full((2, len(model.tokens_)), 0.4242)
-    p = model._step_tree_probabilities(Xo, fallback=fallback)
+    p = model.step_trees_.predict_proba(Xo, fallback=fallback)
     assert p[0, x] == pytest.approx(0.4242)  # no small A item was ever seen
     assert p[1, x] < 0.1  # small B items never get X
-    assert model._step_tree_probabilities(Xo)[0, x] > 0.9  # without a fallback: X's rate in group A
+    assert model.step_trees_.predict_proba(Xo)[0, x] > 0.9  # without a fallback: X's rate in group A
 
 
 # ---------------------------------------------------------------- words of text, items without a code
@@ -484,7 +492,7 @@ def test_most_frequent_routing_leads_when_the_attributes_say_nothing():
     assert trial["model_similarity"] <= trial["most_frequent_similarity"]
     pred = model.predict(pd.DataFrame({"item_code": ["NEW"], "description": ["PLATE 12"], "qty": [5]}))[0]
     first = pred.candidates[0]
-    common = model.routings_[model.top_routing_]
+    common = model.routings_[model.candidates_.top_routing]
     assert first.kind == "baseline" and first.processes == [model.processes_[p] for p in common]
     assert "most frequent routing leads" in pred.message
     assert any(c.kind == "model" for c in pred.candidates[1:])
@@ -493,10 +501,7 @@ def test_most_frequent_routing_leads_when_the_attributes_say_nothing():
     assert model.baseline_trial_["model_wins"] and not model.baseline_leads_
 
 
-def test_process_codes_beyond_the_limit_are_pooled_and_memory_stays_bounded(monkeypatch):
-    import routing_core.model as model_module
-
-    monkeypatch.setattr(model_module, "MAX_PROCESS_CODES", 20)
+def test_process_codes_beyond_the_limit_are_pooled_and_memory_stays_bounded():
     rng = np.random.default_rng(0)
     rows = []
     for i in range(300):  # 15 common codes, and 200 codes each on a single item
@@ -505,7 +510,8 @@ def test_process_codes_beyond_the_limit_are_pooled_and_memory_stays_bounded(monk
             route.insert(2, f"ONE_OFF_{i}")
         rows += [{"item_code": f"I{i:03d}", "seq": j + 1, "process_code": p, "kind": "A" if i % 2 else "B"}
                  for j, p in enumerate(route)]
-    model = RoutingModel().fit(pd.DataFrame(rows))
+    config = ModelConfig().replace(vocabulary={"max_process_codes": 20})
+    model = RoutingModel(config=config).fit(pd.DataFrame(rows))
     assert len(model.processes_) == 20 and model.pooled_as_ == "OTHER_PROCESS"
     assert len(model.pooled_processes_) == 215 - 19  # 15 common + 200 one-off codes, 19 kept
     assert {"CUT", "INSPECT", "OTHER_PROCESS"} <= set(model.processes_)
@@ -556,9 +562,16 @@ def test_a_code_with_one_unfamiliar_token_counts_as_no_code():
     assert sims[0, 0] <= 1.0 and sims[0, -1] < 1.0  # not every neighbour inflated to 1
 
 
-def test_a_model_saved_before_new_parameters_still_shows_them():
-    model = RoutingModel().fit(options_table())
-    del model.__dict__["baseline_check"]  # as unpickled from a version saved before it existed
-    del model.featurizer_.__dict__["read_text"], model.featurizer_.__dict__["code_check"]
-    assert "RoutingModel" in repr(model) and model.get_params()["baseline_check"] is False
-    assert model.featurizer_.get_params()["read_text"] is False
+def test_the_configuration_is_a_parameter_clone_sees_and_the_model_uses():
+    from sklearn.base import clone
+
+    config = ModelConfig().replace(candidates={"max_voted": 3}, trial={"code_dropout": 0.0})
+    model = RoutingModel(config=config)
+    assert clone(model).get_params()["config"] == config
+    assert config.to_dict()["candidates"]["max_voted"] == 3
+    assert ModelConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="unknown setting"):
+        ModelConfig.from_dict({"candidates": {"max_votes": 3}})
+    fitted = model.fit(options_table())
+    assert fitted.config_ is config and fitted.candidates_.config.max_voted == 3
+    assert RoutingModel().fit(options_table()).config_ == ModelConfig()  # defaults when none given

@@ -4,13 +4,35 @@ the structure of the item code."""
 from __future__ import annotations
 
 import re
-import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from routing_core.model.encoding import (
+    _NUMBER_RE,
+    BLANK,
+    CODE_CHECK_CLASSES,
+    CODE_CHECK_MIN_ITEMS,
+    CODE_CHECK_ROWS,
+    CODE_MIN_LIFT,
+    MISSING,
+    UNSEEN,
+    Encoded,
+    _as_text,
+    _collapse_rare,
+    _column,
+    _finite,
+    _is_numeric,
+    _number_fields,
+    _texts,
+    attribute_codes,
+    code_tokens,
+    entropy,
+    held_out_lift,
+    mutual_information,
+    sample_skew,
+)
 from routing_core.schema import ITEM
 from routing_core.text import (
     TEXT_KEY_SHARE,
@@ -23,131 +45,6 @@ from routing_core.text import (
     step_relevance,
     text_terms,
 )
-
-CODE_SEPARATORS = "-_/. "
-_SEP_RE = re.compile(r"[-_/. ]")
-_ALPHA_RE = re.compile(r"^([^\W\d_]+)")
-_NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)?")
-MISSING = "<missing>"
-NUMBER_CAP = 1e12  # larger magnitudes are capped: no measurement in a routing export is bigger
-UNSEEN, BLANK = -1, -2  # category codes of a value not seen in training, and of a blank cell
-
-
-@dataclass
-class Encoded:
-    """Items as the featurizer reads them: numbers (NaN: blank) and category codes."""
-
-    n: int
-    num: dict[str, np.ndarray]
-    cat: dict[str, np.ndarray]
-
-
-# ---------------------------------------------------------------- item code structure
-
-
-def code_tokens(codes: pd.Series | list, only: list[str] | None = None) -> pd.DataFrame:
-    """Candidate categorical tokens from the structure of item codes: the prefix before the first
-    separator, the leading letters, the first 1-3 characters (when codes share a length) and the
-    length. Only those the codes have (or, with `only`, exactly those columns)."""
-    values = [str(c) for c in (codes.tolist() if isinstance(codes, pd.Series) else codes)]
-    index = codes.index if isinstance(codes, pd.Series) else None
-    n = max(len(values), 1)
-    out: dict[str, list] = {}
-
-    def want(name: str, present: bool) -> bool:
-        return name in only if only is not None else present
-
-    if want("code:prefix", sum(bool(_SEP_RE.search(v)) for v in values) / n >= 0.5):
-        out["code:prefix"] = [_SEP_RE.split(v, maxsplit=1)[0] for v in values]
-    alpha = [m.group(1) if (m := _ALPHA_RE.match(v)) else None for v in values]
-    if want("code:alpha", sum(a is not None for a in alpha) / n >= 0.5):
-        out["code:alpha"] = [a or "" for a in alpha]
-    lengths = [len(v) for v in values]
-    common = max(set(lengths), key=lengths.count) if lengths else 0
-    same_length = bool(lengths) and lengths.count(common) / n >= 0.9
-    for k in (1, 2, 3):
-        if want(f"code:first{k}", same_length):
-            out[f"code:first{k}"] = [v[:k] for v in values]
-    if want("code:length", len(set(lengths)) > 1):
-        out["code:length"] = [str(length) for length in lengths]
-    return pd.DataFrame(out, index=index)
-
-
-def _texts(values: pd.Series) -> list[str | None]:
-    """Cell values as text, None for a blank cell (the same text at fit and at prediction)."""
-    return [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v)
-            for v in values.tolist()]
-
-
-def _number_fields(text: str | None, width: int) -> tuple[float, list[float]]:
-    """How many numbers a text holds, and the first `width` of them (NaN where absent)."""
-    if text is None:
-        return np.nan, [np.nan] * width
-    found = _NUMBER_RE.findall(text)
-    values = [float(x.replace(",", ".")) for x in found[:width]]
-    return float(len(found)), values + [np.nan] * (width - len(values))
-
-
-CODE_CHECK_ROWS = 6_000  # items the check of the item code's worth is run on (a sample when more)
-CODE_CHECK_MIN_ITEMS = 60  # fewer items: the code is kept untested
-CODE_CHECK_CLASSES = 256  # routings told apart in the check (the rarer ones count as one)
-CODE_MIN_LIFT = 0.01  # top-1 share the code must add to the attributes' to be kept
-
-
-def _entropy(counts: np.ndarray) -> float:
-    p = counts[counts > 0] / counts.sum()
-    return float(-(p * np.log(p)).sum())
-
-
-def mutual_information(x: np.ndarray, y: np.ndarray) -> float:
-    """Mutual information (nats) between two integer-coded variables."""
-    if len(x) == 0:
-        return 0.0
-    joint = pd.Series(1, index=pd.MultiIndex.from_arrays([x, y])).groupby(level=[0, 1]).size()
-    hx = _entropy(np.bincount(x))
-    hy = _entropy(np.bincount(y))
-    return max(hx + hy - _entropy(joint.to_numpy()), 0.0)
-
-
-def _collapse_rare(values: pd.Series, min_count: int) -> np.ndarray:
-    """Integer codes with values seen fewer than min_count times merged into one."""
-    codes, uniques = pd.factorize(values.astype("str").fillna(MISSING))
-    counts = np.bincount(codes, minlength=len(uniques))
-    rare = counts < min_count
-    if rare.any():
-        remap = np.where(rare, len(uniques), np.arange(len(uniques)))
-        codes = pd.factorize(remap[codes])[0]
-    return codes
-
-
-def _binned(values: pd.Series, bins: int = 10) -> np.ndarray:
-    """Quantile bins of a numeric column as integer codes (missing is its own bin)."""
-    v = _finite(values)
-    ok = ~np.isnan(v)
-    codes = np.zeros(len(v), dtype=np.int64)
-    if ok.any():
-        edges = np.unique(np.quantile(v[ok], np.linspace(0, 1, bins + 1)[1:-1]))
-        codes[ok] = np.searchsorted(edges, v[ok], side="right") + 1
-    return pd.factorize(codes)[0]
-
-
-def attribute_codes(frame: pd.DataFrame, col: str, numeric: bool, min_count: int) -> np.ndarray:
-    """One column as integer codes: quantile bins for numbers, rare values merged for categories."""
-    if numeric:
-        return _binned(frame[col])
-    return _collapse_rare(frame[col], min_count)
-
-
-# ---------------------------------------------------------------- featurizer
-
-
-def _is_numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-
-
-def _as_text(series: pd.Series) -> pd.Series:
-    text = series.astype("str")
-    return text.where(series.notna(), MISSING)
 
 
 class ItemFeaturizer(TransformerMixin, BaseEstimator):
@@ -380,7 +277,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         if self.use_code and ITEM in items and y is not None:
             tokens = code_tokens(items[ITEM])
             y_codes = pd.factorize(np.asarray(y))[0]
-            hy = _entropy(np.bincount(y_codes)) or 1.0
+            hy = entropy(np.bincount(y_codes)) or 1.0
             min_count = max(self.min_frequency, int(0.002 * n))
             for col in tokens.columns:
                 x = _collapse_rare(tokens[col], min_count)
@@ -425,23 +322,8 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         parts = {"item code": (self.code_columns_ordinal_, CODE_MIN_LIFT)} if self.code_cols_ else {}
         for col in self.text_cols_:
             parts[col] = (self._ordinal_columns(self._text_column_names(col)), 0.0)
-        used = np.ones(X.shape[1], dtype=bool)
-        right_all = None
-        dropped = []
-        for name, (cols, min_lift) in parts.items():
-            if right_all is None:
-                right_all = _held_out_right(X[:, used], target, cut)
-            without = used.copy()
-            without[cols] = False
-            right = _held_out_right(X[:, without], target, cut)
-            gain = int((right_all & ~right).sum()) - int((right & ~right_all).sum())
-            changed = int((right_all != right).sum())
-            keep = gain > 2.0 * np.sqrt(max(changed, 1)) and gain / len(right) >= min_lift
-            self.lift_[name] = {"held_out_items": len(right), "top1_gain": round(gain / len(right), 4),
-                                "items_changed": changed, "kept": bool(keep)}
-            if not keep:
-                dropped.append(name)
-                used, right_all = without, right
+        lift, dropped = held_out_lift(X, target, cut, parts)
+        self.lift_.update(lift)
         if not dropped:
             return
         if "item code" in dropped:
@@ -492,7 +374,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                     continue
                 self.numeric_.append(col)
                 positive = bool((v[ok] >= 0).all())
-                skewed = self.log_skewed and positive and np.nanmax(v) > 0 and _skew(v[ok]) > 1.0
+                skewed = self.log_skewed and positive and np.nanmax(v) > 0 and sample_skew(v[ok]) > 1.0
                 self.log_[col] = skewed
                 if skewed:
                     v = np.log1p(v)
@@ -561,7 +443,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     def _relevance(self, raw: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
         """Weight of each column: sqrt of its normalised mutual information with y (floor 0.05)."""
         y_codes = pd.factorize(y)[0]
-        hy = _entropy(np.bincount(y_codes)) or 1.0
+        hy = entropy(np.bincount(y_codes)) or 1.0
         min_count = max(self.min_frequency, int(0.002 * len(raw)))
         weights = {}
         for col in self.numeric_ + self.categorical_:
@@ -708,35 +590,3 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     @property
     def ordinal_is_categorical_(self) -> np.ndarray:
         return np.array([False] * len(self.numeric_) + [True] * len(self.categorical_), dtype=bool)
-
-
-def _held_out_right(X: np.ndarray, y: np.ndarray, cut: int) -> np.ndarray:
-    """Which of the rows from `cut` on a small forest fitted on the rows before it gets right."""
-    from sklearn.ensemble import RandomForestClassifier
-
-    if X.shape[1] == 0:
-        return np.zeros(len(y) - cut, dtype=bool)
-    forest = RandomForestClassifier(n_estimators=20, min_samples_leaf=2, random_state=0, n_jobs=2)
-    with warnings.catch_warnings():  # many routings are rare: that is the data, not a mistake
-        warnings.simplefilter("ignore", UserWarning)
-        forest.fit(X[:cut], y[:cut])
-    return forest.predict(X[cut:]) == y[cut:]
-
-
-def _column(items: pd.DataFrame, col: str) -> pd.Series:
-    return items[col] if col in items else pd.Series(np.nan, index=items.index, dtype="object")
-
-
-def _finite(values: pd.Series) -> np.ndarray:
-    """Numbers as float64: blank, infinite or non-numeric cells are NaN, and absurd magnitudes
-    are capped (they would overflow float32 trees and squared sums)."""
-    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    v = np.where(np.isfinite(v), v, np.nan)
-    return np.clip(v, -NUMBER_CAP, NUMBER_CAP)
-
-
-def _skew(v: np.ndarray) -> float:
-    sd = v.std()
-    if sd == 0:
-        return 0.0
-    return float(((v - v.mean()) ** 3).mean() / sd**3)
