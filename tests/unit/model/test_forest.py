@@ -1,0 +1,81 @@
+"""LeafForest: trees on step presence kept as split structure, leaf votes and leaf mates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from routing_core.model.forest import LeafForest
+
+
+def two_clusters(n=60, seed=0):
+    """Half the items small (steps 0, 1; label 0), half large (steps 0, 2; label 1)."""
+    rng = np.random.default_rng(seed)
+    large = np.arange(n) >= n // 2
+    X = np.column_stack([np.where(large, 10.0, 1.0) + rng.normal(0, 0.1, n), rng.normal(size=n)])
+    Y = np.column_stack([np.ones(n), ~large, large]).astype(float)
+    return X, Y, large.astype(int)
+
+
+@pytest.fixture(scope="module")
+def forest():
+    X, Y, labels = two_clusters()
+    return LeafForest(n_estimators=8, random_state=0, n_jobs=1).fit(X, Y, labels, 2), X, labels
+
+
+def test_apply_gives_one_leaf_per_tree(forest):
+    f, X, _ = forest
+    leaves = f.apply(X)
+    assert leaves.shape == (len(X), 8)
+    assert f.is_leaf_[leaves].all()
+    # each tree's leaves lie within its own block of nodes
+    assert ((leaves >= f.offsets_) & (leaves < np.r_[f.offsets_[1:], f.n_nodes_])).all()
+    np.testing.assert_array_equal(leaves, f.train_leaves_)
+    assert f.leaf_counts_.sum() == len(X) * 8  # every item counted once per tree
+
+
+def test_identical_rows_share_every_leaf(forest):
+    f, X, _ = forest
+    leaves = f.apply(np.vstack([X[3], X[3]]))
+    np.testing.assert_array_equal(leaves[0], leaves[1])
+
+
+def test_votes_sum_to_one_and_follow_the_cluster(forest):
+    f, _, _ = forest
+    vote, leaves = f.vote(np.array([[1.0, 0.0], [10.0, 0.0], [5.5, 3.0]]))
+    dense = vote.toarray()
+    assert dense.shape == (3, 2) and leaves.shape == (3, 8)
+    np.testing.assert_allclose(dense.sum(axis=1), 1.0, rtol=1e-6)
+    assert dense[0].tolist() == pytest.approx([1.0, 0.0])
+    assert dense[1].tolist() == pytest.approx([0.0, 1.0])
+
+
+def test_mates_hold_the_item_itself_once_and_respect_the_window(forest):
+    f, X, labels = forest
+    leaves = f.apply(X[:5])
+    q, items = f.mates(leaves, window=4)
+    pairs = set(zip(q.tolist(), items.tolist(), strict=True))
+    assert len(pairs) == len(q)  # deduplicated
+    assert q.tolist() == sorted(q.tolist())
+    for i in range(5):
+        mine = items[q == i]
+        assert len(mine) <= 4 * 8
+        assert (labels[mine] == labels[i]).mean() >= 0.8  # leaf mates mostly need the same steps
+    wide_q, wide_items = f.mates(leaves, window=60)
+    for i in range(5):
+        assert i in wide_items[wide_q == i]  # a training item is its own leaf mate
+
+
+def test_without_features_every_tree_is_one_leaf():
+    labels = np.array([0, 0, 0, 1])
+    f = LeafForest(n_estimators=3, n_jobs=1).fit(np.zeros((4, 0)), np.ones((4, 1)), labels, 2)
+    vote, _ = f.vote(np.zeros((2, 1)))
+    np.testing.assert_allclose(vote.toarray(), [[0.75, 0.25], [0.75, 0.25]], rtol=1e-6)
+
+
+def test_same_seed_same_forest():
+    X, Y, labels = two_clusters(seed=1)
+    a = LeafForest(n_estimators=4, random_state=3, n_jobs=1).fit(X, Y, labels, 2)
+    b = LeafForest(n_estimators=4, random_state=3, n_jobs=2).fit(X, Y, labels, 2)
+    np.testing.assert_array_equal(a.train_leaves_, b.train_leaves_)
+    np.testing.assert_array_equal(a.threshold_, b.threshold_)
