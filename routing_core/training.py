@@ -407,10 +407,13 @@ def run_training(
         "most_frequent_leads": bool(getattr(final, "baseline_leads_", False)),
         "baseline_trial": getattr(final, "baseline_trial_", None),
         "reading": final.reading(),
+        # Which parts of the model are on for this dataset, with the held-out lift behind each.
+        "parts": final.parts(),
         "training_duration_sec": round(time.perf_counter() - started, 3),
         "created_at": created_at,
     })
-    params = {**final.get_params(), "test_size": float(request.test_size), "seed": request.seed,
+    params = {**final.get_params(), "config": final.config_.to_dict(), "test_size": float(request.test_size),
+              "seed": request.seed,
               "refit": request.refit}
     training_request = {**request.to_dict(), "version": version, "dataset_sha256": dataset_sha,
                         "submitted_at": created_at}

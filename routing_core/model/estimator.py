@@ -81,7 +81,9 @@ class RoutingModel(BaseEstimator):
     def fit(self, ops: pd.DataFrame, item_attributes: list[str] | None = None,
             operation_attributes: list[str] | None = None, progress: Progress | None = None) -> RoutingModel:
         """Learn from a canonical operations table (Dataset.ops)."""
-        cfg = self.config_ = self.config or ModelConfig()
+        # A configuration as recorded in a manifest (a dict) is accepted too.
+        given = self.config
+        cfg = self.config_ = given if isinstance(given, ModelConfig) else ModelConfig.from_dict(given)
         progress = progress or _quiet
         progress(0.0, "Preparing routings")
         ops = check_ops(ops)
