@@ -1,0 +1,69 @@
+"""RoutingModel: the parts fitted in turn and asked in turn, on a small table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from routing_core.errors import UserError
+from routing_core.model import RoutingModel
+from routing_core.model.experts import EXPERTS
+
+
+def test_step_probabilities_are_items_by_steps_within_zero_and_one(toy_model):
+    ops, model = toy_model
+    items = pd.DataFrame({"item_code": ["N1", "N2", "N3"], "heat": ["Y", "N", "N"],
+                          "coat": ["N", "N", "Y"], "size": [50.0, 50.0, 50.0]})
+    p = model.step_probabilities(items)
+    assert p.shape == (3, len(model.tokens_))
+    assert ((p > 0) & (p < 1)).all()
+    tok = {t: k for k, t in enumerate(model.tokens_)}
+    assert p[0, tok["HEAT"]] > 0.5 and p[1, tok["HEAT"]] < 0.5
+    assert p[2, tok["COAT"]] > 0.5 and p[0, tok["COAT"]] < 0.5
+    assert (p[:, tok["CUT"]] > 0.9).all()
+
+
+def test_long_form_rows_are_one_item(toy_model):
+    ops, model = toy_model
+    own = ops[ops["item_code"] == "P-0001"]
+    assert len(own) > 1
+    assert model.step_probabilities(own).shape == (1, len(model.tokens_))
+
+
+def test_parts_lists_the_three_experts(toy_model):
+    _, model = toy_model
+    parts = model.parts()
+    assert set(parts) == {"experts", "features", "size_evidence", "baseline_trial", "most_frequent_leads"}
+    assert list(parts["experts"]) == list(EXPERTS) == ["forest", "additive", "step_trees"]
+    for part in parts["experts"].values():
+        assert set(part) == {"on", "weight", "lift"}
+        assert part["on"] == (part["weight"] > 0)
+    assert any(part["on"] for part in parts["experts"].values())
+
+
+def test_state_mirrors_the_vocabulary(toy_model):
+    ops, model = toy_model
+    assert model.n_items_ == ops["item_code"].nunique() == 60
+    assert model.processes_ == ["COAT", "CUT", "DRILL", "HEAT", "INSPECT"]
+    assert sorted(map(tuple, (model.vocab_.routing_processes(r) for r in range(len(model.routings_))))) == sorted([
+        ("CUT", "DRILL", "INSPECT"), ("CUT", "HEAT", "DRILL", "INSPECT"), ("CUT", "DRILL", "COAT", "INSPECT")])
+
+
+def test_unfitted_model_says_so():
+    with pytest.raises(RuntimeError, match="not fitted yet"):
+        RoutingModel().predict(pd.DataFrame({"item_code": ["A"]}))
+
+
+def test_save_and_load_answer_the_same(toy_model, tmp_path):
+    _, model = toy_model
+    path = tmp_path / "model.joblib"
+    model.save(path)
+    again = RoutingModel.load(path)
+    items = pd.DataFrame({"item_code": ["N1"], "heat": ["Y"], "coat": ["N"], "size": [40.0]})
+    np.testing.assert_allclose(again.step_probabilities(items), model.step_probabilities(items))
+    import joblib
+
+    joblib.dump({"not": "a model"}, tmp_path / "other.joblib")
+    with pytest.raises(UserError, match="does not hold a routing model"):
+        RoutingModel.load(tmp_path / "other.joblib")
