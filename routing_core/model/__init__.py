@@ -10,6 +10,7 @@ constants), estimator (RoutingModel, which fits and asks the parts in turn).
 
 from routing_core.model.config import ModelConfig
 from routing_core.model.estimator import RoutingModel
+from routing_core.model.explain import explain
 from routing_core.model.forest import LeafForest
 from routing_core.model.output import (
     Candidate,
@@ -30,5 +31,5 @@ MAX_PROCESS_CODES = ModelConfig().vocabulary.max_process_codes
 
 __all__ = [
     "BATCH", "MAX_PROCESS_CODES", "MODEL_FORMAT", "MODEL_FORMATS_READ", "Candidate", "ItemPrediction", "LeafForest", "ModelConfig",
-    "RoutingModel", "Step", "batch_warnings", "predictions_frame",
+    "RoutingModel", "Step", "batch_warnings", "explain", "predictions_frame",
 ]

@@ -53,7 +53,12 @@ class AdditiveStepModel:
         # not overrule the evidence of similar items.
         coef, intercept = ridge(Z, Y, max(c.linear_alpha * len(Z) / 100, c.linear_min_alpha))
         self.coef_, self.intercept_ = coef.astype(np.float32), intercept.astype(np.float32)
+        self.z_mean_ = Z.mean(axis=0).astype(np.float32)  # the average item, for explanations
         return self
+
+    def contributions(self, z: np.ndarray, step: int) -> np.ndarray:
+        """How far each design column moves step's probability from the average item's."""
+        return self.coef_[:, step] * (z - self.z_mean_)
 
     def predict_proba(self, Z: np.ndarray) -> np.ndarray:
         clip = self.config.linear_clip

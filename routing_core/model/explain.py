@@ -1,0 +1,79 @@
+"""Why a step is in a candidate: how sure the model is of it, and which of the item's attributes
+weigh most for and against it.
+
+The weights come from the additive step model (experts.AdditiveStepModel): per step, a linear
+model of its presence, so each attribute's part is exact and additive. An attribute's weight is
+how far the item's value moves the step's estimate from the average training item's (in
+probability points); derived columns count for the attribute they were read from (the words of
+a description for the description, the code's prefix for the item code).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from routing_core.model.vocabulary import query_frame
+from routing_core.schema import ITEM
+
+COLUMNS = [ITEM, "step", "process_code", "probability", "direction", "attribute", "value", "weight"]
+
+
+def _owners(featurizer, width: int) -> list[str]:
+    """The attribute each column of the imputation design was read from."""
+    owner = [""] * width
+    for col, idx in featurizer.blocks_.items():
+        for i in idx:
+            owner[i] = col
+    logs = [c for c in featurizer.numeric_ if featurizer.log_positive_.get(c, False)]
+    for k, col in enumerate(logs):
+        owner[width - len(logs) + k] = col
+    return owner
+
+
+def source_attribute(column: str, attributes: list[str]) -> str:
+    """The user's attribute behind a derived column: "description[VALVE]" -> "description"."""
+    if column.startswith("code:"):
+        return ITEM
+    for attr in sorted(attributes, key=len, reverse=True):
+        if column == attr or column.startswith((f"{attr}:", f"{attr}[", f"{attr}#")):
+            return attr
+    return column
+
+
+def explain(model, items: pd.DataFrame, steps: list[str] | None = None, top: int = 3,
+            min_weight: float = 0.01) -> pd.DataFrame:
+    """Per item and step (tokens_ names, e.g. "INSPECT#2"; all steps by default): the step's
+    probability, and up to `top` attributes for it and `top` against it, each with the item's
+    value and its weight in probability points (at least min_weight). Empty when the additive
+    model is switched off for this dataset (its reasons would not be the model's)."""
+    model._check_fitted()
+    if not model.stacker_.parts()["additive"]["on"]:
+        return pd.DataFrame(columns=COLUMNS)
+    frame = query_frame(items)
+    tokens = model.tokens_
+    wanted = range(len(tokens)) if steps is None else [tokens.index(s) for s in steps if s in tokens]
+    f = model.featurizer_
+    enc = f.encode(frame)
+    Z = f.imputation_design(enc)[0]
+    owners = [source_attribute(c, model.item_attributes_) for c in _owners(f, Z.shape[1])]
+    names = sorted(set(owners) - {""})
+    member = np.zeros((Z.shape[1], len(names)))
+    for i, owner in enumerate(owners):
+        if owner:
+            member[i, names.index(owner)] = 1.0
+    probs = model.step_probabilities(frame)
+    rows = []
+    for i, code in enumerate(frame[ITEM].tolist()):
+        for t in wanted:
+            weight = model.additive_.contributions(Z[i], t) @ member
+            order = np.argsort(-weight)
+            picks = [("for", j) for j in order[:top] if weight[j] >= min_weight]
+            picks += [("against", j) for j in order[::-1][:top] if weight[j] <= -min_weight]
+            for direction, j in picks:
+                attr = names[j]
+                value = frame[attr].iloc[i] if attr in frame else None
+                rows.append((code, tokens[t], model.processes_[model.vocab_.token_process_[t]],
+                             round(float(probs[i, t]), 4), direction, attr,
+                             None if value is None or value != value else value, round(float(weight[j]), 4)))
+    return pd.DataFrame(rows, columns=COLUMNS)
