@@ -14,14 +14,14 @@ import pytest
 from routing_core.datasets import (
     DatasetStore,
     RawTable,
-    _items_with_several_values,
-    _may_need_trim,
     classify_attributes,
     item_index,
     load_dataset,
     normalise,
     read_table,
 )
+from routing_core.datasets.normalising import _may_need_trim
+from routing_core.datasets.profiling import _items_with_several_values
 from routing_core.errors import UserError
 from routing_core.schema import detect_mapping, parse_map_args, resolve_mapping
 from tests.conftest import FABRICAD, FABRICAD_MAP, TEST_DATA
