@@ -433,7 +433,7 @@ def test_broken_job_records_are_listed_and_trainings_still_run(trained, models_d
     job_id = at.session_state["train_job"]
     deadline = time.monotonic() + 90
     while manager.get(job_id)["state"] not in ("completed", "failed"):
-        assert time.monotonic() < deadline
+        assert time.monotonic() < deadline, f"the dry run did not end within 90 s: {manager.get(job_id)}"
         time.sleep(0.3)
     assert manager.get(job_id)["state"] == "completed", manager.get(job_id)
     assert len(manager.broken()) == 8  # left alone: nothing removes a file it cannot read

@@ -277,7 +277,7 @@ def test_store_save_list_load_delete_and_same_content(data_home):
 @pytest.mark.parametrize("name", ["../x", "/abs", "a/b", "..", ".hidden", "x\x00y", "CON", "a" * 65, ""])
 def test_store_refuses_hostile_names(data_home, name):
     store = DatasetStore()
-    with pytest.raises(UserError):
+    with pytest.raises(UserError, match="^The dataset name"):
         store.save(name, load_dataset(FABRICAD, FABRICAD_MAP))
     assert not (data_home / "datasets").exists() or list((data_home / "datasets").iterdir()) == []
     assert not (data_home.parent / "x").exists()
