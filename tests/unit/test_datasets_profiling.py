@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from routing_core.datasets import (
+from routing_core.datasets.profiling import (
+    _items_with_several_values,
     classify_attributes,
     item_index,
 )
-from routing_core.datasets.profiling import _items_with_several_values
 
 
 def test_attributes_are_classified_by_how_many_items_disagree():
