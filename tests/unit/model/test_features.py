@@ -1,0 +1,77 @@
+"""ItemFeaturizer: familiarity, codeless items, the imputation design and setting a category."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from routing_core.model.features import BLANK, UNSEEN, ItemFeaturizer
+
+
+def items(n=100, seed=0):
+    rng = np.random.default_rng(seed)
+    family = rng.choice(["SH", "FL"], size=n)
+    return pd.DataFrame({
+        "item_code": [f"{f}-{i:04d}" for i, f in enumerate(family)],
+        "material": rng.choice(["steel", "alu", "brass"], size=n),
+        "size": rng.uniform(10, 20, size=n),
+    }), family
+
+
+@pytest.fixture(scope="module")
+def featurizer():
+    frame, family = items()
+    return ItemFeaturizer(["material", "size"], weighting=False, code_check=False).fit(frame, family)
+
+
+def test_familiarity_is_the_share_of_known_values(featurizer):
+    f = featurizer
+    assert "code:prefix" in f.code_cols_
+    q = pd.DataFrame({"item_code": ["SH-1", "XX-2", "SH-3", "SH-4"],
+                      "material": ["steel", "steel", "wood", "wood"], "size": [15.0, 15.0, 15.0, 1e6]})
+    enc = f.encode(q)
+    # size within the training range (widened by a quarter each side), material seen; the code
+    # does not count
+    assert f.familiarity(enc).tolist() == pytest.approx([1.0, 1.0, 0.5, 0.0])
+    sizes = items()[0]["size"]
+    spread = sizes.max() - sizes.min()
+    assert f.range_["size"] == pytest.approx((sizes.min() - spread / 4, sizes.max() + spread / 4))
+    assert enc.cat["material"].tolist()[2] == UNSEEN
+
+
+def test_an_unknown_code_pattern_is_codeless(featurizer):
+    f = featurizer
+    q = pd.DataFrame({"item_code": ["SH-0001", "ZZ-0001", None], "material": [None, "alu", "alu"],
+                      "size": [12.0, 12.0, 12.0]})
+    enc = f.encode(q)
+    assert f.codeless(enc).tolist() == [False, True, True]
+    assert all(enc.cat[c][1] == BLANK for c in f.code_cols_)
+    assert enc.cat["material"][0] == BLANK
+    X = f.transform(q)
+    assert (X[1, f.code_columns_out_] == 0).all() and (X[0, f.code_columns_out_] != 0).any()
+
+
+def test_imputation_design_has_the_logs_of_positive_sizes(featurizer):
+    f = featurizer
+    frame, _ = items()
+    enc = f.encode(frame)
+    Z, blocks = f.imputation_design(enc)
+    assert Z.shape == (len(frame), f.n_features_out_ + 1)  # one positive measurement: its log
+    logs = np.log(frame["size"].to_numpy())
+    np.testing.assert_allclose(Z[:, -1], (logs - logs.mean()) / logs.std(), atol=1e-5)
+    j = f.categorical_.index("material")
+    np.testing.assert_array_equal(blocks[j], f.blocks_["material"])
+    one_hot = Z[:, blocks[j]]
+    assert set(np.unique(one_hot).tolist()) == {0.0, 1.0} and (one_hot.sum(axis=1) == 1).all()
+
+
+def test_set_category_sets_the_code_and_its_one_hot(featurizer):
+    f = featurizer
+    frame, _ = items(n=3, seed=1)
+    x = f.transform_ordinal(frame)[0].copy()
+    j = f.categorical_.index("material")
+    f.set_category(x, j, 2.0)
+    assert x[len(f.numeric_) + j] == 2.0
+    start = f.tree_onehot_[j]  # three values: one-hot columns for the trees too
+    assert x[start : start + 3].tolist() == [0.0, 0.0, 1.0]
