@@ -12,6 +12,7 @@ from datetime import datetime
 
 import pytest
 
+from routing_core.access import local_user
 from routing_core.datasets import DatasetStore, normalise, read_table
 from routing_core.errors import UserError
 from routing_core.manifest import METRICS_FILE, MODEL_FILE
@@ -293,7 +294,9 @@ def test_cancel_pending_at_once_and_running_at_the_next_step(tmp_path, home):
         time.sleep(0.02)
     manager.cancel(running)
     record = _wait(manager, running, {"completed", "failed", "cancelled"})
-    assert record["state"] == "cancelled" and record["message"] == "cancelled by user"
+    me = local_user().name
+    assert record["state"] == "cancelled" and record["message"] == f"cancelled by {me}"
+    assert record["cancelled_by"] == me and record["owner"] == me
     assert manager.get(queued)["state"] == "cancelled" and manager.get(queued)["started_ts"] is None
     assert _visible(tmp_path) == [] and Registry(tmp_path).stale_entries() == []
 
