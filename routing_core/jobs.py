@@ -35,6 +35,8 @@ from routing_core.errors import UserError
 from routing_core.limits import TRAIN_MEMORY_GB
 from routing_core.names import check_name
 from routing_core.registry import JOBS_DIR, Registry
+from routing_core.sharing import host_id, lease_expired, lease_or_default
+from routing_core.signing import KEY_ENV, KEY_FILE_ENV, configured_key
 from routing_core.statefile import NUMBER, TEXT, BrokenState, Field, check, read_json
 from routing_core.train_request import TrainRequest, check_request, unique_version_name
 
@@ -455,18 +457,32 @@ class JobManager:
     # ------------------------------------------------------------ liveness
 
     def _settle(self, record: dict) -> dict:
+        """A running record read as failed when its training is gone (see why_dead), else as is."""
         if record.get("state") != "running":
             return record
-        if pid_alive(record.get("pid"), record.get("pid_start")):
+        if why_dead(record) is None:
             if record.get("started_ts"):
                 record["elapsed_sec"] = round(time.time() - record["started_ts"], 1)
             return record
-        pid = record.get("pid")
+        # Judged again under the records lock: a heartbeat may have come meanwhile. Once the
+        # process is gone or its lease expired it writes no more: what is on disk now is final.
+        reasons: dict = {}
 
-        # The process is gone, so it can write no more: what is on disk now is final.
-        ended = self.end(record["job_id"], "failed", when=lambda rec: rec.get("state") == "running"
-                         and rec.get("pid") == pid, error=DEAD_REASON, message=DEAD_REASON)
-        return ended or self._read(record["job_id"]) or record
+        def dead(rec: dict) -> bool:
+            reasons["why"] = why_dead(rec)
+            return rec.get("state") == "running" and reasons["why"] is not None
+
+        def end(rec: dict) -> dict | None:
+            if not dead(rec):
+                return None
+            return _finish(rec, "failed", error=reasons["why"], message=reasons["why"])
+
+        ended: dict = {}
+        self.update(record["job_id"], lambda rec: ended.setdefault("rec", end(rec)))
+        if ended.get("rec") is not None:
+            self.log_finish(ended["rec"])
+            return ended["rec"]
+        return self._read(record["job_id"]) or record
 
     def worker_running(self) -> bool:
         """Whether a worker holds the lock of this models folder."""
@@ -497,6 +513,9 @@ class JobManager:
         package_root = str(Path(__file__).resolve().parents[1])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        key = configured_key()
+        if key is not None and not env.get(KEY_ENV) and not env.get(KEY_FILE_ENV):
+            env[KEY_ENV] = key.decode("utf-8", "replace")  # the worker signs what it publishes
         log_path = self.jobs_dir / WORKER_LOG
         with contextlib.suppress(OSError):
             if log_path.stat().st_size > 1 << 20:
@@ -512,6 +531,23 @@ class JobManager:
         with _CHILDREN_LOCK:
             _CHILDREN.append(child)
         self._last_spawn = time.time()
+
+
+def lease_reason(host: str | None) -> str:
+    """Why another host's job was failed: its lease expired."""
+    return (f"the training's host ({host}) stopped renewing its lease for over {lease_or_default():g} s "
+            "(server restart?)")
+
+
+def why_dead(record: dict) -> str | None:
+    """Why a running job's training is gone, or None while it may still run: a job of this host
+    (or of a record without a host) is judged by its process; another host's only by its lease."""
+    host = record.get("host")
+    if host is None or host == host_id():
+        return None if pid_alive(record.get("pid"), record.get("pid_start")) else DEAD_REASON
+    if lease_expired(record.get("heartbeat_ts") or record.get("started_ts")):
+        return lease_reason(host)
+    return None
 
 
 def job_object(record: dict) -> str:

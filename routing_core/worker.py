@@ -8,17 +8,18 @@ folder, limits its own memory (`routing_core.memory`), and renews the lease of t
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 
 from routing_core.errors import UserError
 from routing_core.jobs import (
     CANCELLED_MESSAGE,
-    DEAD_REASON,
     WORKER_LOCK,
     WRITE_EVERY_SEC,
     JobManager,
@@ -37,6 +38,7 @@ from routing_core.memory import (
     limit_memory,
     out_of_memory_message,
 )
+from routing_core.sharing import heartbeat_every, host_id
 from routing_core.train_request import Cancelled, TrainRequest
 
 # ---------------------------------------------------------------- the worker
@@ -125,14 +127,46 @@ def run_worker(models_dir: str | os.PathLike | None = None,
                 return 0
 
 
+class Heartbeat:
+    """While a job runs, renew its lease (`heartbeat_ts`) every few seconds from a thread, so every
+    host sees it alive; stops renewing when the block ends."""
+
+    def __init__(self, manager: JobManager, job_id: str) -> None:
+        self.manager, self.job_id = manager, job_id
+        self.pid, self.host = os.getpid(), host_id()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat {job_id}", daemon=True)
+
+    def beat(self) -> None:
+        """Renew the lease now, if the job still runs here."""
+        def renew(rec: dict) -> dict | None:
+            if rec.get("state") != "running" or rec.get("pid") != self.pid or rec.get("host") != self.host:
+                return None
+            rec["heartbeat_ts"] = time.time()
+            return rec
+
+        with contextlib.suppress(OSError, UserError):
+            self.manager.update(self.job_id, renew)
+
+    def _run(self) -> None:
+        while not self._stop.wait(heartbeat_every()):
+            self.beat()
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
 def _orphans_failed(manager: JobManager) -> None:
     """With the worker lock held, any other 'running' record belongs to a dead worker."""
-    me = os.getpid()
+    me, host = os.getpid(), host_id()
     for rec in manager._records():
-        if rec.get("state") == "running" and rec.get("pid") != me:
-            pid = rec.get("pid")
-            manager.end(rec["job_id"], "failed", when=lambda r, pid=pid: r.get("state") == "running"
-                        and r.get("pid") == pid, error=DEAD_REASON, message=DEAD_REASON)
+        if rec.get("state") == "running" and (rec.get("pid") != me or rec.get("host") != host):
+            manager._settle(rec)
 
 
 def _claim_next(manager: JobManager) -> dict | None:
@@ -140,14 +174,15 @@ def _claim_next(manager: JobManager) -> dict | None:
         (r for r in manager._records() if r.get("state") == "pending"),
         key=lambda r: (r.get("created_ts") or 0, r["job_id"]),
     )
-    me, start = os.getpid(), _proc_start(os.getpid())
+    me, start, host = os.getpid(), _proc_start(os.getpid()), host_id()
     for rec in pending:
         def claim(r: dict) -> dict | None:
             if r.get("state") != "pending":
                 return None
             now = time.time()
             r.update(state="running", stage="validate", progress=0.0, message="starting",
-                     started_ts=now, started_at=_now_iso(now), pid=me, pid_start=start)
+                     started_ts=now, started_at=_now_iso(now), pid=me, pid_start=start,
+                     host=host, heartbeat_ts=now)
             return r
 
         claimed = manager.update(rec["job_id"], claim)
@@ -183,7 +218,8 @@ def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
             history = r.setdefault("stages", [])
             if not history or history[-1]["stage"] != stage:  # when each stage began, for the record
                 history.append({"stage": stage, "at_sec": round(now - started, 3)})
-            r.update(stage=stage, progress=pct, message=message, elapsed_sec=round(now - started, 3))
+            r.update(stage=stage, progress=pct, message=message, elapsed_sec=round(now - started, 3),
+                     heartbeat_ts=now)
             return r
 
         rec = manager.update(job_id, step)
@@ -195,7 +231,8 @@ def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
     try:
         from routing_core import training  # looked up now, so a test may stand in for it
 
-        result = training.run_training(request, manager.root, manager.data_home, progress=progress)
+        with Heartbeat(manager, job_id):
+            result = training.run_training(request, manager.root, manager.data_home, progress=progress)
     except Cancelled:
         by = (manager._read(job_id) or {}).get("cancelled_by")
         manager.end(job_id, "cancelled", message=cancelled_message(by))
