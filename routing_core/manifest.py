@@ -4,7 +4,8 @@
 file changes (mtime, size or inode), so every process sharing a models folder sees the truth.
 `ModelCache` keeps unpickled models keyed by (version folder, manifest sha256): a version that
 changed on disk is loaded again, never served stale. Artifacts are hash-checked before
-unpickling because a joblib file runs code when it is loaded.
+unpickling because a joblib file runs code when it is loaded; with a signing key configured
+(`routing_core.signing`) the manifest's signature is checked first.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from routing_core.errors import UserError
+from routing_core.signing import check_signature
 from routing_core.statefile import (
     NUMBER,
     TEXT,
@@ -376,6 +378,7 @@ class ModelCache:
     def _get(self, version_dir: str | os.PathLike) -> Any:
         folder = self._dir(version_dir)
         manifest, digest = self.manifests.get_with_digest(folder)
+        check_signature(folder, manifest, digest)  # with a key in force: before anything is unpickled
         key = (folder, digest)
         model_path = Path(folder) / MODEL_FILE
         model = self._lookup(key, model_path)
@@ -466,7 +469,17 @@ class ModelCache:
 MODELS = ModelCache(MANIFESTS)
 
 
-def clear_all() -> dict:
-    """Clear the manifest cache and the loaded models; returns how many of each were dropped."""
+def clear_all(user: Any = None, activity: Any = None) -> dict:
+    """Clear the manifest cache and the loaded models; returns how many of each were dropped.
+
+    Needs an admin (`user`, None: the local user; Forbidden otherwise); recorded in the activity
+    log (`activity`, by default that of the data home)."""
+    from routing_core.access import actor, require
+    from routing_core.activity import CLEAR_CACHE, ActivityLog
+
+    who = actor(user)
+    require(who, "clear_cache")
     DIGESTS.clear()
-    return {"manifests": MANIFESTS.invalidate(), "models": MODELS.clear()}
+    dropped = {"manifests": MANIFESTS.invalidate(), "models": MODELS.clear()}
+    (activity if activity is not None else ActivityLog()).record(who, CLEAR_CACHE, "caches", **dropped)
+    return dropped
