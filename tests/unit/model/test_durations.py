@@ -85,6 +85,8 @@ def evidence_table() -> pd.DataFrame:
                      "work_center": "WC9"})
     rows.append({"item_code": "E", "seq": 10, "process_code": "PAINT", "duration_min": np.nan,
                  "work_center": None})
+    rows.append({"item_code": "F", "seq": 10, "process_code": "CUT", "duration_min": np.nan,
+                 "work_center": "WC1"})  # WC1 cuts most: 3 items of 5
     return pd.DataFrame(rows)
 
 
@@ -128,7 +130,7 @@ def test_step_takes_the_neighbours_else_all_items_else_no_time(evidence):
     # item 1's neighbours lack CUT: the median over every item
     fallback = ev.step(1, 10, tok["CUT"], batch)
     assert fallback.duration_min == pytest.approx(np.median([1.0, 2.0, 4.0, 100.0]))
-    assert fallback.attributes == {"work_center": "WC1"}  # ties: the first value seen
+    assert fallback.attributes == {"work_center": "WC1"}  # the most common over every item
     # PAINT never has a time: none is made up
     paint = ev.step(1, 10, tok["PAINT"], batch)
     assert paint.duration_min is None and paint.duration_low is None and paint.duration_high is None

@@ -76,3 +76,18 @@ def test_step_probabilities_of_no_items_is_empty(toy_model):
     empty = pd.DataFrame({"item_code": pd.Series([], dtype="str")})
     assert model.predict(empty) == []  # the other questions answer an empty table
     assert model.step_probabilities(empty).shape == (0, len(model.tokens_))
+
+
+def test_rare_process_codes_are_pooled_under_one_name():
+    from routing_core.model import ModelConfig
+    from tests.unit.model.tables import options_table
+
+    config = ModelConfig().replace(vocabulary={"max_process_codes": 4})
+    model = RoutingModel(n_jobs=1, baseline_check=False, config=config).fit(
+        options_table(per_combo=10), ["heat", "coat", "size"], ["work_center"])
+    assert model.processes_ == ["CUT", "DRILL", "INSPECT", "OTHER_PROCESS"]
+    assert sorted(model.pooled_processes_) == ["COAT", "HEAT"]  # on 10 items each, the others on 30
+    reading = model.reading()
+    assert (reading["pooled_process_codes"], reading["pooled_as"], reading["process_codes"]) == (2, "OTHER_PROCESS", 4)
+    [pred] = model.predict(pd.DataFrame({"item_code": ["N"], "heat": ["Y"], "coat": ["N"], "size": [50.0]}))
+    assert pred.candidates[0].processes == ["CUT", "OTHER_PROCESS", "DRILL", "INSPECT"]

@@ -201,3 +201,35 @@ def test_expert_logits_clip_each_expert():
     assert logits[1, 0].tolist() == pytest.approx([logit(0.01), logit(0.99)])
     assert logits[2, 0].tolist() == pytest.approx([logit(1e-3), logit(1 - 1e-3)])
     assert logits[3, 0].tolist() == pytest.approx([logit(0.2), logit(0.9)])
+
+
+def test_out_of_fold_answers_every_item_once_per_step():
+    from routing_core.model.config import NeighbourConfig
+    from routing_core.model.experts import out_of_fold
+    from routing_core.model.forest import LeafForest
+    from routing_core.model.neighbours import Neighbours
+    from tests.unit.model.tables import fitted_parts, options_table
+
+    parts = fitted_parts(options_table(per_combo=20), ["heat", "coat", "size"])
+    v = parts.vocab
+    nb = Neighbours(LeafForest(n_estimators=4, n_jobs=1), NeighbourConfig()).fit(
+        parts.X, parts.Xo, parts.featurizer, v)
+    config = ExpertConfig()
+    answers = out_of_fold(parts.Xo, parts.Z, v, lambda: LeafForest(n_estimators=4, n_jobs=1),
+                          nb.trust_recurring, config, 64, 0, None, 0)
+    F, y, items = answers
+    n, t = v.n_items_, len(v.tokens_)
+    assert F.shape == (n * t, 4) and y.shape == (n * t,)
+    assert items.tolist() == np.repeat(np.arange(n), t).tolist()
+    # the true presence of every item, each once (in fold order)
+    held = sorted(map(tuple, y.reshape(n, t).astype(int).tolist()))
+    assert held == sorted(map(tuple, v.presence_.astype(int).tolist()))
+    np.testing.assert_allclose(F[:, 3], np.tile(logit(v.token_prior_c_), n))
+    # answered out of fold, the experts still tell HEAT apart
+    heat = v.tokens_.index("HEAT")
+    cells = np.arange(n) * t + heat
+    assert np.corrcoef(F[cells, 0], y[cells])[0, 1] > 0.5
+    few = options_table(per_combo=10)
+    small = fitted_parts(few, ["heat", "coat", "size"])
+    assert out_of_fold(small.Xo, small.Z, small.vocab, LeafForest, nb.trust_recurring, config, 64, 0,
+                       None, 0) is None  # 30 items < stack_min_items

@@ -79,3 +79,14 @@ def test_same_seed_same_forest():
     b = LeafForest(n_estimators=4, random_state=3, n_jobs=2).fit(X, Y, labels, 2)
     np.testing.assert_array_equal(a.train_leaves_, b.train_leaves_)
     np.testing.assert_array_equal(a.threshold_, b.threshold_)
+
+
+def test_mates_are_taken_nearest_the_query_order_value():
+    n = 20
+    order = np.arange(n) / n
+    f = LeafForest(n_estimators=2, n_jobs=1).fit(np.zeros((n, 0)), np.ones((n, 1)), np.zeros(n, int), 1,
+                                                 order=order)
+    leaves = f.apply(np.zeros((2, 1)))
+    q, items = f.mates(leaves, order=np.array([0.5, 0.99]), window=4)
+    assert sorted(items[q == 0].tolist()) == [8, 9, 10, 11]
+    assert sorted(items[q == 1].tolist()) == [16, 17, 18, 19]  # the window stays inside the leaf

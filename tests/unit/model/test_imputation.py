@@ -116,3 +116,33 @@ def test_a_blank_that_is_a_value_of_its_own_is_not_imputed():
                           "color": ["red"], "size": [20.0]})
     enc = f.encode(query)
     assert not imp.blanks(enc).any()
+
+
+def test_sizes_and_weight_tell_a_blank_material():
+    """weight = density x length x width: the measurements alone tell steel from aluminium."""
+    rng = np.random.default_rng(2)
+    n = 300
+    material = rng.choice(["steel", "alu"], size=n)
+    length, width = rng.uniform(10, 100, n), rng.uniform(10, 100, n)
+    weight = np.where(material == "steel", 7.8, 2.7) * length * width * rng.lognormal(0, 0.05, n)
+    frame = pd.DataFrame({"item_code": [f"I{i}" for i in range(n)], "material": material,
+                          "length": length, "width": width, "weight": weight,
+                          "shape": rng.choice(["round", "flat"], size=n)})
+    f = ItemFeaturizer(["material", "length", "width", "weight", "shape"], use_code=False).fit(frame)
+    enc = f.encode(frame)
+    imp = BlankImputer().fit(f, f._ordinal(enc), f.imputation_design(enc)[0], enc, "shape")
+    trial = imp.trials_["material"]
+    assert trial["held_out_items"] == 100  # a third of the items held out
+    assert min(trial["log_loss_without_sizes"], trial["log_loss_with_sizes"]) < 0.3
+    # the Student t of the log measurements is used where it scored better
+    assert (f.categorical_.index("material") in imp.size_evidence_) == (
+        trial["log_loss_with_sizes"] < trial["log_loss_without_sizes"])
+    query = pd.DataFrame({"item_code": ["Q1", "Q2"], "material": [None, None], "length": [50.0, 50.0],
+                          "width": [40.0, 40.0], "weight": [7.8 * 2000, 2.7 * 2000], "shape": ["flat", "round"]})
+    qenc = f.encode(query)
+    Z, Xo = f.imputation_design(qenc)[0], f._ordinal(qenc)
+    rows, xs, ws = imp.expand(Xo, np.full((2, 3), -1), Z, qenc)
+    col = len(f.numeric_) + f.categorical_.index("material")
+    for i, expected in enumerate(["steel", "alu"]):
+        mine = rows == i
+        assert ws[mine][xs[mine, col] == f.code_of_["material"][expected]].sum() > 0.9

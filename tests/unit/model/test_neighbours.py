@@ -136,3 +136,40 @@ def test_drop_self_votes_removes_the_items_own_vote(fitted):
         if counts.sum() > 0:
             expected += counts / counts.sum()
     np.testing.assert_allclose(dropped, expected / expected.sum(), rtol=1e-5)
+
+
+def test_an_item_asked_without_its_code_is_compared_on_its_attributes():
+    rng = np.random.default_rng(0)
+    n = 120
+    family = rng.choice(["SH", "FL"], size=n)
+    rows = []
+    for i, fam in enumerate(family):
+        steps = ["CUT", "TURN", "INSPECT"] if fam == "SH" else ["CUT", "MILL", "INSPECT"]
+        material = rng.choice(["steel", "alu"])
+        for j, s in enumerate(steps):
+            rows.append({"item_code": f"{fam}-{i:04d}", "seq": j, "process_code": s,
+                         "material": material, "size": float(rng.uniform(1, 10))})
+    ops = pd.DataFrame(rows)
+    ops["size"] = ops.groupby("item_code")["size"].transform("first")
+    parts = fitted_parts(ops, ["material", "size"], use_code=True, code_check=False)
+    f = parts.featurizer
+    assert f.code_cols_  # the prefix tells the routing
+    nb = Neighbours(LeafForest(n_estimators=8, n_jobs=1), NeighbourConfig()).fit(parts.X, parts.Xo, f, parts.vocab)
+    i = 5
+    query = parts.items.iloc[[i]].assign(item_code=None)
+    enc = f.encode(query)
+    qn, codeless, size = nb.queries(f._dense(enc), enc)
+    assert codeless.tolist() == [True]
+    idx, sim = nb.search(qn, nb.forest_.apply(f._ordinal(enc)), 10, codeless=codeless, size=size)
+    found = idx[0] >= 0
+    assert found.any()
+    # its own attributes: similarity 1 to itself wherever found, and every similarity in [0, 1]
+    if i in idx[0]:
+        assert sim[0][idx[0] == i][0] == pytest.approx(1.0, abs=1e-4)
+    assert sim[0, 0] == pytest.approx(1.0, abs=1e-3)  # an item with the same attributes
+    # by hand: the cosine over the attribute columns only
+    X = normalise_rows(parts.X)
+    attr = np.setdiff1d(np.arange(X.shape[1]), f.code_columns_out_)
+    for j, s in zip(idx[0][found], sim[0][found], strict=True):
+        a, b = X[j, attr], qn[0, attr]
+        assert s == pytest.approx(float(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), 0, 1)), abs=1e-4)
