@@ -103,22 +103,26 @@ class ModelConfig:
         if not data:
             return cls()
         parts = {}
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown part(s) of the model configuration: {', '.join(sorted(unknown))}")
         for f in fields(cls):
-            given = dict(data.get(f.name) or {})
+            given = data.get(f.name) or {}
+            if not isinstance(given, dict):
+                raise ValueError(f"the {f.name} settings must be a table of names and values, not {given!r}")
             part_cls = type(f.default_factory())
             known = {g.name for g in fields(part_cls)}
             unknown = set(given) - known
             if unknown:
                 raise ValueError(f"unknown setting(s) in {f.name}: {', '.join(sorted(unknown))}")
             parts[f.name] = part_cls(**given)
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown part(s) of the model configuration: {', '.join(sorted(unknown))}")
         return cls(**parts)
 
     def replace(self, **changes: dict) -> ModelConfig:
         """A copy with some settings changed: `config.replace(trial={"code_dropout": 0.0})`."""
         data = self.to_dict()
         for part, values in changes.items():
+            if part not in data:
+                raise ValueError(f"unknown part of the model configuration: {part}")
             data[part] = {**data[part], **(asdict(values) if is_dataclass(values) else values)}
         return ModelConfig.from_dict(data)

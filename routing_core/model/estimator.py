@@ -227,7 +227,8 @@ class RoutingModel(BaseEstimator):
 
     def step_probabilities(self, items: pd.DataFrame) -> np.ndarray:
         """(items, steps): how likely each step (tokens_) is in each item's routing."""
-        return np.vstack([self._answer(frame)["item_probs"] for frame in self._batches(items)])
+        parts = [self._answer(frame)["item_probs"] for frame in self._batches(items)]
+        return np.vstack(parts) if parts else np.zeros((0, len(self.tokens_)))
 
     def neighbors(self, items: pd.DataFrame, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(indices, similarities) of the most similar training items, best first (-1 pads)."""

@@ -191,7 +191,7 @@ def check_ops(ops: pd.DataFrame) -> pd.DataFrame:
         raise UserError("The training table has no rows with both item_code and process_code.")
     ops = ops.copy()
     ops[ITEM] = ops[ITEM].astype("str").str.strip()  # as items asked about are
-    ops[PROCESS] = ops[PROCESS].astype("str")
+    ops[PROCESS] = ops[PROCESS].astype("str").str.strip()
     if SEQ not in ops:
         ops[SEQ] = ops.groupby(ITEM, sort=False).cumcount().astype("float64") + 1
     if DURATION not in ops:

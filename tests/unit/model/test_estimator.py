@@ -69,8 +69,6 @@ def test_save_and_load_answer_the_same(toy_model, tmp_path):
         RoutingModel.load(tmp_path / "other.joblib")
 
 
-@pytest.mark.xfail(reason="step_probabilities of no items fails in np.vstack instead of giving (0, steps)",
-                   strict=True, raises=ValueError)
 def test_step_probabilities_of_no_items_is_empty(toy_model):
     _, model = toy_model
     empty = pd.DataFrame({"item_code": pd.Series([], dtype="str")})
