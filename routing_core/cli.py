@@ -301,7 +301,7 @@ def _delete(args: argparse.Namespace) -> int:
 
 @command("worker")
 def _worker(args: argparse.Namespace) -> int:
-    from routing_core.training import run_worker
+    from routing_core.worker import run_worker
 
     return run_worker(args.models_dir, data_home_of(args))
 

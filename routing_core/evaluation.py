@@ -17,6 +17,7 @@ from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
 
 PAD = "<none>"
 TOP_KS = (1, 3, 5)
+EVALUATION_ITEMS = 20_000  # held-out items the model is scored on (a seeded sample when more)
 BASELINE_ITEMS = 5000  # test items the baselines are scored on (a seeded sample when more)
 Progress = Callable[[float, str], None]
 # A routing as predicted: process codes in order, and the time of each step (None = unknown).
@@ -418,13 +419,16 @@ def evaluate_model(
     progress: Progress | None = None,
     baseline_items: int | None = BASELINE_ITEMS,
     seed: int = 0,
+    evaluation_items: int | None = EVALUATION_ITEMS,
 ) -> dict:
     """Model metrics on the holdout (fitting the model on train_ops if it is not fitted), the
     baselines, and the model's lift over each.
 
     The baselines (the prior system's brute-force neighbour search is slow on big data) are
     scored on a seeded sample of at most `baseline_items` test items (None: all); the lift
-    compares the model with them on that same sample.
+    compares the model with them on that same sample. The model itself is scored on a seeded
+    sample of at most `evaluation_items` test items (None: all): 20,000 items pin a top-1 share
+    within about ±0.4 points (95 %), and answering 65,000 would take a minute on big data.
     """
     progress = progress or (lambda f, m: None)
     timings = {}
@@ -438,6 +442,10 @@ def evaluate_model(
     t0 = time.perf_counter()
     truth = true_routings(test_ops)
     items = labelled_items(test_ops)
+    held_out = len(items)
+    if evaluation_items is not None and held_out > evaluation_items:
+        keep = np.sort(np.random.default_rng(seed + 1).choice(held_out, evaluation_items, replace=False))
+        items = items.iloc[keep].reset_index(drop=True)
     codes = items[ITEM].tolist()
     ranked, covered = predict_rankings(
         model, items, max(TOP_KS), True, progress=lambda f, m: progress(0.1 + 0.6 * f, m)
@@ -465,6 +473,8 @@ def evaluate_model(
     metrics["best_baseline"] = best
     metrics["lift_over_best"] = lift[best]
     metrics["beats_baseline"] = bool(lift[best] > 0)
+    metrics["held_out_items"] = held_out
+    metrics["evaluated_items"] = len(items)  # the metrics rest on these (all held-out items up to 20,000)
     metrics["training_samples"] = int(len(train_ops))
     metrics["training_items"] = int(train_ops[ITEM].nunique())
     metrics.update(timings)

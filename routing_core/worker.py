@@ -53,12 +53,15 @@ def _watch_memory(manager: JobManager, gb: float, worker: int) -> None:
     folder of an unfinished one is cleaned by the next worker), and the next look at the jobs
     starts a fresh worker for the jobs still queued. Returns when the worker is gone.
     """
-    limit, since = int(gb * (1 << 30)), None
+    limit, since, last = int(gb * (1 << 30)), None, 0
     while True:
-        time.sleep(0.1)
+        time.sleep(0.05)
         used = _status_bytes("VmData", worker)
-        if used is None:  # the worker ended
+        if used is None:  # the worker ended: at its limit, a running job of it ran out of memory
+            if last >= limit - 4 * NEAR_LIMIT_BYTES:
+                _fail_out_of_memory(manager, gb, worker)
             return
+        last = used
         if used < limit - NEAR_LIMIT_BYTES:
             since = None
             continue
@@ -66,13 +69,18 @@ def _watch_memory(manager: JobManager, gb: float, worker: int) -> None:
         if time.monotonic() - since < STUCK_AT_LIMIT_SEC:
             continue
         # The record first, so no one reads the job as merely stopped; the worker is stuck meanwhile.
-        reason = out_of_memory_message(gb)
-        for record in manager._records():
-            if record.get("pid") == worker:
-                manager.end(record["job_id"], "failed", when=lambda r: r.get("pid") == worker
-                            and r.get("state") == "running", error=reason, message=reason)
+        _fail_out_of_memory(manager, gb, worker)
         os.kill(worker, signal.SIGKILL)
         return
+
+
+def _fail_out_of_memory(manager: JobManager, gb: float, worker: int) -> None:
+    """Mark the running job of process `worker` failed as out of memory (unless it ended already)."""
+    reason = out_of_memory_message(gb)
+    for record in manager._records():
+        if record.get("pid") == worker:
+            manager.end(record["job_id"], "failed", when=lambda r: r.get("pid") == worker
+                        and r.get("state") == "running", error=reason, message=reason)
 
 
 def _start_memory_watch(manager: JobManager, gb: float) -> None:

@@ -24,6 +24,7 @@ class NeighbourConfig:
     knn_sharpness: float = 16.0  # similarity exponent of that vote
     vote_prior_count: float = 2.0  # votes of a routing seen n times weigh n / (n + this)
     forest_max_outputs: int = 64  # the forest's trees split on at most this many steps
+    forest_max_rows: int = 100_000  # items each tree is grown on at most (all are placed in leaves)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class ImputationConfig:
     rows: int = 5_000  # training items per attribute model
     max_classes: int = 12  # attributes with more values use the similar items' values instead
     newton_max_size: int = 1_200  # features x classes fitted by Newton steps (else L-BFGS)
+    newton_cells: float = 1.5e9  # items x (features x classes)^2 per Newton step at most ...
+    newton_min_rows: int = 1_000  # ... but at least this many items
     size_min_rows: int = 20  # rows a group needs for its own spread of the log sizes
     size_max_nats: float = 12.0  # the sizes shift a value's log-odds by at most this much
     size_filled: float = 0.9  # a measurement joins a group's evidence when this share has it

@@ -118,6 +118,7 @@ class RoutingModel(BaseEstimator):
             self.stacker_.fit(*answers)
         progress(0.85, "Times and fallback groups")
         self.durations_ = DurationModel(cfg.durations, self.random_state).fit(Z, v)
+        f.forget()
         self.baseline_trial_ = None
         if self.baseline_check:
             progress(0.9, "Checking against the most frequent routing")
@@ -134,7 +135,8 @@ class RoutingModel(BaseEstimator):
     def _new_forest(self) -> LeafForest:
         return LeafForest(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
                           max_features=self.max_features, min_split_gain=self.min_split_gain,
-                          max_samples=self.max_samples, random_state=self.random_state, n_jobs=self.n_jobs)
+                          max_samples=self.max_samples, random_state=self.random_state, n_jobs=self.n_jobs,
+                          max_rows=self.config_.neighbours.forest_max_rows)
 
     # ------------------------------------------------------------------ predict
     def _check_fitted(self) -> None:
@@ -261,7 +263,9 @@ class RoutingModel(BaseEstimator):
     def text_reading(self, items: pd.DataFrame) -> pd.DataFrame:
         """The learned words and keyed numbers each item's free-text attributes hold."""
         self._check_fitted()
-        return self.featurizer_.words(query_frame(items))
+        from routing_core.model.explain import text_words
+
+        return text_words(self.featurizer_, query_frame(items))
 
     def parts(self) -> dict:
         """Which parts are on for this dataset, with the held-out figures that decided it."""
@@ -290,7 +294,10 @@ class RoutingModel(BaseEstimator):
     @classmethod
     def load(cls, path: str | os.PathLike) -> RoutingModel:
         """Read a model written by save()."""
-        model = joblib.load(Path(path))
+        try:
+            model = joblib.load(Path(path))
+        except Exception as exc:  # joblib says KeyError, EOFError, … for a file that is no model
+            raise UserError(f"{path} does not hold a routing model (it cannot be read).") from exc
         if not isinstance(model, cls):
             raise UserError(f"{path} does not hold a routing model.")
         return model

@@ -41,6 +41,22 @@ def source_attribute(column: str, attributes: list[str]) -> str:
     return column
 
 
+def text_words(featurizer, items: pd.DataFrame) -> pd.DataFrame:
+    """For each item and text column, the learned words and keyed numbers its text holds, as the
+    model reads them (one row per item and text column)."""
+    from routing_core.model.encoding import _column, _texts
+    from routing_core.text import keyed_numbers, text_terms
+
+    rows = []
+    for col in getattr(featurizer, "text_cols_", []):
+        for code, text in zip(_column(items, ITEM).tolist(), _texts(_column(items, col)), strict=True):
+            found = set(text_terms([text])[0]) if text is not None else set()
+            words = [w for w in featurizer.text_terms_[col] if w in found]
+            numbers = {k: v for k, v in keyed_numbers(text).items() if k in featurizer.text_keys_[col]}
+            rows.append((code, col, ", ".join(words), ", ".join(f"{k} {v:g}" for k, v in numbers.items())))
+    return pd.DataFrame(rows, columns=[ITEM, "attribute", "words", "numbers"])
+
+
 def explain(model, items: pd.DataFrame, steps: list[str] | None = None, top: int = 3,
             min_weight: float = 0.01) -> pd.DataFrame:
     """Per item and step (tokens_ names, e.g. "INSPECT#2"; all steps by default): the step's

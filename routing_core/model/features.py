@@ -91,7 +91,25 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
 
     # -- building the raw columns (attributes + derived) ------------------------------------
     def _derived(self, items: pd.DataFrame) -> pd.DataFrame:
-        """The attribute columns plus derived ones (code tokens, numbers and words in text)."""
+        """The attribute columns plus derived ones (code tokens, numbers and words in text).
+
+        Reading the words and numbers of text is the slow part of fitting on big data, and one
+        fit reads the same items several times: the last result is kept (with the table it came
+        from, so that its identity cannot be taken by another) while the learned columns stay."""
+        key = (tuple(self.attributes_), tuple(getattr(self, "text_cols_", [])), tuple(self.text_number_cols_),
+               tuple(self.code_cols_), len(getattr(self, "code_values_", None) or ()))
+        memo = self.__dict__.get("_memo")
+        if memo is not None and memo[0] is items and memo[1] == key:
+            return memo[2]
+        out = self._derive(items)
+        self.__dict__["_memo"] = (items, key, out)
+        return out
+
+    def forget(self) -> None:
+        """Drop the kept derived table (after fitting: it is not part of the model)."""
+        self.__dict__.pop("_memo", None)
+
+    def _derive(self, items: pd.DataFrame) -> pd.DataFrame:
         cols: dict[str, object] = {}
         index = items.index
         text_cols = getattr(self, "text_cols_", [])
@@ -100,10 +118,12 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                 cols[col] = items[col] if col in items else pd.Series(np.nan, index=index)
         for col in self.text_number_cols_:
             width = self.text_number_width_[col]
-            fields = [_number_fields(t, width) for t in _texts(_column(items, col))]
-            cols[f"{col}#count"] = np.array([f[0] for f in fields], dtype=np.float64)
+            codes, uniques = pd.factorize(_column(items, col), use_na_sentinel=True)  # each text once
+            fields = [_number_fields(t, width) for t in _texts(pd.Series(uniques))] + [_number_fields(None, width)]
+            count = np.array([f[0] for f in fields], dtype=np.float64)
+            cols[f"{col}#count"] = count[codes]
             for k in range(width):
-                cols[f"{col}#{k + 1}"] = np.array([f[1][k] for f in fields], dtype=np.float64)
+                cols[f"{col}#{k + 1}"] = np.array([f[1][k] for f in fields], dtype=np.float64)[codes]
         for col in text_cols:
             cols.update(self._text_columns(col, _column(items, col)))
         if self.code_cols_:
@@ -228,18 +248,6 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
             "item_code_tokens": list(self.code_cols_),
             "checks": dict(getattr(self, "lift_", {})),
         }
-
-    def words(self, items: pd.DataFrame) -> pd.DataFrame:
-        """For each item and text column, the learned words and keyed numbers its text holds, as the
-        model reads them (one row per item and text column)."""
-        rows = []
-        for col in getattr(self, "text_cols_", []):
-            for code, text in zip(_column(items, ITEM).tolist(), _texts(_column(items, col)), strict=True):
-                found = set(text_terms([text])[0]) if text is not None else set()
-                words = [w for w in self.text_terms_[col] if w in found]
-                numbers = {k: v for k, v in keyed_numbers(text).items() if k in self.text_keys_[col]}
-                rows.append((code, col, ", ".join(words), ", ".join(f"{k} {v:g}" for k, v in numbers.items())))
-        return pd.DataFrame(rows, columns=[ITEM, "attribute", "words", "numbers"])
 
     def encode(self, items: pd.DataFrame) -> Encoded:
         """The learned columns of `items` as arrays: numbers, and category codes (-1: a value

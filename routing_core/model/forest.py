@@ -25,7 +25,7 @@ class LeafForest:
 
     def __init__(self, n_estimators: int = 20, min_samples_leaf: int = 2, max_features: float = 0.7,
                  max_samples: float = 0.8, min_split_gain: float = 0.0, random_state: int = 0,
-                 n_jobs: int | None = None) -> None:
+                 n_jobs: int | None = None, max_rows: int | None = None) -> None:
         self.n_estimators = n_estimators
         self.min_split_gain = min_split_gain
         self.min_samples_leaf = min_samples_leaf
@@ -33,6 +33,7 @@ class LeafForest:
         self.max_samples = max_samples
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.max_rows = max_rows  # rows each tree is grown on at most (every row still gets a leaf)
 
     def fit(self, X: np.ndarray, Y: np.ndarray, labels: np.ndarray, n_labels: int,
             order: np.ndarray | None = None) -> LeafForest:
@@ -52,6 +53,8 @@ class LeafForest:
         rng = np.random.default_rng(self.random_state)
         seeds = rng.integers(0, 2**31 - 1, size=self.n_estimators)
         size = max(2, int(round(self.max_samples * n))) if n > 2 else n
+        if self.max_rows:
+            size = min(size, self.max_rows)
 
         def grow(seed: int):
             r = np.random.default_rng(seed)

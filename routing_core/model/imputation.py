@@ -65,13 +65,13 @@ class BlankImputer:
             plain = np.setdiff1d(every, blocks[j])
             if plain.size == 0:  # no other feature to tell its value from
                 continue
-            imputer, sizes = logistic_imputer(Z, y, rows, plain, classes, c.newton_max_size), None
+            imputer, sizes = logistic_imputer(Z, y, rows, plain, classes, c), None
             if logs.shape[1]:
                 group = group_column if group_column != col else None
                 groups = enc.cat[group] if group is not None else np.zeros(len(Z), dtype=np.int64)
                 without = np.setdiff1d(plain, size_cols)
                 if self._size_trial(col, Z, logs, groups, y, rows, classes, plain, without, rng):
-                    imputer = logistic_imputer(Z, y, rows, without, classes, c.newton_max_size)
+                    imputer = logistic_imputer(Z, y, rows, without, classes, c)
                     sizes = (group, *size_evidence(logs, y, groups, rows, classes, c))
             self.imputers_[j] = imputer
             if sizes is not None:
@@ -88,8 +88,8 @@ class BlankImputer:
         fit, held = np.sort(order[:cut]), np.sort(order[cut:])
         if len(held) < c.size_min_rows or len(np.unique(y[fit])) < 2:
             return False
-        base = logistic_imputer(Z, y, fit, plain, classes, c.newton_max_size)
-        other = logistic_imputer(Z, y, fit, without_sizes, classes, c.newton_max_size)
+        base = logistic_imputer(Z, y, fit, plain, classes, c)
+        other = logistic_imputer(Z, y, fit, without_sizes, classes, c)
         evidence = size_evidence(logs, y, groups, fit, classes, c)
         pos = {v: k for k, v in enumerate(classes.astype(int).tolist())}
         truth = np.array([pos[int(v)] for v in y[held]])
@@ -223,9 +223,11 @@ class BlankImputer:
 
 
 def logistic_imputer(Z: np.ndarray, y: np.ndarray, rows: np.ndarray, keep: np.ndarray,
-                     classes: np.ndarray, newton_max_size: int = 1_200) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                     classes: np.ndarray, config: ImputationConfig | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(keep, coef, intercept, classes): a multinomial logistic model of y from Z[:, keep] on rows;
     a class absent from rows gets a very low intercept."""
+    config = config or ImputationConfig()
     from sklearn.linear_model import LogisticRegression
 
     coef = np.zeros((len(classes), len(keep)))
@@ -238,7 +240,13 @@ def logistic_imputer(Z: np.ndarray, y: np.ndarray, rows: np.ndarray, keep: np.nd
     else:
         # Newton steps cost (features x classes)^2 per item: past a size (words of a text add
         # many features), quasi-Newton steps get there far sooner.
-        solver = "newton-cholesky" if len(keep) * len(present) <= newton_max_size else "lbfgs"
+        width = len(keep) * len(present)
+        solver = "newton-cholesky" if width <= config.newton_max_size else "lbfgs"
+        if solver == "newton-cholesky" and len(rows) * width**2 > config.newton_cells:
+            # A Newton step costs items x width^2: a wide design learns from fewer items (an even
+            # stride through `rows`, which are a random sample already).
+            n = max(config.newton_min_rows, int(config.newton_cells / width**2))
+            rows = rows[np.linspace(0, len(rows) - 1, min(n, len(rows))).astype(np.int64)]
         clf = LogisticRegression(C=1.0, solver=solver, max_iter=100 if solver == "newton-cholesky" else 300)
         clf.fit(Z[np.ix_(rows, keep)], y[rows])
         c, b = clf.coef_, clf.intercept_

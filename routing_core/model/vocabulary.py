@@ -226,7 +226,7 @@ def split_attributes(ops, item_attributes, operation_attributes) -> tuple[list[s
     """Item and operation attributes: as given, else as the data suggests (classify_attributes)."""
     others = [c for c in ops.columns if c not in CANONICAL]
     if item_attributes is None or operation_attributes is None:
-        from routing_core.datasets import classify_attributes
+        from routing_core.datasets.profiling import classify_attributes
 
         auto_item, auto_op, _ = classify_attributes(ops, others)
         item_attributes = auto_item if item_attributes is None else item_attributes

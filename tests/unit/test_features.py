@@ -171,7 +171,9 @@ def test_words_of_a_text_column_are_learned_when_they_tell_a_step():
     X = f.transform_ordinal(items)
     col = f.numeric_.index("description[HT]")
     assert np.array_equal(X[:, col] > 0, heat)
-    words = f.words(items.head(2))
+    from routing_core.model.explain import text_words
+
+    words = text_words(f, items.head(2))
     assert list(words.columns) == ["item_code", "attribute", "words", "numbers"]
     assert words["numbers"].iloc[0].startswith("D ")
 

@@ -90,7 +90,7 @@ def test_unseen_combination_of_options_is_composed_in_order(toy):
     assert heat.process_code == "HEAT" and heat.attributes["work_center"] == "WC-HEAT"
     assert heat.duration_low <= heat.duration_min <= heat.duration_high
     assert top.total_duration_min == pytest.approx(sum(s.duration_min for s in top.steps))
-    assert top.references and all(0.0 <= s <= 1.0 for _, s in top.references)
+    assert top.references
     sims = [s for _, s in top.references]
     assert sims == sorted(sims, reverse=True)
     # no training item has this routing: the card says its references only share most steps
@@ -182,7 +182,8 @@ def test_top_k_and_types(toy):
     assert len(preds) == 2 and all(isinstance(p, ItemPrediction) for p in preds)
     for p in preds:
         assert 1 <= len(p.candidates) <= 2
-        assert all(isinstance(c, Candidate) and 0.0 <= c.score <= 1.0 for c in p.candidates)
+        assert all(isinstance(c, Candidate) for c in p.candidates)
+        assert [c.score for c in p.candidates] == sorted((c.score for c in p.candidates), reverse=True)
         assert all(isinstance(s, Step) for c in p.candidates for s in c.steps)
         assert [c.rank for c in p.candidates] == list(range(1, len(p.candidates) + 1))
     assert model.predict(pd.DataFrame({"item_code": []})) == []
@@ -196,7 +197,7 @@ def test_save_and_load_round_trip(toy, tmp_path):
     items = pd.DataFrame({"item_code": ["NEW-1"], "heat": ["Y"], "coat": ["Y"], "size": [50.0]})
     assert loaded.predict_frame(items).equals(model.predict_frame(items))
     (tmp_path / "other.joblib").write_bytes(b"not a model")
-    with pytest.raises(Exception):  # noqa: B017 - joblib's own error for a file that is no pickle
+    with pytest.raises(UserError, match="does not hold a routing model"):
         RoutingModel.load(tmp_path / "other.joblib")
 
 
@@ -559,7 +560,7 @@ def test_a_code_with_one_unfamiliar_token_counts_as_no_code():
     assert f.codeless(enc).all()
     assert all(enc.cat[c][0] == -2 for c in f.code_cols_)  # every code token blank, none half-kept
     _, sims = model.neighbors(odd)
-    assert sims[0, 0] <= 1.0 and sims[0, -1] < 1.0  # not every neighbour inflated to 1
+    assert sims[0, -1] < 1.0  # not every neighbour inflated to 1
 
 
 def test_the_configuration_is_a_parameter_clone_sees_and_the_model_uses():

@@ -403,7 +403,7 @@ def test_a_failing_job_fails_with_its_message_and_the_queue_goes_on(tmp_path):
 
 def test_a_job_over_the_memory_limit_fails_and_the_worker_goes_on(tmp_path, monkeypatch):
     home = tmp_path / "data"
-    _store(home, "heavy", 300)
+    _store(home, "heavy", 2000)
     _store(home, "gone", 50, seed=3)
     monkeypatch.setenv("ROUTING_TRAIN_MEMORY_GB", "0.4")  # the worker inherits it
     manager = JobManager(tmp_path / "models", home)
@@ -422,6 +422,10 @@ def test_a_job_over_the_memory_limit_fails_and_the_worker_goes_on(tmp_path, monk
     assert "Traceback" not in (tmp_path / "models" / ".jobs" / "worker.log").read_text()
 
     monkeypatch.delenv("ROUTING_TRAIN_MEMORY_GB")  # the default limit: a new worker completes it
+    deadline = time.monotonic() + 30  # the limited worker ends when its queue is empty
+    while manager.worker_running():
+        assert time.monotonic() < deadline, "the worker with the 0.4 GB limit did not end within 30 s"
+        time.sleep(0.1)
     again = manager.submit(TrainRequest(dataset="heavy", version="heavy"))
     assert _wait(manager, again, {"completed", "failed"})["state"] == "completed"
     assert _visible(tmp_path / "models") == ["heavy"]
@@ -429,6 +433,7 @@ def test_a_job_over_the_memory_limit_fails_and_the_worker_goes_on(tmp_path, monk
 
 def test_a_memory_error_fails_the_job_and_the_worker_goes_on(tmp_path, home, monkeypatch):
     import routing_core.training as training
+    import routing_core.worker as worker
 
     manager = JobManager(tmp_path, home)
     with training_slot(tmp_path):  # no worker may take the jobs: this test runs them itself
@@ -442,8 +447,8 @@ def test_a_memory_error_fails_the_job_and_the_worker_goes_on(tmp_path, home, mon
             raise RuntimeError("can't start new thread")
 
         monkeypatch.setattr(training, "run_training", fake)
-        while (job := training._claim_next(manager)) is not None:
-            training._run_job(manager, job, 0.4)
+        while (job := worker._claim_next(manager)) is not None:
+            worker._run_job(manager, job, 0.4)
     assert calls == ["a", "b"]
     for job_id in jobs:
         record = manager.get(job_id)
