@@ -53,7 +53,7 @@ class ImputationConfig:
     rows: int = 5_000  # training items per attribute model
     max_classes: int = 12  # attributes with more values use the similar items' values instead
     newton_max_size: int = 1_200  # features x classes fitted by Newton steps (else L-BFGS)
-    newton_cells: float = 1.5e9  # items x (features x classes)^2 per Newton step at most ...
+    newton_cells: float = 4e8  # items x (features x classes)^2 per Newton step at most ...
     newton_min_rows: int = 1_000  # ... but at least this many items
     size_min_rows: int = 20  # rows a group needs for its own spread of the log sizes
     size_max_nats: float = 12.0  # the sizes shift a value's log-odds by at most this much
