@@ -59,7 +59,6 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     output favours attributes that decide the routing.
     """
 
-    read_text = code_check = False  # the values of featurizers saved before these existed
 
     def __init__(
         self,
@@ -130,7 +129,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
             codes = items[ITEM] if ITEM in items else pd.Series("", index=index)
             tokens = code_tokens(codes.fillna(""), only=self.code_cols_)
             known = np.ones(len(index), dtype=bool)
-            seen = getattr(self, "code_values_", None)  # None: a model saved before it was kept
+            seen = self.code_values_
             for col in self.code_cols_:
                 values = tokens[col].to_numpy(dtype=object)
                 if seen is not None:
