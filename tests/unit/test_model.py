@@ -20,27 +20,12 @@ from routing_core.model import (
 from routing_core.model.vocabulary import query_frame
 from routing_core.sample import SampleConfig, generate
 from tests.conftest import FABRICAD, FABRICAD_MAP
-
-OPTIONS = [("N", "N"), ("Y", "N"), ("N", "Y")]  # heat and coat never together in training
+from tests.unit.model.tables import options_table as _options_table
 
 
 def options_table(per_combo: int = 30, seed: int = 0) -> pd.DataFrame:
-    """Base routing CUT > DRILL > INSPECT; heat adds HEAT after CUT, coat adds COAT before
-    INSPECT. Durations grow with size; the work center is carried per step."""
-    rng = np.random.default_rng(seed)
-    rows, i = [], 0
-    for heat, coat in OPTIONS:
-        for _ in range(per_combo):
-            code = f"P-{i:04d}"
-            i += 1
-            steps = ["CUT", *(["HEAT"] if heat == "Y" else []), "DRILL",
-                     *(["COAT"] if coat == "Y" else []), "INSPECT"]
-            size = float(rng.uniform(10, 100))
-            for j, s in enumerate(steps):
-                rows.append({"item_code": code, "seq": 10 * (j + 1), "process_code": s,
-                             "duration_min": size / 10 + 2 * j, "heat": heat, "coat": coat,
-                             "size": size, "work_center": f"WC-{s}"})
-    return pd.DataFrame(rows)
+    """The options table of tests/unit/model/tables.py, 30 items per combination by default."""
+    return _options_table(per_combo, seed)
 
 
 @pytest.fixture(scope="module")
