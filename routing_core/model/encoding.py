@@ -191,3 +191,20 @@ def _finite(values: pd.Series) -> np.ndarray:
 def sample_skew(v: np.ndarray) -> float:
     """Skewness (the biased moment estimate); 0 for a constant."""
     return 0.0 if v.std() == 0 else float(skew(v))
+
+
+def narrowed(memo: tuple, items: pd.DataFrame, key: tuple) -> pd.DataFrame | None:
+    """The kept table without the columns of text columns and code tokens since dropped (by
+    the check of what earns its place), when that is all that changed; else None."""
+    old_items, old, frame = memo
+    if old_items is not items or key[2] != old[2] or not (set(key[1]) <= set(old[1])):
+        return None
+    if key[3] != old[3] and key[3]:  # code tokens are dropped all together or not at all
+        return None
+    gone = set(old[1]) - set(key[1])
+    if set(old[0]) - set(key[0]) - gone:
+        return None
+    cols = [c for c in frame.columns
+            if c not in old[3] or key[3]
+            if not any(c.startswith((f"{t}:", f"{t}[", f"{t}#")) for t in gone)]
+    return frame[cols]

@@ -31,6 +31,7 @@ from routing_core.model.encoding import (
     entropy,
     held_out_lift,
     mutual_information,
+    narrowed,
     sample_skew,
 )
 from routing_core.schema import ITEM
@@ -92,16 +93,18 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     def _derived(self, items: pd.DataFrame) -> pd.DataFrame:
         """The attribute columns plus derived ones (code tokens, numbers and words in text).
 
-        Reading the words and numbers of text is the slow part of fitting on big data, and one
-        fit reads the same items several times: the last result is kept (with the table it came
-        from, so that its identity cannot be taken by another) while the learned columns stay."""
+        Reading text is the slow part of fitting on big data, and one fit reads the same items
+        several times: the last two results are kept (with their tables, so that no other table
+        can take their identity) while the learned columns stay, or narrow to fewer of them."""
         key = (tuple(self.attributes_), tuple(getattr(self, "text_cols_", [])), tuple(self.text_number_cols_),
                tuple(self.code_cols_), len(getattr(self, "code_values_", None) or ()))
-        memo = self.__dict__.get("_memo")
-        if memo is not None and memo[0] is items and memo[1] == key:
-            return memo[2]
-        out = self._derive(items)
-        self.__dict__["_memo"] = (items, key, out)
+        kept = self.__dict__.setdefault("_memo", [])
+        for memo in kept:
+            if memo[0] is items and memo[1] == key:
+                return memo[2]
+        out = next((f for f in (narrowed(m, items, key) for m in kept) if f is not None), None)
+        out = self._derive(items) if out is None else out
+        self.__dict__["_memo"] = [*kept[-1:], (items, key, out)]
         return out
 
     def forget(self) -> None:
@@ -593,7 +596,3 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     def word_columns_(self) -> set[str]:
         """The 0/1 columns of the learned words of text attributes."""
         return {f"{col}[{w}]" for col, terms in getattr(self, "text_terms_", {}).items() for w in terms}
-
-    @property
-    def ordinal_is_categorical_(self) -> np.ndarray:
-        return np.array([False] * len(self.numeric_) + [True] * len(self.categorical_), dtype=bool)

@@ -95,7 +95,9 @@ def test_tree_view_and_familiarity():
     Xo = f.transform_ordinal(items)
     n_num, n_cat = len(f.numeric_), len(f.categorical_)
     assert Xo.shape[1] >= n_num + n_cat
-    assert f.ordinal_is_categorical_.tolist() == [False] * n_num + [True] * n_cat
+    cat = Xo[:, n_num : n_num + n_cat]  # categories as integer codes of their learned values
+    sizes = np.array([len(f.categories_[c]) for c in f.categorical_])
+    assert (((cat >= 0) & (cat < sizes) & (cat == np.round(cat))) | np.isnan(cat)).all()
     query = pd.DataFrame({"item_code": ["AA-1", "ZZ-1"], "material": ["alu", "unobtainium"],
                           "length": [50.0, 1e9]})
     familiar = f.familiarity(f.encode(query))
