@@ -75,3 +75,24 @@ def test_set_category_sets_the_code_and_its_one_hot(featurizer):
     assert x[len(f.numeric_) + j] == 2.0
     start = f.tree_onehot_[j]  # three values: one-hot columns for the trees too
     assert x[start : start + 3].tolist() == [0.0, 0.0, 1.0]
+
+
+def test_a_fit_reads_text_once_and_narrows_and_predicts_as_a_fit_that_reads_it_anew(monkeypatch):
+    """The derived table is kept and narrowed when the check drops a part; the model it gives is
+    the one a fit reading everything anew gives."""
+    import routing_core.model.features as features_module
+    from routing_core.model import RoutingModel
+    from routing_core.sample import SampleConfig, generate
+
+    ops = generate(SampleConfig(n_items=600, seed=5))
+    ops["description"] = ops["part_type"].astype("str") + " " + ops["material"].astype("str")
+    items = ops.groupby("item_code", sort=False).first().reset_index().head(80)
+    items["item_code"] = "NEW-" + items["item_code"]
+    calls = []
+    narrowed = features_module.narrowed
+    monkeypatch.setattr(features_module, "narrowed", lambda *a: calls.append(1) or narrowed(*a))
+    kept = RoutingModel(baseline_check=False).fit(ops)
+    assert kept.featurizer_.lift_ and any(not v["kept"] for v in kept.featurizer_.lift_.values())
+    monkeypatch.setattr(features_module, "narrowed", lambda *a: None)
+    anew = RoutingModel(baseline_check=False).fit(ops)
+    assert calls and kept.predict_frame(items).equals(anew.predict_frame(items))
