@@ -91,3 +91,31 @@ def test_log_file_follows_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "activity.jsonl").stat().st_mode & 0o777 == 0o664
+
+
+def test_command_line_changes_are_recorded_as_the_os_user(tmp_path):
+    import getpass
+    import os
+    import subprocess
+    import sys
+
+    from routing_core.model import RoutingModel
+    from routing_core.registry import Registry
+    from routing_core.sample import SampleConfig, generate
+    from tests.conftest import ROOT
+
+    models, home = tmp_path / "models", tmp_path / "home"
+    model = RoutingModel().fit(generate(SampleConfig(n_items=60)))
+    Registry(models).publish("v1", model, {"routing_accuracy": 0.5}, {"name": "s"}, {}, {})
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("ROUTING_DATA_HOME", None)
+    for command in ("activate", "delete"):
+        proc = subprocess.run([sys.executable, "-m", "routing_core", "--models-dir", str(models),
+                               "--data-home", str(home), command, "v1"],
+                              capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+    entries = ActivityLog(home).entries(obj="v1")
+    assert [(e["action"], e["user"], e["role"]) for e in entries] == [
+        ("delete_version", getpass.getuser(), "admin"),
+        ("activate_version", getpass.getuser(), "admin"),
+    ]
