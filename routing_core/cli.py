@@ -108,7 +108,7 @@ def _registry(args: argparse.Namespace):
     from routing_core.registry import Registry
 
     # Changes are recorded as the OS user (local_user) in the data home's activity log.
-    return Registry(args.models_dir, activity=ActivityLog(_data_home(args)))
+    return Registry(args.models_dir, activity=ActivityLog(data_home_of(args)))
 
 
 def _positive_int(value: int | None, what: str) -> None:
@@ -301,7 +301,7 @@ def _delete(args: argparse.Namespace) -> int:
 
 @command("worker")
 def _worker(args: argparse.Namespace) -> int:
-    from routing_core.training import run_worker
+    from routing_core.worker import run_worker
 
     return run_worker(args.models_dir, data_home_of(args))
 

@@ -179,3 +179,23 @@ def test_cleanup_leaves_another_hosts_publish_until_its_lease_expired(tmp_path, 
     for path in (theirs, theirs / "model.joblib"):
         os.utime(path, (old, old))
     assert registry.cleanup() == 1 and not theirs.exists()
+
+
+def test_dataset_cleanup_leaves_another_hosts_save_until_its_lease_expired(tmp_path, monkeypatch):
+    from routing_core.datasets import DatasetStore
+
+    monkeypatch.setenv("ROUTING_LEASE_SEC", str(LEASE))
+    monkeypatch.setenv("ROUTING_HOST_ID", "beta")
+    store = DatasetStore(tmp_path)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    theirs = store.folder / f".plant.{host_tag('alpha')}-{gone.pid}.x1"
+    mine = store.folder / f".plant.{host_tag('beta')}-{gone.pid}.x2"
+    for path in (theirs, mine):
+        path.mkdir(parents=True)
+        (path / "ops.parquet").write_bytes(b"half")
+    assert store.cleanup() == 1 and theirs.exists() and not mine.exists()
+    old = time.time() - LEASE - 1
+    for path in (theirs, theirs / "ops.parquet"):
+        os.utime(path, (old, old))
+    assert store.cleanup() == 1 and not theirs.exists()
