@@ -16,7 +16,8 @@ from typing import Any
 
 from routing_core.errors import UserError
 
-# Jobs, the worker and memory moved to modules of their own; what other code imports from here stays.
+# Jobs and memory moved to modules of their own; what other code imports from here stays (the
+# worker, which runs run_training, is routing_core.worker).
 from routing_core.jobs import (
     CANCELLED_MESSAGE,
     DEAD_REASON,

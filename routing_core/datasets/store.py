@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
@@ -14,11 +13,14 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from routing_core.atomic import atomic_write_json, process_alive
+from routing_core.access import User, actor, require
+from routing_core.activity import DELETE_DATASET, STORE_DATASET, ActivityLog
+from routing_core.atomic import atomic_write_json
 from routing_core.datasets.tables import Dataset
 from routing_core.errors import UserError
 from routing_core.names import check_name
 from routing_core.schema import PROCESS
+from routing_core.sharing import abandoned, owner_token, share_dir, share_file
 from routing_core.statefile import NUMBER, TEXT, BrokenState, Field, open_regular, read_json
 
 
@@ -92,7 +94,7 @@ def _check_record(data: dict, where: str) -> dict:
     return data
 
 
-# A hidden save folder older than this is a leftover whatever its pid says.
+# A hidden save folder older than this is a leftover whatever its owner says.
 STALE_SAVE_SEC = 24 * 3600
 
 
@@ -106,6 +108,7 @@ class DatasetStore:
     def __init__(self, root: str | os.PathLike | None = None) -> None:
         self.root = Path(root) if root is not None else data_home()
         self.folder = self.root / "datasets"
+        self.activity = ActivityLog(self.root)
 
     def _path(self, name: str) -> Path:
         return self.folder / check_name(name, "dataset name")
@@ -168,8 +171,14 @@ class DatasetStore:
                 return rec
         return None
 
-    def save(self, name: str, dataset: Dataset, stats: dict | None = None) -> tuple[DatasetRecord, bool]:
-        """Store a dataset under `name`. Returns (record, created); the same content twice is not stored again."""
+    def save(self, name: str, dataset: Dataset, stats: dict | None = None,
+             user: User | None = None) -> tuple[DatasetRecord, bool]:
+        """Store a dataset under `name`. Returns (record, created); the same content twice is not stored again.
+
+        Needs an analyst (`user`, None: the local user; Forbidden otherwise); a dataset stored is
+        recorded in the activity log."""
+        who = actor(user)
+        require(who, "upload")
         target = self._path(name)
         existing = self.find_by_content(dataset.sha256, dataset.mapping) if dataset.sha256 else None
         if existing is not None:
@@ -193,9 +202,11 @@ class DatasetStore:
             inconsistent_items=dict(dataset.inconsistent_items),
             source=dict(dataset.source),
         )
-        tmp = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{name}.{os.getpid()}."))
+        tmp = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{name}.{owner_token()}."))
         try:
+            share_dir(tmp)  # mkdtemp's 0700 would lock the folder's group out
             dataset.ops.to_parquet(tmp / self.OPS, index=False)
+            share_file(tmp / self.OPS)
             if stats is not None:
                 atomic_write_json(tmp / self.STATS, stats)
             atomic_write_json(tmp / self.RECORD, record.to_json())
@@ -207,6 +218,8 @@ class DatasetStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        self.activity.record(who, STORE_DATASET, name, rows=record.rows, items=record.items,
+                             source=record.source_name)
         return record, True
 
     def _taken(self, name: str, dataset: Dataset) -> tuple[DatasetRecord, bool]:
@@ -255,7 +268,11 @@ class DatasetStore:
         atomic_write_json(path, stats)
         return stats
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, user: User | None = None) -> None:
+        """Remove a dataset; needs an admin (`user`, None: the local user; Forbidden otherwise),
+        recorded in the activity log."""
+        who = actor(user)
+        require(who, "delete_dataset")
         path = self._path(name)
         if not path.is_dir():
             raise UserError(f"No dataset named '{name}'.")
@@ -263,11 +280,13 @@ class DatasetStore:
         trash = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".deleted-{name}."))
         os.rename(path, trash / name)
         shutil.rmtree(trash, ignore_errors=True)
+        self.activity.record(who, DELETE_DATASET, name)
 
     def cleanup(self) -> int:
         """Remove leftovers of interrupted saves and deletes; returns how many were removed.
 
-        A save still running in another process (its pid is in the folder name) is left alone.
+        A save still running is left alone: its folder names its host and process; a save of this
+        host whose process is gone, or another host's whose lease expired, is a leftover.
         """
         removed = 0
         if self.folder.is_dir():
@@ -279,16 +298,10 @@ class DatasetStore:
 
 
 def _save_running(entry: Path) -> bool:
-    """Whether a hidden `.<name>.<pid>.<random>` folder belongs to a save that is still going."""
+    """Whether a hidden `.<name>.<host tag>-<pid>.<random>` folder belongs to a save still going."""
     if entry.name.startswith(".deleted-"):
         return False
-    try:
-        pid = int(entry.name.rsplit(".", 2)[-2])
-    except (ValueError, IndexError):
+    parts = entry.name.rsplit(".", 2)
+    if len(parts) < 3 or not parts[-2].rpartition("-")[2].isdigit():
         return False  # not the folder of a save
-    try:
-        if time.time() - entry.stat().st_mtime > STALE_SAVE_SEC:
-            return False
-    except FileNotFoundError:
-        return False
-    return process_alive(pid)
+    return abandoned(entry, parts[-2], STALE_SAVE_SEC) is False
