@@ -10,6 +10,8 @@ a description for the description, the code's prefix for the item code).
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 
@@ -93,3 +95,37 @@ def explain(model, items: pd.DataFrame, steps: list[str] | None = None, top: int
                              round(float(probs[i, t]), 4), direction, attr,
                              None if value is None or value != value else value, round(float(weight[j]), 4)))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def step_tokens(processes: list[str]) -> list[str]:
+    """The model's name of each step: a process the n-th time in a routing is "PROCESS#n"."""
+    seen: Counter = Counter()
+    out = []
+    for p in processes:
+        seen[p] += 1
+        out.append(p if seen[p] == 1 else f"{p}#{seen[p]}")
+    return out
+
+
+def _value(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "blank" if value is None else str(value)
+
+
+def reasons_in_words(model, item: pd.DataFrame, processes: list[str], top: int = 2) -> list[str]:
+    """Per step of the candidate, one line: the attributes that weigh most for and against it,
+    with the item's values and their weight in probability points (empty lines where none)."""
+    tokens = step_tokens(processes)
+    why = explain(model, item, steps=sorted(set(tokens)), top=top)
+    lines = []
+    for token in tokens:
+        rows = why[why["step"] == token]
+        parts = []
+        for direction in ("for", "against"):
+            said = [f"{r.attribute} = {_value(r.value)} ({100 * r.weight:+.0f} pts)"
+                    for r in rows[rows["direction"] == direction].itertuples()]
+            if said:
+                parts.append(f"{direction}: " + ", ".join(said))
+        lines.append("; ".join(parts))
+    return lines

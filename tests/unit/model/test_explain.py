@@ -55,3 +55,14 @@ def test_candidate_steps_carry_the_probability_the_explanation_shows():
     assert abs(paint.probability - why["probability"].iloc[0]) < 1e-3
     frame = model.predict_frame(item)
     assert frame.loc[frame["process_code"] == "PAINT", "step_probability"].iloc[0] == round(paint.probability, 3)
+
+
+def test_reasons_in_words_name_each_step_once_with_its_repeats_apart():
+    from routing_core.model.explain import reasons_in_words, step_tokens
+
+    assert step_tokens(["CUT", "TEST", "CUT", "TEST", "TEST"]) == ["CUT", "TEST", "CUT#2", "TEST#2", "TEST#3"]
+    model = RoutingModel().fit(colour_table())
+    item = pd.DataFrame({"item_code": ["R"], "colour": ["red"], "size": [20.0]})
+    lines = reasons_in_words(model, item, ["CUT", "PAINT", "PACK"])
+    assert len(lines) == 3 and lines[0] == "" and lines[2] == ""  # every item has CUT and PACK
+    assert lines[1].startswith("for: colour = red (+") and "against" not in lines[1]
