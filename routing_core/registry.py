@@ -439,6 +439,7 @@ class Registry:
             raise UserError(f"No model version named '{name}' in {self.root}.")
         was_active = self._active_raw() == name
         trash = Path(tempfile.mkdtemp(dir=self.root, prefix=f"{TRASH_PREFIX}{name}."))
+        share_dir(trash)  # another account of the group can clear it after a crash
         os.rename(path, trash / name)
         if self._active_raw() == name:
             self.deactivate()

@@ -19,6 +19,8 @@ from routing_core.errors import UserError
 # Jobs and memory moved to modules of their own; what other code imports from here stays (the
 # worker, which runs run_training, is routing_core.worker).
 from routing_core.jobs import (
+    _CHILDREN,
+    _CHILDREN_LOCK,
     CANCELLED_MESSAGE,
     DEAD_REASON,
     FINAL_STATES,
@@ -70,6 +72,8 @@ from routing_core.train_request import (
 )
 
 __all__ = [
+    "_CHILDREN",
+    "_CHILDREN_LOCK",
     "CANCELLED_MESSAGE",
     "Cancelled",
     "DATASET_STATS_KEYS",

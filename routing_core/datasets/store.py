@@ -278,6 +278,7 @@ class DatasetStore:
             raise UserError(f"No dataset named '{name}'.")
         # Rename first so a crash mid-delete never leaves a half dataset under its name.
         trash = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".deleted-{name}."))
+        share_dir(trash)  # another account of the group can clear it after a crash
         os.rename(path, trash / name)
         shutil.rmtree(trash, ignore_errors=True)
         self.activity.record(who, DELETE_DATASET, name)

@@ -119,9 +119,10 @@ def _strict_json(text: str) -> object:
 
 
 def _snapshot(*folders) -> dict[str, str]:
+    """The stored data; the activity log, which records each case's own changes, is not stored data."""
     return {
         str(p): hashlib.sha256(p.read_bytes()).hexdigest()
-        for folder in folders for p in sorted(folder.rglob("*")) if p.is_file()
+        for folder in folders for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "activity.jsonl"
     }
 
 
