@@ -38,12 +38,15 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float
 
 
 @contextmanager
-def streamlit_server(models: Path, home: Path, log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+def streamlit_server(models: Path, home: Path, log: Path, extra_args: tuple[str, ...] = (),
+                     extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
     """Run the app from the project folder (so its .streamlit/config.toml applies) with these
-    models and data folders; yield (url, process) once /_stcore/health answers."""
+    models and data folders; yield (url, process) once /_stcore/health answers.
+
+    `extra_args` go to `streamlit run` (e.g. `--secrets.files`), `extra_env` to its environment."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
-    env.update(ROUTING_MODELS_DIR=str(models), ROUTING_DATA_HOME=str(home))
+    env.update(ROUTING_MODELS_DIR=str(models), ROUTING_DATA_HOME=str(home), **(extra_env or {}))
     with log.open("wb") as out:
         process = subprocess.Popen(
             [
@@ -55,6 +58,7 @@ def streamlit_server(models: Path, home: Path, log: Path) -> Iterator[tuple[str,
                 # One code version per run: a source file edited meanwhile must not make
                 # Streamlit re-import modules (that would also empty the in-memory caches).
                 "--server.fileWatcherType", "none",
+                *extra_args,
             ],
             cwd=ROOT,
             env=env,
