@@ -131,9 +131,11 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _registry(args: argparse.Namespace):
+    from routing_core.activity import ActivityLog
     from routing_core.registry import Registry
 
-    return Registry(args.models_dir)
+    # Changes are recorded as the OS user (local_user) in the data home's activity log.
+    return Registry(args.models_dir, activity=ActivityLog(_data_home(args)))
 
 
 def _data_home(args: argparse.Namespace) -> Path:
@@ -213,6 +215,10 @@ def _train(args: argparse.Namespace) -> int:
         with training_slot(registry.root, on_wait=waiting):
             summary = run_training(request, registry.root, _data_home(args),
                                    progress=progress if args.progress else None)
+        from routing_core.activity import FINISH_TRAINING
+
+        registry.activity.record(None, FINISH_TRAINING, summary["version"], outcome="completed",
+                                 dataset=request.dataset, via="command line")
     print_json(summary)
     return 0
 

@@ -474,7 +474,17 @@ class ModelCache:
 MODELS = ModelCache(MANIFESTS)
 
 
-def clear_all() -> dict:
-    """Clear the manifest cache and the loaded models; returns how many of each were dropped."""
+def clear_all(user: Any = None, activity: Any = None) -> dict:
+    """Clear the manifest cache and the loaded models; returns how many of each were dropped.
+
+    Needs an admin (`user`, None: the local user; Forbidden otherwise); recorded in the activity
+    log (`activity`, by default that of the data home)."""
+    from routing_core.access import actor, require
+    from routing_core.activity import CLEAR_CACHE, ActivityLog
+
+    who = actor(user)
+    require(who, "clear_cache")
     DIGESTS.clear()
-    return {"manifests": MANIFESTS.invalidate(), "models": MODELS.clear()}
+    dropped = {"manifests": MANIFESTS.invalidate(), "models": MODELS.clear()}
+    (activity if activity is not None else ActivityLog()).record(who, CLEAR_CACHE, "caches", **dropped)
+    return dropped

@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from routing_core.access import User, actor, require
+from routing_core.activity import ACTIVATE_VERSION, DELETE_VERSION, ActivityLog
 from routing_core.atomic import atomic_write_bytes, process_alive
 from routing_core.errors import UserError
 from routing_core.manifest import (
@@ -147,8 +149,16 @@ def _json_default(value: Any) -> Any:
 class Registry:
     """Model versions in one models folder."""
 
-    def __init__(self, root: str | os.PathLike | None = None) -> None:
+    def __init__(self, root: str | os.PathLike | None = None, activity: ActivityLog | None = None) -> None:
         self.root = models_dir(root)
+        self._activity = activity
+
+    @property
+    def activity(self) -> ActivityLog:
+        """The activity log changes are recorded in (by default that of the data home)."""
+        if self._activity is None:
+            self._activity = ActivityLog()
+        return self._activity
 
     # ------------------------------------------------------------ paths
 
@@ -321,14 +331,19 @@ class Registry:
         except UserError:
             return None
 
-    def activate(self, name: str) -> VersionInfo:
-        """Make a whole version the active one (its artifacts are hash-checked first)."""
+    def activate(self, name: str, user: User | None = None) -> VersionInfo:
+        """Make a whole version the active one (its artifacts are hash-checked first); needs an admin
+        (Forbidden otherwise), recorded in the activity log."""
+        who = actor(user)
+        require(who, "activate")
         info = self.get(name)
         if info.broken:
             raise UserError(f"Cannot activate '{name}': {info.broken}")
         self.verify(name)
+        previous = self.active()
         atomic_write_bytes(self.root / ACTIVE_FILE, f"{name}\n".encode())
         info.active = True
+        self.activity.record(who, ACTIVATE_VERSION, name, previous=previous)
         return info
 
     def deactivate(self) -> None:
@@ -397,13 +412,17 @@ class Registry:
             raise
         return self.get(name)
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, user: User | None = None) -> None:
         """Remove a version (renamed away first, so it vanishes whole); deleting the active one clears ACTIVE.
+        Needs an admin (Forbidden otherwise); recorded in the activity log.
 
         A link standing in a version's place is removed itself, never what it points to."""
+        who = actor(user)
+        require(who, "delete_version")
         path = self._path(name)
         if not self.exists(name):
             raise UserError(f"No model version named '{name}' in {self.root}.")
+        was_active = self._active_raw() == name
         trash = Path(tempfile.mkdtemp(dir=self.root, prefix=f"{TRASH_PREFIX}{name}."))
         os.rename(path, trash / name)
         if self._active_raw() == name:
@@ -411,6 +430,7 @@ class Registry:
         MANIFESTS.invalidate(path)
         MODELS.invalidate(path)
         shutil.rmtree(trash, ignore_errors=True)
+        self.activity.record(who, DELETE_VERSION, name, was_active=was_active)
 
     def cleanup(self) -> int:
         """Remove leftovers of interrupted publishes and deletes; returns how many were removed."""

@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from routing_core.access import User, actor, require
+from routing_core.activity import CANCEL_TRAINING, FINISH_TRAINING, SUBMIT_TRAINING, ActivityLog
 from routing_core.atomic import atomic_write_json, process_alive
 from routing_core.errors import UserError
 from routing_core.limits import TRAIN_MEMORY_GB, gb_text
@@ -112,6 +114,10 @@ JOB_FIELDS = {
     "result": Field((dict, None)),
     "error": Field(_OPTIONAL_TEXT),
     "stages": Field((list, None)),
+    "owner": Field(_OPTIONAL_TEXT),
+    "cancelled_by": Field(_OPTIONAL_TEXT),
+    "host": Field(_OPTIONAL_TEXT),
+    "heartbeat_ts": Field(_WHEN),
 }
 
 
@@ -699,10 +705,11 @@ class JobManager:
     ) -> None:
         from routing_core.datasets import data_home as default_data_home
 
-        self.registry = Registry(models_dir)
+        self.data_home = Path(data_home) if data_home is not None else default_data_home()
+        self.activity = ActivityLog(self.data_home)
+        self.registry = Registry(models_dir, activity=self.activity)
         self.root = self.registry.root
         self.jobs_dir = self.root / JOBS_DIR
-        self.data_home = Path(data_home) if data_home is not None else default_data_home()
         self._last_spawn = 0.0
 
     # ------------------------------------------------------------ records
@@ -768,10 +775,15 @@ class JobManager:
 
     # ------------------------------------------------------------ public
 
-    def submit(self, request: TrainRequest) -> str:
-        """Queue a training (pending) and make sure a worker runs it; returns the job id."""
+    def submit(self, request: TrainRequest, user: User | None = None) -> str:
+        """Queue a training (pending) and make sure a worker runs it; returns the job id.
+
+        Needs an analyst (`user`, None: the local user; Forbidden otherwise). The record's `owner`
+        is the user; the submission is recorded in the activity log."""
         from routing_core.datasets import DatasetStore
 
+        who = actor(user)
+        require(who, "train")
         check_request(request, self.registry)
         check_name(request.dataset, "dataset name")
         DatasetStore(self.data_home).record(request.dataset)  # UserError if there is none
@@ -816,8 +828,12 @@ class JobManager:
                 "cancel_requested": False,
                 "result": None,
                 "error": None,
+                "owner": who.name,
+                "cancelled_by": None,
             }
             self._write(record)
+        self.activity.record(who, SUBMIT_TRAINING, job_object(record), job_id=job_id,
+                             dataset=request.dataset, dry_run=bool(request.dry_run))
         self._spawn_worker()
         return job_id
 
@@ -841,23 +857,101 @@ class JobManager:
             self._kick()
         return sorted(records, key=lambda r: (r.get("created_ts") or 0, r["job_id"]), reverse=True)
 
-    def cancel(self, job_id: str) -> dict:
-        """Cancel a job: a pending one at once, a running one at its next progress step."""
-        if self._read(job_id) is None:
+    def cancel(self, job_id: str, user: User | None = None) -> dict:
+        """Cancel a job: a pending one at once, a running one at its next progress step.
+
+        Only its owner (an analyst) or an admin may (Forbidden otherwise); the record says who
+        cancelled (`cancelled_by`), and the activity log records it."""
+        who = actor(user)
+        found = self._read(job_id)
+        if found is None:
             raise UserError(f"No training job '{job_id}'.")
+        require(who, "cancel_own", owner=found.get("owner") or "")
+        changed: dict = {}
 
         def change(rec: dict) -> dict | None:
             if rec["state"] == "pending":
                 now = time.time()
-                rec.update(state="cancelled", message=CANCELLED_MESSAGE, finished_ts=now,
-                           finished_at=_now_iso(now), cancel_requested=True)
+                rec.update(state="cancelled", message=cancelled_message(who.name), finished_ts=now,
+                           finished_at=_now_iso(now), cancel_requested=True, cancelled_by=who.name)
+                changed["rec"] = rec
                 return rec
-            if rec["state"] == "running":
-                rec.update(cancel_requested=True, message="cancelling…")
+            if rec["state"] == "running" and not rec.get("cancel_requested"):
+                rec.update(cancel_requested=True, cancelled_by=who.name,
+                           message=f"cancelling… (asked by {who.name})")
+                changed["rec"] = rec
                 return rec
             return None
 
-        return self.update(job_id, change) or {}
+        result = self.update(job_id, change) or {}
+        if changed:
+            rec = changed["rec"]
+            self.activity.record(who, CANCEL_TRAINING, job_object(rec), job_id=job_id, owner=rec.get("owner"),
+                                 was=found.get("state"))
+            if rec["state"] == "cancelled":
+                self.log_finish(rec)
+        return result
+
+    def log_finish(self, record: dict) -> None:
+        """Record a job's end (completed, failed, cancelled) in the activity log, as its owner."""
+        try:
+            self.activity.record(
+                record.get("owner") or "unknown", FINISH_TRAINING, job_object(record),
+                outcome=record.get("state"), job_id=record.get("job_id"), error=record.get("error"),
+                dry_run=bool(record.get("dry_run")), cancelled_by=record.get("cancelled_by"),
+                elapsed_sec=record.get("elapsed_sec"))
+        except OSError as exc:  # the job's end stands; a log that cannot be written is reported
+            print(f"the activity log cannot be written: {exc}", file=sys.stderr)
+
+    def end(self, job_id: str, state: str, when: Callable[[dict], bool] | None = None,
+            **changes: Any) -> dict | None:
+        """Bring a job that is not finished to `state` (only if `when(record)` holds, when given) and
+        record that in the activity log; returns the new record, None when nothing changed."""
+        ended: dict = {}
+
+        def fn(rec: dict) -> dict | None:
+            if rec.get("state") in FINAL_STATES or (when is not None and not when(rec)):
+                return None
+            ended["rec"] = _finish(rec, state, **changes)
+            return ended["rec"]
+
+        self.update(job_id, fn)
+        if ended:
+            self.log_finish(ended["rec"])
+        return ended.get("rec")
+
+    def queue_position(self, job_id: str) -> tuple[int, float | None]:
+        """(place, estimated start in epoch seconds) of a job: place 1 is next to start; a running or
+        finished job is at place 0 (its start time, if any). The estimate adds the running job's
+        remaining time (from its progress) and, for each job ahead, the mean time of the finished
+        jobs of its kind; None when nothing tells."""
+        records = self._records()
+        mine = next((r for r in records if r["job_id"] == job_id), None)
+        if mine is None:
+            raise UserError(f"No training job '{job_id}'.")
+        if mine.get("state") != "pending":
+            return 0, mine.get("started_ts")
+        pending = sorted((r for r in records if r.get("state") == "pending"),
+                         key=lambda r: (r.get("created_ts") or 0, r["job_id"]))
+        ahead = pending[:[r["job_id"] for r in pending].index(job_id)]
+        now = time.time()
+        wait = 0.0
+        for running in (r for r in records if r.get("state") == "running"):
+            pct, started = running.get("progress") or 0.0, running.get("started_ts")
+            if not started or pct <= 0:
+                return len(ahead) + 1, None
+            elapsed = max(now - started, 0.0)
+            wait += max(elapsed * (100.0 - pct) / pct, 0.0)
+        durations: dict[bool, list[float]] = {True: [], False: []}
+        for r in records:
+            if r.get("state") == "completed" and r.get("elapsed_sec"):
+                durations[bool(r.get("dry_run"))].append(float(r["elapsed_sec"]))
+        for r in ahead:
+            known = durations[bool(r.get("dry_run"))]
+            if not known:
+                return len(ahead) + 1, None
+            wait += sum(known) / len(known)
+        return len(ahead) + 1, now + wait
 
     def prune(self, keep: int = KEEP_FINISHED_JOBS) -> int:
         """Delete the records of all but the newest `keep` finished jobs; returns how many went."""
@@ -890,12 +984,9 @@ class JobManager:
         pid = record.get("pid")
 
         # The process is gone, so it can write no more: what is on disk now is final.
-        def fail(rec: dict) -> dict | None:
-            if rec.get("state") != "running" or rec.get("pid") != pid:
-                return None
-            return _finish(rec, "failed", error=DEAD_REASON, message=DEAD_REASON)
-
-        return self.update(record["job_id"], fail) or record
+        ended = self.end(record["job_id"], "failed", when=lambda rec: rec.get("state") == "running"
+                         and rec.get("pid") == pid, error=DEAD_REASON, message=DEAD_REASON)
+        return ended or self._read(record["job_id"]) or record
 
     def worker_running(self) -> bool:
         """Whether a worker holds the lock of this models folder."""
@@ -941,6 +1032,18 @@ class JobManager:
         with _CHILDREN_LOCK:
             _CHILDREN.append(child)
         self._last_spawn = time.time()
+
+
+def job_object(record: dict) -> str:
+    """What the activity log names a job by: its version, or its job id for a dry run."""
+    if record.get("dry_run") or not record.get("version"):
+        return str(record.get("job_id"))
+    return str(record["version"])
+
+
+def cancelled_message(by: str | None) -> str:
+    """The message of a cancelled job: who cancelled it, when that is known."""
+    return f"cancelled by {by}" if by else CANCELLED_MESSAGE
 
 
 def _finish(rec: dict, state: str, **changes: Any) -> dict:
@@ -1038,19 +1141,13 @@ def _watch_memory(manager: JobManager, gb: float, worker: int) -> None:
         if time.monotonic() - since < STUCK_AT_LIMIT_SEC:
             continue
         # The record first, so no one reads the job as merely stopped; the worker is stuck meanwhile.
+        reason = out_of_memory_message(gb)
         for record in manager._records():
             if record.get("pid") == worker:
-                manager.update(record["job_id"], lambda r: _killed_at_limit(r, gb, worker))
+                manager.end(record["job_id"], "failed", when=lambda r: r.get("pid") == worker
+                            and r.get("state") == "running", error=reason, message=reason)
         os.kill(worker, signal.SIGKILL)
         return
-
-
-def _killed_at_limit(record: dict, gb: float, worker: int) -> dict | None:
-    """The record of the job the memory watch killed, failed as out of memory (None: not that job)."""
-    if record.get("pid") != worker or record.get("state") != "running":
-        return None
-    reason = out_of_memory_message(gb)
-    return _finish(record, "failed", error=reason, message=reason)
 
 
 def _start_memory_watch(manager: JobManager, gb: float) -> None:
@@ -1111,9 +1208,8 @@ def _orphans_failed(manager: JobManager) -> None:
     for rec in manager._records():
         if rec.get("state") == "running" and rec.get("pid") != me:
             pid = rec.get("pid")
-            manager.update(rec["job_id"], lambda r, pid=pid: _finish(
-                r, "failed", error=DEAD_REASON, message=DEAD_REASON)
-                if r.get("state") == "running" and r.get("pid") == pid else None)
+            manager.end(rec["job_id"], "failed", when=lambda r, pid=pid: r.get("state") == "running"
+                        and r.get("pid") == pid, error=DEAD_REASON, message=DEAD_REASON)
 
 
 def _claim_next(manager: JobManager) -> dict | None:
@@ -1143,13 +1239,13 @@ def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
     the message of a job that hits it); `refusal`, when given, fails the job with that reason."""
     job_id = job["job_id"]
     if refusal is not None:
-        manager.update(job_id, lambda r: _finish(r, "failed", error=refusal, message=refusal))
+        manager.end(job_id, "failed", error=refusal, message=refusal)
         return
     try:
         request = TrainRequest.from_dict(job.get("request") or {})
     except TypeError:  # a record written by hand, without what to train
         reason = "the job record does not say what to train (its 'request' lacks the dataset)"
-        manager.update(job_id, lambda r: _finish(r, "failed", error=reason, message=reason))
+        manager.end(job_id, "failed", error=reason, message=reason)
         return
     started = job["started_ts"]
     last = {"t": 0.0, "stage": None}
@@ -1176,10 +1272,11 @@ def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
     try:
         result = run_training(request, manager.root, manager.data_home, progress=progress)
     except Cancelled:
-        manager.update(job_id, lambda r: _finish(r, "cancelled", message=CANCELLED_MESSAGE))
+        by = (manager._read(job_id) or {}).get("cancelled_by")
+        manager.end(job_id, "cancelled", message=cancelled_message(by))
     except UserError as exc:
         reason = str(exc)
-        manager.update(job_id, lambda r: _finish(r, "failed", error=reason, message=reason))
+        manager.end(job_id, "failed", error=reason, message=reason)
     except Exception as exc:  # a bug must fail the job, not the worker: the queue goes on
         if _out_of_memory(exc):
             # Recorded below, once the training's frames (and their arrays) are gone with `exc`.
@@ -1187,15 +1284,14 @@ def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
         else:
             traceback.print_exc()
             error = f"{type(exc).__name__}: {exc}"
-            manager.update(job_id, lambda r: _finish(r, "failed", error=error, message=error))
+            manager.end(job_id, "failed", error=error, message=error)
     else:
         message = (f"plan ready: about {result.get('estimated_sec')} s and "
                    f"{result.get('estimated_peak_gb')} GB" if request.dry_run
                    else f"version '{result['version']}' published")
-        manager.update(job_id, lambda r: _finish(
-            r, "completed", progress=100.0, message=message, result=result,
-            version=result.get("version", r.get("version"))))
+        manager.end(job_id, "completed", progress=100.0, message=message, result=result,
+                    version=result.get("version", job.get("version")))
     if out_of_memory:
         _release_free_memory()
         reason = out_of_memory_message(memory_gb) if memory_gb is not None else "ran out of memory"
-        manager.update(job_id, lambda r: _finish(r, "failed", error=reason, message=reason))
+        manager.end(job_id, "failed", error=reason, message=reason)

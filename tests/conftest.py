@@ -19,6 +19,12 @@ FABRICAD_MAP = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _own_data_home(tmp_path, monkeypatch) -> None:
+    """Every test's activity log and roles file default to its own folder, never ./data."""
+    monkeypatch.setenv("ROUTING_DATA_HOME", str(tmp_path.parent / f"{tmp_path.name}-data"))
+
+
 @pytest.fixture
 def data_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "data"

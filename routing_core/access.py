@@ -1,0 +1,215 @@
+"""Who may do what (DESIGN §11): three roles, each with the rights of those before it.
+
+| role | may |
+|---|---|
+| viewer | browse, predict, download |
+| analyst | also upload datasets, train, cancel their own jobs |
+| admin | also activate and delete versions, delete datasets, clear caches, cancel any job |
+
+A signed-in user's role comes from a small roles file (TOML) mapping users and groups to roles:
+
+```toml
+default = "viewer"            # optional: the role of a signed-in user the file does not name
+[users]
+"ana@plant.example" = "analyst"
+[groups]
+"routing-admins" = "admin"
+```
+Its path is `$ROUTING_ROLES_FILE`, else `<data home>/roles.toml`; without the file every
+signed-in user is a viewer. Without sign-in the studio serves one person, `local_user()`: the
+OS user, an admin (what the command line uses too). The core refuses what a role may not do
+with `Forbidden`; the pages only show the same answer (`why_not`) before anyone tries.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from routing_core.errors import UserError
+
+ROLES = ("viewer", "analyst", "admin")
+ACTIONS: dict[str, str] = {
+    "browse": "viewer",
+    "predict": "viewer",
+    "download": "viewer",
+    "upload": "analyst",
+    "train": "analyst",
+    "cancel_own": "analyst",
+    "activate": "admin",
+    "delete_version": "admin",
+    "delete_dataset": "admin",
+    "clear_cache": "admin",
+    "cancel_any": "admin",
+}
+# What each action is called in a message ("… may not <this>").
+DOING: dict[str, str] = {
+    "browse": "browse the studio",
+    "predict": "predict routings",
+    "download": "download files",
+    "upload": "store datasets",
+    "train": "start trainings",
+    "cancel_own": "cancel trainings",
+    "activate": "make a model version active",
+    "delete_version": "delete model versions",
+    "delete_dataset": "delete datasets",
+    "clear_cache": "clear the caches",
+    "cancel_any": "cancel another user's training",
+}
+ROLES_FILE = "roles.toml"
+ROLES_ENV = "ROUTING_ROLES_FILE"
+MAX_ROLES_BYTES = 1 << 20
+
+RoutingError = UserError  # the error type every refusal of the core derives from
+
+
+@dataclass(frozen=True)
+class User:
+    """Someone acting on the studio: the name the activity log shows, a role, their groups."""
+
+    name: str
+    role: str
+    groups: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"Unknown role {self.role!r}; roles are {', '.join(ROLES)}.")
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError("A user needs a name.")
+        object.__setattr__(self, "groups", tuple(self.groups))
+
+
+class Forbidden(RoutingError):
+    """A user tried what their role may not do; the message says who, what and the role it needs."""
+
+    def __init__(self, user: User, action: str, needed: str, message: str) -> None:
+        super().__init__(message)
+        self.user, self.action, self.needed = user, action, needed
+
+
+def rank(role: str) -> int:
+    """The place of a role in ROLES (viewer 0, analyst 1, admin 2)."""
+    return ROLES.index(role)
+
+
+def _check_role(role: object, where: str) -> str:
+    if role not in ROLES:
+        raise UserError(f"{where}: role {str(role)[:40]!r} is not one of {', '.join(ROLES)}.")
+    return role  # type: ignore[return-value]
+
+
+@dataclass
+class RoleBook:
+    """Users and groups mapped to roles; names compare without regard to case."""
+
+    users: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)
+    default: str = "viewer"
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        where = f"The roles file {self.path}" if self.path else "The roles"
+        self.default = _check_role(self.default, where)
+        self.users = {str(k).strip().lower(): _check_role(v, f"{where}, user {k}") for k, v in self.users.items()}
+        self.groups = {str(k).strip().lower(): _check_role(v, f"{where}, group {k}") for k, v in self.groups.items()}
+
+    def role_for(self, name: str, groups: Iterable[str] = ()) -> str:
+        """The role of a signed-in user: theirs by name, else the highest of their groups', else the
+        default (viewer)."""
+        own = self.users.get(str(name).strip().lower())
+        if own is not None:
+            return own
+        found = [self.groups[g] for g in (str(g).strip().lower() for g in groups or ()) if g in self.groups]
+        return max(found, key=rank) if found else self.default
+
+    def user(self, name: str, groups: Iterable[str] = ()) -> User:
+        """A User of this name and groups with the role this book gives them."""
+        groups = tuple(str(g) for g in groups or ())
+        return User(name=name, role=self.role_for(name, groups), groups=groups)
+
+
+def roles_path(path: str | os.PathLike | None = None) -> Path:
+    """The roles file: `path`, else $ROUTING_ROLES_FILE, else <data home>/roles.toml."""
+    if path is not None and str(path):
+        return Path(path)
+    env = os.environ.get(ROLES_ENV, "").strip()
+    if env:
+        return Path(env)
+    return Path(os.environ.get("ROUTING_DATA_HOME") or "data") / ROLES_FILE
+
+
+def load_roles(path: str | os.PathLike | None = None) -> RoleBook:
+    """The roles file read (an empty book, everyone a viewer, when there is none); UserError when it
+    is not a small regular TOML file of users and groups mapped to known roles."""
+    from routing_core.statefile import read_bytes
+
+    where = roles_path(path)
+    try:
+        raw = read_bytes(where, "The roles file", max_bytes=MAX_ROLES_BYTES)
+    except FileNotFoundError:
+        return RoleBook(path=where)
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"The roles file {where} is not valid TOML ({exc}).") from None
+    users, groups = data.get("users", {}), data.get("groups", {})
+    if not isinstance(users, Mapping) or not isinstance(groups, Mapping):
+        raise UserError(f"The roles file {where}: [users] and [groups] must be tables of name = role.")
+    return RoleBook(users=dict(users), groups=dict(groups), default=data.get("default", "viewer"), path=where)
+
+
+def _os_user_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry
+        return f"uid {os.getuid()}"
+
+
+def local_user() -> User:
+    """The OS user, an admin: the studio without sign-in serves one person, and the command line."""
+    return User(name=_os_user_name(), role="admin")
+
+
+def _needed(action: str) -> str:
+    try:
+        return ACTIONS[action]
+    except KeyError:
+        raise ValueError(f"Unknown action {action!r}; actions are {', '.join(ACTIONS)}.") from None
+
+
+def _effective(user: User, action: str, owner: str | None) -> str:
+    """`cancel_own` of a job someone else owns is `cancel_any`."""
+    if action == "cancel_own" and owner is not None and owner != user.name:
+        return "cancel_any"
+    return action
+
+
+def why_not(user: User | None, action: str, owner: str | None = None) -> str | None:
+    """None when `user` (None: local_user()) may do `action`, else the reason, for a disabled button.
+
+    `owner`: for cancelling, who started the job (cancelling another's needs an admin)."""
+    user = user if user is not None else local_user()
+    action = _effective(user, action, owner)
+    needed = _needed(action)
+    if rank(user.role) >= rank(needed):
+        return None
+    whose = f" (started by {owner})" if action == "cancel_any" and owner else ""
+    return (f"{user.name} is a {user.role} and may not {DOING[action]}{whose}: "
+            f"that needs the {needed} role.")
+
+
+def require(user: User | None, action: str, owner: str | None = None) -> None:
+    """Raise Forbidden unless `user` (None: local_user()) may do `action` (see why_not)."""
+    user = user if user is not None else local_user()
+    reason = why_not(user, action, owner)
+    if reason is not None:
+        raise Forbidden(user, _effective(user, action, owner), ACTIONS[_effective(user, action, owner)], reason)
+
+
+def actor(user: User | None) -> User:
+    """`user`, or local_user() when None."""
+    return user if user is not None else local_user()

@@ -1,0 +1,168 @@
+"""Folders shared by several accounts and hosts (DESIGN §11).
+
+Files and folders the studio writes are readable and writable by the group of the folder they
+are in, as far as the process umask allows (0o666 / 0o777 less the umask, never forced
+owner-only): two service accounts of one group, with umask 002, share a models and data folder.
+A new file takes the group of its folder when the process belongs to that group.
+
+Which host a job or a half-written folder belongs to: `host_id()`, from $ROUTING_HOST_ID, else the
+machine's hostname and boot id (a reboot is a new host: nothing of the old boot still runs). A
+host judges its own work by process id; another host's only by its lease: a heartbeat time it
+renews every few seconds, which expires `lease_sec()` ($ROUTING_LEASE_SEC, default 60) after the
+last renewal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+import stat
+import threading
+import time
+from pathlib import Path
+
+from routing_core.errors import UserError
+
+HOST_ENV = "ROUTING_HOST_ID"
+LEASE_ENV = "ROUTING_LEASE_SEC"
+DEFAULT_LEASE_SEC = 60.0
+
+_UMASK_LOCK = threading.Lock()
+
+
+def host_id() -> str:
+    """This host: $ROUTING_HOST_ID, else `<hostname>:<boot id>`."""
+    env = os.environ.get(HOST_ENV, "").strip()
+    if env:
+        return env
+    boot = ""
+    with contextlib.suppress(OSError):
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    return f"{socket.gethostname()}:{boot}" if boot else socket.gethostname()
+
+
+def host_tag(host: str | None = None) -> str:
+    """A short token of a host id that fits in a file name (8 hex digits)."""
+    return hashlib.sha256((host if host is not None else host_id()).encode()).hexdigest()[:8]
+
+
+def lease_sec() -> float:
+    """How long a lease lasts after its last heartbeat: $ROUTING_LEASE_SEC, default 60 s."""
+    raw = os.environ.get(LEASE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_LEASE_SEC
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UserError(f"{LEASE_ENV}={raw!r} is not a number of seconds.") from None
+    if not value > 0:
+        raise UserError(f"{LEASE_ENV} must be more than 0 seconds (got {raw}).")
+    return value
+
+
+def heartbeat_every() -> float:
+    """How often a lease holder renews it: a quarter of the lease, at most every 5 s."""
+    return min(5.0, lease_sec() / 4)
+
+
+def lease_expired(heartbeat_ts: float | None, now: float | None = None) -> bool:
+    """Whether a lease last renewed at `heartbeat_ts` (epoch seconds; None: never) has expired."""
+    if heartbeat_ts is None:
+        return True
+    return (now if now is not None else time.time()) - float(heartbeat_ts) > lease_sec()
+
+
+def umask() -> int:
+    """The process umask, read without changing it where /proc says it."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode of a new file: read and write for all, less the umask."""
+    return 0o666 & ~umask()
+
+
+def dir_mode() -> int:
+    """The mode of a new folder: everything for all, less the umask."""
+    return 0o777 & ~umask()
+
+
+def _group_of_parent(path: Path, st: os.stat_result) -> None:
+    """Give `path` its folder's group when it has another one (and this process may)."""
+    try:
+        parent_gid = os.stat(path.parent).st_gid
+    except OSError:
+        return
+    if st.st_gid != parent_gid:
+        with contextlib.suppress(OSError):
+            os.chown(path, -1, parent_gid, follow_symlinks=False)
+
+
+def share_file(path: str | os.PathLike, fd: int | None = None) -> None:
+    """Make a file this process created readable/writable as its umask allows (mkstemp makes 0600),
+    in its folder's group. Links are left alone."""
+    path = Path(path)
+    try:
+        st = os.fstat(fd) if fd is not None else os.lstat(path)
+    except OSError:
+        return
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+        return
+    with contextlib.suppress(OSError):
+        if fd is not None:
+            os.fchmod(fd, file_mode())
+        else:
+            os.chmod(path, file_mode(), follow_symlinks=False)
+    _group_of_parent(path, st)
+
+
+def share_dir(path: str | os.PathLike) -> None:
+    """Make a folder this process created open to its group as the umask allows (mkdtemp makes 0700),
+    in its parent's group; a set-group-id bit stays."""
+    path = Path(path)
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        return
+    with contextlib.suppress(OSError):
+        os.chmod(path, dir_mode() | (st.st_mode & stat.S_ISGID))
+    _group_of_parent(path, st)
+
+
+def make_dirs(path: str | os.PathLike) -> Path:
+    """`mkdir -p` with the shared mode for every folder it creates."""
+    path = Path(path)
+    missing = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    path.mkdir(parents=True, exist_ok=True)
+    for folder in reversed(missing):
+        share_dir(folder)
+    return path
+
+
+def newest_mtime(folder: str | os.PathLike) -> float | None:
+    """The latest modification time of a folder and the entries directly in it (None if it is gone):
+    a folder being written is renewed by every write into it."""
+    try:
+        newest = os.lstat(folder).st_mtime
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    newest = max(newest, entry.stat(follow_symlinks=False).st_mtime)
+    except OSError:
+        return None
+    return newest
