@@ -8,7 +8,7 @@ import streamlit as st
 from routing_core.datasets import RawTable, normalise, read_table
 from routing_core.errors import UserError
 from routing_core.names import suggest_name
-from ui import frame, loaders, review
+from ui import frame, guard, loaders, review
 from ui.nav import DATASET
 from ui.text import md
 
@@ -36,7 +36,13 @@ with file_tab:
             "**No export at hand?** The bundled sample data (machined parts with their routings) "
             "makes every page usable right away."
         )
-        if right.button("Use sample data", key="upload_use_sample", icon=":material/science:"):
+        if right.button("Use sample data", key="upload_use_sample", icon=":material/science:",
+                        disabled=guard.blocked("upload"), help=guard.tip("upload")):
+            try:
+                guard.require("upload")
+            except UserError as exc:
+                st.error(md(exc), icon=":material/error:")
+                st.stop()
             record, _ = loaders.store_sample()
             st.session_state[loaders.CURRENT_DATASET] = record.name
             st.success(

@@ -6,6 +6,7 @@ before anyone presses.
 
 from __future__ import annotations
 
+from routing_core import access
 from routing_core.access import why_not
 from ui import auth
 
@@ -23,3 +24,9 @@ def blocked(action: str, owner: str | None = None) -> bool:
 def tip(action: str, text: str | None = None, owner: str | None = None) -> str | None:
     """The button's `help=`: the reason it is disabled, else its own `text`."""
     return reason(action, owner) or text
+
+
+def require(action: str) -> None:
+    """Refuse (Forbidden, a UserError the page shows) what the current user may not do, for the core
+    calls that do not check the user themselves yet."""
+    access.require(auth.user(), action)
