@@ -20,6 +20,7 @@ import streamlit as st
 
 from routing_core.access import User, load_roles, local_user
 from routing_core.errors import UserError
+from ui.nav import PAGES
 from ui.text import md
 
 log = logging.getLogger("routing_studio")
@@ -118,9 +119,10 @@ def gate() -> None:
         st.error(md(exc), icon=":material/error:")
         st.stop()
     if current is None:
-        # Navigation over the sign-in page alone, hidden: no page name or link leaks before sign-in.
-        st.navigation([st.Page(_sign_in_page, title="Sign in", icon=":material/login:")],
-                      position="hidden").run()
+        # The pages stay known (a page's address still opens it after sign-in, and no "page not
+        # found" shows before), but the menu is hidden and no page runs: only the sign-in shows.
+        st.navigation([st.Page(p.path, title=p.title, icon=p.icon) for p in PAGES], position="hidden")
+        _sign_in_page()
         st.stop()
     st.session_state[_USER] = current
     how = mode()

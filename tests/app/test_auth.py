@@ -77,10 +77,9 @@ def help_of(at: AppTest, key: str) -> str:
     return at.button(key=key).proto.help
 
 
-def test_signed_out_the_app_shows_only_the_sign_in_button(data_home, models_dir, roles):
-    # Only the sign-in page is registered, so no other page can be switched to (the browser test
-    # opens each page's address).
-    at = session(None)
+@pytest.mark.parametrize("page", [None, TRAIN, MODELS, "pages/7_Activity.py"])
+def test_signed_out_every_page_shows_only_the_sign_in_button(page, data_home, models_dir, roles):
+    at = session(None, page)
     assert at.title.values == ["Routing Studio"]
     assert [b.label for b in at.button] == ["Sign in"]
     assert not at.dataframe and not at.selectbox
