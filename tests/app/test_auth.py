@@ -6,6 +6,8 @@ secrets section; the real roles file, stores and job manager do the rest.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -158,3 +160,25 @@ def test_only_the_owner_or_an_admin_cancels_a_job_and_the_queue_shows_its_place(
     assert not Registry(models_dir).exists("v-ana")
     users = {(e["user"], e["action"]) for e in ActivityLog(data_home).entries()}
     assert ("ana@plant.test", "submit_training") in users and ("adam@plant.test", "cancel_training") in users
+
+
+def test_activity_page_filters_the_log_and_downloads_it(data_home, models_dir):
+    log = ActivityLog(data_home)
+    log.record("ana@plant.test", "submit_training", "v1")
+    log.record("adam@plant.test", "activate_version", "v1")
+    log.record("adam@plant.test", "clear_cache", "caches", manifests=2)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page("pages/7_Activity.py").run()
+    assert not at.exception and at.title.values == ["Activity"]
+    table = at.main.dataframe[0].value
+    assert table["action"].tolist() == ["clear_cache", "activate_version", "submit_training"]  # newest first
+    assert table.columns.tolist() == ["time", "user", "action", "object", "outcome", "details"]
+    at.selectbox(key="activity_user").select("adam@plant.test").run()
+    assert at.main.dataframe[0].value["object"].tolist() == ["caches", "v1"]
+    at.selectbox(key="activity_object").select("v1").run()
+    assert at.main.dataframe[0].value["action"].tolist() == ["activate_version"]
+    assert "1 of 3 entries." in texts(at.caption)
+    at.date_input(key="activity_since").set_value(datetime.now(UTC).date() + timedelta(days=1)).run()
+    assert at.main.dataframe[0].value.empty and "0 of 3 entries." in texts(at.caption)
+    assert at.download_button(key="activity_download").label == "Download (CSV)"
+    assert len(log.entries()) == 3  # looking recorded nothing
