@@ -27,7 +27,7 @@ from routing_core.datasets import DatasetStore, load_dataset
 from routing_core.registry import Registry
 from routing_core.sample import SampleConfig, sample_csv_bytes
 from routing_core.training import JobManager, TrainRequest
-from tests.e2e.conftest import CHROMIUM, _stop_training, wait_idle
+from tests.e2e.conftest import CHROMIUM, _stop_training, shot, wait_idle
 from tests.oidc_provider import oidc_provider, secrets_toml
 from tests.streamlit_server import streamlit_server
 
@@ -149,6 +149,7 @@ def test_before_sign_in_every_page_shows_only_the_sign_in_button(team: Team, pag
         for heading in ("Train a model", "Model versions", "Activity", "Upload routings"):
             expect(page.get_by_role("heading", name=heading, exact=True)).to_have_count(0)
         no_exception(page)
+    shot(page, "sign_in")
     assert Registry(team.models_dir).names() == []
     assert DatasetStore(team.data_home).names() == ["sample"]
 
@@ -179,6 +180,7 @@ def test_analyst_trains_and_sees_the_result_after_a_reload(team: Team, page: Pag
     make_active = job.get_by_role("button", name="Make active")
     expect(make_active).to_be_disabled()  # an analyst does not activate
     assert "needs the admin role" in reason(page, make_active)
+    shot(page, "train_signed_in")
     assert Registry(team.models_dir).names() == [VERSION]
     [submitted] = [e for e in activity(team) if e[1] == "submit_training"]
     assert submitted[0] == ANALYST
@@ -259,3 +261,4 @@ def test_activity_page_lists_each_action_with_its_user(team: Team, page: Page):
     page.get_by_role("option", name=ADMIN, exact=True).click()
     wait_idle(page)
     expect(page.get_by_text(re.compile(rf"^1 of {len(rows)} entries\.$"))).to_be_visible()
+    shot(page, "activity")
