@@ -8,10 +8,13 @@ import os
 import tempfile
 from pathlib import Path
 
+from routing_core.sharing import share_file
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        share_file(tmp, fd)  # mkstemp's 0600 would lock the folder's group out
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -4,7 +4,8 @@
 file changes (mtime, size or inode), so every process sharing a models folder sees the truth.
 `ModelCache` keeps unpickled models keyed by (version folder, manifest sha256): a version that
 changed on disk is loaded again, never served stale. Artifacts are hash-checked before
-unpickling because a joblib file runs code when it is loaded.
+unpickling because a joblib file runs code when it is loaded; with a signing key configured
+(`routing_core.signing`) the manifest's signature is checked first.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from routing_core.errors import UserError
+from routing_core.signing import check_signature
 from routing_core.statefile import (
     NUMBER,
     TEXT,
@@ -384,6 +386,7 @@ class ModelCache:
     def _get(self, version_dir: str | os.PathLike) -> Any:
         folder = self._dir(version_dir)
         manifest, digest = self.manifests.get_with_digest(folder)
+        check_signature(folder, manifest, digest)  # with a key in force: before anything is unpickled
         key = (folder, digest)
         model_path = Path(folder) / MODEL_FILE
         model = self._lookup(key, model_path)

@@ -42,10 +42,13 @@ from routing_core.manifest import (
     SCHEMA,
     check_metrics,
     check_model_format,
+    sha256_bytes,
     sha256_file,
     verify_artifacts,
 )
 from routing_core.names import check_name
+from routing_core.sharing import host_tag, lease_expired, newest_mtime, share_dir, share_file
+from routing_core.signing import check_signature, signing_key, write_signature
 from routing_core.statefile import BrokenState, read_bytes, read_json
 
 ACTIVE_FILE = "ACTIVE"
@@ -201,7 +204,7 @@ class Registry:
             info.broken = _linked(name)
             return info
         try:
-            manifest = MANIFESTS.get(path)
+            manifest, digest = MANIFESTS.get_with_digest(path)
         except UserError as exc:
             info.broken = str(exc)
             info.created_at = _mtime_iso(path)
@@ -247,6 +250,11 @@ class Registry:
                     "the file was changed, so it is not loaded."
                 )
                 break
+        if info.broken is None:
+            try:
+                check_signature(path, manifest, digest)
+            except UserError as exc:
+                info.broken = str(exc)
         try:
             info.metrics = check_metrics(read_json(path / METRICS_FILE, f"Model version '{name}'"),
                                          f"Model version '{name}'")
@@ -282,7 +290,8 @@ class Registry:
 
     def verify(self, name: str) -> dict:
         """Check every artifact of a version against its manifest; returns the manifest."""
-        manifest = self.manifest(name)
+        manifest, digest = MANIFESTS.get_with_digest(self._folder(name))
+        check_signature(self.root / name, manifest, digest)
         verify_artifacts(self.root / name, manifest)
         return manifest
 
@@ -369,9 +378,9 @@ class Registry:
             raise UserError(f"A model version named '{name}' already exists; choose another name.")
         self.root.mkdir(parents=True, exist_ok=True)
         self.cleanup()
-        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f"{TMP_PREFIX}{name}.{os.getpid()}."))
+        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f"{TMP_PREFIX}{name}.{host_tag()}-{os.getpid()}."))
         try:
-            os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide the version from other app users
+            share_dir(tmp)  # mkdtemp's 0700 would hide the version from the folder's group
             with open(tmp / MODEL_FILE, "xb") as fh:
                 joblib.dump(model, fh)
                 fh.flush()
@@ -397,7 +406,13 @@ class Registry:
                 "artifacts": artifacts,
                 "runtime": runtime_versions(),
             }
-            _write_file(tmp / MANIFEST_FILE, _json_bytes(manifest))
+            manifest_bytes = _json_bytes(manifest)
+            _write_file(tmp / MANIFEST_FILE, manifest_bytes)
+            key = signing_key()
+            if key is not None:  # signed under the key kept outside this folder
+                write_signature(tmp, name, sha256_bytes(manifest_bytes), artifacts, key)
+            for file in tmp.iterdir():
+                share_file(file)
             _fsync_dir(tmp)
             try:
                 # rename(2) refuses a non-empty target: two publishers of one name cannot both win.
@@ -445,16 +460,9 @@ class Registry:
             if entry.name.startswith(TRASH_PREFIX):
                 stale = True
             elif entry.name.startswith(TMP_PREFIX):
-                parts = entry.name.rsplit(".", 2)
-                try:
-                    pid = int(parts[-2])
-                except (ValueError, IndexError):
-                    pid = -1
-                try:
-                    old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_SEC
-                except FileNotFoundError:
+                stale = _publish_abandoned(entry, now)
+                if stale is None:
                     continue
-                stale = old or pid <= 0 or (pid != os.getpid() and not process_alive(pid))
             if stale:
                 shutil.rmtree(entry.path, ignore_errors=True)
                 removed += 1
@@ -480,6 +488,27 @@ class Registry:
                 if file.is_file() and not file.is_symlink():
                     zf.write(file, arcname=f"{name}/{file.name}")
         return buf.getvalue()
+
+
+def _publish_abandoned(entry: os.DirEntry, now: float) -> bool | None:
+    """Whether the folder of a publish (`.tmp-<name>.<host tag>-<pid>.<random>`) was abandoned: on
+    this host when its process is gone; another host's only when its lease expired (nothing was
+    written into it for the lease's length); any older than STALE_AFTER_SEC. None: it is gone."""
+    owner = entry.name.rsplit(".", 2)[-2] if entry.name.count(".") >= 2 else ""
+    tag, _, pid_text = owner.rpartition("-")
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        pid = -1
+    try:
+        old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_SEC
+    except FileNotFoundError:
+        return None
+    if old:
+        return True
+    if tag and tag != host_tag():
+        return lease_expired(newest_mtime(entry.path), now)
+    return pid <= 0 or (pid != os.getpid() and not process_alive(pid))
 
 
 def _linked(name: str) -> str:

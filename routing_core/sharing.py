@@ -62,16 +62,24 @@ def lease_sec() -> float:
     return value
 
 
+def lease_or_default() -> float:
+    """lease_sec(), or the default when $ROUTING_LEASE_SEC is not a number (where no one can be told)."""
+    try:
+        return lease_sec()
+    except UserError:
+        return DEFAULT_LEASE_SEC
+
+
 def heartbeat_every() -> float:
     """How often a lease holder renews it: a quarter of the lease, at most every 5 s."""
-    return min(5.0, lease_sec() / 4)
+    return min(5.0, lease_or_default() / 4)
 
 
 def lease_expired(heartbeat_ts: float | None, now: float | None = None) -> bool:
     """Whether a lease last renewed at `heartbeat_ts` (epoch seconds; None: never) has expired."""
     if heartbeat_ts is None:
         return True
-    return (now if now is not None else time.time()) - float(heartbeat_ts) > lease_sec()
+    return (now if now is not None else time.time()) - float(heartbeat_ts) > lease_or_default()
 
 
 def umask() -> int:

@@ -320,3 +320,125 @@ def test_a_version_saved_in_another_model_format_is_broken_not_unpickled(tmp_pat
     with pytest.raises(UserError, match="model format"):
         registry.load_model("other")
     assert registry.load_model("current") is not None
+
+
+# ---------------------------------------------------------------- roles and the activity log
+
+
+def test_a_viewer_or_analyst_cannot_activate_or_delete_and_nothing_changes(tmp_path, model):
+    from routing_core.access import Forbidden, User
+    from routing_core.activity import ActivityLog
+
+    log = ActivityLog(tmp_path / "data")
+    reg = Registry(tmp_path / "models", activity=log)
+    _publish(reg, "a", model)
+    _publish(reg, "b", model)
+    reg.activate("a", user=User("boss@plant.example", "admin"))
+    before = (sorted(p.name for p in reg.root.iterdir()), reg.active(), log.path.read_bytes())
+    for user in (User("vera@plant.example", "viewer"), User("ana@plant.example", "analyst")):
+        with pytest.raises(Forbidden, match="admin role"):
+            reg.activate("b", user=user)
+        with pytest.raises(Forbidden, match="may not delete model versions"):
+            reg.delete("a", user=user)
+    assert (sorted(p.name for p in reg.root.iterdir()), reg.active(), log.path.read_bytes()) == before
+    reg.delete("a")  # no user: the local user, an admin
+    entries = log.entries()
+    assert [(e["action"], e["object"], e["user"]) for e in entries] == [
+        ("delete_version", "a", __import__("getpass").getuser()),
+        ("activate_version", "a", "boss@plant.example"),
+    ]
+    assert entries[0]["details"] == {"was_active": True}
+
+
+def test_clearing_caches_needs_an_admin_and_is_recorded(tmp_path):
+    from routing_core.access import Forbidden, User
+    from routing_core.activity import ActivityLog
+    from routing_core.manifest import clear_all
+
+    log = ActivityLog(tmp_path)
+    with pytest.raises(Forbidden, match="clear the caches"):
+        clear_all(user=User("ana@plant.example", "analyst"), activity=log)
+    assert log.entries() == []
+    clear_all(user=User("boss@plant.example", "admin"), activity=log)
+    assert [(e["action"], e["user"]) for e in log.entries()] == [("clear_cache", "boss@plant.example")]
+
+
+# ---------------------------------------------------------------- shared folders
+
+
+def test_versions_and_active_follow_the_umask_for_the_group(tmp_path, model):
+    old = os.umask(0o002)
+    try:
+        reg = Registry(tmp_path)
+        _publish(reg, "g", model)
+        reg.activate("g")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "g").stat().st_mode & 0o777 == 0o775
+    for file in (tmp_path / "g").iterdir():
+        assert file.stat().st_mode & 0o777 == 0o664, file
+    assert (tmp_path / ACTIVE_FILE).stat().st_mode & 0o777 == 0o664
+    old = os.umask(0o077)  # an owner-only umask is respected too
+    try:
+        _publish(reg, "private", model)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "private").stat().st_mode & 0o777 == 0o700
+
+
+# ---------------------------------------------------------------- signed versions
+
+
+def test_signed_versions_load_and_others_are_refused(tmp_path, model, monkeypatch):
+    from routing_core.manifest import MODELS
+    from routing_core.signing import SIGNATURE_FILE
+
+    reg = Registry(tmp_path)
+    _publish(reg, "unsigned", model)
+    assert not (tmp_path / "unsigned" / SIGNATURE_FILE).exists()
+    monkeypatch.setenv("ROUTING_SIGNING_KEY", "first key, long and random")
+    _publish(reg, "signed", model)
+    assert (tmp_path / "signed" / SIGNATURE_FILE).exists()
+    assert isinstance(reg.load_model("signed"), RoutingModel)
+    reg.activate("signed")
+    with pytest.raises(UserError, match="is not signed"):
+        reg.load_model("unsigned")
+    assert "is not signed" in reg.get("unsigned").broken
+    with pytest.raises(UserError, match="not signed"):
+        reg.activate("unsigned")
+
+    monkeypatch.setenv("ROUTING_SIGNING_KEY", "another key")
+    with pytest.raises(UserError, match="signed with another key"):
+        MODELS.get(tmp_path / "signed")  # the model loaded above, cached: checked again all the same
+    with pytest.raises(UserError, match="signed with another key"):
+        reg.load_model("signed")
+
+    monkeypatch.delenv("ROUTING_SIGNING_KEY")
+    key_file = tmp_path.parent / f"{tmp_path.name}-key"
+    key_file.write_text("first key, long and random\n")
+    monkeypatch.setenv("ROUTING_SIGNING_KEY_FILE", str(key_file))
+    assert isinstance(reg.load_model("signed"), RoutingModel)
+    key_file.write_text("")
+    with pytest.raises(UserError, match="is empty"):
+        reg.load_model("signed")
+    monkeypatch.delenv("ROUTING_SIGNING_KEY_FILE")
+    assert reg.get("unsigned").ok  # without a key, as before
+
+
+def test_a_signing_key_from_secrets_reaches_publishing(tmp_path, model, monkeypatch):
+    from routing_core import signing
+
+    monkeypatch.delenv("ROUTING_SIGNING_KEY", raising=False)
+    signing.configure("from st.secrets")
+    try:
+        reg = Registry(tmp_path)
+        _publish(reg, "s", model)
+        assert reg.load_model("s") is not None
+        (tmp_path / "s" / signing.SIGNATURE_FILE).write_text('{"signature": "00"}')
+        with pytest.raises(UserError, match="signature does not match"):
+            reg.load_model("s")
+        with pytest.raises(UserError, match="empty"):
+            signing.configure("  ")
+    finally:
+        signing.configure(None)
+    assert reg.get("s").ok

@@ -12,6 +12,8 @@ from datetime import datetime
 
 import pytest
 
+from routing_core.access import Forbidden, User, local_user
+from routing_core.activity import ActivityLog
 from routing_core.datasets import DatasetStore, normalise, read_table
 from routing_core.errors import UserError
 from routing_core.manifest import METRICS_FILE, MODEL_FILE
@@ -31,6 +33,11 @@ from routing_core.training import (
     unique_version_name,
 )
 from tests.conftest import ROOT
+
+VIEWER = User("vera@plant.example", "viewer")
+ANA = User("ana@plant.example", "analyst")
+BOB = User("bob@plant.example", "analyst")
+BOSS = User("boss@plant.example", "admin")
 
 # DESIGN §5: every key metrics.json must hold.
 METRIC_KEYS = {
@@ -266,6 +273,67 @@ def test_jobs_queue_one_at_a_time_and_complete(tmp_path, home):
         reg.verify(name)
     log = (tmp_path / ".jobs" / "worker.log").read_text()
     assert "Traceback" not in log
+    # who did what: each submission and each end, as the job's owner (the local user here)
+    me = local_user().name
+    for job_id, obj in ((first, "first"), (second, b["version"]), (dry, dry)):
+        assert manager.get(job_id)["owner"] == me
+        done = [(e["action"], e["outcome"], e["user"]) for e in ActivityLog(home).entries(obj=obj)
+                if e["details"].get("job_id") == job_id]
+        assert done == [("finish_training", "completed", me), ("submit_training", "ok", me)], done
+
+
+def test_roles_decide_who_submits_and_cancels(tmp_path, home):
+    manager = JobManager(tmp_path, home)
+    log = ActivityLog(home)
+    before = len(log.entries())
+    with training_slot(tmp_path):  # no worker takes the jobs: they stay pending
+        with pytest.raises(Forbidden, match="viewer and may not start trainings"):
+            manager.submit(TrainRequest(dataset="small", version="nope"), user=VIEWER)
+        assert manager.list() == [] and len(log.entries()) == before  # nothing written, nothing logged
+        mine = manager.submit(TrainRequest(dataset="small", version="r1"), user=ANA)
+        hers = manager.submit(TrainRequest(dataset="small", version="r2"), user=BOB)
+        third = manager.submit(TrainRequest(dataset="small", version="r3"), user=ANA)
+        assert manager.get(mine)["owner"] == ANA.name and manager.get(hers)["owner"] == BOB.name
+        assert manager.queue_position(mine)[0] == 1 and manager.queue_position(third)[0] == 3
+
+        untouched = manager.get(hers)
+        with pytest.raises(Forbidden, match="bob@plant.example"):
+            manager.cancel(hers, user=ANA)  # another analyst's job
+        with pytest.raises(Forbidden):
+            manager.cancel(mine, user=VIEWER)
+        assert manager.get(hers) == untouched
+        assert [e["action"] for e in log.entries(user=ANA.name)].count("cancel_training") == 0
+
+        assert manager.cancel(mine, user=ANA)["cancelled_by"] == ANA.name
+        record = manager.cancel(hers, user=BOSS)  # an admin cancels anyone's
+        assert record["state"] == "cancelled" and record["cancelled_by"] == BOSS.name
+        assert record["message"] == f"cancelled by {BOSS.name}"
+        assert manager.queue_position(third)[0] == 1
+    entries = log.entries(obj="r2")
+    assert [(e["action"], e["user"], e["outcome"]) for e in entries] == [
+        ("finish_training", BOB.name, "cancelled"),  # the end is the owner's, who cancelled is said
+        ("cancel_training", BOSS.name, "ok"),
+        ("submit_training", BOB.name, "ok"),
+    ]
+    assert entries[0]["details"]["cancelled_by"] == BOSS.name
+
+
+def test_queue_position_estimates_the_start(tmp_path, home):
+    manager = JobManager(tmp_path, home)
+    with training_slot(tmp_path):
+        jobs = [manager.submit(TrainRequest(dataset="small", version=f"q{i}")) for i in range(3)]
+        assert manager.queue_position(jobs[2]) == (3, None)  # nothing tells how long a training takes
+        now = time.time()
+        # a job running for 30 s, a quarter done, and one earlier training of 20 s
+        manager.update(jobs[0], lambda r: {**r, "state": "running", "started_ts": now - 30, "progress": 25.0,
+                                           "pid": os.getpid(), "pid_start": None})
+        done = manager.submit(TrainRequest(dataset="small", version="old"))
+        manager.update(done, lambda r: {**r, "state": "completed", "elapsed_sec": 20.0, "finished_ts": now})
+        assert manager.queue_position(jobs[0]) == (0, now - 30)
+        place, start = manager.queue_position(jobs[2])
+        assert place == 2 and start == pytest.approx(now + 90 + 20, abs=2)  # 90 s left, then q1
+        place, start = manager.queue_position(jobs[1])
+        assert place == 1 and start == pytest.approx(now + 90, abs=2)
 
 
 def test_submit_refuses_bad_requests_at_once(tmp_path, home):
@@ -293,7 +361,9 @@ def test_cancel_pending_at_once_and_running_at_the_next_step(tmp_path, home):
         time.sleep(0.02)
     manager.cancel(running)
     record = _wait(manager, running, {"completed", "failed", "cancelled"})
-    assert record["state"] == "cancelled" and record["message"] == "cancelled by user"
+    me = local_user().name
+    assert record["state"] == "cancelled" and record["message"] == f"cancelled by {me}"
+    assert record["cancelled_by"] == me and record["owner"] == me
     assert manager.get(queued)["state"] == "cancelled" and manager.get(queued)["started_ts"] is None
     assert _visible(tmp_path) == [] and Registry(tmp_path).stale_entries() == []
 

@@ -1,0 +1,259 @@
+"""The training worker (DESIGN §7): `python -m routing_core worker` runs the pending jobs of a models
+folder oldest first until none are left.
+
+It holds an exclusive lock on `.jobs/worker.lock`, so one training runs at a time per models
+folder, limits its own memory (`routing_core.memory`), and renews the lease of the job it runs
+(its host and a heartbeat time, `routing_core.sharing`) every few seconds while it trains.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+
+from routing_core.errors import UserError
+from routing_core.jobs import (
+    CANCELLED_MESSAGE,
+    WORKER_LOCK,
+    WRITE_EVERY_SEC,
+    JobManager,
+    _now_iso,
+    _proc_start,
+    _try_lock,
+    cancelled_message,
+)
+from routing_core.limits import TRAIN_MEMORY_GB, gb_text
+from routing_core.memory import (
+    NEAR_LIMIT_BYTES,
+    STUCK_AT_LIMIT_SEC,
+    _out_of_memory,
+    _release_free_memory,
+    _status_bytes,
+    limit_memory,
+    out_of_memory_message,
+)
+from routing_core.sharing import heartbeat_every, host_id
+from routing_core.train_request import Cancelled, TrainRequest
+
+# ---------------------------------------------------------------- the worker
+
+
+
+def _watch_memory(manager: JobManager, gb: float, worker: int) -> None:
+    """Run in a small process forked from the worker before it loads anything heavy: when the
+    worker stays at its memory limit, kill it and mark its running job failed as out of memory.
+
+    A training killed there never publishes (a version is renamed into place whole; the hidden
+    folder of an unfinished one is cleaned by the next worker), and the next look at the jobs
+    starts a fresh worker for the jobs still queued. Returns when the worker is gone.
+    """
+    limit, since = int(gb * (1 << 30)), None
+    while True:
+        time.sleep(0.1)
+        used = _status_bytes("VmData", worker)
+        if used is None:  # the worker ended
+            return
+        if used < limit - NEAR_LIMIT_BYTES:
+            since = None
+            continue
+        since = since or time.monotonic()
+        if time.monotonic() - since < STUCK_AT_LIMIT_SEC:
+            continue
+        # The record first, so no one reads the job as merely stopped; the worker is stuck meanwhile.
+        reason = out_of_memory_message(gb)
+        for record in manager._records():
+            if record.get("pid") == worker:
+                manager.end(record["job_id"], "failed", when=lambda r: r.get("pid") == worker
+                            and r.get("state") == "running", error=reason, message=reason)
+        os.kill(worker, signal.SIGKILL)
+        return
+
+
+def _start_memory_watch(manager: JobManager, gb: float) -> None:
+    """Fork the process of `_watch_memory` (no thread of the worker could: the stuck one holds the GIL)."""
+    worker = os.getpid()
+    if os.fork() == 0:
+        try:
+            _watch_memory(manager, gb, worker)
+        finally:
+            os._exit(0)
+
+
+def run_worker(models_dir: str | os.PathLike | None = None,
+               data_home: str | os.PathLike | None = None) -> int:
+    """Run pending jobs of a models folder oldest first until none are left (one worker at a time).
+
+    The worker first limits its own memory to TRAIN_MEMORY_GB (`limit_memory`); a job that needs
+    more fails with "ran out of the memory limit (N GB)" and the worker goes on with the next.
+    """
+    manager = JobManager(models_dir, data_home)
+    # pyarrow's default allocator (mimalloc) reserves 1 GB of writable address space at its first
+    # use, which RLIMIT_DATA counts though little of it is ever used; the system allocator does not.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    try:
+        memory_gb: float | None = TRAIN_MEMORY_GB.value
+    except UserError as exc:  # every job fails with the reason until the setting is fixed
+        memory_gb, refusal = None, str(exc)
+    else:
+        refusal = None
+        try:
+            limit_memory(memory_gb)
+        except (OSError, ValueError) as exc:  # jobs still run, without the limit
+            print(f"the memory limit of {gb_text(memory_gb)} GB could not be set: {exc}", file=sys.stderr)
+            memory_gb = None
+    if memory_gb is not None:
+        _start_memory_watch(manager, memory_gb)
+    manager.jobs_dir.mkdir(parents=True, exist_ok=True)
+    with open(manager.jobs_dir / WORKER_LOCK, "a+") as lock:
+        while True:
+            if not _try_lock(lock.fileno()):
+                return 0  # another worker runs; it picks up every pending job
+            try:
+                _orphans_failed(manager)
+                manager.registry.cleanup()
+                manager.prune()
+                while (job := _claim_next(manager)) is not None:
+                    _run_job(manager, job, memory_gb, refusal)
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+            # A job submitted after the last scan, whose own worker found the lock held, is ours.
+            if not any(r.get("state") == "pending" for r in manager._records()):
+                return 0
+
+
+class Heartbeat:
+    """While a job runs, renew its lease (`heartbeat_ts`) every few seconds from a thread, so every
+    host sees it alive; stops renewing when the block ends."""
+
+    def __init__(self, manager: JobManager, job_id: str) -> None:
+        self.manager, self.job_id = manager, job_id
+        self.pid, self.host = os.getpid(), host_id()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat {job_id}", daemon=True)
+
+    def beat(self) -> None:
+        """Renew the lease now, if the job still runs here."""
+        def renew(rec: dict) -> dict | None:
+            if rec.get("state") != "running" or rec.get("pid") != self.pid or rec.get("host") != self.host:
+                return None
+            rec["heartbeat_ts"] = time.time()
+            return rec
+
+        with contextlib.suppress(OSError, UserError):
+            self.manager.update(self.job_id, renew)
+
+    def _run(self) -> None:
+        while not self._stop.wait(heartbeat_every()):
+            self.beat()
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def _orphans_failed(manager: JobManager) -> None:
+    """With the worker lock held, any other 'running' record belongs to a dead worker."""
+    me, host = os.getpid(), host_id()
+    for rec in manager._records():
+        if rec.get("state") == "running" and (rec.get("pid") != me or rec.get("host") != host):
+            manager._settle(rec)
+
+
+def _claim_next(manager: JobManager) -> dict | None:
+    pending = sorted(
+        (r for r in manager._records() if r.get("state") == "pending"),
+        key=lambda r: (r.get("created_ts") or 0, r["job_id"]),
+    )
+    me, start, host = os.getpid(), _proc_start(os.getpid()), host_id()
+    for rec in pending:
+        def claim(r: dict) -> dict | None:
+            if r.get("state") != "pending":
+                return None
+            now = time.time()
+            r.update(state="running", stage="validate", progress=0.0, message="starting",
+                     started_ts=now, started_at=_now_iso(now), pid=me, pid_start=start,
+                     host=host, heartbeat_ts=now)
+            return r
+
+        claimed = manager.update(rec["job_id"], claim)
+        if claimed is not None and claimed.get("state") == "running" and claimed.get("pid") == me:
+            return claimed
+    return None
+
+
+def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
+             refusal: str | None = None) -> None:
+    """Run one claimed job to its final state. `memory_gb` is the limit the worker runs under (for
+    the message of a job that hits it); `refusal`, when given, fails the job with that reason."""
+    job_id = job["job_id"]
+    if refusal is not None:
+        manager.end(job_id, "failed", error=refusal, message=refusal)
+        return
+    try:
+        request = TrainRequest.from_dict(job.get("request") or {})
+    except TypeError:  # a record written by hand, without what to train
+        reason = "the job record does not say what to train (its 'request' lacks the dataset)"
+        manager.end(job_id, "failed", error=reason, message=reason)
+        return
+    started = job["started_ts"]
+    last = {"t": 0.0, "stage": None}
+
+    def progress(stage: str, pct: float, message: str) -> None:
+        now = time.time()
+        if stage == last["stage"] and now - last["t"] < WRITE_EVERY_SEC and pct < 100:
+            return
+        last.update(t=now, stage=stage)
+
+        def step(r: dict) -> dict:
+            history = r.setdefault("stages", [])
+            if not history or history[-1]["stage"] != stage:  # when each stage began, for the record
+                history.append({"stage": stage, "at_sec": round(now - started, 3)})
+            r.update(stage=stage, progress=pct, message=message, elapsed_sec=round(now - started, 3),
+                     heartbeat_ts=now)
+            return r
+
+        rec = manager.update(job_id, step)
+        # Once the version is published (100 %) a late cancel changes nothing.
+        if rec is not None and rec.get("cancel_requested") and pct < 100:
+            raise Cancelled(CANCELLED_MESSAGE)
+
+    out_of_memory = False
+    try:
+        from routing_core import training  # looked up now, so a test may stand in for it
+
+        with Heartbeat(manager, job_id):
+            result = training.run_training(request, manager.root, manager.data_home, progress=progress)
+    except Cancelled:
+        by = (manager._read(job_id) or {}).get("cancelled_by")
+        manager.end(job_id, "cancelled", message=cancelled_message(by))
+    except UserError as exc:
+        reason = str(exc)
+        manager.end(job_id, "failed", error=reason, message=reason)
+    except Exception as exc:  # a bug must fail the job, not the worker: the queue goes on
+        if _out_of_memory(exc):
+            # Recorded below, once the training's frames (and their arrays) are gone with `exc`.
+            out_of_memory = True
+        else:
+            traceback.print_exc()
+            error = f"{type(exc).__name__}: {exc}"
+            manager.end(job_id, "failed", error=error, message=error)
+    else:
+        message = (f"plan ready: about {result.get('estimated_sec')} s and "
+                   f"{result.get('estimated_peak_gb')} GB" if request.dry_run
+                   else f"version '{result['version']}' published")
+        manager.end(job_id, "completed", progress=100.0, message=message, result=result,
+                    version=result.get("version", job.get("version")))
+    if out_of_memory:
+        _release_free_memory()
+        reason = out_of_memory_message(memory_gb) if memory_gb is not None else "ran out of memory"
+        manager.end(job_id, "failed", error=reason, message=reason)
