@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import NoReturn
 
 import streamlit as st
 
@@ -109,6 +110,16 @@ def _sign_in_page() -> None:
     st.button("Sign in", key="auth_sign_in", type="primary", icon=":material/login:", on_click=st.login)
 
 
+def _only(draw: Callable[[], None]) -> NoReturn:
+    """Draw this instead of any page, then stop the run.
+
+    The pages stay known (a page's address opens it once signed in, and no "page not found"
+    shows meanwhile), but the menu is hidden and no page runs."""
+    st.navigation([st.Page(p.path, title=p.title, icon=p.icon) for p in PAGES], position="hidden")
+    draw()
+    st.stop()
+
+
 def gate() -> None:
     """Before any page: know the user, or show only a sign-in button and stop."""
     st.session_state.pop(_USER, None)
@@ -116,14 +127,10 @@ def gate() -> None:
         current = resolve()
     except UserError as exc:  # a roles file that cannot be read: fail closed, say why
         log.warning("roles file refused: %s", exc)
-        st.error(md(exc), icon=":material/error:")
-        st.stop()
+        message = md(exc)
+        _only(lambda: st.error(message, icon=":material/error:"))
     if current is None:
-        # The pages stay known (a page's address still opens it after sign-in, and no "page not
-        # found" shows before), but the menu is hidden and no page runs: only the sign-in shows.
-        st.navigation([st.Page(p.path, title=p.title, icon=p.icon) for p in PAGES], position="hidden")
-        _sign_in_page()
-        st.stop()
+        _only(_sign_in_page)
     st.session_state[_USER] = current
     how = mode()
     if how == "local":  # one person, no sign-in: nothing to say
