@@ -8,7 +8,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from routing_core.sharing import share_file
+from routing_core.sharing import process_alive, share_file
+
+__all__ = ["atomic_write_bytes", "atomic_write_json", "process_alive"]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -28,16 +30,3 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def atomic_write_json(path: Path, payload: object) -> None:
     """Write JSON so readers see the old file or the new one, never half of one."""
     atomic_write_bytes(path, json.dumps(payload, indent=2, ensure_ascii=False, default=str).encode())
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id exists (the owner of a temporary file or folder)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # a process of another user
-        return True
-    return True

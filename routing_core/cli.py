@@ -6,45 +6,25 @@ prints the traceback too)."""
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+from routing_core import dbcli  # connections, fetch, refresh (registers its commands)
+from routing_core.cli_common import COMMANDS, add_map, command, data_home_of, print_json
 from routing_core.errors import UserError
 from routing_core.schema import parse_map_args
 
 EXIT_USER_ERROR = 2
 EXIT_UNEXPECTED = 1
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of printing usage and exiting, so every error is one line."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserError(f"{self.prog}: {message}")
-
-
-def command(name: str):
-    def register(func: Callable[[argparse.Namespace], int]):
-        COMMANDS[name] = func
-        return func
-
-    return register
-
-
-def _add_map(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--map",
-        action="append",
-        default=[],
-        metavar="SOURCE=canonical",
-        help="map a source column to item_code, process_code, seq, duration_min (or duration_h/_s)",
-    )
 
 
 def _add_dirs(p: argparse.ArgumentParser, default: object) -> None:
@@ -66,12 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stats", help="print dataset statistics as JSON", parents=[dirs])
     p.add_argument("file")
-    _add_map(p)
+    add_map(p)
 
     p = sub.add_parser("train", help="train, evaluate and publish a model version", parents=[dirs])
     p.add_argument("file")
     p.add_argument("--version", help="name of the new version (default: automatic, v%%Y%%m%%d-%%H%%M%%S)")
-    _add_map(p)
+    add_map(p)
     p.add_argument("--dry-run", action="store_true", help="validate, profile and plan; write nothing")
     p.add_argument("--test-size", type=float, default=0.2, help="share of items held out (default 0.2)")
     p.add_argument("--seed", type=int, default=42, help="seed of the item split (default 42)")
@@ -84,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="predict routings for the items of a file", parents=[dirs])
     p.add_argument("file")
     p.add_argument("--version", help="model version (default: the active one)")
-    _add_map(p)
+    add_map(p)
     p.add_argument("--top-k", type=int, default=None, help="candidates per item")
     p.add_argument("--ignore-history", action="store_true",
                    help="predict known items too instead of returning their known routing")
@@ -93,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="metrics of a version on a labelled file", parents=[dirs])
     p.add_argument("file")
     p.add_argument("--version", help="model version (default: the active one)")
-    _add_map(p)
+    add_map(p)
     p.add_argument("--top-k", type=int, default=5, help="k of top-k accuracy (default 5)")
     p.add_argument("--use-history", action="store_true",
                    help="let items known to the model return their known routing")
@@ -109,15 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("worker", help="run queued training jobs (started by the dashboard)", parents=[dirs])
 
-    from routing_core import dbcli  # connections, fetch, refresh (registers its commands)
-
     dbcli.add_parsers(sub, [dirs])
     return parser
-
-
-def print_json(payload: object) -> None:
-    json.dump(payload, sys.stdout, indent=2, ensure_ascii=False, default=str)
-    sys.stdout.write("\n")
 
 
 @command("stats")
@@ -135,13 +108,7 @@ def _registry(args: argparse.Namespace):
     from routing_core.registry import Registry
 
     # Changes are recorded as the OS user (local_user) in the data home's activity log.
-    return Registry(args.models_dir, activity=ActivityLog(_data_home(args)))
-
-
-def _data_home(args: argparse.Namespace) -> Path:
-    from routing_core.datasets import data_home
-
-    return Path(args.data_home) if args.data_home else data_home()
+    return Registry(args.models_dir, activity=ActivityLog(data_home_of(args)))
 
 
 def _positive_int(value: int | None, what: str) -> None:
@@ -154,7 +121,7 @@ def _store_dataset(args: argparse.Namespace, dataset) -> str:
     from routing_core.datasets import DatasetStore
     from routing_core.names import check_name, suggest_name
 
-    store = DatasetStore(_data_home(args))
+    store = DatasetStore(data_home_of(args))
     existing = store.find_by_content(dataset.sha256, dataset.mapping)
     if existing is not None:
         return existing.name
@@ -200,7 +167,7 @@ def _train(args: argparse.Namespace) -> int:
         from routing_core.names import suggest_name
 
         request.dataset = args.dataset_name or suggest_name(Path(args.file).name)
-        summary = run_training(request, registry.root, _data_home(args), dataset=dataset,
+        summary = run_training(request, registry.root, data_home_of(args), dataset=dataset,
                                progress=progress if args.progress else None)
     else:
         # A one-item file fails the training; find that out before the file is stored.
@@ -213,7 +180,7 @@ def _train(args: argparse.Namespace) -> int:
 
         # One training at a time per models folder, whether queued from the dashboard or run here.
         with training_slot(registry.root, on_wait=waiting):
-            summary = run_training(request, registry.root, _data_home(args),
+            summary = run_training(request, registry.root, data_home_of(args),
                                    progress=progress if args.progress else None)
         from routing_core.activity import FINISH_TRAINING
 
@@ -334,9 +301,9 @@ def _delete(args: argparse.Namespace) -> int:
 
 @command("worker")
 def _worker(args: argparse.Namespace) -> int:
-    from routing_core.training import run_worker
+    from routing_core.worker import run_worker
 
-    return run_worker(args.models_dir, _data_home(args))
+    return run_worker(args.models_dir, data_home_of(args))
 
 
 def _map_hint(exc: UserError) -> str:

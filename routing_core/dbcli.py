@@ -1,11 +1,11 @@
-"""Command-line verbs of the database source: `connections`, `fetch`, `refresh` (see cli.py)."""
+"""Command-line verbs of the database source: `connections`, `fetch`, `refresh` (registered in cli_common.COMMANDS, parsed by cli.py)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from routing_core.cli import _add_map, _data_home, command, print_json
+from routing_core.cli_common import add_map, command, data_home_of, print_json
 from routing_core.errors import UserError
 from routing_core.schema import parse_map_args
 
@@ -36,7 +36,7 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--on", default="item_code", help="the join column (default item_code)")
     p.add_argument("--row-limit", type=int, help="refuse results with more rows")
     p.add_argument("--timeout", type=float, help="stop a query running longer (seconds)")
-    _add_map(p)
+    add_map(p)
 
     p = sub.add_parser("refresh", help="read a database dataset again (a new revision if it changed)",
                        parents=parents)
@@ -55,7 +55,7 @@ def _spec(args: argparse.Namespace, name: str | None):
 
     if args.db_url:
         return database.url_spec(args.db_url, getattr(args, "row_limit", None), getattr(args, "timeout", None))
-    return database.connection(name or database.BUNDLED, _data_home(args), args.secrets)
+    return database.connection(name or database.BUNDLED, data_home_of(args), args.secrets)
 
 
 @command("connections")
@@ -63,7 +63,7 @@ def _connections(args: argparse.Namespace) -> int:
     from routing_core import database
 
     rows = []
-    for spec in database.connections(_data_home(args), args.secrets).values():
+    for spec in database.connections(data_home_of(args), args.secrets).values():
         row = {"name": spec.name, "url": spec.shown, "row_limit": spec.row_limit, "timeout": spec.timeout,
                "problem": spec.problem or None}
         if args.tables and not spec.problem:
@@ -85,7 +85,7 @@ def _fetch(args: argparse.Namespace) -> int:
         raise UserError("Give either --connection or --db-url, not both.")
     if bool(args.routings) != bool(args.items):
         raise UserError("--routings and --items go together (the routing view and the item view).")
-    store = DatasetStore(_data_home(args))
+    store = DatasetStore(data_home_of(args))
     if args.name in store.names():
         raise UserError(f"A dataset named '{args.name}' already exists; choose another name.")
     spec = _spec(args, args.connection)
@@ -111,7 +111,7 @@ def _refresh(args: argparse.Namespace) -> int:
     from routing_core import database
     from routing_core.datasets import DatasetStore
 
-    store = DatasetStore(_data_home(args))
+    store = DatasetStore(data_home_of(args))
     spec = _spec(args, None) if args.db_url else None
     result = database.refresh(store, args.name, spec, _progress(args), args.secrets)
     print_json(result.to_json())

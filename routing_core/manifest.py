@@ -42,21 +42,15 @@ METRICS_FILE = "metrics.json"
 REQUEST_FILE = "training_request.json"
 ARTIFACTS = (MODEL_FILE, METRICS_FILE, REQUEST_FILE)
 
-_CHUNK = 1 << 20
-
-
 def sha256_bytes(data: bytes) -> str:
     """Hex sha256 of bytes."""
     return hashlib.sha256(data).hexdigest()
 
 
 def sha256_file(path: Path) -> str:
-    """Hex sha256 of a regular file (not a link, FIFO or device), read in chunks."""
-    digest = hashlib.sha256()
+    """Hex sha256 of a regular file (not a link, FIFO or device)."""
     with open_regular(path, f"Model version '{Path(path).parent.name}'") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _signature(st: os.stat_result) -> tuple[int, int, int]:
@@ -79,14 +73,12 @@ class DigestCache:
             hit = self._entries.get(key)
         if hit is not None and hit[0] == sig:
             return hit[1]
-        digest = hashlib.sha256()
         with open_regular(key, f"Model version '{Path(key).parent.name}'") as fh:
             sig = _signature(os.fstat(fh.fileno()))
-            while chunk := fh.read(_CHUNK):
-                digest.update(chunk)
+            hexdigest = hashlib.file_digest(fh, "sha256").hexdigest()
         with self._lock:
-            self._entries[key] = (sig, digest.hexdigest())
-        return digest.hexdigest()
+            self._entries[key] = (sig, hexdigest)
+        return hexdigest
 
     def clear(self) -> int:
         """Forget every digest; returns how many were dropped."""

@@ -29,7 +29,7 @@ from typing import Any
 
 from routing_core.access import User, actor, require
 from routing_core.activity import ACTIVATE_VERSION, DELETE_VERSION, ActivityLog
-from routing_core.atomic import atomic_write_bytes, process_alive
+from routing_core.atomic import atomic_write_bytes
 from routing_core.errors import UserError
 from routing_core.manifest import (
     DIGESTS,
@@ -47,7 +47,7 @@ from routing_core.manifest import (
     verify_artifacts,
 )
 from routing_core.names import check_name
-from routing_core.sharing import host_tag, lease_expired, newest_mtime, share_dir, share_file
+from routing_core.sharing import abandoned, owner_token, share_dir, share_file
 from routing_core.signing import check_signature, signing_key, write_signature
 from routing_core.statefile import BrokenState, read_bytes, read_json
 
@@ -378,7 +378,7 @@ class Registry:
             raise UserError(f"A model version named '{name}' already exists; choose another name.")
         self.root.mkdir(parents=True, exist_ok=True)
         self.cleanup()
-        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f"{TMP_PREFIX}{name}.{host_tag()}-{os.getpid()}."))
+        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f"{TMP_PREFIX}{name}.{owner_token()}."))
         try:
             share_dir(tmp)  # mkdtemp's 0700 would hide the version from the folder's group
             with open(tmp / MODEL_FILE, "xb") as fh:
@@ -491,24 +491,10 @@ class Registry:
 
 
 def _publish_abandoned(entry: os.DirEntry, now: float) -> bool | None:
-    """Whether the folder of a publish (`.tmp-<name>.<host tag>-<pid>.<random>`) was abandoned: on
-    this host when its process is gone; another host's only when its lease expired (nothing was
-    written into it for the lease's length); any older than STALE_AFTER_SEC. None: it is gone."""
+    """Whether the folder of a publish (`.tmp-<name>.<host tag>-<pid>.<random>`) was abandoned
+    (`sharing.abandoned`); None when it is gone."""
     owner = entry.name.rsplit(".", 2)[-2] if entry.name.count(".") >= 2 else ""
-    tag, _, pid_text = owner.rpartition("-")
-    try:
-        pid = int(pid_text)
-    except ValueError:
-        pid = -1
-    try:
-        old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_SEC
-    except FileNotFoundError:
-        return None
-    if old:
-        return True
-    if tag and tag != host_tag():
-        return lease_expired(newest_mtime(entry.path), now)
-    return pid <= 0 or (pid != os.getpid() and not process_alive(pid))
+    return abandoned(entry.path, owner, STALE_AFTER_SEC, now)
 
 
 def _linked(name: str) -> str:

@@ -162,6 +162,32 @@ def make_dirs(path: str | os.PathLike) -> Path:
     return path
 
 
+def owner_token() -> str:
+    """What names the writer of a hidden work folder: `<host tag>-<pid>`."""
+    return f"{host_tag()}-{os.getpid()}"
+
+
+def abandoned(path: str | os.PathLike, owner: str, stale_after: float, now: float | None = None) -> bool | None:
+    """Whether the hidden work folder `path` (a save or publish under way), written by `owner`
+    (`<host tag>-<pid>`, or a bare pid from before hosts were named), was abandoned: on this host
+    when its process is gone; another host's only when its lease expired (nothing written into it
+    for the lease's length); any older than `stale_after` seconds. None when it is gone."""
+    now = time.time() if now is None else now
+    tag, _, pid_text = owner.rpartition("-")
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        pid = -1
+    try:
+        if now - os.lstat(path).st_mtime > stale_after:
+            return True
+    except FileNotFoundError:
+        return None
+    if tag and tag != host_tag():
+        return lease_expired(newest_mtime(path), now)
+    return pid <= 0 or (pid != os.getpid() and not process_alive(pid))
+
+
 def newest_mtime(folder: str | os.PathLike) -> float | None:
     """The latest modification time of a folder and the entries directly in it (None if it is gone):
     a folder being written is renewed by every write into it."""
@@ -174,3 +200,16 @@ def newest_mtime(folder: str | os.PathLike) -> float | None:
     except OSError:
         return None
     return newest
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (the owner of a temporary file or folder)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a process of another user
+        return True
+    return True

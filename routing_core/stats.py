@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
-from routing_core.datasets import Dataset, blank_count, duplicate_counts
+from routing_core.datasets.profiling import blank_count, duplicate_counts
+from routing_core.datasets.tables import Dataset
 from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
 
 # Bump when the keys, their meaning or how they are computed change: stored stats.json of another

@@ -16,7 +16,8 @@ from typing import Any
 
 from routing_core.errors import UserError
 
-# Jobs, the worker and memory moved to modules of their own; what other code imports from here stays.
+# Jobs and memory moved to modules of their own; what other code imports from here stays (the
+# worker, which runs run_training, is routing_core.worker).
 from routing_core.jobs import (
     CANCELLED_MESSAGE,
     DEAD_REASON,
@@ -67,14 +68,6 @@ from routing_core.train_request import (
     check_request,
     unique_version_name,
 )
-from routing_core.worker import (
-    _claim_next,
-    _orphans_failed,
-    _run_job,
-    _start_memory_watch,
-    _watch_memory,
-    run_worker,
-)
 
 __all__ = [
     "CANCELLED_MESSAGE",
@@ -98,7 +91,6 @@ __all__ = [
     "WORKER_LOG",
     "WRITE_EVERY_SEC",
     "_Reporter",
-    "_claim_next",
     "_dataset_stats",
     "_estimate",
     "_finish",
@@ -106,7 +98,6 @@ __all__ = [
     "_memory_used",
     "_model_param_names",
     "_now_iso",
-    "_orphans_failed",
     "_out_of_memory",
     "_proc_start",
     "_proc_state",
@@ -114,11 +105,8 @@ __all__ = [
     "_reap",
     "_release_free_memory",
     "_reset_peak_rss",
-    "_run_job",
-    "_start_memory_watch",
     "_status_bytes",
     "_try_lock",
-    "_watch_memory",
     "auto_version_name",
     "cancelled_message",
     "check_job_record",
@@ -129,7 +117,6 @@ __all__ = [
     "out_of_memory_message",
     "pid_alive",
     "run_training",
-    "run_worker",
     "store_has",
     "summarise_metrics",
     "training_slot",

@@ -17,6 +17,7 @@ import threading
 import time
 import traceback
 
+from routing_core import training
 from routing_core.errors import UserError
 from routing_core.jobs import (
     CANCELLED_MESSAGE,
@@ -229,8 +230,6 @@ def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
 
     out_of_memory = False
     try:
-        from routing_core import training  # looked up now, so a test may stand in for it
-
         with Heartbeat(manager, job_id):
             result = training.run_training(request, manager.root, manager.data_home, progress=progress)
     except Cancelled:

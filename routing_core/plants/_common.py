@@ -11,8 +11,8 @@ from collections.abc import Callable, Hashable, Sequence
 import numpy as np
 import pandas as pd
 
-_PERTURB_KINDS = (0.4, 0.3, 0.3)  # swap neighbours, insert an extra step, drop a step
-_MAX_STEPS = 128  # routings are far shorter; used for sort keys
+from routing_core.perturbation import routing_rows
+
 Generated = tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]
 
 # --------------------------------------------------------------------------- helpers
@@ -54,35 +54,8 @@ def _expand(rng, routes: list[list[str]], combo: np.ndarray, extras: Sequence[st
     lengths = np.array([len(r) for r in routes])
     offsets = np.cumsum(lengths) - lengths
     flat = np.array([index[s] for r in routes for s in r], dtype=np.int64)
-    n = combo.size
-    item_len = lengths[combo]
-    starts = np.cumsum(item_len) - item_len
-    row_item = np.repeat(np.arange(n), item_len)
-    pos = np.arange(row_item.size) - starts[row_item]
-    code = flat[offsets[combo][row_item] + pos]
-    perturbed = np.zeros(n, dtype=bool)
-    n_pert = int(round(noise * n))
-    if n_pert:
-        chosen = np.sort(rng.choice(n, size=n_pert, replace=False))
-        perturbed[chosen] = True
-        kind = rng.choice(3, size=n_pert, p=_PERTURB_KINDS)
-        u = rng.random(n_pert)
-        length_c, start_c = item_len[chosen], starts[chosen]
-        sw = kind == 0  # swap a step with its next neighbour
-        a = start_c[sw] + np.floor(u[sw] * (length_c[sw] - 1)).astype(np.int64)
-        code[a], code[a + 1] = code[a + 1], code[a].copy()
-        keep = np.ones(code.size, dtype=bool)  # drop a step
-        dr = kind == 2
-        keep[start_c[dr] + np.floor(u[dr] * length_c[dr]).astype(np.int64)] = False
-        ins = kind == 1  # an extra step before position 1..len
-        j = 1 + np.floor(u[ins] * length_c[ins]).astype(np.int64)
-        extra = np.array([index[s] for s in extras])[rng.integers(len(extras), size=int(ins.sum()))]
-        sort_key = np.concatenate([(row_item * _MAX_STEPS + 2 * pos)[keep],
-                                   chosen[ins] * _MAX_STEPS + 2 * j - 1])
-        code = np.concatenate([code[keep], extra])
-        row_item = np.concatenate([row_item[keep], chosen[ins]])
-        order = np.argsort(sort_key, kind="stable")
-        code, row_item = code[order], row_item[order]
+    extra_codes = np.array([index[s] for s in extras])
+    row_item, code, perturbed = routing_rows(rng, flat, offsets, lengths, combo, extra_codes, noise)
     clean = np.array([">".join(r) for r in routes], dtype=object)[combo]
     return vocab, row_item, code, perturbed, clean
 

@@ -118,7 +118,7 @@ def test_the_same_version_name_from_two_servers_is_queued_once(folders):
     manager = JobManager(models, home)
     deadline = time.monotonic() + 120
     while manager.get(accepted[0])["state"] not in ("completed", "failed"):
-        assert time.monotonic() < deadline
+        assert time.monotonic() < deadline, f"the queued training did not end within 120 s: {manager.get(accepted[0])}"
         time.sleep(0.05)
     assert manager.get(accepted[0])["state"] == "completed" and Registry(models).names() == ["same"]
 

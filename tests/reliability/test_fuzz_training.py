@@ -132,9 +132,15 @@ def _check_version(registry: Registry, version: str, items: pd.Series) -> None:
     model = registry.load_model(version)
     codes = pd.DataFrame({ITEM: list(dict.fromkeys(items.astype(str)))[:3] + ["never-seen-item"]})
     for prediction in model.predict(codes):
-        assert prediction.candidates, prediction
-        for c in prediction.candidates:
-            assert 0 <= c.score <= 1 and c.steps, c
+        candidates = prediction.candidates
+        assert candidates, prediction
+        # ranked 1, 2, 3 …, each routing once, the model's own candidates by falling score
+        assert [c.rank for c in candidates] == list(range(1, len(candidates) + 1)), prediction
+        assert len({tuple(c.processes) for c in candidates}) == len(candidates), prediction
+        scores = [c.score for c in candidates if c.kind == "model"]
+        assert scores == sorted(scores, reverse=True), prediction
+        for c in candidates:
+            assert c.steps, c
             assert c.total_duration_min is None or math.isfinite(c.total_duration_min), c
     frame = model.predict_frame(codes)
     assert set(frame[ITEM]) == set(codes[ITEM])
@@ -156,7 +162,9 @@ def test_stats_command_in_process_exits_0_with_json_or_2_with_one_line(data, tmp
     assert time.monotonic() - started < HANG_SEC
     if code == 0:
         stats = _strict_json(out.getvalue())
-        assert stats["total_samples"] > 0 and err.getvalue() == ""
+        assert err.getvalue() == ""
+        # the rows the reader keeps, counted once more through the library
+        assert stats["total_samples"] == len(load_dataset(path).ops)
         event("stats: printed")
     else:
         assert code == cli.EXIT_USER_ERROR, (code, err.getvalue())
@@ -220,7 +228,7 @@ def test_dirty_data_trains_or_is_refused_and_stored_data_is_untouched(case, stor
     now = _snapshot(home, models)
     assert {k: now.get(k) for k in before} == before
     assert all(info.broken is None for info in registry.list())
-    assert all(r.rows > 0 for r in store.list())
+    assert all(r.rows == len(store.load(r.name).ops) for r in store.list())
     assert time.monotonic() - started < HANG_SEC
     # keep the folders small so every example costs the same
     if registry.exists(version):

@@ -24,6 +24,7 @@ from routing_core import cli
 from routing_core.datasets import DatasetStore, load_dataset, normalise, read_table
 from routing_core.errors import UserError
 from routing_core.manifest import MANIFEST_FILE, METRICS_FILE, clear_all, sha256_file
+from routing_core.model import RoutingModel
 from routing_core.registry import Registry
 from routing_core.sample import SampleConfig, sample_csv_bytes
 from routing_core.training import JobManager, TrainRequest, run_training
@@ -347,7 +348,7 @@ def test_broken_state_in_the_models_folder_is_listed_and_breaks_nothing_else(tra
         assert infos[name].broken and needle in infos[name].broken, (name, infos[name].broken)
         refused(lambda name=name: registry.activate(name), name)
         refused(lambda name=name: registry.load_model(name))
-    assert registry.load_model(good) is not None
+    assert isinstance(registry.load_model(good), RoutingModel)
 
     code, out, err = run_cli(["versions", "--format", "json", "--models-dir", str(models_dir)])
     assert code == 0, err
@@ -433,7 +434,7 @@ def test_broken_job_records_are_listed_and_trainings_still_run(trained, models_d
     job_id = at.session_state["train_job"]
     deadline = time.monotonic() + 90
     while manager.get(job_id)["state"] not in ("completed", "failed"):
-        assert time.monotonic() < deadline
+        assert time.monotonic() < deadline, f"the dry run did not end within 90 s: {manager.get(job_id)}"
         time.sleep(0.3)
     assert manager.get(job_id)["state"] == "completed", manager.get(job_id)
     assert len(manager.broken()) == 8  # left alone: nothing removes a file it cannot read

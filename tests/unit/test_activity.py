@@ -91,3 +91,63 @@ def test_log_file_follows_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "activity.jsonl").stat().st_mode & 0o777 == 0o664
+
+
+def test_command_line_changes_are_recorded_as_the_os_user(tmp_path):
+    import getpass
+    import os
+    import subprocess
+    import sys
+
+    from routing_core.model import RoutingModel
+    from routing_core.registry import Registry
+    from routing_core.sample import SampleConfig, generate
+    from tests.conftest import ROOT
+
+    models, home = tmp_path / "models", tmp_path / "home"
+    model = RoutingModel().fit(generate(SampleConfig(n_items=60)))
+    Registry(models).publish("v1", model, {"routing_accuracy": 0.5}, {"name": "s"}, {}, {})
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("ROUTING_DATA_HOME", None)
+    for command in ("activate", "delete"):
+        proc = subprocess.run([sys.executable, "-m", "routing_core", "--models-dir", str(models),
+                               "--data-home", str(home), command, "v1"],
+                              capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+    entries = ActivityLog(home).entries(obj="v1")
+    assert [(e["action"], e["user"], e["role"]) for e in entries] == [
+        ("delete_version", getpass.getuser(), "admin"),
+        ("activate_version", getpass.getuser(), "admin"),
+    ]
+
+
+def test_dataset_store_refuses_by_role_and_records_changes(tmp_path):
+    import os
+
+    from routing_core.access import Forbidden
+    from routing_core.datasets import DatasetStore, normalise, read_table
+    from routing_core.sample import SampleConfig, sample_csv_bytes
+
+    dataset = normalise(read_table(sample_csv_bytes(SampleConfig(n_items=30, seed=2)), name="s.csv"))
+    store = DatasetStore(tmp_path)
+    with pytest.raises(Forbidden, match="may not store datasets"):
+        store.save("s", dataset, user=User("vera@plant.example", "viewer"))
+    assert store.names() == [] and not store.activity.path.exists()
+    old = os.umask(0o002)
+    try:
+        record, created = store.save("s", dataset, user=ANA)
+    finally:
+        os.umask(old)
+    assert created and store.names() == ["s"]
+    folder = tmp_path / "datasets" / "s"
+    assert folder.stat().st_mode & 0o777 == 0o775  # the folder's group shares it (umask 002)
+    assert {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()} == {
+        "ops.parquet": 0o664, "record.json": 0o664}
+    assert store.save("s", dataset, user=ANA)[1] is False  # the same content again: no change
+    with pytest.raises(Forbidden, match="may not delete datasets"):
+        store.delete("s", user=ANA)
+    assert store.names() == ["s"]
+    store.delete("s", user=User("boss@plant.example", "admin"))
+    assert [(e["action"], e["user"]) for e in store.activity.entries(obj="s")] == [
+        ("delete_dataset", "boss@plant.example"), ("store_dataset", ANA.name)]
+    assert store.activity.entries(action="store_dataset")[0]["details"]["rows"] == record.rows

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -69,8 +70,9 @@ def copy(fab, tmp_path):
 def test_fabricad_train_predict_evaluate(fab, tmp_path):
     _, models, home, summary = fab
     assert summary["version"] == "fab" and summary["items"] == 25 and summary["rows"] == 78
-    for key in ("routing_accuracy", "top_3_accuracy", "sequence_similarity", "coverage"):
-        assert 0 <= summary["metrics"][key] <= 1
+    held_out, scores = summary["test_items"], summary["metrics"]
+    assert held_out == 5 and summary["train_items"] == 20
+    _assert_item_shares(scores, held_out)
     Registry(models).verify("fab")
     stored = DatasetStore(home).list()
     assert [r.name for r in stored] == ["fabricad_preview_plans"] and stored[0].items == 25
@@ -97,11 +99,30 @@ def test_fabricad_train_predict_evaluate(fab, tmp_path):
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads(proc.stdout)
     assert metrics["items"] == 25 and metrics["items_known_to_model"] == 25
-    for key in ("routing_accuracy", "top_1_accuracy", "top_3_accuracy", "top_5_accuracy",
-                "sequence_similarity", "step_accuracy", "f1_weighted", "coverage"):
-        assert 0 <= metrics[key] <= 1
+    _assert_item_shares(metrics, 25)
+    # the same figures counted here from the candidates `predict` writes without history
+    proc = cli("predict", FABRICAD, "--version", "fab", *MAP_ARGS, "--top-k", 5, "--ignore-history",
+               "--out", tmp_path / "all.csv", models=models)
+    assert proc.returncode == 0, proc.stderr
+    candidates = pd.read_csv(tmp_path / "all.csv", encoding="utf-8-sig", dtype={"item_code": str})
+    routes = candidates.groupby(["item_code", "rank"])["process_code"].agg(tuple)
+    recorded = source.sort_values(["ArtikelNr", "Nr."]).groupby("ArtikelNr")["Schritt"].agg(tuple)
+    first_hit = [min((r for (i, r), steps in routes.items() if i == item and steps == truth), default=99)
+                 for item, truth in recorded.items()]
+    for k, key in ((1, "routing_accuracy"), (3, "top_3_accuracy"), (5, "top_5_accuracy")):
+        assert metrics[key] == pytest.approx(np.mean([r <= k for r in first_hit])), key
     proc = cli("evaluate", FABRICAD, "--version", "fab", *MAP_ARGS, "--use-history", models=models)
     assert json.loads(proc.stdout)["routing_accuracy"] == 1.0  # its own routings, given back
+
+
+def _assert_item_shares(metrics: dict, items: int) -> None:
+    """Accuracies and coverage are shares of `items` (whole multiples of 1/items), a top-k hit is
+    also a top-(k+2) hit, and every exact first candidate counts 1 in the sequence similarity."""
+    for key in ("routing_accuracy", "top_3_accuracy", "top_5_accuracy", "coverage"):
+        assert metrics[key] * items == pytest.approx(round(metrics[key] * items)), key
+    assert (metrics["routing_accuracy"] == metrics["top_1_accuracy"] <= metrics["top_3_accuracy"]
+            <= metrics["top_5_accuracy"] <= 1)
+    assert metrics["routing_accuracy"] <= metrics["sequence_similarity"] <= 1
 
 
 def test_train_again_reuses_the_stored_dataset_and_refuses_a_taken_label(copy):
@@ -149,13 +170,17 @@ def test_tampered_model_predict_refuses_and_writes_no_output(copy, tmp_path):
     assert row["version"] == "fab" and "changed or truncated" in row["broken"]
 
 
-def test_dry_run_writes_nothing(tmp_path):
+def test_dry_run_writes_nothing(fab, tmp_path):
     models, home = tmp_path / "models", tmp_path / "data"
     proc = cli("train", FABRICAD, "--version", "plan", "--dry-run", *MAP_ARGS, models=models, home=home)
     assert proc.returncode == 0, proc.stderr
     plan = json.loads(proc.stdout)
     assert plan["dry_run"] is True and plan["items"] == 25 and plan["version"] == "plan"
-    assert plan["estimated_sec"] >= 0 and plan["features"] >= 1
+    # the two item attributes plus the item code itself
+    assert plan["item_attributes"] == ["Material", "Abmaße"] and plan["features"] == 3
+    # the same training, run for real by the `fab` fixture: the estimate is of its order
+    trained = fab[3]["training_duration_sec"]
+    assert trained / 20 <= plan["estimated_sec"] <= 20 * trained + 1, (plan["estimated_sec"], trained)
     assert not models.exists() or not any(p for p in models.iterdir() if not p.name.startswith("."))
     assert not home.exists()
 

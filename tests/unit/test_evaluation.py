@@ -94,7 +94,7 @@ def test_score_routings_without_times_or_candidates():
     assert m["routing_accuracy"] == 0.0
     assert m["duration_mae_min"] is None and m["duration_mape"] is None
     assert "coverage" not in m
-    with pytest.raises(UserError):
+    with pytest.raises(UserError, match="no items to evaluate"):
         score_routings([], [])
 
 
@@ -125,9 +125,9 @@ def test_split_is_by_item_seeded_and_complete():
 
 def test_split_refuses_what_cannot_be_split():
     one = pd.DataFrame({"item_code": ["A", "A"], "process_code": ["x", "y"]})
-    with pytest.raises(UserError):
+    with pytest.raises(UserError, match="At least two items are needed"):
         split_items(one)
-    with pytest.raises(UserError):
+    with pytest.raises(UserError, match=r"test_size must lie between 0 and 1 \(exclusive\), not 1.5"):
         split_items(generate(SampleConfig(n_items=20)), test_size=1.5)
 
 

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import threading
+import time
+from datetime import datetime
 
 import pytest
 
@@ -104,12 +106,19 @@ def test_invalidate_one_and_all_and_stats(tmp_path, models):
     for name in ("a", "b", "c"):
         _publish(reg, name, models[0])
     loader = ManifestLoader()
+    before = time.time()
     for name in ("a", "b", "c", "a"):
         loader.get(tmp_path / name)
     stats = loader.stats()
+    elapsed = time.time() - before
     assert stats["size"] == 3 and stats["hits"] == 1 and stats["misses"] == 3
     entry = next(e for e in stats["entries"] if e["version"] == "a")
-    assert entry["hits"] == 1 and entry["age_sec"] >= 0 and entry["loaded_at"].endswith("+00:00")
+    assert entry["hits"] == 1 and entry["loaded_at"].endswith("+00:00")
+    # loaded within the calls above: its age is at most their time (rounded to the ms), and the
+    # time shown is that moment to the second
+    assert 0 <= entry["age_sec"] <= round(elapsed, 3) + 0.001, (entry["age_sec"], elapsed)
+    shown = datetime.fromisoformat(entry["loaded_at"]).timestamp()
+    assert int(before) <= shown <= before + elapsed, (entry["loaded_at"], before)
     assert entry["path"] == str(tmp_path / "a" / MANIFEST_FILE)
     assert loader.invalidate(tmp_path / "b") == 1
     assert {e["version"] for e in loader.stats()["entries"]} == {"a", "c"}
@@ -158,7 +167,8 @@ def test_loader_under_threads_sees_every_rewrite(tmp_path, models):
             loader.invalidate()
     stop.set()
     for t in threads:
-        t.join()
+        t.join(timeout=60)
+        assert not t.is_alive(), "a reader did not stop within 60 s of being told to"
     assert not errors, errors[0]
     stats = loader.stats()
     assert stats["hits"] + stats["misses"] == calls[0] + 30

@@ -429,6 +429,7 @@ def test_a_job_over_the_memory_limit_fails_and_the_worker_goes_on(tmp_path, monk
 
 def test_a_memory_error_fails_the_job_and_the_worker_goes_on(tmp_path, home, monkeypatch):
     import routing_core.training as training
+    import routing_core.worker as worker
 
     manager = JobManager(tmp_path, home)
     with training_slot(tmp_path):  # no worker may take the jobs: this test runs them itself
@@ -442,8 +443,8 @@ def test_a_memory_error_fails_the_job_and_the_worker_goes_on(tmp_path, home, mon
             raise RuntimeError("can't start new thread")
 
         monkeypatch.setattr(training, "run_training", fake)
-        while (job := training._claim_next(manager)) is not None:
-            training._run_job(manager, job, 0.4)
+        while (job := worker._claim_next(manager)) is not None:
+            worker._run_job(manager, job, 0.4)
     assert calls == ["a", "b"]
     for job_id in jobs:
         record = manager.get(job_id)

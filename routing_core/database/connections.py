@@ -1,0 +1,159 @@
+"""Named database connections: the bundled `sample` and those of the secrets file, each a
+ConnectionSpec (its URL holds the password: never shown or stored)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from routing_core.datasets import data_home
+from routing_core.errors import UserError
+from routing_core.limits import MAX_ROWS
+from routing_core.names import check_name
+
+SECRETS_ENV = "ROUTING_SECRETS"
+BUNDLED = "sample"
+SAMPLE_DB = "sample.sqlite"
+# A million operation rows is the performance budget; twice that is still read by default, and
+# no connection reads more than a file may hold (routing_core.limits: rows, columns, cells).
+DEFAULT_ROW_LIMIT = 2_000_000
+DEFAULT_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class ConnectionSpec:
+    """A named database connection (its URL holds the password: never show or store `url`)."""
+
+    name: str
+    url: object  # sqlalchemy.engine.URL
+    row_limit: int = DEFAULT_ROW_LIMIT
+    timeout: float = DEFAULT_TIMEOUT_S
+    bundled: bool = False
+    problem: str = ""  # why the entry cannot be used (bad URL, missing keys)
+
+    @property
+    def shown(self) -> str:
+        """The URL with the password masked."""
+        if self.url is None:
+            return "—"
+        return self.url.render_as_string(hide_password=True)
+
+    @property
+    def dialect(self) -> str:
+        return "" if self.url is None else self.url.get_backend_name()
+
+
+def secrets_path() -> Path:
+    """$ROUTING_SECRETS, else .streamlit/secrets.toml of the working folder (where Streamlit looks)."""
+    return Path(os.environ.get(SECRETS_ENV) or Path(".streamlit") / "secrets.toml")
+
+
+class _BadEntry(ValueError):
+    """A connection entry's own problem, in words that never quote its values."""
+
+
+def _url(entry: Mapping) -> object:
+    from sqlalchemy.engine import URL, make_url
+
+    if "url" in entry:
+        if not isinstance(entry["url"], str) or not entry["url"].strip():
+            raise _BadEntry("'url' must be a non-empty text")
+        return make_url(entry["url"].strip())
+    if "dialect" not in entry:
+        raise _BadEntry("give a 'url' (or at least 'dialect' and 'database')")
+    drivername = str(entry["dialect"]) + (f"+{entry['driver']}" if entry.get("driver") else "")
+    return URL.create(
+        drivername,
+        username=entry.get("username"),
+        password=entry.get("password"),
+        host=entry.get("host"),
+        port=int(entry["port"]) if entry.get("port") else None,
+        database=entry.get("database"),
+        query=dict(entry.get("query") or {}),
+    )
+
+
+def max_row_limit() -> int:
+    """The highest row limit a read may have: the file readers' row limit."""
+    return MAX_ROWS.value
+
+
+def _number(entry: Mapping, key: str, default: float, low: float, high: float) -> float:
+    value = entry.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise _BadEntry(f"'{key}' must be a number from {low:g} to {high:g}")
+    return value
+
+
+def _spec(name: str, entry: object) -> ConnectionSpec:
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        check_name(name, "connection name")
+        if not isinstance(entry, Mapping):
+            raise _BadEntry("it is not a table of settings")
+        url = _url(entry)
+        high = max_row_limit()
+        limit = int(_number(entry, "row_limit", min(DEFAULT_ROW_LIMIT, high), 1, high))
+        timeout = float(_number(entry, "timeout", DEFAULT_TIMEOUT_S, 0.1, 3600))
+    except (ValueError, TypeError, UserError, ArgumentError) as exc:
+        # the text of a bad URL may hold the password: the message never quotes the entry
+        reason = str(exc) if isinstance(exc, UserError | _BadEntry) else "its URL cannot be read"
+        return ConnectionSpec(name, None, problem=f"Connection '{name}' cannot be used: {reason}.")
+    return ConnectionSpec(name, url, limit, timeout)
+
+
+def sample_spec(home: str | os.PathLike | None = None) -> ConnectionSpec:
+    """The bundled SQLite connection (the file is built when first connected)."""
+    from sqlalchemy.engine import URL
+
+    path = Path(home if home is not None else data_home()).resolve() / SAMPLE_DB
+    return ConnectionSpec(BUNDLED, URL.create("sqlite", database=str(path)), bundled=True)
+
+
+def connections(home: str | os.PathLike | None = None, path: str | os.PathLike | None = None) -> dict[str, ConnectionSpec]:
+    """Every named connection: the bundled `sample` first, then those of the secrets file."""
+    found = {BUNDLED: sample_spec(home)}
+    file = Path(path) if path is not None else secrets_path()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return found
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{file} cannot be read: {exc}") from None
+    try:
+        secrets = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{file} is not valid TOML: {exc}.") from None
+    entries = secrets.get("connections", {})
+    if not isinstance(entries, Mapping):
+        raise UserError(f"{file}: 'connections' must be a table of [connections.NAME] entries.")
+    for name, entry in entries.items():
+        found[name] = _spec(str(name), entry)
+    return found
+
+
+def connection(name: str, home: str | os.PathLike | None = None,
+               path: str | os.PathLike | None = None) -> ConnectionSpec:
+    """The connection named `name`, or a UserError that says which ones exist."""
+    known = connections(home, path)
+    if name not in known:
+        raise UserError(
+            f"No connection named '{name}' (known: {', '.join(known)}). Add it as "
+            f"[connections.{name}] with a url in {path or secrets_path()}."
+        )
+    spec = known[name]
+    if spec.problem:
+        raise UserError(spec.problem)
+    return spec
+
+
+def url_spec(url: str, row_limit: int | None = None, timeout: float | None = None) -> ConnectionSpec:
+    """A connection given as a URL on the command line (`--db-url`)."""
+    spec = _spec("db-url", {"url": url})
+    if spec.problem:
+        raise UserError("--db-url cannot be read as a database URL (dialect+driver://user:password@host/db).")
+    return ConnectionSpec("db-url", spec.url, row_limit or DEFAULT_ROW_LIMIT, timeout or DEFAULT_TIMEOUT_S)

@@ -1,0 +1,119 @@
+"""The SQL of a read: a query checked to be one read-only SELECT, and the queries the app writes
+(one table, or a routing view joined with an item view)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from routing_core.database.connections import ConnectionSpec
+from routing_core.errors import UserError
+
+MAX_QUERY_CHARS = 100_000
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+# Words a read never needs: data or schema changes, procedures, locks, session changes.
+_REFUSED = {
+    "INSERT", "UPDATE", "DELETE", "MERGE", "UPSERT", "DROP", "ALTER", "CREATE", "TRUNCATE", "RENAME",
+    "GRANT", "REVOKE", "EXEC", "EXECUTE", "CALL", "DO", "COPY", "INTO", "LOCK", "PRAGMA", "ATTACH",
+    "DETACH", "VACUUM", "ANALYZE", "REINDEX", "SET", "RESET", "BEGIN", "COMMIT", "ROLLBACK",
+    "SAVEPOINT", "RELEASE", "DECLARE", "PREPARE", "LOAD", "HANDLER", "SHUTDOWN", "KILL", "USE",
+    "LISTEN", "NOTIFY", "REFRESH", "CLUSTER", "COMMENT", "SECURITY", "IMPORT", "OUTFILE", "DUMPFILE",
+}
+
+
+def _code_only(sql: str) -> str:
+    """The SQL with comments blanked out and string literals and quoted names masked (same length)."""
+    out, i, n = [], 0, len(sql)
+    while i < n:
+        ch, nxt = sql[i], sql[i + 1 : i + 2]
+        if ch == "-" and nxt == "-":
+            end = sql.find("\n", i)
+            end = n if end < 0 else end
+        elif ch == "/" and nxt == "*":
+            end = sql.find("*/", i + 2)
+            if end < 0:
+                raise UserError("The query has a comment that is never closed ('/*' without '*/').")
+            end += 2
+        elif ch in "'\"`[":
+            close = "]" if ch == "[" else ch
+            end = i + 1
+            while True:
+                end = sql.find(close, end)
+                if end < 0:
+                    raise UserError(f"The query has a quote that is never closed ({ch} at character {i + 1}).")
+                if sql[end + 1 : end + 2] == close and close != "]":
+                    end += 2  # a doubled quote inside the literal
+                    continue
+                end += 1
+                break
+            out.append("\x01" * (end - i))  # not blank: a literal at the end stays part of the query
+            i = end
+            continue
+        else:
+            out.append(ch)
+            i += 1
+            continue
+        out.append(" " * (end - i))
+        i = end
+    return "".join(out)
+
+
+def check_select(sql: str) -> str:
+    """`sql` (without a trailing ';') if it is one read-only SELECT, else a UserError saying why."""
+    if not isinstance(sql, str) or not sql.strip():
+        raise UserError("The query is empty: write one SELECT statement.")
+    if len(sql) > MAX_QUERY_CHARS:
+        raise UserError(f"The query is too long ({len(sql):,} characters, at most {MAX_QUERY_CHARS:,}).")
+    if "\x00" in sql:
+        raise UserError("The query holds a NUL character.")
+    code = _code_only(sql)
+    stripped = code.rstrip()
+    while stripped.endswith(";"):
+        stripped = stripped[:-1].rstrip()
+    if ";" in stripped:
+        raise UserError("Only one statement is allowed: remove everything after the first ';'.")
+    words = [w.upper() for w in _WORD.findall(stripped)]
+    if not words or words[0] not in ("SELECT", "WITH"):
+        first = words[0] if words else stripped.strip()[:20]
+        raise UserError(f"Only a SELECT query is allowed (this one starts with {first}); nothing was run.")
+    refused = [w for w in words if w in _REFUSED]
+    if refused:
+        raise UserError(
+            f"Only reading is allowed: '{refused[0]}' is refused in a query; nothing was run."
+        )
+    if "FOR" in words and any(w in ("UPDATE", "SHARE") for w in words):
+        raise UserError("Only reading is allowed: a locking read (FOR UPDATE / SHARE) is refused.")
+    return sql[: len(stripped)].strip()
+
+
+@dataclass
+class TableInfo:
+    name: str
+    kind: str  # "table" or "view"
+    columns: list[tuple[str, str]] = field(default_factory=list)  # (name, type)
+
+
+
+def _quote(spec: ConnectionSpec, name: str) -> str:
+    from sqlalchemy.engine import default
+
+    dialect = spec.url.get_dialect()() if spec.url is not None else default.DefaultDialect()
+    return dialect.identifier_preparer.quote(name)
+
+
+def table_query(spec: ConnectionSpec, table: str) -> str:
+    """SELECT every column of one table or view."""
+    return f"SELECT * FROM {_quote(spec, table)}"
+
+
+def join_query(spec: ConnectionSpec, items: TableInfo, routings: TableInfo, on: str) -> str:
+    """The routing view's rows with the item view's attributes (LEFT JOIN on `on`)."""
+    q = lambda n: _quote(spec, n)  # noqa: E731
+    have = {c for c, _ in routings.columns}
+    if on not in have or on not in {c for c, _ in items.columns}:
+        raise UserError(f"'{on}' is not a column of both {items.name} and {routings.name}.")
+    extra = [c for c, _ in items.columns if c not in have]
+    picked = ", ".join(["r.*", *(f"i.{q(c)}" for c in extra)])
+    return (f"SELECT {picked}\nFROM {q(routings.name)} r\n"
+            f"LEFT JOIN {q(items.name)} i ON i.{q(on)} = r.{q(on)}")

@@ -1,0 +1,40 @@
+"""Routing exports as datasets, one concern a module:
+
+- `tables`: RawTable (a file as read) and Dataset (the canonical operations table);
+- `reading`: bytes or a path to a RawTable (CSV sniffing and streaming; `parquet` for Parquet);
+- `normalising`: RawTable + mapping to a Dataset (checks and dirt warnings), items to predict;
+- `profiling`: counts and classifications of a table grouped by item (imports no sibling);
+- `store`: DatasetStore, the stored datasets with their records and statistics.
+
+The names below are those the rest of the code imports from `routing_core.datasets`.
+"""
+
+from routing_core.datasets.normalising import load_dataset, normalise, read_items
+from routing_core.datasets.profiling import (
+    blank_count,
+    classify_attributes,
+    duplicate_counts,
+    item_index,
+    item_table,
+)
+from routing_core.datasets.reading import Source, read_table
+from routing_core.datasets.store import DatasetRecord, DatasetStore, data_home
+from routing_core.datasets.tables import Dataset, RawTable
+
+__all__ = [
+    "Dataset",
+    "DatasetRecord",
+    "DatasetStore",
+    "RawTable",
+    "Source",
+    "blank_count",
+    "classify_attributes",
+    "data_home",
+    "duplicate_counts",
+    "item_index",
+    "item_table",
+    "load_dataset",
+    "normalise",
+    "read_items",
+    "read_table",
+]

@@ -1,0 +1,391 @@
+"""Reading a routing export: bytes or a path to a RawTable of its own columns.
+
+CSV with the encoding and delimiter sniffed (large plain UTF-8 files streamed from disk),
+Parquet through routing_core.datasets.parquet; every size checked against routing_core.limits.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import re
+import stat
+from collections import Counter
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from routing_core.datasets.parquet import read_parquet
+from routing_core.datasets.tables import RawTable
+from routing_core.errors import UserError
+from routing_core.limits import MAX_CELLS, MAX_COLUMNS, MAX_DECODED_BYTES, MAX_ROWS
+from routing_core.schema import ITEM, PROCESS, detect_mapping
+
+DELIMITERS = (",", ";", "\t", "|")
+ENCODINGS = ("utf-8", "cp949", "cp1252", "latin-1")
+SNIFF_BYTES = 1 << 20
+
+Source = str | os.PathLike | bytes | IO[bytes]
+
+
+def _to_bytes(source: Source) -> tuple[bytes, str]:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source), "upload"
+    if hasattr(source, "read"):
+        data = source.read()
+        return (data if isinstance(data, bytes) else data.encode()), getattr(source, "name", "upload")
+    path = Path(source)
+    try:
+        return path.read_bytes(), path.name
+    except FileNotFoundError:
+        raise UserError(f"File not found: {path}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a folder, not a file.") from None
+    except PermissionError:
+        raise UserError(f"No permission to read {path}.") from None
+
+
+def _sniff_encoding(data: bytes, complete: bool | None = None) -> str:
+    """The first encoding of ENCODINGS that decodes a leading sample (a cut character at the end is
+    fine unless `data` is the `complete` file, by default when it is no longer than the sample)."""
+    sample = data[:SNIFF_BYTES]
+    final = len(data) <= SNIFF_BYTES if complete is None else complete
+    for enc in ENCODINGS:
+        try:
+            text = codecs.getincrementaldecoder(enc)().decode(sample, final=final)
+        except UnicodeDecodeError:
+            continue
+        if enc == "cp949" and not _plausible_korean(text):
+            continue
+        return "utf-8-sig" if enc == "utf-8" and sample.startswith(codecs.BOM_UTF8) else enc
+    return "latin-1"
+
+
+_HANGUL_BEFORE_LATIN = re.compile(r"[\uac00-\ud7a3][A-Za-z]")
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+def _plausible_korean(text: str) -> bool:
+    """Western bytes often decode as CP949 too: "SÄGEN" becomes "S" + a syllable (Ä + G) + "EN".
+    Korean text rarely runs a syllable straight into a Latin letter; mis-decoded text nearly always does."""
+    hangul = len(_HANGUL.findall(text))
+    return hangul > 0 and len(_HANGUL_BEFORE_LATIN.findall(text)) < 0.2 * hangul
+
+
+def _sniff_delimiter(text: str) -> str:
+    """The delimiter that splits the first lines into the most, equally many fields (quotes respected)."""
+    lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
+    best, best_score = ",", (-1, -1)
+    for delim in DELIMITERS:
+        try:
+            counts = [len(row) for row in csv.reader(lines, delimiter=delim)]
+        except csv.Error:
+            continue
+        if not counts or counts[0] < 2:
+            continue
+        header = counts[0]
+        consistent = sum(1 for c in counts if c == header)
+        score = (consistent, header)
+        if score > best_score:
+            best, best_score = delim, score
+    return best
+
+
+def _looks_binary(sample: bytes) -> int | None:
+    """Offset of a NUL byte in the sample (text exports never hold one), else None."""
+    pos = sample.find(b"\x00")
+    return pos if pos >= 0 else None
+
+
+def read_table(source: Source, name: str | None = None, text_columns: set[str] | None = None) -> RawTable:
+    """Read a CSV (delimiter and encoding sniffed) or Parquet file into a frame of its own columns.
+
+    `text_columns` are read as text whatever they hold (codes with leading zeros).
+    """
+    if isinstance(source, str | os.PathLike) and not text_columns:
+        path = Path(source)
+        streamed = _stream_path(path, name or path.name)
+        if streamed is not None:
+            return streamed
+    data, source_name = _to_bytes(source)
+    return _read_table(data, name or source_name, text_columns)
+
+
+def _read_table(data: bytes, source_name: str, text_columns: set[str] | None) -> RawTable:
+    original = data
+    if not data[:65536].strip() and not data.strip():
+        raise UserError(f"{source_name} is empty: there is nothing to read.")
+    if data[:4] == b"PAR1":
+        return RawTable(read_parquet(data, source_name), "parquet", None, original, source_name)
+    for bom, enc in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            # Excel's "Unicode text" export: re-encode once, then read as UTF-8.
+            try:
+                data = data.decode(enc).encode("utf-8")
+            except UnicodeDecodeError:
+                raise UserError(f"{source_name} starts as {enc.upper()} text but is not valid {enc.upper()}.") from None
+            break
+    nul = _looks_binary(data[:SNIFF_BYTES])
+    if nul is not None:
+        raise UserError(
+            f"{source_name} is not a text CSV file (binary content at byte {nul}). "
+            "Export the routing table as CSV (or Parquet) and try again."
+        )
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[3:]
+        bom = True
+    else:
+        bom = False
+    if data[:1] in (b"\r", b"\n", b" ", b"\t"):
+        data = data.lstrip(b" \t\r\n")  # blank lines above the header
+    sniffed = "utf-8-sig" if bom else _sniff_encoding(data)
+    head = data[:max(65536, _header_end(data) + 65536)].decode(sniffed, errors="replace")
+    delimiter = _sniff_delimiter(head)
+    # The sniff saw only the first megabyte: a bad byte further down moves on to the next encoding.
+    candidates = [sniffed] if bom else [sniffed, *ENCODINGS[ENCODINGS.index(sniffed) + 1 :]]
+    for encoding in candidates:
+        try:
+            frame = read_csv(data, encoding, delimiter, source_name, text_columns)
+            break
+        except _NotThisEncoding as exc:
+            if encoding == candidates[-1]:
+                raise UserError(
+                    f"{source_name}: text is not valid {encoding.replace('-sig', '')}{exc.where}. "
+                    "Save the file as UTF-8 and retry."
+                ) from None
+    return RawTable(frame, encoding.replace("-sig", " (BOM)"), delimiter, original, source_name, data)
+
+
+class _NotThisEncoding(Exception):
+    def __init__(self, where: str = "") -> None:
+        super().__init__(where)
+        self.where = where
+
+
+def read_csv(
+    data: bytes, encoding: str, delimiter: str, source_name: str, text_columns: set[str] | None = None
+) -> pd.DataFrame:
+    header = _header(data, encoding, delimiter, source_name)
+    # pyarrow infers numbers, which would drop the leading zeros of codes: columns that look like
+    # codes (a leading zero in the first lines, or a known item/process header) stay text.
+    text = set(text_columns or ()) | _code_like_columns(data, encoding, delimiter, header)
+    # Quoted line breaks inside values are rare and make parsing slower: only allow them when a
+    # quote follows a delimiter or starts a line somewhere in the file.
+    newlines = _may_quote_newlines(data, delimiter)
+    for _ in range(len(header) + 1):
+        try:
+            table = pacsv.read_csv(pa.BufferReader(data), *_csv_options(header, encoding, delimiter, text, newlines))
+            break
+        except UnicodeDecodeError:
+            raise _NotThisEncoding() from None
+        except pa.ArrowInvalid as exc:
+            if "UTF8" in str(exc) or "UTF-8" in str(exc):
+                raise _NotThisEncoding() from None
+            # A column typed as numbers from the first block holds text further down: read it
+            # as text and let normalise() report the cells with their line numbers.
+            column = re.search(r"In CSV column #(\d+): CSV conversion error", str(exc))
+            if column is None or header[int(column.group(1))] in text:
+                raise UserError(_explain_arrow_error(str(exc), source_name, encoding, data)) from None
+            text.add(header[int(column.group(1))])
+    for i, typ in enumerate(table.schema.types):
+        if pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
+            # pyarrow keeps cells that are not valid text as raw bytes
+            bad = next((n for n, v in enumerate(table.column(i).to_pylist()) if v is not None and not _decodes(v)), 0)
+            raise _NotThisEncoding(f" (column '{header[i]}', line {bad + 2})")
+    _check_size(table, source_name)
+    frame = table.to_pandas()
+    if frame.empty:
+        raise UserError(f"{source_name} has a header but no data rows.")
+    return frame
+
+
+def _csv_options(
+    header: list[str], encoding: str, delimiter: str, text: set[str], newlines: bool
+) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
+    """pyarrow's options for a file read with our header, `text` columns kept as text."""
+    return (
+        pacsv.ReadOptions(
+            encoding="utf8" if encoding.startswith("utf-8") else encoding,
+            column_names=header,
+            skip_rows=1,
+            block_size=1 << 20,
+        ),
+        pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines),
+        pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in text},
+            strings_can_be_null=True,
+            null_values=["", "NA", "N/A", "NaN", "nan", "NULL", "null"],
+            quoted_strings_can_be_null=True,
+        ),
+    )
+
+
+class _Tee(io.RawIOBase):
+    """A file read once: the parser reads it block by block while the blocks are kept, so
+    reading the disk overlaps parsing and the bytes are at hand afterwards."""
+
+    def __init__(self, head: bytes, fh: IO[bytes]) -> None:
+        super().__init__()
+        self.chunks = [head]
+        self.fh = fh
+        self.pos = 0  # offset into self.chunks[0] still to hand out
+        self.quote_after_head = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        head = self.chunks[0]
+        if self.pos < len(head):
+            end = len(head) if size < 0 else min(len(head), self.pos + size)
+            part, self.pos = head[self.pos:end], end
+            return part
+        part = self.fh.read(size)
+        if part:
+            self.chunks.append(part)
+            self.quote_after_head = self.quote_after_head or b'"' in part
+        return part
+
+
+# First bytes that need _read_table's care: blank lines above the header, or a byte order mark.
+_CAREFUL_START = (b"\r", b"\n", b" ", b"\t", b"\x0b", b"\x0c", b"\xef", b"\xfe", b"\xff", b"\x00")
+
+
+def _stream_path(path: Path, source_name: str) -> RawTable | None:
+    """Read a large plain UTF-8 CSV file with parsing overlapping the disk (as pyarrow does on
+    its own). None when the file needs any of the careful steps of _read_table (small, BOM,
+    other encodings, binary, quoted line breaks past the first megabyte, a column to read again
+    as text): the caller then reads it the usual way, which decides everything exactly."""
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below, after the parse
+    except OSError:
+        return None
+    with fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return None  # a pipe is read once: the caller reads it whole
+        head = fh.read(SNIFF_BYTES)
+        if (len(head) < SNIFF_BYTES or head[:4] == b"PAR1" or head[:1] in _CAREFUL_START
+                or _looks_binary(head) is not None or _sniff_encoding(head, complete=False) != "utf-8"):
+            return None
+        end = _header_end(head)
+        if end < 0:
+            return None  # a header longer than the first megabyte: read the usual way
+        delimiter = _sniff_delimiter(head[:end + 65536].decode("utf-8", errors="replace"))
+        header = _header(head, "utf-8", delimiter, source_name)
+        text = _code_like_columns(head, "utf-8", delimiter, header)
+        newlines = _may_quote_newlines(head, delimiter)
+        tee = _Tee(head, fh)
+        try:
+            table = pacsv.read_csv(tee, *_csv_options(header, "utf-8", delimiter, text, newlines))
+        except (pa.ArrowException, UnicodeDecodeError, OSError):
+            return None
+    if (tee.quote_after_head and not newlines) or table.num_rows == 0 or any(
+        pa.types.is_binary(t) or pa.types.is_large_binary(t) for t in table.schema.types
+    ):
+        return None
+    _check_size(table, source_name)
+    return RawTable(table.to_pandas(), "utf-8", delimiter, tee.chunks, source_name, tee.chunks)
+
+
+def _check_size(table: pa.Table, source_name: str) -> None:
+    """UserError if a parsed table is over a limit (before it becomes a pandas frame)."""
+    MAX_ROWS.check(table.num_rows, source_name)
+    MAX_CELLS.check(table.num_rows * table.num_columns, source_name)
+    MAX_DECODED_BYTES.check(table.nbytes, source_name)
+
+
+def _decodes(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _may_quote_newlines(data: bytes, delimiter: str) -> bool:
+    if b'"' not in data:
+        return False
+    d = delimiter.encode()
+    return (d + b'"') in data or b'\n"' in data or data.startswith(b'"')
+
+
+def python_encoding(label: str) -> str:
+    return "utf-8-sig" if label == "utf-8 (BOM)" else label
+
+
+def _code_like_columns(data: bytes, encoding: str, delimiter: str, header: list[str]) -> set[str]:
+    codes = {c for c, target in detect_mapping(header).items() if target in (ITEM, PROCESS)}
+    text = data[: 1 << 18].decode(encoding, errors="replace").lstrip("\ufeff")
+    start = re.escape(delimiter)
+    if not re.search(rf'(?:^|{start})[ \t]*"?[ \t]*[+-]?0[0-9]', text, re.MULTILINE):
+        return codes  # no cell starts with a zero digit: nothing to split into cells
+    sample = text.splitlines()[1:-1]
+    try:
+        rows = list(csv.reader(sample[:2000], delimiter=delimiter))
+    except csv.Error:
+        return codes
+    for i, name in enumerate(header):
+        if any(len(r) > i and _LEADING_ZERO.match(r[i].strip()) for r in rows):
+            codes.add(name)
+    return codes
+
+
+_LEADING_ZERO = re.compile(r"[+-]?0[0-9]")
+
+
+def _header_end(data: bytes) -> int:
+    """Offset of the line break ending the header (a quoted break inside a name skipped), or -1."""
+    end = data.find(b"\n")
+    while end >= 0 and data.count(b'"', 0, end) % 2:
+        end = data.find(b"\n", end + 1)
+    return end
+
+
+def _header(data: bytes, encoding: str, delimiter: str, source_name: str) -> list[str]:
+    end = _header_end(data)
+    first = (data if end < 0 else data[:end]).decode(encoding, errors="replace").lstrip("\ufeff")
+    try:
+        row = next(csv.reader(io.StringIO(first), delimiter=delimiter))
+    except (StopIteration, csv.Error):
+        raise UserError(f"{source_name} has no header line.") from None
+    header = [h.strip() for h in row]
+    if not header:
+        raise UserError(f"{source_name} has no header line.")
+    MAX_COLUMNS.check(len(header), source_name)
+    blank = [i + 1 for i, h in enumerate(header) if not h]
+    if blank:
+        raise UserError(f"{source_name}: header column {blank[0]} has no name.")
+    counts = Counter(header)
+    dupes = sorted(h for h, n in counts.items() if n > 1)
+    if dupes:
+        raise UserError(f"{source_name}: the header repeats column name(s) {', '.join(map(repr, dupes))}.")
+    return header
+
+
+def _explain_arrow_error(message: str, source_name: str, encoding: str, data: bytes) -> str:
+    row = re.search(r"[Rr]ow #?(\d+)", message)
+    where = f" near line {int(row.group(1)) + 1}" if row else ""
+    shown = re.search(r"got \d+: (.*)", message)
+    if shown and not where:
+        # pyarrow quotes the offending row: find where it starts in the file.
+        snippet = shown.group(1).split("\n")[0].encode(encoding.replace("-sig", ""), errors="replace")
+        at = data.find(snippet) if snippet else -1
+        if at >= 0:
+            line = data.count(b"\n", 0, at) + 1
+            where = f" at line {line}"
+    if "Expected" in message and "columns" in message:
+        counts = re.search(r"Expected (\d+) columns, got (\d+)", message)
+        detail = f" (expected {counts.group(1)} fields, found {counts.group(2)})" if counts else ""
+        return (
+            f"{source_name}: a row has the wrong number of fields{where}{detail}. "
+            "Check for an unclosed quote or a stray delimiter."
+        )
+    if "UTF8" in message or "UTF-8" in message:
+        return f"{source_name}: text is not valid {encoding}{where}. Save the file as UTF-8 and retry."
+    return f"{source_name} cannot be read as CSV{where}: {message.splitlines()[0][:200]}"

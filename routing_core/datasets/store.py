@@ -1,0 +1,307 @@
+"""The dataset store: <root>/datasets/<name>/ holding the operations, their record and statistics."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from routing_core.access import User, actor, require
+from routing_core.activity import DELETE_DATASET, STORE_DATASET, ActivityLog
+from routing_core.atomic import atomic_write_json
+from routing_core.datasets.tables import Dataset
+from routing_core.errors import UserError
+from routing_core.names import check_name
+from routing_core.schema import PROCESS
+from routing_core.sharing import abandoned, owner_token, share_dir, share_file
+from routing_core.statefile import NUMBER, TEXT, BrokenState, Field, open_regular, read_json
+
+
+def data_home() -> Path:
+    """Where datasets live: $ROUTING_DATA_HOME, else ./data."""
+    return Path(os.environ.get("ROUTING_DATA_HOME", "data"))
+
+
+@dataclass
+class DatasetRecord:
+    name: str
+    source_name: str
+    mapping: dict[str, str]
+    sha256: str
+    rows: int
+    items: int
+    processes: int
+    item_attributes: list[str]
+    operation_attributes: list[str]
+    warnings: list[str]
+    created_at: str
+    inconsistent_items: dict[str, int] = field(default_factory=dict)
+    source: dict = field(default_factory=dict)  # a database read: connection, query, time, rows
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+_COUNT = (int,)
+# record.json: every field of a DatasetRecord with the JSON types it may hold.
+RECORD_FIELDS = {
+    "name": Field(TEXT, required=True),
+    "source_name": Field(TEXT, required=True),
+    "mapping": Field((dict,), required=True),
+    "sha256": Field(TEXT, required=True),
+    "rows": Field(_COUNT, required=True),
+    "items": Field(_COUNT, required=True),
+    "processes": Field(_COUNT, required=True),
+    "item_attributes": Field((list,), required=True),
+    "operation_attributes": Field((list,), required=True),
+    "warnings": Field((list,), required=True),
+    "created_at": Field(TEXT, required=True),
+    "inconsistent_items": Field((dict,)),
+    "source": Field((dict,)),
+}
+_OPTIONAL_SHARE = (*NUMBER, None)
+# stats.json: the top-level fields the Dataset page reads, with their JSON types.
+STATS_FIELDS = {
+    "stats_version": Field((int,), required=True),
+    **{k: Field(_COUNT, required=True) for k in ("total_samples", "unique_items", "unique_processes",
+                                                 "distinct_routings", "duplicate_rows", "duplicate_item_seq")},
+    **{k: Field(_OPTIONAL_SHARE) for k in ("missing_item_code", "missing_process_code", "missing_duration_min",
+                                           "most_common_routing_share")},
+    **{k: Field((dict, None)) for k in ("missing_rate", "routing_length", "duration_min",
+                                        "routing_duration_min", "duration_by_process", "process_frequency",
+                                        "inconsistent_items")},
+    **{k: Field((list, None)) for k in ("transitions", "item_attributes", "operation_attributes",
+                                        "attributes", "alerts")},
+}
+
+
+def _check_record(data: dict, where: str) -> dict:
+    """A parsed record.json whose lists hold text and whose mapping maps text to text."""
+    for key in ("item_attributes", "operation_attributes", "warnings"):
+        if not all(isinstance(v, str) for v in data[key]):
+            raise BrokenState(f"{where}: record.json field '{key}' must list text only.")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in data["mapping"].items()):
+        raise BrokenState(f"{where}: record.json field 'mapping' must map text to text.")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in data.get("inconsistent_items", {}).values()):
+        raise BrokenState(f"{where}: record.json field 'inconsistent_items' must hold counts.")
+    return data
+
+
+# A hidden save folder older than this is a leftover whatever its owner says.
+STALE_SAVE_SEC = 24 * 3600
+
+
+class DatasetStore:
+    """Stored datasets: <root>/datasets/<name>/{ops.parquet, record.json, stats.json}."""
+
+    RECORD = "record.json"
+    OPS = "ops.parquet"
+    STATS = "stats.json"
+
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        self.root = Path(root) if root is not None else data_home()
+        self.folder = self.root / "datasets"
+        self.activity = ActivityLog(self.root)
+
+    def _path(self, name: str) -> Path:
+        return self.folder / check_name(name, "dataset name")
+
+    def list(self) -> list[DatasetRecord]:
+        """Every whole dataset, newest first (broken ones are left out: see broken())."""
+        return self._scan()[0]
+
+    def broken(self) -> list[tuple[str, str]]:
+        """Dataset folders that cannot be used, as (name, reason), by name."""
+        return self._scan()[1]
+
+    def _scan(self) -> tuple[list[DatasetRecord], list[tuple[str, str]]]:
+        records, broken = [], []
+        if not self.folder.is_dir():
+            return records, broken
+        for entry in os.scandir(self.folder):
+            if entry.name.startswith(".") or not (entry.is_dir(follow_symlinks=False) or entry.is_symlink()):
+                continue
+            try:
+                records.append(self.record(entry.name))
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            except UserError as exc:
+                if "No dataset named" not in str(exc):  # a folder without a record: a save under way
+                    broken.append((entry.name, str(exc)))
+            except OSError as exc:
+                broken.append((entry.name, f"Dataset '{entry.name}' cannot be read ({exc.strerror})."))
+        return sorted(records, key=lambda r: r.created_at, reverse=True), sorted(broken)
+
+    def names(self) -> list[str]:
+        return [r.name for r in self.list()]
+
+    def _folder(self, name: str) -> Path:
+        """The folder of a dataset; UserError when a link stands in its place."""
+        path = self._path(name)
+        if path.is_symlink():
+            raise BrokenState(f"Dataset '{name}' is a symbolic link to another folder, not a dataset folder; "
+                              "it is not used.")
+        return path
+
+    def record(self, name: str) -> DatasetRecord:
+        where = f"Dataset '{name}'"
+        path = self._folder(name) / self.RECORD
+        try:
+            data = read_json(path, where, RECORD_FIELDS)
+        except FileNotFoundError:
+            raise UserError(f"No dataset named '{name}'.") from None
+        _check_record(data, where)
+        if data["name"] != name:
+            raise BrokenState(f"{where}: record.json names dataset {data['name'][:80]!r}; the folder was "
+                              "renamed by hand.")
+        known = {f.name for f in fields(DatasetRecord)}
+        return DatasetRecord(**{k: v for k, v in data.items() if k in known})
+
+    def find_by_content(self, sha256: str, mapping: Mapping[str, str]) -> DatasetRecord | None:
+        """The stored dataset with this file content and mapping, if any."""
+        for rec in self.list():
+            if rec.sha256 == sha256 and rec.mapping == dict(mapping):
+                return rec
+        return None
+
+    def save(self, name: str, dataset: Dataset, stats: dict | None = None,
+             user: User | None = None) -> tuple[DatasetRecord, bool]:
+        """Store a dataset under `name`. Returns (record, created); the same content twice is not stored again.
+
+        Needs an analyst (`user`, None: the local user; Forbidden otherwise); a dataset stored is
+        recorded in the activity log."""
+        who = actor(user)
+        require(who, "upload")
+        target = self._path(name)
+        existing = self.find_by_content(dataset.sha256, dataset.mapping) if dataset.sha256 else None
+        if existing is not None:
+            return existing, False
+        if target.exists() or target.is_symlink():
+            return self._taken(name, dataset)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.cleanup()  # leftovers of saves killed midway
+        record = DatasetRecord(
+            name=name,
+            source_name=dataset.source_name,
+            mapping=dict(dataset.mapping),
+            sha256=dataset.sha256,
+            rows=len(dataset.ops),
+            items=dataset.n_items,
+            processes=int(dataset.ops[PROCESS].nunique()),
+            item_attributes=dataset.item_attributes,
+            operation_attributes=dataset.operation_attributes,
+            warnings=dataset.warnings,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            inconsistent_items=dict(dataset.inconsistent_items),
+            source=dict(dataset.source),
+        )
+        tmp = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{name}.{owner_token()}."))
+        try:
+            share_dir(tmp)  # mkdtemp's 0700 would lock the folder's group out
+            dataset.ops.to_parquet(tmp / self.OPS, index=False)
+            share_file(tmp / self.OPS)
+            if stats is not None:
+                atomic_write_json(tmp / self.STATS, stats)
+            atomic_write_json(tmp / self.RECORD, record.to_json())
+            try:
+                os.rename(tmp, target)
+            except OSError:
+                shutil.rmtree(tmp, ignore_errors=True)
+                return self._taken(name, dataset)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.activity.record(who, STORE_DATASET, name, rows=record.rows, items=record.items,
+                             source=record.source_name)
+        return record, True
+
+    def _taken(self, name: str, dataset: Dataset) -> tuple[DatasetRecord, bool]:
+        """A save found `name` taken: the same content stored meanwhile (another session or process
+        saving the same file at the same moment) is that dataset; anything else is refused."""
+        existing = self.find_by_content(dataset.sha256, dataset.mapping) if dataset.sha256 else None
+        if existing is not None:
+            return existing, False
+        raise UserError(f"A dataset named '{name}' already exists; choose another name.")
+
+    def load(self, name: str) -> Dataset:
+        rec = self.record(name)
+        where = f"Dataset '{name}'"
+        try:
+            with open_regular(self._folder(name) / self.OPS, where) as fh:
+                ops = pd.read_parquet(fh)
+        except FileNotFoundError:
+            raise BrokenState(f"{where}: {self.OPS} is missing.") from None
+        except (pa.ArrowException, OSError) as exc:
+            raise BrokenState(f"{where}: {self.OPS} cannot be read ({exc}).") from None
+        return Dataset(
+            ops=ops,
+            mapping=rec.mapping,
+            item_attributes=rec.item_attributes,
+            operation_attributes=rec.operation_attributes,
+            warnings=rec.warnings,
+            source_name=rec.source_name,
+            sha256=rec.sha256,
+            inconsistent_items=rec.inconsistent_items,
+            source=rec.source,
+        )
+
+    def stats(self, name: str) -> dict:
+        """The dataset's statistics, computed on first use and kept beside it."""
+        from routing_core.stats import STATS_VERSION, compute_stats
+
+        path = self._folder(name) / self.STATS
+        try:
+            stats = read_json(path, f"Dataset '{name}'", STATS_FIELDS)
+            if stats.get("stats_version") == STATS_VERSION:
+                return stats
+        except (OSError, BrokenState):
+            pass
+        # missing, unreadable, or written by an older build: compute again
+        stats = compute_stats(self.load(name))
+        atomic_write_json(path, stats)
+        return stats
+
+    def delete(self, name: str, user: User | None = None) -> None:
+        """Remove a dataset; needs an admin (`user`, None: the local user; Forbidden otherwise),
+        recorded in the activity log."""
+        who = actor(user)
+        require(who, "delete_dataset")
+        path = self._path(name)
+        if not path.is_dir():
+            raise UserError(f"No dataset named '{name}'.")
+        # Rename first so a crash mid-delete never leaves a half dataset under its name.
+        trash = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".deleted-{name}."))
+        os.rename(path, trash / name)
+        shutil.rmtree(trash, ignore_errors=True)
+        self.activity.record(who, DELETE_DATASET, name)
+
+    def cleanup(self) -> int:
+        """Remove leftovers of interrupted saves and deletes; returns how many were removed.
+
+        A save still running is left alone: its folder names its host and process; a save of this
+        host whose process is gone, or another host's whose lease expired, is a leftover.
+        """
+        removed = 0
+        if self.folder.is_dir():
+            for entry in self.folder.iterdir():
+                if entry.name.startswith(".") and entry.is_dir() and not _save_running(entry):
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed += 1
+        return removed
+
+
+def _save_running(entry: Path) -> bool:
+    """Whether a hidden `.<name>.<host tag>-<pid>.<random>` folder belongs to a save still going."""
+    if entry.name.startswith(".deleted-"):
+        return False
+    parts = entry.name.rsplit(".", 2)
+    if len(parts) < 3 or not parts[-2].rpartition("-")[2].isdigit():
+        return False  # not the folder of a save
+    return abandoned(entry, parts[-2], STALE_SAVE_SEC) is False
