@@ -108,6 +108,7 @@ def test_a_roles_file_that_cannot_be_read_shows_why_and_nothing_else(data_home, 
 
 
 def test_the_viewer_sees_every_change_disabled_with_the_reason(trained, data_home, models_dir, roles):
+    logged = ActivityLog(data_home).entries()
     at = session({"email": "vera@plant.test", "sub": "v"}, TRAIN)
     assert any("Signed in as" in t and "vera@plant.test" in t and "viewer" in t
                for t in texts(at.sidebar.caption))
@@ -128,7 +129,7 @@ def test_the_viewer_sees_every_change_disabled_with_the_reason(trained, data_hom
     assert not at.button(key="train_start").disabled
     at = session({"email": "adam@plant.test", "groups": ["routing-admins"]}, MODELS)
     assert not at.button(key="models_delete").disabled
-    assert ActivityLog(data_home).entries() == []  # looking changed nothing
+    assert ActivityLog(data_home).entries() == logged  # looking changed nothing
 
 
 def test_only_the_owner_or_an_admin_cancels_a_job_and_the_queue_shows_its_place(
@@ -162,8 +163,8 @@ def test_only_the_owner_or_an_admin_cancels_a_job_and_the_queue_shows_its_place(
     assert ("ana@plant.test", "submit_training") in users and ("adam@plant.test", "cancel_training") in users
 
 
-def test_activity_page_filters_the_log_and_downloads_it(data_home, models_dir):
-    log = ActivityLog(data_home)
+def test_activity_page_filters_the_log_and_downloads_it(small_sample, data_home, models_dir):
+    log = ActivityLog(data_home)  # it holds the storing of the sample (by this OS user) already
     log.record("ana@plant.test", "submit_training", "v1")
     log.record("adam@plant.test", "activate_version", "v1")
     log.record("adam@plant.test", "clear_cache", "caches", manifests=2)
@@ -171,14 +172,15 @@ def test_activity_page_filters_the_log_and_downloads_it(data_home, models_dir):
     at.switch_page("pages/7_Activity.py").run()
     assert not at.exception and at.title.values == ["Activity"]
     table = at.main.dataframe[0].value
-    assert table["action"].tolist() == ["clear_cache", "activate_version", "submit_training"]  # newest first
+    assert table["action"].tolist() == ["clear_cache", "activate_version", "submit_training",
+                                        "store_dataset"]  # newest first
     assert table.columns.tolist() == ["time", "user", "action", "object", "outcome", "details"]
     at.selectbox(key="activity_user").select("adam@plant.test").run()
     assert at.main.dataframe[0].value["object"].tolist() == ["caches", "v1"]
     at.selectbox(key="activity_object").select("v1").run()
     assert at.main.dataframe[0].value["action"].tolist() == ["activate_version"]
-    assert "1 of 3 entries." in texts(at.caption)
+    assert "1 of 4 entries." in texts(at.caption)
     at.date_input(key="activity_since").set_value(datetime.now(UTC).date() + timedelta(days=1)).run()
-    assert at.main.dataframe[0].value.empty and "0 of 3 entries." in texts(at.caption)
+    assert at.main.dataframe[0].value.empty and "0 of 4 entries." in texts(at.caption)
     assert at.download_button(key="activity_download").label == "Download (CSV)"
-    assert len(log.entries()) == 3  # looking recorded nothing
+    assert len(log.entries()) == 4  # looking recorded nothing

@@ -216,6 +216,12 @@ def test_the_core_refuses_the_viewers_forged_requests(team: Team):
         registry.delete(VERSION, user=viewer)
     with pytest.raises(Forbidden, match="needs the admin role"):
         registry.activate(VERSION, user=viewer)
+    store = DatasetStore(team.data_home)
+    with pytest.raises(Forbidden, match="needs the analyst role"):
+        store.save("forged", load_dataset(sample_csv_bytes(SampleConfig(n_items=20)), name="f.csv"), user=viewer)
+    with pytest.raises(Forbidden, match="needs the admin role"):
+        store.delete("sample", user=viewer)
+    assert store.names() == ["sample"]
     assert [j["job_id"] for j in manager.list()] == [j["job_id"] for j in jobs_before]
     assert registry.names() == [VERSION] and registry.active() is None
     assert activity(team) == log_before
