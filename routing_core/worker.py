@@ -13,7 +13,6 @@ import fcntl
 import os
 import signal
 import sys
-import threading
 import time
 import traceback
 
@@ -86,6 +85,39 @@ def _start_memory_watch(manager: JobManager, gb: float) -> None:
             os._exit(0)
 
 
+def _keep_leases(manager: JobManager, worker: int) -> None:
+    """Run in a small process forked from the worker before it loads anything heavy: every few
+    seconds renew the lease (`heartbeat_ts`) of the job the worker runs, so every host sees it
+    alive; return when the worker is gone. (A thread of the worker would change how much memory a
+    training may use before it hits the worker's limit.)"""
+    host = host_id()
+
+    def renew(rec: dict) -> dict | None:
+        if rec.get("state") != "running" or rec.get("pid") != worker or rec.get("host") != host:
+            return None
+        rec["heartbeat_ts"] = time.time()
+        return rec
+
+    while True:
+        time.sleep(heartbeat_every())
+        if os.getppid() != worker or _status_bytes("VmData", worker) is None:
+            return
+        with contextlib.suppress(OSError, UserError):
+            for record in manager._records():
+                if record.get("state") == "running" and record.get("pid") == worker:
+                    manager.update(record["job_id"], renew)
+
+
+def start_lease_keeper(manager: JobManager) -> None:
+    """Fork the process of `_keep_leases` for this process's jobs."""
+    worker = os.getpid()
+    if os.fork() == 0:
+        try:
+            _keep_leases(manager, worker)
+        finally:
+            os._exit(0)
+
+
 def run_worker(models_dir: str | os.PathLike | None = None,
                data_home: str | os.PathLike | None = None) -> int:
     """Run pending jobs of a models folder oldest first until none are left (one worker at a time).
@@ -108,6 +140,7 @@ def run_worker(models_dir: str | os.PathLike | None = None,
         except (OSError, ValueError) as exc:  # jobs still run, without the limit
             print(f"the memory limit of {gb_text(memory_gb)} GB could not be set: {exc}", file=sys.stderr)
             memory_gb = None
+    start_lease_keeper(manager)
     if memory_gb is not None:
         _start_memory_watch(manager, memory_gb)
     manager.jobs_dir.mkdir(parents=True, exist_ok=True)
@@ -126,40 +159,6 @@ def run_worker(models_dir: str | os.PathLike | None = None,
             # A job submitted after the last scan, whose own worker found the lock held, is ours.
             if not any(r.get("state") == "pending" for r in manager._records()):
                 return 0
-
-
-class Heartbeat:
-    """While a job runs, renew its lease (`heartbeat_ts`) every few seconds from a thread, so every
-    host sees it alive; stops renewing when the block ends."""
-
-    def __init__(self, manager: JobManager, job_id: str) -> None:
-        self.manager, self.job_id = manager, job_id
-        self.pid, self.host = os.getpid(), host_id()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat {job_id}", daemon=True)
-
-    def beat(self) -> None:
-        """Renew the lease now, if the job still runs here."""
-        def renew(rec: dict) -> dict | None:
-            if rec.get("state") != "running" or rec.get("pid") != self.pid or rec.get("host") != self.host:
-                return None
-            rec["heartbeat_ts"] = time.time()
-            return rec
-
-        with contextlib.suppress(OSError, UserError):
-            self.manager.update(self.job_id, renew)
-
-    def _run(self) -> None:
-        while not self._stop.wait(heartbeat_every()):
-            self.beat()
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
 
 
 def _orphans_failed(manager: JobManager) -> None:
@@ -230,8 +229,7 @@ def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
 
     out_of_memory = False
     try:
-        with Heartbeat(manager, job_id):
-            result = training.run_training(request, manager.root, manager.data_home, progress=progress)
+        result = training.run_training(request, manager.root, manager.data_home, progress=progress)
     except Cancelled:
         by = (manager._read(job_id) or {}).get("cancelled_by")
         manager.end(job_id, "cancelled", message=cancelled_message(by))

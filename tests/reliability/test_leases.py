@@ -37,18 +37,17 @@ HOST = r"""
 import json, sys, time
 from pathlib import Path
 from routing_core.jobs import JobManager
-from routing_core.worker import Heartbeat, _claim_next
+from routing_core.worker import _claim_next, start_lease_keeper
 
 models, home, out, stop = sys.argv[1:5]
 manager = JobManager(models, home)
+start_lease_keeper(manager)  # as the worker does before it runs jobs
 job = _claim_next(manager)
-Path(out + ".claimed").write_text(job["job_id"])
 seen = {}
-with Heartbeat(manager, job["job_id"]):
-    while not Path(stop).exists():
-        for record in manager.list():
-            seen.setdefault(record["job_id"], set()).add(record["state"])
-        time.sleep(0.1)
+while not Path(stop).exists():
+    for record in manager.list():
+        seen.setdefault(record["job_id"], set()).add(record["state"])
+    time.sleep(0.1)
 Path(out).write_text(json.dumps({k: sorted(v) for k, v in seen.items()}))
 """
 
@@ -79,7 +78,7 @@ def _host(name: str, models: Path, home: Path, tmp: Path) -> tuple[subprocess.Po
     env = {**os.environ, "ROUTING_HOST_ID": name, "ROUTING_LEASE_SEC": str(LEASE),
            "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-c", HOST, str(models), str(home), str(out), str(stop)],
-                            cwd=ROOT, env=env, stderr=subprocess.PIPE)
+                            cwd=ROOT, env=env, stderr=subprocess.PIPE, start_new_session=True)
     return proc, out, stop
 
 
@@ -109,8 +108,9 @@ def test_two_hosts_never_fail_each_others_live_jobs_and_an_expired_lease_fails(f
             beats = manager.get(first)["heartbeat_ts"]
             assert time.time() - beats < LEASE
 
-            # alpha stops renewing; its process still exists, so only the lease can tell.
-            alpha.send_signal(signal.SIGSTOP)
+            # alpha's host freezes (its process and the one renewing its lease); the process still
+            # exists, so only the lease can tell.
+            os.killpg(alpha.pid, signal.SIGSTOP)
             stopped_at = time.time()
             assert pid_alive(alpha.pid)
             record = _wait(lambda: manager._read(first), lambda r: r["state"] != "running",
@@ -130,7 +130,7 @@ def test_two_hosts_never_fail_each_others_live_jobs_and_an_expired_lease_fails(f
             seen = json.loads(beta_out.read_text())
             assert seen[second] == ["running"]  # beta never saw its own job otherwise
             assert "running" in seen[first] and "failed" in seen[first]
-            alpha.send_signal(signal.SIGCONT)
+            os.killpg(alpha.pid, signal.SIGCONT)
             alpha_stop.touch()
             assert alpha.wait(timeout=DEADLINE) == 0, alpha.stderr.read().decode()
             seen = json.loads(alpha_out.read_text())
@@ -138,7 +138,7 @@ def test_two_hosts_never_fail_each_others_live_jobs_and_an_expired_lease_fails(f
         finally:
             for proc in procs:
                 if proc.poll() is None:
-                    proc.send_signal(signal.SIGCONT)
+                    os.killpg(proc.pid, signal.SIGCONT)
                     proc.kill()
                     proc.wait(timeout=DEADLINE)
 
