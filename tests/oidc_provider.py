@@ -10,34 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.streamlit_server import free_port
+from tests.streamlit_server import free_port, stop_group, wait_answering
 
 CLIENT_ID = "routing-studio"
 CLIENT_SECRET = "routing-studio-test-secret"  # the provider accepts any; Streamlit needs one
-
-
-def _wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the OpenID Connect provider exited early:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/.well-known/openid-configuration", timeout=2) as resp:
-                if resp.status == 200 and json.load(resp).get("authorization_endpoint"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"the OpenID Connect provider did not answer:\n{log.read_text()[-3000:]}")
 
 
 @contextmanager
@@ -52,15 +34,11 @@ def oidc_provider(users: Sequence[Mapping[str, object]], log: Path) -> Iterator[
                                    env={**os.environ, "NO_COLOR": "1"})
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url, process, log)
+        wait_answering(f"{url}/.well-known/openid-configuration", process, log, "the OpenID Connect provider",
+                       timeout=30, ok=lambda body: "authorization_endpoint" in json.loads(body))
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        stop_group(process)
 
 
 def secrets_toml(provider_url: str, cookie_secret: str) -> str:
