@@ -8,7 +8,7 @@ import streamlit as st
 from routing_core.datasets import RawTable, normalise, read_table
 from routing_core.errors import UserError
 from routing_core.names import suggest_name
-from ui import frame, loaders, review
+from ui import auth, frame, guard, loaders, review
 from ui.nav import DATASET
 from ui.text import md
 
@@ -36,8 +36,14 @@ with file_tab:
             "**No export at hand?** The bundled sample data (machined parts with their routings) "
             "makes every page usable right away."
         )
-        if right.button("Use sample data", key="upload_use_sample", icon=":material/science:"):
-            record, _ = loaders.store_sample()
+        if right.button("Use sample data", key="upload_use_sample", icon=":material/science:",
+                        disabled=guard.blocked("upload"), help=guard.tip("upload")):
+            try:
+                guard.require("upload")
+            except UserError as exc:
+                st.error(md(exc), icon=":material/error:")
+                st.stop()
+            record, _ = loaders.store_sample(user=auth.user())
             st.session_state[loaders.CURRENT_DATASET] = record.name
             st.success(
                 f"Sample data is ready as dataset **{md(record.name)}**: "
@@ -87,7 +93,7 @@ with file_tab:
     review.review(
         raw, "",
         make=lambda mapping: normalise(raw, mapping),
-        save=lambda name, dataset: loaders.store().save(name, dataset),
+        save=lambda name, dataset: loaders.store().save(name, dataset, user=auth.user()),
         fix="Change the mapping above or fix the file.",
         same="This file with this mapping",
     )

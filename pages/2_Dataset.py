@@ -6,7 +6,7 @@ import streamlit as st
 
 from routing_core import charts, database
 from routing_core.errors import UserError
-from ui import frame, loaders
+from ui import frame, guard, loaders
 from ui.empty import empty_state
 from ui.nav import TRAIN, UPLOAD
 from ui.text import md, pct, when
@@ -36,12 +36,14 @@ if source:
         left, right = st.columns([4, 1], vertical_alignment="center")
         left.markdown("**Read from a database** · " + " · ".join(f"{k}: {md(v)}" for k, v in source.items()))
         pressed = right.button("Refresh from the database", key="dataset_refresh", icon=":material/refresh:",
-                               help="Read the query again: a new revision of this dataset if the data changed.")
+                               disabled=guard.blocked("upload"), help=guard.tip(
+                                   "upload", "Read the query again: a new revision of this dataset if the data changed."))
         with left.expander("Query"):
             st.code(record.source.get("query", ""), language="sql", wrap_lines=True)
         if pressed:
             bar = st.progress(0.0, text="Reading the database…")
             try:
+                guard.require("upload")
                 result = database.refresh(
                     loaders.store(), record.name,
                     progress=lambda rows, cap: bar.progress(min(rows / cap, 1.0), text=f"{rows:,} rows read"))

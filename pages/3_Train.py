@@ -8,7 +8,7 @@ import streamlit as st
 from routing_core.errors import UserError
 from routing_core.limits import gb_text
 from routing_core.training import FINAL_STATES, TrainRequest
-from ui import frame, loaders
+from ui import auth, frame, guard, loaders, train_jobs
 from ui.empty import empty_state
 from ui.nav import MODELS, UPLOAD
 from ui.text import md, pct, points, times
@@ -26,6 +26,7 @@ if record is None:
                 UPLOAD, "Go to Upload")
     st.stop()
 manager = loaders.job_manager()
+train_jobs.follow(JOB)
 st.caption(f"{record.items:,} items, {record.rows:,} operations, {record.processes:,} processes.")
 
 left, right = st.columns(2)
@@ -41,7 +42,8 @@ seed = b.number_input("Seed", min_value=0, max_value=2**31 - 1, value=42, step=1
 top_k = c.number_input("Candidates per item (top-K)", min_value=1, max_value=20, value=5, step=1,
                        key="train_top_k")
 
-if st.button("Start", key="train_start", type="primary", icon=":material/play_arrow:"):
+if st.button("Start", key="train_start", type="primary", icon=":material/play_arrow:",
+             disabled=guard.blocked("train"), help=guard.tip("train")):
     request = TrainRequest(
         dataset=record.name,
         version=version.strip() or None,
@@ -51,7 +53,7 @@ if st.button("Start", key="train_start", type="primary", icon=":material/play_ar
         top_k=int(top_k),
     )
     try:
-        st.session_state[JOB] = manager.submit(request)
+        train_jobs.open_job(JOB, manager.submit(request, user=auth.user()))
     except UserError as exc:
         st.error(md(exc), icon=":material/error:")
     else:
@@ -66,7 +68,7 @@ def jobs_to_show() -> list[dict]:
         try:
             shown.append(manager.get(job_id))
         except UserError:
-            st.session_state.pop(JOB, None)
+            train_jobs.forget(JOB)
     others = [j for j in manager.active() if j["job_id"] != job_id]  # oldest (the running one) first
     return shown + others[:SHOWN_ACTIVE]
 
@@ -83,7 +85,7 @@ def show_job(job: dict, primary: bool) -> None:
     with st.container(border=True, key=f"train_job_{job['job_id']}"):
         st.markdown(
             f"**{kind}** of version **{md(job.get('version') or 'automatic')}** "
-            f"on dataset **{md(job.get('dataset'))}** · {job['state']}"
+            f"on dataset **{md(job.get('dataset'))}** · {job['state']}" + train_jobs.started_by(job)
         )
         state = job["state"]
         if state in ("pending", "running"):
@@ -91,10 +93,8 @@ def show_job(job: dict, primary: bool) -> None:
             progress = float(job.get("progress") or 0.0)
             st.progress(min(int(progress), 100), text=f"{stage} · {progress:.0f} % · {job.get('elapsed_sec') or 0:.0f} s")
             st.caption(md(job.get("message") or ""))
-            if st.button("Cancel", key="train_cancel" if primary else f"train_cancel_{job['job_id']}",
-                         icon=":material/cancel:"):
-                manager.cancel(job["job_id"])
-                st.toast("Cancelling…", icon=":material/cancel:")
+            train_jobs.queue_place(manager, job)
+            train_jobs.cancel_button(manager, job, "train_cancel" if primary else f"train_cancel_{job['job_id']}")
         elif state == "completed":
             # The bar stays, full, so the run's end reads like its progress did.
             st.progress(100, text=f"done · 100 % · {job.get('elapsed_sec') or 0:.1f} s")
@@ -107,7 +107,7 @@ def show_job(job: dict, primary: bool) -> None:
         elif state == "failed":
             st.error(md(job.get("error") or "The training failed."), icon=":material/error:")
         else:
-            st.warning("Cancelled: no version was written.", icon=":material/cancel:")
+            st.warning(train_jobs.cancelled(job), icon=":material/cancel:")
 
 
 def show_plan(plan: dict) -> None:
@@ -149,6 +149,7 @@ def show_published(result: dict, job: dict) -> None:
         )
     st.page_link(MODELS.path, label=f"Open {version} in Models", icon=MODELS.icon,
                  query_params={"version": version})
+    train_jobs.make_active(version, f"train_activate_{job['job_id']}")
 
 
 jobs = jobs_to_show()
@@ -181,10 +182,11 @@ if broken_jobs:
         for _, reason in broken_jobs:
             st.caption(md(reason))
 if recent:
-    st.dataframe(
+    picked = st.dataframe(
         pd.DataFrame(
             {
                 "state": [j["state"] for j in recent],
+                "started by": [train_jobs.owner(j) for j in recent],
                 "kind": ["dry run" if j.get("dry_run") else "training" for j in recent],
                 "dataset": [j.get("dataset") for j in recent],
                 "version": [j.get("version") for j in recent],
@@ -196,6 +198,8 @@ if recent:
             }
         ),
         key="train_jobs",
+        on_select="rerun",
+        selection_mode="single-row",
         hide_index=True,
         column_config={
             "progress": st.column_config.ProgressColumn(min_value=0, max_value=100, format="%.0f %%"),
@@ -203,5 +207,7 @@ if recent:
             "elapsed (s)": st.column_config.NumberColumn(format="%.1f"),
         },
     )
+    st.caption("Pick a row to open that job above: its progress, or its result.")
+    train_jobs.open_selected(picked, recent, JOB)
 else:
     st.caption("No jobs yet.")

@@ -10,7 +10,7 @@ from routing_core.errors import UserError
 from routing_core.manifest import MANIFESTS, MODELS
 from routing_core.registry import VersionInfo
 from routing_core.text import describe_reading
-from ui import frame, loaders
+from ui import auth, frame, guard, history, loaders
 from ui.empty import empty_state
 from ui.nav import PREDICT, TRAIN
 from ui.text import md, num, pct, points, times
@@ -197,10 +197,11 @@ with st.expander("Parameters"):
     st.json(info.params, expanded=True)
 
 a, b, c, d = st.columns(4)
-if a.button("Activate", key="models_activate", disabled=info.active or bool(info.broken),
-            icon=":material/check_circle:", help="Make this the version Predict uses by default."):
+if a.button("Activate", key="models_activate",
+            disabled=info.active or bool(info.broken) or guard.blocked("activate"),
+            icon=":material/check_circle:", help=guard.tip("activate", "Make this the version Predict uses by default.")):
     try:
-        registry.activate(info.name)
+        registry.activate(info.name, user=auth.user())
     except UserError as exc:
         st.error(md(exc), icon=":material/error:")
     else:
@@ -210,9 +211,11 @@ b.download_button(
     "Download (zip)", data=lambda: registry.zip_bytes(info.name), file_name=f"{info.name}.zip",
     mime="application/zip", key="models_download", icon=":material/download:", on_click="ignore",
 )
-if c.button("Delete…", key="models_delete", icon=":material/delete:"):
+if c.button("Delete…", key="models_delete", icon=":material/delete:", disabled=guard.blocked("delete_version"),
+            help=guard.tip("delete_version")):
     st.session_state[CONFIRM] = info.name
 d.page_link(PREDICT.path, label="Predict with it", icon=PREDICT.icon)
+history.expander(info.name)
 
 
 def _dismiss() -> None:
@@ -227,7 +230,7 @@ def confirm_delete(target: str) -> None:
     yes, no = st.columns(2)
     if yes.button("Delete", key="models_delete_confirm", type="primary"):
         try:
-            registry.delete(target)
+            registry.delete(target, user=auth.user())
         except UserError as exc:
             st.error(md(exc))
             return

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from routing_core import manifest
-from ui import frame, loaders
+from ui import auth, frame, guard, loaders
 from ui.empty import empty_state
 from ui.nav import TRAIN
 from ui.text import md
@@ -23,8 +23,9 @@ if st.session_state.get("cache_flash"):
     st.toast(st.session_state.pop("cache_flash"), icon=":material/delete_sweep:")
 
 if st.button("Clear the cache", key="cache_clear", type="primary", icon=":material/delete_sweep:",
-             help="Forget every parsed manifest and every loaded model; they reload on next use."):
-    cleared = manifest.clear_all()
+             disabled=guard.blocked("clear_cache"),
+             help=guard.tip("clear_cache", "Forget every parsed manifest and every loaded model; they reload on next use.")):
+    cleared = manifest.clear_all(user=auth.user())
     st.toast(
         f"Cache cleared: {cleared['manifests']} manifest(s) and {cleared['models']} loaded model(s).",
         icon=":material/delete_sweep:",
@@ -64,8 +65,8 @@ if not names:
     st.stop()
 left, right = st.columns([3, 1], vertical_alignment="bottom")
 version = left.selectbox("Version", sorted(names), key="cache_version")
-if right.button("Invalidate", key="cache_invalidate", icon=":material/refresh:",
-                help="Forget this version's manifest and loaded model only."):
+if right.button("Invalidate", key="cache_invalidate", icon=":material/refresh:", disabled=guard.blocked("clear_cache"),
+                help=guard.tip("clear_cache", "Forget this version's manifest and loaded model only.")):
     path = registry.root / version
     dropped = manifest.MANIFESTS.invalidate(path) + manifest.MODELS.invalidate(path)
     st.session_state["cache_flash"] = f"{md(version)}: {dropped} cache entr{'y' if dropped == 1 else 'ies'} dropped."

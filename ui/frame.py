@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import loaders, sidebar
+from ui import auth, loaders, sidebar
 from ui.nav import PAGES
 
 _IN_APP = "_routing_in_app_frame"  # session key: app.py is running the page right now
@@ -19,8 +19,9 @@ _REROUTED = "_routing_rerouted"  # session key: page() already asked for a rerun
 
 
 def setup() -> None:
-    """Page config and the sample data on a fresh start."""
+    """Page config, the sign-in (nothing else shows before it), the sample data on a fresh start."""
     st.set_page_config(page_title="Routing Studio", page_icon=":material/route:", layout="wide")
+    auth.gate()
     loaders.ensure_sample()
 
 

@@ -37,15 +37,16 @@ def registry() -> Registry:
     return Registry(models_root())
 
 
-def store_sample() -> tuple[DatasetRecord, bool]:
-    """Store the bundled sample data as 'sample' (the same content is recognised, not stored twice)."""
+def store_sample(user=None) -> tuple[DatasetRecord, bool]:
+    """Store the bundled sample data as 'sample' (the same content is recognised, not stored twice),
+    as `user` (None: the server's own account, for the sample of a fresh start)."""
     from routing_core.datasets import load_dataset
     from routing_core.sample import sample_csv_bytes
 
     existing = store()
     if SAMPLE_NAME in existing.names():
         return existing.record(SAMPLE_NAME), False
-    return existing.save(SAMPLE_NAME, load_dataset(sample_csv_bytes(), name=SAMPLE_FILE))
+    return existing.save(SAMPLE_NAME, load_dataset(sample_csv_bytes(), name=SAMPLE_FILE), user=user)
 
 
 @st.cache_resource(show_spinner="Preparing the sample dataset…")

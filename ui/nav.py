@@ -18,5 +18,6 @@ TRAIN = PageSpec("pages/3_Train.py", "Train", ":material/model_training:")
 MODELS = PageSpec("pages/4_Models.py", "Models", ":material/inventory_2:")
 PREDICT = PageSpec("pages/5_Predict.py", "Predict", ":material/route:")
 CACHE = PageSpec("pages/6_Cache.py", "Cache", ":material/cached:")
+ACTIVITY = PageSpec("pages/7_Activity.py", "Activity", ":material/history:")
 
-PAGES = (UPLOAD, DATASET, TRAIN, MODELS, PREDICT, CACHE)
+PAGES = (UPLOAD, DATASET, TRAIN, MODELS, PREDICT, CACHE, ACTIVITY)

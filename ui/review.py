@@ -19,7 +19,7 @@ from routing_core.schema import (
     detect_mapping,
     mapping_from_choices,
 )
-from ui import loaders
+from ui import guard, loaders
 from ui.nav import DATASET, TRAIN
 from ui.text import code, md
 
@@ -163,9 +163,11 @@ def review(
     st.subheader("Save")
     with st.form(prefix + "upload_save_form", border=False):
         name = st.text_input("Dataset name", key=prefix + "upload_name", max_chars=64)
-        pressed = st.form_submit_button("Save dataset", type="primary", key=prefix + "upload_save")
+        pressed = st.form_submit_button("Save dataset", type="primary", key=prefix + "upload_save",
+                                        disabled=guard.blocked("upload"), help=guard.tip("upload"))
     if pressed:
         try:
+            guard.require("upload")
             record, created = save(check_name(name.strip(), "dataset name"), dataset)
         except UserError as exc:
             st.session_state.pop(prefix + "upload_saved", None)

@@ -60,7 +60,7 @@ def test_table_compare_and_baseline_verdict(trained, models_dir):
     shown = {m.label: m.value for m in at.main.metric}
     assert shown["Routing accuracy"] == f"{first['routing_accuracy'] * 100:.1f} %"
     assert [e.label for e in at.main.expander] == ["What the model reads", "Baselines", "Metrics", "Manifest",
-                                                   "Parameters"]
+                                                   "Parameters", "History (0)"]
     read = [m.value for m in at.main.expander[0].markdown]
     assert any("item code" in line for line in read), read
     assert at.download_button(key="models_download").label == "Download (zip)"

@@ -16,6 +16,7 @@ TITLES = {
     "pages/4_Models.py": "Model versions",
     "pages/5_Predict.py": "Predict routings",
     "pages/6_Cache.py": "Manifest cache",
+    "pages/7_Activity.py": "Activity",
 }
 
 
