@@ -535,7 +535,7 @@ def write_markdown(s: dict, results: dict) -> None:
             s["text"]["batch_sec"] <= BUDGETS["batch_10k_sec"],
         ),
         row(
-            f"train incl. holdout evaluation, {s['big']['items']:,} items ({s['big']['rows']:,} rows, the "
+            f"train incl. holdout evaluation, {int(s['big']['items']):,} items ({int(s['big']['rows']):,} rows, the "
             "prior system's plant)",
             f"{s['big']['train_sec']:.1f} s (fit {s['big']['fit_sec']:.1f} s, evaluation "
             f"{s['big']['evaluation_sec']:.1f} s), peak {s['big']['peak_gb']:.2f} GB",
