@@ -6,14 +6,15 @@ import pandas as pd
 import streamlit as st
 
 from routing_core import charts
+from routing_core.compare import split_differences
 from routing_core.errors import UserError
 from routing_core.manifest import MANIFESTS, MODELS
 from routing_core.registry import VersionInfo
 from routing_core.text import describe_reading
-from ui import frame, loaders
+from ui import compare_view, frame, loaders
 from ui.empty import empty_state
 from ui.nav import PREDICT, TRAIN
-from ui.text import md, num, pct, points, times
+from ui.text import key_value_table, md, num, pct, points, times
 
 frame.page()
 
@@ -64,6 +65,7 @@ table = pd.DataFrame(
         "top-3": [hundred(metric(i, "top_3_accuracy")) for i in infos],
         "F1": [metric(i, "f1_weighted") for i in infos],
         "lift vs best baseline": [hundred(metric(i, "lift_over_best")) for i in infos],
+        "test items": [metric(i, "test_items") for i in infos],
         "active": [i.active for i in infos],
         "broken": [i.broken or "" for i in infos],
     }
@@ -100,6 +102,14 @@ if ticked and ticked[0] < len(infos):
 st.subheader("Compare")
 comparable = [i for i in selected if i.metrics]
 if len(comparable) >= 2:
+    st.markdown("**Each version on its own holdout** (the metrics recorded at training)")
+    differences = split_differences(comparable)
+    if differences:
+        st.warning(
+            "Not like for like: " + " ".join(md(d) for d in differences) + " Each was scored on "
+            "different test items; compare them head to head below for a fair comparison.",
+            icon=":material/warning:",
+        )
     rows = []
     for info in comparable:
         name, base = best_baseline(info)
@@ -123,6 +133,11 @@ if len(comparable) >= 2:
         ]
     )
     st.dataframe(side, key="models_compare_table", hide_index=True, column_config=COLUMNS)
+    usable = [i for i in comparable if not i.broken]
+    if len(usable) >= 2:
+        compare_view.render(usable)
+    else:
+        st.caption("Head to head needs two usable versions.")
 else:
     st.info("Select two or more versions in the table (tick the rows) to compare their metrics.",
             icon=":material/compare_arrows:")
@@ -188,13 +203,14 @@ if metrics:
                 key="models_baselines",
             )
     with st.expander("Metrics"):
-        st.json({k: v for k, v in metrics.items() if k not in ("baselines", "dataset_stats")}, expanded=True)
+        shown = {k: v for k, v in metrics.items() if k not in ("baselines", "dataset_stats", "reading")}
+        st.dataframe(key_value_table(shown), hide_index=True, key="models_metrics_table")
 else:
     st.info("This version has no readable metrics.")
 with st.expander("Manifest"):
-    st.json(info.manifest or {}, expanded=1)
+    st.dataframe(key_value_table(info.manifest or {}), hide_index=True, key="models_manifest_table")
 with st.expander("Parameters"):
-    st.json(info.params, expanded=True)
+    st.dataframe(key_value_table(info.params or {}), hide_index=True, key="models_params_table")
 
 a, b, c, d = st.columns(4)
 if a.button("Activate", key="models_activate", disabled=info.active or bool(info.broken),
