@@ -333,7 +333,7 @@ def step_timeline_chart(steps: Sequence[Mapping[str, object]], title: str = "Ste
             marker_color=MODEL_COLOR,
             customdata=hover,
             hovertemplate="%{y}: %{customdata}<extra></extra>",
-            name="estimate",
+            name="estimated time",
         )
     )
     fig.add_trace(
@@ -342,10 +342,11 @@ def step_timeline_chart(steps: Sequence[Mapping[str, object]], title: str = "Ste
             y=range_y,
             mode="lines",
             line={"color": RANGE_COLOR, "width": 2},
-            name="low–high",
+            name="likely range (low–high) of similar items",
             hoverinfo="skip",
         )
     )
     fig.update_xaxes(title="minutes from start")
     fig.update_yaxes(autorange="reversed", type="category")
-    return _layout(fig, title, height=max(200, 70 + BAR_HEIGHT_PX * len(names)), showlegend=False)
+    return _layout(fig, title, height=max(230, 110 + BAR_HEIGHT_PX * len(names)), showlegend=True,
+                   legend={"orientation": "h", "y": -0.25, "x": 0, "font": {"size": 11}})
