@@ -79,6 +79,8 @@ quality, routings, processes = st.tabs(["Quality", "Routings and durations", "Pr
 with quality:
     if not any(stats["missing_rate"].values()):
         st.caption("No column has a missing value.")
+    st.caption("Item attributes: the share of items with no value on any of their rows. Other columns: "
+               "the share of rows (operations) without a value.")
     st.plotly_chart(charts.missing_rate_chart(stats["missing_rate"]), key="dataset_missing_chart")
 with routings:
     left, right = st.columns(2)
