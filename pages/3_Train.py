@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from routing_core.errors import UserError
+from routing_core.evaluation import holdout_warning
 from routing_core.limits import gb_text
 from routing_core.training import FINAL_STATES, TrainRequest
 from ui import frame, loaders
@@ -101,7 +102,7 @@ def show_job(job: dict, primary: bool) -> None:
             if job.get("stages"):
                 st.caption("Time per stage: " + stage_times(job["stages"], job.get("elapsed_sec")))
             if job.get("dry_run"):
-                show_plan(job.get("result") or {})
+                show_plan(job.get("result") or {}, job)
             else:
                 show_published(job.get("result") or {}, job)
         elif state == "failed":
@@ -110,7 +111,7 @@ def show_job(job: dict, primary: bool) -> None:
             st.warning("Cancelled: no version was written.", icon=":material/cancel:")
 
 
-def show_plan(plan: dict) -> None:
+def show_plan(plan: dict, job: dict) -> None:
     st.success(
         f"Dry run finished in {plan.get('planning_sec', 0):.1f} s: no version was written.",
         icon=":material/check_circle:",
@@ -127,10 +128,42 @@ def show_plan(plan: dict) -> None:
                  help=f"the training worker's limit: {gb_text(limit)} GB" if isinstance(limit, int | float) else None)
     if plan.get("memory_warning"):
         st.warning(md(plan["memory_warning"]), icon=":material/memory:")
-    if plan.get("version_taken"):
-        st.warning(f"The version name {md(plan.get('version'))} is taken; choose another before training.")
-    with st.expander("Plan details"):
-        st.json(plan, expanded=1)
+    few = holdout_warning(plan.get("test_items"))
+    if few:
+        st.warning(md(few), icon=":material/warning:")
+    request = dict(job.get("request") or {})
+    named = request.get("version")  # a name the user chose; an automatic one is picked when training
+    if plan.get("version_taken") and named:
+        st.warning(f"The version name {md(named)} is taken; choose another before training.")
+    params = plan.get("params") or {}
+    st.markdown(
+        f"**The plan.** Dataset **{md((plan.get('dataset') or {}).get('name') or job.get('dataset'))}**: "
+        f"{plan.get('items', 0):,} items in {plan.get('rows', 0):,} operations of "
+        f"{plan.get('processes', 0):,} processes. {plan.get('train_items', 0):,} items to learn from, "
+        f"{plan.get('test_items', 0):,} held out to measure the model (test share {request.get('test_size', 0.2)}, "
+        f"seed {request.get('seed', 42)}); {params.get('top_k', request.get('top_k', 5))} candidates per item. "
+        f"The published version is {'named ' + md(named) if named else 'named automatically when it is trained'}."
+    )
+    with st.expander("What the model will read"):
+        st.dataframe(
+            pd.DataFrame({
+                "column": list(plan.get("item_attributes") or []) + list(plan.get("operation_attributes") or []),
+                "used as": ["item attribute (the model learns from it)"] * len(plan.get("item_attributes") or [])
+                + ["operation attribute (carried onto predicted steps)"] * len(plan.get("operation_attributes") or []),
+            }),
+            hide_index=True,
+        )
+        for warning in plan.get("warnings") or []:
+            st.caption(md(warning))
+    taken = bool(plan.get("version_taken") and named)
+    if st.button("Train it now", key=f"train_now_{job['job_id']}", type="primary", icon=":material/play_arrow:",
+                 disabled=taken, help="Start the training this plan describes."):
+        try:
+            st.session_state[JOB] = manager.submit(TrainRequest.from_dict({**request, "dry_run": False}))
+        except UserError as exc:
+            st.error(md(exc), icon=":material/error:")
+        else:
+            st.rerun()
 
 
 def show_published(result: dict, job: dict) -> None:
@@ -141,6 +174,9 @@ def show_published(result: dict, job: dict) -> None:
         f"routing accuracy {pct(metrics.get('routing_accuracy'))}, top-3 {pct(metrics.get('top_3_accuracy'))}.",
         icon=":material/check_circle:",
     )
+    few = holdout_warning(result.get("test_items"))
+    if few:
+        st.warning(md(few), icon=":material/warning:")
     if metrics and not metrics.get("beats_baseline", True):
         st.warning(
             f"It is no better than its best baseline ({md(metrics.get('best_baseline'))}: "

@@ -8,6 +8,7 @@ import streamlit as st
 from routing_core import charts
 from routing_core.compare import split_differences
 from routing_core.errors import UserError
+from routing_core.evaluation import holdout_warning
 from routing_core.manifest import MANIFESTS, MODELS
 from routing_core.registry import VersionInfo
 from routing_core.text import describe_reading
@@ -163,6 +164,9 @@ if metrics:
     cols[2].metric("F1 (weighted)", num(metric(info, "f1_weighted")))
     cols[3].metric("Duration MAE", f"{num(metric(info, 'duration_mae_min'), 2)} min")
     cols[4].metric("Coverage", pct(metric(info, "coverage")))
+    few = holdout_warning(metric(info, "test_items"))
+    if few:
+        st.warning(md(few), icon=":material/warning:")
     base_name, base = best_baseline(info)
     lift = metric(info, "lift_over_best")
     if lift is not None and lift <= 0:
