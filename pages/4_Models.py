@@ -107,7 +107,7 @@ if len(comparable) >= 2:
     differences = split_differences(comparable)
     if differences:
         st.warning(
-            "Not like for like: " + " ".join(md(d) for d in differences) + " Each was scored on "
+            "Not like for like. " + " ".join(md(d) for d in differences) + " Each was scored on "
             "different test items; compare them head to head below for a fair comparison.",
             icon=":material/warning:",
         )
