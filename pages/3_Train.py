@@ -78,13 +78,19 @@ def stage_times(history: list[dict], total: float | None) -> str:
     return " · ".join(f"{md(h['stage'])} {max(end - h['at_sec'], 0.0):.1f} s" for h, end in zip(history, ends, strict=True))
 
 
+def shown_version(job: dict) -> str:
+    """" of version **v1**" — left out for a dry run without a chosen name (its name is thrown away)."""
+    if job.get("dry_run") and not (job.get("request") or {}).get("version"):
+        return ""
+    return f" of version **{md(job.get('version') or 'automatic')}**"
+
+
 def show_job(job: dict, primary: bool) -> None:
     """One job: live progress while it runs, its outcome when it is done."""
     kind = "Dry run" if job.get("dry_run") else "Training"
     with st.container(border=True, key=f"train_job_{job['job_id']}"):
         st.markdown(
-            f"**{kind}** of version **{md(job.get('version') or 'automatic')}** "
-            f"on dataset **{md(job.get('dataset'))}** · {job['state']}"
+            f"**{kind}**{shown_version(job)} on dataset **{md(job.get('dataset'))}** · {job['state']}"
         )
         state = job["state"]
         if state in ("pending", "running"):
@@ -223,7 +229,8 @@ if recent:
                 "state": [j["state"] for j in recent],
                 "kind": ["dry run" if j.get("dry_run") else "training" for j in recent],
                 "dataset": [j.get("dataset") for j in recent],
-                "version": [j.get("version") for j in recent],
+                "version": [None if j.get("dry_run") and not (j.get("request") or {}).get("version")
+                            else j.get("version") for j in recent],
                 "progress": [float(j.get("progress") or 0) for j in recent],
                 "elapsed (s)": [float(j.get("elapsed_sec") or 0) for j in recent],
                 "created": times([j.get("created_at") for j in recent]),

@@ -348,5 +348,7 @@ def step_timeline_chart(steps: Sequence[Mapping[str, object]], title: str = "Ste
     )
     fig.update_xaxes(title="minutes from start")
     fig.update_yaxes(autorange="reversed", type="category")
-    return _layout(fig, title, height=max(230, 110 + BAR_HEIGHT_PX * len(names)), showlegend=True,
-                   legend={"orientation": "h", "y": -0.25, "x": 0, "font": {"size": 11}})
+    fig = _layout(fig, title, height=max(250, 130 + BAR_HEIGHT_PX * len(names)), showlegend=True,
+                  legend={"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0, "font": {"size": 11}})
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 50, "b": 80})  # room for the legend below the axis title
+    return fig
