@@ -205,6 +205,8 @@ if metrics:
                 ),
                 hide_index=True,
                 key="models_baselines",
+                column_config={k: st.column_config.NumberColumn(format="%.3f")
+                               for k in ("routing_accuracy", "top_3_accuracy", "f1_weighted", "sequence_similarity")},
             )
     with st.expander("Metrics"):
         shown = {k: v for k, v in metrics.items() if k not in ("baselines", "dataset_stats", "reading")}

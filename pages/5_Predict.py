@@ -108,6 +108,7 @@ def show_references(c, query: pd.DataFrame | None) -> None:
                      column_config={"similarity": st.column_config.NumberColumn(format="%.2f")})
         return
     table, differs = reference_attributes(query, c.references, known_items, list(model.item_attributes_))
+    table = table.astype({"similarity": "float64"})  # the item's own row has none: a blank, not "None"
     style = table.style.apply(lambda _: differs.map(lambda d: "background-color: #fde2c8" if d else "")
                               .to_numpy(), axis=None).format(precision=2, na_rep="—")
     st.dataframe(style, hide_index=True,
