@@ -162,3 +162,22 @@ def test_compare_models_on_a_labelled_file_agrees_with_the_models_predictions():
         assert c.per_item[f"{name}: first candidate"].tolist() == firsts
         acc = float(np.mean(c.per_item[f"{name} right"]))
         assert c.metrics.set_index("metric").loc["routing accuracy", name] == pytest.approx(acc)
+
+
+def test_split_differences_name_what_is_not_like_for_like():
+    from types import SimpleNamespace
+
+    from routing_core.compare import split_differences
+
+    def info(name, dataset, sha, test_size, seed):
+        return SimpleNamespace(name=name, dataset={"name": dataset, "sha256": sha},
+                               params={"test_size": test_size, "seed": seed}, metrics={})
+
+    same = [info("a", "d", "x", 0.2, 1), info("b", "d", "x", 0.2, 1)]
+    assert split_differences(same) == []
+    seeds = [info("a", "d", "x", 0.2, 1), info("b", "d", "x", 0.2, 2)]
+    assert split_differences(seeds) == ["They held out different test items (test share / seed: a 0.2 / 1; b 0.2 / 2)."]
+    data = [info("a", "d", "x", 0.2, 1), info("b", "e", "y", 0.2, 1)]
+    assert split_differences(data) == ["They were trained on different datasets: a on d; b on e."]
+    changed = [info("a", "d", "x", 0.2, 1), info("b", "d", "z", 0.2, 1)]  # same name, other content
+    assert split_differences(changed)[0].startswith("They were trained on different datasets")
