@@ -121,6 +121,8 @@ if len(comparable) >= 2:
             "baseline_name": name,
         })
     st.plotly_chart(charts.metrics_comparison_chart(rows, COMPARED, LABELS), key="models_compare_chart")
+    st.caption("Bars: each version's metric on its own holdout; grey marks: its best baseline. Each panel's "
+               "axis is zoomed to its values, so small differences show.")
     side = pd.DataFrame(
         [
             {"version": info.name,

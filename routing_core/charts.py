@@ -253,7 +253,7 @@ def metrics_comparison_chart(
         fig.update_yaxes(range=zoomed_range(values + base), tickformat=".2f", row=row, col=col)
         fig.update_xaxes(type="category", row=row, col=col)
     return _layout(
-        fig, "Metrics by version (bars: model, marks: best baseline; axes zoomed)",
+        fig, "Metrics by version",
         height=60 + 260 * n_rows, barmode="group", legend={"orientation": "h", "y": -0.12},
         title_font_size=14,
     )
