@@ -6,6 +6,7 @@ import streamlit as st
 
 from routing_core import first_start
 from ui import frame, loaders
+from ui.metrics import metrics as metric_row
 from ui.nav import DATASET, MODELS, PREDICT, TRAIN, UPLOAD
 from ui.text import md, pct
 
@@ -47,10 +48,8 @@ def state() -> None:
     registry = loaders.registry()
     active = registry.active()
     jobs = manager.active()
-    a, b, c = st.columns(3)
-    a.metric("Datasets", f"{len(records):,}")
-    b.metric("Model versions", f"{len(registry.names()):,}")
-    c.metric("Training now", f"{len(jobs):,}")
+    metric_row([("Datasets", f"{len(records):,}"), ("Model versions", f"{len(registry.names()):,}"),
+                ("Training now", f"{len(jobs):,}")])
     if records:
         st.caption("Datasets: " + ", ".join(f"{md(r.name)} ({r.items:,} items)" for r in records[:10])
                    + (" …" if len(records) > 10 else ""))

@@ -11,6 +11,7 @@ from routing_core.limits import gb_text
 from routing_core.training import FINAL_STATES, TrainRequest
 from ui import frame, loaders
 from ui.empty import empty_state
+from ui.metrics import metrics as metric_row
 from ui.nav import MODELS, UPLOAD
 from ui.text import md, pct, points, times
 
@@ -122,16 +123,17 @@ def show_plan(plan: dict, job: dict) -> None:
         f"Dry run finished in {plan.get('planning_sec', 0):.1f} s: no version was written.",
         icon=":material/check_circle:",
     )
-    a, b, c, d, e = st.columns(5)
-    a.metric("Items", f"{plan.get('items', 0):,}", help="held out for testing: "
-             f"{plan.get('test_items', 0):,}")
-    b.metric("Operations", f"{plan.get('rows', 0):,}")
-    c.metric("Features", plan.get("features", 0))
-    d.metric("Estimated time", f"{plan.get('estimated_sec', 0):.0f} s")
     peak, limit = plan.get("estimated_peak_gb"), plan.get("memory_limit_gb")
+    shown = [
+        ("Items", f"{plan.get('items', 0):,}", f"held out for testing: {plan.get('test_items', 0):,}"),
+        ("Operations", f"{plan.get('rows', 0):,}"),
+        ("Features", plan.get("features", 0)),
+        ("Estimated time", f"{plan.get('estimated_sec', 0):.0f} s"),
+    ]
     if isinstance(peak, int | float):
-        e.metric("Estimated peak memory", f"{peak:.1f} GB",
-                 help=f"the training worker's limit: {gb_text(limit)} GB" if isinstance(limit, int | float) else None)
+        shown.append(("Estimated peak memory", f"{peak:.1f} GB",
+                      f"the training worker's limit: {gb_text(limit)} GB" if isinstance(limit, int | float) else None))
+    metric_row(shown)
     if plan.get("memory_warning"):
         st.warning(md(plan["memory_warning"]), icon=":material/memory:")
     few = holdout_warning(plan.get("test_items"))

@@ -14,6 +14,7 @@ from routing_core.registry import VersionInfo
 from routing_core.text import describe_reading
 from ui import compare_view, frame, loaders
 from ui.empty import empty_state
+from ui.metrics import metrics as metric_row
 from ui.nav import PREDICT, TRAIN
 from ui.text import key_value_table, md, num, pct, points, times
 
@@ -160,12 +161,13 @@ if info.broken:
     st.error(f"This version cannot be used: {md(info.broken)}", icon=":material/error:")
 metrics = info.metrics or {}
 if metrics:
-    cols = st.columns(5)
-    cols[0].metric("Routing accuracy", pct(metric(info, "routing_accuracy")))
-    cols[1].metric("Top-3 accuracy", pct(metric(info, "top_3_accuracy")))
-    cols[2].metric("F1 (weighted)", num(metric(info, "f1_weighted")))
-    cols[3].metric("Duration MAE", f"{num(metric(info, 'duration_mae_min'), 2)} min")
-    cols[4].metric("Coverage", pct(metric(info, "coverage")))
+    metric_row([
+        ("Routing accuracy", pct(metric(info, "routing_accuracy"))),
+        ("Top-3 accuracy", pct(metric(info, "top_3_accuracy"))),
+        ("F1 (weighted)", num(metric(info, "f1_weighted"))),
+        ("Duration MAE", f"{num(metric(info, 'duration_mae_min'), 2)} min"),
+        ("Coverage", pct(metric(info, "coverage"))),
+    ])
     few = holdout_warning(metric(info, "test_items"))
     if few:
         st.warning(md(few), icon=":material/warning:")

@@ -16,6 +16,8 @@ from routing_core.schema import ITEM
 from routing_core.summary import item_summary, reference_attributes
 from ui import frame, loaders
 from ui.empty import empty_state
+from ui.metrics import metrics as metric_row
+from ui.metrics import row as metric_box
 from ui.nav import MODELS, TRAIN
 from ui.text import md, pct
 
@@ -44,7 +46,7 @@ if not usable:
     empty_state("No usable model version yet. Train one first.", TRAIN, "Go to Train")
     st.stop()
 
-top = st.columns([2, 1, 1], vertical_alignment="bottom")
+top = st.columns([3, 1], vertical_alignment="bottom")
 version = top[0].selectbox(
     "Model version", names, index=names.index(active) if active in names else 0, key="predict_version",
     format_func=lambda n: f"{n} (active)" if n == active else n,
@@ -59,7 +61,7 @@ except UserError as exc:
 # keyed per version: each version starts at the number of candidates it was trained to give
 top_k = top[1].number_input("Candidates", min_value=1, max_value=20, value=int(info.params.get("top_k", 5)),
                             step=1, key=f"predict_top_k_{version}")
-ignore_history = top[2].toggle("Ignore known routings", key="predict_ignore_history",
+ignore_history = st.toggle("Ignore known routings", key="predict_ignore_history",
                                help="Predict items of the training data as if they were new.")
 
 # The training dataset gives the known items and the values each attribute takes.
@@ -165,12 +167,11 @@ def show_candidate(c, key: str, said: str = "", query: pd.DataFrame | None = Non
             candidate_body(c, key, query)
         return
     with st.container(border=True, key=f"{key}_card_{c.rank}"):
-        head = st.columns([1, 2, 2, 2], vertical_alignment="center")
-        head[0].markdown(f"### #{c.rank}")
-        head[1].metric("Score", f"{c.score:.2f}", help=SCORE_HELP)
-        head[2].metric("Total time", total)
-        with head[3]:
-            st.badge(c.kind, color=KIND_COLOR.get(c.kind, "gray"), help=KIND_HELP.get(c.kind))
+        head = metric_box()
+        head.markdown(f"### #{c.rank}", width="content")
+        head.metric("Score", f"{c.score:.2f}", help=SCORE_HELP, width="content")
+        head.metric("Total time", total, width="content")
+        head.badge(c.kind, color=KIND_COLOR.get(c.kind, "gray"), help=KIND_HELP.get(c.kind))
         if c.note and c.note != said:
             st.caption(md(c.note))
         candidate_body(c, key, query)
@@ -287,11 +288,9 @@ with batch:
             kinds = firsts["kind"].value_counts()
             for warning in cached[3]:
                 st.warning(md(warning), icon=":material/warning:")
-            a, b, c, d = st.columns(4)
-            a.metric("Items", f"{firsts[ITEM].nunique():,}")
-            b.metric("Known", f"{int(kinds.get('known', 0)):,}")
-            c.metric("Model", f"{int(kinds.get('model', 0)):,}")
-            d.metric("Fallback", f"{int(kinds.get('fallback', 0)):,}")
+            metric_row([("Items", f"{firsts[ITEM].nunique():,}"), ("Known", f"{int(kinds.get('known', 0)):,}"),
+                        ("Model", f"{int(kinds.get('model', 0)):,}"),
+                        ("Fallback", f"{int(kinds.get('fallback', 0)):,}")])
             if kinds.get("baseline", 0):
                 st.caption(f"{int(kinds['baseline']):,} items have the most frequent routing first: the model did "
                            "not beat it on items held out in training.")

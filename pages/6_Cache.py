@@ -10,6 +10,7 @@ import streamlit as st
 from routing_core import manifest
 from ui import frame, loaders
 from ui.empty import empty_state
+from ui.metrics import metrics as metric_row
 from ui.nav import TRAIN
 from ui.text import md
 
@@ -41,11 +42,12 @@ if st.button("Clear the cache", key="cache_clear", type="primary", icon=":materi
 
 manifests = manifest.MANIFESTS.stats()
 models = manifest.MODELS.stats()
-a, b, c, d = st.columns(4)
-a.metric("Manifests cached", manifests["size"])
-b.metric("Manifest hits / misses", f"{manifests['hits']} / {manifests['misses']}")
-c.metric("Models loaded", models["size"])
-d.metric("Model hits / misses", f"{models['hits']} / {models['misses']}")
+metric_row([
+    ("Manifests cached", manifests["size"]),
+    ("Manifest hits / misses", f"{manifests['hits']} / {manifests['misses']}"),
+    ("Models loaded", models["size"]),
+    ("Model hits / misses", f"{models['hits']} / {models['misses']}"),
+])
 
 st.subheader("Manifests")
 if manifests["entries"]:

@@ -18,28 +18,9 @@ _IN_APP = "_routing_in_app_frame"  # session key: app.py is running the page rig
 _REROUTED = "_routing_rerouted"  # session key: page() already asked for a rerun through app.py
 
 
-# Metric values and widget labels wrap instead of being cut off with an ellipsis in narrow
-# columns (1,024 px with the sidebar open, 390 px phones); metric values shrink on narrow screens.
-FIT_CSS = """
-<style>
-[data-testid="stMetricValue"], [data-testid="stMetricValue"] * {
-  white-space: normal !important; overflow-wrap: anywhere; text-overflow: clip !important;
-  overflow: visible !important;
-}
-[data-testid="stMetricValue"] { font-size: clamp(1.25rem, 2.4vw, 2.25rem); line-height: 1.2; }
-[data-testid="stMetricLabel"], [data-testid="stMetricLabel"] *,
-[data-testid="stWidgetLabel"], [data-testid="stWidgetLabel"] * {
-  white-space: normal !important; overflow-wrap: anywhere; text-overflow: clip !important;
-  overflow: visible !important;
-}
-</style>
-"""
-
-
 def setup() -> None:
     """Page config, the sample data and its background training on a fresh start."""
     st.set_page_config(page_title="Routing Studio", page_icon=":material/route:", layout="wide")
-    st.html(FIT_CSS)
     loaders.ensure_sample()
     loaders.first_start_training()
 
