@@ -8,6 +8,7 @@ from routing_core import charts, database
 from routing_core.errors import UserError
 from ui import frame, guard, loaders
 from ui.empty import empty_state
+from ui.metrics import metrics as metric_row
 from ui.nav import TRAIN, UPLOAD
 from ui.text import md, pct, when
 
@@ -63,12 +64,13 @@ if source:
             getattr(st, kind)(md(text), icon={"error": ":material/error:", "info": ":material/info:",
                                                "success": ":material/check_circle:"}[kind])
 
-cols = st.columns(5)
-cols[0].metric("Rows", f"{stats['total_samples']:,}")
-cols[1].metric("Items", f"{stats['unique_items']:,}")
-cols[2].metric("Processes", f"{stats['unique_processes']:,}")
-cols[3].metric("Distinct routings", f"{stats['distinct_routings']:,}")
-cols[4].metric("Duration missing", pct(stats["missing_duration_min"]))
+metric_row([
+    ("Rows", f"{stats['total_samples']:,}"),
+    ("Items", f"{stats['unique_items']:,}"),
+    ("Processes", f"{stats['unique_processes']:,}"),
+    ("Distinct routings", f"{stats['distinct_routings']:,}"),
+    ("Duration missing", pct(stats["missing_duration_min"])),
+])
 
 st.subheader("Alerts")
 if stats["alerts"]:
@@ -81,6 +83,8 @@ quality, routings, processes = st.tabs(["Quality", "Routings and durations", "Pr
 with quality:
     if not any(stats["missing_rate"].values()):
         st.caption("No column has a missing value.")
+    st.caption("Item attributes: the share of items with no value on any of their rows. Other columns: "
+               "the share of rows (operations) without a value.")
     st.plotly_chart(charts.missing_rate_chart(stats["missing_rate"]), key="dataset_missing_chart")
 with routings:
     left, right = st.columns(2)

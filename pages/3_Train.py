@@ -6,10 +6,12 @@ import pandas as pd
 import streamlit as st
 
 from routing_core.errors import UserError
+from routing_core.evaluation import holdout_warning
 from routing_core.limits import gb_text
 from routing_core.training import FINAL_STATES, TrainRequest
 from ui import auth, frame, guard, loaders, train_jobs
 from ui.empty import empty_state
+from ui.metrics import metrics as metric_row
 from ui.nav import MODELS, UPLOAD
 from ui.text import md, pct, points, times
 
@@ -79,13 +81,20 @@ def stage_times(history: list[dict], total: float | None) -> str:
     return " · ".join(f"{md(h['stage'])} {max(end - h['at_sec'], 0.0):.1f} s" for h, end in zip(history, ends, strict=True))
 
 
+def shown_version(job: dict) -> str:
+    """" of version **v1**" — left out for a dry run without a chosen name (its name is thrown away)."""
+    if job.get("dry_run") and not (job.get("request") or {}).get("version"):
+        return ""
+    return f" of version **{md(job.get('version') or 'automatic')}**"
+
+
 def show_job(job: dict, primary: bool) -> None:
     """One job: live progress while it runs, its outcome when it is done."""
     kind = "Dry run" if job.get("dry_run") else "Training"
     with st.container(border=True, key=f"train_job_{job['job_id']}"):
         st.markdown(
-            f"**{kind}** of version **{md(job.get('version') or 'automatic')}** "
-            f"on dataset **{md(job.get('dataset'))}** · {job['state']}" + train_jobs.started_by(job)
+            f"**{kind}**{shown_version(job)} on dataset **{md(job.get('dataset'))}** · {job['state']}"
+            + train_jobs.started_by(job)
         )
         state = job["state"]
         if state in ("pending", "running"):
@@ -101,7 +110,7 @@ def show_job(job: dict, primary: bool) -> None:
             if job.get("stages"):
                 st.caption("Time per stage: " + stage_times(job["stages"], job.get("elapsed_sec")))
             if job.get("dry_run"):
-                show_plan(job.get("result") or {})
+                show_plan(job.get("result") or {}, job)
             else:
                 show_published(job.get("result") or {}, job)
         elif state == "failed":
@@ -110,27 +119,60 @@ def show_job(job: dict, primary: bool) -> None:
             st.warning(train_jobs.cancelled(job), icon=":material/cancel:")
 
 
-def show_plan(plan: dict) -> None:
+def show_plan(plan: dict, job: dict) -> None:
     st.success(
         f"Dry run finished in {plan.get('planning_sec', 0):.1f} s: no version was written.",
         icon=":material/check_circle:",
     )
-    a, b, c, d, e = st.columns(5)
-    a.metric("Items", f"{plan.get('items', 0):,}", help="held out for testing: "
-             f"{plan.get('test_items', 0):,}")
-    b.metric("Operations", f"{plan.get('rows', 0):,}")
-    c.metric("Features", plan.get("features", 0))
-    d.metric("Estimated time", f"{plan.get('estimated_sec', 0):.0f} s")
     peak, limit = plan.get("estimated_peak_gb"), plan.get("memory_limit_gb")
+    shown = [
+        ("Items", f"{plan.get('items', 0):,}", f"held out for testing: {plan.get('test_items', 0):,}"),
+        ("Operations", f"{plan.get('rows', 0):,}"),
+        ("Features", plan.get("features", 0)),
+        ("Estimated time", f"{plan.get('estimated_sec', 0):.0f} s"),
+    ]
     if isinstance(peak, int | float):
-        e.metric("Estimated peak memory", f"{peak:.1f} GB",
-                 help=f"the training worker's limit: {gb_text(limit)} GB" if isinstance(limit, int | float) else None)
+        shown.append(("Estimated peak memory", f"{peak:.1f} GB",
+                      f"the training worker's limit: {gb_text(limit)} GB" if isinstance(limit, int | float) else None))
+    metric_row(shown)
     if plan.get("memory_warning"):
         st.warning(md(plan["memory_warning"]), icon=":material/memory:")
-    if plan.get("version_taken"):
-        st.warning(f"The version name {md(plan.get('version'))} is taken; choose another before training.")
-    with st.expander("Plan details"):
-        st.json(plan, expanded=1)
+    few = holdout_warning(plan.get("test_items"))
+    if few:
+        st.warning(md(few), icon=":material/warning:")
+    request = dict(job.get("request") or {})
+    named = request.get("version")  # a name the user chose; an automatic one is picked when training
+    if plan.get("version_taken") and named:
+        st.warning(f"The version name {md(named)} is taken; choose another before training.")
+    params = plan.get("params") or {}
+    st.markdown(
+        f"**The plan.** Dataset **{md((plan.get('dataset') or {}).get('name') or job.get('dataset'))}**: "
+        f"{plan.get('items', 0):,} items in {plan.get('rows', 0):,} operations of "
+        f"{plan.get('processes', 0):,} processes. {plan.get('train_items', 0):,} items to learn from, "
+        f"{plan.get('test_items', 0):,} held out to measure the model (test share {request.get('test_size', 0.2)}, "
+        f"seed {request.get('seed', 42)}); {params.get('top_k', request.get('top_k', 5))} candidates per item. "
+        f"The published version is {'named ' + md(named) if named else 'named automatically when it is trained'}."
+    )
+    with st.expander("What the model will read"):
+        st.dataframe(
+            pd.DataFrame({
+                "column": list(plan.get("item_attributes") or []) + list(plan.get("operation_attributes") or []),
+                "used as": ["item attribute (the model learns from it)"] * len(plan.get("item_attributes") or [])
+                + ["operation attribute (carried onto predicted steps)"] * len(plan.get("operation_attributes") or []),
+            }),
+            hide_index=True,
+        )
+        for warning in plan.get("warnings") or []:
+            st.caption(md(warning))
+    taken = bool(plan.get("version_taken") and named)
+    if st.button("Train it now", key=f"train_now_{job['job_id']}", type="primary", icon=":material/play_arrow:",
+                 disabled=taken, help="Start the training this plan describes."):
+        try:
+            st.session_state[JOB] = manager.submit(TrainRequest.from_dict({**request, "dry_run": False}))
+        except UserError as exc:
+            st.error(md(exc), icon=":material/error:")
+        else:
+            st.rerun()
 
 
 def show_published(result: dict, job: dict) -> None:
@@ -141,6 +183,9 @@ def show_published(result: dict, job: dict) -> None:
         f"routing accuracy {pct(metrics.get('routing_accuracy'))}, top-3 {pct(metrics.get('top_3_accuracy'))}.",
         icon=":material/check_circle:",
     )
+    few = holdout_warning(result.get("test_items"))
+    if few:
+        st.warning(md(few), icon=":material/warning:")
     if metrics and not metrics.get("beats_baseline", True):
         st.warning(
             f"It is no better than its best baseline ({md(metrics.get('best_baseline'))}: "
@@ -189,7 +234,8 @@ if recent:
                 "started by": [train_jobs.owner(j) for j in recent],
                 "kind": ["dry run" if j.get("dry_run") else "training" for j in recent],
                 "dataset": [j.get("dataset") for j in recent],
-                "version": [j.get("version") for j in recent],
+                "version": [None if j.get("dry_run") and not (j.get("request") or {}).get("version")
+                            else j.get("version") for j in recent],
                 "progress": [float(j.get("progress") or 0) for j in recent],
                 "elapsed (s)": [float(j.get("elapsed_sec") or 0) for j in recent],
                 "created": times([j.get("created_at") for j in recent]),

@@ -6,14 +6,17 @@ import pandas as pd
 import streamlit as st
 
 from routing_core import charts
+from routing_core.compare import split_differences
 from routing_core.errors import UserError
+from routing_core.evaluation import holdout_warning
 from routing_core.manifest import MANIFESTS, MODELS
 from routing_core.registry import VersionInfo
 from routing_core.text import describe_reading
-from ui import auth, frame, guard, history, loaders
+from ui import auth, compare_view, frame, guard, history, loaders
 from ui.empty import empty_state
+from ui.metrics import metrics as metric_row
 from ui.nav import PREDICT, TRAIN
-from ui.text import md, num, pct, points, times
+from ui.text import key_value_table, md, num, pct, points, times
 
 frame.page()
 
@@ -64,6 +67,7 @@ table = pd.DataFrame(
         "top-3": [hundred(metric(i, "top_3_accuracy")) for i in infos],
         "F1": [metric(i, "f1_weighted") for i in infos],
         "lift vs best baseline": [hundred(metric(i, "lift_over_best")) for i in infos],
+        "test items": [metric(i, "test_items") for i in infos],
         "active": [i.active for i in infos],
         "broken": [i.broken or "" for i in infos],
     }
@@ -100,6 +104,14 @@ if ticked and ticked[0] < len(infos):
 st.subheader("Compare")
 comparable = [i for i in selected if i.metrics]
 if len(comparable) >= 2:
+    st.markdown("**Each version on its own holdout** (the metrics recorded at training)")
+    differences = split_differences(comparable)
+    if differences:
+        st.warning(
+            "Not like for like. " + " ".join(md(d) for d in differences) + " Each was scored on "
+            "different test items; compare them head to head below for a fair comparison.",
+            icon=":material/warning:",
+        )
     rows = []
     for info in comparable:
         name, base = best_baseline(info)
@@ -110,6 +122,8 @@ if len(comparable) >= 2:
             "baseline_name": name,
         })
     st.plotly_chart(charts.metrics_comparison_chart(rows, COMPARED, LABELS), key="models_compare_chart")
+    st.caption("Bars: each version's metric on its own holdout; grey marks: its best baseline. Each panel's "
+               "axis is zoomed to its values, so small differences show.")
     side = pd.DataFrame(
         [
             {"version": info.name,
@@ -123,6 +137,11 @@ if len(comparable) >= 2:
         ]
     )
     st.dataframe(side, key="models_compare_table", hide_index=True, column_config=COLUMNS)
+    usable = [i for i in comparable if not i.broken]
+    if len(usable) >= 2:
+        compare_view.render(usable)
+    else:
+        st.caption("Head to head needs two usable versions.")
 else:
     st.info("Select two or more versions in the table (tick the rows) to compare their metrics.",
             icon=":material/compare_arrows:")
@@ -142,12 +161,16 @@ if info.broken:
     st.error(f"This version cannot be used: {md(info.broken)}", icon=":material/error:")
 metrics = info.metrics or {}
 if metrics:
-    cols = st.columns(5)
-    cols[0].metric("Routing accuracy", pct(metric(info, "routing_accuracy")))
-    cols[1].metric("Top-3 accuracy", pct(metric(info, "top_3_accuracy")))
-    cols[2].metric("F1 (weighted)", num(metric(info, "f1_weighted")))
-    cols[3].metric("Duration MAE", f"{num(metric(info, 'duration_mae_min'), 2)} min")
-    cols[4].metric("Coverage", pct(metric(info, "coverage")))
+    metric_row([
+        ("Routing accuracy", pct(metric(info, "routing_accuracy"))),
+        ("Top-3 accuracy", pct(metric(info, "top_3_accuracy"))),
+        ("F1 (weighted)", num(metric(info, "f1_weighted"))),
+        ("Duration MAE", f"{num(metric(info, 'duration_mae_min'), 2)} min"),
+        ("Coverage", pct(metric(info, "coverage"))),
+    ])
+    few = holdout_warning(metric(info, "test_items"))
+    if few:
+        st.warning(md(few), icon=":material/warning:")
     base_name, base = best_baseline(info)
     lift = metric(info, "lift_over_best")
     if lift is not None and lift <= 0:
@@ -186,15 +209,18 @@ if metrics:
                 ),
                 hide_index=True,
                 key="models_baselines",
+                column_config={k: st.column_config.NumberColumn(format="%.3f")
+                               for k in ("routing_accuracy", "top_3_accuracy", "f1_weighted", "sequence_similarity")},
             )
     with st.expander("Metrics"):
-        st.json({k: v for k, v in metrics.items() if k not in ("baselines", "dataset_stats")}, expanded=True)
+        shown = {k: v for k, v in metrics.items() if k not in ("baselines", "dataset_stats", "reading")}
+        st.dataframe(key_value_table(shown), hide_index=True, key="models_metrics_table")
 else:
     st.info("This version has no readable metrics.")
 with st.expander("Manifest"):
-    st.json(info.manifest or {}, expanded=1)
+    st.dataframe(key_value_table(info.manifest or {}), hide_index=True, key="models_manifest_table")
 with st.expander("Parameters"):
-    st.json(info.params, expanded=True)
+    st.dataframe(key_value_table(info.params or {}), hide_index=True, key="models_params_table")
 
 a, b, c, d = st.columns(4)
 if a.button("Activate", key="models_activate",

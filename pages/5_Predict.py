@@ -13,8 +13,11 @@ from routing_core.errors import UserError
 from routing_core.export import to_safe_csv
 from routing_core.model import batch_warnings
 from routing_core.schema import ITEM
+from routing_core.summary import item_summary, reference_attributes
 from ui import frame, loaders
 from ui.empty import empty_state
+from ui.metrics import metrics as metric_row
+from ui.metrics import row as metric_box
 from ui.nav import MODELS, TRAIN
 from ui.text import md, pct
 
@@ -43,7 +46,7 @@ if not usable:
     empty_state("No usable model version yet. Train one first.", TRAIN, "Go to Train")
     st.stop()
 
-top = st.columns([2, 1, 1], vertical_alignment="bottom")
+top = st.columns([3, 1], vertical_alignment="bottom")
 version = top[0].selectbox(
     "Model version", names, index=names.index(active) if active in names else 0, key="predict_version",
     format_func=lambda n: f"{n} (active)" if n == active else n,
@@ -58,7 +61,7 @@ except UserError as exc:
 # keyed per version: each version starts at the number of candidates it was trained to give
 top_k = top[1].number_input("Candidates", min_value=1, max_value=20, value=int(info.params.get("top_k", 5)),
                             step=1, key=f"predict_top_k_{version}")
-ignore_history = top[2].toggle("Ignore known routings", key="predict_ignore_history",
+ignore_history = st.toggle("Ignore known routings", key="predict_ignore_history",
                                help="Predict items of the training data as if they were new.")
 
 # The training dataset gives the known items and the values each attribute takes.
@@ -71,43 +74,107 @@ if dataset_name in loaders.store().names():
 known_items = loaders.items(record) if record is not None else None
 
 
-def show_candidate(c, key: str, said: str = "") -> None:
-    """One candidate routing as a card: rank, score, kind, total time, steps, references
-    (its note unless it is `said` above the cards already)."""
+SCORE_HELP = ("The model's estimate, from 0 to 1, that this routing is the item's routing. Scores of one "
+              "item's candidates are comparable; 0.90 against 0.05 means the first is far more likely.")
+KIND_HELP = {
+    "known": "known: the item's own routing in the training data (ignore known routings to predict it anyway)",
+    "model": "model: proposed by the model from similar items and from how likely each step is for this item",
+    "baseline": "baseline: the most frequent routing, put first because the model did not beat it on items "
+                "held out in training",
+    "fallback": "fallback: nothing in the training data is similar enough; the most frequent routing of the "
+                "closest group, to be checked by hand",
+}
+COMPACT_BELOW = 0.2  # candidates after the first with a lower score are drawn folded
+
+
+def step_probability(step) -> float | None:
+    """How sure the model is that this step belongs to the routing, when the model says so."""
+    value = getattr(step, "probability", None)
+    return None if value is None else float(value)
+
+
+def step_reasons(step) -> list[str]:
+    """The attributes that weigh for and against this step, when the model gives them (the place
+    where a step's reasons are shown; empty until the model provides `reasons`)."""
+    reasons = getattr(step, "reasons", None)
+    return [str(r) for r in reasons] if reasons else []
+
+
+def show_references(c, query: pd.DataFrame | None) -> None:
+    """The reference items with their attributes beside the query item's; differing values marked."""
+    if not c.references:
+        st.caption("No reference items.")
+        return
+    if query is None:
+        st.dataframe(pd.DataFrame(c.references, columns=[ITEM, "similarity"]), hide_index=True,
+                     column_config={"similarity": st.column_config.NumberColumn(format="%.2f")})
+        return
+    table, differs = reference_attributes(query, c.references, known_items, list(model.item_attributes_))
+    table = table.astype({"similarity": "float64"})  # the item's own row has none: a blank, not "None"
+    style = table.style.apply(lambda _: differs.map(lambda d: "background-color: #fde2c8" if d else "")
+                              .to_numpy(), axis=None).format(precision=2, na_rep="—")
+    st.dataframe(style, hide_index=True,
+                 column_config={"similarity": st.column_config.NumberColumn(format="%.2f")})
+    st.caption("Shaded: a value that differs from this item's. Similarity 1.00 means the same attributes.")
+
+
+def candidate_body(c, key: str, query: pd.DataFrame | None) -> None:
+    st.markdown(" → ".join(md(s.process_code) for s in c.steps))
+    steps = [asdict(s) for s in c.steps]
+    st.plotly_chart(charts.step_timeline_chart(steps, title=f"Candidate {c.rank}: steps"),
+                    key=f"{key}_steps_{c.rank}")
+    st.caption("Blue bars: the estimated time of each step, one after the other. Red lines: the likely range "
+               "(low–high) of that step's time among similar items.")
+    rows = []
+    for step, s in zip(c.steps, steps, strict=True):
+        row = {k: v for k, v in s.items() if k not in ("attributes", "probability", "reasons")}
+        prob = step_probability(step)
+        if prob is not None:
+            row["probability"] = prob
+        rows.append(row | s["attributes"])
+    st.caption("Steps")
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        column_config={
+            "process_code": "process",
+            "duration_min": st.column_config.NumberColumn("minutes", format="%.1f"),
+            "duration_low": st.column_config.NumberColumn("low (min)", format="%.1f"),
+            "duration_high": st.column_config.NumberColumn("high (min)", format="%.1f"),
+            "probability": st.column_config.NumberColumn(
+                "probability", format="%.2f", help="How sure the model is that this step belongs."),
+        },
+    )
+    reasons = {step.process_code: step_reasons(step) for step in c.steps if step_reasons(step)}
+    if reasons:
+        with st.expander("Why these steps"):
+            for process, lines in reasons.items():
+                st.markdown(f"**{md(process)}**: " + "; ".join(md(x) for x in lines))
+    st.caption("Reference items: training items this candidate rests on, with their attributes")
+    show_references(c, query)
+
+
+def show_candidate(c, key: str, said: str = "", query: pd.DataFrame | None = None) -> None:
+    """One candidate routing as a card: rank, score, kind, total time, steps, references (its note
+    unless it is `said` above the cards already). After the first, a low-score candidate is folded."""
+    total = "—" if c.total_duration_min is None else f"{c.total_duration_min:.1f} min"
+    if c.rank > 1 and c.score < COMPACT_BELOW:
+        routing = " → ".join(s.process_code for s in c.steps)
+        with st.expander(f"#{c.rank} · score {c.score:.2f} · {c.kind} · {total} · {routing}",
+                         key=f"{key}_compact_{c.rank}"):
+            if c.note and c.note != said:
+                st.caption(md(c.note))
+            candidate_body(c, key, query)
+        return
     with st.container(border=True, key=f"{key}_card_{c.rank}"):
-        head = st.columns([1, 2, 2, 2], vertical_alignment="center")
-        head[0].markdown(f"### #{c.rank}")
-        head[1].metric("Score", f"{c.score:.2f}")
-        head[2].metric("Total time", "—" if c.total_duration_min is None else f"{c.total_duration_min:.1f} min")
-        with head[3]:
-            st.badge(c.kind, color=KIND_COLOR.get(c.kind, "gray"))
+        head = metric_box()
+        head.markdown(f"### #{c.rank}", width="content")
+        head.metric("Score", f"{c.score:.2f}", help=SCORE_HELP, width="content")
+        head.metric("Total time", total, width="content")
+        head.badge(c.kind, color=KIND_COLOR.get(c.kind, "gray"), help=KIND_HELP.get(c.kind))
         if c.note and c.note != said:
             st.caption(md(c.note))
-        st.markdown(" → ".join(md(s.process_code) for s in c.steps))
-        steps = [asdict(s) for s in c.steps]
-        st.plotly_chart(charts.step_timeline_chart(steps, title=f"Candidate {c.rank}: steps"),
-                        key=f"{key}_steps_{c.rank}")
-        left, right = st.columns([3, 2])
-        with left:
-            st.caption("Steps")
-            st.dataframe(
-                pd.DataFrame([{k: v for k, v in s.items() if k != "attributes"} | s["attributes"] for s in steps]),
-                hide_index=True,
-                column_config={
-                    "process_code": "process",
-                    "duration_min": st.column_config.NumberColumn("minutes", format="%.1f"),
-                    "duration_low": st.column_config.NumberColumn("low (min)", format="%.1f"),
-                    "duration_high": st.column_config.NumberColumn("high (min)", format="%.1f"),
-                },
-            )
-        with right:
-            st.caption("Reference items (similarity)")
-            if c.references:
-                st.dataframe(pd.DataFrame(c.references, columns=[ITEM, "similarity"]), hide_index=True,
-                             column_config={"similarity": st.column_config.ProgressColumn(
-                                 min_value=0.0, max_value=1.0, format="%.2f")})
-            else:
-                st.caption("none")
+        candidate_body(c, key, query)
 
 
 def show_prediction(items: pd.DataFrame, key: str) -> None:
@@ -128,8 +195,20 @@ def show_prediction(items: pd.DataFrame, key: str) -> None:
             f"{md(r.attribute)}: " + (md(r.words) or "no word it knows") + (f" ({md(r.numbers)})" if r.numbers else "")
             for r in read.itertuples())
         st.caption(f"Read from the text: {said}.")
+    if len(prediction.candidates) < int(top_k):
+        st.caption(
+            f"{len(prediction.candidates)} candidate(s) of the {int(top_k)} asked for: the model proposes only "
+            "distinct routings of similar training items and step sets its step probabilities support, and no "
+            "other came up for this item."
+        )
+    with st.expander("What score and kind mean"):
+        st.markdown(f"**Score**: {md(SCORE_HELP)}")
+        for text in KIND_HELP.values():
+            st.markdown(f"- {md(text)}")
+        st.markdown(f"Candidates after the first with a score under {COMPACT_BELOW:.2f} are folded; open one to "
+                    "see its steps.")
     for c in prediction.candidates:
-        show_candidate(c, key, said=prediction.message)
+        show_candidate(c, key, said=prediction.message, query=items)
 
 
 one, batch = st.tabs(["One item", "Batch file"])
@@ -209,14 +288,17 @@ with batch:
             kinds = firsts["kind"].value_counts()
             for warning in cached[3]:
                 st.warning(md(warning), icon=":material/warning:")
-            a, b, c, d = st.columns(4)
-            a.metric("Items", f"{firsts[ITEM].nunique():,}")
-            b.metric("Known", f"{int(kinds.get('known', 0)):,}")
-            c.metric("Model", f"{int(kinds.get('model', 0)):,}")
-            d.metric("Fallback", f"{int(kinds.get('fallback', 0)):,}")
+            metric_row([("Items", f"{firsts[ITEM].nunique():,}"), ("Known", f"{int(kinds.get('known', 0)):,}"),
+                        ("Model", f"{int(kinds.get('model', 0)):,}"),
+                        ("Fallback", f"{int(kinds.get('fallback', 0)):,}")])
             if kinds.get("baseline", 0):
                 st.caption(f"{int(kinds['baseline']):,} items have the most frequent routing first: the model did "
                            "not beat it on items held out in training.")
+            st.markdown("**One row per item** (its first candidate)")
+            st.dataframe(item_summary(result), hide_index=True, key="predict_batch_summary",
+                         column_config={"score": st.column_config.NumberColumn(format="%.2f"),
+                                        "total time (min)": st.column_config.NumberColumn(format="%.1f")})
+            st.markdown("**Every step of every candidate** (what the download holds)")
             st.dataframe(result, hide_index=True)
             st.download_button(
                 "Download CSV", data=cached[2], file_name=f"routings_{version}.csv", mime="text/csv",

@@ -179,6 +179,18 @@ def transition_heatmap(transitions: Sequence[Mapping[str, object]]) -> go.Figure
     return _layout(fig, "Most common transitions (A → B)", height=_height(len(order)) + 80)
 
 
+def zoomed_range(values: Sequence[float | None], floor: float = 0.0, ceiling: float = 1.0) -> list[float]:
+    """A y range around the values, so a 90.5 vs 91.7 % difference shows (not 0–1 when they sit close).
+
+    Padded by half the spread (at least 0.02), clipped to [floor, ceiling]."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return [floor, ceiling]
+    low, high = min(known), max(known)
+    pad = max(0.02, (high - low) * 0.5)
+    return [max(floor, low - pad), min(ceiling + 0.05 * (ceiling - floor), high + pad)]
+
+
 def metrics_comparison_chart(
     rows: Sequence[Mapping[str, object]],
     metrics: Sequence[str],
@@ -187,16 +199,22 @@ def metrics_comparison_chart(
     """One panel per metric: a bar per version, and that version's best baseline drawn as a marker.
 
     rows: [{"version": str, "values": {metric: float}, "baseline": {metric: float}, "baseline_name": str}].
+    Panels sit two to a row (their titles stay apart at phone width); each panel's axis is zoomed
+    to its values, so small differences show (the axis labels say where it starts).
     """
     labels = dict(labels or {})
+    n_cols = min(2, max(len(metrics), 1))
+    n_rows = max(1, math.ceil(len(metrics) / n_cols))
     fig = make_subplots(
-        rows=1,
-        cols=max(len(metrics), 1),
+        rows=n_rows,
+        cols=n_cols,
         subplot_titles=[labels.get(m, m) for m in metrics],
-        horizontal_spacing=0.06,
+        horizontal_spacing=0.12,
+        vertical_spacing=0.3 / n_rows if n_rows > 1 else 0.0,
     )
     versions = [safe_label(r["version"]) for r in rows]
-    for col, metric in enumerate(metrics, start=1):
+    for i, metric in enumerate(metrics):
+        row, col = i // n_cols + 1, i % n_cols + 1
         values = [_number(dict(r.get("values") or {}).get(metric)) for r in rows]
         base = [_number(dict(r.get("baseline") or {}).get(metric)) for r in rows]
         fig.add_trace(
@@ -205,14 +223,14 @@ def metrics_comparison_chart(
                 y=values,
                 name="model",
                 legendgroup="model",
-                showlegend=col == 1,
+                showlegend=i == 0,
                 marker_color=MODEL_COLOR,
                 text=[f"{v:.3f}" if v is not None else "—" for v in values],
                 textposition="inside",
-                insidetextanchor="start",  # at the foot of the bar, clear of the baseline mark
+                insidetextanchor="end",
                 hovertemplate="%{x}: %{y:.3f}<extra>model</extra>",
             ),
-            row=1,
+            row=row,
             col=col,
         )
         fig.add_trace(
@@ -221,7 +239,7 @@ def metrics_comparison_chart(
                 y=base,
                 name="best baseline",
                 legendgroup="baseline",
-                showlegend=col == 1,
+                showlegend=i == 0,
                 mode="markers",
                 # an open symbol is drawn in the marker's colour: set it, or each panel picks its own
                 marker={"symbol": "line-ew-open", "size": 36, "color": BASELINE_COLOR,
@@ -229,15 +247,53 @@ def metrics_comparison_chart(
                 customdata=[safe_label(r.get("baseline_name") or "baseline") for r in rows],
                 hovertemplate="%{x}: %{y:.3f}<extra>%{customdata}</extra>",
             ),
-            row=1,
+            row=row,
             col=col,
         )
-        fig.update_yaxes(range=[0, 1.05], row=1, col=col)
-        fig.update_xaxes(type="category", row=1, col=col)
+        fig.update_yaxes(range=zoomed_range(values + base), tickformat=".2f", row=row, col=col)
+        fig.update_xaxes(type="category", row=row, col=col)
     return _layout(
-        fig, "Metrics by version (bars: model, marks: best baseline)", height=380, barmode="group",
-        legend={"orientation": "h", "y": -0.15},
+        fig, "Metrics by version",
+        height=60 + 260 * n_rows, barmode="group", legend={"orientation": "h", "y": -0.12},
+        title_font_size=14,
     )
+
+
+def paired_difference_chart(rows: Sequence[Mapping[str, object]]) -> go.Figure:
+    """Differences in percentage points with their 95 % intervals, one line per metric and version.
+
+    rows: [{"label": str, "diff": float, "low": float, "high": float}] (points). Zero is marked:
+    an interval that crosses it means the versions are not told apart on these items.
+    """
+    labels = [safe_label(r["label"]) for r in rows]
+    diffs = [_number(r.get("diff")) for r in rows]
+    lows = [_number(r.get("low")) for r in rows]
+    highs = [_number(r.get("high")) for r in rows]
+    fig = go.Figure(
+        go.Scatter(
+            x=diffs,
+            y=labels,
+            mode="markers",
+            marker={"color": MODEL_COLOR, "size": 10},
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": [(h - d) if h is not None and d is not None else 0 for h, d in zip(highs, diffs, strict=True)],
+                "arrayminus": [(d - lo) if lo is not None and d is not None else 0
+                               for lo, d in zip(lows, diffs, strict=True)],
+                "color": MODEL_COLOR,
+            },
+            customdata=[[lo, h] for lo, h in zip(lows, highs, strict=True)],
+            hovertemplate="%{y}: %{x:+.1f} points (95 %: %{customdata[0]:+.1f} to %{customdata[1]:+.1f})"
+                          "<extra></extra>",
+            name="difference",
+        )
+    )
+    fig.add_vline(x=0, line_color=BASELINE_COLOR, line_dash="dash")
+    fig.update_xaxes(title="difference in points (95 % interval)", zeroline=False)
+    fig.update_yaxes(autorange="reversed", type="category")
+    return _layout(fig, "Differences from the first version", height=max(200, 90 + 40 * len(rows)),
+                   showlegend=False)
 
 
 def step_timeline_chart(steps: Sequence[Mapping[str, object]], title: str = "Steps") -> go.Figure:
@@ -277,7 +333,7 @@ def step_timeline_chart(steps: Sequence[Mapping[str, object]], title: str = "Ste
             marker_color=MODEL_COLOR,
             customdata=hover,
             hovertemplate="%{y}: %{customdata}<extra></extra>",
-            name="estimate",
+            name="estimated time",
         )
     )
     fig.add_trace(
@@ -286,10 +342,13 @@ def step_timeline_chart(steps: Sequence[Mapping[str, object]], title: str = "Ste
             y=range_y,
             mode="lines",
             line={"color": RANGE_COLOR, "width": 2},
-            name="low–high",
+            name="likely range (low–high) of similar items",
             hoverinfo="skip",
         )
     )
     fig.update_xaxes(title="minutes from start")
     fig.update_yaxes(autorange="reversed", type="category")
-    return _layout(fig, title, height=max(200, 70 + BAR_HEIGHT_PX * len(names)), showlegend=False)
+    fig = _layout(fig, title, height=max(250, 130 + BAR_HEIGHT_PX * len(names)), showlegend=True,
+                  legend={"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0, "font": {"size": 11}})
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 50, "b": 80})  # room for the legend below the axis title
+    return fig

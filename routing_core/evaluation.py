@@ -41,6 +41,20 @@ def split_items(ops: pd.DataFrame, test_size: float = 0.2, seed: int = 42) -> tu
     return ops[~is_test].reset_index(drop=True), ops[is_test].reset_index(drop=True)
 
 
+MIN_TEST_ITEMS = 20  # fewer held-out items than this: the metrics are said to be rough
+
+
+def holdout_warning(test_items: int | float | None) -> str | None:
+    """A plain sentence when the metrics rest on too few held-out items to mean much, else None."""
+    if test_items is None or test_items >= MIN_TEST_ITEMS:
+        return None
+    n = int(test_items)
+    step = 100.0 / n if n else 100.0
+    return (f"The metrics rest on only {n} held-out item{'s' if n != 1 else ''} (fewer than "
+            f"{MIN_TEST_ITEMS}): one item more or less right moves routing accuracy by {step:.0f} points. "
+            "Treat them as rough; a larger dataset or test share gives figures to rely on.")
+
+
 # ---------------------------------------------------------------- metric pieces
 
 

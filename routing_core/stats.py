@@ -13,7 +13,7 @@ from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
 
 # Bump when the keys, their meaning or how they are computed change: stored stats.json of another
 # version are recomputed.
-STATS_VERSION = 2
+STATS_VERSION = 3  # 3: item attributes' missing rate counted per item
 TOP_TRANSITIONS = 30
 TOP_PROCESSES = 50
 ALERT_MISSING_RATE = 0.05
@@ -48,6 +48,15 @@ def _powers(base: np.uint64, n: int) -> np.ndarray:
     return out
 
 
+def _items_without(values: pd.Series, item_codes: np.ndarray, n_items: int) -> float:
+    """Share of items with no non-blank value in this column (on any of their rows)."""
+    if not n_items:
+        return 0.0
+    present = values.notna().to_numpy(dtype=bool, na_value=False)
+    have = np.bincount(item_codes[present], minlength=n_items)
+    return float((have == 0).sum() / n_items)
+
+
 def compute_stats(dataset: Dataset) -> dict:
     """All statistics of DESIGN §3 as plain JSON-ready values."""
     ops = dataset.ops
@@ -70,6 +79,9 @@ def compute_stats(dataset: Dataset) -> dict:
         length_values, length_counts = np.unique(lengths, return_counts=True)
         transitions = _transitions(item_codes, proc_codes, proc_uniques)
         missing = {c: blank_count(ops[c]) / n if n else 0.0 for c in ops.columns}
+        for c in dataset.item_attributes:  # an item attribute is missing for an item with no value at all
+            if c in ops and missing[c] > 0:
+                missing[c] = _items_without(ops[c], item_codes, n_items)
         duration_by_process = (
             {str(proc_uniques[code]): row for code, row in by_process.result().items()} if has_duration else {}
         )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# The app trains the sample in the background on a fresh start; tests that want it ask for it
+# (tests/app/test_start.py, the browser journey), the others start with an empty registry.
+os.environ.setdefault("ROUTING_FIRST_START_TRAIN", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = ROOT / "tests" / "data"

@@ -19,10 +19,12 @@ _REROUTED = "_routing_rerouted"  # session key: page() already asked for a rerun
 
 
 def setup() -> None:
-    """Page config, the sign-in (nothing else shows before it), the sample data on a fresh start."""
+    """Page config, the sign-in (nothing else shows before it), the sample data and its background
+    training on a fresh start."""
     st.set_page_config(page_title="Routing Studio", page_icon=":material/route:", layout="wide")
     auth.gate()
     loaders.ensure_sample()
+    loaders.first_start_training()
 
 
 def navigation() -> st.Page:

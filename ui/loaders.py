@@ -65,6 +65,24 @@ def ensure_sample() -> None:
     _sample_once(data_root())
 
 
+@st.cache_resource(show_spinner=False)
+def _first_start_once(models: str, data: str) -> str | None:
+    from routing_core import first_start
+
+    return first_start.start(_jobs(models, data), DatasetStore(data))
+
+
+def first_start_training() -> None:
+    """On a fresh start queue the sample's training once; make its version active when it is done."""
+    from routing_core import first_start
+
+    try:
+        _first_start_once(models_root(), data_root())
+        first_start.settle(job_manager())
+    except (UserError, OSError):  # never stop a page over it; the Train page shows the job
+        return
+
+
 def datasets() -> list[DatasetRecord]:
     """Every stored dataset, newest first."""
     return store().list()

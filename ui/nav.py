@@ -12,6 +12,7 @@ class PageSpec:
     icon: str
 
 
+START = PageSpec("pages/0_Start.py", "Start", ":material/home:")
 UPLOAD = PageSpec("pages/1_Upload.py", "Upload", ":material/upload_file:")
 DATASET = PageSpec("pages/2_Dataset.py", "Dataset", ":material/table_chart:")
 TRAIN = PageSpec("pages/3_Train.py", "Train", ":material/model_training:")
@@ -20,4 +21,4 @@ PREDICT = PageSpec("pages/5_Predict.py", "Predict", ":material/route:")
 CACHE = PageSpec("pages/6_Cache.py", "Cache", ":material/cached:")
 ACTIVITY = PageSpec("pages/7_Activity.py", "Activity", ":material/history:")
 
-PAGES = (UPLOAD, DATASET, TRAIN, MODELS, PREDICT, CACHE, ACTIVITY)
+PAGES = (START, UPLOAD, DATASET, TRAIN, MODELS, PREDICT, CACHE, ACTIVITY)

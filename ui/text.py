@@ -57,3 +57,34 @@ def when(iso: str | None) -> str:
 def times(values: list[str | None]) -> pd.Series:
     """Stored ISO times as a datetime column (UTC) for tables; unreadable ones blank."""
     return pd.to_datetime(pd.Series(values, dtype=object), utc=True, errors="coerce", format="ISO8601")
+
+
+def readable(value: object) -> str:
+    """A stored value as people read it: numbers rounded (at most 4 significant digits), lists joined."""
+    if isinstance(value, bool) or value is None:
+        return "—" if value is None else ("yes" if value else "no")
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != value:
+            return "—"
+        return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(readable(v) for v in value) if value else "—"
+    return str(value)
+
+
+def key_value_table(mapping: dict, prefix: str = "") -> pd.DataFrame:
+    """A nested mapping as a two-column table (name, value); nested keys are joined with " › "."""
+    rows: list[dict] = []
+
+    def walk(d: dict, path: str) -> None:
+        for k, v in d.items():
+            name = f"{path} › {k}" if path else str(k)
+            if isinstance(v, dict) and v:
+                walk(v, name)
+            else:
+                rows.append({"name": name, "value": readable(v)})
+
+    walk(mapping or {}, prefix)
+    return pd.DataFrame(rows, columns=["name", "value"])

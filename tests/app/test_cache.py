@@ -42,6 +42,7 @@ def test_invalidate_one_version(trained, models_dir):
     registry = Registry(models_dir)
     for name in trained:
         registry.load_model(name)
+    registry.activate(trained[0])  # the sidebar reads its manifest on every run
     at = open_app(CACHE)
     at.selectbox(key="cache_version").set_value(trained[0])
     at.button(key="cache_invalidate").click().run()
@@ -50,3 +51,8 @@ def test_invalidate_one_version(trained, models_dir):
     loaded = at.main.dataframe[1].value
     assert str(models_dir / trained[0]) not in loaded["path"].tolist()
     assert str(models_dir / trained[1]) in loaded["path"].tolist()
+    # what happened stays on the page: what was dropped, and that the manifest was read again at once
+    assert texts(at.main.success) == [f"Invalidated **{trained[0]}**: 2 entries dropped (manifest, model)."]
+    said = texts(at.main.caption)
+    assert any(t.startswith("Its manifest was read again from disk at once") for t in said), said
+    assert any(t.startswith("Its model is no longer in memory") for t in said), said

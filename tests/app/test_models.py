@@ -26,7 +26,8 @@ def test_table_compare_and_baseline_verdict(trained, models_dir):
     assert table["name"].tolist() == [i.name for i in registry.list()]
     assert sorted(table["name"]) == sorted(trained)
     assert list(table.columns) == [
-        "name", "created", "dataset", "routing accuracy", "top-3", "F1", "lift vs best baseline", "active", "broken",
+        "name", "created", "dataset", "routing accuracy", "top-3", "F1", "lift vs best baseline", "test items",
+        "active", "broken",
     ]
     for row in table.itertuples():
         metrics = registry.get(row.name).metrics
@@ -48,6 +49,8 @@ def test_table_compare_and_baseline_verdict(trained, models_dir):
     first = registry.get(names[0]).metrics
     assert bars[0]["y"][0] == first["routing_accuracy"]
     assert marks[0]["y"][0] == first["baselines"][first["best_baseline"]]["routing_accuracy"]
+    # the two versions held out different items (seeds 1 and 2): marked as not like for like
+    assert any("Not like for like" in t and "different test items" in t for t in texts(at.main.warning))
     side = at.main.dataframe[1].value
     assert side["version"].tolist() == names
     assert side["best baseline"].tolist() == [registry.get(n).metrics["best_baseline"] for n in names]
@@ -129,3 +132,50 @@ def test_link_from_train_opens_the_new_version(trained):
     at.switch_page(MODELS).run()
     assert not at.exception
     assert at.selectbox(key="models_detail").value == older
+
+
+def frame_with(at, column: str) -> pd.DataFrame:
+    """The first table on the page with this column (tables without a selection carry no key)."""
+    return next(d.value for d in at.main.dataframe if column in d.value.columns)
+
+
+def test_head_to_head_on_an_uploaded_file_and_on_a_stored_dataset(trained, models_dir):
+    from routing_core.compare import compare_models
+    from routing_core.datasets import load_dataset
+    from routing_core.sample import SampleConfig, sample_csv_bytes
+
+    registry = Registry(models_dir)
+    at = open_app(MODELS)
+    names = at.dataframe(key="models_table").value["name"].tolist()
+    select_rows(at, [0, 1])
+    # both versions were refitted on all of 'sample': no item of it is left unseen
+    at.button(key="compare_run").click().run()
+    assert not at.exception
+    assert any("nothing fair left to compare on" in t for t in texts(at.main.error))
+
+    data = sample_csv_bytes(SampleConfig(n_items=40, seed=99))
+    at.radio(key="compare_source").set_value("An uploaded labelled file").run()
+    at.file_uploader(key="compare_file").upload("labelled.csv", data, "text/csv").run()
+    at.button(key="compare_run").click().run()
+    assert not at.exception, at.exception
+    metrics = frame_with(at, "metric").set_index("metric")
+    expected = compare_models({n: registry.load_model(n) for n in names}, load_dataset(data, name="x.csv").ops)
+    acc = expected.metrics.set_index("metric").loc["routing accuracy"]
+    assert metrics.loc["routing accuracy", names[0]] == f"{100 * acc[names[0]]:.1f} %"
+    diff_col = f"{names[1]} − {names[0]} (95 % interval)"
+    assert metrics.loc["routing accuracy", diff_col].startswith(f"{acc[f'{names[1]} − {names[0]} (pts)']:+.1f} pts")
+    shown = frame_with(at, "who was right")
+    assert shown["item"].tolist() == expected.disagreements["item"].tolist()
+    if len(shown):
+        who = shown["who was right"].iloc[0]
+        at.multiselect(key="compare_who").set_value([who]).run()
+        assert set(frame_with(at, "who was right")["who was right"]) == {who}
+
+
+def test_details_are_tables_with_rounded_numbers(trained):
+    at = open_app(MODELS)
+    metrics = frame_with(at, "value").set_index("name")
+    value = metrics.loc["routing_accuracy", "value"]
+    assert len(value.split(".")[-1]) <= 4, value  # rounded, not 16 digits
+    params = at.main.dataframe[-1].value.set_index("name")
+    assert params.loc["refit", "value"] == "yes"

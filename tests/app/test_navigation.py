@@ -10,6 +10,7 @@ from tests.app.conftest import APP, TIMEOUT, links, open_app, texts
 from ui.nav import PAGES
 
 TITLES = {
+    "pages/0_Start.py": "Routing Studio",
     "pages/1_Upload.py": "Upload routings",
     "pages/2_Dataset.py": "Dataset",
     "pages/3_Train.py": "Train a model",
@@ -22,7 +23,7 @@ TITLES = {
 
 def test_fresh_start_stores_the_sample_once_and_every_page_opens(data_home, models_dir):
     at = open_app()
-    assert at.title.values == ["Upload routings"]  # the first page of the navigation
+    assert at.title.values == ["Routing Studio"]  # the start page opens first
     store = DatasetStore(data_home)
     assert store.names() == ["sample"]
     record = store.record("sample")
@@ -60,7 +61,7 @@ def test_empty_states_without_datasets_link_to_upload(data_home, models_dir):
         at.switch_page(page).run()
         assert not at.exception
         assert any("Upload a routing export" in t for t in texts(at.info)), texts(at.info)
-        assert links(at.main.page_link) == [("Go to Upload", "")]  # the default page: the app's root URL
+        assert links(at.main.page_link) == [("Go to Upload", "Upload")]  # no longer the default page
     assert DatasetStore(data_home).names() == []  # not silently stored again within the process
 
 

@@ -49,8 +49,14 @@ def test_known_item_gets_its_routing_first(trained, data_home, models_dir):
     first = cards(at)[0]
     assert first.markdown.values[1] in (":blue-badge[model]", ":orange-badge[fallback]")
     refs = first.dataframe[1].value
-    assert code not in refs["item_code"].tolist()  # its own history is ignored
-    assert refs["similarity"].between(0, 1).all()
+    assert refs["item_code"].iloc[0] == f"{code} (this item)"  # the query first, its references below
+    assert code not in refs["item_code"].tolist()[1:]  # its own history is ignored
+    assert refs["similarity"].iloc[1:].between(0, 1).all()
+    assert set(model_attributes(models_dir, trained[1])) <= set(refs.columns)  # attributes side by side
+
+
+def model_attributes(models_dir, version: str) -> list[str]:
+    return list(Registry(models_dir).load_model(version).item_attributes_)
 
 
 def test_typed_attributes(trained, models_dir):
@@ -93,6 +99,12 @@ def test_batch_file_table_and_safe_download(trained):
     assert table["item_code"].nunique() == 25
     assert {"item_code", "rank", "score", "kind", "seq", "process_code", "duration_min"} <= set(table.columns)
     assert table["rank"].min() == 1
+    summary = at.main.dataframe[-2].value  # one row per item before the step table
+    assert len(summary) == 25 and summary["item_code"].tolist() == table["item_code"].drop_duplicates().tolist()
+    firsts = table[table["rank"] == 1]
+    for row in summary.head(5).itertuples():
+        steps = firsts[firsts["item_code"] == row.item_code]
+        assert row.routing == " → ".join(steps["process_code"]) and row.steps == len(steps)
     assert at.download_button(key="predict_download").label == "Download CSV"
     csv = at.session_state["predict_batch"][2].decode("utf-8-sig")
     assert "'=HYPERLINK" in csv and "\n=HYPERLINK" not in csv
@@ -118,3 +130,23 @@ def test_a_batch_file_from_elsewhere_is_flagged(trained):
     assert said[0].startswith("The file holds none of the attributes this version learned from (")
     assert said[1].startswith("25 of 25 items are unlike every training item")
     assert {m.label: m.value for m in at.main.metric}["Fallback"] == "25"
+
+
+def test_low_score_candidates_are_folded_and_fewer_candidates_explained(trained, data_home):
+    at = open_app(PREDICT)
+    at.number_input(key=f"predict_top_k_{at.selectbox(key='predict_version').value}").set_value(20).run()
+    at.toggle(key="predict_ignore_history").set_value(True).run()
+    code = DatasetStore(data_home).load("sample").ops["item_code"].iloc[3]
+    at.selectbox(key="predict_item").set_value(code).run()
+    assert not at.exception
+    full = cards(at)
+    folded = [e for e in at.main.expander if e.label.startswith("#")]
+    assert full and full[0].key == "predict_known_card_1"
+    for e in folded:  # "#3 · score 0.01 · model · 12.3 min · SAW → MILL"
+        rank, score = e.label.split(" · ")[:2]
+        assert int(rank[1:]) > 1 and float(score.split()[1]) < 0.2
+    for c in full[1:]:
+        assert float({m.label: m.value for m in c.metric}["Score"]) >= 0.2
+    n = len(full) + len(folded)
+    if n < 20:
+        assert any(f"{n} candidate(s) of the 20 asked for" in t for t in texts(at.main.caption))

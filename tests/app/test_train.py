@@ -29,6 +29,10 @@ def test_dry_run_then_training_to_a_version(small_sample, data_home, models_dir)
     assert plan["Items"] == "300" and plan["Operations"] == "1,671" and plan["Features"] == "10"
     assert plan["Estimated time"].endswith(" s")
     assert Registry(models_dir).names() == []
+    said = next(t for t in texts(at.main.markdown) if t.startswith("**The plan.**"))
+    assert "240 items to learn from, 60 held out" in said and "named automatically when it is trained" in said
+    assert not [e for e in at.get("json")]  # a readable plan, not raw JSON
+    assert any(b.label == "Train it now" for b in at.button)
 
     at.toggle(key="train_dry_run").set_value(False)
     at.text_input(key="train_version").set_value("v-app")
@@ -88,3 +92,20 @@ def test_a_new_session_sees_running_and_queued_jobs_and_cancels(data_home, model
     assert not Registry(models_dir).exists("long-b")
     jobs = at.main.dataframe[0].value.set_index("version")
     assert jobs.loc["long-b", "state"] == "cancelled"
+
+
+def test_train_it_now_after_a_dry_run_trains_that_plan(small_sample, models_dir):
+    at = open_app(TRAIN)
+    at.toggle(key="train_dry_run").set_value(True)
+    at.text_input(key="train_version").set_value("v-planned")
+    at.slider(key="train_test_size").set_value(0.05)  # 15 of 300 items held out: said to be rough
+    at.button(key="train_start").click().run()
+    run_until(at, finished)
+    assert any("only 15 held-out items" in t for t in texts(at.main.warning))
+    now = next(b for b in at.button if b.label == "Train it now")
+    now.click().run()
+    assert not at.exception
+    run_until(at, lambda a: any("v-planned" in t and "is ready" in t for t in texts(a.main.success))
+              or bool(a.main.error))
+    info = Registry(models_dir).get("v-planned")
+    assert info.metrics["test_items"] == 15 and info.params["test_size"] == 0.05

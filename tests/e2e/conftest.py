@@ -31,6 +31,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 VIEWPORT = {"width": 1400, "height": 1000}
+# The sizes every page must fit: a small laptop (readable) and a phone (usable).
+LAPTOP = {"width": 1024, "height": 700}
+PHONE = {"width": 390, "height": 844}
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 # Screenshots land in artifacts/ (gitignored); ROUTING_SCREENSHOTS=docs/screenshots regenerates
 # the committed set shown in the README tour.
@@ -130,7 +133,7 @@ def wait_idle(page, timeout: float = 60_000) -> None:
     page.wait_for_selector(IDLE, timeout=timeout)
 
 
-def shot(page, name: str, toasts: bool = False) -> Path:
+def shot(page, name: str, toasts: bool = False, viewport: dict | None = None) -> Path:
     """A full-page screenshot of the app at the realistic viewport width.
 
     Streamlit scrolls inside its main section, so the page's own "full page" is one screen:
@@ -138,9 +141,14 @@ def shot(page, name: str, toasts: bool = False) -> Path:
     Hover and focus effects are cleared; toasts are closed unless `toasts` (the picture is
     about them).
     """
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.mouse.move(VIEWPORT["width"] - 2, VIEWPORT["height"] - 2)  # no tooltip, no hover toolbar
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size = viewport or VIEWPORT
+    if viewport:
+        page.set_viewport_size(viewport)
+        page.wait_for_timeout(300)
+        page.wait_for_selector(IDLE)
+    page.mouse.move(size["width"] - 2, size["height"] - 2)  # no tooltip, no hover toolbar
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
     if not toasts:
         from playwright.sync_api import Error, expect
@@ -157,7 +165,7 @@ def shot(page, name: str, toasts: bool = False) -> Path:
     height = page.evaluate(
         "() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight"
     )
-    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], height)})
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], height)})
     try:
         page.wait_for_timeout(500)  # let charts re-layout to the taller window
         page.wait_for_selector(IDLE)
@@ -165,3 +173,33 @@ def shot(page, name: str, toasts: bool = False) -> Path:
     finally:
         page.set_viewport_size(VIEWPORT)
     return path
+
+
+# Metric values and labels whose text is wider than their box (cut off, or hidden behind an ellipsis).
+CLIPPED_JS = """
+() => [...document.querySelectorAll(
+    '[data-testid="stMetricValue"], [data-testid="stMetricLabel"], [data-testid="stWidgetLabel"]')]
+  .filter(e => e.offsetParent !== null)
+  .flatMap(e => [e, ...e.querySelectorAll('*')])
+  .filter(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1)
+  .map(e => (e.closest('[data-testid]').getAttribute('data-testid') + ': ' + e.textContent.trim()))
+"""
+
+
+def clipped(page) -> list[str]:
+    """The metric values and labels on the page that do not fit their box."""
+    return sorted(set(page.evaluate(CLIPPED_JS)))
+
+
+def check_fits(page, name: str) -> None:
+    """At 1,024 × 700 and at 390 × 844: no metric value or label is cut off; a screenshot of each."""
+    try:
+        for size, suffix in ((LAPTOP, "1024"), (PHONE, "390")):
+            page.set_viewport_size(size)
+            page.wait_for_timeout(400)  # let the layout settle to the new width (no rerun happens)
+            page.wait_for_selector(IDLE)
+            cut = clipped(page)
+            assert not cut, f"{name} at {size['width']} px: cut off: {cut}"
+            shot(page, f"fit/{name}_{suffix}", viewport=size)
+    finally:
+        page.set_viewport_size(VIEWPORT)

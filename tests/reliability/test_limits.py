@@ -83,7 +83,7 @@ def test_a_file_over_the_limit_is_refused_in_the_browser_with_streamlits_message
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         try:
             page = browser.new_page()
-            page.goto(url)
+            page.goto(f"{url}/Upload")  # the Start page opens at the root URL
             uploader = page.locator("[data-testid='stFileUploader'] input[type='file']").first
             uploader.wait_for(state="attached", timeout=60_000)
             expect(page.get_by_text(f"{MAX_UPLOAD_MB}MB per file")).to_be_visible()  # said beforehand

@@ -144,3 +144,22 @@ def test_step_timeline_nan_duration_is_missing():
     assert list(fig.data[0].x) == [0.0]
     assert fig.data[0].customdata[0] == "no time estimate"
     assert fig.data[1].x is None or list(fig.data[1].x) == []
+
+
+def test_metrics_comparison_axis_shows_a_small_difference_and_panels_wrap():
+    rows = [{"version": "a", "values": {m: 0.905 for m in "wxyz"}, "baseline": {}},
+            {"version": "b", "values": {m: 0.917 for m in "wxyz"}, "baseline": {}}]
+    fig = charts.metrics_comparison_chart(rows, list("wxyz"))
+    low, high = fig.layout.yaxis.range
+    assert 0.85 < low < 0.905 and 0.917 < high <= 1.0  # not 0–1: 1.2 points fill a visible part
+    assert (0.917 - 0.905) / (high - low) > 0.2
+    # two panels to a row: the third panel sits below the first (titles never share one line of four)
+    assert fig.layout.xaxis3.domain == fig.layout.xaxis.domain
+    assert fig.layout.yaxis3.domain[1] < fig.layout.yaxis.domain[0]
+
+
+def test_paired_difference_chart_intervals():
+    fig = charts.paired_difference_chart([{"label": "routing accuracy", "diff": 1.2, "low": -0.5, "high": 3.0}])
+    (dots,) = fig.data
+    assert list(dots.x) == [1.2]
+    assert list(dots.error_x.array) == pytest.approx([1.8]) and list(dots.error_x.arrayminus) == pytest.approx([1.7])

@@ -239,3 +239,12 @@ def test_evaluate_model_scores_baselines_on_a_sample_when_asked(sample_split):
     sub = m["model_on_baseline_items"]["routing_accuracy"]
     assert m["lift"]["most_frequent"] == pytest.approx(sub - m["baselines"]["most_frequent"]["routing_accuracy"])
     assert "training_duration_sec" not in m  # the model came fitted
+
+
+def test_holdout_warning_says_how_few_items_the_metrics_rest_on():
+    from routing_core.evaluation import MIN_TEST_ITEMS, holdout_warning
+
+    assert holdout_warning(MIN_TEST_ITEMS) is None and holdout_warning(None) is None
+    said = holdout_warning(1)
+    assert "only 1 held-out item (fewer than 20)" in said and "by 100 points" in said
+    assert "only 5 held-out items" in holdout_warning(5) and "by 20 points" in holdout_warning(5)

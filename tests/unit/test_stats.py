@@ -28,7 +28,8 @@ def test_small_table_by_hand():
     assert s["unique_items"] == 3
     assert s["unique_processes"] == 4
     assert s["distinct_routings"] == 2
-    assert s["missing_rate"]["material"] == 1 / 8
+    # material is an item attribute: B has it on two of its rows, so no item lacks it
+    assert s["missing_rate"]["material"] == 0.0
     assert s["missing_duration_min"] == 1 / 8
     assert s["missing_item_code"] == 0.0
     assert s["routing_length"]["distribution"] == {"2": 1, "3": 2}
@@ -39,7 +40,7 @@ def test_small_table_by_hand():
     assert s["routing_duration_min"]["max"] == 33.0
     assert s["item_attributes"] == ["material"]
     assert s["operation_attributes"] == ["work_center"]
-    assert "material: 12.5% missing" in s["alerts"]
+    assert not any(a.startswith("material") for a in s["alerts"])
     json.dumps(s)  # plain JSON values only
 
 
@@ -76,3 +77,14 @@ def test_cli_bad_input_is_one_line_exit_2():
         assert out.stderr.count("\n") == 1 and out.stderr.startswith("error: ")
         assert "Traceback" not in out.stderr
         assert out.stdout == ""
+
+
+def test_item_attribute_missing_rate_counts_items_not_rows():
+    data = (b"item_code,process_code,seq,material\n"
+            b"A,SAW,1,steel\nA,MILL,2,\nA,INSPECT,3,\n"  # A has its material on one row
+            b"B,SAW,1,\nB,MILL,2,\n"  # B has none
+            b"C,SAW,1,alu\nD,SAW,1,alu\n")
+    s = compute_stats(load_dataset(io.BytesIO(data)))
+    assert s["item_attributes"] == ["material"]
+    assert s["missing_rate"]["material"] == 1 / 4  # one item of four, not 4 rows of 7
+    assert "material: 25.0% missing" in s["alerts"]

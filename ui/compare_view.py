@@ -1,0 +1,160 @@
+"""Models page: the selected versions head to head on the same labelled items (routing_core.compare)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from routing_core import charts
+from routing_core.compare import (
+    LABELS,
+    PAIRED,
+    Comparison,
+    compare_models,
+    recorded_split,
+    training_items,
+    unseen_ops,
+)
+from routing_core.datasets import load_dataset
+from routing_core.errors import UserError
+from routing_core.export import to_safe_csv
+from routing_core.registry import VersionInfo
+from ui import loaders
+from ui.text import md
+
+RESULT = "compare_result"  # session key: (inputs key, Comparison | error message)
+STORED, UPLOADED = "Items of a stored dataset that none of them trained on", "An uploaded labelled file"
+SHARES = {"routing_accuracy", "top_3_accuracy", "step_accuracy", "coverage"}
+KEYS = {v: k for k, v in LABELS.items()}
+
+
+def _value(key: str, value: object) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "—"
+    return f"{100 * float(value):.1f} %" if key in SHARES else f"{float(value):.3f}"
+
+
+def _difference(diff: object, low: object, high: object) -> str:
+    if diff is None or diff != diff:
+        return "—"
+    if low is None or low != low:
+        return f"{float(diff):+.1f} pts"
+    return f"{float(diff):+.1f} pts ({float(low):+.1f} to {float(high):+.1f})"
+
+
+def metrics_table(c: Comparison) -> pd.DataFrame:
+    """The comparison's metrics as people read them: values, and differences with their 95 % interval."""
+    ref = c.versions[0]
+    rows = []
+    for r in c.metrics.to_dict("records"):
+        key = KEYS[r["metric"]]
+        row = {"metric": r["metric"], **{n: _value(key, r[n]) for n in c.versions}}
+        for n in c.versions[1:]:
+            col = f"{n} − {ref}"
+            row[f"{col} (95 % interval)"] = _difference(r[f"{col} (pts)"], r[f"{col} 95% low"], r[f"{col} 95% high"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _training_items_of(info: VersionInfo, by_sha: dict) -> set[str]:
+    sha = (info.dataset or {}).get("sha256")
+    record = by_sha.get(sha)
+    if record is None:
+        raise UserError(
+            f"Version {info.name} was trained on dataset '{(info.dataset or {}).get('name')}', which is no "
+            "longer stored as it was, so the items it learned from are unknown. Compare on an uploaded "
+            "labelled file instead."
+        )
+    test_size, seed, refit = recorded_split(info.params or {}, info.metrics)
+    return training_items(loaders.dataset(record).ops, test_size, seed, refit)
+
+
+def _run(infos: list[VersionInfo], source: str, record, upload) -> Comparison:
+    registry = loaders.registry()
+    models = {i.name: registry.load_model(i.name) for i in infos}
+    if source == STORED:
+        by_sha = {r.sha256: r for r in loaders.datasets()}
+        trained = {i.name: _training_items_of(i, by_sha) for i in infos}
+        ops, note = unseen_ops(loaders.dataset(record).ops, trained)
+        where = f"dataset {record.name}: {note}"
+    else:
+        ops = load_dataset(upload.getvalue(), name=upload.name).ops
+        where = f"file {upload.name}: {ops['item_code'].nunique():,} labelled items"
+    bar = st.progress(0.0, "Predicting")
+    try:
+        return compare_models(models, ops, source=where, progress=lambda f, m: bar.progress(min(f, 1.0), m))
+    finally:
+        bar.empty()
+
+
+def render(infos: list[VersionInfo]) -> None:
+    """The head-to-head section for the selected (usable) versions, first one the reference."""
+    st.markdown("**Head to head on the same items**")
+    st.caption(
+        "Each version predicts the same labelled items (known routings ignored, as in training's holdout). "
+        f"Differences are from **{md(infos[0].name)}**, in percentage points, with a 95 % paired-bootstrap "
+        "interval over the items: an interval that includes 0 does not tell the versions apart."
+    )
+    source = st.radio("Compare on", [STORED, UPLOADED], key="compare_source", horizontal=True)
+    record = upload = None
+    if source == STORED:
+        record = loaders.pick_dataset("compare_dataset", "Dataset to take the items from")
+        if record is None:
+            st.info("No dataset is stored.")
+            return
+        inputs = (record.name, record.sha256)
+    else:
+        upload = st.file_uploader("Labelled file (item_code, process_code, seq, duration_min and attributes)",
+                                  type=["csv", "tsv", "txt", "parquet"], key="compare_file")
+        if upload is None:
+            return
+        inputs = (upload.file_id,)
+    key = (tuple(loaders.version_identity(i) for i in infos), source, *inputs)
+    if st.button("Compare head to head", key="compare_run", type="primary", icon=":material/compare_arrows:"):
+        try:
+            result: Comparison | str = _run(infos, source, record, upload)
+        except UserError as exc:
+            result = str(exc)
+        st.session_state[RESULT] = (key, result)
+    stored = st.session_state.get(RESULT)
+    if stored is None or stored[0] != key:
+        return
+    result = stored[1]
+    if isinstance(result, str):
+        st.error(md(result), icon=":material/error:")
+        return
+    show(result)
+
+
+def show(c: Comparison) -> None:
+    st.caption(f"On {md(c.source)}.")
+    st.dataframe(metrics_table(c), hide_index=True, key="compare_metrics")
+    ref = c.versions[0]
+    rows = []
+    for r in c.metrics.to_dict("records"):
+        if KEYS[r["metric"]] not in PAIRED:
+            continue
+        for n in c.versions[1:]:
+            col = f"{n} − {ref}"
+            label = r["metric"] if len(c.versions) == 2 else f"{r['metric']}: {n}"
+            rows.append({"label": label, "diff": r[f"{col} (pts)"], "low": r[f"{col} 95% low"],
+                         "high": r[f"{col} 95% high"]})
+    st.plotly_chart(charts.paired_difference_chart(rows), key="compare_diff_chart")
+
+    table = c.disagreements
+    st.markdown(f"**Where the first candidates differ: {len(table):,} of {c.n_items:,} items**")
+    if table.empty:
+        st.caption("Every version put the same routing first for every item.")
+        return
+    left, right = st.columns([2, 1])
+    who = sorted(table["who was right"].unique())
+    chosen = left.multiselect("Who was right", who, default=who, key="compare_who")
+    text = right.text_input("Item contains", key="compare_item_filter")
+    shown = table[table["who was right"].isin(chosen)]
+    if text:
+        shown = shown[shown["item"].str.contains(text, case=False, regex=False)]
+    st.dataframe(shown, hide_index=True, key="compare_items")
+    st.download_button(
+        "Download the disagreements (CSV)", data=to_safe_csv(shown), file_name="disagreements.csv",
+        mime="text/csv", key="compare_download", icon=":material/download:", on_click="ignore",
+    )
