@@ -12,6 +12,7 @@ from routing_core.datasets import read_items
 from routing_core.errors import UserError
 from routing_core.export import to_safe_csv
 from routing_core.model import batch_warnings
+from routing_core.model.explain import reasons_in_words
 from routing_core.schema import ITEM
 from routing_core.summary import item_summary, reference_attributes
 from ui import frame, loaders
@@ -93,11 +94,12 @@ def step_probability(step) -> float | None:
     return None if value is None else float(value)
 
 
-def step_reasons(step) -> list[str]:
-    """The attributes that weigh for and against this step, when the model gives them (the place
-    where a step's reasons are shown; empty until the model provides `reasons`)."""
-    reasons = getattr(step, "reasons", None)
-    return [str(r) for r in reasons] if reasons else []
+def step_reasons(c, query: pd.DataFrame | None) -> list[str]:
+    """Per step of a candidate, the item's attributes that weigh most for and against it (none for
+    an item's own known routing, or without the item's attributes)."""
+    if query is None or c.kind == "known":
+        return [""] * len(c.steps)
+    return reasons_in_words(model, query, c.processes)
 
 
 def show_references(c, query: pd.DataFrame | None) -> None:
@@ -145,11 +147,14 @@ def candidate_body(c, key: str, query: pd.DataFrame | None) -> None:
                 "probability", format="%.2f", help="How sure the model is that this step belongs."),
         },
     )
-    reasons = {step.process_code: step_reasons(step) for step in c.steps if step_reasons(step)}
+    reasons = [(step, line) for step, line in zip(c.steps, step_reasons(c, query), strict=True) if line]
     if reasons:
         with st.expander("Why these steps"):
-            for process, lines in reasons.items():
-                st.markdown(f"**{md(process)}**: " + "; ".join(md(x) for x in lines))
+            st.caption("The item's attributes that weigh most for and against each step, in points of the "
+                       "step's probability against an average training item (from the model's additive "
+                       "step model). Steps every item has need no reason.")
+            for step, line in reasons:
+                st.markdown(f"**{md(step.process_code)}** (step {step.seq}): {md(line)}")
     st.caption("Reference items: training items this candidate rests on, with their attributes")
     show_references(c, query)
 

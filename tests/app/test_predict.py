@@ -47,12 +47,18 @@ def test_known_item_gets_its_routing_first(trained, data_home, models_dir):
 
     at.toggle(key="predict_ignore_history").set_value(True).run()
     first = cards(at)[0]
-    assert first.markdown.values[1] in (":blue-badge[model]", ":orange-badge[fallback]")
     refs = first.dataframe[1].value
     assert refs["item_code"].iloc[0] == f"{code} (this item)"  # the query first, its references below
     assert code not in refs["item_code"].tolist()[1:]  # its own history is ignored
     assert refs["similarity"].iloc[1:].between(0, 1).all()
     assert set(model_attributes(models_dir, trained[1])) <= set(refs.columns)  # attributes side by side
+    # why its steps: the attributes that weigh for and against them, with the item's values
+    why = [e for e in first.expander if e.label == "Why these steps"]
+    assert first.markdown.values[1] == ":blue-badge[model]"  # a sample item has close neighbours
+    lines = texts(why[0].markdown)
+    assert lines and all(" (step " in line and "pts)" in line for line in lines)
+    item = ops[ops["item_code"] == code].iloc[0]
+    assert any(f"= {item['part_type']} (" in line for line in lines)  # the part type decides most steps
 
 
 def model_attributes(models_dir, version: str) -> list[str]:
