@@ -453,6 +453,8 @@ def test_analyst_journey(server: Server, page: Page, tmp_path):
     wait_idle(page)
     expect(best).to_contain_text("model")
     expect(best).to_contain_text("(this item)")  # the query's attributes above its references'
+    best.get_by_text("Why these steps", exact=True).click()  # the reasons behind its steps, opened
+    expect(best).to_contain_text("pts)")
     page.set_viewport_size({"width": LAPTOP["width"], "height": 2400})
     try:
         wait_idle(page)
