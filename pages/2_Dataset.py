@@ -6,7 +6,7 @@ import streamlit as st
 
 from routing_core import charts, database
 from routing_core.errors import UserError
-from ui import frame, guard, loaders
+from ui import auth, frame, guard, loaders
 from ui.empty import empty_state
 from ui.metrics import metrics as metric_row
 from ui.nav import TRAIN, UPLOAD
@@ -46,7 +46,7 @@ if source:
             try:
                 guard.require("upload")
                 result = database.refresh(
-                    loaders.store(), record.name,
+                    loaders.store(), record.name, user=auth.user(),
                     progress=lambda rows, cap: bar.progress(min(rows / cap, 1.0), text=f"{rows:,} rows read"))
             except UserError as exc:
                 st.session_state["dataset_refreshed"] = ("error", str(exc))

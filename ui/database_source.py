@@ -9,7 +9,7 @@ from routing_core import database
 from routing_core.errors import UserError
 from routing_core.names import suggest_name
 from routing_core.schema import ITEM, detect_mapping
-from ui import loaders, review
+from ui import auth, loaders, review
 from ui.text import md
 
 PREFIX = "db_"
@@ -136,7 +136,7 @@ def render() -> None:
     review.review(
         raw, PREFIX,
         make=lambda mapping: database.to_dataset(spec, sql, result, mapping),
-        save=lambda name, dataset: database.save(loaders.store(), name, dataset),
+        save=lambda name, dataset: database.save(loaders.store(), name, dataset, user=auth.user()),
         fix="Change the mapping above or the query.",
         same="This data with this mapping",
         what="data",

@@ -54,12 +54,13 @@ def fetch(spec: ConnectionSpec, sql: str, mapping: Mapping[str, str] | None = No
     return to_dataset(spec, sql, read_query(spec, sql, row_limit, timeout, progress), mapping)
 
 
-def save(store: DatasetStore, name: str, dataset: Dataset) -> tuple[DatasetRecord, bool]:
-    """Store a dataset read from a database; its revision family is named after it."""
+def save(store: DatasetStore, name: str, dataset: Dataset, user=None) -> tuple[DatasetRecord, bool]:
+    """Store a dataset read from a database; its revision family is named after it. `user` as
+    for DatasetStore.save (None: the local user): a role that may not upload is refused."""
     check_name(name, "dataset name")
     if dataset.source and not dataset.source.get("base"):
         dataset.source = {**dataset.source, "base": name}
-    return store.save(name, dataset)
+    return store.save(name, dataset, user=user)
 
 
 def routings_of(ops: pd.DataFrame) -> pd.Series:
@@ -127,8 +128,13 @@ def _revision_name(store: DatasetStore, base: str) -> tuple[str, int]:
 
 
 def refresh(store: DatasetStore, name: str, spec: ConnectionSpec | None = None,
-            progress: Progress | None = None, secrets: str | os.PathLike | None = None) -> RefreshResult:
-    """Read a stored database dataset again: a new revision when the data changed."""
+            progress: Progress | None = None, secrets: str | os.PathLike | None = None,
+            user=None) -> RefreshResult:
+    """Read a stored database dataset again: a new revision when the data changed. Refused
+    before the database is read when `user` may not upload (None: the local user)."""
+    from routing_core.access import require
+
+    require(user, "upload")
     record = store.record(name)
     source = record.source or {}
     if source.get("kind") != "database":
@@ -146,7 +152,7 @@ def refresh(store: DatasetStore, name: str, spec: ConnectionSpec | None = None,
     new_name, revision = _revision_name(store, base)
     dataset = to_dataset(spec, sql, result, record.mapping, base=base, revision=revision, previous=name)
     diff = routing_diff(old.ops, dataset.ops)
-    saved, created = store.save(new_name, dataset)
+    saved, created = store.save(new_name, dataset, user=user)
     return RefreshResult("changed" if created else "known", saved, name, diff)
 
 

@@ -92,6 +92,25 @@ def test_refresh_makes_a_revision_only_when_the_data_changed(copy, tmp_path):
     assert sorted(store.names()) == ["plant", "plant-r2"]
 
 
+def test_a_viewer_cannot_store_or_refresh_a_database_dataset(copy, tmp_path):
+    from routing_core.access import Forbidden, User
+
+    path, secrets = copy
+    spec = database.connection("copy", home=tmp_path, path=secrets)
+    store = DatasetStore(tmp_path / "data")
+    viewer = User("vera@plant.example", "viewer")
+    with pytest.raises(Forbidden, match="vera@plant.example"):
+        database.save(store, "plant", database.fetch(spec, "SELECT * FROM v_routing"), user=viewer)
+    assert store.names() == []
+    database.save(store, "plant", database.fetch(spec, "SELECT * FROM v_routing"))  # the local user
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM routing_operation WHERE item_code = (SELECT max(item_code) FROM routing_operation)")
+    with pytest.raises(Forbidden, match="vera@plant.example"):
+        database.refresh(store, "plant", secrets=secrets, user=viewer)
+    assert store.names() == ["plant"]  # the changed data was not read into a revision
+    assert database.refresh(store, "plant", secrets=secrets).status == "changed"
+
+
 def test_refused_statements_run_nothing(copy, tmp_path):
     path, secrets = copy
     spec = database.connection("copy", home=tmp_path, path=secrets)
