@@ -81,7 +81,7 @@ if right.button("Invalidate", key="cache_invalidate", icon=":material/refresh:",
     path = registry.root / version
     before = {kind: [e["loaded_at"] for e in cache.stats()["entries"] if of(e, path)]
               for kind, cache in (("manifest", manifest.MANIFESTS), ("model", manifest.MODELS))}
-    dropped = manifest.MANIFESTS.invalidate(path) + manifest.MODELS.invalidate(path)
+    dropped = manifest.clear_version(path, user=auth.user())
     st.session_state["cache_flash"] = f"{md(version)}: {dropped} cache entr{'y' if dropped == 1 else 'ies'} dropped."
     st.session_state[INVALIDATED] = {"version": version, "path": str(path), "dropped": dropped, "before": before}
     st.rerun()

@@ -483,3 +483,17 @@ def clear_all(user: Any = None, activity: Any = None) -> dict:
     dropped = {"manifests": MANIFESTS.invalidate(), "models": MODELS.clear()}
     (activity if activity is not None else ActivityLog()).record(who, CLEAR_CACHE, "caches", **dropped)
     return dropped
+
+
+def clear_version(version_dir: str | os.PathLike, user: Any = None, activity: Any = None) -> int:
+    """Forget one version's parsed manifest and loaded model; returns the entries dropped. Needs an
+    admin, and is recorded, as clear_all."""
+    from routing_core.access import actor, require
+    from routing_core.activity import CLEAR_CACHE, ActivityLog
+
+    who = actor(user)
+    require(who, "clear_cache")
+    dropped = MANIFESTS.invalidate(version_dir) + MODELS.invalidate(version_dir)
+    (activity if activity is not None else ActivityLog()).record(who, CLEAR_CACHE, Path(version_dir).name,
+                                                                dropped=dropped)
+    return dropped

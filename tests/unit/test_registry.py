@@ -365,6 +365,23 @@ def test_clearing_caches_needs_an_admin_and_is_recorded(tmp_path):
     assert [(e["action"], e["user"]) for e in log.entries()] == [("clear_cache", "boss@plant.example")]
 
 
+def test_forgetting_one_version_needs_an_admin_and_is_recorded(tmp_path, model):
+    from routing_core.access import Forbidden, User
+    from routing_core.activity import ActivityLog
+    from routing_core.manifest import MANIFESTS, clear_version
+
+    reg = Registry(tmp_path / "models")
+    _publish(reg, "a", model)
+    reg.load_model("a")  # cached now
+    log = ActivityLog(tmp_path)
+    with pytest.raises(Forbidden, match="clear the caches"):
+        clear_version(reg.root / "a", user=User("ana@plant.example", "analyst"), activity=log)
+    assert log.entries() == [] and any(str(reg.root / "a") in str(e) for e in MANIFESTS.stats()["entries"])
+    assert clear_version(reg.root / "a", user=User("boss@plant.example", "admin"), activity=log) >= 1
+    assert [(e["action"], e["object"], e["user"]) for e in log.entries()] == [
+        ("clear_cache", "a", "boss@plant.example")]
+
+
 # ---------------------------------------------------------------- shared folders
 
 
