@@ -91,11 +91,9 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
 
     # -- building the raw columns (attributes + derived) ------------------------------------
     def _derived(self, items: pd.DataFrame) -> pd.DataFrame:
-        """The attribute columns plus derived ones (code tokens, numbers and words in text).
-
-        Reading text is the slow part of fitting on big data, and one fit reads the same items
-        several times: the last two results are kept (with their tables, so that no other table
-        can take their identity) while the learned columns stay, or narrow to fewer of them."""
+        """The attribute columns plus derived ones (code tokens, numbers and words in text). One
+        fit reads the same items several times, and reading text is slow on big data: the last two
+        results are kept with their tables (so no other table takes their identity)."""
         key = (tuple(self.attributes_), tuple(getattr(self, "text_cols_", [])), tuple(self.text_number_cols_),
                tuple(self.code_cols_), len(getattr(self, "code_values_", None) or ()))
         kept = self.__dict__.setdefault("_memo", [])
@@ -107,9 +105,13 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         self.__dict__["_memo"] = [*kept[-1:], (items, key, out)]
         return out
 
-    def forget(self) -> None:
-        """Drop the kept derived table (after fitting: it is not part of the model)."""
+    def forget(self) -> None:  # after fitting: the kept tables are not part of the model
         self.__dict__.pop("_memo", None)
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("_memo", None)  # items' tables kept for a fit never go into a saved model
+        return state
 
     def _derive(self, items: pd.DataFrame) -> pd.DataFrame:
         cols: dict[str, object] = {}

@@ -96,3 +96,16 @@ def test_a_fit_reads_text_once_and_narrows_and_predicts_as_a_fit_that_reads_it_a
     monkeypatch.setattr(features_module, "narrowed", lambda *a: None)
     anew = RoutingModel(baseline_check=False).fit(ops)
     assert calls and kept.predict_frame(items).equals(anew.predict_frame(items))
+
+
+def test_a_saved_featurizer_holds_no_table_of_items():
+    import pickle
+
+    from routing_core.model import RoutingModel
+    from routing_core.sample import SampleConfig, generate
+
+    model = RoutingModel(baseline_check=False).fit(generate(SampleConfig(n_items=200, seed=2)))
+    model.predict_frame(generate(SampleConfig(n_items=20, seed=3)))  # predicting keeps tables again
+    assert model.featurizer_.__dict__.get("_memo")
+    restored = pickle.loads(pickle.dumps(model))
+    assert "_memo" not in restored.featurizer_.__dict__
