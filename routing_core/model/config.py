@@ -43,6 +43,7 @@ class ExpertConfig:
     stack_cells: int = 2_000_000  # ... and at most this many (item, step) pairs
     stack_min_items: int = 60  # fewer items: the experts' odds are simply multiplied
     stack_ridge: float = 1e-3  # penalty of the stacking weights, per item
+    stack_lift_cells: int = 400_000  # (item, step) answers each expert's held-out lift is measured on
 
 
 @dataclass(frozen=True)

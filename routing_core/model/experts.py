@@ -188,12 +188,18 @@ class Stacker:
         """F: (cells, 4) out-of-fold log-odds (3 experts, base rate); y: presence; items: the item
         of each cell (the held-out half is a half of the items)."""
         ridge = self.config.stack_ridge
-        half = (np.random.default_rng(7).permutation(int(items.max()) + 1) % 2 == 0)[items]
+        rng = np.random.default_rng(7)
+        n_items = int(items.max()) + 1
+        # The lift is measured on a sample of the items (their cells stay together), halves of it.
+        share = min(1.0, self.config.stack_lift_cells / max(len(items), 1))
+        picked = (rng.random(n_items) < share)[items]
+        half = (rng.permutation(n_items) % 2 == 0)[items]
+        fit, held = picked & half, picked & ~half
         self.lift_ = {}
         use = [0, 1, 2, 3]
-        if half.any() and (~half).any() and len(np.unique(y[half])) == 2:
+        if fit.any() and held.any() and len(np.unique(y[fit])) == 2:
             def loss(cols):
-                return _log_loss(F[np.ix_(~half, cols)], y[~half], logistic_weights(F[np.ix_(half, cols)], y[half], ridge))
+                return _log_loss(F[np.ix_(held, cols)], y[held], logistic_weights(F[np.ix_(fit, cols)], y[fit], ridge))
             full = loss(use)
             for e, name in enumerate(EXPERTS):
                 self.lift_[name] = round(loss([u for u in use if u != e]) - full, 6)
