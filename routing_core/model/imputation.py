@@ -19,6 +19,7 @@ import pandas as pd
 
 from routing_core.model.config import ImputationConfig
 from routing_core.model.features import BLANK, Encoded, ItemFeaturizer
+from routing_core.model.output import probability, shares
 
 
 class BlankImputer:
@@ -42,7 +43,7 @@ class BlankImputer:
         for j in range(cat.shape[1]):
             v, n = np.unique(self.train_cat_[:, j][self.train_cat_[:, j] >= 0], return_counts=True)
             self.cat_values_.append(v.astype(np.float64))
-            self.cat_share_.append(n / max(n.sum(), 1))
+            self.cat_share_.append(shares(n))
         blocks = {j: np.asarray(f.blocks_[col]) for j, col in enumerate(f.categorical_)}
         logs = self.log_sizes(enc)
         size_cols = self._size_columns(Z) if logs.shape[1] else np.array([], dtype=np.int64)
@@ -149,7 +150,7 @@ class BlankImputer:
             values = values[values >= 0]
         if len(values):
             v, n = np.unique(values, return_counts=True)
-            return v.astype(np.float64), n / n.sum()
+            return v.astype(np.float64), shares(n)
         return self.cat_values_[j], self.cat_share_[j]
 
     def blanks(self, enc: Encoded) -> np.ndarray:
@@ -192,14 +193,14 @@ class BlankImputer:
                     for k in keep
                 ]
                 combos = sorted(combos, key=lambda aw: -aw[1])[: c.max_rows]
-            total = sum(w for _, w in combos)
-            for assign, w in combos:
+            weights = shares([w for _, w in combos])
+            for (assign, _), w in zip(combos, weights, strict=True):
                 x = Xo[i].copy()
                 for j, value in assign.items():
                     f.set_category(x, j, value)
                 rows.append(i)
                 xs.append(x)
-                ws.append(w / total)
+                ws.append(w)
         return np.asarray(rows), np.vstack(xs), np.asarray(ws)
 
     def likely_values(self, codes: list, rows: np.ndarray, xs: np.ndarray, ws: np.ndarray, enc: Encoded,
@@ -218,7 +219,7 @@ class BlankImputer:
                 mine = rows == i
                 weight = pd.Series(ws[mine]).groupby(xs[mine, n_num + j].astype(int)).sum()
                 for code, w in weight.sort_values(ascending=False).head(limit).items():
-                    out.append((codes[i], col, names[int(code)], float(w)))
+                    out.append((codes[i], col, names[int(code)], float(probability(w))))
         return out
 
 
@@ -327,5 +328,4 @@ def imputed(imputer: tuple, evidence: tuple | None, z: np.ndarray, logs_i: np.nd
         ll = size_log_likelihood(evidence, logs_i, group_code, config.size_t_dof)
         if ll is not None:
             logit = logit + np.clip(ll - ll.max(), -config.size_max_nats, 0.0)
-    p = np.exp(logit - logit.max())
-    return p / p.sum()
+    return shares(np.exp(logit - logit.max()))

@@ -4,9 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
+
+
+def shares(weights) -> np.ndarray:
+    """Non-negative weights as probabilities that sum to 1, each within [0, 1] on any CPU: a
+    division (or a later sum of some of them) can land one rounding step above 1, which is not a
+    probability. All zero stays all zero."""
+    w = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
+    total = w.sum()
+    return np.clip(w / total, 0.0, 1.0) if total > 0 else w
+
+
+def probability(value) -> np.ndarray | float:
+    """A value that means a probability (a sum of shares, a blend of them) kept within [0, 1]."""
+    return np.clip(value, 0.0, 1.0)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from routing_core.model import RoutingModel
@@ -11,6 +12,8 @@ from routing_core.model.output import (
     Step,
     batch_warnings,
     predictions_frame,
+    probability,
+    shares,
 )
 from tests.unit.model.tables import options_table
 
@@ -90,3 +93,12 @@ def test_batch_warnings_name_five_missing_attributes_and_count_the_rest():
     said = batch_warnings(model, items, predictions_frame([prediction("A")], []))
     assert said == ["The file lacks 6 of the 7 attributes this version learned from (coat, size, extra0, "
                     "extra1, extra2 and 1 more): they count as blank for every item."]
+
+
+def test_shares_stay_probabilities_where_a_division_rounds_above_one():
+    # A sum of shares a rounding step above 1 on every IEEE-754 machine: (0.1 + 0.2) / 0.3.
+    assert (0.1 + 0.2) / 0.3 > 1.0
+    assert probability((0.1 + 0.2) / 0.3) == 1.0
+    assert shares([0.0, 0.0]).tolist() == [0.0, 0.0]
+    assert shares([-1e-18, 2.0]).tolist() == [0.0, 1.0]
+    assert np.allclose(shares([1, 3]), [0.25, 0.75], rtol=0, atol=1e-15)
