@@ -12,7 +12,7 @@ from routing_core.model.config import CandidateConfig
 from routing_core.model.durations import StepEvidence
 from routing_core.model.features import ItemFeaturizer, attribute_codes, mutual_information
 from routing_core.model.neighbours import Neighbours
-from routing_core.model.output import Candidate, ItemPrediction, Step
+from routing_core.model.output import Candidate, ItemPrediction, Step, probability
 from routing_core.model.vocabulary import Vocabulary
 
 
@@ -153,7 +153,7 @@ class CandidateBuilder:
                  for j, t in enumerate(toks)]
         durations = [s.duration_min for s in steps if s.duration_min is not None]
         total = float(sum(durations)) if durations else None
-        return Candidate(0, float(min(max(score, 0.0), 1.0)), steps, total, refs, kind, note)
+        return Candidate(0, float(probability(score)), steps, total, refs, kind, note)
 
     def references(self, toks, routing, nb, exclude: str | None = None) -> tuple[list[tuple[str, float]], bool]:
         """The similar items with this routing, most similar first, and True; when none has it

@@ -27,7 +27,7 @@ from routing_core.model.features import ItemFeaturizer
 from routing_core.model.forest import LeafForest
 from routing_core.model.imputation import BlankImputer
 from routing_core.model.neighbours import Neighbours
-from routing_core.model.output import ItemPrediction, predictions_frame
+from routing_core.model.output import ItemPrediction, predictions_frame, probability
 from routing_core.model.trial import baseline_trial, code_dropout
 from routing_core.model.vocabulary import (
     Vocabulary,
@@ -179,7 +179,7 @@ class RoutingModel(BaseEstimator):
         out["vote"] = vote
         item_probs = np.zeros((len(frame), experts.shape[2]))
         np.add.at(item_probs, rows, out["probs"] * weights[:, None])
-        out["item_probs"] = item_probs
+        out["item_probs"] = probability(item_probs)  # a weighted sum of probabilities
         return out
 
     def predict(self, items: pd.DataFrame, top_k: int | None = None, ignore_history: bool = False

@@ -9,6 +9,7 @@ from scipy import sparse
 from routing_core.model.config import NeighbourConfig
 from routing_core.model.features import Encoded, ItemFeaturizer
 from routing_core.model.forest import LeafForest
+from routing_core.model.output import probability, shares
 from routing_core.model.vocabulary import Vocabulary, varied_tokens
 
 
@@ -159,7 +160,8 @@ class Neighbours:
         out: dict[int, float] = {}
         for r, w in zip(v.item_routing_[nn_idx[ok]].tolist(), (weights / total).tolist(), strict=True):
             out[r] = out.get(r, 0.0) + w
-        return out
+        # A sum of shares can land a rounding step above 1 (all neighbours on one routing).
+        return {r: float(probability(w)) for r, w in out.items()}
 
     def drop_self_votes(self, vote, exp_leaves: np.ndarray, self_rows: np.ndarray):
         """Votes without the queried item's own (for ignore_history on a training item)."""
@@ -183,8 +185,7 @@ class Neighbours:
                 total = cnt.sum()
                 if total > 0:
                     acc[idx] += cnt / total
-            s = acc.sum()
-            vote[e, :] = sparse.csr_matrix(acc / s if s > 0 else acc)
+            vote[e, :] = sparse.csr_matrix(shares(acc))
         return vote.tocsr()
 
     def step_probabilities(self, vote) -> np.ndarray:
