@@ -10,7 +10,7 @@ same test items renumbered in a code range training never had. Writes docs/accur
 the accuracy section of docs/benchmarks.md (between the accuracy markers; the rest of the file
 is left as it is).
 
-    python benchmarks/accuracy.py                 # everything (a few minutes)
+    python benchmarks/accuracy.py                 # everything (docs/benchmarks.md states its time)
     python benchmarks/accuracy.py --quick         # small sizes: checks the script works
     python benchmarks/accuracy.py --only plants   # the other plants only (printed, not written)
 """
@@ -43,6 +43,7 @@ from routing_core.evaluation import (  # noqa: E402
 )
 from routing_core.model import RoutingModel  # noqa: E402
 from routing_core.plants import PLANTS  # noqa: E402
+from routing_core.provenance import stamp, stamp_line  # noqa: E402
 from routing_core.sample import HOLDOUT_CONFIG, SampleConfig, best_chances, generate_with_truth  # noqa: E402
 from routing_core.schema import ITEM  # noqa: E402
 
@@ -228,7 +229,7 @@ def fmt(value) -> str:
 
 
 def markdown(results: list[dict], started: str, total_sec: float, others: list[dict] | None = None,
-             plants: list[dict] | None = None) -> str:
+             plants: list[dict] | None = None, provenance: dict | None = None) -> str:
     lines = [
         START,
         "## Accuracy",
@@ -236,12 +237,14 @@ def markdown(results: list[dict], started: str, total_sec: float, others: list[d
         f"`python benchmarks/accuracy.py` on {started} ({platform.machine()}, "
         f"Python {platform.python_version()}), {total_sec:.0f} s in all. Item-level split "
         f"(test share {TEST_SIZE}, seed {SEED}); the model never saw the test items; metrics as in "
-        "DESIGN §5, predictions with history ignored. Baselines: the most frequent routing overall, "
+        "docs/design.md, 'Evaluation', predictions with history ignored. Baselines: the most frequent routing overall, "
         "the most frequent routing per value of the most informative single attribute, and the "
         "prior system (cosine top-10 neighbour vote over standardised attributes, similarity "
         "threshold 0.8). `duration_mdape` is the median relative error of the time of steps whose "
         "process matches. The noise ceiling is the share of test items the generator did not "
         "perturb (no model can predict a random plant variant).",
+        "",
+        stamp_line(provenance or stamp()),
         "",
         "The best expected top-1 also counts the blank cells: it is the mean over the test items "
         "of the chance that the likeliest routing, given what the export shows, is the recorded "
@@ -433,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
                              "printed, docs/ are written by a full run only)")
     args = parser.parse_args(argv)
     started = datetime.now(UTC).isoformat(timespec="seconds")
+    provenance = stamp()  # before the run: the code that produced the figures
     t0 = time.perf_counter()
     small, large = (400, 1500) if args.quick else (2000, 20000)
     holdout = HOLDOUT_CONFIG if not args.quick else SampleConfig(n_items=400, seed=HOLDOUT_CONFIG.seed,
@@ -444,10 +448,10 @@ def main(argv: list[str] | None = None) -> int:
         n_plant = 600 if args.quick else PLANT_ITEMS
         plants = [run_plant(key, n_plant) for key in PLANT_RUNS]
     total = time.perf_counter() - t0
-    payload = {"started": started, "total_sec": round(total, 1), "quick": args.quick,
+    payload = {"started": started, **provenance, "total_sec": round(total, 1), "quick": args.quick,
                "test_size": TEST_SIZE, "seed": SEED, "results": results, "other_seeds": others,
                "plants": plants}
-    report = markdown(results, started, total, others, plants)  # built in quick runs too: checks the report
+    report = markdown(results, started, total, others, plants, provenance)  # built in quick runs too: checks the report
     if not args.quick and args.only == "all":
         DOCS.mkdir(exist_ok=True)
         atomic_write_json(JSON_OUT, payload)

@@ -1,4 +1,4 @@
-"""Performance benchmark against the budgets of DESIGN §10.
+"""Performance benchmark against the budgets of docs/design.md, 'Budgets'.
 
 Runs each measurement several times on generated sample data, at full size and 10× smaller,
 and writes the medians to docs/benchmarks.md (between the perf markers) and docs/benchmarks.json.
@@ -55,9 +55,6 @@ def peak_mb() -> float:
 
 def median(values: list[float]) -> float:
     return float(statistics.median(values))
-
-
-# ---------------------------------------------------------------- children
 
 
 def child_read(path: str, repeat: int) -> dict:
@@ -294,9 +291,6 @@ def run_child(kind: str, **kwargs) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-# ---------------------------------------------------------------- main
-
-
 def exponent(small: float, large: float, ratio: float = 10.0) -> float:
     """Growth exponent k in cost ∝ size^k between two sizes `ratio` apart."""
     return math.log(large / small) / math.log(ratio) if small > 0 and large > 0 else float("nan")
@@ -316,6 +310,7 @@ def main() -> None:
         return
 
     from routing_core.datasets import DatasetStore, load_dataset
+    from routing_core.provenance import stamp  # the commit and the model code the figures come from
     from routing_core.sample import SampleConfig, generate, items_for_rows
     from routing_core.stats import compute_stats
 
@@ -324,7 +319,7 @@ def main() -> None:
     full_rows = 20_000 if quick else 1_000_000
     full_items = 2_000 if quick else 100_000
     work = Path(tempfile.mkdtemp(prefix="routing-bench-"))
-    results: dict = {"created_at": datetime.now(UTC).isoformat(timespec="seconds"), "quick": quick}
+    results: dict = {"created_at": datetime.now(UTC).isoformat(timespec="seconds"), **stamp(), "quick": quick}
     results["machine"] = {
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
@@ -455,6 +450,7 @@ def summarise(results: dict, full_rows: int, full_items: int) -> dict:
 
 
 def write_markdown(s: dict, results: dict) -> None:
+    from routing_core.provenance import stamp_line
     full_rows = max(int(k) for k in s["read_profile_sec"])
     small_rows = min(int(k) for k in s["read_profile_sec"])
     full_items = max(int(k) for k in s["train_sec"])
@@ -469,7 +465,9 @@ def write_markdown(s: dict, results: dict) -> None:
     ratio = s["read_profile_ratio"][str(full_rows)]
     lines = [
         START,
-        "## Performance budgets (DESIGN §10)",
+        "## Performance budgets (docs/design.md, 'Budgets')",
+        "",
+        stamp_line(results),
         "",
         f"Measured {results['created_at']} on {results['machine']['cpus']} cores, Python "
         f"{results['machine']['python']}, by `make bench` (`python benchmarks/run.py`). Medians of "

@@ -442,7 +442,8 @@ def evaluate_model(
     scored on a seeded sample of at most `baseline_items` test items (None: all); the lift
     compares the model with them on that same sample. The model itself is scored on a seeded
     sample of at most `evaluation_items` test items (None: all): 20,000 items pin a top-1 share
-    within about ±0.4 points (95 %), and answering 65,000 would take a minute on big data.
+    within about ±0.4 points (95 %), and answering every one of a big holdout would spend the
+    training's time budget on evaluation.
     """
     progress = progress or (lambda f, m: None)
     timings = {}

@@ -6,7 +6,7 @@ with the environment variable named beside it, read each time a limit is checked
 
 | limit | default | variable | why |
 |---|---|---|---|
-| rows of one file | 10,000,000 | ROUTING_MAX_ROWS | about 2 GB while a file of that many rows is profiled |
+| rows of one file | 10,000,000 | ROUTING_MAX_ROWS | a file of that many rows is read and profiled within the machine's memory |
 | columns of one file | 20,000 | ROUTING_MAX_COLUMNS | wide exports of 10,000 columns are read |
 | cells (rows × columns) | 200,000,000 | ROUTING_MAX_CELLS | a frame of that size is 1.6 GB of numbers |
 | decoded bytes of one file | 4 GiB | ROUTING_MAX_DECODED_BYTES | Parquet columns as decoded, text after re-encoding |
@@ -14,7 +14,7 @@ with the environment variable named beside it, read each time a limit is checked
 | distinct process codes | 200,000 | ROUTING_MAX_PROCESS_CODES | the model keeps the 2,000 most widespread and pools the rest; more is no routing export |
 | bytes of a state file | 16 MiB | ROUTING_MAX_STATE_BYTES | manifest, metrics, job and dataset records |
 | nesting of a state file | 64 | ROUTING_MAX_STATE_DEPTH | the deepest record written is 6 levels |
-| memory of the training worker | 12 GB | ROUTING_TRAIN_MEMORY_GB | half the machine; a training of 100,000 items peaks near 2 GB |
+| memory of the training worker | 12 GB | ROUTING_TRAIN_MEMORY_GB | half the machine, several times a large training's measured peak (docs/benchmarks.md) |
 
 A file over a limit is refused with one message naming the limit, the figure found and the
 variable that raises it; nothing is stored.

@@ -413,10 +413,9 @@ def _estimate(model_cls, params, train_ops, test_ops, item_attrs, op_attrs, n_it
     is the process's memory now (imports, the dataset and its split, as in the worker that will
     train) plus the largest of: the holdout fit; the holdout model and the refit on every item;
     both models and the evaluation. Parts of the model work on capped samples, so large trainings
-    need less than this says, and the resident size of a fit of 1,000 items varies by a third from
-    run to run (which thread's allocator arena grows): on the bundled sample's generator, 2,000 /
-    20,000 / 100,000 items were estimated at 0.27-0.28 / 0.67-0.73 / 2.9-5.7 GB and peaked at
-    0.30 / 0.67 / 1.31 GB.
+    need less than this says, and the resident size of a small fit varies from run to run (which
+    thread's allocator arena grows). Estimates against measured peaks: docs/benchmarks.md,
+    'Training estimate against the measured peak'.
     """
     import numpy as np
 
