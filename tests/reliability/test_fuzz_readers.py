@@ -4,8 +4,9 @@ and never change what is already stored."""
 from __future__ import annotations
 
 import codecs
-import hashlib
 import io
+import itertools
+import json
 import os
 import random
 
@@ -112,26 +113,43 @@ def stored(tmp_path_factory):
     home = tmp_path_factory.mktemp("fuzz-home")
     store = DatasetStore(home)
     store.save("plans", load_dataset(FABRICAD, FABRICAD_MAP))
-    before = _snapshot(home)
-    return store, home, before
+    return store, home, itertools.count()
 
 
-def _snapshot(home) -> dict[str, str]:
-    """Path -> sha256 of every stored file (small to print when a case fails)."""
-    return {str(p.relative_to(home)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(home.rglob("*")) if p.is_file()}
+def _snapshot(home) -> dict[str, bytes]:
+    """Path -> content of every stored file (the store is a few small files)."""
+    return {str(p.relative_to(home)): p.read_bytes() for p in sorted(home.rglob("*")) if p.is_file()}
 
 
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=broken_files())
 def test_broken_files_end_in_user_error_or_valid_dataset(data, stored):
-    store, home, before = stored
+    store, home, counter = stored
     event(_check(data))
-    # saving a broken upload never touches what is stored
+    # Saved under a name no dataset has: a refusal comes from the file, never from the name.
+    name = f"fuzz-{next(counter)}"
+    before = _snapshot(home)
     try:
-        store.save("plans", load_dataset(io.BytesIO(data), name="fuzz.csv"))
+        dataset = load_dataset(io.BytesIO(data), name="fuzz.csv")
+        record, created = store.save(name, dataset)
     except UserError:
-        pass
-    assert _snapshot(home) == before
+        event("refused: nothing stored changed")
+        assert _snapshot(home) == before
+        return
+    after = _snapshot(home)
+    log = "activity.jsonl"
+    # Every file stored before is byte-identical; the activity log only grew at its end.
+    assert {k: after.get(k) for k in before if k != log} == {k: v for k, v in before.items() if k != log}
+    assert after.get(log, b"").startswith(before.get(log, b""))
+    if created:
+        event("stored under a new name")
+        assert {k for k in after if k not in before and k != log} and all(
+            k.startswith(f"datasets/{name}/") for k in after if k not in before and k != log)
+        assert store.load(name).ops.reset_index(drop=True).equals(dataset.ops.reset_index(drop=True))
+        assert json.loads(after[log].splitlines()[-1])["object"] == name
+    else:  # the same content as a dataset stored earlier: that dataset, nothing new
+        event("the same content as a stored dataset")
+        assert record.name != name and after == before
 
 
 @settings(max_examples=100, deadline=None)
