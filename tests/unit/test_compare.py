@@ -69,7 +69,16 @@ def test_paired_difference_of_equal_scores_is_exactly_zero():
 
 def test_paired_difference_is_seeded():
     a, b = [1, 0, 1, 0, 1], [0, 1, 1, 1, 1]
-    assert paired_difference(a, b, seed=1) == paired_difference(a, b, seed=1)
+    d = np.array(b, dtype=float) - np.array(a, dtype=float)
+
+    def by_hand(seed: int) -> list[float]:  # the interval of the seed's own draws
+        draws = np.random.default_rng(seed).integers(0, len(d), size=(200, len(d)))
+        return np.percentile(d[draws].mean(axis=1), [2.5, 97.5]).tolist()
+
+    one, again, other = (paired_difference(a, b, n_boot=200, seed=s) for s in (1, 1, 2))
+    assert one == pytest.approx(again)  # the same seed, the same interval
+    assert list(one[1:]) == pytest.approx(by_hand(1)) and list(other[1:]) == pytest.approx(by_hand(2))
+    assert by_hand(1) != pytest.approx(by_hand(2)) and list(one[1:]) != pytest.approx(list(other[1:]))
 
 
 # ---------------------------------------------------------------- the per-item comparison
