@@ -47,10 +47,10 @@ def test_cancelling_another_users_job_needs_an_admin():
     assert why_not(ANALYST, "cancel_own", owner=ANALYST.name) is None
     reason = why_not(ANALYST, "cancel_own", owner="bob@plant.example")
     assert reason is not None and "bob@plant.example" in reason and "admin" in reason
-    with pytest.raises(Forbidden):
+    with pytest.raises(Forbidden, match=r"may not cancel another user's training \(started by bob@plant.example\)"):
         require(ANALYST, "cancel_own", owner="bob@plant.example")
     require(ADMIN, "cancel_own", owner="bob@plant.example")
-    with pytest.raises(Forbidden):
+    with pytest.raises(Forbidden, match="is a viewer and may not cancel trainings: that needs the analyst role"):
         require(VIEWER, "cancel_own", owner=VIEWER.name)
 
 

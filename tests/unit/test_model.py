@@ -234,12 +234,12 @@ def test_no_durations_no_attributes_no_seq():
 
 
 def test_bad_input_is_a_user_error():
-    with pytest.raises(UserError):
+    with pytest.raises(UserError, match=r"^The training table lacks column\(s\) process_code\.$"):
         RoutingModel().fit(pd.DataFrame({"item_code": ["A"]}))
-    with pytest.raises(UserError):
+    with pytest.raises(UserError, match="^The training table has no rows with both item_code and process_code"):
         RoutingModel().fit(pd.DataFrame({"item_code": [None], "process_code": [None]}))
     model = RoutingModel().fit(options_table(per_combo=5))
-    with pytest.raises(UserError):
+    with pytest.raises(UserError, match="^The items to predict have no 'item_code' column"):
         model.predict(pd.DataFrame({"code": ["x"]}))
 
 

@@ -329,7 +329,7 @@ def test_roles_decide_who_submits_and_cancels(tmp_path, home):
         untouched = manager.get(hers)
         with pytest.raises(Forbidden, match="bob@plant.example"):
             manager.cancel(hers, user=ANA)  # another analyst's job
-        with pytest.raises(Forbidden):
+        with pytest.raises(Forbidden, match="vera@plant.example is a viewer and may not cancel another user's training"):
             manager.cancel(mine, user=VIEWER)
         assert manager.get(hers) == untouched
         assert [e["action"] for e in log.entries(user=ANA.name)].count("cancel_training") == 0
