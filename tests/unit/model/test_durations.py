@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from routing_core.model.config import DurationConfig
-from routing_core.model.durations import DurationModel, StepEvidence
+from routing_core.model.durations import DurationModel, StepEvidence, small_ridge
 from tests.unit.model.tables import fitted_parts
 
 LAWS = {"CUT": (2.0, 0.5), "DRILL": (0.1, 1.2)}  # time = a * size ** b
@@ -149,3 +149,18 @@ def test_step_prefers_the_duration_model(evidence):
     assert (step.duration_min, step.duration_low, step.duration_high) == (3.0, 2.5, 4.0)
     weld = ev.step(0, 20, tok["WELD"], batch)  # no model for WELD: the neighbour's time
     assert weld.duration_min == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize("shape, alpha", [((40, 3), 1.0), ((12, 6), 0.1), ((200, 15), 25.0), ((5, 8), 2.0)])
+def test_small_ridge_is_scikit_learns_ridge(shape, alpha):
+    """The written-out solve against sklearn.linear_model.Ridge (intercept fitted, not penalised),
+    also with more columns than rows, where only the penalty makes the solution unique."""
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(shape[0] * 31 + shape[1])
+    Z = rng.normal(size=shape) * rng.uniform(0.5, 20, shape[1]) + rng.normal(0, 3, shape[1])
+    y = Z @ rng.normal(size=shape[1]) + 7.0 + rng.normal(0, 0.5, shape[0])
+    coef, intercept = small_ridge(Z, y, alpha)
+    ref = Ridge(alpha=alpha, fit_intercept=True, solver="cholesky").fit(Z, y)
+    np.testing.assert_allclose(coef, ref.coef_, rtol=1e-8, atol=1e-10)
+    assert intercept == pytest.approx(float(ref.intercept_), rel=1e-8, abs=1e-10)

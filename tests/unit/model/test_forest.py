@@ -90,3 +90,25 @@ def test_mates_are_taken_nearest_the_query_order_value():
     q, items = f.mates(leaves, order=np.array([0.5, 0.99]), window=4)
     assert sorted(items[q == 0].tolist()) == [8, 9, 10, 11]
     assert sorted(items[q == 1].tolist()) == [16, 17, 18, 19]  # the window stays inside the leaf
+
+
+def test_rows_with_blanks_reach_the_leaves_scikit_learn_sends_them_to():
+    """The forest walks its trees itself; a blank (NaN) goes where scikit-learn's own `apply`
+    sends it: the side the tree learned for missing values, else the side with more items."""
+    from sklearn.tree import DecisionTreeRegressor
+
+    X, Y, labels = two_clusters(n=80, seed=1)
+    rng = np.random.default_rng(3)
+    X = np.where(rng.random(X.shape) < 0.2, np.nan, X)  # blanks in training: splits learn a side
+    f = LeafForest(n_estimators=6, max_samples=1.0, random_state=5, n_jobs=1).fit(X, Y, labels, 2)
+    queries = np.vstack([X[:20], np.full((1, 2), np.nan), [[np.nan, 0.0], [5.0, np.nan]]])
+    queries[::3, 0] = np.nan
+    ours = f.apply(queries)
+    # The same trees grown here: the forest's seeds, every row, the same settings.
+    seeds = np.random.default_rng(5).integers(0, 2**31 - 1, size=6)
+    X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
+    for t, seed in enumerate(seeds):
+        tree = DecisionTreeRegressor(min_samples_leaf=f.min_samples_leaf, min_impurity_decrease=0.0,
+                                     max_features=f.max_features, random_state=int(seed)).fit(X32, Y32)
+        np.testing.assert_array_equal(ours[:, t] - f.offsets_[t], tree.apply(queries.astype(np.float32)))
+    assert np.isnan(queries).any(axis=1).sum() >= 8  # the blank branch was taken, not only the numbers
