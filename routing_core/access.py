@@ -1,4 +1,4 @@
-"""Who may do what (DESIGN §11): three roles, each with the rights of those before it.
+"""Who may do what (docs/design.md, 'Reliability and security'): three roles, each with the rights of those before it.
 
 | role | may |
 |---|---|

@@ -1,4 +1,4 @@
-"""Who did what (DESIGN §11): an append-only log of every change, one JSON object a line.
+"""Who did what (docs/design.md, 'Reliability and security'): an append-only log of every change, one JSON object a line.
 
 The log is `<data home>/activity.jsonl`. Each change of the core appends one entry — a dataset
 stored or deleted, a training submitted, cancelled or finished (completed, failed, cancelled), a

@@ -1,4 +1,4 @@
-"""Command line: `python -m routing_core COMMAND …` (DESIGN §8).
+"""Command line: `python -m routing_core COMMAND …` (docs/design.md, 'Command line').
 
 Exit 2 with one line for user errors; exit 1 with one line for anything unexpected (`--debug`
 prints the traceback too)."""

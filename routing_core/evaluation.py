@@ -1,4 +1,4 @@
-"""Holdout evaluation of a routing model and the baselines it must beat (DESIGN §5)."""
+"""Holdout evaluation of a routing model and the baselines it must beat (docs/design.md, 'Evaluation')."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def score_routings(
     ranked: Sequence[Sequence[Routing]],
     covered: Sequence[bool] | None = None,
 ) -> dict:
-    """DESIGN §5 metrics from true routings and each item's ranked predicted routings."""
+    """The metrics of docs/design.md, 'Evaluation', from true routings and each item's ranked predicted routings."""
     n = len(truth)
     if n == 0:
         raise UserError("There are no items to evaluate.")
@@ -192,7 +192,7 @@ def predict_rankings(model, items: pd.DataFrame, top_k: int = 5, ignore_history:
 
 def routing_metrics(model, test_ops: pd.DataFrame, top_k: int = 5, ignore_history: bool = True,
                     batch_size: int = 5000) -> dict:
-    """DESIGN §5 model metrics on a labelled operations table (history ignored by default).
+    """The model metrics of docs/design.md, 'Evaluation', on a labelled operations table (history ignored by default).
 
     This is also how a model is evaluated on a labelled file a user supplies.
     """

@@ -1,4 +1,4 @@
-"""CSV export that a spreadsheet opens as data, never as formulas (DESIGN §11)."""
+"""CSV export that a spreadsheet opens as data, never as formulas (docs/design.md, 'Reliability and security')."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Training jobs (DESIGN §7): the queue of one models folder, its records, owners and leases.
+"""Training jobs (docs/design.md, 'Training jobs'): the queue of one models folder, its records, owners and leases.
 
 A job is a JSON record at `<models>/.jobs/<job_id>.json`, rewritten atomically as it goes
 (`pending → running → completed | failed | cancelled`). `JobManager.submit` writes a pending

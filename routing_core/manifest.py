@@ -1,4 +1,4 @@
-"""Manifests of model versions and the caches in front of them (DESIGN §6).
+"""Manifests of model versions and the caches in front of them (docs/design.md, 'Model registry').
 
 `ManifestLoader` keeps parsed `manifest.json` files keyed by path and re-reads one when its
 file changes (mtime, size or inode), so every process sharing a models folder sees the truth.

@@ -1,4 +1,4 @@
-"""Memory of a training (DESIGN §7): measuring what a fit holds at its peak, and the training
+"""Memory of a training (docs/design.md, 'Training budget'): measuring what a fit holds at its peak, and the training
 worker's limit on its own memory (`limit_memory`, TRAIN_MEMORY_GB in `routing_core.limits`): a
 job that hits it fails with "ran out of the memory limit (N GB)", and a dry run warns when its
 estimated peak would pass it."""

@@ -1,4 +1,4 @@
-"""The model registry: one folder per version under the models folder (DESIGN §6).
+"""The model registry: one folder per version under the models folder (docs/design.md, 'Model registry').
 
 ```
 models/

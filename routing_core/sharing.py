@@ -1,4 +1,4 @@
-"""Folders shared by several accounts and hosts (DESIGN §11).
+"""Folders shared by several accounts and hosts (docs/design.md, 'Reliability and security').
 
 Files and folders the studio writes are readable and writable by the group of the folder they
 are in, as far as the process umask allows (0o666 / 0o777 less the umask, never forced

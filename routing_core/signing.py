@@ -1,4 +1,4 @@
-"""Signed model versions (DESIGN §11): whoever can write the models folder cannot make the studio
+"""Signed model versions (docs/design.md, 'Reliability and security'): whoever can write the models folder cannot make the studio
 unpickle their code, when a signing key is configured.
 
 The key is kept outside the models folder: `$ROUTING_SIGNING_KEY` (text), else the file named by

@@ -1,4 +1,4 @@
-"""Reading the files the studio keeps in its models and data folders (DESIGN §11).
+"""Reading the files the studio keeps in its models and data folders (docs/design.md, 'Reliability and security').
 
 Manifests, metrics, job records, `ACTIVE`, dataset records and statistics are opened only when
 they are regular files (a symbolic link, FIFO, device or folder under that name is refused

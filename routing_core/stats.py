@@ -1,4 +1,4 @@
-"""Dataset statistics (DESIGN §3), vectorised so that a million rows profile in well under a second."""
+"""Dataset statistics (docs/design.md, 'Dataset statistics'), vectorised so that a million rows profile quickly."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def _items_without(values: pd.Series, item_codes: np.ndarray, n_items: int) -> f
 
 
 def compute_stats(dataset: Dataset) -> dict:
-    """All statistics of DESIGN §3 as plain JSON-ready values."""
+    """All statistics of docs/design.md, 'Dataset statistics', as plain JSON-ready values."""
     ops = dataset.ops
     n = len(ops)
     item_codes = dataset.item_numbers()

@@ -1,4 +1,4 @@
-"""What a training is asked to do (DESIGN §7): `TrainRequest`, its checks, automatic version names."""
+"""What a training is asked to do (docs/design.md, 'Training jobs'): `TrainRequest`, its checks, automatic version names."""
 
 from __future__ import annotations
 

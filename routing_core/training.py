@@ -1,4 +1,4 @@
-"""Training (DESIGN §7): one synchronous `run_training` that validates, profiles, splits, fits,
+"""Training (docs/design.md, 'Training jobs'): one synchronous `run_training` that validates, profiles, splits, fits,
 evaluates and publishes a version, and the estimate of a dry run.
 
 Jobs, their queue and the worker live in `routing_core.jobs` and `routing_core.worker`; what they

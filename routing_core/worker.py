@@ -1,4 +1,4 @@
-"""The training worker (DESIGN §7): `python -m routing_core worker` runs the pending jobs of a models
+"""The training worker (docs/design.md, 'Training jobs'): `python -m routing_core worker` runs the pending jobs of a models
 folder oldest first until none are left.
 
 It holds an exclusive lock on `.jobs/worker.lock`, so one training runs at a time per models

@@ -54,7 +54,7 @@ ITEM_ATTRIBUTE_TOLERANCE = 0.05
 def classify_attributes(
     ops: pd.DataFrame, attributes: list[str], idx: np.ndarray | None = None
 ) -> tuple[list[str], list[str], dict[str, int]]:
-    """Split attribute columns into item attributes and operation attributes (see DESIGN §2).
+    """Split attribute columns into item attributes and operation attributes (see docs/design.md, 'Data contract').
 
     `ops` must be grouped by item (as normalise() leaves it). Returns also, per item attribute,
     how many items have disagreeing values.

@@ -1,4 +1,4 @@
-"""The routing model: ranked candidate routings, with times, for items old and new (DESIGN §4).
+"""The routing model: ranked candidate routings, with times, for items old and new (docs/design.md, 'The routing model').
 
 One part per module (docs/architecture.md):
 vocabulary (steps, routings, step order), features/encoding (what is read of an item),
