@@ -27,7 +27,8 @@ def test_dry_run_then_training_to_a_version(small_sample, data_home, models_dir)
     assert texts(at.main.success)[0].endswith(": no version was written.")
     plan = {m.label: m.value for m in at.main.metric}
     assert plan["Items"] == "300" and plan["Operations"] == "1,671" and plan["Features"] == "10"
-    assert plan["Estimated time"].endswith(" s")
+    dry = JobManager(models_dir, data_home).list()[0]
+    assert dry["request"]["dry_run"] and plan["Estimated time"] == f"{dry['result']['estimated_sec']:.0f} s"
     assert Registry(models_dir).names() == []
     said = next(t for t in texts(at.main.markdown) if t.startswith("**The plan.**"))
     assert "240 items to learn from, 60 held out" in said and "named automatically when it is trained" in said
@@ -41,15 +42,20 @@ def test_dry_run_then_training_to_a_version(small_sample, data_home, models_dir)
     assert at.toast.values == ["Training queued."]
     run_until(at, lambda a: any("v-app" in t for t in texts(a.main.success)) or bool(a.main.error))
     assert not at.main.error, texts(at.main.error)
-    assert texts(at.main.success)[0].startswith("Version **v-app** is ready")
+    info = Registry(models_dir).get("v-app")
+    ready = texts(at.main.success)[0]
+    assert ready.startswith("Version **v-app** is ready")
+    # the held-out figures of the version just stored, as the page states them
+    assert ready.endswith(f"routing accuracy {100 * info.metrics['routing_accuracy']:.1f} %, "
+                          f"top-3 {100 * info.metrics['top_3_accuracy']:.1f} %."), ready
     assert ("Open v-app in Models", "Models") in links(at.main.page_link)
     stage_line = next(t for t in texts(at.main.caption) if t.startswith("Time per stage: "))
     assert [part.split()[0] for part in stage_line.removeprefix("Time per stage: ").split(" · ")] == [
         "validate", "profile", "split", "features", "fit", "evaluate", "save"]
-    info = Registry(models_dir).get("v-app")
     assert info.ok and info.params["top_k"] == 3 and info.dataset["name"] == "sample"
-    if not info.metrics["beats_baseline"]:
-        assert any("no better than its best baseline" in t for t in texts(at.main.warning))
+    # the warning stands exactly when the version does not beat its best baseline
+    warned = any("no better than its best baseline" in t for t in texts(at.main.warning))
+    assert warned == (not info.metrics["beats_baseline"])
 
     jobs = at.main.dataframe[0].value
     assert jobs["state"].tolist() == ["completed", "completed"]
