@@ -97,8 +97,14 @@ def test_forest_votes_sum_to_one_and_give_step_probabilities(fitted):
     assert probs.shape == (6, len(parts.vocab.tokens_))
     # Each step's probability is the share of the vote for routings holding it, worked out here
     # routing by routing (kept off 0 and 1 by 1e-4, so that its log-odds stay finite).
+    # (the training items' own votes are nearly pure: a mixed vote of two routings is added)
+    r1, r2 = sorted({int(r) for r in parts.vocab.item_routing_})[:2]
+    mixed = sparse.csr_matrix(([0.3, 0.7], ([0, 0], [r1, r2])), shape=(1, len(parts.vocab.routings_)))
+    trusted = sparse.vstack([trusted, mixed]).tocsr()
+    probs = nb.step_probabilities(trusted)
     dense = trusted.toarray()
-    for i in range(6):
+    assert ((probs[6] > 0.2) & (probs[6] < 0.8)).any()  # a step of one routing only: 0.3 or 0.7
+    for i in range(7):
         for k in range(len(parts.vocab.tokens_)):
             share = sum(w for r, w in enumerate(dense[i]) if k in parts.vocab.routing_tokens_[r])
             assert probs[i, k] == pytest.approx(min(max(share, 1e-4), 1 - 1e-4), abs=1e-6)
