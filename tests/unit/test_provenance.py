@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -47,3 +49,17 @@ def test_code_commit_names_the_checked_out_commit():
 def test_stamp_line_states_commit_and_hash():
     line = stamp_line({"commit": "abc123", "uncommitted": True, "model_code_hash": "f00"})
     assert "`abc123` with uncommitted changes" in line and "`f00`" in line
+
+
+def test_the_accuracy_report_was_produced_by_this_model_code():
+    """docs/accuracy.json carries the model-code hash it was produced with: a change to
+    routing_core/model/ comes with a fresh `python benchmarks/accuracy.py`."""
+    report = json.loads((ROOT / "docs" / "accuracy.json").read_text(encoding="utf-8"))
+    assert re.fullmatch(r"[0-9a-f]{40}", report.get("commit") or ""), "the report names no commit"
+    assert report.get("model_code_hash") == model_code_hash(), (
+        "docs/accuracy.json was produced by other model code than the working tree's: run "
+        "`.venv/bin/python benchmarks/accuracy.py` and commit docs/accuracy.json and docs/benchmarks.md")
+    # the markdown report states the same provenance
+    text = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    accuracy = text.split("<!-- accuracy:start -->", 1)[1].split("<!-- accuracy:end -->", 1)[0]
+    assert f"`{report['commit']}`" in accuracy and f"`{report['model_code_hash']}`" in accuracy
