@@ -241,3 +241,34 @@ def split_differences(infos: Sequence) -> list[str]:
         out.append("They held out different test items (test share / seed: "
                    + "; ".join(f"{f[0]} {f[3]} / {f[4]}" for f in facts) + ").")
     return out
+
+
+# A labelled file whose rows' process codes are known to a version at less than this share is
+# not read the way the version was trained (another mapping, another plant): no score is fair.
+MIN_KNOWN_SHARE = 0.2
+
+
+def vocabulary_overlap(ops: pd.DataFrame, models: Mapping[str, object]) -> str | None:
+    """None when the labelled rows' process codes are mostly known to every version; else why not,
+    in words (said before any score is shown)."""
+    codes = ops["process_code"].astype("str")
+    distinct = codes.unique()
+    worst = None
+    for name, model in models.items():
+        vocabulary = set(getattr(model, "processes_", ()) or ())
+        if not vocabulary:
+            continue
+        known = codes.isin(vocabulary)
+        share = float(known.mean()) if len(codes) else 0.0
+        if share < MIN_KNOWN_SHARE and (worst is None or share < worst[1]):
+            shared = int(np.isin(distinct, list(vocabulary)).sum())
+            worst = (name, share, shared)
+    if worst is None:
+        return None
+    name, share, shared = worst
+    examples = ", ".join(str(c) for c in distinct[:5])
+    return (f"The file's process codes share almost nothing with what version {name} learned: {shared:,} "
+            f"of its {len(distinct):,} codes ({examples}{' …' if len(distinct) > 5 else ''}) and "
+            f"{share:.0%} of its rows are known to it. Its columns are probably mapped differently "
+            "(is the process code column the right one?) or it comes from another plant; no score "
+            "would mean anything.")

@@ -29,12 +29,13 @@ def spanish_export(items: int = 300, operations: int = 30, seed: int = 7) -> pd.
         item = f"ART-{10000 + i}"
         finish = None if rng.random() < 0.5 else str(rng.choice(["ZINCADO", "PINTADO", "ANODIZADO"]))
         weight = round(float(rng.uniform(0.2, 40)), 2)
+        client = f"CLI{int(rng.integers(20)):03d}"
         date = pd.Timestamp("2019-01-01") + pd.Timedelta(days=int(rng.integers(0, 6 * 365)))
         for s, op in enumerate(steps):
             rows.append({
                 "ARTICULO": item,
                 "DESCRIPCION": f"Pieza {family}-{i}",
-                "CLIENTE": f"CLI{int(rng.integers(20)):03d}",
+                "CLIENTE": client,
                 "ACABADO": finish,
                 "PESO_KG": weight,
                 "FECHA_ALTA": date.strftime("%Y-%m-%d"),

@@ -282,24 +282,9 @@ def read_items(source: Source, mapping: Mapping[str, str] | None = None, name: s
     """Items to predict from a file: one row per item, or long form (first row per item).
 
     Only the item code is required; every other column keeps its name, so the attributes the
-    model learned are found by name.
+    model learned are found by name. A row without an item code gets a generated id (`row 4`);
+    read_batch() says how every row was used.
     """
-    raw = read_table(source, name=name)
-    full = resolve_mapping(raw.frame.columns, mapping)
-    sources = {t: s for s, t in full.items()}
-    if ITEM not in sources:
-        raise MissingColumns(
-            f"{raw.source_name}: no {ITEM} column found.", [ITEM], raw.frame.columns,
-            propose_mapping(raw.frame, full), _single_column_hint(raw.frame),
-        )
-    frame = raw.frame
-    if not pd.api.types.is_string_dtype(frame[sources[ITEM]]) and raw.delimiter is not None:
-        # keep leading zeros: read the code column again as text
-        frame = read_table(raw.data, name=raw.source_name, text_columns={sources[ITEM]}).frame
-    if sources[ITEM] != ITEM:
-        frame = frame.drop(columns=[ITEM], errors="ignore").rename(columns={sources[ITEM]: ITEM})
-    codes = frame[ITEM].astype("str").str.strip()
-    frame = frame.assign(**{ITEM: codes})[frame[ITEM].notna() & codes.ne("")]
-    if frame.empty:
-        raise UserError(f"{raw.source_name}: no rows with an {ITEM}.")
-    return frame.drop_duplicates(ITEM, keep="first").reset_index(drop=True)
+    from routing_core.datasets.batch import read_batch
+
+    return read_batch(source, mapping, name)[0]
