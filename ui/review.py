@@ -26,22 +26,13 @@ from routing_core.schema import (
     DURATION_UNITS,
     REQUIRED,
     detect_mapping,
-    mapping_from_choices,
     resolve_mapping,
 )
-from ui import guard, loaders
+from ui import guard, loaders, mapping_editor
 from ui.nav import DATASET, TRAIN
 from ui.text import code, md
 
-NONE = "—"
-TARGETS = (
-    ("item_code", "Item code (required)"),
-    ("process_code", "Process code (required)"),
-    ("seq", "Sequence"),
-    ("duration", "Duration"),
-)
-UNITS = {"min": "duration_min", "h": "duration_h", "s": "duration_s"}
-UNIT_LABELS = {"min": "minutes", "h": "hours", "s": "seconds"}
+TARGETS = mapping_editor.TARGETS
 # A role (item_code … duration_min) as this page names its choice: "*Process code (required)*".
 WHERE = {(DURATION if key == "duration" else key): f"*{label}*" for key, label in TARGETS}
 
@@ -62,15 +53,6 @@ def forget(prefix: str) -> None:
         st.session_state.pop(prefix + key, None)
 
 
-def _set_widgets(prefix: str, resolved: Mapping[str, str]) -> None:
-    """The mapping widgets set to `resolved` (source -> target); roles it leaves out to "—"."""
-    detected = {("duration" if t in DURATION_UNITS else t): (s, t) for s, t in resolved.items()}
-    for target, _ in TARGETS:
-        st.session_state[f"{prefix}map_{target}"] = detected[target][0] if target in detected else NONE
-    unit = detected.get("duration", (None, "duration_min"))[1]
-    st.session_state[f"{prefix}map_duration_unit"] = next(k for k, v in UNITS.items() if v == unit)
-
-
 def init_mapping(raw: RawTable, prefix: str, name: str) -> None:
     """Set the mapping widgets to the mapping confirmed before for this set of headers, else to
     what the header suggests with the contents settling ambiguous names (failing both, what the
@@ -87,7 +69,7 @@ def init_mapping(raw: RawTable, prefix: str, name: str) -> None:
         decision = decide_mapping(raw.frame)
         resolved = decision.resolved
         notes.extend(f"{md(sentence)} The mapping is set that way." for sentence in decision.changed)
-    _set_widgets(prefix, resolved)
+    mapping_editor.set_widgets(prefix, resolved)
     st.session_state[prefix + "upload_notes"] = notes
     st.session_state[f"{prefix}upload_name"] = name
     # Roles no name gave away: the contents propose a column; a clear one for a required role
@@ -101,7 +83,7 @@ def init_mapping(raw: RawTable, prefix: str, name: str) -> None:
 
 def _use_fix(prefix: str, resolved: dict[str, str], fix: dict[str, str]) -> None:
     """on_click of "Use the mapping the contents suggest"."""
-    _set_widgets(prefix, apply_fix(resolved, fix))
+    mapping_editor.set_widgets(prefix, apply_fix(resolved, fix))
 
 
 def _content_check(raw: RawTable, prefix: str, explicit: dict[str, str]) -> None:
@@ -149,17 +131,8 @@ def review(
         "“—” leaves a target unmapped."
     )
     columns = [str(c) for c in raw.frame.columns]
-    cells = st.columns(5)
-    choices: dict[str, str | None] = {}
-    for cell, (target, label) in zip(cells, TARGETS, strict=False):
-        value = cell.selectbox(label, [NONE, *columns], key=f"{prefix}map_{target}")
-        choices[target] = None if value == NONE else value
-    unit = cells[4].selectbox(
-        "Duration unit", list(UNITS), format_func=UNIT_LABELS.get, key=f"{prefix}map_duration_unit",
-        help="Durations in hours or seconds are converted to minutes.",
-    )
+    choices, unit = mapping_editor.render(columns, prefix)
     chosen = dict(choices)
-    choices[UNITS[unit]] = choices.pop("duration")
 
     for note in st.session_state.get(prefix + "upload_notes", []):
         st.info(note, icon=":material/fact_check:")
@@ -175,7 +148,7 @@ def review(
         st.info(note, icon=":material/lightbulb:")
 
     try:
-        explicit = mapping_from_choices(columns, choices)
+        explicit = mapping_editor.explicit(columns, choices, unit)
     except UserError as exc:
         st.error(md(exc), icon=":material/error:")
         st.stop()
