@@ -139,3 +139,11 @@ def test_plant_exports_read_right_by_name_are_left_alone():
         decision = decide_mapping(ops)
         assert decision.changed == [] and decision.problems == [], name
         assert check_mapping(ops, mapping) == [], name
+
+
+def test_hour_units_from_names_in_several_languages():
+    for name in ("TIEMPO_H", "Zeit_h", "RUN_H", "ciclo_h", "hours", "horas", "Std.", "Std. time (h)"):
+        assert detect_mapping(["ITEM", name, "process"]).get(name) == "duration_h", name
+    for name in ("minutos", "STD_MIN", "Dauer [min]"):
+        assert detect_mapping(["ITEM", name, "process"]).get(name) == "duration_min", name
+    assert "OP_H" not in detect_mapping(["ITEM", "OP_H", "process"])  # an operation word is no run time
