@@ -259,7 +259,7 @@ def _coarser_than(sample, process, groups, free, by_role) -> Problem | None:
             continue
         pairs = pd.DataFrame({"t": theirs[both], "m": mine[both]})
         # rows whose value of the mapped column is the usual one for the finer column's value
-        usual = pairs.groupby("t")["m"].agg(lambda s: s.value_counts().iloc[0]).sum()
+        usual = pairs.groupby(["t", "m"]).size().groupby(level="t").max().sum()
         if usual / len(pairs) < 0.95:
             continue
         candidates.append(col)
