@@ -50,3 +50,29 @@ def test_map_confirms_a_contradicted_mapping(tmp_path):
     fixed = cli("stats", path, "--map", "Tätigkeit=process_code", "--map", "process=seq", home=tmp_path / "d")
     assert fixed.returncode == 0, fixed.stderr
     assert json.loads(fixed.stdout)["unique_processes"] == 9
+
+
+def test_predict_and_evaluate_read_files_with_the_versions_columns(tmp_path):
+    path = _fooling(tmp_path)
+    models, home = tmp_path / "m", tmp_path / "d"
+    trained = cli("train", path, "--version", "v1", "--map", "Tätigkeit=process_code", "--map", "process=seq",
+                  models=models, home=home)
+    assert trained.returncode == 0, trained.stderr
+    manifest = json.loads((models / "v1" / "manifest.json").read_text())
+    assert manifest["dataset"]["mapping"] == {"item": "item_code", "Tätigkeit": "process_code", "process": "seq",
+                                              "minutes": "duration_min"}
+    # evaluate with no --map: read as trained ('process' the sequence), not by its names
+    evaluated = cli("evaluate", path, "--version", "v1", models=models, home=home)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "read with the columns version v1 was trained on" in evaluated.stderr
+    assert json.loads(evaluated.stdout)["items"] == 40
+    # a batch with the export's columns and a blank item code: every row accounted for
+    batch = pd.read_csv(path).drop_duplicates("item").head(5)
+    batch.iloc[2, 0] = None
+    batch.to_csv(tmp_path / "batch.csv", index=False)
+    predicted = cli("predict", tmp_path / "batch.csv", "--version", "v1", "--out", tmp_path / "out.csv",
+                    models=models, home=home)
+    assert predicted.returncode == 0, predicted.stderr
+    summary = json.loads(predicted.stdout)["batch"]
+    assert (summary["rows_in"], summary["items"], summary["rows_refused"], summary["generated_ids"]) == (5, 5, 0, 1)
+    assert "row 3" in set(pd.read_csv(tmp_path / "out.csv")["item_code"])
