@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from routing_core.datasets.normalising import _single_column_hint
 from routing_core.datasets.reading import Source, read_table
 from routing_core.datasets.tables import RawTable
 from routing_core.errors import UserError
@@ -67,8 +68,6 @@ def read_batch(source: Source | RawTable, mapping: Mapping[str, str] | None = No
     full = resolve_mapping(raw.frame.columns, mapping)
     sources = {t: s for s, t in full.items()}
     if ITEM not in sources:
-        from routing_core.datasets.normalising import _single_column_hint
-
         raise MissingColumns(
             f"{raw.source_name}: no {ITEM} column found.", [ITEM], raw.frame.columns,
             propose_mapping(raw.frame, full), _single_column_hint(raw.frame),
@@ -107,3 +106,14 @@ def read_batch(source: Source | RawTable, mapping: Mapping[str, str] | None = No
     summary.items = len(items)
     summary.folded = len(frame) - len(items)
     return items, summary
+
+
+def read_items(source: Source | RawTable, mapping: Mapping[str, str] | None = None,
+               name: str | None = None) -> pd.DataFrame:
+    """Items to predict from a file: one row per item, or long form (first row per item).
+
+    Only the item code is required; every other column keeps its name, so the attributes the
+    model learned are found by name. A row without an item code gets a generated id (`row 4`);
+    read_batch() says how every row was used.
+    """
+    return read_batch(source, mapping, name)[0]

@@ -276,15 +276,3 @@ def _dirt_warnings(
 def load_dataset(source: Source, mapping: Mapping[str, str] | None = None, name: str | None = None) -> Dataset:
     """Read and normalise a file in one step (what the CLI does)."""
     return normalise(read_table(source, name=name), mapping)
-
-
-def read_items(source: Source, mapping: Mapping[str, str] | None = None, name: str | None = None) -> pd.DataFrame:
-    """Items to predict from a file: one row per item, or long form (first row per item).
-
-    Only the item code is required; every other column keeps its name, so the attributes the
-    model learned are found by name. A row without an item code gets a generated id (`row 4`);
-    read_batch() says how every row was used.
-    """
-    from routing_core.datasets.batch import read_batch
-
-    return read_batch(source, mapping, name)[0]
