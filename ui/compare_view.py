@@ -13,6 +13,7 @@ from routing_core.compare import (
     compare_models,
     recorded_split,
     training_items,
+    unknown_to,
     unseen_ops,
     vocabulary_overlap,
 )
@@ -85,6 +86,10 @@ def _run(infos: list[VersionInfo], source: str, record, upload, mapping=None) ->
         unknown = vocabulary_overlap(ops, models)
         if unknown is not None:  # said before any score: a score here would mean nothing
             raise UserError(unknown)
+        strangers = unknown_to(ops, models)
+        if strangers:
+            where += (f" (the process codes are almost all unknown to {', '.join(strangers)}: "
+                      "trained on another plant's codes, it cannot score here)")
     bar = st.progress(0.0, "Predicting")
     try:
         return compare_models(models, ops, source=where, progress=lambda f, m: bar.progress(min(f, 1.0), m))

@@ -87,5 +87,22 @@ def test_a_labelled_file_sharing_no_process_code_is_flagged_before_any_score(spa
     at.button(key="compare_run").click().run()
     assert not at.exception, at.exception
     errors = texts(at.main.error)
-    assert any("share almost nothing with what version" in e and "0 of its 8 codes" in e for e in errors), errors
+    assert any("share almost nothing with what the versions learned" in e and "0 of its 8 codes" in e
+               for e in errors), errors
     assert not any("metric" in d.value.columns for d in at.main.dataframe if isinstance(d.value, pd.DataFrame))
+
+
+def test_a_version_that_does_not_know_the_files_codes_is_named_beside_the_scores(spanish, trained):
+    from routing_core.sample import SampleConfig, sample_csv_bytes
+
+    at = open_app(MODELS)
+    names = at.dataframe(key="models_table").value["name"].tolist()
+    select_rows(at, [names.index("v-small-a"), names.index("v-es-a")])
+    at.radio(key="compare_source").set_value("An uploaded labelled file").run()
+    at.file_uploader(key="compare_file").upload("labelled.csv", sample_csv_bytes(SampleConfig(n_items=30, seed=5)),
+                                                "text/csv").run()
+    at.button(key="compare_run").click().run()
+    assert not at.exception, at.exception
+    assert not texts(at.main.error)  # the sample's codes are known to one of them: scores are shown
+    assert "routing accuracy" in frame_with(at, "metric")["metric"].tolist()
+    assert any("almost all unknown to v-es-a" in c for c in texts(at.main.caption))
