@@ -8,14 +8,15 @@ import pandas as pd
 import streamlit as st
 
 from routing_core import charts
-from routing_core.datasets import read_items
+from routing_core.datasets import RawTable, read_table
+from routing_core.datasets.batch import read_batch
 from routing_core.errors import UserError
 from routing_core.export import to_safe_csv
 from routing_core.model import batch_warnings
 from routing_core.model.explain import reasons_in_words
 from routing_core.schema import ITEM
 from routing_core.summary import item_summary, reference_attributes
-from ui import frame, loaders
+from ui import frame, loaders, mapping_editor
 from ui.empty import empty_state
 from ui.metrics import metrics as metric_row
 from ui.metrics import row as metric_box
@@ -272,18 +273,38 @@ with batch:
     )
     upload = st.file_uploader("Items file", type=["csv", "tsv", "txt", "parquet"], key="predict_batch_file")
     if upload is not None:
-        batch_key = (upload.file_id, *loaders.version_identity(info), int(top_k), bool(ignore_history))
+        # Read once per file and version; the item code column opens at the one the version was trained on.
+        read_key = (upload.file_id, version)
+        if st.session_state.get("predict_batch_read", (None,))[0] != read_key:
+            try:
+                raw: RawTable | str = read_table(upload.getvalue(), name=upload.name)
+                note = mapping_editor.open_for_version(
+                    "predict_", raw.frame, (info.dataset or {}).get("mapping"), (ITEM,), version)
+            except UserError as exc:
+                raw, note = str(exc), ""
+            st.session_state["predict_batch_read"] = (read_key, raw, note)
+        _, raw, note = st.session_state["predict_batch_read"]
+        if isinstance(raw, str):
+            st.error(md(raw), icon=":material/error:")
+            st.stop()
+        st.caption(note)
+        choices, _ = mapping_editor.render(raw.frame.columns, "predict_", roles=(ITEM,))
+        batch_key = (upload.file_id, *loaders.version_identity(info), int(top_k), bool(ignore_history),
+                     choices[ITEM])
         cached = st.session_state.get("predict_batch")
         if cached is None or cached[0] != batch_key:
             warnings: list[str] = []
+            summary = None
             try:
-                items = read_items(upload.getvalue(), name=upload.name)
+                explicit = mapping_editor.explicit(raw.frame.columns, choices, "min")
+                items, summary = read_batch(raw, explicit)
                 result: pd.DataFrame | str = model.predict_frame(items, top_k=int(top_k),
                                                                  ignore_history=bool(ignore_history))
                 warnings = batch_warnings(model, items, result)
             except UserError as exc:
                 result = str(exc)
-            cached = (batch_key, result, None if isinstance(result, str) else to_safe_csv(result), warnings)
+            cached = (batch_key, result, None if isinstance(result, str) else to_safe_csv(result), warnings,
+                      summary)
             st.session_state["predict_batch"] = cached
         result = cached[1]
         if isinstance(result, str):
@@ -293,6 +314,12 @@ with batch:
             kinds = firsts["kind"].value_counts()
             for warning in cached[3]:
                 st.warning(md(warning), icon=":material/warning:")
+            summary = cached[4]
+            account = summary.sentences()
+            if summary.generated or summary.refused:
+                st.warning(md(" ".join(account)), icon=":material/rule:")
+            else:
+                st.caption(md(" ".join(account)))
             metric_row([("Items", f"{firsts[ITEM].nunique():,}"), ("Known", f"{int(kinds.get('known', 0)):,}"),
                         ("Model", f"{int(kinds.get('model', 0)):,}"),
                         ("Fallback", f"{int(kinds.get('fallback', 0)):,}")])

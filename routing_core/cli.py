@@ -13,7 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from routing_core import dbcli  # connections, fetch, refresh (registers its commands)
-from routing_core.cli_common import COMMANDS, add_map, command, data_home_of, print_json
+from routing_core.cli_common import (
+    COMMANDS,
+    add_map,
+    command,
+    data_home_of,
+    decided_mapping,
+    print_json,
+)
 from routing_core.errors import UserError
 from routing_core.schema import parse_map_args
 
@@ -95,10 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 @command("stats")
 def _stats(args: argparse.Namespace) -> int:
-    from routing_core.datasets import load_dataset
+    from routing_core.datasets import normalise, read_table
     from routing_core.stats import compute_stats
 
-    dataset = load_dataset(args.file, parse_map_args(args.map))
+    raw = read_table(args.file)
+    dataset = normalise(raw, decided_mapping(args, raw, refuse=False))
     print_json(compute_stats(dataset))
     return 0
 
@@ -154,11 +162,12 @@ def _train(args: argparse.Namespace) -> int:
     check_request(request, registry)
     if args.dataset_name:
         check_name(args.dataset_name, "dataset name")
-    mapping = parse_map_args(args.map)
+    parse_map_args(args.map)  # a malformed --map is refused before the file is read
 
-    from routing_core.datasets import load_dataset
+    from routing_core.datasets import normalise, read_table
 
-    dataset = load_dataset(args.file, mapping)
+    raw = read_table(args.file)
+    dataset = normalise(raw, decided_mapping(args, raw))
 
     def progress(stage: str, pct: float, message: str) -> None:
         print(f"[{pct:5.1f}%] {stage}: {message}", file=sys.stderr, flush=True)
@@ -209,15 +218,31 @@ def _predict(args: argparse.Namespace) -> int:
     model = registry.load_model(version)  # hash-checked before anything else happens
 
     from routing_core.atomic import atomic_write_bytes
-    from routing_core.datasets import read_items
+    from routing_core.datasets import read_table
+    from routing_core.datasets.batch import read_batch
     from routing_core.export import to_safe_csv
 
-    items = read_items(args.file, mapping)
+    raw = read_table(args.file)
+    items, summary = read_batch(raw, mapping or _version_mapping(registry, version, raw, ("item_code",)))
     frame = model.predict_frame(items, top_k=args.top_k, ignore_history=args.ignore_history)
     atomic_write_bytes(out, to_safe_csv(frame))
+    for sentence in summary.sentences()[1:]:
+        if "folded" not in sentence:  # a routing export's further steps are expected
+            print(f"note: {sentence}", file=sys.stderr)
     print_json({"version": version, "items": int(len(items)), "rows": int(len(frame)),
-                "out": str(out)})
+                "out": str(out), "batch": summary.to_json()})
     return 0
+
+
+def _version_mapping(registry, version: str, raw, needed: tuple[str, ...]) -> dict[str, str] | None:
+    """The mapping the version was trained with, when the file has its columns (stderr says so)."""
+    from routing_core.mapping_memory import for_version
+
+    recorded = (registry.get(version).dataset or {}).get("mapping")
+    mapping = for_version(raw.frame.columns, recorded, needed)
+    if mapping is not None:
+        print(f"note: read with the columns version {version} was trained on.", file=sys.stderr)
+    return mapping
 
 
 @command("evaluate")
@@ -228,10 +253,16 @@ def _evaluate(args: argparse.Namespace) -> int:
     version = args.version or registry.active()
     model = registry.load_model(version)  # hash-checked before the file is read
 
-    from routing_core.datasets import load_dataset
+    from routing_core.compare import vocabulary_overlap
+    from routing_core.datasets import normalise, read_table
     from routing_core.evaluation import routing_metrics
 
-    dataset = load_dataset(args.file, mapping)
+    raw = read_table(args.file)
+    dataset = normalise(raw, mapping or _version_mapping(registry, version, raw, ("item_code", "process_code"))
+                        or decided_mapping(args, raw, refuse=False))
+    unknown = vocabulary_overlap(dataset.ops, {version: model})
+    if unknown is not None:
+        raise UserError(f"{args.file}: {unknown} Check the mapping (--map SOURCE=process_code).")
     metrics = routing_metrics(model, dataset.ops, top_k=args.top_k,
                               ignore_history=not args.use_history)
     known = int(dataset.ops["item_code"].drop_duplicates().isin(

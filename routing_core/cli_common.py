@@ -43,3 +43,31 @@ def data_home_of(args: argparse.Namespace) -> Path:
     from routing_core.datasets import data_home
 
     return Path(args.data_home) if args.data_home else data_home()
+
+
+def decided_mapping(args: argparse.Namespace, raw, refuse: bool = True) -> dict[str, str]:
+    """The mapping to read `raw` (a RawTable) with on the command line: --map, else the mapping
+    confirmed for these headers before, else the names with the contents settling ambiguous
+    ones. Disagreements between the mapping and the contents refuse the file (`refuse`) or are
+    printed as warnings; what the contents settled is said on stderr."""
+    from routing_core import mapping_memory
+    from routing_core.content import decide_mapping
+    from routing_core.errors import UserError
+    from routing_core.schema import parse_map_args
+
+    explicit = parse_map_args(getattr(args, "map", None))
+    if not explicit:
+        remembered = mapping_memory.recall(data_home_of(args), raw.frame.columns)
+        if remembered is not None:
+            explicit = remembered[0]
+            print(f"note: the mapping confirmed for these columns ({remembered[1]}) is used.",
+                  file=sys.stderr)
+    decision = decide_mapping(raw.frame, explicit)
+    for sentence in decision.changed:
+        print(f"note: {sentence} Read that way.", file=sys.stderr)
+    if decision.problems:
+        if refuse:
+            raise UserError(f"{raw.source_name}: the mapping disagrees with the contents. {decision.refusal()}")
+        for problem in decision.problems:
+            print(f"warning: {problem.sentence()}", file=sys.stderr)
+    return decision.mapping

@@ -241,3 +241,43 @@ def split_differences(infos: Sequence) -> list[str]:
         out.append("They held out different test items (test share / seed: "
                    + "; ".join(f"{f[0]} {f[3]} / {f[4]}" for f in facts) + ").")
     return out
+
+
+# A labelled file whose rows' process codes are known to the versions at less than this share is
+# not read the way they were trained (another mapping, another plant): no score is fair.
+MIN_KNOWN_SHARE = 0.2
+
+
+def _known_share(codes: pd.Series, vocabulary: set[str]) -> tuple[float, int]:
+    """(share of the rows whose code is in `vocabulary`, distinct codes in it)."""
+    distinct = codes.unique()
+    return (float(codes.isin(vocabulary).mean()) if len(codes) else 0.0,
+            int(np.isin(distinct, list(vocabulary)).sum()))
+
+
+def vocabulary_overlap(ops: pd.DataFrame, models: Mapping[str, object]) -> str | None:
+    """None when the versions together know the labelled rows' process codes; else why no score
+    would mean anything, in words (said before any score is shown)."""
+    codes = ops["process_code"].astype("str")
+    vocabulary = {str(p) for m in models.values() for p in (getattr(m, "processes_", ()) or ())}
+    if not vocabulary:
+        return None
+    share, shared = _known_share(codes, vocabulary)
+    if share >= MIN_KNOWN_SHARE:
+        return None
+    distinct = codes.unique()
+    examples = ", ".join(str(c) for c in distinct[:5]) + (" …" if len(distinct) > 5 else "")
+    whom = f"version {next(iter(models))}" if len(models) == 1 else "the versions"
+    return (f"The file's process codes share almost nothing with what {whom} learned: {shared:,} of its "
+            f"{len(distinct):,} codes ({examples}) and {share:.0%} of its rows are known. Its columns are "
+            "probably mapped differently (is the process code column the right one?) or it comes from "
+            "another plant; no score would mean anything.")
+
+
+def unknown_to(ops: pd.DataFrame, models: Mapping[str, object]) -> list[str]:
+    """The versions that know hardly any of the labelled rows' process codes (the others do):
+    each scores near zero on this file for that reason alone."""
+    codes = ops["process_code"].astype("str")
+    return [name for name, model in models.items()
+            if (vocab := {str(p) for p in (getattr(model, "processes_", ()) or ())})
+            and _known_share(codes, vocab)[0] < MIN_KNOWN_SHARE]

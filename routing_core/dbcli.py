@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from routing_core.cli_common import add_map, command, data_home_of, print_json
+from routing_core.cli_common import add_map, command, data_home_of, decided_mapping, print_json
 from routing_core.errors import UserError
 from routing_core.schema import parse_map_args
 
@@ -80,7 +80,7 @@ def _fetch(args: argparse.Namespace) -> int:
     from routing_core.names import check_name
 
     check_name(args.name, "dataset name")
-    mapping = parse_map_args(args.map)
+    parse_map_args(args.map)  # a malformed --map is refused before anything is read
     if args.connection and args.db_url:
         raise UserError("Give either --connection or --db-url, not both.")
     if bool(args.routings) != bool(args.items):
@@ -99,7 +99,11 @@ def _fetch(args: argparse.Namespace) -> int:
                                 f"{', '.join(list(tables)[:20]) or 'none'}).")
         sql = (database.table_query(spec, args.table) if args.table
                else database.join_query(spec, tables[args.items], tables[args.routings], args.on))
-    dataset = database.fetch(spec, sql, mapping, args.row_limit, args.timeout, _progress(args))
+    from routing_core.database.reading import read_query
+    from routing_core.database.revisions import to_dataset
+
+    result = read_query(spec, sql, args.row_limit, args.timeout, _progress(args))
+    dataset = to_dataset(spec, sql, result, decided_mapping(args, result.raw))
     record, created = database.save(store, args.name, dataset)
     print_json({"dataset": record.name, "created": created, "rows": record.rows, "items": record.items,
                 "warnings": record.warnings, "source": record.source})

@@ -125,7 +125,7 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "time": (
         "time", "times", "zeit", "zeiten", "dauer", "duration", "temps", "tiempo", "tempo",
         "durata", "duree", "duracion", "duracao", "duur", "tijd", "czas", "minutes", "minuten",
-        "hours", "stunden", "seconds", "sekunden", "시간", "時間", "时间", "工时", "工時", "耗时",
+        "hours", "stunden", "seconds", "sekunden", "horas", "heures", "minutos", "segundos", "시간", "時間", "时间", "工时", "工時", "耗时",
         "用时", "공수", "工数", "所要", "소요",
     ),
     # a time that is not the operation's own processing time: preferred less for the duration
@@ -249,6 +249,8 @@ def _unit(outer: list[str], inner: list[str], timed: bool) -> tuple[str | None, 
         if word in _UNIT_OF:
             return _UNIT_OF[word], 0
     last = outer[-1] if outer else ""
+    if outer == ["std"]:
+        return "duration_h", 0  # "Std.", a column of hours (Stunden) on its own
     if last in _UNIT_OF and last not in _BRACKET_UNITS and (timed or last not in _SHORT_UNITS):
         # "Stunden" alone is the time word itself; in "Run time min" the unit is a word of its own
         alone = len(outer) == 1
@@ -283,7 +285,8 @@ def name_scores(name: object) -> dict[str, tuple[int, str]]:
     outer, inner = _words(name)
     classes = [_classes(w) for w in outer]
     timed = any("time" in c for c in classes)
-    unit, unit_words = _unit(outer, inner, timed)
+    # a short unit also follows a run-time word: "RUN_H", "ciclo_h"
+    unit, unit_words = _unit(outer, inner, timed or any("run_time" in c for c in classes[:-1]))
     if unit_words:
         classes = classes[:-1]
     has = set().union(*classes) if classes else set()

@@ -13,13 +13,16 @@ from routing_core.compare import (
     compare_models,
     recorded_split,
     training_items,
+    unknown_to,
     unseen_ops,
+    vocabulary_overlap,
 )
-from routing_core.datasets import load_dataset
+from routing_core.datasets import RawTable, normalise, read_table
 from routing_core.errors import UserError
 from routing_core.export import to_safe_csv
 from routing_core.registry import VersionInfo
-from ui import loaders
+from routing_core.schema import ITEM, PROCESS
+from ui import loaders, mapping_editor
 from ui.text import md
 
 RESULT = "compare_result"  # session key: (inputs key, Comparison | error message)
@@ -69,7 +72,7 @@ def _training_items_of(info: VersionInfo, by_sha: dict) -> set[str]:
     return training_items(loaders.dataset(record).ops, test_size, seed, refit)
 
 
-def _run(infos: list[VersionInfo], source: str, record, upload) -> Comparison:
+def _run(infos: list[VersionInfo], source: str, record, upload, mapping=None) -> Comparison:
     registry = loaders.registry()
     models = {i.name: registry.load_model(i.name) for i in infos}
     if source == STORED:
@@ -78,13 +81,40 @@ def _run(infos: list[VersionInfo], source: str, record, upload) -> Comparison:
         ops, note = unseen_ops(loaders.dataset(record).ops, trained)
         where = f"dataset {record.name}: {note}"
     else:
-        ops = load_dataset(upload.getvalue(), name=upload.name).ops
-        where = f"file {upload.name}: {ops['item_code'].nunique():,} labelled items"
+        ops = normalise(upload, mapping).ops
+        where = f"file {upload.source_name}: {ops['item_code'].nunique():,} labelled items"
+        unknown = vocabulary_overlap(ops, models)
+        if unknown is not None:  # said before any score: a score here would mean nothing
+            raise UserError(unknown)
+        strangers = unknown_to(ops, models)
+        if strangers:
+            where += (f" (the process codes are almost all unknown to {', '.join(strangers)}: "
+                      "trained on another plant's codes, it cannot score here)")
     bar = st.progress(0.0, "Predicting")
     try:
         return compare_models(models, ops, source=where, progress=lambda f, m: bar.progress(min(f, 1.0), m))
     finally:
         bar.empty()
+
+
+def _read(file, reference: VersionInfo) -> RawTable | None:
+    """The uploaded labelled file, read once; the mapping editor opens at the columns the reference
+    version was trained on (or the file's own names and contents)."""
+    key = (file.file_id, reference.name)
+    if st.session_state.get("compare_read", (None,))[0] != key:
+        try:
+            raw: RawTable | str = read_table(file.getvalue(), name=file.name)
+            note = mapping_editor.open_for_version("compare_", raw.frame, (reference.dataset or {}).get("mapping"),
+                                                   (ITEM, PROCESS), reference.name)
+        except UserError as exc:
+            raw, note = str(exc), ""
+        st.session_state["compare_read"] = (key, raw, note)
+    _, raw, note = st.session_state["compare_read"]
+    if isinstance(raw, str):
+        st.error(md(raw), icon=":material/error:")
+        return None
+    st.caption(note)
+    return raw
 
 
 def render(infos: list[VersionInfo]) -> None:
@@ -96,7 +126,7 @@ def render(infos: list[VersionInfo]) -> None:
         "interval over the items: an interval that includes 0 does not tell the versions apart."
     )
     source = st.radio("Compare on", [STORED, UPLOADED], key="compare_source", horizontal=True)
-    record = upload = None
+    record = upload = mapping = None
     if source == STORED:
         record = loaders.pick_dataset("compare_dataset", "Dataset to take the items from")
         if record is None:
@@ -104,15 +134,24 @@ def render(infos: list[VersionInfo]) -> None:
             return
         inputs = (record.name, record.sha256)
     else:
-        upload = st.file_uploader("Labelled file (item_code, process_code, seq, duration_min and attributes)",
-                                  type=["csv", "tsv", "txt", "parquet"], key="compare_file")
+        file = st.file_uploader("Labelled file (item, process, sequence, duration and attributes)",
+                                type=["csv", "tsv", "txt", "parquet"], key="compare_file")
+        if file is None:
+            return
+        upload = _read(file, infos[0])
         if upload is None:
             return
-        inputs = (upload.file_id,)
+        choices, unit = mapping_editor.render(upload.frame.columns, "compare_")
+        try:
+            mapping = mapping_editor.explicit(upload.frame.columns, choices, unit)
+        except UserError as exc:
+            st.error(md(exc), icon=":material/error:")
+            return
+        inputs = (file.file_id, tuple(sorted(mapping.items())))
     key = (tuple(loaders.version_identity(i) for i in infos), source, *inputs)
     if st.button("Compare head to head", key="compare_run", type="primary", icon=":material/compare_arrows:"):
         try:
-            result: Comparison | str = _run(infos, source, record, upload)
+            result: Comparison | str = _run(infos, source, record, upload, mapping)
         except UserError as exc:
             result = str(exc)
         st.session_state[RESULT] = (key, result)

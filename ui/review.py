@@ -8,6 +8,15 @@ from collections.abc import Callable, Mapping
 
 import streamlit as st
 
+from routing_core import mapping_memory
+from routing_core.content import (
+    apply_fix,
+    check_mapping,
+    decide_mapping,
+    describe,
+    explicit_form,
+    fix_of,
+)
 from routing_core.datasets import Dataset, DatasetRecord, RawTable
 from routing_core.errors import UserError
 from routing_core.names import check_name
@@ -17,21 +26,13 @@ from routing_core.schema import (
     DURATION_UNITS,
     REQUIRED,
     detect_mapping,
-    mapping_from_choices,
+    resolve_mapping,
 )
-from ui import guard, loaders
+from ui import guard, loaders, mapping_editor
 from ui.nav import DATASET, TRAIN
 from ui.text import code, md
 
-NONE = "—"
-TARGETS = (
-    ("item_code", "Item code (required)"),
-    ("process_code", "Process code (required)"),
-    ("seq", "Sequence"),
-    ("duration", "Duration"),
-)
-UNITS = {"min": "duration_min", "h": "duration_h", "s": "duration_s"}
-UNIT_LABELS = {"min": "minutes", "h": "hours", "s": "seconds"}
+TARGETS = mapping_editor.TARGETS
 # A role (item_code … duration_min) as this page names its choice: "*Process code (required)*".
 WHERE = {(DURATION if key == "duration" else key): f"*{label}*" for key, label in TARGETS}
 
@@ -48,27 +49,65 @@ def recognised_roles(columns: list[str]) -> set[str]:
 
 def forget(prefix: str) -> None:
     """Drop what the review of the last table kept in the session."""
-    for key in ("upload_norm", "upload_saved", "upload_proposals"):
+    for key in ("upload_norm", "upload_saved", "upload_proposals", "upload_notes", "upload_check"):
         st.session_state.pop(prefix + key, None)
 
 
 def init_mapping(raw: RawTable, prefix: str, name: str) -> None:
-    """Set the mapping widgets to what the header (failing that, the contents) suggests."""
+    """Set the mapping widgets to the mapping confirmed before for this set of headers, else to
+    what the header suggests with the contents settling ambiguous names (failing both, what the
+    contents propose)."""
     forget(prefix)
-    by_name = detect_mapping(raw.frame.columns)
-    detected = {("duration" if t in DURATION_UNITS else t): (s, t) for s, t in by_name.items()}
-    for target, _ in TARGETS:
-        st.session_state[f"{prefix}map_{target}"] = detected[target][0] if target in detected else NONE
-    unit = detected.get("duration", (None, "duration_min"))[1]
-    st.session_state[f"{prefix}map_duration_unit"] = next(k for k, v in UNITS.items() if v == unit)
+    columns = [str(c) for c in raw.frame.columns]
+    remembered = mapping_memory.recall(loaders.data_root(), columns)
+    notes: list[str] = []
+    if remembered is not None:
+        resolved = resolve_mapping(columns, remembered[0])
+        notes.append(f"Opened with the mapping confirmed for these columns on {remembered[1][:10]}: "
+                     f"{describe(resolved, quote=code)}.")
+    else:
+        decision = decide_mapping(raw.frame)
+        resolved = decision.resolved
+        notes.extend(f"{md(sentence)} The mapping is set that way." for sentence in decision.changed)
+    mapping_editor.set_widgets(prefix, resolved)
+    st.session_state[prefix + "upload_notes"] = notes
     st.session_state[f"{prefix}upload_name"] = name
     # Roles no name gave away: the contents propose a column; a clear one for a required role
     # is chosen right away (and the page says so).
-    proposals = propose_mapping(raw.frame, by_name)
+    proposals = propose_mapping(raw.frame, explicit_form(columns, resolved))
     for proposal in proposals:
         if proposal.role in REQUIRED and proposal.confident:
             st.session_state[f"{prefix}map_{role_key(proposal.role)}"] = proposal.column
     st.session_state[prefix + "upload_proposals"] = proposals
+
+
+def _use_fix(prefix: str, resolved: dict[str, str], fix: dict[str, str]) -> None:
+    """on_click of "Use the mapping the contents suggest"."""
+    mapping_editor.set_widgets(prefix, apply_fix(resolved, fix))
+
+
+def _content_check(raw: RawTable, prefix: str, explicit: dict[str, str]) -> None:
+    """Say where the chosen mapping and the contents disagree, before anything is stored, with a
+    one-click fix."""
+    columns = [str(c) for c in raw.frame.columns]
+    try:
+        resolved = resolve_mapping(columns, explicit)
+    except UserError:
+        return  # the normalising below says what is wrong
+    key = (prefix, tuple(sorted(resolved.items())))
+    cached = st.session_state.get(prefix + "upload_check")
+    if cached is None or cached[0] != key:
+        cached = (key, check_mapping(raw.frame, resolved))
+        st.session_state[prefix + "upload_check"] = cached
+    problems = cached[1]
+    if not problems:
+        return
+    for problem in problems:
+        st.warning(md(problem.sentence()), icon=":material/report:")
+    fix = fix_of(problems)
+    st.button("Use the mapping the contents suggest", key=f"{prefix}map_fix", icon=":material/auto_fix_high:",
+              on_click=_use_fix, args=(prefix, resolved, fix),
+              help=f"Sets: {describe(apply_fix(resolved, fix))}. Keep the mapping above to store it as it is.")
 
 
 def review(
@@ -92,18 +131,11 @@ def review(
         "“—” leaves a target unmapped."
     )
     columns = [str(c) for c in raw.frame.columns]
-    cells = st.columns(5)
-    choices: dict[str, str | None] = {}
-    for cell, (target, label) in zip(cells, TARGETS, strict=False):
-        value = cell.selectbox(label, [NONE, *columns], key=f"{prefix}map_{target}")
-        choices[target] = None if value == NONE else value
-    unit = cells[4].selectbox(
-        "Duration unit", list(UNITS), format_func=UNIT_LABELS.get, key=f"{prefix}map_duration_unit",
-        help="Durations in hours or seconds are converted to minutes.",
-    )
+    choices, unit = mapping_editor.render(columns, prefix)
     chosen = dict(choices)
-    choices[UNITS[unit]] = choices.pop("duration")
 
+    for note in st.session_state.get(prefix + "upload_notes", []):
+        st.info(note, icon=":material/fact_check:")
     proposals: list[Proposal] = st.session_state.get(prefix + "upload_proposals", [])
     for proposal in proposals:
         current = chosen[role_key(proposal.role)]
@@ -116,10 +148,11 @@ def review(
         st.info(note, icon=":material/lightbulb:")
 
     try:
-        explicit = mapping_from_choices(columns, choices)
+        explicit = mapping_editor.explicit(columns, choices, unit)
     except UserError as exc:
         st.error(md(exc), icon=":material/error:")
         st.stop()
+    _content_check(raw, prefix, explicit)
 
     norm_key = tuple(sorted(explicit.items()))
     cached = st.session_state.get(prefix + "upload_norm")

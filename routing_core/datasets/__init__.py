@@ -2,14 +2,16 @@
 
 - `tables`: RawTable (a file as read) and Dataset (the canonical operations table);
 - `reading`: bytes or a path to a RawTable (CSV sniffing and streaming; `parquet` for Parquet);
-- `normalising`: RawTable + mapping to a Dataset (checks and dirt warnings), items to predict;
+- `normalising`: RawTable + mapping to a Dataset (checks and dirt warnings);
+- `batch`: items to predict from a file, every row accounted for;
 - `profiling`: counts and classifications of a table grouped by item (imports no sibling);
 - `store`: DatasetStore, the stored datasets with their records and statistics.
 
 The names below are those the rest of the code imports from `routing_core.datasets`.
 """
 
-from routing_core.datasets.normalising import load_dataset, normalise, read_items
+from routing_core.datasets.batch import read_items
+from routing_core.datasets.normalising import load_dataset, normalise
 from routing_core.datasets.profiling import (
     blank_count,
     classify_attributes,

@@ -276,30 +276,3 @@ def _dirt_warnings(
 def load_dataset(source: Source, mapping: Mapping[str, str] | None = None, name: str | None = None) -> Dataset:
     """Read and normalise a file in one step (what the CLI does)."""
     return normalise(read_table(source, name=name), mapping)
-
-
-def read_items(source: Source, mapping: Mapping[str, str] | None = None, name: str | None = None) -> pd.DataFrame:
-    """Items to predict from a file: one row per item, or long form (first row per item).
-
-    Only the item code is required; every other column keeps its name, so the attributes the
-    model learned are found by name.
-    """
-    raw = read_table(source, name=name)
-    full = resolve_mapping(raw.frame.columns, mapping)
-    sources = {t: s for s, t in full.items()}
-    if ITEM not in sources:
-        raise MissingColumns(
-            f"{raw.source_name}: no {ITEM} column found.", [ITEM], raw.frame.columns,
-            propose_mapping(raw.frame, full), _single_column_hint(raw.frame),
-        )
-    frame = raw.frame
-    if not pd.api.types.is_string_dtype(frame[sources[ITEM]]) and raw.delimiter is not None:
-        # keep leading zeros: read the code column again as text
-        frame = read_table(raw.data, name=raw.source_name, text_columns={sources[ITEM]}).frame
-    if sources[ITEM] != ITEM:
-        frame = frame.drop(columns=[ITEM], errors="ignore").rename(columns={sources[ITEM]: ITEM})
-    codes = frame[ITEM].astype("str").str.strip()
-    frame = frame.assign(**{ITEM: codes})[frame[ITEM].notna() & codes.ne("")]
-    if frame.empty:
-        raise UserError(f"{raw.source_name}: no rows with an {ITEM}.")
-    return frame.drop_duplicates(ITEM, keep="first").reset_index(drop=True)

@@ -19,7 +19,7 @@ from routing_core.atomic import atomic_write_json
 from routing_core.datasets.tables import Dataset
 from routing_core.errors import UserError
 from routing_core.names import check_name
-from routing_core.schema import PROCESS
+from routing_core.schema import CANONICAL, PROCESS
 from routing_core.sharing import abandoned, owner_token, share_dir, share_file
 from routing_core.statefile import NUMBER, TEXT, BrokenState, Field, open_regular, read_json
 
@@ -220,6 +220,7 @@ class DatasetStore:
             raise
         self.activity.record(who, STORE_DATASET, name, rows=record.rows, items=record.items,
                              source=record.source_name)
+        remember_dataset(self.root, dataset)
         return record, True
 
     def _taken(self, name: str, dataset: Dataset) -> tuple[DatasetRecord, bool]:
@@ -296,6 +297,24 @@ class DatasetStore:
                     shutil.rmtree(entry, ignore_errors=True)
                     removed += 1
         return removed
+
+
+def source_columns(dataset: Dataset) -> list[str]:
+    """The column names of the file a dataset was read from: its mapped sources and attributes."""
+    mapped = set(dataset.mapping)
+    return [*dataset.mapping, *(c for c in dataset.ops.columns if c not in CANONICAL and c not in mapped)]
+
+
+def remember_dataset(root: Path, dataset: Dataset) -> None:
+    """Remember the dataset's mapping for the next file with the same headers (never fails a save)."""
+    from routing_core import mapping_memory
+    from routing_core.content import explicit_form
+
+    columns = source_columns(dataset)
+    try:
+        mapping_memory.remember(root, columns, explicit_form(columns, dataset.mapping))
+    except OSError:
+        pass  # a read-only data home keeps the dataset; only the memory is lost
 
 
 def _save_running(entry: Path) -> bool:
