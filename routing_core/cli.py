@@ -36,6 +36,12 @@ def _add_dirs(p: argparse.ArgumentParser, default: object) -> None:
                    help="print the traceback of an unexpected error")
 
 
+def _add_event_log(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-event-log", action="store_true",
+                   help="read a file with case, activity and timestamp columns row by row, "
+                        "not as an event log")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m routing_core", description="Routing Studio core.")
     _add_dirs(parser, None)
@@ -47,11 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stats", help="print dataset statistics as JSON", parents=[dirs])
     p.add_argument("file")
     add_map(p)
+    _add_event_log(p)
 
     p = sub.add_parser("train", help="train, evaluate and publish a model version", parents=[dirs])
     p.add_argument("file")
     p.add_argument("--version", help="name of the new version (default: automatic, v%%Y%%m%%d-%%H%%M%%S)")
     add_map(p)
+    _add_event_log(p)
     p.add_argument("--dry-run", action="store_true", help="validate, profile and plan; write nothing")
     p.add_argument("--test-size", type=float, default=0.2, help="share of items held out (default 0.2)")
     p.add_argument("--seed", type=int, default=42, help="seed of the item split (default 42)")
@@ -75,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", help="model version (default: the active one)")
     add_map(p)
     p.add_argument("--top-k", type=int, default=5, help="k of top-k accuracy (default 5)")
+    _add_event_log(p)
     p.add_argument("--use-history", action="store_true",
                    help="let items known to the model return their known routing")
 
@@ -98,7 +107,7 @@ def _stats(args: argparse.Namespace) -> int:
     from routing_core.datasets import load_dataset
     from routing_core.stats import compute_stats
 
-    dataset = load_dataset(args.file, parse_map_args(args.map))
+    dataset = load_dataset(args.file, parse_map_args(args.map), event_log=not args.no_event_log)
     print_json(compute_stats(dataset))
     return 0
 
@@ -158,7 +167,7 @@ def _train(args: argparse.Namespace) -> int:
 
     from routing_core.datasets import load_dataset
 
-    dataset = load_dataset(args.file, mapping)
+    dataset = load_dataset(args.file, mapping, event_log=not args.no_event_log)
 
     def progress(stage: str, pct: float, message: str) -> None:
         print(f"[{pct:5.1f}%] {stage}: {message}", file=sys.stderr, flush=True)
@@ -212,7 +221,8 @@ def _predict(args: argparse.Namespace) -> int:
     from routing_core.datasets import read_items
     from routing_core.export import to_safe_csv
 
-    items = read_items(args.file, mapping)
+    trained = (registry.manifest(version).get("dataset") or {}).get("mapping")
+    items = read_items(args.file, mapping, trained=trained)
     frame = model.predict_frame(items, top_k=args.top_k, ignore_history=args.ignore_history)
     atomic_write_bytes(out, to_safe_csv(frame))
     print_json({"version": version, "items": int(len(items)), "rows": int(len(frame)),
@@ -231,7 +241,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from routing_core.datasets import load_dataset
     from routing_core.evaluation import routing_metrics
 
-    dataset = load_dataset(args.file, mapping)
+    dataset = load_dataset(args.file, mapping, event_log=not args.no_event_log)
     metrics = routing_metrics(model, dataset.ops, top_k=args.top_k,
                               ignore_history=not args.use_history)
     known = int(dataset.ops["item_code"].drop_duplicates().isin(

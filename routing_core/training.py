@@ -283,6 +283,8 @@ def run_training(
         "items": n_items,
         "processes": int(ops[PROCESS].nunique()),
         "source_name": getattr(dataset, "source_name", None),
+        # source column -> target: how files given to the version are read (a log's case column)
+        "mapping": dict(getattr(dataset, "mapping", None) or {}),
     }
 
     if request.dry_run:
