@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="validate, profile and plan; write nothing")
     p.add_argument("--test-size", type=float, default=0.2, help="share of items held out (default 0.2)")
     p.add_argument("--seed", type=int, default=42, help="seed of the item split (default 42)")
+    p.add_argument("--newest-by", metavar="COLUMN",
+                   help="hold out the newest --test-size share of the items by this date column "
+                        "(item creation, valid-from, order date) instead of a random share")
     p.add_argument("--top-k", type=int, default=5, help="candidates per item (default 5)")
     p.add_argument("--dataset-name", help="name to store the file under (default: from the file name)")
     p.add_argument("--no-refit", action="store_true",
@@ -158,6 +161,7 @@ def _train(args: argparse.Namespace) -> int:
     request = TrainRequest(
         dataset=args.dataset_name or "file", version=args.version, dry_run=args.dry_run,
         test_size=args.test_size, seed=args.seed, top_k=args.top_k, refit=not args.no_refit,
+        split="newest" if args.newest_by else "random", date_column=args.newest_by,
     )
     # Everything a user can get wrong is checked before anything is read or stored.
     check_request(request, registry)

@@ -22,7 +22,6 @@ from routing_core.evaluation import (
     predict_rankings,
     score_routings,
     sequence_similarity,
-    split_items,
     true_routings,
 )
 from routing_core.schema import ITEM
@@ -187,13 +186,17 @@ def compare_models(models: Mapping[str, object], ops: pd.DataFrame, source: str 
 # ---------------------------------------------------------------- items none of the versions trained on
 
 
-def training_items(ops: pd.DataFrame, test_size: float, seed: int, refit: bool) -> set[str]:
+def training_items(ops: pd.DataFrame, test_size: float, seed: int, refit: bool,
+                   split: Mapping | None = None) -> set[str]:
     """The item codes a version's published model learned from, recomputed from its recorded split
-    (all items when it was refitted on the whole dataset)."""
+    (`split`: random by seed or the newest items by a date; all items when it was refitted on the
+    whole dataset)."""
+    from routing_core.holdout import split_ops
+
     codes = ops[ITEM].astype("str")
     if refit:
         return set(codes.unique().tolist())
-    train, _ = split_items(ops, test_size=test_size, seed=seed)
+    train, _, _ = split_ops(ops, test_size, seed, split)
     return set(train[ITEM].astype("str").unique().tolist())
 
 

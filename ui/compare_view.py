@@ -66,7 +66,7 @@ def _training_items_of(info: VersionInfo, by_sha: dict) -> set[str]:
             "labelled file instead."
         )
     test_size, seed, refit = recorded_split(info.params or {}, info.metrics)
-    return training_items(loaders.dataset(record).ops, test_size, seed, refit)
+    return training_items(loaders.dataset(record).ops, test_size, seed, refit, (info.metrics or {}).get("split"))
 
 
 def _run(infos: list[VersionInfo], source: str, record, upload) -> Comparison:

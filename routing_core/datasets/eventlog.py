@@ -166,7 +166,7 @@ def parse_times(values: pd.Series) -> pd.Series | None:
     return best.dt.tz_localize(None)  # every time in UTC (offsets may differ row to row)
 
 
-_NUMERIC_DATE = re.compile(r"\s*(\d{1,2})([-/.])(\d{1,2})[-/.]\d{2,4}")
+_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})([-/.])(\d{1,2})[-/.]\d{2,4}")
 
 
 def _day_first(sample: pd.Series) -> bool:

@@ -123,6 +123,8 @@ def test_day_first_read_from_the_dots():
     assert times.tolist() == [pd.Timestamp("2024-03-05 07:00"), pd.Timestamp("2024-03-13 08:00")]
     times = parse_times(pd.Series(["05/03/2024 07:00", "13/03/2024 08:00"]))  # a first number above 12
     assert times.tolist() == [pd.Timestamp("2024-03-05 07:00"), pd.Timestamp("2024-03-13 08:00")]
+    times = parse_times(pd.Series(["2024-03-01 08:00", "2024/3/2 09:00"]))  # year first: never day first
+    assert times.tolist() == [pd.Timestamp("2024-03-01 08:00"), pd.Timestamp("2024-03-02 09:00")]
     assert parse_times(pd.Series(["10", "20"])) is None
     assert parse_times(pd.Series(["SAW", "LATHE"])) is None
 
