@@ -233,9 +233,11 @@ def split_differences(infos: Sequence) -> list[str]:
     for info in infos:
         params = info.params or {}
         metrics = info.metrics or {}
+        split = metrics.get("split") or {}
         facts.append((info.name, (info.dataset or {}).get("name"), (info.dataset or {}).get("sha256"),
                       params.get("test_size", metrics.get("test_size")),
-                      params.get("seed", metrics.get("seed"))))
+                      params.get("seed", metrics.get("seed")) if split.get("kind") != "newest"
+                      else f"newest by {split.get('date_column')}"))
     out = []
     if len({(f[1], f[2]) for f in facts}) > 1:
         out.append("They were trained on different datasets: "

@@ -9,6 +9,8 @@ found again.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
 
 import numpy as np
@@ -21,15 +23,19 @@ from routing_core.schema import ITEM
 RANDOM = "random"
 NEWEST = "newest"
 SPLITS = (RANDOM, NEWEST)
-# Whole numbers in this range are years (a "model year" or "Baujahr" column).
+# Whole numbers in this range are years when the column's name says year ("model year", "Baujahr").
 YEARS = (1900, 2100)
+_YEAR = re.compile(r"year|jahr|ano|anno|annee|jaar|년|年", re.IGNORECASE)
 
 
-def column_dates(values: pd.Series) -> pd.Series | None:
-    """The values as dates (NaT where blank), or None when the column does not hold dates."""
+def column_dates(values: pd.Series, name: object = "year") -> pd.Series | None:
+    """The values as dates (NaT where blank), or None when the column does not hold dates
+    (whole numbers are years only under a name that says year)."""
     if pd.api.types.is_bool_dtype(values):
         return None
     if pd.api.types.is_numeric_dtype(values):
+        if not _YEAR.search(unicodedata.normalize("NFKD", str(name))):
+            return None
         numbers = values.dropna()
         whole = numbers.empty or bool(np.all(np.mod(numbers.to_numpy(dtype="float64"), 1) == 0))
         if numbers.empty or not whole or not numbers.between(*YEARS).all():
@@ -43,7 +49,7 @@ def column_dates(values: pd.Series) -> pd.Series | None:
 def date_columns(ops: pd.DataFrame, item_attributes: list[str]) -> list[str]:
     """The item attributes that hold dates, in their order."""
     first = ops.drop_duplicates(ITEM)
-    return [c for c in item_attributes if c in first and column_dates(first[c]) is not None]
+    return [c for c in item_attributes if c in first and column_dates(first[c], c) is not None]
 
 
 def item_dates(ops: pd.DataFrame, column: str) -> pd.Series:
@@ -51,7 +57,7 @@ def item_dates(ops: pd.DataFrame, column: str) -> pd.Series:
     if column not in ops.columns:
         raise UserError(f"The dataset has no column '{column}' to date its items by.")
     first = ops.drop_duplicates(ITEM)
-    dates = column_dates(first[column])
+    dates = column_dates(first[column], column)
     if dates is None:
         raise UserError(f"Column '{column}' does not hold dates, so it cannot order the items in time.")
     return pd.Series(dates.to_numpy(), index=first[ITEM].astype("str").to_numpy())
@@ -89,6 +95,22 @@ def split_ops(ops: pd.DataFrame, test_size: float, seed: int, split: Mapping | N
         return split_newest(ops, test_size, str(split.get("date_column")))
     train, test = split_items(ops, test_size=test_size, seed=seed)
     return train, test, {"kind": RANDOM, "test_size": float(test_size), "seed": int(seed)}
+
+
+def today_in_format(example: object) -> object:
+    """Today written as `example` is (a year, 2024-03-01, 01.03.2024, 3/1/2024 …): what the
+    Predict form puts into a date attribute of a new item."""
+    today = pd.Timestamp.today().normalize()
+    if isinstance(example, int | float | np.integer | np.floating):
+        return today.year
+    text = str(example).strip()
+    for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y", "%d/%m/%Y", "%m/%d/%Y", "%Y%m%d"):
+        try:
+            pd.to_datetime(text, format=fmt)
+        except (ValueError, TypeError):
+            continue
+        return today.strftime(fmt)
+    return today.strftime("%Y-%m-%d")
 
 
 def describe_split(split: Mapping | None, seed: object = None) -> str:
