@@ -87,3 +87,14 @@ def test_training_holds_out_the_newest_items_and_records_it(tmp_path):
     with pytest.raises(UserError, match="no item attribute 'built'"):
         run_training(TrainRequest(dataset="dated", version="t2", split="newest", date_column="built"),
                      tmp_path / "models", home)
+
+
+def test_today_is_written_as_the_column_writes_dates():
+    from routing_core.holdout import today_in_format
+
+    today = pd.Timestamp.today().normalize()
+    assert today_in_format("2019-03-04") == today.strftime("%Y-%m-%d")
+    assert today_in_format("04.03.2019") == today.strftime("%d.%m.%Y")
+    assert today_in_format("2019/3/4") == today.strftime("%Y/%m/%d")
+    assert today_in_format(2019) == today.year
+    assert pd.Timestamp(today_in_format("not a date")) == today
