@@ -222,7 +222,8 @@ def unseen_ops(ops: pd.DataFrame, trained: Mapping[str, set[str]]) -> tuple[pd.D
         raise UserError(
             f"Every one of the dataset's {n_all:,} items was used to train at least one of the selected "
             "versions (versions refitted on a dataset learn from all its items), so there is nothing "
-            "fair left to compare on. Upload a labelled file the versions have not seen instead."
+            "fair left to compare on. Compare them on a shared holdout of the dataset (each fitted again on the "
+            "same items) or on a labelled file the versions have not seen instead."
         )
     return out, note
 
