@@ -130,7 +130,7 @@ def render(infos: list[VersionInfo]) -> None:
             "can still be told apart. This trains one model per version: it takes as long as training them."
         )
         inputs = (*inputs, test_size)
-    else:
+    if source == UPLOADED:
         upload = st.file_uploader("Labelled file (item_code, process_code, seq, duration_min and attributes)",
                                   type=["csv", "tsv", "txt", "parquet"], key="compare_file")
         if upload is None:
