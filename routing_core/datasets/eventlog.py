@@ -110,7 +110,8 @@ class EventLogReading:
     lifecycle_rows_folded: int
     rows_without_time: int
     negative_times: int
-    timing: str  # "complete - start" or "consecutive starts"
+    timing: str
+    rows_without_case_or_activity: int = 0  # "complete - start" or "consecutive starts"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -128,6 +129,8 @@ class EventLogReading:
             if self.timing == "complete - start"
             else "Step times run from a step's start to the next step's start (the last step of a case has none).",
         ]
+        if self.rows_without_case_or_activity:
+            parts.append(f"{self.rows_without_case_or_activity:,} row(s) without a case or an activity were left out.")
         if self.rows_without_time:
             parts.append(f"{self.rows_without_time:,} row(s) without a readable time were left out.")
         if self.negative_times:
@@ -356,6 +359,7 @@ def read_event_log(frame: pd.DataFrame, cols: EventLogColumns) -> tuple[pd.DataF
         steps=int(len(out)), merged_reports=int(len(base) - len(out)), lifecycle_rows_folded=folded,
         rows_without_time=without_time, negative_times=negative,
         timing="complete - start" if has_end else "consecutive starts",
+        rows_without_case_or_activity=int((~usable).sum()),
     )
     return out, reading
 

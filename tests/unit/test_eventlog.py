@@ -157,3 +157,16 @@ def test_held_out_cases_read_with_the_case_column_the_version_learned(tmp_path):
     assert items["Part Desc."].tolist() == ["Shaft", "Gear"]
     with pytest.raises(Exception, match="no item_code column found"):
         read_items(path)
+
+
+def test_rows_without_a_case_activity_or_time_are_counted(tmp_path):
+    rows = [(c, a, s, e, p, m, q) for c, a, s, e, p, m, q in ROWS]
+    rows += [("W1", "", "2024-03-01 12:00", "2024-03-01 12:10", "Shaft", "M1", 10),
+             ("", "SAW", "2024-03-01 12:00", "2024-03-01 12:10", "Shaft", "M1", 10),
+             ("W2", "DRILL", "", "", "Gear", "M4", 4)]
+    dataset = load_dataset(_write(tmp_path, rows, HEADER))
+    _same(_routings(dataset), EXPECTED)
+    said = dataset.warnings[0]
+    assert "2 row(s) without a case or an activity were left out." in said
+    assert "1 row(s) without a readable time were left out." in said
+    assert "10 rows became 6 steps" in said
