@@ -196,6 +196,12 @@ def _varies_within(cases: pd.Series, times: pd.Series) -> bool:
     return len(multi) > 0 and float((multi["nunique"] >= 2).mean()) >= VARYING_SHARE
 
 
+def _timed(times: pd.Series) -> bool:
+    """True when most values carry a time of day (events are stamped to the minute)."""
+    present = times.dropna()
+    return len(present) > 0 and float((present != present.dt.normalize()).mean()) >= VARYING_SHARE
+
+
 def _lifecycle_kind(values: pd.Series) -> pd.Series:
     """"start", "complete" or "other" per row of a lifecycle column (None for unknown words)."""
     key = values.astype("str").map(lambda v: re.sub(r"[^\w]", "", _fold(v)))
@@ -280,6 +286,8 @@ def detect_event_log(frame: pd.DataFrame, mapping: Mapping[str, str] | None = No
         start, complete = _ordered_pair(varying, times)
     if start is None:
         only = (starts or varying)[0]
+        if not _timed(times[only]):
+            return None  # one date per row without a time of day: a "changed on" date, not an event
         start, complete = (None, only) if only in ends else (only, None)
     lifecycle = None
     if complete is None or start is None:

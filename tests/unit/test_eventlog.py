@@ -147,6 +147,13 @@ def test_routing_exports_with_dates_are_not_event_logs(tmp_path):
     rows = [("P1", 10, "SAW", "2020-01-05 08:00"), ("P1", 20, "SAW", "2020-01-05 09:00")]
     frame = pd.DataFrame(rows, columns=["item_code", "seq", "process_code", "changed_at"])
     assert detect_event_log(frame) is None
+    # one date per operation, no time of day: a "changed on" date of a routing, not an event
+    rows = [("J1", "SAW", "2020-01-05"), ("J1", "MILL", "2020-02-07"), ("J2", "SAW", "2021-06-01"),
+            ("J2", "DRILL", "2021-06-03")]
+    frame = pd.DataFrame(rows, columns=["Job", "Operation", "Changed on"])
+    assert detect_event_log(frame) is None
+    frame["Changed on"] = frame["Changed on"] + " 08:30"
+    assert detect_event_log(frame) is not None  # stamped to the minute: events
 
 
 def test_held_out_cases_read_with_the_case_column_the_version_learned(tmp_path):
