@@ -285,7 +285,8 @@ with batch:
         if cached is None or cached[0] != batch_key:
             warnings: list[str] = []
             try:
-                items = read_items(upload.getvalue(), name=upload.name)
+                items = read_items(upload.getvalue(), name=upload.name,
+                                   trained=(info.dataset or {}).get("mapping"))  # e.g. a log's case column
                 result: pd.DataFrame | str = model.predict_frame(items, top_k=int(top_k),
                                                                  ignore_history=bool(ignore_history))
                 warnings = batch_warnings(model, items, result)
