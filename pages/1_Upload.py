@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from routing_core.datasets import RawTable, normalise, read_table
+from routing_core.datasets import RawTable, read_routings, read_table
+from routing_core.datasets.eventlog import detect_event_log
 from routing_core.errors import UserError
 from routing_core.names import suggest_name
 from ui import auth, frame, guard, loaders, review
@@ -56,7 +57,7 @@ with file_tab:
         help="CSV with , ; tab or | (detected); UTF-8, Excel UTF-8, CP949/EUC-KR or Latin-1; or Parquet.",
     )
     if upload is None:
-        for stale in ("upload_file_id", "upload_raw"):
+        for stale in ("upload_file_id", "upload_raw", "upload_log"):
             st.session_state.pop(stale, None)  # a removed file leaves nothing in memory
         review.forget("")
         st.info(
@@ -78,6 +79,13 @@ with file_tab:
         st.session_state["upload_raw"] = raw
         if isinstance(raw, RawTable):
             review.init_mapping(raw, "", suggest_name(upload.name))
+            # an event log opens with its case as the item and its activity as the process
+            log = detect_event_log(raw.frame)
+            st.session_state["upload_log"] = log
+            st.session_state["upload_event_log"] = log is not None
+            if log is not None:
+                st.session_state["map_item_code"] = log.case
+                st.session_state["map_process_code"] = log.activity
 
     raw = st.session_state["upload_raw"]
     if not isinstance(raw, RawTable):
@@ -90,9 +98,25 @@ with file_tab:
         md(f"{raw.source_name}: {len(raw.frame):,} rows × {raw.frame.shape[1]} columns, "
            f"read as {raw.encoding}, delimiter {delimiter}.")
     )
+    log = st.session_state.get("upload_log")
+    if log is not None:
+        times = " and ".join(f"`{md(c)}`" for c in log.timestamps)
+        with st.container(border=True, key="upload_event_log_box"):
+            st.markdown(
+                f"**This file is an event log**: one row per report of case `{md(log.case)}`, activity "
+                f"`{md(log.activity)}`, time from {times}"
+                + (f", lifecycle `{md(log.lifecycle)}`" if log.lifecycle else "") + ". "
+                "Read as an event log, each case becomes an item whose routing is its activities in "
+                "start order, repeated reports of one activity merged into one step, the step's time "
+                "taken from the timestamps."
+            )
+            st.toggle("Read as an event log", key="upload_event_log",
+                      on_change=lambda: [st.session_state.pop(k, None) for k in ("upload_norm", "upload_saved")],
+                      help="Off: every row is read as one operation, as in a routing export.")
+    as_log = bool(st.session_state.get("upload_event_log")) and log is not None
     review.review(
         raw, "",
-        make=lambda mapping: normalise(raw, mapping),
+        make=lambda mapping: read_routings(raw, mapping, event_log=as_log),
         save=lambda name, dataset: loaders.store().save(name, dataset, user=auth.user()),
         fix="Change the mapping above or fix the file.",
         same="This file with this mapping",

@@ -7,6 +7,7 @@ import streamlit as st
 
 from routing_core.errors import UserError
 from routing_core.evaluation import holdout_warning
+from routing_core.holdout import describe_split
 from routing_core.limits import gb_text
 from routing_core.training import FINAL_STATES, TrainRequest
 from ui import auth, frame, guard, loaders, train_jobs
@@ -38,9 +39,21 @@ version = left.text_input(
 )
 right.toggle("Dry run: plan only, write no version", key="train_dry_run",
              help="Validates the data, profiles it and estimates the training time.")
+dated = loaders.date_columns_of(record)
 a, b, c = st.columns(3)
 test_size = a.slider("Test share (held-out items)", 0.05, 0.5, 0.2, 0.05, key="train_test_size")
-seed = b.number_input("Seed", min_value=0, max_value=2**31 - 1, value=42, step=1, key="train_seed")
+split, date_column = "random", None
+if dated:
+    # a dataset with a date column (item creation, valid-from, order date) may be tested on its newest items
+    how = st.radio("Hold out", ["random", "newest"], key="train_split", horizontal=True,
+                   format_func=lambda s: "a random share of the items" if s == "random"
+                   else "the newest items by a date (trained on the past, tested on what came next)")
+    if how == "newest":
+        split = "newest"
+        date_column = st.selectbox("Date column", dated, key="train_date_column",
+                                   help="Items without a date stay in training.")
+seed = b.number_input("Seed", min_value=0, max_value=2**31 - 1, value=42, step=1, key="train_seed",
+                      disabled=split == "newest", help="Orders the random split.")
 top_k = c.number_input("Candidates per item (top-K)", min_value=1, max_value=20, value=5, step=1,
                        key="train_top_k")
 
@@ -53,6 +66,8 @@ if st.button("Start", key="train_start", type="primary", icon=":material/play_ar
         test_size=float(test_size),
         seed=int(seed),
         top_k=int(top_k),
+        split=split,
+        date_column=date_column,
     )
     try:
         train_jobs.open_job(JOB, manager.submit(request, user=auth.user()))
@@ -150,7 +165,8 @@ def show_plan(plan: dict, job: dict) -> None:
         f"{plan.get('items', 0):,} items in {plan.get('rows', 0):,} operations of "
         f"{plan.get('processes', 0):,} processes. {plan.get('train_items', 0):,} items to learn from, "
         f"{plan.get('test_items', 0):,} held out to measure the model (test share {request.get('test_size', 0.2)}, "
-        f"seed {request.get('seed', 42)}); {params.get('top_k', request.get('top_k', 5))} candidates per item. "
+        f"{md(describe_split(plan.get('split'), request.get('seed', 42)))}); "
+        f"{params.get('top_k', request.get('top_k', 5))} candidates per item. "
         f"The published version is {'named ' + md(named) if named else 'named automatically when it is trained'}."
     )
     with st.expander("What the model will read"):

@@ -9,6 +9,7 @@ from routing_core import charts
 from routing_core.compare import split_differences
 from routing_core.errors import UserError
 from routing_core.evaluation import holdout_warning
+from routing_core.holdout import describe_split
 from routing_core.manifest import MANIFESTS, MODELS
 from routing_core.registry import VersionInfo
 from routing_core.text import describe_reading
@@ -58,6 +59,12 @@ def best_baseline(info: VersionInfo) -> tuple[str | None, dict]:
     return name, (metrics.get("baselines") or {}).get(name) or {}
 
 
+def held_out(info: VersionInfo) -> str:
+    """"random" or "newest by <date column>": how the version chose its test items."""
+    split = (info.metrics or {}).get("split") or {}
+    return f"newest by {split.get('date_column')}" if split.get("kind") == "newest" else "random"
+
+
 table = pd.DataFrame(
     {
         "name": [i.name for i in infos],
@@ -68,6 +75,7 @@ table = pd.DataFrame(
         "F1": [metric(i, "f1_weighted") for i in infos],
         "lift vs best baseline": [hundred(metric(i, "lift_over_best")) for i in infos],
         "test items": [metric(i, "test_items") for i in infos],
+        "held out": [held_out(i) for i in infos],
         "active": [i.active for i in infos],
         "broken": [i.broken or "" for i in infos],
     }
@@ -168,6 +176,10 @@ if metrics:
         ("Duration MAE", f"{num(metric(info, 'duration_mae_min'), 2)} min"),
         ("Coverage", pct(metric(info, "coverage"))),
     ])
+    st.caption(f"Measured on {int(metric(info, 'test_items') or 0):,} held-out items: "
+               + md(describe_split(metrics.get("split"), (info.params or {}).get("seed", metrics.get("seed"))))
+               + ".", help="Random: a seeded share of the items. Newest: the newest items by a date column, "
+               "the model trained on the older ones — as it will be used on items to come.")
     few = holdout_warning(metric(info, "test_items"))
     if few:
         st.warning(md(few), icon=":material/warning:")

@@ -249,7 +249,15 @@ with one:
             for n, attr in enumerate(model.item_attributes_):
                 cell, label, key = cols[n % 3], md(attr), f"predict_attr_{attr}"
                 kind, detail = inputs.get(attr, ("text", None))
-                if kind == "number":
+                if kind == "date" and isinstance(detail, int):  # a year
+                    values[attr] = cell.number_input(label, value=float(detail), key=key,
+                                                     help="A year: this year for a new item.")
+                elif kind == "date":
+                    values[attr] = cell.text_input(
+                        label, value=str(detail), key=key,
+                        help="A date attribute: today for a new item (the model learned its practice over time).",
+                    ) or None
+                elif kind == "number":
                     values[attr] = cell.number_input(
                         label, value=None, key=key, placeholder=None if detail is None else f"e.g. {detail:g}"
                     )

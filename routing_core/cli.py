@@ -16,6 +16,7 @@ from routing_core import dbcli  # connections, fetch, refresh (registers its com
 from routing_core.cli_common import (
     COMMANDS,
     add_map,
+    cli_dataset,
     command,
     data_home_of,
     decided_mapping,
@@ -43,6 +44,12 @@ def _add_dirs(p: argparse.ArgumentParser, default: object) -> None:
                    help="print the traceback of an unexpected error")
 
 
+def _add_event_log(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-event-log", action="store_true",
+                   help="read a file with case, activity and timestamp columns row by row, "
+                        "not as an event log")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m routing_core", description="Routing Studio core.")
     _add_dirs(parser, None)
@@ -54,14 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stats", help="print dataset statistics as JSON", parents=[dirs])
     p.add_argument("file")
     add_map(p)
+    _add_event_log(p)
 
     p = sub.add_parser("train", help="train, evaluate and publish a model version", parents=[dirs])
     p.add_argument("file")
     p.add_argument("--version", help="name of the new version (default: automatic, v%%Y%%m%%d-%%H%%M%%S)")
     add_map(p)
+    _add_event_log(p)
     p.add_argument("--dry-run", action="store_true", help="validate, profile and plan; write nothing")
     p.add_argument("--test-size", type=float, default=0.2, help="share of items held out (default 0.2)")
     p.add_argument("--seed", type=int, default=42, help="seed of the item split (default 42)")
+    p.add_argument("--newest-by", metavar="COLUMN",
+                   help="hold out the newest --test-size share of the items by this date column "
+                        "(item creation, valid-from, order date) instead of a random share")
     p.add_argument("--top-k", type=int, default=5, help="candidates per item (default 5)")
     p.add_argument("--dataset-name", help="name to store the file under (default: from the file name)")
     p.add_argument("--no-refit", action="store_true",
@@ -82,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", help="model version (default: the active one)")
     add_map(p)
     p.add_argument("--top-k", type=int, default=5, help="k of top-k accuracy (default 5)")
+    _add_event_log(p)
     p.add_argument("--use-history", action="store_true",
                    help="let items known to the model return their known routing")
 
@@ -102,11 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 @command("stats")
 def _stats(args: argparse.Namespace) -> int:
-    from routing_core.datasets import normalise, read_table
+    from routing_core.datasets import read_table
     from routing_core.stats import compute_stats
 
     raw = read_table(args.file)
-    dataset = normalise(raw, decided_mapping(args, raw, refuse=False))
+    dataset = cli_dataset(args, raw, refuse=False)
     print_json(compute_stats(dataset))
     return 0
 
@@ -157,6 +170,7 @@ def _train(args: argparse.Namespace) -> int:
     request = TrainRequest(
         dataset=args.dataset_name or "file", version=args.version, dry_run=args.dry_run,
         test_size=args.test_size, seed=args.seed, top_k=args.top_k, refit=not args.no_refit,
+        split="newest" if args.newest_by else "random", date_column=args.newest_by,
     )
     # Everything a user can get wrong is checked before anything is read or stored.
     check_request(request, registry)
@@ -164,10 +178,10 @@ def _train(args: argparse.Namespace) -> int:
         check_name(args.dataset_name, "dataset name")
     parse_map_args(args.map)  # a malformed --map is refused before the file is read
 
-    from routing_core.datasets import normalise, read_table
+    from routing_core.datasets import read_table
 
     raw = read_table(args.file)
-    dataset = normalise(raw, decided_mapping(args, raw))
+    dataset = cli_dataset(args, raw)
 
     def progress(stage: str, pct: float, message: str) -> None:
         print(f"[{pct:5.1f}%] {stage}: {message}", file=sys.stderr, flush=True)
@@ -254,12 +268,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     model = registry.load_model(version)  # hash-checked before the file is read
 
     from routing_core.compare import vocabulary_overlap
-    from routing_core.datasets import normalise, read_table
+    from routing_core.datasets import read_routings, read_table
     from routing_core.evaluation import routing_metrics
 
     raw = read_table(args.file)
-    dataset = normalise(raw, mapping or _version_mapping(registry, version, raw, ("item_code", "process_code"))
-                        or decided_mapping(args, raw, refuse=False))
+    dataset = read_routings(raw, mapping or _version_mapping(registry, version, raw, ("item_code", "process_code"))
+                            or decided_mapping(args, raw, refuse=False), event_log=not args.no_event_log)
     unknown = vocabulary_overlap(dataset.ops, {version: model})
     if unknown is not None:
         raise UserError(f"{args.file}: {unknown} Check the mapping (--map SOURCE=process_code).")

@@ -71,3 +71,18 @@ def decided_mapping(args: argparse.Namespace, raw, refuse: bool = True) -> dict[
         for problem in decision.problems:
             print(f"warning: {problem.sentence()}", file=sys.stderr)
     return decision.mapping
+
+
+def cli_dataset(args: argparse.Namespace, raw, refuse: bool = True):
+    """The Dataset a command reads from `raw`: an event log (unless --no-event-log) read as
+    routings with --map naming its case or activity where the names do not; any other file with
+    the mapping decided_mapping() settles."""
+    from routing_core.datasets import read_routings
+    from routing_core.datasets.eventlog import detect_event_log
+    from routing_core.schema import parse_map_args
+
+    if not getattr(args, "no_event_log", False):
+        explicit = parse_map_args(getattr(args, "map", None))
+        if detect_event_log(raw.frame, explicit) is not None:
+            return read_routings(raw, explicit, event_log=True)
+    return read_routings(raw, decided_mapping(args, raw, refuse=refuse), event_log=False)

@@ -22,7 +22,6 @@ from routing_core.evaluation import (
     predict_rankings,
     score_routings,
     sequence_similarity,
-    split_items,
     true_routings,
 )
 from routing_core.schema import ITEM
@@ -187,13 +186,17 @@ def compare_models(models: Mapping[str, object], ops: pd.DataFrame, source: str 
 # ---------------------------------------------------------------- items none of the versions trained on
 
 
-def training_items(ops: pd.DataFrame, test_size: float, seed: int, refit: bool) -> set[str]:
+def training_items(ops: pd.DataFrame, test_size: float, seed: int, refit: bool,
+                   split: Mapping | None = None) -> set[str]:
     """The item codes a version's published model learned from, recomputed from its recorded split
-    (all items when it was refitted on the whole dataset)."""
+    (`split`: random by seed or the newest items by a date; all items when it was refitted on the
+    whole dataset)."""
+    from routing_core.holdout import split_ops
+
     codes = ops[ITEM].astype("str")
     if refit:
         return set(codes.unique().tolist())
-    train, _ = split_items(ops, test_size=test_size, seed=seed)
+    train, _, _ = split_ops(ops, test_size, seed, split)
     return set(train[ITEM].astype("str").unique().tolist())
 
 
@@ -219,7 +222,8 @@ def unseen_ops(ops: pd.DataFrame, trained: Mapping[str, set[str]]) -> tuple[pd.D
         raise UserError(
             f"Every one of the dataset's {n_all:,} items was used to train at least one of the selected "
             "versions (versions refitted on a dataset learn from all its items), so there is nothing "
-            "fair left to compare on. Upload a labelled file the versions have not seen instead."
+            "fair left to compare on. Compare them on a shared holdout of the dataset (each fitted again on the "
+            "same items) or on a labelled file the versions have not seen instead."
         )
     return out, note
 
@@ -230,9 +234,11 @@ def split_differences(infos: Sequence) -> list[str]:
     for info in infos:
         params = info.params or {}
         metrics = info.metrics or {}
+        split = metrics.get("split") or {}
         facts.append((info.name, (info.dataset or {}).get("name"), (info.dataset or {}).get("sha256"),
                       params.get("test_size", metrics.get("test_size")),
-                      params.get("seed", metrics.get("seed"))))
+                      params.get("seed", metrics.get("seed")) if split.get("kind") != "newest"
+                      else f"newest by {split.get('date_column')}"))
     out = []
     if len({(f[1], f[2]) for f in facts}) > 1:
         out.append("They were trained on different datasets: "

@@ -126,6 +126,7 @@ METRICS_FIELDS = {
     "beats_baseline": Field((bool, None)),
     "reading": Field((dict, list, None)),
     "dataset_stats": Field((dict, None)),
+    "split": Field((dict, None)),
 }
 
 

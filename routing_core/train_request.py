@@ -26,6 +26,8 @@ class TrainRequest:
     top_k: int = 5
     params: dict = field(default_factory=dict)
     refit: bool = True  # after the holdout evaluation, fit the published model on every item
+    split: str = "random"  # or "newest": hold out the newest test_size share of items by date_column
+    date_column: str | None = None
 
     def to_dict(self) -> dict:
         """Plain JSON values."""
@@ -70,6 +72,10 @@ def check_request(request: TrainRequest, registry: Registry | None = None) -> No
         raise UserError(f"The test size must be a share between 0 and 1 (got {request.test_size!r}).")
     if isinstance(request.seed, bool) or not isinstance(request.seed, int):
         raise UserError(f"The seed must be a whole number (got {request.seed!r}).")
+    if request.split not in ("random", "newest"):
+        raise UserError(f"The split must be 'random' or 'newest' (got {request.split!r}).")
+    if request.split == "newest" and (not isinstance(request.date_column, str) or not request.date_column):
+        raise UserError("Holding out the newest items needs the date column to order them by.")
     if isinstance(request.top_k, bool) or not isinstance(request.top_k, int) or request.top_k < 1:
         raise UserError(f"top-k must be a whole number of 1 or more (got {request.top_k!r}).")
     if not isinstance(request.params, dict):

@@ -218,7 +218,8 @@ def run_training(
     `request.dataset` names one in the dataset store.
     """
     from routing_core.datasets import DatasetStore, item_table
-    from routing_core.evaluation import evaluate_model, split_items
+    from routing_core.evaluation import evaluate_model
+    from routing_core.holdout import NEWEST, describe_split, split_ops
     from routing_core.model import RoutingModel
     from routing_core.schema import ITEM, PROCESS
     from routing_core.stats import compute_stats
@@ -261,14 +262,18 @@ def run_training(
 
     # split
     report("split", 0.0, "splitting by item")
-    train_ops, test_ops = split_items(ops, test_size=float(request.test_size), seed=request.seed)
+    if request.split == NEWEST and request.date_column not in dataset.item_attributes:
+        raise UserError(f"Dataset '{request.dataset}' has no item attribute '{request.date_column}' "
+                        "to hold out the newest items by.")
+    train_ops, test_ops, split = split_ops(ops, float(request.test_size), request.seed,
+                                           {"kind": request.split, "date_column": request.date_column})
     n_train, n_test = int(train_ops[ITEM].nunique()), int(test_ops[ITEM].nunique())
     if n_train == 0 or n_test == 0:
         raise UserError(
             f"Dataset '{request.dataset}' has too few items ({n_items}) for a test share of "
             f"{request.test_size}: the split leaves {n_train} to learn from and {n_test} to test on."
         )
-    report("split", 1.0, f"{n_train:,} items to learn from, {n_test:,} to test on")
+    report("split", 1.0, f"{n_train:,} items to learn from, {n_test:,} to test on ({describe_split(split)})")
 
     # features
     report("features", 0.0, "classifying attributes")
@@ -283,7 +288,7 @@ def run_training(
         "items": n_items,
         "processes": int(ops[PROCESS].nunique()),
         "source_name": getattr(dataset, "source_name", None),
-        # the source columns it was read with: files given to the version are read the same way
+        # source column -> target: files given to the version are read the same way (a log's case column)
         "mapping": dict(getattr(dataset, "mapping", None) or {}),
     }
 
@@ -302,6 +307,7 @@ def run_training(
             "items": n_items,
             "train_items": n_train,
             "test_items": n_test,
+            "split": split,
             "processes": int(ops[PROCESS].nunique()),
             "item_attributes": item_attrs,
             "operation_attributes": op_attrs,
@@ -356,6 +362,7 @@ def run_training(
         "test_items": n_test,
         "test_size": float(request.test_size),
         "seed": request.seed,
+        "split": split,
         "dataset_stats": _dataset_stats(stats),
         # Whether the published model puts the most frequent routing first (its trial on items it
         # did not see found it no closer to the recorded routings), and the trial's figures.
@@ -368,7 +375,7 @@ def run_training(
         "created_at": created_at,
     })
     params = {**final.get_params(), "config": final.config_.to_dict(), "test_size": float(request.test_size),
-              "seed": request.seed,
+              "seed": request.seed, "split": split,
               "refit": request.refit}
     training_request = {**request.to_dict(), "version": version, "dataset_sha256": dataset_sha,
                         "submitted_at": created_at}

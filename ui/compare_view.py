@@ -27,6 +27,7 @@ from ui.text import md
 
 RESULT = "compare_result"  # session key: (inputs key, Comparison | error message)
 STORED, UPLOADED = "Items of a stored dataset that none of them trained on", "An uploaded labelled file"
+SHARED = "A shared holdout of a stored dataset (each fitted again on the same items)"
 SHARES = {"routing_accuracy", "top_3_accuracy", "step_accuracy", "coverage"}
 KEYS = {v: k for k, v in LABELS.items()}
 
@@ -69,10 +70,28 @@ def _training_items_of(info: VersionInfo, by_sha: dict) -> set[str]:
             "labelled file instead."
         )
     test_size, seed, refit = recorded_split(info.params or {}, info.metrics)
-    return training_items(loaders.dataset(record).ops, test_size, seed, refit)
+    return training_items(loaders.dataset(record).ops, test_size, seed, refit, (info.metrics or {}).get("split"))
 
 
-def _run(infos: list[VersionInfo], source: str, record, upload, mapping=None) -> Comparison:
+def _shared(infos: list[VersionInfo], record, test_size: float) -> Comparison:
+    """Each version fitted again with its own parameters on the same share of the dataset."""
+    from routing_core.shared_holdout import compare_on_shared_holdout
+
+    dataset = loaders.dataset(record)
+    splits = [(i.metrics or {}).get("split") or {} for i in infos]
+    newest = splits[0] if splits[0].get("kind") == "newest" and all(s == splits[0] for s in splits) else None
+    bar = st.progress(0.0, "Fitting")
+    try:
+        return compare_on_shared_holdout({i.name: i.params or {} for i in infos}, dataset, test_size,
+                                         split=newest, progress=lambda f, m: bar.progress(min(f, 1.0), m))
+    finally:
+        bar.empty()
+
+
+def _run(infos: list[VersionInfo], source: str, record, upload, mapping=None,
+         test_size: float = 0.2) -> Comparison:
+    if source == SHARED:
+        return _shared(infos, record, test_size)
     registry = loaders.registry()
     models = {i.name: registry.load_model(i.name) for i in infos}
     if source == STORED:
@@ -125,15 +144,24 @@ def render(infos: list[VersionInfo]) -> None:
         f"Differences are from **{md(infos[0].name)}**, in percentage points, with a 95 % paired-bootstrap "
         "interval over the items: an interval that includes 0 does not tell the versions apart."
     )
-    source = st.radio("Compare on", [STORED, UPLOADED], key="compare_source", horizontal=True)
+    source = st.radio("Compare on", [STORED, SHARED, UPLOADED], key="compare_source", horizontal=True)
     record = upload = mapping = None
-    if source == STORED:
+    test_size = 0.2
+    if source in (STORED, SHARED):
         record = loaders.pick_dataset("compare_dataset", "Dataset to take the items from")
         if record is None:
             st.info("No dataset is stored.")
             return
         inputs = (record.name, record.sha256)
-    else:
+    if source == SHARED:
+        test_size = st.slider("Held-out share", 0.05, 0.5, 0.2, 0.05, key="compare_shared_share")
+        st.caption(
+            f"Each version is fitted again with its own parameters on the same {1 - test_size:.0%} of the "
+            f"items and all predict the same other {test_size:.0%}, so versions that learned every item "
+            "can still be told apart. This trains one model per version: it takes as long as training them."
+        )
+        inputs = (*inputs, test_size)
+    if source == UPLOADED:
         file = st.file_uploader("Labelled file (item, process, sequence, duration and attributes)",
                                 type=["csv", "tsv", "txt", "parquet"], key="compare_file")
         if file is None:
@@ -151,7 +179,7 @@ def render(infos: list[VersionInfo]) -> None:
     key = (tuple(loaders.version_identity(i) for i in infos), source, *inputs)
     if st.button("Compare head to head", key="compare_run", type="primary", icon=":material/compare_arrows:"):
         try:
-            result: Comparison | str = _run(infos, source, record, upload, mapping)
+            result: Comparison | str = _run(infos, source, record, upload, mapping, test_size)
         except UserError as exc:
             result = str(exc)
         st.session_state[RESULT] = (key, result)

@@ -9,6 +9,7 @@ import streamlit as st
 
 from routing_core.datasets import Dataset, DatasetRecord, DatasetStore, data_home, item_table
 from routing_core.errors import UserError
+from routing_core.holdout import date_columns, today_in_format
 from routing_core.registry import Registry, VersionInfo, models_dir
 from ui.text import md
 
@@ -127,9 +128,12 @@ def items(record: DatasetRecord) -> pd.DataFrame:
 def _attribute_inputs(root: str, name: str, sha256: str, created_at: str, limit: int) -> dict[str, tuple]:
     table = _items(root, name, sha256, created_at)
     inputs: dict[str, tuple] = {}
+    dated = set(_date_columns(root, name, sha256, created_at))
     for col in table.columns[1:]:
         values = table[col]
-        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        if col in dated:  # a new item is made today: its date, written as the column writes dates
+            inputs[col] = ("date", today_in_format(values.dropna().iloc[-1]))
+        elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
             inputs[col] = ("number", float(values.median()) if values.notna().any() else None)
         elif values.nunique() <= limit:
             inputs[col] = ("choice", sorted(values.dropna().astype("str").unique()))
@@ -138,8 +142,20 @@ def _attribute_inputs(root: str, name: str, sha256: str, created_at: str, limit:
     return inputs
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _date_columns(root: str, name: str, sha256: str, created_at: str) -> list[str]:
+    table = _items(root, name, sha256, created_at)
+    return date_columns(table, list(table.columns[1:]))
+
+
+def date_columns_of(record: DatasetRecord) -> list[str]:
+    """The item attributes of a stored dataset that hold dates."""
+    return list(_date_columns(*_identity(record)))
+
+
 def attribute_inputs(record: DatasetRecord, limit: int = 200) -> dict[str, tuple]:
-    """For each item attribute: ("number", median), ("choice", values) or ("text", None), from the items."""
+    """For each item attribute: ("date", today), ("number", median), ("choice", values) or ("text", None),
+    from the items."""
     return _attribute_inputs(*_identity(record), limit)
 
 

@@ -2,6 +2,7 @@
 
 - `tables`: RawTable (a file as read) and Dataset (the canonical operations table);
 - `reading`: bytes or a path to a RawTable (CSV sniffing and streaming; `parquet` for Parquet);
+- `eventlog`: an event log (case, activity, timestamps) recognised and read as routings;
 - `normalising`: RawTable + mapping to a Dataset (checks and dirt warnings);
 - `batch`: items to predict from a file, every row accounted for;
 - `profiling`: counts and classifications of a table grouped by item (imports no sibling);
@@ -11,7 +12,7 @@ The names below are those the rest of the code imports from `routing_core.datase
 """
 
 from routing_core.datasets.batch import read_items
-from routing_core.datasets.normalising import load_dataset, normalise
+from routing_core.datasets.normalising import load_dataset, normalise, read_routings
 from routing_core.datasets.profiling import (
     blank_count,
     classify_attributes,
@@ -38,5 +39,6 @@ __all__ = [
     "load_dataset",
     "normalise",
     "read_items",
+    "read_routings",
     "read_table",
 ]

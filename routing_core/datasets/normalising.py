@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from routing_core.datasets.eventlog import as_routings
 from routing_core.datasets.profiling import (
     arrow_text,
     blank_count,
@@ -273,6 +274,28 @@ def _dirt_warnings(
     return warnings
 
 
-def load_dataset(source: Source, mapping: Mapping[str, str] | None = None, name: str | None = None) -> Dataset:
-    """Read and normalise a file in one step (what the CLI does)."""
-    return normalise(read_table(source, name=name), mapping)
+def read_routings(raw: RawTable, mapping: Mapping[str, str] | None = None, event_log: bool = True) -> Dataset:
+    """normalise(), with an event log (case, activity, timestamps) read as routings first unless
+    `event_log` is False; the reading is said in the first warning and kept in `source`."""
+    frame, mapping, reading = as_routings(raw.frame, mapping, enabled=event_log)
+    if reading is None:
+        return normalise(raw, mapping)
+    codes = {reading.case, reading.activity}
+    if raw.delimiter is not None and raw.data and not all(
+            pd.api.types.is_string_dtype(raw.frame[c]) for c in codes):
+        # a code column read as numbers: read again as text (leading zeros), then as a log
+        frame, mapping, reading = as_routings(
+            read_csv(raw.data, python_encoding(raw.encoding), raw.delimiter, raw.source_name, codes),
+            mapping, enabled=event_log)
+    steps = RawTable(frame, raw.encoding, None, pending_sha256(raw), raw.source_name)
+    dataset = normalise(steps, mapping)
+    dataset.delimiter = raw.delimiter
+    dataset.warnings.insert(0, reading.sentence())
+    dataset.source = {**dataset.source, "event_log": reading.to_dict()}
+    return dataset
+
+
+def load_dataset(source: Source, mapping: Mapping[str, str] | None = None, name: str | None = None,
+                 event_log: bool = True) -> Dataset:
+    """Read and normalise a file in one step (what the CLI does); see read_routings."""
+    return read_routings(read_table(source, name=name), mapping, event_log)

@@ -27,8 +27,9 @@ def test_table_compare_and_baseline_verdict(trained, models_dir):
     assert sorted(table["name"]) == sorted(trained)
     assert list(table.columns) == [
         "name", "created", "dataset", "routing accuracy", "top-3", "F1", "lift vs best baseline", "test items",
-        "active", "broken",
+        "held out", "active", "broken",
     ]
+    assert table["held out"].tolist() == ["random", "random"]
     for row in table.itertuples():
         metrics = registry.get(row.name).metrics
         # shares in percent, the lift in percentage points
@@ -157,6 +158,14 @@ def test_head_to_head_on_an_uploaded_file_and_on_a_stored_dataset(trained, model
     at.button(key="compare_run").click().run()
     assert not at.exception
     assert any("nothing fair left to compare on" in t for t in texts(at.main.error))
+    # ... so each is fitted again on the same 80 % of the sample and both predict the other 20 %
+    at.radio(key="compare_source").set_value(
+        "A shared holdout of a stored dataset (each fitted again on the same items)").run()
+    at.button(key="compare_run").click().run()
+    assert not at.exception, at.exception
+    sample_items = registry.get(names[0]).dataset["items"]
+    assert any(f"the other {round(0.2 * sample_items)} (random (seed 42))" in t for t in texts(at.main.caption))
+    assert set(frame_with(at, "metric").columns) >= {"metric", *names}
 
     data = sample_csv_bytes(SampleConfig(n_items=40, seed=99))
     at.radio(key="compare_source").set_value("An uploaded labelled file").run()

@@ -156,3 +156,22 @@ def test_low_score_candidates_are_folded_and_fewer_candidates_explained(trained,
     n = len(full) + len(folded)
     if n < 20:
         assert any(f"{n} candidate(s) of the 20 asked for" in t for t in texts(at.main.caption))
+
+
+def test_a_date_attribute_of_a_new_item_is_filled_with_today(data_home, models_dir):
+    from routing_core.datasets import load_dataset
+    from routing_core.sample import sample_csv_bytes
+    from routing_core.training import TrainRequest, run_training
+
+    frame = pd.read_csv(io.BytesIO(sample_csv_bytes(SampleConfig(n_items=60, seed=8))), dtype={"item_code": str})
+    codes = sorted(frame["item_code"].unique())
+    frame["valid_from"] = frame["item_code"].map({c: f"{1 + i % 28:02d}.{1 + i // 28:02d}.2023"
+                                                  for i, c in enumerate(codes)})
+    DatasetStore(data_home).save("dated", load_dataset(frame.to_csv(index=False).encode(), name="dated.csv"))
+    run_training(TrainRequest("dated", version="v-dated"), models_dir, data_home)
+    Registry(models_dir).activate("v-dated")
+    assert "valid_from" in Registry(models_dir).load_model("v-dated").item_attributes_
+    at = open_app(PREDICT)
+    at.radio(key="predict_mode").set_value("Type its attributes").run()
+    assert not at.exception
+    assert at.text_input(key="predict_attr_valid_from").value == pd.Timestamp.today().strftime("%d.%m.%Y")

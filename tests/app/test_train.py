@@ -115,3 +115,32 @@ def test_train_it_now_after_a_dry_run_trains_that_plan(small_sample, models_dir)
               or bool(a.main.error))
     info = Registry(models_dir).get("v-planned")
     assert info.metrics["test_items"] == 15 and info.params["test_size"] == 0.05
+
+
+def test_a_dated_dataset_can_hold_out_its_newest_items(data_home, models_dir):
+    import pandas as pd
+
+    from routing_core.datasets import DatasetStore, load_dataset
+    from routing_core.sample import SampleConfig, sample_csv_bytes
+
+    frame = pd.read_csv(pd.io.common.BytesIO(sample_csv_bytes(SampleConfig(n_items=60, seed=3))),
+                        dtype={"item_code": str})
+    codes = sorted(frame["item_code"].unique())
+    frame["valid_from"] = frame["item_code"].map(
+        {c: f"{1 + i % 28:02d}.{1 + i // 28:02d}.2024" for i, c in enumerate(codes)})  # day first
+    DatasetStore(data_home).save("dated", load_dataset(frame.to_csv(index=False).encode(), name="dated.csv"))
+    at = open_app(TRAIN)
+    at.selectbox(key="train_dataset").set_value("dated").run()
+    options = at.radio(key="train_split").options
+    assert len(options) == 2 and options[1].startswith("the newest items by a date")
+    at.radio(key="train_split").set_value("newest").run()
+    assert at.selectbox(key="train_date_column").options == ["valid_from"]
+    assert at.number_input(key="train_seed").disabled  # the seed orders a random split only
+    at.toggle(key="train_dry_run").set_value(True)
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    run_until(at, finished)
+    said = next(t for t in texts(at.main.markdown) if t.startswith("**The plan.**"))
+    # 60 items: 48 to learn from, the 12 newest (items 49-60: 21.02.2024 to 04.03.2024) held out
+    assert "48 items to learn from, 12 held out" in said
+    assert "newest 20 % by valid_from (held out from 2024-02-21, trained up to 2024-02-20)" in said

@@ -225,3 +225,40 @@ def test_optional_column_proposed_from_contents(page):
     ]
     at.selectbox(key="map_seq").set_value("C9").run()
     assert not at.info
+
+
+EVENT_LOG = (
+    "Case ID,Start Timestamp,Complete Timestamp,Activity,Part Desc.\n"
+    "C1,2024/05/06 06:00:00,2024/05/06 06:10:00,SAW,Shaft\n"
+    "C2,2024/05/06 06:05:00,2024/05/06 06:50:00,HOB,Gear\n"
+    "C1,2024/05/06 06:12:00,2024/05/06 06:17:00,SAW,Shaft\n"
+    "C1,2024/05/06 06:20:00,2024/05/06 06:50:00,LATHE,Shaft\n"
+    "C2,2024/05/06 07:00:00,2024/05/06 07:06:00,INSPECT,Gear\n"
+)
+
+
+def test_event_log_is_said_read_as_routings_and_can_be_switched_off(page, tmp_path, data_home):
+    path = tmp_path / "mes_log.csv"
+    path.write_text(EVENT_LOG)
+    at = upload(page, path)
+    assert not at.exception
+    assert at.selectbox(key="map_item_code").value == "Case ID"
+    assert at.selectbox(key="map_process_code").value == "Activity"
+    assert any("This file is an event log" in m.value for m in at.main.markdown)
+    assert at.toggle(key="upload_event_log").value is True
+    # C1: SAW (10 + 5 min, two reports), LATHE 30; C2: HOB 45, INSPECT 6
+    assert metrics(at)["Operations"] == "4" and metrics(at)["Items"] == "2"
+    preview = preview_of(at)
+    assert preview["process_code"].tolist() == ["SAW", "LATHE", "HOB", "INSPECT"]
+    assert preview["duration_min"].tolist() == [15.0, 30.0, 45.0, 6.0]
+    assert "Start Timestamp" not in preview.columns
+    assert texts(at.warning)[0].startswith("Read as an event log")
+
+    at.toggle(key="upload_event_log").set_value(False).run()
+    assert not at.exception
+    assert metrics(at)["Operations"] == "5"  # row by row: every report a step
+    at.toggle(key="upload_event_log").set_value(True).run()
+    at.button(key="upload_save").click().run()
+    assert not at.exception
+    record = DatasetStore(data_home).record("mes_log")
+    assert record.rows == 4 and record.mapping["Case ID"] == "item_code"
