@@ -250,17 +250,18 @@ def detect_event_log(frame: pd.DataFrame, mapping: Mapping[str, str] | None = No
     if SEQ in explicit or any(t in explicit for t in DURATION_UNITS):
         return None
     ignored = {s for s, t in mapping.items() if t == IGNORE}
-    detected = {t: s for s, t in detect_mapping(frame.columns).items() if s not in ignored}
-    if SEQ in detected or any(t in detected for t in DURATION_UNITS):
-        return None
     times = {}
     for col in frame.columns:
-        if col in explicit.values():
+        if col in explicit.values() or col in ignored:
             continue
         parsed = parse_times(frame[col])
         if parsed is not None:
             times[str(col)] = parsed
     if not times:
+        return None
+    # a column named like a duration ("Time") that holds date-times is a timestamp
+    detected = {t: s for s, t in detect_mapping(frame.columns).items() if s not in ignored and s not in times}
+    if SEQ in detected or any(t in detected for t in DURATION_UNITS):
         return None
     skip = set(times) | ignored
     case = _role_column(frame, explicit.get(ITEM), detected.get(ITEM), _CASE_WORDS, skip)
