@@ -251,7 +251,7 @@ def detect_event_log(frame: pd.DataFrame, mapping: Mapping[str, str] | None = No
         return None
     ignored = {s for s, t in mapping.items() if t == IGNORE}
     times = {}
-    for col in frame.columns:
+    for col in _date_like(frame):
         if col in explicit.values() or col in ignored:
             continue
         parsed = parse_times(frame[col])
@@ -294,6 +294,21 @@ def detect_event_log(frame: pd.DataFrame, mapping: Mapping[str, str] | None = No
     if complete is None or start is None:
         lifecycle = _find_lifecycle(frame, skip | {case, activity})
     return EventLogColumns(case, activity, start, complete, lifecycle)
+
+
+def _date_like(frame: pd.DataFrame, rows: int = 20) -> list:
+    """The columns that may hold date-times: date-time typed, or text with a date among the
+    first rows (numbers never are). Checked on the first rows at once, so a file of thousands of
+    columns is screened fast."""
+    kinds = [getattr(d, "kind", "O") for d in frame.dtypes]
+    head = frame.iloc[:rows].to_numpy(dtype=object)
+    out = []
+    for i, col in enumerate(frame.columns):
+        if kinds[i] == "M":
+            out.append(col)
+        elif kinds[i] not in "biufcm" and any(isinstance(v, str) and _DATE.match(v) for v in head[:, i]):
+            out.append(col)
+    return out
 
 
 def _ordered_pair(columns: list[str], times: dict[str, pd.Series]) -> tuple[str | None, str | None]:
