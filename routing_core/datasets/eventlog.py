@@ -250,17 +250,18 @@ def detect_event_log(frame: pd.DataFrame, mapping: Mapping[str, str] | None = No
     if SEQ in explicit or any(t in explicit for t in DURATION_UNITS):
         return None
     ignored = {s for s, t in mapping.items() if t == IGNORE}
-    detected = {t: s for s, t in detect_mapping(frame.columns).items() if s not in ignored}
-    if SEQ in detected or any(t in detected for t in DURATION_UNITS):
-        return None
     times = {}
-    for col in frame.columns:
-        if col in explicit.values():
+    for col in _date_like(frame):
+        if col in explicit.values() or col in ignored:
             continue
         parsed = parse_times(frame[col])
         if parsed is not None:
             times[str(col)] = parsed
     if not times:
+        return None
+    # a column named like a duration ("Time") that holds date-times is a timestamp
+    detected = {t: s for s, t in detect_mapping(frame.columns).items() if s not in ignored and s not in times}
+    if SEQ in detected or any(t in detected for t in DURATION_UNITS):
         return None
     skip = set(times) | ignored
     case = _role_column(frame, explicit.get(ITEM), detected.get(ITEM), _CASE_WORDS, skip)
@@ -293,6 +294,21 @@ def detect_event_log(frame: pd.DataFrame, mapping: Mapping[str, str] | None = No
     if complete is None or start is None:
         lifecycle = _find_lifecycle(frame, skip | {case, activity})
     return EventLogColumns(case, activity, start, complete, lifecycle)
+
+
+def _date_like(frame: pd.DataFrame, rows: int = 20) -> list:
+    """The columns that may hold date-times: date-time typed, or text with a date among the
+    first rows (numbers never are). Checked on the first rows at once, so a file of thousands of
+    columns is screened fast."""
+    kinds = [getattr(d, "kind", "O") for d in frame.dtypes]
+    head = frame.iloc[:rows].to_numpy(dtype=object)
+    out = []
+    for i, col in enumerate(frame.columns):
+        if kinds[i] == "M":
+            out.append(col)
+        elif kinds[i] not in "biufcm" and any(isinstance(v, str) and _DATE.match(v) for v in head[:, i]):
+            out.append(col)
+    return out
 
 
 def _ordered_pair(columns: list[str], times: dict[str, pd.Series]) -> tuple[str | None, str | None]:

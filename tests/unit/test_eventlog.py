@@ -105,6 +105,13 @@ def test_lifecycle_rows_folded(tmp_path):
     assert "lifecycle:transition" not in dataset.ops.columns
 
 
+def test_a_timestamp_named_like_a_duration_is_a_timestamp(tmp_path):
+    rows = [(c, a, s, p) for c, a, s, _, p, _, _ in ROWS]
+    dataset = load_dataset(_write(tmp_path, rows, ["Case", "Activity", "Time", "Part"]))
+    assert dataset.source["event_log"]["start"] == "Time"
+    assert dataset.ops.loc[dataset.ops["item_code"] == "W2", "duration_min"].iloc[0] == 55.0  # 08:05 to 09:00
+
+
 def test_names_in_another_language_and_day_first_dates(tmp_path):
     rows = [
         ("A-1", "Sägen", "13.02.2024 08:00", "13.02.2024 08:25"),
