@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from routing_core.access import local_user  # the command line acts as the OS user, by name
 from routing_core.cli_common import add_map, command, data_home_of, print_json
 from routing_core.errors import UserError
 from routing_core.schema import parse_map_args
@@ -67,7 +68,7 @@ def _connections(args: argparse.Namespace) -> int:
         row = {"name": spec.name, "url": spec.shown, "row_limit": spec.row_limit, "timeout": spec.timeout,
                "problem": spec.problem or None}
         if args.tables and not spec.problem:
-            row["tables"] = {t.name: [c for c, _ in t.columns] for t in database.list_tables(spec)}
+            row["tables"] = {t.name: [c for c, _ in t.columns] for t in database.list_tables(spec, user=local_user())}
         rows.append(row)
     print_json(rows)
     return 0
@@ -92,15 +93,15 @@ def _fetch(args: argparse.Namespace) -> int:
     if args.query:
         sql = args.query
     else:
-        tables = {t.name: t for t in database.list_tables(spec)}
+        tables = {t.name: t for t in database.list_tables(spec, user=local_user())}
         for view in filter(None, (args.table, args.items, args.routings)):
             if view not in tables:
                 raise UserError(f"'{spec.name}' has no table or view named '{view}' (it has: "
                                 f"{', '.join(list(tables)[:20]) or 'none'}).")
         sql = (database.table_query(spec, args.table) if args.table
                else database.join_query(spec, tables[args.items], tables[args.routings], args.on))
-    dataset = database.fetch(spec, sql, mapping, args.row_limit, args.timeout, _progress(args))
-    record, created = database.save(store, args.name, dataset)
+    dataset = database.fetch(spec, sql, mapping, args.row_limit, args.timeout, _progress(args), user=local_user())
+    record, created = database.save(store, args.name, dataset, user=local_user())
     print_json({"dataset": record.name, "created": created, "rows": record.rows, "items": record.items,
                 "warnings": record.warnings, "source": record.source})
     return 0
@@ -113,6 +114,6 @@ def _refresh(args: argparse.Namespace) -> int:
 
     store = DatasetStore(data_home_of(args))
     spec = _spec(args, None) if args.db_url else None
-    result = database.refresh(store, args.name, spec, _progress(args), args.secrets)
+    result = database.refresh(store, args.name, spec, _progress(args), args.secrets, user=local_user())
     print_json(result.to_json())
     return 0

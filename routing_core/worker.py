@@ -237,7 +237,11 @@ def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
 
     out_of_memory = False
     try:
-        result = training.run_training(request, manager.root, manager.data_home, progress=progress)
+        # The version is published as the job's owner, and only while the job is still this
+        # worker's (a job judged dead meanwhile publishes nothing: JobManager.publishing).
+        result = training.run_training(request, manager.root, manager.data_home, progress=progress,
+                                       user=str(job.get("owner") or "unknown"),
+                                       hold=lambda: manager.publishing(job_id))
     except Cancelled:
         by = (manager._read(job_id) or {}).get("cancelled_by")
         manager.end(job_id, "cancelled", message=cancelled_message(by))

@@ -29,6 +29,8 @@ from routing_core.database.connections import (
     connection,
     connections,
     max_row_limit,
+    may_read,
+    require_read,
     sample_spec,
     secrets_path,
     url_spec,
@@ -66,7 +68,7 @@ __all__ = [
     "BUNDLED", "CHUNK_ROWS", "DEFAULT_ROW_LIMIT", "DEFAULT_TIMEOUT_S", "ITEM_COLUMNS", "MAX_QUERY_CHARS",
     "MAX_TABLES", "ROUTING_COLUMNS", "SAMPLE_DB", "SECRETS_ENV", "ConnectionSpec", "Progress", "QueryResult",
     "RefreshResult", "TableInfo", "check_select", "connection", "connections", "content_sha256",
-    "describe_source", "ensure_sample_db", "fetch", "join_query", "list_tables", "max_row_limit", "read_query",
-    "refresh", "routing_diff", "routings_of", "sample_spec", "save", "secrets_path", "source_record",
+    "describe_source", "ensure_sample_db", "fetch", "join_query", "list_tables", "max_row_limit", "may_read", "read_query",
+    "refresh", "require_read", "routing_diff", "routings_of", "sample_spec", "save", "secrets_path", "source_record",
     "table_query", "to_dataset", "url_spec",
 ]

@@ -46,6 +46,27 @@ class ConnectionSpec:
         return "" if self.url is None else self.url.get_backend_name()
 
 
+def may_read(user: object, name: str) -> str | None:
+    """None when `user` may read connection `name`, else why not: only analysts and admins read a
+    database, and the roles file may narrow which connections a role uses (`[connections]`)."""
+    from routing_core.access import NO_USER, User, load_roles
+
+    if not isinstance(user, User):
+        return NO_USER
+    return load_roles().may_use_connection(user, name)
+
+
+def require_read(user: object, name: str) -> None:
+    """UserError (Forbidden for a known user) unless `user` may read connection `name`."""
+    from routing_core.access import Forbidden, User
+
+    reason = may_read(user, name)
+    if reason is not None:
+        if isinstance(user, User):
+            raise Forbidden(user, "read_database", "analyst", reason)
+        raise UserError(reason)
+
+
 def secrets_path() -> Path:
     """$ROUTING_SECRETS, else .streamlit/secrets.toml of the working folder (where Streamlit looks)."""
     return Path(os.environ.get(SECRETS_ENV) or Path(".streamlit") / "secrets.toml")

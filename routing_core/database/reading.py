@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from routing_core.database.connections import ConnectionSpec, max_row_limit
+from routing_core.database.connections import ConnectionSpec, max_row_limit, require_read
 from routing_core.database.sample_db import ensure_sample_db
 from routing_core.database.sql import TableInfo, check_select
 from routing_core.datasets import RawTable
@@ -113,11 +113,13 @@ def _canceller(conn) -> Callable[[], None] | None:
 
 
 
-def list_tables(spec: ConnectionSpec) -> list[TableInfo]:
-    """The tables and views of the connection's default schema, with their columns."""
+def list_tables(spec: ConnectionSpec, *, user) -> list[TableInfo]:
+    """The tables and views of the connection's default schema, with their columns; `user` must be
+    allowed to read the connection (`require_read`)."""
     from sqlalchemy import inspect
     from sqlalchemy.exc import SQLAlchemyError
 
+    require_read(user, spec.name)
     engine = _engine(spec)
     try:
         with _connect(engine, spec) as conn:
@@ -174,14 +176,18 @@ class QueryResult:
 
 
 def read_query(spec: ConnectionSpec, sql: str, row_limit: int | None = None, timeout: float | None = None,
-               progress: Progress | None = None, chunk_rows: int = CHUNK_ROWS) -> QueryResult:
+               progress: Progress | None = None, chunk_rows: int = CHUNK_ROWS, *, user) -> QueryResult:
     """Run one checked SELECT read-only and return its rows as a RawTable (like a file read).
+
+    `user` must be allowed to read the connection (`require_read`: analysts and admins, and the
+    connections the roles file gives their role).
 
     More rows than `row_limit` (the connection's by default) or a run longer than `timeout`
     seconds are refused with a message; nothing is stored either way.
     """
     from sqlalchemy.exc import SQLAlchemyError
 
+    require_read(user, spec.name)
     query = check_select(sql)
     limit = int(row_limit or min(spec.row_limit, max_row_limit()))
     if not 1 <= limit <= max_row_limit():

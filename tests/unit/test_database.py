@@ -7,6 +7,7 @@ import pytest
 
 from routing_core import database
 from routing_core.errors import UserError
+from tests.conftest import ADMIN
 
 
 @pytest.mark.parametrize("sql", [
@@ -76,7 +77,7 @@ def test_a_bad_connections_file_says_so(tmp_path):
 def test_missing_driver_is_named(tmp_path):
     spec = database.url_spec("mysql+notadriver://u:p@h/db")
     with pytest.raises(UserError, match="unknown database kind|needs the Python driver"):
-        database.read_query(spec, "SELECT 1")
+        database.read_query(spec, "SELECT 1", user=ADMIN)
 
 
 def test_routing_diff_counts_items_and_routings():
