@@ -23,6 +23,8 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("connections", help="list the named database connections", parents=parents)
     p.add_argument("--secrets", metavar="FILE", help="the connections file")
     p.add_argument("--tables", action="store_true", help="also list each connection's tables and views")
+    p.add_argument("--check", action="store_true",
+                   help="connect and warn when a login is a superuser or may write (also with --tables)")
 
     p = sub.add_parser("fetch", help="read routings from a database and store them as a dataset",
                        parents=parents)
@@ -67,8 +69,15 @@ def _connections(args: argparse.Namespace) -> int:
     for spec in database.connections(data_home_of(args), args.secrets).values():
         row = {"name": spec.name, "url": spec.shown, "row_limit": spec.row_limit, "timeout": spec.timeout,
                "problem": spec.problem or None}
+        if (args.tables or args.check) and not spec.problem:
+            row["warnings"] = database.privileges(spec, user=local_user())
+            for warning in row["warnings"]:
+                print(f"warning: {warning}", file=sys.stderr)
         if args.tables and not spec.problem:
-            row["tables"] = {t.name: [c for c, _ in t.columns] for t in database.list_tables(spec, user=local_user())}
+            try:
+                row["tables"] = {t.name: [c for c, _ in t.columns] for t in database.list_tables(spec, user=local_user())}
+            except UserError as exc:  # a superuser login: said, the other connections still listed
+                row["problem"] = str(exc)
         rows.append(row)
     print_json(rows)
     return 0

@@ -440,7 +440,7 @@ class Registry:
             }
             manifest_bytes = _json_bytes(manifest)
             _write_file(tmp / MANIFEST_FILE, manifest_bytes)
-            key = signing_key()
+            key = signing_key((self.root,))
             if key is not None:  # signed under the key kept outside this folder
                 write_signature(tmp, name, sha256_bytes(manifest_bytes), artifacts, key)
             for file in tmp.iterdir():

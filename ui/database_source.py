@@ -31,6 +31,21 @@ def _tables(spec: database.ConnectionSpec) -> list[database.TableInfo] | str:
     return cached[1]
 
 
+def _warnings(spec: database.ConnectionSpec) -> list[str]:
+    """What the connection check says about the login (a superuser, one that may write), once per
+    connection and session."""
+    key = (spec.name, spec.shown, auth.user().name)
+    cached = st.session_state.get("db_warnings")
+    if cached is None or cached[0] != key:
+        try:
+            found = database.privileges(spec, user=auth.user())
+        except UserError as exc:
+            found = [str(exc)]
+        cached = (key, found)
+        st.session_state["db_warnings"] = cached
+    return cached[1]
+
+
 def _default(tables: list[database.TableInfo], *hints: str) -> int:
     """The first view (else table) whose name holds a hint: ERPs offer views to read."""
     for hint in hints:
@@ -95,6 +110,8 @@ def render() -> None:
         st.stop()
     where = "the bundled SQLite database of the sample data" if spec.bundled else spec.shown
     st.caption(md(f"{where} · at most {spec.row_limit:,} rows · timeout {spec.timeout:g} s"))
+    for warning in _warnings(spec):
+        st.warning(md(warning), icon=":material/shield:")
     tables = _tables(spec)
     if isinstance(tables, str):
         st.error(md(tables), icon=":material/error:")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from routing_core.database.connections import ConnectionSpec, connection
+from routing_core.database.connections import ConnectionSpec, connection, mask
 from routing_core.database.reading import Progress, QueryResult, read_query
 from routing_core.database.sql import check_select
 from routing_core.datasets import Dataset, DatasetRecord, DatasetStore, normalise
@@ -161,7 +161,7 @@ def describe_source(source: Mapping) -> dict[str, str]:
     if not source or source.get("kind") != "database":
         return {}
     shown = {
-        "Connection": str(source.get("connection", "")) + (f" ({source['url']})" if source.get("url") else ""),
+        "Connection": str(source.get("connection", "")) + (f" ({mask(source['url'])})" if source.get("url") else ""),
         "Read at": str(source.get("read_at", "")),
         "Rows read": f"{int(source.get('rows', 0)):,}",
         "Revision": str(source.get("revision", 1)),
