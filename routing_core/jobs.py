@@ -44,7 +44,7 @@ from routing_core.registry import JOBS_DIR, Registry
 from routing_core.sharing import host_id, lease_expired, lease_or_default
 from routing_core.signing import KEY_ENV, KEY_FILE_ENV, configured_key
 from routing_core.statefile import NUMBER, TEXT, BrokenState, Field, check, read_json
-from routing_core.train_request import Cancelled, TrainRequest, check_request, unique_version_name
+from routing_core.train_request import TrainRequest, check_request, unique_version_name
 
 STATES = ("pending", "running", "completed", "failed", "cancelled")
 FINAL_STATES = frozenset({"completed", "failed", "cancelled"})
@@ -398,26 +398,6 @@ class JobManager:
                 elapsed_sec=record.get("elapsed_sec"))
         except (OSError, UserError) as exc:  # the job's end stands; a log that cannot be written is reported
             print(f"the activity log cannot be written: {exc}", file=sys.stderr)
-
-    @contextlib.contextmanager
-    def publishing(self, job_id: str) -> Iterator[None]:
-        """Held while the version of job `job_id` is renamed into place (`Registry.publish(hold=)`):
-        under the records lock, only a job this process still runs on this host may publish. A job
-        judged dead meanwhile — its lease expired in another host's eyes (a clock ahead, a pause),
-        its process judged gone, or cancelled — is refused (UserError) and publishes nothing; the
-        lease is renewed in the same lock, so no one judges it expired while it publishes."""
-        with self._locked():
-            rec = self._read(job_id)
-            if rec is None or rec.get("state") != "running" or rec.get("pid") != os.getpid() \
-                    or rec.get("host") != host_id():
-                state = "gone" if rec is None else str(rec.get("state"))
-                why = (rec or {}).get("error") or "another process holds it now"
-                raise UserError(f"Training job {job_id} is {state} ({why}); its version is not published.")
-            if rec.get("cancel_requested"):
-                raise Cancelled(CANCELLED_MESSAGE)
-            rec["heartbeat_ts"] = time.time()
-            self._write(rec)
-            yield
 
     def end(self, job_id: str, state: str, when: Callable[[dict], bool] | None = None,
             **changes: Any) -> dict | None:
