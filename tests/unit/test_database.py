@@ -55,7 +55,7 @@ def test_connections_file_follows_st_connection(tmp_path):
     found = database.connections(tmp_path, secrets)
     assert list(found) == ["sample", "erp", "mes", "broken", "nolimit"]
     assert found["sample"].bundled and found["sample"].dialect == "sqlite"
-    assert found["erp"].shown == "postgresql+psycopg://analyst:***@erp:5432/plant"
+    assert found["erp"].shown == "postgresql+psycopg://***@erp:5432/plant"  # user-info masked whole
     assert found["erp"].row_limit == 1000 and found["erp"].timeout == database.DEFAULT_TIMEOUT_S
     assert found["mes"].url.drivername == "mssql+pyodbc" and "pw!" not in found["mes"].shown
     assert "s3cret" not in found["broken"].problem and "cannot be used" in found["broken"].problem
