@@ -154,6 +154,7 @@ def child_train(n_items: int, seed: int, n_single: int, batch: int, publish_to: 
     assert out[ITEM].nunique() == min(batch, len(items))
 
     if publish_to:
+        from routing_core.access import local_user
         from routing_core.registry import Registry
 
         Registry(publish_to).publish(
@@ -163,6 +164,7 @@ def child_train(n_items: int, seed: int, n_single: int, batch: int, publish_to: 
             dataset_info={"name": "bench", "sha256": "", "rows": len(ops), "items": n_items},
             params=model.get_params(),
             training_request={"benchmark": True},
+            user=local_user(),
         )
     return {
         "items": n_items,
@@ -309,6 +311,7 @@ def main() -> None:
         print(json.dumps(func(**json.loads(args.args))))
         return
 
+    from routing_core.access import local_user
     from routing_core.datasets import DatasetStore, load_dataset
     from routing_core.provenance import stamp  # the commit and the model code the figures come from
     from routing_core.sample import SampleConfig, generate, items_for_rows
@@ -386,7 +389,7 @@ def main() -> None:
     store = DatasetStore(home)
     for rows, path in files.items():
         ds = load_dataset(path)
-        store.save(f"rows-{rows}", ds, stats=compute_stats(ds))
+        store.save(f"rows-{rows}", ds, stats=compute_stats(ds), user=local_user())
     for rows in files:
         print(f"pages, {rows:,}-row dataset active …", flush=True)
         results["pages"][str(rows)] = run_child(

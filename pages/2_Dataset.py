@@ -36,9 +36,10 @@ if source:
     with st.container(border=True, key="dataset_source"):
         left, right = st.columns([4, 1], vertical_alignment="center")
         left.markdown("**Read from a database** · " + " · ".join(f"{k}: {md(v)}" for k, v in source.items()))
+        refused = guard.reason("upload") or database.may_read(auth.user(), str(record.source.get("connection")))
         pressed = right.button("Refresh from the database", key="dataset_refresh", icon=":material/refresh:",
-                               disabled=guard.blocked("upload"), help=guard.tip(
-                                   "upload", "Read the query again: a new revision of this dataset if the data changed."))
+                               disabled=refused is not None, help=refused or
+                               "Read the query again: a new revision of this dataset if the data changed.")
         with left.expander("Query"):
             st.code(record.source.get("query", ""), language="sql", wrap_lines=True)
         if pressed:

@@ -182,9 +182,11 @@ def show_plan(plan: dict, job: dict) -> None:
             st.caption(md(warning))
     taken = bool(plan.get("version_taken") and named)
     if st.button("Train it now", key=f"train_now_{job['job_id']}", type="primary", icon=":material/play_arrow:",
-                 disabled=taken, help="Start the training this plan describes."):
+                 disabled=taken or guard.blocked("train"),
+                 help=guard.tip("train", "Start the training this plan describes.")):
         try:
-            st.session_state[JOB] = manager.submit(TrainRequest.from_dict({**request, "dry_run": False}))
+            st.session_state[JOB] = manager.submit(TrainRequest.from_dict({**request, "dry_run": False}),
+                                                   user=auth.user())
         except UserError as exc:
             st.error(md(exc), icon=":material/error:")
         else:

@@ -17,8 +17,19 @@ default = "viewer"            # optional: the role of a signed-in user the file 
 ```
 Its path is `$ROUTING_ROLES_FILE`, else `<data home>/roles.toml`; without the file every
 signed-in user is a viewer. Without sign-in the studio serves one person, `local_user()`: the
-OS user, an admin (what the command line uses too). The core refuses what a role may not do
-with `Forbidden`; the pages only show the same answer (`why_not`) before anyone tries.
+OS user, an admin (what the command line passes too, by name). The core refuses what a role may
+not do with `Forbidden`, and any change without a named user (`user=None` is nobody, never the
+admin); the pages only show the same answer (`why_not`) before anyone tries.
+
+Database connections are read by analysts and admins (`read_database`); the roles file may
+narrow which connections each role may use (`[connections]`, role = list of names, "*" for all;
+a role it does not name may use every connection its rank allows):
+
+```toml
+[connections]
+analyst = ["sample", "erp"]
+admin = ["*"]
+```
 """
 
 from __future__ import annotations
@@ -40,6 +51,7 @@ ACTIONS: dict[str, str] = {
     "upload": "analyst",
     "train": "analyst",
     "cancel_own": "analyst",
+    "read_database": "analyst",
     "activate": "admin",
     "delete_version": "admin",
     "delete_dataset": "admin",
@@ -54,6 +66,7 @@ DOING: dict[str, str] = {
     "upload": "store datasets",
     "train": "start trainings",
     "cancel_own": "cancel trainings",
+    "read_database": "read a database",
     "activate": "make a model version active",
     "delete_version": "delete model versions",
     "delete_dataset": "delete datasets",
@@ -110,10 +123,19 @@ class RoleBook:
     groups: dict[str, str] = field(default_factory=dict)
     default: str = "viewer"
     path: Path | None = None
+    connections: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         where = f"The roles file {self.path}" if self.path else "The roles"
         self.default = _check_role(self.default, where)
+        allowed: dict[str, tuple[str, ...]] = {}
+        for role, names in dict(self.connections).items():
+            _check_role(role, f"{where}, [connections]")
+            if isinstance(names, str) or not isinstance(names, list | tuple) or not all(
+                    isinstance(n, str) for n in names):
+                raise UserError(f"{where}, [connections]: {role} must be a list of connection names.")
+            allowed[role] = tuple(n.strip() for n in names)
+        self.connections = allowed
         self.users = {str(k).strip().lower(): _check_role(v, f"{where}, user {k}") for k, v in self.users.items()}
         self.groups = {str(k).strip().lower(): _check_role(v, f"{where}, group {k}") for k, v in self.groups.items()}
 
@@ -125,6 +147,17 @@ class RoleBook:
             return own
         found = [self.groups[g] for g in (str(g).strip().lower() for g in groups or ()) if g in self.groups]
         return max(found, key=rank) if found else self.default
+
+    def may_use_connection(self, user: User, name: str) -> str | None:
+        """None when `user` may read connection `name`, else the reason."""
+        reason = why_not(user, "read_database")
+        if reason is not None:
+            return reason
+        allowed = self.connections.get(user.role)
+        if allowed is None or "*" in allowed or name in allowed:
+            return None
+        return (f"{user.name} is a {user.role}, and the roles file lets that role read only "
+                f"{', '.join(allowed) or 'no connection'} (not '{name}').")
 
     def user(self, name: str, groups: Iterable[str] = ()) -> User:
         """A User of this name and groups with the role this book gives them."""
@@ -157,9 +190,12 @@ def load_roles(path: str | os.PathLike | None = None) -> RoleBook:
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UserError(f"The roles file {where} is not valid TOML ({exc}).") from None
     users, groups = data.get("users", {}), data.get("groups", {})
-    if not isinstance(users, Mapping) or not isinstance(groups, Mapping):
-        raise UserError(f"The roles file {where}: [users] and [groups] must be tables of name = role.")
-    return RoleBook(users=dict(users), groups=dict(groups), default=data.get("default", "viewer"), path=where)
+    allowed = data.get("connections", {})
+    if not isinstance(users, Mapping) or not isinstance(groups, Mapping) or not isinstance(allowed, Mapping):
+        raise UserError(f"The roles file {where}: [users] and [groups] must be tables of name = role, "
+                        "[connections] a table of role = [connection names].")
+    return RoleBook(users=dict(users), groups=dict(groups), default=data.get("default", "viewer"), path=where,
+                    connections=dict(allowed))
 
 
 def _os_user_name() -> str:
@@ -188,11 +224,17 @@ def _effective(user: User, action: str, owner: str | None) -> str:
     return action
 
 
+NO_USER = ("This change needs a named user, and none was given: nothing was changed "
+           "(the command line acts as the OS user, the dashboard as the signed-in user).")
+
+
 def why_not(user: User | None, action: str, owner: str | None = None) -> str | None:
-    """None when `user` (None: local_user()) may do `action`, else the reason, for a disabled button.
+    """None when `user` may do `action`, else the reason, for a disabled button (None: nobody, who
+    may do nothing).
 
     `owner`: for cancelling, who started the job (cancelling another's needs an admin)."""
-    user = user if user is not None else local_user()
+    if not isinstance(user, User):
+        return NO_USER
     action = _effective(user, action, owner)
     needed = _needed(action)
     if rank(user.role) >= rank(needed):
@@ -202,14 +244,18 @@ def why_not(user: User | None, action: str, owner: str | None = None) -> str | N
             f"that needs the {needed} role.")
 
 
-def require(user: User | None, action: str, owner: str | None = None) -> None:
-    """Raise Forbidden unless `user` (None: local_user()) may do `action` (see why_not)."""
-    user = user if user is not None else local_user()
-    reason = why_not(user, action, owner)
+def actor(user: object) -> User:
+    """`user` when it is a User; UserError otherwise (no change happens without a named user)."""
+    if not isinstance(user, User):
+        raise UserError(NO_USER)
+    return user
+
+
+def require(user: User | None, action: str, owner: str | None = None) -> User:
+    """Raise Forbidden unless `user` may do `action` (see why_not), UserError without a named user;
+    returns the user."""
+    who = actor(user)
+    reason = why_not(who, action, owner)
     if reason is not None:
-        raise Forbidden(user, _effective(user, action, owner), ACTIONS[_effective(user, action, owner)], reason)
-
-
-def actor(user: User | None) -> User:
-    """`user`, or local_user() when None."""
-    return user if user is not None else local_user()
+        raise Forbidden(who, _effective(who, action, owner), ACTIONS[_effective(who, action, owner)], reason)
+    return who

@@ -7,6 +7,11 @@ object (a dataset or version name, a job id for a dry run) and the outcome. Entr
 with one `write` on a file opened for appending, under a lock, so writers on one folder never
 interleave; nothing ever rewrites or removes an entry. A line that cannot be parsed (a disk that
 filled mid-line) is skipped when reading.
+
+A change and its entry are one: a change first checks that the log can be written
+(`check_writable`), and when the entry then cannot be written (a disk that filled meanwhile) the
+change is undone and `LogError` says so; an entry needs a named user (a User, or a job owner's
+name), never None.
 """
 
 from __future__ import annotations
@@ -15,12 +20,13 @@ import contextlib
 import fcntl
 import json
 import os
+import stat
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from routing_core.access import User, actor
+from routing_core.access import NO_USER, User
 from routing_core.errors import UserError
 from routing_core.sharing import share_file
 
@@ -31,15 +37,20 @@ DELETE_DATASET = "delete_dataset"
 SUBMIT_TRAINING = "submit_training"
 CANCEL_TRAINING = "cancel_training"
 FINISH_TRAINING = "finish_training"  # outcome: completed, failed or cancelled
+PUBLISH_VERSION = "publish_version"
 ACTIVATE_VERSION = "activate_version"
 DELETE_VERSION = "delete_version"
 CLEAR_CACHE = "clear_cache"
 LOGGED = (STORE_DATASET, DELETE_DATASET, SUBMIT_TRAINING, CANCEL_TRAINING, FINISH_TRAINING,
-          ACTIVATE_VERSION, DELETE_VERSION, CLEAR_CACHE)
+          PUBLISH_VERSION, ACTIVATE_VERSION, DELETE_VERSION, CLEAR_CACHE)
 COLUMNS = ["time", "user", "action", "object", "outcome", "details"]
 # Entries are read from at most this many bytes at the end of the log (the newest).
 READ_TAIL_BYTES = 32 << 20
 MAX_DETAIL_CHARS = 500
+
+
+class LogError(UserError):
+    """The activity log cannot be written: the change it would record is not made (or undone)."""
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -84,14 +95,39 @@ class ActivityLog:
         self.root = data_root(root)
         self.path = self.root / LOG_FILE
 
-    def record(self, user: User | str | None, action: str, obj: str, outcome: str = "ok",
-               **details: Any) -> dict:
-        """Append one entry; `user` is a User, a name (a job's owner) or None (the local user)."""
-        if isinstance(user, str):
+    def _open(self) -> int:
+        """The log opened for appending (never through a link, never blocking on a FIFO); LogError when
+        it cannot be, or is not a regular file."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+                         | os.O_NONBLOCK, 0o666)
+        except OSError as exc:
+            raise self._refused(exc) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise LogError(f"The activity log {self.path} is not a regular file, so nothing was changed: "
+                           "every change is recorded with who made it. Put the file back.")
+        return fd
+
+    def _refused(self, exc: OSError) -> LogError:
+        why = exc.strerror or type(exc).__name__
+        return LogError(f"The activity log {self.path} cannot be written ({why}), so nothing was changed: "
+                        "every change is recorded with who made it. Free space on that disk or fix the file.")
+
+    def check_writable(self) -> None:
+        """LogError unless an entry could be appended now (called before a change is made)."""
+        os.close(self._open())
+
+    def record(self, user: User | str, action: str, obj: str, outcome: str = "ok", **details: Any) -> dict:
+        """Append one entry; `user` is a User or a name (a job's owner), never None. LogError when the
+        entry cannot be written whole (nothing of it stays in the log)."""
+        if isinstance(user, str) and user.strip():
             name, role = user, None
+        elif isinstance(user, User):
+            name, role = user.name, user.role
         else:
-            who = actor(user)
-            name, role = who.name, who.role
+            raise UserError(NO_USER)
         now = time.time()
         entry = {
             "time": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
@@ -104,8 +140,7 @@ class ActivityLog:
             "details": _plain({k: v for k, v in details.items() if v is not None}),
         }
         line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8")
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+        fd = self._open()
         try:
             share_file(self.path, fd)
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -113,10 +148,19 @@ class ActivityLog:
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":  # a torn last line stays apart
                     line = b"\n" + line
-                os.write(fd, line)
-                os.fsync(fd)
+                try:
+                    written = os.write(fd, line)
+                    if written != len(line):
+                        raise OSError(28, "No space left on device (the entry was cut short)")
+                    os.fsync(fd)
+                except OSError as exc:
+                    with contextlib.suppress(OSError):  # no torn entry stays behind
+                        os.ftruncate(fd, size)
+                    raise self._refused(exc) from None
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
+        except OSError as exc:
+            raise self._refused(exc) from None
         finally:
             os.close(fd)
         return entry

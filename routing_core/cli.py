@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from routing_core import dbcli  # connections, fetch, refresh (registers its commands)
+from routing_core.access import local_user  # who the command line acts as: the OS user, by name
 from routing_core.cli_common import (
     COMMANDS,
     add_map,
@@ -156,7 +157,7 @@ def _store_dataset(args: argparse.Namespace, dataset) -> str:
         while name in taken:
             n += 1
             name = f"{base[:60]}-{n}"
-    record, _ = store.save(name, dataset)
+    record, _ = store.save(name, dataset, user=local_user())
     return record.name
 
 
@@ -191,7 +192,7 @@ def _train(args: argparse.Namespace) -> int:
 
         request.dataset = args.dataset_name or suggest_name(Path(args.file).name)
         summary = run_training(request, registry.root, data_home_of(args), dataset=dataset,
-                               progress=progress if args.progress else None)
+                               progress=progress if args.progress else None, user=local_user())
     else:
         # A one-item file fails the training; find that out before the file is stored.
         if dataset.n_items < 2:
@@ -204,10 +205,10 @@ def _train(args: argparse.Namespace) -> int:
         # One training at a time per models folder, whether queued from the dashboard or run here.
         with training_slot(registry.root, on_wait=waiting):
             summary = run_training(request, registry.root, data_home_of(args),
-                                   progress=progress if args.progress else None)
+                                   progress=progress if args.progress else None, user=local_user())
         from routing_core.activity import FINISH_TRAINING
 
-        registry.activity.record(None, FINISH_TRAINING, summary["version"], outcome="completed",
+        registry.activity.record(local_user(), FINISH_TRAINING, summary["version"], outcome="completed",
                                  dataset=request.dataset, via="command line")
     print_json(summary)
     return 0
@@ -331,7 +332,7 @@ def _pct(value: object) -> str:
 
 @command("activate")
 def _activate(args: argparse.Namespace) -> int:
-    info = _registry(args).activate(args.version)
+    info = _registry(args).activate(args.version, user=local_user())
     print_json({"active": info.name})
     return 0
 
@@ -339,7 +340,7 @@ def _activate(args: argparse.Namespace) -> int:
 @command("delete")
 def _delete(args: argparse.Namespace) -> int:
     registry = _registry(args)
-    registry.delete(args.version)
+    registry.delete(args.version, user=local_user())
     print_json({"deleted": args.version, "active": registry.active()})
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from routing_core.access import local_user  # the command line acts as the OS user, by name
 from routing_core.cli_common import add_map, command, data_home_of, decided_mapping, print_json
 from routing_core.errors import UserError
 from routing_core.schema import parse_map_args
@@ -22,6 +23,8 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("connections", help="list the named database connections", parents=parents)
     p.add_argument("--secrets", metavar="FILE", help="the connections file")
     p.add_argument("--tables", action="store_true", help="also list each connection's tables and views")
+    p.add_argument("--check", action="store_true",
+                   help="connect and warn when a login is a superuser or may write (also with --tables)")
 
     p = sub.add_parser("fetch", help="read routings from a database and store them as a dataset",
                        parents=parents)
@@ -66,8 +69,15 @@ def _connections(args: argparse.Namespace) -> int:
     for spec in database.connections(data_home_of(args), args.secrets).values():
         row = {"name": spec.name, "url": spec.shown, "row_limit": spec.row_limit, "timeout": spec.timeout,
                "problem": spec.problem or None}
+        if (args.tables or args.check) and not spec.problem:
+            row["warnings"] = database.privileges(spec, user=local_user())
+            for warning in row["warnings"]:
+                print(f"warning: {warning}", file=sys.stderr)
         if args.tables and not spec.problem:
-            row["tables"] = {t.name: [c for c, _ in t.columns] for t in database.list_tables(spec)}
+            try:
+                row["tables"] = {t.name: [c for c, _ in t.columns] for t in database.list_tables(spec, user=local_user())}
+            except UserError as exc:  # a superuser login: said, the other connections still listed
+                row["problem"] = str(exc)
         rows.append(row)
     print_json(rows)
     return 0
@@ -92,7 +102,7 @@ def _fetch(args: argparse.Namespace) -> int:
     if args.query:
         sql = args.query
     else:
-        tables = {t.name: t for t in database.list_tables(spec)}
+        tables = {t.name: t for t in database.list_tables(spec, user=local_user())}
         for view in filter(None, (args.table, args.items, args.routings)):
             if view not in tables:
                 raise UserError(f"'{spec.name}' has no table or view named '{view}' (it has: "
@@ -102,9 +112,9 @@ def _fetch(args: argparse.Namespace) -> int:
     from routing_core.database.reading import read_query
     from routing_core.database.revisions import to_dataset
 
-    result = read_query(spec, sql, args.row_limit, args.timeout, _progress(args))
+    result = read_query(spec, sql, args.row_limit, args.timeout, _progress(args), user=local_user())
     dataset = to_dataset(spec, sql, result, decided_mapping(args, result.raw))
-    record, created = database.save(store, args.name, dataset)
+    record, created = database.save(store, args.name, dataset, user=local_user())
     print_json({"dataset": record.name, "created": created, "rows": record.rows, "items": record.items,
                 "warnings": record.warnings, "source": record.source})
     return 0
@@ -117,6 +127,6 @@ def _refresh(args: argparse.Namespace) -> int:
 
     store = DatasetStore(data_home_of(args))
     spec = _spec(args, None) if args.db_url else None
-    result = database.refresh(store, args.name, spec, _progress(args), args.secrets)
+    result = database.refresh(store, args.name, spec, _progress(args), args.secrets, user=local_user())
     print_json(result.to_json())
     return 0

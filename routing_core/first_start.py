@@ -40,8 +40,9 @@ def read(manager) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def start(manager, store, dataset: str = SAMPLE) -> str | None:
-    """Queue the training of `dataset` if this is a fresh start; returns the job id, or None."""
+def start(manager, store, dataset: str = SAMPLE, *, user) -> str | None:
+    """Queue the training of `dataset` if this is a fresh start, as `user` (the server's own
+    account, named); returns the job id, or None."""
     if not enabled() or manager.registry.names() or manager.list() or dataset not in store.names():
         return None
     marker = _marker(manager)
@@ -54,7 +55,7 @@ def start(manager, store, dataset: str = SAMPLE) -> str | None:
     from routing_core.training import TrainRequest
 
     try:
-        job_id = manager.submit(TrainRequest(dataset))
+        job_id = manager.submit(TrainRequest(dataset), user=user)
     except UserError:
         atomic_write_json(marker, {"job_id": None, "version": None, "settled": True})
         return None
@@ -63,8 +64,9 @@ def start(manager, store, dataset: str = SAMPLE) -> str | None:
     return job_id
 
 
-def settle(manager) -> str | None:
-    """Activate the first-start version once its job completed; returns its name when it did so now."""
+def settle(manager, *, user) -> str | None:
+    """Activate the first-start version once its job completed, as `user` (the server's own account,
+    named; recorded in the activity log); returns its name when it did so now."""
     record = read(manager)
     if not record or record.get("settled") or not record.get("job_id"):
         return None
@@ -80,7 +82,7 @@ def settle(manager) -> str | None:
     version = job.get("version") or record.get("version")
     if state == "completed" and registry.active() is None and version and registry.exists(version):
         try:
-            registry.activate(version)
+            registry.activate(version, user=user)
             activated = version
         except UserError:
             activated = None

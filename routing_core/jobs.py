@@ -29,7 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from routing_core.access import User, actor, require
-from routing_core.activity import CANCEL_TRAINING, FINISH_TRAINING, SUBMIT_TRAINING, ActivityLog
+from routing_core.activity import (
+    CANCEL_TRAINING,
+    FINISH_TRAINING,
+    SUBMIT_TRAINING,
+    ActivityLog,
+    LogError,
+)
 from routing_core.atomic import atomic_write_json, process_alive
 from routing_core.errors import UserError
 from routing_core.limits import TRAIN_MEMORY_GB
@@ -257,19 +263,20 @@ class JobManager:
 
     # ------------------------------------------------------------ public
 
-    def submit(self, request: TrainRequest, user: User | None = None) -> str:
+    def submit(self, request: TrainRequest, *, user: User) -> str:
         """Queue a training (pending) and make sure a worker runs it; returns the job id.
 
-        Needs an analyst (`user`, None: the local user; Forbidden otherwise). The record's `owner`
-        is the user; the submission is recorded in the activity log."""
+        Needs an analyst (`user`, a named User; Forbidden otherwise). The record's `owner` is the
+        user; the submission is recorded in the activity log, and one whose entry cannot be
+        written is taken back before any worker sees it (LogError)."""
         from routing_core.datasets import DatasetStore
 
-        who = actor(user)
-        require(who, "train")
+        who = require(user, "train")
         check_request(request, self.registry)
         check_name(request.dataset, "dataset name")
         DatasetStore(self.data_home).record(request.dataset)  # UserError if there is none
         _ = TRAIN_MEMORY_GB.value  # UserError if the worker's memory limit is set to nonsense
+        self.activity.check_writable()
         self.registry.root.mkdir(parents=True, exist_ok=True)
         with self._locked():
             queued = {
@@ -313,9 +320,15 @@ class JobManager:
                 "owner": who.name,
                 "cancelled_by": None,
             }
+            # Written and logged under the records lock (a worker claims under it too): a job whose
+            # entry cannot be written is removed before any worker can see it.
             self._write(record)
-        self.activity.record(who, SUBMIT_TRAINING, job_object(record), job_id=job_id,
-                             dataset=request.dataset, dry_run=bool(request.dry_run))
+            try:
+                self.activity.record(who, SUBMIT_TRAINING, job_object(record), job_id=job_id,
+                                     dataset=request.dataset, dry_run=bool(request.dry_run))
+            except LogError:
+                self._record_path(job_id).unlink(missing_ok=True)
+                raise
         self._spawn_worker()
         return job_id
 
@@ -339,16 +352,17 @@ class JobManager:
             self._kick()
         return sorted(records, key=lambda r: (r.get("created_ts") or 0, r["job_id"]), reverse=True)
 
-    def cancel(self, job_id: str, user: User | None = None) -> dict:
+    def cancel(self, job_id: str, *, user: User) -> dict:
         """Cancel a job: a pending one at once, a running one at its next progress step.
 
         Only its owner (an analyst) or an admin may (Forbidden otherwise); the record says who
-        cancelled (`cancelled_by`), and the activity log records it."""
+        cancelled (`cancelled_by`), and the activity log records it (checked writable first)."""
         who = actor(user)
         found = self._read(job_id)
         if found is None:
             raise UserError(f"No training job '{job_id}'.")
         require(who, "cancel_own", owner=found.get("owner") or "")
+        self.activity.check_writable()
         changed: dict = {}
 
         def change(rec: dict) -> dict | None:
@@ -382,7 +396,7 @@ class JobManager:
                 outcome=record.get("state"), job_id=record.get("job_id"), error=record.get("error"),
                 dry_run=bool(record.get("dry_run")), cancelled_by=record.get("cancelled_by"),
                 elapsed_sec=record.get("elapsed_sec"))
-        except OSError as exc:  # the job's end stands; a log that cannot be written is reported
+        except (OSError, UserError) as exc:  # the job's end stands; a log that cannot be written is reported
             print(f"the activity log cannot be written: {exc}", file=sys.stderr)
 
     def end(self, job_id: str, state: str, when: Callable[[dict], bool] | None = None,

@@ -470,31 +470,33 @@ class ModelCache:
 MODELS = ModelCache(MANIFESTS)
 
 
-def clear_all(user: Any = None, activity: Any = None) -> dict:
+def clear_all(*, user: Any, activity: Any = None) -> dict:
     """Clear the manifest cache and the loaded models; returns how many of each were dropped.
 
-    Needs an admin (`user`, None: the local user; Forbidden otherwise); recorded in the activity
-    log (`activity`, by default that of the data home)."""
-    from routing_core.access import actor, require
+    Needs an admin (`user`, a named User; Forbidden otherwise); recorded in the activity log
+    (`activity`, by default that of the data home), which must be writable before anything is
+    dropped (LogError otherwise)."""
+    from routing_core.access import require
     from routing_core.activity import CLEAR_CACHE, ActivityLog
 
-    who = actor(user)
-    require(who, "clear_cache")
+    who = require(user, "clear_cache")
+    log = activity if activity is not None else ActivityLog()
+    log.check_writable()
     DIGESTS.clear()
     dropped = {"manifests": MANIFESTS.invalidate(), "models": MODELS.clear()}
-    (activity if activity is not None else ActivityLog()).record(who, CLEAR_CACHE, "caches", **dropped)
+    log.record(who, CLEAR_CACHE, "caches", **dropped)
     return dropped
 
 
-def clear_version(version_dir: str | os.PathLike, user: Any = None, activity: Any = None) -> int:
+def clear_version(version_dir: str | os.PathLike, *, user: Any, activity: Any = None) -> int:
     """Forget one version's parsed manifest and loaded model; returns the entries dropped. Needs an
     admin, and is recorded, as clear_all."""
-    from routing_core.access import actor, require
+    from routing_core.access import require
     from routing_core.activity import CLEAR_CACHE, ActivityLog
 
-    who = actor(user)
-    require(who, "clear_cache")
+    who = require(user, "clear_cache")
+    log = activity if activity is not None else ActivityLog()
+    log.check_writable()
     dropped = MANIFESTS.invalidate(version_dir) + MODELS.invalidate(version_dir)
-    (activity if activity is not None else ActivityLog()).record(who, CLEAR_CACHE, Path(version_dir).name,
-                                                                dropped=dropped)
+    log.record(who, CLEAR_CACHE, Path(version_dir).name, dropped=dropped)
     return dropped

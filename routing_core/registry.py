@@ -13,6 +13,7 @@ so no reader ever sees half of one.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -22,13 +23,20 @@ import stat
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from routing_core.access import User, actor, require
-from routing_core.activity import ACTIVATE_VERSION, DELETE_VERSION, ActivityLog
+from routing_core.access import NO_USER, User, require
+from routing_core.activity import (
+    ACTIVATE_VERSION,
+    DELETE_VERSION,
+    PUBLISH_VERSION,
+    ActivityLog,
+    LogError,
+)
 from routing_core.atomic import atomic_write_bytes
 from routing_core.errors import UserError
 from routing_core.manifest import (
@@ -340,20 +348,33 @@ class Registry:
         except UserError:
             return None
 
-    def activate(self, name: str, user: User | None = None) -> VersionInfo:
+    def activate(self, name: str, *, user: User) -> VersionInfo:
         """Make a whole version the active one (its artifacts are hash-checked first); needs an admin
-        (Forbidden otherwise), recorded in the activity log."""
-        who = actor(user)
-        require(who, "activate")
+        (Forbidden otherwise). Recorded in the activity log whoever does it, a version restored from
+        a backup as much as one trained here; when the entry cannot be written the previous active
+        version is put back (LogError)."""
+        who = require(user, "activate")
         info = self.get(name)
         if info.broken:
             raise UserError(f"Cannot activate '{name}': {info.broken}")
         self.verify(name)
+        self.activity.check_writable()
         previous = self.active()
+        raw_before = self._active_raw()
         atomic_write_bytes(self.root / ACTIVE_FILE, f"{name}\n".encode())
+        try:
+            self.activity.record(who, ACTIVATE_VERSION, name, previous=previous)
+        except LogError:
+            self._restore_active(raw_before)
+            raise
         info.active = True
-        self.activity.record(who, ACTIVATE_VERSION, name, previous=previous)
         return info
+
+    def _restore_active(self, raw: str | None) -> None:
+        if raw is None:
+            self.deactivate()
+        else:
+            atomic_write_bytes(self.root / ACTIVE_FILE, f"{raw}\n".encode())
 
     def deactivate(self) -> None:
         """Clear ACTIVE."""
@@ -369,13 +390,24 @@ class Registry:
         dataset_info: dict,
         params: dict,
         training_request: dict,
+        *,
+        user: User | str,
+        hold: Callable[[], contextlib.AbstractContextManager] | None = None,
     ) -> VersionInfo:
-        """Write a new version whole or not at all; a taken name is refused and nothing is overwritten."""
+        """Write a new version whole or not at all; a taken name is refused and nothing is overwritten.
+
+        `user` (a User, or the name of the job's owner) is recorded in the activity log as who
+        published it; a version whose entry cannot be written is taken away again (LogError).
+        `hold()`, when given, is held while the version is renamed into place and may refuse it
+        (a training job whose lease was judged expired meanwhile: `worker.publishing`)."""
         import joblib
 
+        if not isinstance(user, User | str) or not str(getattr(user, "name", user)).strip():
+            raise UserError(NO_USER)
         target = self._path(name)
         if target.exists():
             raise UserError(f"A model version named '{name}' already exists; choose another name.")
+        self.activity.check_writable()
         self.root.mkdir(parents=True, exist_ok=True)
         self.cleanup()
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f"{TMP_PREFIX}{name}.{owner_token()}."))
@@ -408,45 +440,60 @@ class Registry:
             }
             manifest_bytes = _json_bytes(manifest)
             _write_file(tmp / MANIFEST_FILE, manifest_bytes)
-            key = signing_key()
+            key = signing_key((self.root,))
             if key is not None:  # signed under the key kept outside this folder
                 write_signature(tmp, name, sha256_bytes(manifest_bytes), artifacts, key)
             for file in tmp.iterdir():
                 share_file(file)
             _fsync_dir(tmp)
-            try:
-                # rename(2) refuses a non-empty target: two publishers of one name cannot both win.
-                os.rename(tmp, target)
-            except OSError:
-                raise UserError(
-                    f"A model version named '{name}' already exists; choose another name."
-                ) from None
+            with hold() if hold is not None else contextlib.nullcontext():
+                try:
+                    # rename(2) refuses a non-empty target: two publishers of one name cannot both win.
+                    os.rename(tmp, target)
+                except OSError:
+                    raise UserError(
+                        f"A model version named '{name}' already exists; choose another name."
+                    ) from None
+                try:
+                    self.activity.record(user, PUBLISH_VERSION, name, dataset=dataset_info.get("name"))
+                except LogError:
+                    os.rename(target, tmp)  # taken away whole; removed below
+                    raise
             _fsync_dir(self.root)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return self.get(name)
 
-    def delete(self, name: str, user: User | None = None) -> None:
+    def delete(self, name: str, *, user: User) -> None:
         """Remove a version (renamed away first, so it vanishes whole); deleting the active one clears ACTIVE.
-        Needs an admin (Forbidden otherwise); recorded in the activity log.
+        Needs an admin (Forbidden otherwise); recorded in the activity log (a delete whose entry
+        cannot be written is undone: LogError).
 
         A link standing in a version's place is removed itself, never what it points to."""
-        who = actor(user)
-        require(who, "delete_version")
+        who = require(user, "delete_version")
         path = self._path(name)
         if not self.exists(name):
             raise UserError(f"No model version named '{name}' in {self.root}.")
-        was_active = self._active_raw() == name
+        self.activity.check_writable()
+        raw_before = self._active_raw()
+        was_active = raw_before == name
         trash = Path(tempfile.mkdtemp(dir=self.root, prefix=f"{TRASH_PREFIX}{name}."))
         share_dir(trash)  # another account of the group can clear it after a crash
         os.rename(path, trash / name)
         if self._active_raw() == name:
             self.deactivate()
+        try:
+            self.activity.record(who, DELETE_VERSION, name, was_active=was_active)
+        except LogError:
+            os.rename(trash / name, path)
+            if was_active:
+                self._restore_active(raw_before)
+            shutil.rmtree(trash, ignore_errors=True)
+            raise
         MANIFESTS.invalidate(path)
         MODELS.invalidate(path)
         shutil.rmtree(trash, ignore_errors=True)
-        self.activity.record(who, DELETE_VERSION, name, was_active=was_active)
 
     def cleanup(self) -> int:
         """Remove leftovers of interrupted publishes and deletes; returns how many were removed."""

@@ -2,7 +2,9 @@
 unpickle their code, when a signing key is configured.
 
 The key is kept outside the models folder: `$ROUTING_SIGNING_KEY` (text), else the file named by
-`$ROUTING_SIGNING_KEY_FILE`, else what the dashboard passes from its secrets (`configure`).
+`$ROUTING_SIGNING_KEY_FILE`, else what the dashboard passes from its secrets (`configure`). A key
+file inside the models folder or the data home (links followed) is refused: whoever can write
+there could otherwise replace the key and re-sign their own model.
 Publishing a version then writes `signature.json` beside its manifest: an HMAC-SHA256, under the
 key, of the version's name, the sha256 of its `manifest.json` bytes and the sha256 of every
 artifact the manifest lists. Loading checks the signature against the manifest bytes read, then
@@ -18,6 +20,7 @@ import hmac
 import json
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 from routing_core.errors import UserError
@@ -51,15 +54,38 @@ def configured_key() -> bytes | None:
     return _configured
 
 
-def signing_key() -> bytes | None:
+def _guarded_folders(extra: Iterable[str | os.PathLike]) -> list[Path]:
+    """The folders a key file must not be in: the models folder and data home in force, and `extra`."""
+    from routing_core.datasets import data_home
+    from routing_core.registry import models_dir
+
+    return [Path(f).resolve() for f in (models_dir(), data_home(), *extra)]
+
+
+def check_key_place(path: str | os.PathLike, extra: Iterable[str | os.PathLike] = ()) -> None:
+    """UserError when the key file lies inside the models folder or the data home (or `extra`)."""
+    where = Path(path).resolve()
+    for folder in _guarded_folders(extra):
+        if where == folder or folder in where.parents:
+            raise UserError(
+                f"The signing key file {path} ({KEY_FILE_ENV}) lies inside {folder}: whoever can write "
+                "there could replace the key and sign their own model. Keep it outside the models "
+                "folder and the data home, readable only by the services."
+            )
+
+
+def signing_key(inside: Iterable[str | os.PathLike] = ()) -> bytes | None:
     """The signing key in force: $ROUTING_SIGNING_KEY, else the file of $ROUTING_SIGNING_KEY_FILE,
-    else the configured one; None when there is none. UserError when the key file cannot be used."""
+    else the configured one; None when there is none. UserError when the key file cannot be used,
+    or lies in the models folder, the data home or one of the folders `inside`."""
     env = os.environ.get(KEY_ENV, "")
     if env.strip():
         return env.strip().encode("utf-8")
     path = os.environ.get(KEY_FILE_ENV, "").strip()
     if path:
         from routing_core.statefile import read_bytes
+
+        check_key_place(path, inside)
 
         try:
             data = read_bytes(Path(path), "The signing key file", max_bytes=MAX_KEY_BYTES).strip()
@@ -106,7 +132,7 @@ def check_signature(folder: str | os.PathLike, manifest: dict, manifest_sha256: 
                     key: bytes | None = None) -> None:
     """UserError unless the version in `folder` carries a signature, under the key in force, of this
     manifest (its bytes' sha256) and its artifacts' hashes. Does nothing when no key is in force."""
-    key = key if key is not None else signing_key()
+    key = key if key is not None else signing_key((Path(folder).parent,))
     if key is None:
         return
     from routing_core.statefile import read_json

@@ -209,8 +209,14 @@ def run_training(
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     dataset: Any = None,
+    *,
+    user: Any,
+    hold: Callable[[], Any] | None = None,
 ) -> dict:
     """Validate, profile, split, fit, evaluate and publish one version; returns a summary dict.
+
+    `user` (a User, or the name of the job's owner) is who publishes the version, in the activity
+    log; `hold`, the worker's check that its job still runs, is passed to `Registry.publish`.
 
     `progress(stage, percent, message)` is called as the work goes; `cancel()` returning True
     stops it (raises Cancelled) before anything is published. A dry run stops after planning and
@@ -225,7 +231,9 @@ def run_training(
     from routing_core.stats import compute_stats
 
     started = time.perf_counter()
-    registry = Registry(models_dir)
+    from routing_core.activity import ActivityLog
+
+    registry = Registry(models_dir, activity=ActivityLog(data_home) if data_home is not None else None)
     report = _Reporter(DRY_RUN_RANGES if request.dry_run else STAGE_RANGES, progress, cancel)
 
     # validate
@@ -380,7 +388,8 @@ def run_training(
     training_request = {**request.to_dict(), "version": version, "dataset_sha256": dataset_sha,
                         "submitted_at": created_at}
     report("save", 0.5, f"writing version '{version}'")  # last chance to cancel
-    info = registry.publish(version, final, metrics, dataset_info, params, training_request)
+    info = registry.publish(version, final, metrics, dataset_info, params, training_request, user=user,
+                            hold=hold)
     if progress is not None:
         progress("save", 100.0, f"version '{version}' published")
     return {

@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 
 from routing_core import training
 from routing_core.errors import UserError
@@ -199,6 +200,27 @@ def _claim_next(manager: JobManager) -> dict | None:
     return None
 
 
+@contextlib.contextmanager
+def publishing(manager: JobManager, job_id: str) -> Iterator[None]:
+    """Held while the version of job `job_id` is renamed into place (`Registry.publish(hold=)`):
+    under the records lock, only a job this process still runs on this host may publish. A job
+    judged dead meanwhile — its lease expired in another host's eyes (a clock ahead, a pause),
+    its process judged gone, or cancelled — is refused (UserError) and publishes nothing; the
+    lease is renewed in the same lock, so no one judges it expired while it publishes."""
+    with manager._locked():
+        rec = manager._read(job_id)
+        if rec is None or rec.get("state") != "running" or rec.get("pid") != os.getpid() \
+                or rec.get("host") != host_id():
+            state = "gone" if rec is None else str(rec.get("state"))
+            why = (rec or {}).get("error") or "another process holds it now"
+            raise UserError(f"Training job {job_id} is {state} ({why}); its version is not published.")
+        if rec.get("cancel_requested"):
+            raise Cancelled(CANCELLED_MESSAGE)
+        rec["heartbeat_ts"] = time.time()
+        manager._write(rec)
+        yield
+
+
 def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
              refusal: str | None = None) -> None:
     """Run one claimed job to its final state. `memory_gb` is the limit the worker runs under (for
@@ -237,7 +259,11 @@ def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
 
     out_of_memory = False
     try:
-        result = training.run_training(request, manager.root, manager.data_home, progress=progress)
+        # The version is published as the job's owner, and only while the job is still this
+        # worker's (a job judged dead meanwhile publishes nothing: publishing).
+        result = training.run_training(request, manager.root, manager.data_home, progress=progress,
+                                       user=str(job.get("owner") or "unknown"),
+                                       hold=lambda: publishing(manager, job_id))
     except Cancelled:
         by = (manager._read(job_id) or {}).get("cancelled_by")
         manager.end(job_id, "cancelled", message=cancelled_message(by))

@@ -7,11 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from routing_core.access import local_user
+
 # The app trains the sample in the background on a fresh start; tests that want it ask for it
 # (tests/app/test_start.py, the browser journey), the others start with an empty registry.
 os.environ.setdefault("ROUTING_FIRST_START_TRAIN", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
+# Who the tests' changes are made as: the OS user, an admin (what the command line passes).
+ADMIN = local_user()
 TEST_DATA = ROOT / "tests" / "data"
 FABRICAD = ROOT.parent / "shared" / "data" / "fabricad" / "fabricad_preview_plans.csv"
 if not FABRICAD.exists():  # a copy travels with the repository for fresh clones

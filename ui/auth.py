@@ -7,14 +7,24 @@ Three ways to know the user, chosen by configuration:
 - Streamlit's own OpenID Connect sign-in (`st.login`), when `.streamlit/secrets.toml` (or a
   file named by `--secrets.files`) has an `[auth]` section;
 - neither: one person on this machine, the OS user as admin (`local_user()`), as before.
-The role comes from the roles file (`routing_core.access.load_roles`).
+The role comes from the roles file (`routing_core.access.load_roles`). Names are compared and
+shown in lower case (`ANA@PLANT.TEST` is ana@plant.test, for her role and for what she owns).
+
+Fail closed: a secrets file that exists but cannot be read or parsed, an `[auth]` section that
+cannot be used, a roles file that cannot be read, or a user header sent more than once gets one
+message for the administrator and nothing else. Without sign-in or a proxy the app serves only
+a loopback address (`server.address`); on any other it serves only a message saying so, unless
+`ROUTING_ALLOW_OPEN=1`, and then every page carries a banner.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import tomllib
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import NoReturn
 
 import streamlit as st
@@ -28,14 +38,27 @@ log = logging.getLogger("routing_studio")
 
 USER_HEADER_ENV = "ROUTING_TRUSTED_USER_HEADER"
 GROUPS_HEADER_ENV = "ROUTING_TRUSTED_GROUPS_HEADER"
+ALLOW_OPEN_ENV = "ROUTING_ALLOW_OPEN"
+AUTH_NEEDS = ("redirect_uri", "cookie_secret")  # every [auth] section
+PROVIDER_NEEDS = ("client_id", "client_secret", "server_metadata_url")  # [auth] or one [auth.NAME]
 NAME_CLAIMS = ("email", "preferred_username", "name", "sub")  # the first one present names the user
 GROUPS_CLAIM = "groups"
 _USER = "_routing_user"  # session key: the user of the current run, set by gate()
 
 
+class ConfigError(UserError):
+    """The sign-in configuration cannot be used: the administrator's to fix; nothing else is served."""
+
+
+def _name(raw: object) -> str:
+    """A user name as compared and shown: stripped, lower case."""
+    return str(raw).strip().lower()
+
+
 def identity_from_claims(claims: Mapping[str, object]) -> tuple[str, tuple[str, ...]] | None:
-    """(name, groups) from an ID token's claims: the first of email, preferred_username, name, sub."""
-    name = next((str(claims[c]).strip() for c in NAME_CLAIMS if str(claims.get(c) or "").strip()), "")
+    """(name, groups) from an ID token's claims: the first of email, preferred_username, name, sub
+    (in lower case)."""
+    name = next((_name(claims[c]) for c in NAME_CLAIMS if str(claims.get(c) or "").strip()), "")
     if not name:
         return None
     raw = claims.get(GROUPS_CLAIM) or ()
@@ -43,35 +66,123 @@ def identity_from_claims(claims: Mapping[str, object]) -> tuple[str, tuple[str, 
     return name, tuple(str(g).strip() for g in groups if str(g).strip())
 
 
+def _header_values(headers: Mapping[str, str], name: str) -> list[str]:
+    """Every value the request carried for header `name` (any case), repeated ones included."""
+    if hasattr(headers, "get_all"):  # st.context.headers keeps repeated headers
+        return [str(v) for v in headers.get_all(name)]
+    return [str(v) for k, v in headers.items() if k.lower() == name.lower()]
+
+
+def _one(headers: Mapping[str, str], name: str) -> str:
+    values = _header_values(headers, name)
+    if len(values) > 1:
+        raise ConfigError(f"The request carried the header {name} {len(values)} times; a sign-in proxy "
+                          "sends it once, so this request is refused. Make the proxy replace the header "
+                          "a client sends, never add to it.")
+    return values[0] if values else ""
+
+
 def identity_from_headers(headers: Mapping[str, str], user_header: str,
                           groups_header: str | None = None) -> tuple[str, tuple[str, ...]] | None:
-    """(name, groups) from the trusted proxy's headers (names compared without case); None without a user."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    name = (lowered.get(user_header.lower()) or "").strip()
+    """(name, groups) from the trusted proxy's headers (names compared without case, the user in
+    lower case); None without a user. A user or groups header sent more than once is refused
+    (ConfigError): the first value may be the client's own, never a proxy's."""
+    name = _name(_one(headers, user_header))
     if not name:
         return None
-    raw = lowered.get(groups_header.lower(), "") if groups_header else ""
+    if "," in name:
+        raise ConfigError(f"The request's {user_header} header holds several users ({name[:80]!r}); a "
+                          "sign-in proxy sends one, so this request is refused.")
+    raw = _one(headers, groups_header) if groups_header else ""
     return name, tuple(g.strip() for g in raw.split(",") if g.strip())
 
 
+def _secrets_files() -> list[Path]:
+    """The TOML secrets files this server reads: Streamlit's (`secrets.files`) and the connections'."""
+    from routing_core.database import secrets_path
+
+    found = [Path(p) for p in (st.get_option("secrets.files") or []) if str(p).endswith(".toml")]
+    return [*found, secrets_path()]
+
+
+def check_secrets_files() -> None:
+    """ConfigError when a secrets file exists but cannot be read or parsed (missing is fine)."""
+    for path in _secrets_files():
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or type(exc).__name__
+            raise ConfigError(f"The secrets file {path} exists but cannot be read ({why}). Nothing is "
+                              "served until it is fixed: it may hold the sign-in settings.") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"The secrets file {path} is not valid TOML ({exc}). Nothing is served "
+                              "until it is fixed: it may hold the sign-in settings.") from None
+
+
+def _usable(section: object) -> str | None:
+    """Why an [auth] section cannot sign anyone in, or None."""
+    if not isinstance(section, Mapping):
+        return "[auth] must be a table of settings"
+    missing = [k for k in AUTH_NEEDS if not str(section.get(k) or "").strip()]
+    providers = [section, *(v for v in section.values() if isinstance(v, Mapping))]
+    if not any(all(str(p.get(k) or "").strip() for k in PROVIDER_NEEDS) for p in providers):
+        missing.append(" and ".join(PROVIDER_NEEDS) + " (in [auth] or one [auth.PROVIDER])")
+    return f"[auth] lacks {', '.join(missing)}" if missing else None
+
+
 def _oidc_configured() -> bool:
+    """Whether sign-in is set up in the secrets; ConfigError when a secrets file or its [auth]
+    section exists but cannot be used (never read as "no sign-in")."""
+    from streamlit.errors import StreamlitSecretNotFoundError
+
+    check_secrets_files()
     try:
-        return "auth" in st.secrets
-    except Exception:  # no secrets file at all, or one that cannot be read: sign-in is not set up
+        present = "auth" in st.secrets
+    except StreamlitSecretNotFoundError:  # no secrets file at all: sign-in is not set up
         return False
+    except Exception as exc:  # anything else: fail closed
+        raise ConfigError(f"The secrets cannot be read ({type(exc).__name__}: {str(exc)[:200]}).") from None
+    if not present:
+        return False
+    problem = _usable(st.secrets["auth"])
+    if problem:
+        raise ConfigError(f"Sign-in is configured but cannot be used: {problem}. Nothing is served until "
+                          "the [auth] section of the secrets is complete (see the README, Serving a team).")
+    return True
 
 
 def mode() -> str:
-    """"proxy", "oidc" or "local": how this server knows its users."""
+    """"proxy", "oidc" or "local": how this server knows its users (ConfigError: none can be used)."""
     if os.environ.get(USER_HEADER_ENV, "").strip():
         return "proxy"
     return "oidc" if _oidc_configured() else "local"
 
 
+def loopback(address: object) -> bool:
+    """Whether the server address serves this machine only (blank and 0.0.0.0 serve every network)."""
+    text = str(address or "").strip().strip("[]")
+    if text.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        return False  # a blank address, a host name: it may face the network
+
+
+def open_without_sign_in() -> bool | None:
+    """For a server without sign-in: None when it listens on loopback only; True when it listens on
+    the network and ROUTING_ALLOW_OPEN=1 says that is meant; False when it must not serve."""
+    if loopback(st.get_option("server.address")):
+        return None
+    return os.environ.get(ALLOW_OPEN_ENV, "").strip() == "1"
+
+
 def _identity() -> tuple[str, tuple[str, ...]] | None:
     how = mode()
     if how == "proxy":
-        return identity_from_headers(dict(st.context.headers), os.environ[USER_HEADER_ENV].strip(),
+        return identity_from_headers(st.context.headers, os.environ[USER_HEADER_ENV].strip(),
                                      os.environ.get(GROUPS_HEADER_ENV, "").strip() or None)
     if not st.user.is_logged_in:
         return None
@@ -120,20 +231,45 @@ def _only(draw: Callable[[], None]) -> NoReturn:
     st.stop()
 
 
+def _refuse(exc: UserError) -> NoReturn:
+    log.warning("configuration refused: %s", exc)
+    message = md(exc)
+
+    def draw() -> None:
+        st.title("Routing Studio")
+        st.error(message, icon=":material/error:")
+        st.caption("For the administrator of this server; nothing else is served until it is fixed.")
+
+    _only(draw)
+
+
+OPEN_REFUSED = ("This server listens on {address} without sign-in or a sign-in proxy: anyone who "
+                "reaches it would act as {name}, an admin. Nothing is served. Set up sign-in (README, "
+                "Serving a team), or serve 127.0.0.1 only; ROUTING_ALLOW_OPEN=1 opens it anyway.")
+OPEN_BANNER = ("Open to the network without sign-in (ROUTING_ALLOW_OPEN=1): everyone who reaches this "
+               "address acts as {name}, an admin.")
+
+
 def gate() -> None:
-    """Before any page: know the user, or show only a sign-in button and stop."""
+    """Before any page: know the user, or show only a sign-in button (or the administrator's
+    message) and stop."""
     st.session_state.pop(_USER, None)
     try:
+        how = mode()
         current = resolve()
-    except UserError as exc:  # a roles file that cannot be read: fail closed, say why
-        log.warning("roles file refused: %s", exc)
-        message = md(exc)
-        _only(lambda: st.error(message, icon=":material/error:"))
+    except UserError as exc:  # secrets, [auth], roles or user header unusable: fail closed, say why
+        _refuse(exc)
+    if how == "local":
+        opened = open_without_sign_in()
+        address = st.get_option("server.address") or "every address (server.address is not set)"
+        if opened is False:
+            _refuse(ConfigError(OPEN_REFUSED.format(address=address, name=current.name)))
+        if opened:
+            st.warning(md(OPEN_BANNER.format(name=current.name)), icon=":material/public:")
     if current is None:
         _only(_sign_in_page)
     st.session_state[_USER] = current
-    how = mode()
-    if how == "local":  # one person, no sign-in: nothing to say
+    if how == "local":  # one person, no sign-in: nothing more to say
         return
     with st.sidebar:
         st.caption(f"Signed in as **{md(current.name)}** · {current.role}")

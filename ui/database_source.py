@@ -9,7 +9,7 @@ from routing_core import database
 from routing_core.errors import UserError
 from routing_core.names import suggest_name
 from routing_core.schema import ITEM, detect_mapping
-from ui import auth, loaders, review
+from ui import auth, guard, loaders, review
 from ui.text import md
 
 PREFIX = "db_"
@@ -18,16 +18,31 @@ JOIN, TABLE, QUERY = "Item and routing views", "One table or view", "SELECT quer
 
 def _tables(spec: database.ConnectionSpec) -> list[database.TableInfo] | str:
     """The connection's tables, listed once per connection and session (an error as its text)."""
-    key = (spec.name, spec.shown)
+    key = (spec.name, spec.shown, auth.user().name)
     cached = st.session_state.get("db_tables")
     if cached is None or cached[0] != key:
         try:
             with st.spinner("Listing tables and views…"):
-                found: list[database.TableInfo] | str = database.list_tables(spec)
+                found: list[database.TableInfo] | str = database.list_tables(spec, user=auth.user())
         except UserError as exc:
             found = str(exc)
         cached = (key, found)
         st.session_state["db_tables"] = cached
+    return cached[1]
+
+
+def _warnings(spec: database.ConnectionSpec) -> list[str]:
+    """What the connection check says about the login (a superuser, one that may write), once per
+    connection and session."""
+    key = (spec.name, spec.shown, auth.user().name)
+    cached = st.session_state.get("db_warnings")
+    if cached is None or cached[0] != key:
+        try:
+            found = database.privileges(spec, user=auth.user())
+        except UserError as exc:
+            found = [str(exc)]
+        cached = (key, found)
+        st.session_state["db_warnings"] = cached
     return cached[1]
 
 
@@ -71,12 +86,21 @@ def _query(spec: database.ConnectionSpec, tables: list[database.TableInfo]) -> t
 
 
 def render() -> None:
+    me = auth.user()
+    refused = guard.reason("read_database")
+    if refused is not None:  # a viewer: no connection is named, listed or read
+        st.info(md(refused), icon=":material/lock:")
+        st.stop()
     try:
         known = database.connections(loaders.data_root())
-    except UserError as exc:  # a secrets file that cannot be read: said, and nothing else runs
+        names = [n for n in known if database.may_read(me, n) is None]
+    except UserError as exc:  # a secrets or roles file that cannot be read: said, and nothing else runs
         st.error(md(exc), icon=":material/error:")
         st.stop()
-    names = list(known)
+    if not names:
+        st.info(md(f"The roles file lets {me.name} ({me.role}) read none of the connections."),
+                icon=":material/lock:")
+        st.stop()
     name = st.selectbox("Connection", names, key="db_connection",
                         help="Named in .streamlit/secrets.toml as [connections.NAME] with a url; "
                              "'sample' is the bundled SQLite database of the sample data.")
@@ -86,6 +110,8 @@ def render() -> None:
         st.stop()
     where = "the bundled SQLite database of the sample data" if spec.bundled else spec.shown
     st.caption(md(f"{where} · at most {spec.row_limit:,} rows · timeout {spec.timeout:g} s"))
+    for warning in _warnings(spec):
+        st.warning(md(warning), icon=":material/shield:")
     tables = _tables(spec)
     if isinstance(tables, str):
         st.error(md(tables), icon=":material/error:")
@@ -113,7 +139,8 @@ def render() -> None:
             bar.progress(min(rows / cap, 1.0), text=f"{rows:,} rows read")
 
         try:
-            result: database.QueryResult | str = database.read_query(spec, sql, int(limit), progress=progress)
+            result: database.QueryResult | str = database.read_query(spec, sql, int(limit), progress=progress,
+                                                                     user=auth.user())
         except UserError as exc:
             result = str(exc)
         bar.empty()

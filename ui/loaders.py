@@ -38,9 +38,17 @@ def registry() -> Registry:
     return Registry(models_root())
 
 
-def store_sample(user=None) -> tuple[DatasetRecord, bool]:
+def server_user():
+    """The server's own account, by name (an admin): who a fresh start's sample, its training and
+    its activation are recorded as, whoever's visit set them off."""
+    from routing_core.access import local_user
+
+    return local_user()
+
+
+def store_sample(*, user) -> tuple[DatasetRecord, bool]:
     """Store the bundled sample data as 'sample' (the same content is recognised, not stored twice),
-    as `user` (None: the server's own account, for the sample of a fresh start)."""
+    as `user` (the signed-in user, or server_user() on a fresh start)."""
     from routing_core.datasets import load_dataset
     from routing_core.sample import sample_csv_bytes
 
@@ -55,7 +63,7 @@ def _sample_once(root: str) -> str | None:
     if DatasetStore(root).list():
         return None
     try:
-        record, _ = store_sample()
+        record, _ = store_sample(user=server_user())
     except UserError:  # another session stored it first
         return None
     return record.name
@@ -70,7 +78,7 @@ def ensure_sample() -> None:
 def _first_start_once(models: str, data: str) -> str | None:
     from routing_core import first_start
 
-    return first_start.start(_jobs(models, data), DatasetStore(data))
+    return first_start.start(_jobs(models, data), DatasetStore(data), user=server_user())
 
 
 def first_start_training() -> None:
@@ -79,7 +87,7 @@ def first_start_training() -> None:
 
     try:
         _first_start_once(models_root(), data_root())
-        first_start.settle(job_manager())
+        first_start.settle(job_manager(), user=server_user())
     except (UserError, OSError):  # never stop a page over it; the Train page shows the job
         return
 

@@ -28,7 +28,10 @@ from routing_core.database.connections import (
     ConnectionSpec,
     connection,
     connections,
+    mask,
     max_row_limit,
+    may_read,
+    require_read,
     sample_spec,
     secrets_path,
     url_spec,
@@ -40,6 +43,7 @@ from routing_core.database.reading import (
     QueryResult,
     content_sha256,
     list_tables,
+    privileges,
     read_query,
 )
 from routing_core.database.revisions import (
@@ -66,7 +70,8 @@ __all__ = [
     "BUNDLED", "CHUNK_ROWS", "DEFAULT_ROW_LIMIT", "DEFAULT_TIMEOUT_S", "ITEM_COLUMNS", "MAX_QUERY_CHARS",
     "MAX_TABLES", "ROUTING_COLUMNS", "SAMPLE_DB", "SECRETS_ENV", "ConnectionSpec", "Progress", "QueryResult",
     "RefreshResult", "TableInfo", "check_select", "connection", "connections", "content_sha256",
-    "describe_source", "ensure_sample_db", "fetch", "join_query", "list_tables", "max_row_limit", "read_query",
-    "refresh", "routing_diff", "routings_of", "sample_spec", "save", "secrets_path", "source_record",
+    "describe_source", "ensure_sample_db", "fetch", "join_query", "list_tables", "mask", "max_row_limit",
+    "may_read", "privileges", "read_query",
+    "refresh", "require_read", "routing_diff", "routings_of", "sample_spec", "save", "secrets_path", "source_record",
     "table_query", "to_dataset", "url_spec",
 ]

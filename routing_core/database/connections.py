@@ -4,6 +4,7 @@ ConnectionSpec (its URL holds the password: never shown or stored)."""
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +24,26 @@ DEFAULT_ROW_LIMIT = 2_000_000
 DEFAULT_TIMEOUT_S = 60.0
 
 
+# What may hold a credential in a URL or a driver's message: the user-info before the host (up to
+# the last '@', so an unencoded '@' in a password hides its tail too), and query parameters or
+# ODBC keywords named like a password or a key (also inside an encoded odbc_connect).
+_USERINFO = re.compile(r"([A-Za-z][\w+.-]*://)[^\s'\"<>]*@")
+_SECRET_KEYS = (r"(?:password|passwd|pwd|pass|secret|token|access_token|api_key|apikey|sslpassword|sslkey|auth|key"
+                r"|uid|user|username)")
+_SECRET_PARAM = re.compile(
+    r"((?:^|[?&;\s]|%3B|%26)" + _SECRET_KEYS + r"\s*(?:=|%3D))"
+    r"(\{[^}]*\}|%7B(?:(?!%7D).)*%7D|(?:(?!%3B|%26)[^&;\s'\"])*)",
+    re.IGNORECASE)
+MASK = "***"
+
+
+def mask(text: object) -> str:
+    """`text` (a URL, or a message that may quote one) with every credential masked: user-info,
+    password-like query parameters, ODBC `PWD=` (also URL-encoded inside odbc_connect)."""
+    out = _USERINFO.sub(lambda m: m.group(1) + MASK + "@", str(text))
+    return _SECRET_PARAM.sub(lambda m: m.group(1) + MASK, out)
+
+
 @dataclass(frozen=True)
 class ConnectionSpec:
     """A named database connection (its URL holds the password: never show or store `url`)."""
@@ -33,17 +54,39 @@ class ConnectionSpec:
     timeout: float = DEFAULT_TIMEOUT_S
     bundled: bool = False
     problem: str = ""  # why the entry cannot be used (bad URL, missing keys)
+    allow_superuser: bool = False  # read even when the login is a superuser (PostgreSQL; not advised)
 
     @property
     def shown(self) -> str:
-        """The URL with the password masked."""
+        """The URL with every credential masked (`mask`): what captions, the CLI and records show."""
         if self.url is None:
             return "—"
-        return self.url.render_as_string(hide_password=True)
+        return mask(self.url.render_as_string(hide_password=True))
 
     @property
     def dialect(self) -> str:
         return "" if self.url is None else self.url.get_backend_name()
+
+
+def may_read(user: object, name: str) -> str | None:
+    """None when `user` may read connection `name`, else why not: only analysts and admins read a
+    database, and the roles file may narrow which connections a role uses (`[connections]`)."""
+    from routing_core.access import NO_USER, User, load_roles
+
+    if not isinstance(user, User):
+        return NO_USER
+    return load_roles().may_use_connection(user, name)
+
+
+def require_read(user: object, name: str) -> None:
+    """UserError (Forbidden for a known user) unless `user` may read connection `name`."""
+    from routing_core.access import Forbidden, User
+
+    reason = may_read(user, name)
+    if reason is not None:
+        if isinstance(user, User):
+            raise Forbidden(user, "read_database", "analyst", reason)
+        raise UserError(reason)
 
 
 def secrets_path() -> Path:
@@ -99,11 +142,14 @@ def _spec(name: str, entry: object) -> ConnectionSpec:
         high = max_row_limit()
         limit = int(_number(entry, "row_limit", min(DEFAULT_ROW_LIMIT, high), 1, high))
         timeout = float(_number(entry, "timeout", DEFAULT_TIMEOUT_S, 0.1, 3600))
+        allow_superuser = entry.get("allow_superuser", False)
+        if not isinstance(allow_superuser, bool):
+            raise _BadEntry("'allow_superuser' must be true or false")
     except (ValueError, TypeError, UserError, ArgumentError) as exc:
         # the text of a bad URL may hold the password: the message never quotes the entry
         reason = str(exc) if isinstance(exc, UserError | _BadEntry) else "its URL cannot be read"
         return ConnectionSpec(name, None, problem=f"Connection '{name}' cannot be used: {reason}.")
-    return ConnectionSpec(name, url, limit, timeout)
+    return ConnectionSpec(name, url, limit, timeout, allow_superuser=allow_superuser)
 
 
 def sample_spec(home: str | os.PathLike | None = None) -> ConnectionSpec:

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from routing_core.database.connections import ConnectionSpec, max_row_limit
+from routing_core.database.connections import (
+    MASK,
+    ConnectionSpec,
+    mask,
+    max_row_limit,
+    require_read,
+)
 from routing_core.database.sample_db import ensure_sample_db
 from routing_core.database.sql import TableInfo, check_select
 from routing_core.datasets import RawTable
@@ -40,6 +46,9 @@ def _engine(spec: ConnectionSpec):
     args: dict = {}
     if spec.dialect == "postgresql":
         args["connect_timeout"] = max(1, int(min(spec.timeout, 30)))
+        # Every transaction of the session read-only by default, besides SET TRANSACTION READ ONLY.
+        given = str(spec.url.query.get("options") or "")
+        args["options"] = (given + " " if given else "") + "-c default_transaction_read_only=on"
     elif spec.dialect == "sqlite":
         args["check_same_thread"] = False  # the timeout interrupts it from a timer thread
         if not Path(spec.url.database or "").is_file():
@@ -67,10 +76,24 @@ _AUTH = ("password authentication failed", "access denied for user", "login fail
 def _first_line(exc: BaseException, spec: ConnectionSpec) -> str:
     orig = getattr(exc, "orig", None) or exc
     text = " ".join(str(orig).split("\n")[0].split()) or type(orig).__name__
-    password = spec.url.password if spec.url is not None else None
-    if password:
-        text = text.replace(str(password), "***")
-    return text[:300]
+    for secret in _secrets_of(spec):
+        text = text.replace(secret, MASK)
+    return mask(text)[:300]
+
+
+def _secrets_of(spec: ConnectionSpec) -> list[str]:
+    """What of the connection's URL a driver's message must never quote: the password, the part of a
+    host before an unencoded '@' (a password's tail), and password-like query values."""
+    url = spec.url
+    if url is None:
+        return []
+    found = [str(url.password or "")]
+    if "@" in str(url.host or ""):
+        found.append(str(url.host).rsplit("@", 1)[0])
+    for key, value in url.query.items():
+        if mask(f"?{key}=v") != f"?{key}=v":
+            found += [str(v) for v in (value if isinstance(value, tuple) else (value,))]
+    return sorted({f for f in found if len(f) >= 3}, key=len, reverse=True)
 
 
 def _connect(engine, spec: ConnectionSpec):
@@ -103,6 +126,78 @@ def _read_only(conn, spec: ConnectionSpec, timeout: float) -> None:
     # SQL Server has no read-only transaction: the statement check (and a read-only login) guard it.
 
 
+_PG_PRIVILEGES = """
+SELECT r.rolsuper,
+       r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls,
+       has_database_privilege(current_database(), 'CREATE'),
+       EXISTS (SELECT 1 FROM pg_namespace n WHERE left(n.nspname, 3) <> 'pg_' AND n.nspname <> 'information_schema'
+               AND has_schema_privilege(n.oid, 'CREATE')),
+       (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND left(n.nspname, 3) <> 'pg_'
+           AND n.nspname <> 'information_schema'
+           AND (has_table_privilege(c.oid, 'INSERT') OR has_table_privilege(c.oid, 'UPDATE')
+                OR has_table_privilege(c.oid, 'DELETE') OR has_table_privilege(c.oid, 'TRUNCATE'))),
+       ARRAY(SELECT b.rolname FROM pg_roles b
+              WHERE b.rolname IN ('pg_write_server_files', 'pg_read_server_files', 'pg_execute_server_program',
+                                  'pg_signal_backend', 'pg_write_all_data')
+                AND pg_has_role(current_user, b.oid, 'MEMBER'))
+  FROM pg_roles r WHERE r.rolname = current_user
+"""
+
+
+def _pg_warnings(conn, spec: ConnectionSpec) -> tuple[bool, list[str]]:
+    """(superuser, warnings) for the login of a PostgreSQL connection."""
+    row = conn.exec_driver_sql(_PG_PRIVILEGES).fetchone()
+    if row is None:
+        return False, []
+    superuser, admin_flags, create_db, create_schema, writable, roles = row
+    login = spec.url.username or "this login"
+    warnings = []
+    if superuser:
+        warnings.append(f"'{spec.name}' signs in as a superuser ({login}): a read-only transaction does not "
+                        "stop a superuser's functions (another connection through dblink, ending other "
+                        "sessions, reading the server's files). Reads are refused; give the connection a "
+                        "login that can only read (README, Reading from a database).")
+    if writable:
+        warnings.append(f"'{spec.name}': {login} may insert, update or delete in {writable:,} table(s); "
+                        "reads run read-only, but a login that can only read (SELECT) is safer.")
+    if create_db or create_schema or admin_flags:
+        warnings.append(f"'{spec.name}': {login} may create objects (CREATE on the database or a schema, "
+                        "or roles and databases); a login that can only read is safer.")
+    if roles:
+        warnings.append(f"'{spec.name}': {login} is a member of {', '.join(roles)}, which reach beyond "
+                        "reading tables (server files, other sessions).")
+    return bool(superuser), warnings
+
+
+def privileges(spec: ConnectionSpec, *, user) -> list[str]:
+    """Warnings about the connection's login: a superuser, or one that may write or create
+    (PostgreSQL; other databases: none are checked, said so). `user` must be allowed to read it."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    require_read(user, spec.name)
+    if spec.dialect != "postgresql":
+        return [] if spec.dialect == "sqlite" else [
+            f"'{spec.name}': the login's rights are not checked for {spec.dialect}; give it a login that "
+            "can only read."]
+    engine = _engine(spec)
+    try:
+        with _connect(engine, spec) as conn:
+            try:
+                return _pg_warnings(conn, spec)[1]
+            except SQLAlchemyError as exc:
+                return [f"'{spec.name}': the login's rights could not be checked ({_first_line(exc, spec)})."]
+    finally:
+        engine.dispose()
+
+
+def _refuse_superuser(conn, spec: ConnectionSpec) -> None:
+    if spec.dialect == "postgresql" and not spec.allow_superuser:
+        superuser, warnings = _pg_warnings(conn, spec)
+        if superuser:
+            raise UserError(warnings[0] + " (allow_superuser = true in the connection's entry reads anyway.)")
+
+
 def _canceller(conn) -> Callable[[], None] | None:
     raw = conn.connection.dbapi_connection
     for name in ("interrupt", "cancel_safe", "cancel"):
@@ -113,15 +208,18 @@ def _canceller(conn) -> Callable[[], None] | None:
 
 
 
-def list_tables(spec: ConnectionSpec) -> list[TableInfo]:
-    """The tables and views of the connection's default schema, with their columns."""
+def list_tables(spec: ConnectionSpec, *, user) -> list[TableInfo]:
+    """The tables and views of the connection's default schema, with their columns; `user` must be
+    allowed to read the connection (`require_read`)."""
     from sqlalchemy import inspect
     from sqlalchemy.exc import SQLAlchemyError
 
+    require_read(user, spec.name)
     engine = _engine(spec)
     try:
         with _connect(engine, spec) as conn:
             try:
+                _refuse_superuser(conn, spec)
                 insp = inspect(conn)
                 names = [(n, "table") for n in insp.get_table_names()]
                 names += [(n, "view") for n in insp.get_view_names()]
@@ -174,14 +272,18 @@ class QueryResult:
 
 
 def read_query(spec: ConnectionSpec, sql: str, row_limit: int | None = None, timeout: float | None = None,
-               progress: Progress | None = None, chunk_rows: int = CHUNK_ROWS) -> QueryResult:
+               progress: Progress | None = None, chunk_rows: int = CHUNK_ROWS, *, user) -> QueryResult:
     """Run one checked SELECT read-only and return its rows as a RawTable (like a file read).
+
+    `user` must be allowed to read the connection (`require_read`: analysts and admins, and the
+    connections the roles file gives their role).
 
     More rows than `row_limit` (the connection's by default) or a run longer than `timeout`
     seconds are refused with a message; nothing is stored either way.
     """
     from sqlalchemy.exc import SQLAlchemyError
 
+    require_read(user, spec.name)
     query = check_select(sql)
     limit = int(row_limit or min(spec.row_limit, max_row_limit()))
     if not 1 <= limit <= max_row_limit():
@@ -206,6 +308,7 @@ def read_query(spec: ConnectionSpec, sql: str, row_limit: int | None = None, tim
                     timer.daemon = True
                     timer.start()
                 _read_only(conn, spec, seconds)
+                _refuse_superuser(conn, spec)
                 result = conn.execution_options(stream_results=True, max_row_buffer=chunk_rows) \
                     .exec_driver_sql(query)
                 if not result.returns_rows:

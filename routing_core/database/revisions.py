@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from routing_core.database.connections import ConnectionSpec, connection
+from routing_core.database.connections import ConnectionSpec, connection, mask
 from routing_core.database.reading import Progress, QueryResult, read_query
 from routing_core.database.sql import check_select
 from routing_core.datasets import Dataset, DatasetRecord, DatasetStore, normalise
@@ -49,14 +49,14 @@ def to_dataset(spec: ConnectionSpec, sql: str, result: QueryResult,
 
 def fetch(spec: ConnectionSpec, sql: str, mapping: Mapping[str, str] | None = None,
           row_limit: int | None = None, timeout: float | None = None,
-          progress: Progress | None = None) -> Dataset:
-    """Read a query and normalise it (nothing is stored)."""
-    return to_dataset(spec, sql, read_query(spec, sql, row_limit, timeout, progress), mapping)
+          progress: Progress | None = None, *, user) -> Dataset:
+    """Read a query as `user` and normalise it (nothing is stored)."""
+    return to_dataset(spec, sql, read_query(spec, sql, row_limit, timeout, progress, user=user), mapping)
 
 
-def save(store: DatasetStore, name: str, dataset: Dataset, user=None) -> tuple[DatasetRecord, bool]:
+def save(store: DatasetStore, name: str, dataset: Dataset, *, user) -> tuple[DatasetRecord, bool]:
     """Store a dataset read from a database; its revision family is named after it. `user` as
-    for DatasetStore.save (None: the local user): a role that may not upload is refused."""
+    for DatasetStore.save (a named User): a role that may not upload is refused."""
     check_name(name, "dataset name")
     if dataset.source and not dataset.source.get("base"):
         dataset.source = {**dataset.source, "base": name}
@@ -129,9 +129,9 @@ def _revision_name(store: DatasetStore, base: str) -> tuple[str, int]:
 
 def refresh(store: DatasetStore, name: str, spec: ConnectionSpec | None = None,
             progress: Progress | None = None, secrets: str | os.PathLike | None = None,
-            user=None) -> RefreshResult:
+            *, user) -> RefreshResult:
     """Read a stored database dataset again: a new revision when the data changed. Refused
-    before the database is read when `user` may not upload (None: the local user)."""
+    before the database is read when `user` (a named User) may not upload or read a database."""
     from routing_core.access import require
 
     require(user, "upload")
@@ -144,7 +144,7 @@ def refresh(store: DatasetStore, name: str, spec: ConnectionSpec | None = None,
             raise UserError(f"Dataset '{name}' was read with --db-url: give the URL again (--db-url).")
         spec = connection(str(source.get("connection")), store.root, secrets)
     sql = str(source.get("query", ""))
-    result = read_query(spec, sql, progress=progress)
+    result = read_query(spec, sql, progress=progress, user=user)
     old = store.load(name)
     if result.raw.sha256 == record.sha256:
         return RefreshResult("unchanged", record, name, routing_diff(old.ops, old.ops))
@@ -161,7 +161,7 @@ def describe_source(source: Mapping) -> dict[str, str]:
     if not source or source.get("kind") != "database":
         return {}
     shown = {
-        "Connection": str(source.get("connection", "")) + (f" ({source['url']})" if source.get("url") else ""),
+        "Connection": str(source.get("connection", "")) + (f" ({mask(source['url'])})" if source.get("url") else ""),
         "Read at": str(source.get("read_at", "")),
         "Rows read": f"{int(source.get('rows', 0)):,}",
         "Revision": str(source.get("revision", 1)),

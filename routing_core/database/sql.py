@@ -22,6 +22,21 @@ _REFUSED = {
 }
 
 
+# Functions that act outside the transaction (another connection, the server's files, other
+# sessions, the server's settings): a read-only transaction does not stop them. Refused by name
+# anywhere in the query, quoted or schema-qualified too; a login that cannot call them is the guard
+# that holds (see `privileges`).
+_REFUSED_FUNCTIONS = re.compile(
+    r"(?<![a-z0-9_$])(dblink\w*|pg_terminate_backend|pg_cancel_backend|pg_signal_backend|pg_read_file|"
+    r"pg_read_binary_file|pg_ls_\w+|pg_stat_file|pg_file_\w+|pg_reload_conf|pg_rotate_logfile|pg_promote|"
+    r"lo_import|lo_export|lo_from_bytea|lo_put|set_config|pg_logical_emit_message|pg_switch_wal|"
+    r"pg_create_\w+_replication_slot|pg_drop_replication_slot|pg_advisory\w*|pg_backup_\w+|"
+    r"load_file|sys_exec|sys_eval|xp_\w+|sp_oa\w+|openrowset|opendatasource|openquery|utl_\w+|dbms_\w+|"
+    r"load_extension)(?![a-z0-9_$])",
+    re.IGNORECASE,
+)
+
+
 def _code_only(sql: str) -> str:
     """The SQL with comments blanked out and string literals and quoted names masked (same length)."""
     out, i, n = [], 0, len(sql)
@@ -82,6 +97,10 @@ def check_select(sql: str) -> str:
         raise UserError(
             f"Only reading is allowed: '{refused[0]}' is refused in a query; nothing was run."
         )
+    called = _REFUSED_FUNCTIONS.search(sql)
+    if called:
+        raise UserError(f"Only reading is allowed: '{called.group(1)}' acts outside the read (other "
+                        "connections, sessions or the server's files) and is refused; nothing was run.")
     if "FOR" in words and any(w in ("UPDATE", "SHARE") for w in words):
         raise UserError("Only reading is allowed: a locking read (FOR UPDATE / SHARE) is refused.")
     return sql[: len(stripped)].strip()

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from routing_core.access import User, actor, require
-from routing_core.activity import DELETE_DATASET, STORE_DATASET, ActivityLog
+from routing_core.access import User, require
+from routing_core.activity import DELETE_DATASET, STORE_DATASET, ActivityLog, LogError
 from routing_core.atomic import atomic_write_json
 from routing_core.datasets.tables import Dataset
 from routing_core.errors import UserError
@@ -171,20 +171,20 @@ class DatasetStore:
                 return rec
         return None
 
-    def save(self, name: str, dataset: Dataset, stats: dict | None = None,
-             user: User | None = None) -> tuple[DatasetRecord, bool]:
+    def save(self, name: str, dataset: Dataset, stats: dict | None = None, *,
+             user: User) -> tuple[DatasetRecord, bool]:
         """Store a dataset under `name`. Returns (record, created); the same content twice is not stored again.
 
-        Needs an analyst (`user`, None: the local user; Forbidden otherwise); a dataset stored is
-        recorded in the activity log."""
-        who = actor(user)
-        require(who, "upload")
+        Needs an analyst (`user`, a named User; Forbidden otherwise); a dataset stored is recorded in
+        the activity log, and one whose entry cannot be written is removed again (LogError)."""
+        who = require(user, "upload")
         target = self._path(name)
         existing = self.find_by_content(dataset.sha256, dataset.mapping) if dataset.sha256 else None
         if existing is not None:
             return existing, False
         if target.exists() or target.is_symlink():
             return self._taken(name, dataset)
+        self.activity.check_writable()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.cleanup()  # leftovers of saves killed midway
         record = DatasetRecord(
@@ -218,10 +218,21 @@ class DatasetStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        self.activity.record(who, STORE_DATASET, name, rows=record.rows, items=record.items,
-                             source=record.source_name)
+        try:
+            self.activity.record(who, STORE_DATASET, name, rows=record.rows, items=record.items,
+                                 source=record.source_name)
+        except LogError:
+            self._remove(target, name)
+            raise
         remember_dataset(self.root, dataset)
         return record, True
+
+    def _remove(self, path: Path, name: str) -> None:
+        """Take a dataset folder away whole: renamed aside first, then removed."""
+        trash = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".deleted-{name}."))
+        share_dir(trash)  # another account of the group can clear it after a crash
+        os.rename(path, trash / name)
+        shutil.rmtree(trash, ignore_errors=True)
 
     def _taken(self, name: str, dataset: Dataset) -> tuple[DatasetRecord, bool]:
         """A save found `name` taken: the same content stored meanwhile (another session or process
@@ -269,20 +280,25 @@ class DatasetStore:
         atomic_write_json(path, stats)
         return stats
 
-    def delete(self, name: str, user: User | None = None) -> None:
-        """Remove a dataset; needs an admin (`user`, None: the local user; Forbidden otherwise),
-        recorded in the activity log."""
-        who = actor(user)
-        require(who, "delete_dataset")
+    def delete(self, name: str, *, user: User) -> None:
+        """Remove a dataset; needs an admin (`user`, a named User; Forbidden otherwise), recorded in
+        the activity log (a delete whose entry cannot be written is undone: LogError)."""
+        who = require(user, "delete_dataset")
         path = self._path(name)
         if not path.is_dir():
             raise UserError(f"No dataset named '{name}'.")
+        self.activity.check_writable()
         # Rename first so a crash mid-delete never leaves a half dataset under its name.
         trash = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".deleted-{name}."))
         share_dir(trash)  # another account of the group can clear it after a crash
         os.rename(path, trash / name)
+        try:
+            self.activity.record(who, DELETE_DATASET, name)
+        except LogError:
+            os.rename(trash / name, path)
+            shutil.rmtree(trash, ignore_errors=True)
+            raise
         shutil.rmtree(trash, ignore_errors=True)
-        self.activity.record(who, DELETE_DATASET, name)
 
     def cleanup(self) -> int:
         """Remove leftovers of interrupted saves and deletes; returns how many were removed.

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from routing_core.datasets import DatasetStore, load_dataset
 from routing_core.sample import SampleConfig, sample_csv_bytes
 from routing_core.training import JobManager, TrainRequest, run_training
-from tests.conftest import ROOT
+from tests.conftest import ADMIN, ROOT
 
 APP = str(ROOT / "app.py")
 TIMEOUT = 30
@@ -98,7 +98,7 @@ def steady_server(request, monkeypatch) -> None:
 def small_sample(data_home) -> str:
     """The sample data with 300 items stored as 'sample' (so the app stores no bigger one)."""
     store = DatasetStore(data_home)
-    store.save("sample", load_dataset(sample_csv_bytes(SampleConfig(n_items=SMALL_ITEMS)), name="sample.csv"))
+    store.save("sample", load_dataset(sample_csv_bytes(SampleConfig(n_items=SMALL_ITEMS)), name="sample.csv"), user=ADMIN)
     return "sample"
 
 
@@ -108,10 +108,10 @@ def trained_folders(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("trained")
     data, models = root / "data", root / "models"
     DatasetStore(data).save(
-        "sample", load_dataset(sample_csv_bytes(SampleConfig(n_items=SMALL_ITEMS)), name="sample.csv")
-    )
+        "sample", load_dataset(sample_csv_bytes(SampleConfig(n_items=SMALL_ITEMS)), name="sample.csv"),
+        user=ADMIN)
     for seed, version in enumerate(VERSIONS, start=1):
-        run_training(TrainRequest("sample", version=version, seed=seed), models, data)
+        run_training(TrainRequest("sample", version=version, seed=seed), models, data, user=ADMIN)
     return data, models
 
 

@@ -104,7 +104,7 @@ def test_a_roles_file_that_cannot_be_read_shows_why_and_nothing_else(data_home, 
     monkeypatch.setenv(ROLES_ENV, str(bad))
     at = session({"email": "ana@plant.test"})
     assert any("owner" in t and "is not one of" in t for t in texts(at.error))
-    assert not at.title and not at.button
+    assert at.title.values == ["Routing Studio"] and not at.button
 
 
 def test_the_viewer_sees_every_change_disabled_with_the_reason(trained, data_home, models_dir, roles):

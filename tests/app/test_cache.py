@@ -5,6 +5,7 @@ from __future__ import annotations
 from routing_core import manifest
 from routing_core.registry import Registry
 from tests.app.conftest import open_app, texts
+from tests.conftest import ADMIN
 
 CACHE = "pages/6_Cache.py"
 
@@ -42,7 +43,7 @@ def test_invalidate_one_version(trained, models_dir):
     registry = Registry(models_dir)
     for name in trained:
         registry.load_model(name)
-    registry.activate(trained[0])  # the sidebar reads its manifest on every run
+    registry.activate(trained[0], user=ADMIN)  # the sidebar reads its manifest on every run
     at = open_app(CACHE)
     at.selectbox(key="cache_version").set_value(trained[0])
     at.button(key="cache_invalidate").click().run()

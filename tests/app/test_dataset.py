@@ -6,7 +6,7 @@ import json
 
 from routing_core.datasets import DatasetStore, load_dataset
 from tests.app.conftest import open_app, texts
-from tests.conftest import FABRICAD, FABRICAD_MAP
+from tests.conftest import ADMIN, FABRICAD, FABRICAD_MAP
 
 
 def charts(at) -> list:
@@ -17,7 +17,7 @@ def charts(at) -> list:
 def test_sample_and_fabricad_numbers_charts_and_alerts(data_home, models_dir):
     store = DatasetStore(data_home)
     at = open_app()  # stores the sample
-    store.save("fabricad", load_dataset(FABRICAD, FABRICAD_MAP))
+    store.save("fabricad", load_dataset(FABRICAD, FABRICAD_MAP), user=ADMIN)
     at.switch_page("pages/2_Dataset.py").run()
     assert not at.exception
     # the newest dataset is offered first
@@ -56,7 +56,7 @@ def test_alerts_are_shown_in_plain_words(data_home, models_dir):
     store = DatasetStore(data_home)
     rows = ["item_code,process_code,seq,duration_min,material"]
     rows += [f"I{i},SAW,1,,{'' if i % 2 else 'steel'}" for i in range(20)]
-    store.save("dirty", load_dataset("\n".join(rows).encode(), name="dirty.csv"))
+    store.save("dirty", load_dataset("\n".join(rows).encode(), name="dirty.csv"), user=ADMIN)
     at = open_app("pages/2_Dataset.py")
     assert at.selectbox(key="dataset_pick").value == "dirty"
     alerts = texts(at.main.warning)

@@ -8,6 +8,7 @@ import sqlite3
 from routing_core import database
 from routing_core.datasets import DatasetStore
 from tests.app.conftest import open_app, texts
+from tests.conftest import ADMIN
 
 
 def test_refresh_says_unchanged_then_shows_the_new_revision(data_home, models_dir, tmp_path, monkeypatch):
@@ -17,7 +18,7 @@ def test_refresh_says_unchanged_then_shows_the_new_revision(data_home, models_di
     secrets.write_text(f'[connections.plant]\nurl = "sqlite:///{copy}"\npassword = "unused"\n')
     monkeypatch.setenv("ROUTING_SECRETS", str(secrets))
     spec = database.connection("plant", home=data_home)
-    database.save(DatasetStore(data_home), "erp", database.fetch(spec, "SELECT * FROM v_routing"))
+    database.save(DatasetStore(data_home), "erp", database.fetch(spec, "SELECT * FROM v_routing", user=ADMIN), user=ADMIN)
 
     at = open_app("pages/2_Dataset.py")
     at.selectbox(key="dataset_pick").set_value("erp").run()

@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from routing_core.datasets import DatasetStore
 from tests.app.conftest import APP, TIMEOUT, links, open_app, texts
+from tests.conftest import ADMIN
 from ui.nav import PAGES
 
 TITLES = {
@@ -56,7 +57,7 @@ def test_empty_states_without_models_link_to_train(data_home, models_dir, page, 
 
 def test_empty_states_without_datasets_link_to_upload(data_home, models_dir):
     at = open_app()
-    DatasetStore(data_home).delete("sample")  # e.g. removed by hand after the first start
+    DatasetStore(data_home).delete("sample", user=ADMIN)  # e.g. removed by hand after the first start
     for page in ("pages/2_Dataset.py", "pages/3_Train.py"):
         at.switch_page(page).run()
         assert not at.exception

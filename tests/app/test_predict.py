@@ -10,7 +10,7 @@ from routing_core.datasets import DatasetStore
 from routing_core.registry import Registry
 from routing_core.sample import SampleConfig, generate
 from tests.app.conftest import open_app, texts
-from tests.conftest import FABRICAD
+from tests.conftest import ADMIN, FABRICAD
 
 PREDICT = "pages/5_Predict.py"
 
@@ -21,7 +21,7 @@ def cards(at) -> list:
 
 def test_known_item_gets_its_routing_first(trained, data_home, models_dir):
     registry = Registry(models_dir)
-    registry.activate(trained[1])
+    registry.activate(trained[1], user=ADMIN)
     at = open_app(PREDICT)
     assert not at.exception
     assert at.selectbox(key="predict_version").value == trained[1]  # the active one by default

@@ -5,6 +5,7 @@ from __future__ import annotations
 from routing_core.registry import Registry
 from routing_core.training import JobManager, TrainRequest, training_slot
 from tests.app.conftest import links, open_app, run_until, texts, wait_for_jobs
+from tests.conftest import ADMIN
 
 TRAIN = "pages/3_Train.py"
 
@@ -79,8 +80,8 @@ def test_a_new_session_sees_running_and_queued_jobs_and_cancels(data_home, model
     open_app()  # a fresh start stores the 2,000-item sample: a training of a few seconds
     manager = JobManager(models_dir, data_home)
     with training_slot(models_dir):  # another training holds the folder: both jobs wait
-        first = manager.submit(TrainRequest("sample", version="long-a"))
-        queued = manager.submit(TrainRequest("sample", version="long-b"))
+        first = manager.submit(TrainRequest("sample", version="long-a"), user=ADMIN)
+        queued = manager.submit(TrainRequest("sample", version="long-b"), user=ADMIN)
 
         at = open_app(TRAIN)  # another tab, or the same one after a reload
         assert not at.exception

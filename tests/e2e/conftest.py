@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ADMIN, ROOT
 from tests.streamlit_server import streamlit_server
 
 # Debian's package puts it in /usr/bin; CHROMIUM_PATH points elsewhere when needed.
@@ -72,7 +72,7 @@ def _stop_training(models: Path, home: Path) -> None:
 
     manager = JobManager(models, home)
     for job in manager.active():
-        manager.cancel(job["job_id"])
+        manager.cancel(job["job_id"], user=ADMIN)
     deadline = time.monotonic() + 20
     while manager.active() and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -27,6 +27,7 @@ from routing_core.datasets import DatasetStore, load_dataset
 from routing_core.registry import Registry
 from routing_core.sample import SampleConfig, sample_csv_bytes
 from routing_core.training import JobManager, TrainRequest
+from tests.conftest import ADMIN as OS_ADMIN
 from tests.e2e.conftest import CHROMIUM, _stop_training, shot, wait_idle
 from tests.oidc_provider import oidc_provider, secrets_toml
 from tests.streamlit_server import streamlit_server
@@ -66,7 +67,8 @@ def team(tmp_path_factory) -> Iterator[Team]:
     models, home = base / "models", base / "data"
     models.mkdir()
     # A small dataset stored beforehand (so the server stores no sample of its own).
-    DatasetStore(home).save("sample", load_dataset(sample_csv_bytes(SampleConfig(n_items=300)), name="sample.csv"))
+    DatasetStore(home).save("sample", load_dataset(sample_csv_bytes(SampleConfig(n_items=300)), name="sample.csv"),
+                            user=OS_ADMIN)
     roles = base / "roles.toml"
     roles.write_text(ROLES)
     with oidc_provider(USERS, base / "provider.log") as provider:

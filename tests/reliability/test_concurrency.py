@@ -20,7 +20,7 @@ from routing_core.registry import Registry
 from routing_core.sample import SampleConfig, sample_csv_bytes
 from routing_core.training import JobManager, TrainRequest, run_training
 from tests.app.conftest import open_app, texts
-from tests.conftest import ROOT
+from tests.conftest import ADMIN, ROOT
 
 TRAIN_PAGE = "pages/3_Train.py"
 MODELS_PAGE = "pages/4_Models.py"
@@ -50,7 +50,7 @@ def together(*calls):
 @pytest.fixture
 def folders(tmp_path, monkeypatch):
     home, models = tmp_path / "data", tmp_path / "models"
-    DatasetStore(home).save("sample", load_dataset(sample_csv_bytes(SampleConfig(n_items=300)), name="s.csv"))
+    DatasetStore(home).save("sample", load_dataset(sample_csv_bytes(SampleConfig(n_items=300)), name="s.csv"), user=ADMIN)
     monkeypatch.setenv("ROUTING_MODELS_DIR", str(models))
     monkeypatch.setenv("ROUTING_DATA_HOME", str(home))
     return home, models
@@ -77,8 +77,8 @@ def test_trainings_from_two_servers_and_the_cli_run_one_at_a_time(folders, tmp_p
             cli_lines.append((time.time(), line))
         return proc.wait(timeout=120)
 
-    jobs = together(lambda: first.submit(TrainRequest("sample", version="v-one")),
-                    lambda: second.submit(TrainRequest("sample", version="v-two")))
+    jobs = together(lambda: first.submit(TrainRequest("sample", version="v-one"), user=ADMIN),
+                    lambda: second.submit(TrainRequest("sample", version="v-two"), user=ADMIN))
     assert all(isinstance(j, str) for j in jobs), jobs
     cli = threading.Thread(target=lambda: cli_lines.append((time.time(), f"exit {cli_train()}")))
     cli.start()
@@ -110,7 +110,7 @@ def test_trainings_from_two_servers_and_the_cli_run_one_at_a_time(folders, tmp_p
 
 def test_the_same_version_name_from_two_servers_is_queued_once(folders):
     home, models = folders
-    results = together(*[lambda: JobManager(models, home).submit(TrainRequest("sample", version="same"))] * 4)
+    results = together(*[lambda: JobManager(models, home).submit(TrainRequest("sample", version="same"), user=ADMIN)] * 4)
     accepted = [r for r in results if isinstance(r, str)]
     refused = [r for r in results if isinstance(r, UserError)]
     assert len(accepted) == 1 and len(refused) == 3, results
@@ -192,8 +192,8 @@ def test_two_sessions_train_and_predict_side_by_side(folders, tmp_path):
 def test_a_version_deleted_while_another_session_predicts_with_it(folders):
     home, models = folders
     for seed, version in enumerate(("v-old", "v-new")):
-        run_training(TrainRequest("sample", version=version, seed=seed), models, home)
-    Registry(models).activate("v-new")
+        run_training(TrainRequest("sample", version=version, seed=seed), models, home, user=ADMIN)
+    Registry(models).activate("v-new", user=ADMIN)
     item = DatasetStore(home).load("sample").ops["item_code"].iloc[0]
 
     reader = open_app(PREDICT_PAGE)
@@ -214,7 +214,7 @@ def test_a_version_deleted_while_another_session_predicts_with_it(folders):
     assert reader.selectbox(key="predict_version").value == "v-new"
 
     # and when the last version goes too, the page says what to do instead of failing
-    Registry(models).delete("v-new")
+    Registry(models).delete("v-new", user=ADMIN)
     reader.run()
     assert not reader.exception
     assert any("No usable model version" in t for t in texts(reader.main.info))
@@ -227,7 +227,7 @@ def test_two_saves_of_one_dataset_name_one_wins_whole(tmp_path):
     store = DatasetStore(tmp_path)
     datasets = [load_dataset(sample_csv_bytes(SampleConfig(n_items=3000, seed=s)), name=f"{s}.csv")
                 for s in (1, 2, 3)]
-    results = together(*[lambda d=d: store.save("race", d) for d in datasets])
+    results = together(*[lambda d=d: store.save("race", d, user=ADMIN) for d in datasets])
     wins = [r for r in results if isinstance(r, tuple)]
     losses = [r for r in results if isinstance(r, UserError)]
     assert len(wins) == 1 and len(losses) == 2, results
@@ -242,9 +242,9 @@ def test_loads_and_predictions_race_cache_clears_and_a_republish(tmp_path):
     """Threads predict with two versions while others clear the caches and delete and republish one
     of them: every prediction either works with a whole model or is refused in plain words."""
     home, models = tmp_path / "data", tmp_path / "models"
-    DatasetStore(home).save("s", load_dataset(sample_csv_bytes(SampleConfig(n_items=150)), name="s.csv"))
+    DatasetStore(home).save("s", load_dataset(sample_csv_bytes(SampleConfig(n_items=150)), name="s.csv"), user=ADMIN)
     for version in ("a", "b"):
-        run_training(TrainRequest("s", version=version), models, home)
+        run_training(TrainRequest("s", version=version), models, home, user=ADMIN)
     items = DatasetStore(home).load("s").ops.drop_duplicates("item_code").head(5)
     registry = Registry(models)
     stop = time.monotonic() + 4
@@ -269,9 +269,9 @@ def test_loads_and_predictions_race_cache_clears_and_a_republish(tmp_path):
     def churn() -> None:
         model = registry.load_model("a")
         while time.monotonic() < stop:
-            clear_all()
-            registry.delete("b")
-            registry.publish("b", model, {}, {"name": "s"}, {}, {})
+            clear_all(user=ADMIN)
+            registry.delete("b", user=ADMIN)
+            registry.publish("b", model, {}, {"name": "s"}, {}, {}, user=ADMIN)
             count("republished")
 
     results = together(*[lambda v=v: predictor(v) for v in ("a", "b", "a", "b")], churn)

@@ -28,7 +28,7 @@ from routing_core.sample import SampleConfig, sample_csv_bytes
 from routing_core.stats import compute_stats
 from routing_core.training import DEAD_REASON, STAGES, JobManager, TrainRequest, run_training
 from tests.app.conftest import open_app, texts
-from tests.conftest import ROOT
+from tests.conftest import ADMIN, ROOT
 
 TRAIN_PAGE = "pages/3_Train.py"
 MODELS_PAGE = "pages/4_Models.py"
@@ -102,10 +102,10 @@ def _read(models: Path, job: str) -> dict:
 def test_sigkill_the_training_worker_at_every_stage(tmp_path, app_env):
     home, models = tmp_path / "data", tmp_path / "models"
     store = DatasetStore(home)
-    store.save("big", load_dataset(sample_csv_bytes(SampleConfig(n_items=800, seed=3)), name="big.csv"))
-    store.save("small", load_dataset(sample_csv_bytes(SampleConfig(n_items=120, seed=4)), name="small.csv"))
-    run_training(TrainRequest("small", version="keep"), models, home)
-    Registry(models).activate("keep")
+    store.save("big", load_dataset(sample_csv_bytes(SampleConfig(n_items=800, seed=3)), name="big.csv"), user=ADMIN)
+    store.save("small", load_dataset(sample_csv_bytes(SampleConfig(n_items=120, seed=4)), name="small.csv"), user=ADMIN)
+    run_training(TrainRequest("small", version="keep"), models, home, user=ADMIN)
+    Registry(models).activate("keep", user=ADMIN)
     keep_manifest = (models / "keep" / MANIFEST_FILE).read_bytes()
     app_env(models, home)
     manager = JobManager(models, home)
@@ -113,7 +113,7 @@ def test_sigkill_the_training_worker_at_every_stage(tmp_path, app_env):
     outcomes = []
     for i, (stage, delay) in enumerate(TRAIN_KILLS):
         version = f"k{i}"
-        job = manager.submit(TrainRequest("big", version=version))
+        job = manager.submit(TrainRequest("big", version=version), user=ADMIN)
         deadline = time.monotonic() + 60
         while True:  # poll the record as fast as the page could, without settling it
             record = _read(models, job)
@@ -161,7 +161,7 @@ def test_sigkill_the_training_worker_at_every_stage(tmp_path, app_env):
     assert {o[1] for o in failed} >= {"fit", "evaluate", "save"}
 
     # the queue still works afterwards, and leftovers of killed publishes are cleaned up
-    after = manager.submit(TrainRequest("small", version="after"))
+    after = manager.submit(TrainRequest("small", version="after"), user=ADMIN)
     deadline = time.monotonic() + 60
     while manager.get(after)["state"] not in ("completed", "failed"):
         assert time.monotonic() < deadline, f"the training after the kills did not end within 60 s: {manager.get(after)}"
@@ -178,9 +178,9 @@ def test_a_worker_killed_before_it_claims_the_job_leaves_it_queued_for_the_next(
     from routing_core import training
 
     home, models = tmp_path / "data", tmp_path / "models"
-    DatasetStore(home).save("small", load_dataset(sample_csv_bytes(SampleConfig(n_items=120)), name="s.csv"))
+    DatasetStore(home).save("small", load_dataset(sample_csv_bytes(SampleConfig(n_items=120)), name="s.csv"), user=ADMIN)
     manager = JobManager(models, home)
-    job = manager.submit(TrainRequest("small", version="v1"))
+    job = manager.submit(TrainRequest("small", version="v1"), user=ADMIN)
     worker = training._CHILDREN[-1]
     worker.kill()  # still importing: it never claimed the job
     worker.wait()
@@ -198,6 +198,7 @@ def test_a_worker_killed_before_it_claims_the_job_leaves_it_queued_for_the_next(
 SAVE_SCRIPT = """
 import json, sys
 import pandas as pd
+from routing_core.access import local_user
 from routing_core.datasets import Dataset, DatasetStore
 
 src, home, name = sys.argv[1:4]
@@ -207,7 +208,7 @@ dataset = Dataset(ops=ops, mapping=meta["mapping"], item_attributes=meta["item_a
                   operation_attributes=meta["operation_attributes"], source_name="big.csv",
                   sha256=meta["sha256"] + "-" + name)  # another upload each time
 print("saving", flush=True)
-DatasetStore(home).save(name, dataset, stats=meta["stats"])
+DatasetStore(home).save(name, dataset, stats=meta["stats"], user=local_user())
 print("saved", flush=True)
 """
 
@@ -227,7 +228,7 @@ def test_sigkill_a_dataset_save_at_many_delays(tmp_path, app_env):
     script = tmp_path / "save_dataset.py"
     script.write_text(SAVE_SCRIPT)
     store = DatasetStore(home)
-    store.save("keep", load_dataset(sample_csv_bytes(SampleConfig(n_items=100)), name="keep.csv"))
+    store.save("keep", load_dataset(sample_csv_bytes(SampleConfig(n_items=100)), name="keep.csv"), user=ADMIN)
     keep_files = {p.name: p.read_bytes() for p in (home / "datasets" / "keep").iterdir()}
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     app_env(models, home)
@@ -261,7 +262,7 @@ def test_sigkill_a_dataset_save_at_many_delays(tmp_path, app_env):
         assert not at.exception, at.exception
         if name not in listed:  # the name is free again: saving it now works
             record, created = store.save(name, load_dataset(sample_csv_bytes(SampleConfig(n_items=30, seed=i)),
-                                                            name=f"{name}.csv"))
+                                                            name=f"{name}.csv"), user=ADMIN)
             assert created and name in whole_store(home)
     store.cleanup()
     assert not [p for p in (home / "datasets").iterdir() if p.name.startswith(".")]
@@ -278,10 +279,10 @@ def versions(tmp_path_factory):
     """Four real versions; the tests break three of them in different ways."""
     root = tmp_path_factory.mktemp("broken")
     home, models = root / "data", root / "models"
-    DatasetStore(home).save("sample", load_dataset(sample_csv_bytes(SampleConfig(n_items=200)), name="s.csv"))
+    DatasetStore(home).save("sample", load_dataset(sample_csv_bytes(SampleConfig(n_items=200)), name="s.csv"), user=ADMIN)
     for seed, name in enumerate(("good", "badmanifest", "nomodel", "tampered")):
-        run_training(TrainRequest("sample", version=name, seed=seed), models, home)
-    Registry(models).activate("tampered")
+        run_training(TrainRequest("sample", version=name, seed=seed), models, home, user=ADMIN)
+    Registry(models).activate("tampered", user=ADMIN)
     return home, models
 
 
@@ -306,7 +307,7 @@ def test_corrupt_manifest_missing_model_and_tampered_artifact(versions, app_env)
         with pytest.raises(UserError, match=reason):
             registry.load_model(name)
         with pytest.raises(UserError, match="Cannot activate"):
-            registry.activate(name)
+            registry.activate(name, user=ADMIN)
     assert registry.active() == "tampered"  # still named, shown as broken
     model = registry.load_model("good")
     items = DatasetStore(home).load("sample").ops.drop_duplicates("item_code").head(3)
@@ -347,9 +348,9 @@ def test_corrupt_manifest_missing_model_and_tampered_artifact(versions, app_env)
 def test_a_loaded_version_changed_on_disk_is_not_served_stale(tmp_path):
     """A cached model whose manifest is swapped for another version's: listed broken, refused."""
     home, models = tmp_path / "data", tmp_path / "models"
-    DatasetStore(home).save("s", load_dataset(sample_csv_bytes(SampleConfig(n_items=60)), name="s.csv"))
+    DatasetStore(home).save("s", load_dataset(sample_csv_bytes(SampleConfig(n_items=60)), name="s.csv"), user=ADMIN)
     for name in ("a", "b"):
-        run_training(TrainRequest("s", version=name), models, home)
+        run_training(TrainRequest("s", version=name), models, home, user=ADMIN)
     registry = Registry(models)
     model = registry.load_model("a")
     assert registry.load_model("a") is model  # cached

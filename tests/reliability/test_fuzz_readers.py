@@ -18,7 +18,7 @@ from routing_core.datasets import DatasetStore, load_dataset
 from routing_core.errors import UserError
 from routing_core.schema import ITEM, PROCESS
 from routing_core.stats import compute_stats
-from tests.conftest import FABRICAD, FABRICAD_MAP
+from tests.conftest import ADMIN, FABRICAD, FABRICAD_MAP
 
 GOOD = (
     "item_code,seq,process_code,duration_min,material,work_center\n"
@@ -112,7 +112,7 @@ def _check(data: bytes) -> str:
 def stored(tmp_path_factory):
     home = tmp_path_factory.mktemp("fuzz-home")
     store = DatasetStore(home)
-    store.save("plans", load_dataset(FABRICAD, FABRICAD_MAP))
+    store.save("plans", load_dataset(FABRICAD, FABRICAD_MAP), user=ADMIN)
     return store, home, itertools.count()
 
 
@@ -131,7 +131,7 @@ def test_broken_files_end_in_user_error_or_valid_dataset(data, stored):
     before = _snapshot(home)
     try:
         dataset = load_dataset(io.BytesIO(data), name="fuzz.csv")
-        record, created = store.save(name, dataset)
+        record, created = store.save(name, dataset, user=ADMIN)
     except UserError:
         event("refused: nothing stored changed")
         assert _snapshot(home) == before

@@ -36,7 +36,7 @@ from routing_core.sample import SampleConfig, sample_csv_bytes
 from routing_core.schema import ITEM
 from routing_core.stats import compute_stats
 from routing_core.training import TrainRequest, run_training
-from tests.conftest import ROOT
+from tests.conftest import ADMIN, ROOT
 from tests.reliability.test_fuzz_readers import FUZZ_EXAMPLES, broken_files
 
 TRAIN_EXAMPLES = int(os.environ.get("FUZZ_TRAIN_EXAMPLES", "150"))
@@ -182,8 +182,8 @@ def store_and_registry(tmp_path_factory):
     """A data home and models folder that already hold a good dataset and a good version."""
     root = tmp_path_factory.mktemp("fuzz-train")
     home, models = root / "data", root / "models"
-    DatasetStore(home).save("good", load_dataset(sample_csv_bytes(SampleConfig(n_items=60)), name="good.csv"))
-    run_training(TrainRequest("good", version="good"), models, home)
+    DatasetStore(home).save("good", load_dataset(sample_csv_bytes(SampleConfig(n_items=60)), name="good.csv"), user=ADMIN)
+    run_training(TrainRequest("good", version="good"), models, home, user=ADMIN)
     return home, models, _snapshot(home, models), itertools.count()
 
 
@@ -206,14 +206,14 @@ def test_dirty_data_trains_or_is_refused_and_stored_data_is_untouched(case, stor
     stats = compute_stats(dataset)
     _strict_json(json.dumps(stats, default=str))
     try:
-        record, created = store.save(f"d{n}", dataset)
+        record, created = store.save(f"d{n}", dataset, user=ADMIN)
     except UserError as exc:
         _one_line(str(exc))
         event("store: refused")
         return
     version = f"f{n}"
     try:
-        result = run_training(TrainRequest(record.name, version=version, **options), models, home)
+        result = run_training(TrainRequest(record.name, version=version, **options), models, home, user=ADMIN)
     except UserError as exc:
         _one_line(str(exc))
         assert not registry.exists(version)
@@ -233,9 +233,9 @@ def test_dirty_data_trains_or_is_refused_and_stored_data_is_untouched(case, stor
     assert time.monotonic() - started < HANG_SEC
     # keep the folders small so every example costs the same
     if registry.exists(version):
-        registry.delete(version)
+        registry.delete(version, user=ADMIN)
     if created:
-        store.delete(record.name)
+        store.delete(record.name, user=ADMIN)
 
 
 # ---------------------------------------------------------------- real CLI processes
@@ -299,10 +299,10 @@ FOUND = {
 @pytest.mark.parametrize("name", list(FOUND))
 def test_cases_found_by_fuzzing_train_and_predict(name, tmp_path):
     dataset = load_dataset(FOUND[name], name=f"{name}.csv")
-    DatasetStore(tmp_path / "data").save("found", dataset)
+    DatasetStore(tmp_path / "data").save("found", dataset, user=ADMIN)
     for dry_run in (True, False):
         run_training(TrainRequest("found", version="v1", seed=0, top_k=2, dry_run=dry_run),
-                     tmp_path / "models", tmp_path / "data")
+                     tmp_path / "models", tmp_path / "data", user=ADMIN)
     _check_version(Registry(tmp_path / "models"), "v1", dataset.ops[ITEM])
 
 

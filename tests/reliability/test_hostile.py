@@ -26,7 +26,7 @@ from routing_core.registry import Registry
 from routing_core.sample import SampleConfig, generate, sample_csv_bytes
 from routing_core.training import JobManager, TrainRequest, run_training
 from tests.app.conftest import open_app, texts, unescape
-from tests.conftest import ROOT
+from tests.conftest import ADMIN, ROOT
 from ui.nav import PAGES
 
 HOSTILE_NAMES = [
@@ -74,8 +74,8 @@ def stocked(tmp_path_factory):
     home, models = base / "data", base / "models"
     (base / "outside").mkdir()
     (base / "outside" / "bait.txt").write_text("do not touch")
-    DatasetStore(home).save("good", load_dataset(sample_csv_bytes(SampleConfig(n_items=60)), name="g.csv"))
-    run_training(TrainRequest("good", version="good"), models, home)
+    DatasetStore(home).save("good", load_dataset(sample_csv_bytes(SampleConfig(n_items=60)), name="g.csv"), user=ADMIN)
+    run_training(TrainRequest("good", version="good"), models, home, user=ADMIN)
     return base, home, models
 
 
@@ -87,21 +87,21 @@ def test_hostile_names_are_refused_everywhere_and_nothing_is_written(name, stock
     dataset = store.load("good")
     model = registry.load_model("good")
     attempts = {
-        "store.save": lambda: store.save(name, dataset),
+        "store.save": lambda: store.save(name, dataset, user=ADMIN),
         "store.record": lambda: store.record(name),
         "store.load": lambda: store.load(name),
         "store.stats": lambda: store.stats(name),
-        "store.delete": lambda: store.delete(name),
-        "registry.publish": lambda: registry.publish(name, model, {}, {}, {}, {}),
+        "store.delete": lambda: store.delete(name, user=ADMIN),
+        "registry.publish": lambda: registry.publish(name, model, {}, {}, {}, {}, user=ADMIN),
         "registry.get": lambda: registry.get(name),
         "registry.load_model": lambda: registry.load_model(name),
-        "registry.activate": lambda: registry.activate(name),
-        "registry.delete": lambda: registry.delete(name),
+        "registry.activate": lambda: registry.activate(name, user=ADMIN),
+        "registry.delete": lambda: registry.delete(name, user=ADMIN),
         "registry.zip_bytes": lambda: registry.zip_bytes(name),
-        "train version": lambda: run_training(TrainRequest("good", version=name), models, home),
-        "train dataset": lambda: run_training(TrainRequest(name, version="fine"), models, home),
-        "submit version": lambda: manager.submit(TrainRequest("good", version=name)),
-        "submit dataset": lambda: manager.submit(TrainRequest(name, version="fine")),
+        "train version": lambda: run_training(TrainRequest("good", version=name), models, home, user=ADMIN),
+        "train dataset": lambda: run_training(TrainRequest(name, version="fine"), models, home, user=ADMIN),
+        "submit version": lambda: manager.submit(TrainRequest("good", version=name), user=ADMIN),
+        "submit dataset": lambda: manager.submit(TrainRequest(name, version="fine"), user=ADMIN),
         "job": lambda: manager.get(name),
     }
     for what, attempt in attempts.items():
@@ -200,9 +200,9 @@ def hostile_folders(tmp_path_factory):
     ops.loc[ops.index[:40], "work_center"] = FORMULAS[4]
     ops = ops.rename(columns={"material": "<b>material</b>"})
     data = ops.to_csv(index=False).encode()
-    DatasetStore(home).save("hostile", load_dataset(data, name=f"{XSS[1]}.csv"))
-    run_training(TrainRequest("hostile", version="hostile-v1"), models, home)
-    Registry(models).activate("hostile-v1")
+    DatasetStore(home).save("hostile", load_dataset(data, name=f"{XSS[1]}.csv"), user=ADMIN)
+    run_training(TrainRequest("hostile", version="hostile-v1"), models, home, user=ADMIN)
+    Registry(models).activate("hostile-v1", user=ADMIN)
     return home, models
 
 

@@ -29,7 +29,7 @@ from routing_core.registry import Registry
 from routing_core.sample import SampleConfig, sample_csv_bytes
 from routing_core.training import JobManager, TrainRequest, run_training
 from tests.app.conftest import open_app, texts, trained, trained_folders  # noqa: F401 (fixtures)
-from tests.conftest import ROOT
+from tests.conftest import ADMIN, ROOT
 
 MODELS_PAGE, PREDICT_PAGE, TRAIN_PAGE, DATASET_PAGE = (
     "pages/4_Models.py", "pages/5_Predict.py", "pages/3_Train.py", "pages/2_Dataset.py")
@@ -83,7 +83,7 @@ def csv_bytes(items: int = 20, steps: int = 3, extra: int = 0, name: str = "c{}"
 def stored(tmp_path):
     """A data home holding one dataset; tests check it is byte-identical after a refused file."""
     store = DatasetStore(tmp_path / "data")
-    store.save("kept", load_dataset(csv_bytes(), name="kept.csv"))
+    store.save("kept", load_dataset(csv_bytes(), name="kept.csv"), user=ADMIN)
     return store
 
 
@@ -196,8 +196,8 @@ def test_one_process_65_times_in_one_item_trains(tmp_path):
     data = csv_bytes(items=30, steps=3, process=lambda it, s: ("SAW", "LATHE", "QC")[s])
     data += b"".join(f"I99,P,{s}\n".encode() for s in range(1, 66))
     store = DatasetStore(tmp_path / "data")
-    store.save("rep", load_dataset(data, name="rep.csv"))
-    result = run_training(TrainRequest("rep", version="v1"), tmp_path / "models", tmp_path / "data")
+    store.save("rep", load_dataset(data, name="rep.csv"), user=ADMIN)
+    result = run_training(TrainRequest("rep", version="v1"), tmp_path / "models", tmp_path / "data", user=ADMIN)
     assert result["version"] == "v1"
 
 
@@ -339,14 +339,14 @@ def test_broken_state_in_the_models_folder_is_listed_and_breaks_nothing_else(tra
     good, other = trained
     cases = break_versions(models_dir, good)
     registry = Registry(models_dir)
-    registry.activate(good)
+    registry.activate(good, user=ADMIN)
     start = time.perf_counter()
     infos = {i.name: i for i in registry.list()}
     assert time.perf_counter() - start < 10  # no FIFO or /dev/zero was read
     assert infos[good].ok and infos[other].ok
     for name, needle in cases.items():
         assert infos[name].broken and needle in infos[name].broken, (name, infos[name].broken)
-        refused(lambda name=name: registry.activate(name), name)
+        refused(lambda name=name: registry.activate(name, user=ADMIN), name)
         refused(lambda name=name: registry.load_model(name))
     assert isinstance(registry.load_model(good), RoutingModel)
 
@@ -369,7 +369,7 @@ def test_broken_state_in_the_models_folder_is_listed_and_breaks_nothing_else(tra
     # a broken version made active by hand: every page still opens, the sidebar says why
     for name in ("deep-manifest", "wrong-dataset", "linked"):
         (models_dir / "ACTIVE").write_text(name + "\n")
-        clear_all()
+        clear_all(user=ADMIN)
         for page in (MODELS_PAGE, PREDICT_PAGE, TRAIN_PAGE, DATASET_PAGE):
             at = open_app(page)
             assert not at.exception, (name, page, at.exception)
@@ -553,11 +553,11 @@ def test_concurrent_stores_of_the_same_content_give_one_dataset_and_no_error(tmp
 
 def test_the_version_picker_follows_a_deletion(trained, models_dir):  # noqa: F811
     good, other = trained
-    Registry(models_dir).activate(good)
+    Registry(models_dir).activate(good, user=ADMIN)
     reader = open_app(PREDICT_PAGE)
     reader.selectbox(key="predict_version").set_value(other).run()
     assert not reader.exception
-    Registry(models_dir).delete(other)
+    Registry(models_dir).delete(other, user=ADMIN)
     reader.run()
     assert not reader.exception, reader.exception
     picker = reader.selectbox(key="predict_version")

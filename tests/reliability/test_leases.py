@@ -26,7 +26,7 @@ from routing_core.registry import TMP_PREFIX, Registry
 from routing_core.sample import SampleConfig, sample_csv_bytes
 from routing_core.sharing import host_tag
 from routing_core.training import JobManager, TrainRequest, training_slot
-from tests.conftest import ROOT
+from tests.conftest import ADMIN, ROOT
 
 LEASE = 2.0
 DEADLINE = 60.0
@@ -67,7 +67,7 @@ def _wait(what, predicate, deadline: float = DEADLINE):
 def folder(tmp_path, monkeypatch):
     models, home = tmp_path / "models", tmp_path / "data"
     csv = sample_csv_bytes(SampleConfig(n_items=60, seed=3))
-    DatasetStore(home).save("small", normalise(read_table(csv, name="small.csv")))
+    DatasetStore(home).save("small", normalise(read_table(csv, name="small.csv")), user=ADMIN)
     monkeypatch.setenv("ROUTING_LEASE_SEC", str(LEASE))
     monkeypatch.setenv("ROUTING_HOST_ID", "gamma")  # this test process: a third host looking on
     return models, home
@@ -88,8 +88,8 @@ def test_two_hosts_never_fail_each_others_live_jobs_and_an_expired_lease_fails(f
     manager = JobManager(models, home)
     procs = []
     with training_slot(models):  # no real worker takes the jobs: the two hosts below do
-        first = manager.submit(TrainRequest(dataset="small", version="on-alpha"))
-        second = manager.submit(TrainRequest(dataset="small", version="on-beta"))
+        first = manager.submit(TrainRequest(dataset="small", version="on-alpha"), user=ADMIN)
+        second = manager.submit(TrainRequest(dataset="small", version="on-beta"), user=ADMIN)
         try:
             alpha, alpha_out, alpha_stop = _host("alpha", models, home, tmp_path)
             procs.append(alpha)
@@ -147,7 +147,7 @@ def test_a_job_of_this_host_is_still_judged_by_its_process(folder):
     models, home = folder
     manager = JobManager(models, home)
     with training_slot(models):
-        job = manager.submit(TrainRequest(dataset="small", version="here"))
+        job = manager.submit(TrainRequest(dataset="small", version="here"), user=ADMIN)
         gone = subprocess.Popen([sys.executable, "-c", "pass"])
         gone.wait()
         now = time.time()

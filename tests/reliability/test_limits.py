@@ -16,7 +16,7 @@ import pytest
 
 from routing_core.datasets import DatasetStore, load_dataset
 from routing_core.sample import SampleConfig, sample_csv_bytes
-from tests.conftest import ROOT
+from tests.conftest import ADMIN, ROOT
 from tests.streamlit_server import streamlit_server
 
 CONFIG = ROOT / ".streamlit" / "config.toml"
@@ -53,7 +53,7 @@ def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("limits")
     home, models = base / "data", base / "models"
     models.mkdir()
-    DatasetStore(home).save("sample", load_dataset(sample_csv_bytes(SampleConfig(n_items=50)), name="s.csv"))
+    DatasetStore(home).save("sample", load_dataset(sample_csv_bytes(SampleConfig(n_items=50)), name="s.csv"), user=ADMIN)
     with streamlit_server(models, home, base / "streamlit.log") as (url, _):
         yield url, base
 

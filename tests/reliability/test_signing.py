@@ -24,7 +24,7 @@ from routing_core.model import RoutingModel
 from routing_core.registry import Registry
 from routing_core.sample import SampleConfig, generate
 from routing_core.signing import SIGNATURE_FILE
-from tests.conftest import ROOT
+from tests.conftest import ADMIN, ROOT
 
 KEY = "a signing key kept outside the models folder"
 DATASET = {"name": "sample", "sha256": "ab" * 32, "rows": 600, "items": 120}
@@ -58,9 +58,9 @@ def signed(tmp_path, monkeypatch):
     model = RoutingModel().fit(generate(SampleConfig(n_items=120)))
     for name in ("good", "tampered"):
         registry.publish(name, model, {"routing_accuracy": 0.5}, DATASET, model.get_params(),
-                         {"dataset": "sample", "version": name})
+                         {"dataset": "sample", "version": name}, user=ADMIN)
         assert (models / name / SIGNATURE_FILE).exists()
-    registry.activate("good")
+    registry.activate("good", user=ADMIN)
     MODELS.clear()
     return models
 
@@ -71,7 +71,7 @@ def test_a_tampered_version_is_refused_before_anything_is_unpickled(signed, tmp_
     registry = Registry(signed)
 
     for attempt in (lambda: registry.load_model("tampered"), lambda: MODELS.get(signed / "tampered"),
-                    lambda: registry.activate("tampered"), lambda: registry.verify("tampered")):
+                    lambda: registry.activate("tampered", user=ADMIN), lambda: registry.verify("tampered")):
         with pytest.raises(UserError, match="signature does not match"):
             attempt()
         assert not marker.exists()

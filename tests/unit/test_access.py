@@ -26,7 +26,7 @@ ADMIN = User("adam@plant.example", "admin")
 def test_each_role_has_the_rights_of_those_before_it():
     allowed = {u.role: {a for a in ACTIONS if why_not(u, a) is None} for u in (VIEWER, ANALYST, ADMIN)}
     assert allowed["viewer"] == {"browse", "predict", "download"}
-    assert allowed["analyst"] == allowed["viewer"] | {"upload", "train", "cancel_own"}
+    assert allowed["analyst"] == allowed["viewer"] | {"upload", "train", "cancel_own", "read_database"}
     assert allowed["admin"] == set(ACTIONS)
     assert set(ACTIONS.values()) == set(ROLES)
 
@@ -54,11 +54,13 @@ def test_cancelling_another_users_job_needs_an_admin():
         require(VIEWER, "cancel_own", owner=VIEWER.name)
 
 
-def test_no_user_is_the_local_os_user_an_admin():
+def test_no_user_is_nobody_and_the_local_user_is_named():
     me = local_user()
     assert me.role == "admin" and me.name == getpass.getuser()
-    assert why_not(None, "clear_cache") is None
-    require(None, "delete_dataset")
+    assert "needs a named user" in why_not(None, "browse")  # None never means the admin
+    with pytest.raises(UserError, match="needs a named user"):
+        require(None, "delete_dataset")
+    require(me, "delete_dataset")
 
 
 def test_unknown_roles_and_actions_are_refused():

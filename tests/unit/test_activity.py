@@ -11,6 +11,7 @@ import pytest
 from routing_core.access import User, local_user
 from routing_core.activity import COLUMNS, ActivityLog
 from routing_core.errors import UserError
+from tests.conftest import ADMIN
 
 ANA = User("ana@plant.example", "analyst")
 
@@ -18,7 +19,7 @@ ANA = User("ana@plant.example", "analyst")
 def test_entries_are_appended_and_read_newest_first(tmp_path):
     log = ActivityLog(tmp_path)
     log.record(ANA, "submit_training", "v1", job_id="j1")
-    log.record(None, "activate_version", "v1")
+    log.record(local_user(), "activate_version", "v1")
     log.record("bob", "finish_training", "v1", outcome="failed", error="boom")
     rows = log.entries()
     assert [r["action"] for r in rows] == ["finish_training", "activate_version", "submit_training"]
@@ -106,7 +107,7 @@ def test_command_line_changes_are_recorded_as_the_os_user(tmp_path):
 
     models, home = tmp_path / "models", tmp_path / "home"
     model = RoutingModel().fit(generate(SampleConfig(n_items=60)))
-    Registry(models).publish("v1", model, {"routing_accuracy": 0.5}, {"name": "s"}, {}, {})
+    Registry(models).publish("v1", model, {"routing_accuracy": 0.5}, {"name": "s"}, {}, {}, user=ADMIN)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("ROUTING_DATA_HOME", None)
     for command in ("activate", "delete"):

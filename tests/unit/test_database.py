@@ -7,6 +7,7 @@ import pytest
 
 from routing_core import database
 from routing_core.errors import UserError
+from tests.conftest import ADMIN
 
 
 @pytest.mark.parametrize("sql", [
@@ -54,7 +55,7 @@ def test_connections_file_follows_st_connection(tmp_path):
     found = database.connections(tmp_path, secrets)
     assert list(found) == ["sample", "erp", "mes", "broken", "nolimit"]
     assert found["sample"].bundled and found["sample"].dialect == "sqlite"
-    assert found["erp"].shown == "postgresql+psycopg://analyst:***@erp:5432/plant"
+    assert found["erp"].shown == "postgresql+psycopg://***@erp:5432/plant"  # user-info masked whole
     assert found["erp"].row_limit == 1000 and found["erp"].timeout == database.DEFAULT_TIMEOUT_S
     assert found["mes"].url.drivername == "mssql+pyodbc" and "pw!" not in found["mes"].shown
     assert "s3cret" not in found["broken"].problem and "cannot be used" in found["broken"].problem
@@ -76,7 +77,7 @@ def test_a_bad_connections_file_says_so(tmp_path):
 def test_missing_driver_is_named(tmp_path):
     spec = database.url_spec("mysql+notadriver://u:p@h/db")
     with pytest.raises(UserError, match="unknown database kind|needs the Python driver"):
-        database.read_query(spec, "SELECT 1")
+        database.read_query(spec, "SELECT 1", user=ADMIN)
 
 
 def test_routing_diff_counts_items_and_routings():

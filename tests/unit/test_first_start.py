@@ -11,20 +11,21 @@ from routing_core.datasets import DatasetStore, load_dataset
 from routing_core.registry import Registry
 from routing_core.sample import SampleConfig, sample_csv_bytes
 from routing_core.training import JobManager
+from tests.conftest import ADMIN
 
 
 @pytest.fixture
 def fresh(tmp_path, monkeypatch):
     monkeypatch.setenv(first_start.ENV, "1")
     store = DatasetStore(tmp_path / "data")
-    store.save("sample", load_dataset(sample_csv_bytes(SampleConfig(n_items=200)), name="sample.csv"))
+    store.save("sample", load_dataset(sample_csv_bytes(SampleConfig(n_items=200)), name="sample.csv"), user=ADMIN)
     return JobManager(tmp_path / "models", tmp_path / "data"), store
 
 
 def wait_settled(manager, timeout=90):
     deadline = time.monotonic() + timeout
     while True:
-        activated = first_start.settle(manager)
+        activated = first_start.settle(manager, user=ADMIN)
         if (first_start.read(manager) or {}).get("settled"):
             return activated
         assert time.monotonic() < deadline, manager.list()
@@ -34,25 +35,25 @@ def wait_settled(manager, timeout=90):
 @pytest.mark.slow
 def test_fresh_start_trains_the_sample_once_and_activates_it(fresh):
     manager, store = fresh
-    job_id = first_start.start(manager, store)
+    job_id = first_start.start(manager, store, user=ADMIN)
     assert job_id is not None
-    assert first_start.start(manager, store) is None  # once: a second session queues nothing
+    assert first_start.start(manager, store, user=ADMIN) is None  # once: a second session queues nothing
     assert len(manager.list()) == 1
     activated = wait_settled(manager)
     registry = Registry(manager.root)
     assert activated == manager.get(job_id)["version"] == registry.active()
     assert registry.get(activated).dataset["name"] == "sample"
     registry.deactivate()
-    registry.delete(activated)
-    assert first_start.start(manager, store) is None  # not again once the registry was emptied
-    assert first_start.settle(manager) is None
+    registry.delete(activated, user=ADMIN)
+    assert first_start.start(manager, store, user=ADMIN) is None  # not again once the registry was emptied
+    assert first_start.settle(manager, user=ADMIN) is None
 
 
 def test_switched_off_or_not_fresh(fresh, monkeypatch):
     manager, store = fresh
     monkeypatch.setenv(first_start.ENV, "0")
-    assert first_start.start(manager, store) is None
+    assert first_start.start(manager, store, user=ADMIN) is None
     assert not (manager.root / first_start.MARKER).exists()
     monkeypatch.setenv(first_start.ENV, "1")
-    assert first_start.start(manager, store, dataset="other") is None  # no sample stored
+    assert first_start.start(manager, store, dataset="other", user=ADMIN) is None  # no sample stored
     assert manager.list() == []

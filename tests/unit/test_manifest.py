@@ -26,7 +26,7 @@ from routing_core.manifest import (
 from routing_core.model import RoutingModel
 from routing_core.registry import Registry
 from routing_core.sample import SampleConfig, generate
-from tests.conftest import ROOT
+from tests.conftest import ADMIN, ROOT
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def models():
 
 def _publish(registry: Registry, name: str, model, note: str = "") -> None:
     registry.publish(name, model, {"note": note}, {"name": "ds", "sha256": "0" * 64, "rows": 1, "items": 1},
-                     {"top_k": 5}, {"dataset": "ds"})
+                     {"top_k": 5}, {"dataset": "ds"}, user=ADMIN)
 
 
 def _rewrite_manifest(folder, **changes) -> dict:
@@ -186,7 +186,7 @@ def test_model_cache_hits_and_never_serves_a_changed_version(tmp_path, models):
     assert cache.get(tmp_path / "v1") is m1
     assert cache.stats()["hits"] == 1 and cache.stats()["size"] == 1
 
-    reg.delete("v1")
+    reg.delete("v1", user=ADMIN)
     _publish(reg, "v1", models[1])  # same name, other model: a new manifest sha256
     m2 = cache.get(tmp_path / "v1")
     assert m2 is not m1 and m2.top_k == 3
@@ -211,12 +211,13 @@ def test_model_cache_sees_a_version_republished_by_another_process(tmp_path, mod
     cache = ModelCache(ManifestLoader())
     assert cache.get(tmp_path / "v1").top_k == 5
     script = (
+        "from routing_core.access import local_user\n"
         "from routing_core.registry import Registry\n"
         "from routing_core.model import RoutingModel\n"
         "from routing_core.sample import generate, SampleConfig\n"
-        f"r = Registry({str(tmp_path)!r}); r.delete('v1')\n"
+        f"r = Registry({str(tmp_path)!r}); r.delete('v1', user=local_user())\n"
         "m = RoutingModel(top_k=2).fit(generate(SampleConfig(n_items=80, seed=3)))\n"
-        "r.publish('v1', m, {}, {'name': 'x'}, {}, {})\n"
+        "r.publish('v1', m, {}, {'name': 'x'}, {}, {}, user=local_user())\n"
     )
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, timeout=120)
     assert cache.get(tmp_path / "v1").top_k == 2
@@ -226,11 +227,11 @@ def test_clear_all_reports_what_was_cleared(tmp_path, models):
     reg = Registry(tmp_path)
     _publish(reg, "v1", models[0])
     _publish(reg, "v2", models[1])
-    clear_all()
+    clear_all(user=ADMIN)
     reg.load_model("v1")
     reg.load_model("v2")
     MANIFESTS.get(tmp_path / "v1")
     assert MODELS.stats()["size"] == 2
-    assert clear_all() == {"manifests": 2, "models": 2}
+    assert clear_all(user=ADMIN) == {"manifests": 2, "models": 2}
     assert MANIFESTS.stats()["size"] == 0 and MODELS.stats()["size"] == 0
-    assert clear_all() == {"manifests": 0, "models": 0}
+    assert clear_all(user=ADMIN) == {"manifests": 0, "models": 0}

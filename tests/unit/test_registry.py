@@ -19,6 +19,7 @@ from routing_core.manifest import MANIFEST_FILE, METRICS_FILE, MODEL_FILE, REQUE
 from routing_core.model import RoutingModel
 from routing_core.registry import ACTIVE_FILE, Registry, models_dir
 from routing_core.sample import SampleConfig, generate
+from tests.conftest import ADMIN
 
 DATASET = {"name": "sample", "sha256": "ab" * 32, "rows": 600, "items": 120}
 
@@ -30,7 +31,7 @@ def model():
 
 def _publish(reg: Registry, name: str, model, **metrics):
     return reg.publish(name, model, {"routing_accuracy": 0.5, **metrics}, DATASET,
-                       model.get_params(), {"dataset": "sample", "version": name})
+                       model.get_params(), {"dataset": "sample", "version": name}, user=ADMIN)
 
 
 def _sha(path) -> str:
@@ -129,7 +130,8 @@ def test_unsafe_labels_are_refused_and_nothing_written(tmp_path, model, name):
     reg = Registry(root)
     with pytest.raises(UserError, match="^The version name"):
         _publish(reg, name, model)
-    for call in (reg.get, reg.activate, reg.delete, reg.zip_bytes, reg.load_model):
+    for call in (reg.get, lambda n: reg.activate(n, user=ADMIN), lambda n: reg.delete(n, user=ADMIN),
+                 reg.zip_bytes, reg.load_model):
         with pytest.raises(UserError, match="^The version name"):
             call(name)
     assert _tree(tmp_path) == before
@@ -162,7 +164,7 @@ def test_a_failed_publish_leaves_nothing(tmp_path, model):
     reg = Registry(tmp_path)
     _publish(reg, "good", model)
     with pytest.raises(RuntimeError, match="disk full"):
-        reg.publish("bad", Boom(), {}, DATASET, {}, {})
+        reg.publish("bad", Boom(), {}, DATASET, {}, {}, user=ADMIN)
     assert [i.name for i in reg.list()] == ["good"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good"]
 
@@ -174,17 +176,17 @@ def test_activate_delete_and_active_file(tmp_path, model):
     assert reg.active() is None
     with pytest.raises(UserError, match="No model version is active"):
         reg.load_model()
-    reg.activate("a")
+    reg.activate("a", user=ADMIN)
     assert (tmp_path / ACTIVE_FILE).read_text().strip() == "a"
     assert reg.active() == "a" and reg.get("a").active and not reg.get("b").active
     assert isinstance(reg.load_model(), RoutingModel)
-    reg.delete("b")  # not the active one: ACTIVE stays
+    reg.delete("b", user=ADMIN)  # not the active one: ACTIVE stays
     assert reg.active() == "a" and not (tmp_path / "b").exists()
-    reg.delete("a")
+    reg.delete("a", user=ADMIN)
     assert reg.active() is None and not (tmp_path / ACTIVE_FILE).exists()
     assert reg.list() == [] and sorted(p.name for p in tmp_path.iterdir()) == []
     with pytest.raises(UserError, match="No model version named 'a'"):
-        reg.delete("a")
+        reg.delete("a", user=ADMIN)
 
 
 def test_active_naming_a_missing_version_reads_as_none(tmp_path, model):
@@ -220,9 +222,9 @@ def test_broken_versions_are_listed_while_the_others_work(tmp_path, model):
         with pytest.raises(UserError, match=reason):  # loading says what the list says
             reg.load_model(name)
         with pytest.raises(UserError, match="Cannot activate"):
-            reg.activate(name)
+            reg.activate(name, user=ADMIN)
     assert isinstance(reg.load_model("good"), RoutingModel)
-    reg.delete("badjson")  # a broken version can still be removed
+    reg.delete("badjson", user=ADMIN)  # a broken version can still be removed
     assert "badjson" not in {i.name for i in reg.list()}
 
 
@@ -254,7 +256,7 @@ def test_tampered_artifacts_are_refused_before_unpickling(tmp_path, model):
     with pytest.raises(UserError, match="does not match the sha256"):
         reg.load_model("planted")
     with pytest.raises(UserError, match="Cannot activate"):
-        reg.activate("planted")
+        reg.activate("planted", user=ADMIN)
     assert not marker.exists()
 
     (tmp_path / "metrics" / METRICS_FILE).write_text('{"routing_accuracy": 1.0}'.ljust(
@@ -308,7 +310,7 @@ def test_a_version_saved_in_another_model_format_is_broken_not_unpickled(tmp_pat
     model = RoutingModel().fit(generate(SampleConfig(n_items=120, seed=3)))
     for name in ("current", "other"):
         registry.publish(name, model, {"routing_accuracy": 1.0}, dataset_info={"name": "s"}, params={},
-                         training_request={})
+                         training_request={}, user=ADMIN)
     path = registry.root / "other" / MANIFEST_FILE
     manifest = json.loads(path.read_text())
     assert manifest["runtime"]["model_format"] == MODEL_FORMAT
@@ -343,11 +345,14 @@ def test_a_viewer_or_analyst_cannot_activate_or_delete_and_nothing_changes(tmp_p
         with pytest.raises(Forbidden, match="may not delete model versions"):
             reg.delete("a", user=user)
     assert (sorted(p.name for p in reg.root.iterdir()), reg.active(), log.path.read_bytes()) == before
-    reg.delete("a")  # no user: the local user, an admin
+    reg.delete("a", user=ADMIN)  # the local user, named: an admin
     entries = log.entries()
+    me = __import__("getpass").getuser()
     assert [(e["action"], e["object"], e["user"]) for e in entries] == [
-        ("delete_version", "a", __import__("getpass").getuser()),
+        ("delete_version", "a", me),
         ("activate_version", "a", "boss@plant.example"),
+        ("publish_version", "b", me),
+        ("publish_version", "a", me),
     ]
     assert entries[0]["details"] == {"was_active": True}
 
@@ -390,7 +395,7 @@ def test_versions_and_active_follow_the_umask_for_the_group(tmp_path, model):
     try:
         reg = Registry(tmp_path)
         _publish(reg, "g", model)
-        reg.activate("g")
+        reg.activate("g", user=ADMIN)
     finally:
         os.umask(old)
     assert (tmp_path / "g").stat().st_mode & 0o777 == 0o775
@@ -419,12 +424,12 @@ def test_signed_versions_load_and_others_are_refused(tmp_path, model, monkeypatc
     _publish(reg, "signed", model)
     assert (tmp_path / "signed" / SIGNATURE_FILE).exists()
     assert isinstance(reg.load_model("signed"), RoutingModel)
-    reg.activate("signed")
+    reg.activate("signed", user=ADMIN)
     with pytest.raises(UserError, match="is not signed"):
         reg.load_model("unsigned")
     assert "is not signed" in reg.get("unsigned").broken
     with pytest.raises(UserError, match="not signed"):
-        reg.activate("unsigned")
+        reg.activate("unsigned", user=ADMIN)
 
     monkeypatch.setenv("ROUTING_SIGNING_KEY", "another key")
     with pytest.raises(UserError, match="signed with another key"):

@@ -33,7 +33,7 @@ from routing_core.training import (
     training_slot,
     unique_version_name,
 )
-from tests.conftest import ROOT
+from tests.conftest import ADMIN, ROOT
 
 VIEWER = User("vera@plant.example", "viewer")
 ANA = User("ana@plant.example", "analyst")
@@ -54,7 +54,7 @@ BASELINE_KEYS = {"routing_accuracy", "top_1_accuracy", "sequence_similarity", "s
 
 def _store(home, name: str, n_items: int, seed: int = 7) -> None:
     csv = sample_csv_bytes(SampleConfig(n_items=n_items, seed=seed))
-    DatasetStore(home).save(name, normalise(read_table(csv, name=f"{name}.csv")))
+    DatasetStore(home).save(name, normalise(read_table(csv, name=f"{name}.csv")), user=ADMIN)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def _visible(models) -> list[str]:
 def test_run_training_publishes_a_complete_version(tmp_path, home):
     events: list[tuple[str, float, str]] = []
     summary = run_training(TrainRequest(dataset="small", version="v1"), tmp_path, home,
-                           progress=lambda s, p, m: events.append((s, p, m)))
+                           progress=lambda s, p, m: events.append((s, p, m)), user=ADMIN)
     assert summary["version"] == "v1" and summary["items"] == 200 and not summary["dry_run"]
     assert summary["train_items"] + summary["test_items"] == 200
     # The held-out accuracy, worked out here: the same split and model, each test item's first
@@ -146,7 +146,7 @@ def _items(home, name):
 
 def test_dry_run_plans_and_writes_no_version(tmp_path, home):
     models = tmp_path / "models"
-    plan = run_training(TrainRequest(dataset="small", dry_run=True), models, home)
+    plan = run_training(TrainRequest(dataset="small", dry_run=True), models, home, user=ADMIN)
     assert plan["dry_run"] is True
     assert plan["items"] == 200 and plan["train_items"] + plan["test_items"] == 200
     assert plan["features"] >= 1 and plan["item_attributes"]
@@ -156,8 +156,8 @@ def test_dry_run_plans_and_writes_no_version(tmp_path, home):
 
 def test_dry_run_estimates_peak_memory_growing_with_the_data(tmp_path, home, monkeypatch):
     monkeypatch.delenv("ROUTING_TRAIN_MEMORY_GB", raising=False)
-    small = run_training(TrainRequest(dataset="small", dry_run=True), tmp_path, home)
-    big = run_training(TrainRequest(dataset="big", dry_run=True), tmp_path, home)
+    small = run_training(TrainRequest(dataset="small", dry_run=True), tmp_path, home, user=ADMIN)
+    big = run_training(TrainRequest(dataset="big", dry_run=True), tmp_path, home, user=ADMIN)
     assert 0 < small["estimated_peak_gb"] < big["estimated_peak_gb"] < 2
     assert 0 < small["estimated_sec"] < big["estimated_sec"]  # 7.5 times the items
     assert small["memory_limit_gb"] == 12 and small["memory_warning"] is None
@@ -187,7 +187,7 @@ def _peak_bytes(home, name: str, copies: int) -> int:
 
 def test_a_small_memory_limit_makes_the_dry_run_warn(tmp_path, home, monkeypatch):
     monkeypatch.setenv("ROUTING_TRAIN_MEMORY_GB", "0.01")
-    plan = run_training(TrainRequest(dataset="small", dry_run=True), tmp_path, home)
+    plan = run_training(TrainRequest(dataset="small", dry_run=True), tmp_path, home, user=ADMIN)
     assert plan["memory_limit_gb"] == 0.01
     assert plan["memory_warning"] == (
         f"This training would need about {plan['estimated_peak_gb']:.1f} GB of memory at its peak, "
@@ -196,12 +196,12 @@ def test_a_small_memory_limit_makes_the_dry_run_warn(tmp_path, home, monkeypatch
     )
     monkeypatch.setenv("ROUTING_TRAIN_MEMORY_GB", "lots")
     with pytest.raises(UserError, match="ROUTING_TRAIN_MEMORY_GB='lots' is not a number of GB"):
-        run_training(TrainRequest(dataset="small", dry_run=True), tmp_path, home)
+        run_training(TrainRequest(dataset="small", dry_run=True), tmp_path, home, user=ADMIN)
     manager = JobManager(tmp_path, home)
     for bad in ("lots", "0", "-1", "nan"):
         monkeypatch.setenv("ROUTING_TRAIN_MEMORY_GB", bad)
         with pytest.raises(UserError, match="ROUTING_TRAIN_MEMORY_GB"):
-            manager.submit(TrainRequest(dataset="small"))
+            manager.submit(TrainRequest(dataset="small"), user=ADMIN)
     assert manager.list() == [] and _visible(tmp_path) == []
 
 
@@ -213,13 +213,13 @@ def test_cancel_stops_before_anything_is_published(tmp_path, home):
 
     with pytest.raises(Cancelled):
         run_training(TrainRequest(dataset="small", version="v1"), tmp_path, home,
-                     progress=lambda s, p, m: seen.append(s), cancel=cancel)
+                     progress=lambda s, p, m: seen.append(s), cancel=cancel, user=ADMIN)
     assert _visible(tmp_path) == [] and Registry(tmp_path).stale_entries() == []
 
 
 def test_requests_are_checked(tmp_path, home):
     reg = Registry(tmp_path)
-    run_training(TrainRequest(dataset="small", version="taken", refit=False), tmp_path, home)
+    run_training(TrainRequest(dataset="small", version="taken", refit=False), tmp_path, home, user=ADMIN)
     bad = [
         (TrainRequest(dataset="small", test_size=0), "test size"),
         (TrainRequest(dataset="small", test_size=1.5), "test size"),
@@ -234,11 +234,11 @@ def test_requests_are_checked(tmp_path, home):
         with pytest.raises(UserError, match=message):
             check_request(request, reg)
         with pytest.raises(UserError, match=message):
-            run_training(request, tmp_path, home)
+            run_training(request, tmp_path, home, user=ADMIN)
     with pytest.raises(UserError, match="No dataset named 'absent'"):
-        run_training(TrainRequest(dataset="absent"), tmp_path, home)
+        run_training(TrainRequest(dataset="absent"), tmp_path, home, user=ADMIN)
     with pytest.raises(UserError, match="not allowed"):
-        run_training(TrainRequest(dataset="../small"), tmp_path, home)
+        run_training(TrainRequest(dataset="../small"), tmp_path, home, user=ADMIN)
     assert _visible(tmp_path) == ["taken"]
 
 
@@ -266,9 +266,9 @@ def _wait(manager: JobManager, job_id: str, states: set[str], timeout: float = 6
 
 def test_jobs_queue_one_at_a_time_and_complete(tmp_path, home):
     manager = JobManager(tmp_path, home)
-    first = manager.submit(TrainRequest(dataset="big", version="first"))
-    second = manager.submit(TrainRequest(dataset="big"))
-    dry = manager.submit(TrainRequest(dataset="small", dry_run=True))
+    first = manager.submit(TrainRequest(dataset="big", version="first"), user=ADMIN)
+    second = manager.submit(TrainRequest(dataset="big"), user=ADMIN)
+    dry = manager.submit(TrainRequest(dataset="small", dry_run=True), user=ADMIN)
     assert manager.get(second)["version"].startswith("v")  # automatic name, fixed at submit
 
     saw_queue = False
@@ -351,13 +351,13 @@ def test_roles_decide_who_submits_and_cancels(tmp_path, home):
 def test_queue_position_estimates_the_start(tmp_path, home):
     manager = JobManager(tmp_path, home)
     with training_slot(tmp_path):
-        jobs = [manager.submit(TrainRequest(dataset="small", version=f"q{i}")) for i in range(3)]
+        jobs = [manager.submit(TrainRequest(dataset="small", version=f"q{i}"), user=ADMIN) for i in range(3)]
         assert manager.queue_position(jobs[2]) == (3, None)  # nothing tells how long a training takes
         now = time.time()
         # a job running for 30 s, a quarter done, and one earlier training of 20 s
         manager.update(jobs[0], lambda r: {**r, "state": "running", "started_ts": now - 30, "progress": 25.0,
                                            "pid": os.getpid(), "pid_start": None})
-        done = manager.submit(TrainRequest(dataset="small", version="old"))
+        done = manager.submit(TrainRequest(dataset="small", version="old"), user=ADMIN)
         manager.update(done, lambda r: {**r, "state": "completed", "elapsed_sec": 20.0, "finished_ts": now})
         assert manager.queue_position(jobs[0]) == (0, now - 30)
         place, start = manager.queue_position(jobs[2])
@@ -369,9 +369,9 @@ def test_queue_position_estimates_the_start(tmp_path, home):
 def test_submit_refuses_bad_requests_at_once(tmp_path, home):
     manager = JobManager(tmp_path, home)
     with pytest.raises(UserError, match="No dataset named"):
-        manager.submit(TrainRequest(dataset="absent"))
+        manager.submit(TrainRequest(dataset="absent"), user=ADMIN)
     with pytest.raises(UserError, match="not allowed"):
-        manager.submit(TrainRequest(dataset="small", version=".hidden"))
+        manager.submit(TrainRequest(dataset="small", version=".hidden"), user=ADMIN)
     with pytest.raises(UserError, match="No training job"):
         manager.get("../../etc/passwd")
     assert manager.list() == []
@@ -379,17 +379,17 @@ def test_submit_refuses_bad_requests_at_once(tmp_path, home):
 
 def test_cancel_pending_at_once_and_running_at_the_next_step(tmp_path, home):
     manager = JobManager(tmp_path, home)
-    running = manager.submit(TrainRequest(dataset="big", version="a"))
-    queued = manager.submit(TrainRequest(dataset="big", version="b"))
+    running = manager.submit(TrainRequest(dataset="big", version="a"), user=ADMIN)
+    queued = manager.submit(TrainRequest(dataset="big", version="b"), user=ADMIN)
     with pytest.raises(UserError, match="already queued"):
-        manager.submit(TrainRequest(dataset="big", version="b"))
+        manager.submit(TrainRequest(dataset="big", version="b"), user=ADMIN)
     _wait(manager, running, {"running"})
-    manager.cancel(queued)
+    manager.cancel(queued, user=ADMIN)
     assert manager.get(queued)["state"] == "cancelled"  # at once, no worker involved
     _wait(manager, running, {"running"})
     while manager.get(running)["stage"] in ("validate", "profile"):
         time.sleep(0.02)
-    manager.cancel(running)
+    manager.cancel(running, user=ADMIN)
     record = _wait(manager, running, {"completed", "failed", "cancelled"})
     me = local_user().name
     assert record["state"] == "cancelled" and record["message"] == f"cancelled by {me}"
@@ -400,7 +400,7 @@ def test_cancel_pending_at_once_and_running_at_the_next_step(tmp_path, home):
 
 def test_a_killed_worker_reads_as_failed_and_leaves_no_version(tmp_path, home):
     manager = JobManager(tmp_path, home)
-    job = manager.submit(TrainRequest(dataset="big", version="k"))
+    job = manager.submit(TrainRequest(dataset="big", version="k"), user=ADMIN)
     record = _wait(manager, job, {"running"})
     while manager.get(job)["stage"] not in ("fit", "evaluate"):
         time.sleep(0.02)
@@ -410,7 +410,7 @@ def test_a_killed_worker_reads_as_failed_and_leaves_no_version(tmp_path, home):
     assert json.loads((tmp_path / ".jobs" / f"{job}.json").read_text())["state"] == "failed"
     assert _visible(tmp_path) == []
     # a later job still runs (a new worker takes the lock) and the folder ends clean
-    after = manager.submit(TrainRequest(dataset="small", version="after"))
+    after = manager.submit(TrainRequest(dataset="small", version="after"), user=ADMIN)
     assert _wait(manager, after, {"completed", "failed"})["state"] == "completed"
     assert _visible(tmp_path) == ["after"] and Registry(tmp_path).stale_entries() == []
 
@@ -420,10 +420,10 @@ def test_a_failing_job_fails_with_its_message_and_the_queue_goes_on(tmp_path):
     _store(home, "doomed", 200)
     _store(home, "fine", 200, seed=3)
     manager = JobManager(tmp_path / "models", home)
-    blocker = manager.submit(TrainRequest(dataset="fine", version="blocker"))
-    doomed = manager.submit(TrainRequest(dataset="doomed", version="d"))
-    DatasetStore(home).delete("doomed")  # gone before the worker gets to it
-    fine = manager.submit(TrainRequest(dataset="fine", version="f"))
+    blocker = manager.submit(TrainRequest(dataset="fine", version="blocker"), user=ADMIN)
+    doomed = manager.submit(TrainRequest(dataset="doomed", version="d"), user=ADMIN)
+    DatasetStore(home).delete("doomed", user=ADMIN)  # gone before the worker gets to it
+    fine = manager.submit(TrainRequest(dataset="fine", version="f"), user=ADMIN)
     assert _wait(manager, blocker, {"completed", "failed"})["state"] == "completed"
     record = _wait(manager, doomed, {"completed", "failed"})
     assert record["state"] == "failed" and "No dataset named 'doomed'" in record["error"]
@@ -437,9 +437,9 @@ def test_a_job_over_the_memory_limit_fails_and_the_worker_goes_on(tmp_path, monk
     _store(home, "gone", 50, seed=3)
     monkeypatch.setenv("ROUTING_TRAIN_MEMORY_GB", "0.4")  # the worker inherits it
     manager = JobManager(tmp_path / "models", home)
-    heavy = manager.submit(TrainRequest(dataset="heavy", version="heavy"))
-    later = manager.submit(TrainRequest(dataset="gone", version="later"))
-    DatasetStore(home).delete("gone")  # the next job fails at once, for its own reason
+    heavy = manager.submit(TrainRequest(dataset="heavy", version="heavy"), user=ADMIN)
+    later = manager.submit(TrainRequest(dataset="gone", version="later"), user=ADMIN)
+    DatasetStore(home).delete("gone", user=ADMIN)  # the next job fails at once, for its own reason
     record = _wait(manager, heavy, {"completed", "failed"})
     assert record["state"] == "failed", record
     assert record["error"].startswith("ran out of the memory limit (0.4 GB)"), record["error"]
@@ -456,7 +456,7 @@ def test_a_job_over_the_memory_limit_fails_and_the_worker_goes_on(tmp_path, monk
     while manager.worker_running():
         assert time.monotonic() < deadline, "the worker with the 0.4 GB limit did not end within 30 s"
         time.sleep(0.1)
-    again = manager.submit(TrainRequest(dataset="heavy", version="heavy"))
+    again = manager.submit(TrainRequest(dataset="heavy", version="heavy"), user=ADMIN)
     assert _wait(manager, again, {"completed", "failed"})["state"] == "completed"
     assert _visible(tmp_path / "models") == ["heavy"]
 
@@ -467,7 +467,7 @@ def test_a_memory_error_fails_the_job_and_the_worker_goes_on(tmp_path, home, mon
 
     manager = JobManager(tmp_path, home)
     with training_slot(tmp_path):  # no worker may take the jobs: this test runs them itself
-        jobs = [manager.submit(TrainRequest(dataset="small", version=v)) for v in ("a", "b")]
+        jobs = [manager.submit(TrainRequest(dataset="small", version=v), user=ADMIN) for v in ("a", "b")]
         calls = []
 
         def fake(request, *args, **kwargs):

@@ -1,0 +1,123 @@
+"""Keys and clocks: a signing key inside the folders it protects, and a publish after the lease.
+
+Attacks: the signing key file kept inside the models folder or the data home (anyone who can
+write there re-signs a model of their own); a job judged dead by another host (its clock 120 s
+ahead, so the lease looks expired) that then finishes and publishes its version anyway. The
+second is played with real processes: this process claims the job as the worker does on host
+"alpha" and runs it (`_run_job`, the worker's own code); host "beta", another process, reads the
+jobs in between with a short lease and fails the job as expired.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from routing_core.access import local_user
+from routing_core.datasets import DatasetStore, load_dataset
+from routing_core.errors import UserError
+from routing_core.registry import TMP_PREFIX, Registry
+from routing_core.sample import SampleConfig, sample_csv_bytes
+from routing_core.signing import KEY_FILE_ENV
+from routing_core.training import JobManager, TrainRequest
+from routing_core.worker import _claim_next, _run_job
+from tests.conftest import ROOT
+
+ME = local_user()
+
+
+@pytest.fixture
+def stored(data_home, models_dir):
+    DatasetStore(data_home).save("s", load_dataset(sample_csv_bytes(SampleConfig(n_items=40, seed=2)), name="s.csv"),
+                                 user=ME)
+    return data_home, models_dir
+
+
+@pytest.mark.parametrize("where", ["models", "data", "data-link"])
+def test_a_signing_key_inside_the_models_or_data_folder_is_refused(where, stored, tmp_path, monkeypatch):
+    home, models = stored
+    if where == "data-link":  # a link outside that points inside is inside too
+        (home / "keys").mkdir()
+        (home / "keys" / "key").write_text("k" * 40)
+        key = tmp_path / "key-link"
+        key.symlink_to(home / "keys" / "key")
+    else:
+        key = (models if where == "models" else home) / "signing.key"
+        key.write_text("k" * 40)
+    monkeypatch.setenv(KEY_FILE_ENV, str(key))
+    manager = JobManager(models, home)
+    job = manager.submit(TrainRequest("s", version="v1"), user=ME)
+    deadline = time.monotonic() + 60
+    while manager.get(job)["state"] in ("pending", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    record = manager.get(job)
+    assert record["state"] == "failed" and "lies inside" in record["error"], record
+    assert Registry(models).names() == []
+
+
+def test_a_signing_key_outside_both_folders_signs(stored, tmp_path, monkeypatch):
+    home, models = stored
+    key = tmp_path / "keys" / "signing.key"
+    key.parent.mkdir()
+    key.write_text("k" * 40)
+    monkeypatch.setenv(KEY_FILE_ENV, str(key))
+    manager = JobManager(models, home)
+    job = manager.submit(TrainRequest("s", version="v1"), user=ME)
+    deadline = time.monotonic() + 60
+    while manager.get(job)["state"] in ("pending", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert manager.get(job)["state"] == "completed"
+    assert (models / "v1" / "signature.json").is_file()
+    Registry(models).load_model("v1")  # checked against the key and loaded
+
+
+BETA = r"""
+import sys
+from routing_core.jobs import JobManager
+models, home = sys.argv[1:3]
+print(sorted((r["job_id"], r["state"]) for r in JobManager(models, home).list()))
+"""
+
+
+def test_a_job_judged_expired_does_not_publish_its_version(stored, monkeypatch):
+    home, models = stored
+    monkeypatch.setenv("ROUTING_HOST_ID", "alpha")
+    manager = JobManager(models, home)
+    monkeypatch.setattr(JobManager, "_spawn_worker", lambda self: None)  # this process is the worker
+    job_id = manager.submit(TrainRequest("s", version="from-alpha"), user=ME)
+    job = _claim_next(manager)
+    assert job["job_id"] == job_id and job["host"] == "alpha"
+    judged = {}
+
+    def progress_then_judged(real):
+        def progress(stage, pct, message):
+            real(stage, pct, message)
+            if stage == "evaluate" and not judged:
+                time.sleep(0.3)  # beta's lease (0.2 s) runs out: beta's clock is, in effect, ahead
+                env = {**os.environ, "ROUTING_HOST_ID": "beta", "ROUTING_LEASE_SEC": "0.2",
+                       "PYTHONPATH": str(ROOT)}
+                out = subprocess.run([sys.executable, "-c", BETA, str(models), str(home)], env=env,
+                                     capture_output=True, text=True, timeout=120, check=True).stdout
+                judged["beta saw"] = out
+        return progress
+
+    import routing_core.training as training
+
+    real_run = training.run_training
+
+    def run(request, models_dir, data_home, progress=None, **kw):
+        return real_run(request, models_dir, data_home, progress=progress_then_judged(progress), **kw)
+
+    monkeypatch.setattr(training, "run_training", run)
+    _run_job(manager, job)
+    assert f"('{job_id}', 'failed')" in judged["beta saw"]
+    record = manager.get(job_id)
+    assert record["state"] == "failed" and "lease" in record["error"]
+    assert Registry(models).names() == []  # the late finisher published nothing
+    assert not [p for p in models.iterdir() if p.name.startswith(TMP_PREFIX)]
+    with pytest.raises(UserError):
+        Registry(models).get("from-alpha")
