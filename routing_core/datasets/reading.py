@@ -40,14 +40,37 @@ def _to_bytes(source: Source) -> tuple[bytes, str]:
         data = source.read()
         return (data if isinstance(data, bytes) else data.encode()), getattr(source, "name", "upload")
     path = Path(source)
+    with open_file(path) as fh:
+        return fh.read(), path.name
+
+
+def open_file(path: Path) -> IO[bytes]:
+    """A file given by path opened for reading, if it is a regular file of at most the decoded-bytes
+    limit; a device, FIFO or socket is refused without reading from it (it may never end)."""
     try:
-        return path.read_bytes(), path.name
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise UserError(f"File not found: {path}") from None
     except IsADirectoryError:
         raise UserError(f"{path} is a folder, not a file.") from None
     except PermissionError:
         raise UserError(f"No permission to read {path}.") from None
+    except OSError as exc:
+        raise UserError(f"{path} cannot be opened ({exc.strerror or exc}).") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise UserError(f"{path} is a folder, not a file.")
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode) else (
+                "a socket" if stat.S_ISSOCK(info.st_mode) else "a device")
+            raise UserError(f"{path} is {kind}, not a file; only regular files are read.")
+        MAX_DECODED_BYTES.check(info.st_size, path.name, " on disk")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _sniff_encoding(data: bytes, complete: bool | None = None) -> str:
@@ -107,11 +130,13 @@ def read_table(source: Source, name: str | None = None, text_columns: set[str] |
 
     `text_columns` are read as text whatever they hold (codes with leading zeros).
     """
-    if isinstance(source, str | os.PathLike) and not text_columns:
+    if isinstance(source, str | os.PathLike):
         path = Path(source)
-        streamed = _stream_path(path, name or path.name)
-        if streamed is not None:
-            return streamed
+        _admit_path(path, name or path.name)
+        if not text_columns:
+            streamed = _stream_path(path, name or path.name)
+            if streamed is not None:
+                return streamed
     data, source_name = _to_bytes(source)
     return _read_table(data, name or source_name, text_columns)
 
@@ -147,6 +172,8 @@ def _read_table(data: bytes, source_name: str, text_columns: set[str] | None) ->
     sniffed = "utf-8-sig" if bom else _sniff_encoding(data)
     head = data[:max(65536, _header_end(data) + 65536)].decode(sniffed, errors="replace")
     delimiter = _sniff_delimiter(head)
+    MAX_DECODED_BYTES.check(len(data), source_name, " of text")
+    _admit_rows(_line_count([data]), data, sniffed, delimiter, source_name)
     # The sniff saw only the first megabyte: a bad byte further down moves on to the next encoding.
     candidates = [sniffed] if bom else [sniffed, *ENCODINGS[ENCODINGS.index(sniffed) + 1 :]]
     for encoding in candidates:
@@ -291,6 +318,72 @@ def _stream_path(path: Path, source_name: str) -> RawTable | None:
         return None
     _check_size(table, source_name)
     return RawTable(table.to_pandas(), "utf-8", delimiter, tee.chunks, source_name, tee.chunks)
+
+
+def _line_count(chunks) -> int:
+    """Lines in the bytes of `chunks` as a CSV parser ends them (\n, \r\n or a lone \r): an
+    upper bound of the rows (a quoted line break counts too)."""
+    lines, last, tail = 0, b"", b""
+    for chunk in chunks:
+        if tail == b"\r" and chunk[:1] == b"\n":
+            lines -= 1  # a \r\n split between two chunks
+        lines += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
+        if chunk:
+            last, tail = chunk[-1:], chunk[-1:]
+    return lines + (1 if last not in (b"\n", b"\r", b"") else 0)
+
+
+def _file_chunks(path: Path, size: int = 8 << 20):
+    with open_file(path) as fh:
+        while chunk := fh.read(size):
+            yield chunk
+
+
+def _admit_path(path: Path, source_name: str) -> None:
+    """A file given by path refused before it is parsed (or read whole) when it is not a regular
+    file, or its bytes or lines (as CSV) are over a limit."""
+    with open_file(path) as fh:
+        head = fh.read(SNIFF_BYTES)
+        if head[:4] == b"PAR1" or not head.strip():
+            return  # Parquet is admitted by its metadata; an empty file is refused by the reader
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return  # re-encoded first, then admitted as bytes
+    encoding = _sniff_encoding(head, complete=False)
+    stripped = head[3:] if head.startswith(codecs.BOM_UTF8) else head.lstrip(b" \t\r\n")
+    delimiter = _sniff_delimiter(stripped[:65536].decode(encoding, errors="replace"))
+    _admit_rows(_line_count(_file_chunks(path)), path, encoding, delimiter, source_name)
+
+
+def _admit_rows(lines: int, source: bytes | Path, encoding: str, delimiter: str, source_name: str) -> None:
+    """UserError when the rows or cells of a CSV are over a limit, found before the whole parse.
+
+    `lines` bounds the rows from above; only when it is over a limit are the rows counted exactly,
+    by pyarrow's streaming reader keeping one column of one block at a time, and the count stops
+    as soon as a limit is passed."""
+    head = source[:SNIFF_BYTES] if isinstance(source, bytes) else next(_file_chunks(source, SNIFF_BYTES), b"")
+    head = head[3:] if head.startswith(codecs.BOM_UTF8) else head.lstrip(b" \t\r\n")
+    try:
+        header = _header(head, "utf-8" if encoding.startswith("utf-8") else encoding, delimiter, source_name)
+    except UserError:
+        return  # the reader says what is wrong with the header
+    columns = len(header)
+    rows_limit = min(MAX_ROWS.value, MAX_CELLS.value // max(columns, 1))
+    if lines - 1 <= rows_limit:
+        return
+    read, parse, _ = _csv_options(header, encoding, delimiter, set(), _may_quote_newlines(head, delimiter))
+    convert = pacsv.ConvertOptions(include_columns=[header[0]], column_types={header[0]: pa.string()})
+    stream = pa.BufferReader(source) if isinstance(source, bytes) else pa.OSFile(str(source))
+    rows = 0
+    try:
+        with pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert) as reader:
+            for batch in reader:
+                rows += batch.num_rows
+                if rows > rows_limit:
+                    break
+    except (pa.ArrowException, UnicodeDecodeError):
+        return  # the full read reports the broken row in its own words
+    MAX_ROWS.check(rows, source_name, " (counted so far)")
+    MAX_CELLS.check(rows * columns, source_name, " (counted so far)")
 
 
 def _check_size(table: pa.Table, source_name: str) -> None:

@@ -16,10 +16,11 @@ import pyarrow as pa
 from routing_core.access import User, actor, require
 from routing_core.activity import DELETE_DATASET, STORE_DATASET, ActivityLog
 from routing_core.atomic import atomic_write_json
+from routing_core.datasets.parquet import read_parquet
 from routing_core.datasets.tables import Dataset
 from routing_core.errors import UserError
 from routing_core.names import check_name
-from routing_core.schema import PROCESS
+from routing_core.schema import ITEM, PROCESS
 from routing_core.sharing import abandoned, owner_token, share_dir, share_file
 from routing_core.statefile import NUMBER, TEXT, BrokenState, Field, open_regular, read_json
 
@@ -235,11 +236,21 @@ class DatasetStore:
         where = f"Dataset '{name}'"
         try:
             with open_regular(self._folder(name) / self.OPS, where) as fh:
-                ops = pd.read_parquet(fh)
+                ops = read_parquet(fh, f"{where}: {self.OPS}")  # under the limits of an upload
         except FileNotFoundError:
             raise BrokenState(f"{where}: {self.OPS} is missing.") from None
+        except BrokenState:
+            raise
+        except UserError as exc:
+            raise BrokenState(str(exc).replace(" Nothing was stored.", "")) from None
         except (pa.ArrowException, OSError) as exc:
             raise BrokenState(f"{where}: {self.OPS} cannot be read ({exc}).") from None
+        missing = [c for c in (ITEM, PROCESS) if c not in ops.columns]
+        if missing:
+            raise BrokenState(f"{where}: {self.OPS} lacks the column(s) {', '.join(missing)}.")
+        for column in (ITEM, PROCESS):
+            if not (pd.api.types.is_string_dtype(ops[column]) or pd.api.types.is_object_dtype(ops[column])):
+                raise BrokenState(f"{where}: {self.OPS} column {column} holds {ops[column].dtype}, not text.")
         return Dataset(
             ops=ops,
             mapping=rec.mapping,
