@@ -50,3 +50,74 @@ def long_csv(path: str | os.PathLike, rows: int, columns: int = 2) -> Path:
         for _ in range(rows // 100_000):
             fh.write(block)
     return Path(path)
+
+
+# ---------------------------------------------------------------- the benchmark rows
+
+START, END = "<!-- bombs:start -->", "<!-- bombs:end -->"
+PROBE = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from routing_core.datasets import load_dataset
+from routing_core.errors import UserError
+start = time.perf_counter()
+try:
+    load_dataset(sys.argv[2])
+    said = ""
+except UserError as exc:
+    said = str(exc)
+sec = time.perf_counter() - start
+with open("/proc/self/status") as fh:  # this process's own peak (imports included)
+    peak = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024
+print(json.dumps({"sec": sec, "refused": said, "peak_mb": peak}))
+"""
+
+
+def measure(path: Path) -> dict:
+    """Read `path` in a fresh process: refused or not, the seconds, the process's peak memory."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", PROBE, str(root), str(path)], capture_output=True, text=True,
+                         check=True, timeout=600, cwd=root)
+    return {"file_mb": path.stat().st_size / 1e6, **json.loads(out.stdout.strip().splitlines()[-1])}
+
+
+def run(work: Path, markdown: Path) -> dict:
+    """Make the two bombs of the reliability notes at full size, read each, write their rows."""
+    import time
+
+    made = time.perf_counter()
+    strings = unique_strings(work / "strings.parquet", rows=2_000_000)
+    groups = row_groups(work / "groups.parquet", 400_000)
+    results = {"strings": measure(strings), "groups": measure(groups), "made_sec": time.perf_counter() - made}
+    lines = [START, "", "### Files small on disk, large once decoded", "",
+             "`python benchmarks/bombs.py` (also run by `make bench`); each file read by "
+             "`load_dataset` in a fresh process, whose own peak memory (VmHWM, imports included) is shown.", "",
+             "| file | outcome | budget | result |", "|---|---|---|---|"]
+    for key, what in (("strings", "2,000,000 distinct 1 KB item codes without dictionary encoding (2 GB decoded)"),
+                      ("groups", "400,000 row groups of one row")):
+        r = results[key]
+        ok = bool(r["refused"]) and r["sec"] < 2 and r["peak_mb"] < 512
+        lines.append(f"| a {r['file_mb']:.1f} MB Parquet file of {what} | "
+                     f"{'refused' if r['refused'] else '**read**'} in {r['sec']:.2f} s, peak {r['peak_mb']:.0f} MB: "
+                     f"“{r['refused'][:110]}…” | refused, < 2 s, < 0.5 GB | {'pass' if ok else '**FAIL**'} |")
+    lines += ["", END]
+    text = markdown.read_text() if markdown.exists() else "# Benchmarks\n"
+    block = "\n".join(lines)
+    if START in text and END in text:
+        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    markdown.write_text(text)
+    return results
+
+
+if __name__ == "__main__":
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="routing-bombs-") as tmp:
+        print(json.dumps(run(Path(tmp), Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"), indent=2))

@@ -11,6 +11,7 @@ with the environment variable named beside it, read each time a limit is checked
 | cells (rows × columns) | 200,000,000 | ROUTING_MAX_CELLS | a frame of that size is 1.6 GB of numbers |
 | decoded bytes of one file | 1 GiB | ROUTING_MAX_DECODED_BYTES | Parquet columns as decoded, text after re-encoding; a frame takes 2–3 times that |
 | row groups of one Parquet file | 10,000 | ROUTING_MAX_ROW_GROUPS | each costs its metadata and a read; writers make groups of 10⁵–10⁶ rows |
+| bytes of one line of a CSV | 4 MiB | ROUTING_MAX_LINE_BYTES | a row (and so a cell) longer than that is no routing export |
 | bytes of a Parquet file's metadata | 32 MiB | ROUTING_MAX_PARQUET_METADATA | the footer is parsed whole before anything else |
 | distinct items | 2,000,000 | ROUTING_MAX_ITEMS | one item table row each, in every model |
 | distinct process codes | 200,000 | ROUTING_MAX_PROCESS_CODES | the model keeps the 2,000 most widespread and pools the rest; more is no routing export |
@@ -74,6 +75,7 @@ MAX_COLUMNS = Limit("columns", 20_000, "ROUTING_MAX_COLUMNS")
 MAX_CELLS = Limit("cells (rows × columns)", 200_000_000, "ROUTING_MAX_CELLS")
 MAX_DECODED_BYTES = Limit("bytes once decoded", 1 << 30, "ROUTING_MAX_DECODED_BYTES")
 MAX_ROW_GROUPS = Limit("row groups", 10_000, "ROUTING_MAX_ROW_GROUPS")
+MAX_LINE_BYTES = Limit("bytes in one line", 4 << 20, "ROUTING_MAX_LINE_BYTES")
 MAX_PARQUET_METADATA = Limit("bytes of metadata", 32 << 20, "ROUTING_MAX_PARQUET_METADATA")
 MAX_ITEMS = Limit("distinct items", 2_000_000, "ROUTING_MAX_ITEMS")
 MAX_PROCESS_CODES = Limit("distinct process codes", 200_000, "ROUTING_MAX_PROCESS_CODES")
@@ -115,5 +117,6 @@ def gb_text(gb: float) -> str:
 
 TRAIN_MEMORY_GB = MemoryLimit("memory of the training worker", 12.0, "ROUTING_TRAIN_MEMORY_GB")
 
-ALL = (MAX_ROWS, MAX_COLUMNS, MAX_CELLS, MAX_DECODED_BYTES, MAX_ROW_GROUPS, MAX_PARQUET_METADATA, MAX_ITEMS, MAX_PROCESS_CODES,
+ALL = (MAX_ROWS, MAX_COLUMNS, MAX_CELLS, MAX_DECODED_BYTES, MAX_ROW_GROUPS, MAX_LINE_BYTES, MAX_PARQUET_METADATA,
+       MAX_ITEMS, MAX_PROCESS_CODES,
        MAX_STATE_BYTES, MAX_STATE_DEPTH)

@@ -12,6 +12,7 @@ import io
 import os
 import re
 import stat
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import IO
@@ -23,7 +24,7 @@ import pyarrow.csv as pacsv
 from routing_core.datasets.parquet import read_parquet
 from routing_core.datasets.tables import RawTable
 from routing_core.errors import UserError
-from routing_core.limits import MAX_CELLS, MAX_COLUMNS, MAX_DECODED_BYTES, MAX_ROWS
+from routing_core.limits import MAX_CELLS, MAX_COLUMNS, MAX_DECODED_BYTES, MAX_LINE_BYTES, MAX_ROWS
 from routing_core.schema import ITEM, PROCESS, detect_mapping
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -156,10 +157,10 @@ def _read_table(data: bytes, source_name: str, text_columns: set[str] | None) ->
             except UnicodeDecodeError:
                 raise UserError(f"{source_name} starts as {enc.upper()} text but is not valid {enc.upper()}.") from None
             break
-    nul = _looks_binary(data[:SNIFF_BYTES])
+    nul = _looks_binary(data)
     if nul is not None:
         raise UserError(
-            f"{source_name} is not a text CSV file (binary content at byte {nul}). "
+            f"{source_name} is not a text CSV file (a NUL byte at byte {nul:,}, {_where(data, nul)}). "
             "Export the routing table as CSV (or Parquet) and try again."
         )
     if data.startswith(codecs.BOM_UTF8):
@@ -174,19 +175,82 @@ def _read_table(data: bytes, source_name: str, text_columns: set[str] | None) ->
     delimiter = _sniff_delimiter(head)
     MAX_DECODED_BYTES.check(len(data), source_name, " of text")
     _admit_rows(_line_count([data]), data, sniffed, delimiter, source_name)
-    # The sniff saw only the first megabyte: a bad byte further down moves on to the next encoding.
+    # The sniff saw only the first megabyte: a bad byte further down moves on to the next encoding,
+    # unless the text is UTF-8 with a few damaged bytes (then they are replaced and reported).
+    if not bom and sniffed != "utf-8" and _damaged_utf8(data, delimiter, source_name) is not None:
+        sniffed = "utf-8"  # UTF-8 text with damage in the first megabyte: not another encoding
     candidates = [sniffed] if bom else [sniffed, *ENCODINGS[ENCODINGS.index(sniffed) + 1 :]]
+    notes: list[str] = []
     for encoding in candidates:
         try:
             frame = read_csv(data, encoding, delimiter, source_name, text_columns)
             break
         except _NotThisEncoding as exc:
+            repaired = _damaged_utf8(data, delimiter, source_name) if encoding.startswith("utf-8") else None
+            if repaired is not None:
+                data, note = repaired
+                frame = read_csv(data, encoding, delimiter, source_name, text_columns)
+                notes.append(note)
+                break
             if encoding == candidates[-1]:
                 raise UserError(
                     f"{source_name}: text is not valid {encoding.replace('-sig', '')}{exc.where}. "
                     "Save the file as UTF-8 and retry."
                 ) from None
-    return RawTable(frame, encoding.replace("-sig", " (BOM)"), delimiter, original, source_name, data)
+    return RawTable(frame, encoding.replace("-sig", " (BOM)"), delimiter, original, source_name, data, notes)
+
+
+def _where(data: bytes, offset: int, delimiter: str | None = None, header: list[str] | None = None) -> str:
+    """Line (and with `delimiter`, column) of a byte offset in text, as people count them."""
+    start = data.rfind(b"\n", 0, offset) + 1
+    line = data.count(b"\n", 0, offset) + 1
+    if delimiter is None:
+        return f"line {line:,}"
+    column = data.count(delimiter.encode(), start, offset)  # quoted delimiters aside
+    name = f"'{header[column]}'" if header and column < len(header) else str(column + 1)
+    return f"line {line:,}, column {name}"
+
+
+_BAD = threading.local()
+
+
+def _note_bad_byte(exc: UnicodeError) -> tuple[str, int]:
+    offsets = getattr(_BAD, "offsets", None)
+    if offsets is None or not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    offsets.append(exc.start)
+    if len(offsets) > 100_000:
+        raise exc  # far too many for damage: another encoding
+    return "\ufffd", exc.end
+
+
+codecs.register_error("routing-bad-bytes", _note_bad_byte)
+
+
+def _damaged_utf8(data: bytes, delimiter: str, source_name: str) -> tuple[bytes, str] | None:
+    """UTF-8 text with a few invalid bytes: the text with each replaced by U+FFFD and a note of where
+    they were. None when the invalid bytes are not fewer than the characters that decode as UTF-8
+    beyond ASCII: then the file is in another encoding (CP949, CP1252, Latin-1) and read as such."""
+    import numpy as np
+
+    _BAD.offsets = bad = []
+    try:
+        text = data.decode("utf-8", errors="routing-bad-bytes")
+    except UnicodeDecodeError:
+        return None
+    finally:
+        _BAD.offsets = None
+    ascii_bytes = int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) < 128))
+    decoded = len(text) - ascii_bytes - len(bad)  # characters beyond ASCII that decoded
+    if not bad or decoded <= len(bad):
+        return None
+    header = _header(data, "utf-8", delimiter, source_name)
+    places = list(dict.fromkeys(_where(data, at, delimiter, header) for at in bad[:200]))
+    shown = "; ".join(places[:5])
+    more = " and more places" if len(places) > 5 or len(bad) > 200 else ""
+    note = (f"{len(bad):,} byte(s) are not valid UTF-8 and were replaced by \ufffd: {shown}{more}. "
+            "Fix them in the source and upload again for the true text.")
+    return text.encode("utf-8"), note
 
 
 class _NotThisEncoding(Exception):
@@ -205,15 +269,24 @@ def read_csv(
     # Quoted line breaks inside values are rare and make parsing slower: only allow them when a
     # quote follows a delimiter or starts a line somewhere in the file.
     newlines = _may_quote_newlines(data, delimiter)
-    for _ in range(len(header) + 1):
+    block = 1 << 20
+    for _ in range(len(header) + 3):
         try:
-            table = pacsv.read_csv(pa.BufferReader(data), *_csv_options(header, encoding, delimiter, text, newlines))
+            options = _csv_options(header, encoding, delimiter, text, newlines)
+            options[0].block_size = block
+            table = pacsv.read_csv(pa.BufferReader(data), *options)
             break
         except UnicodeDecodeError:
             raise _NotThisEncoding() from None
         except pa.ArrowInvalid as exc:
             if "UTF8" in str(exc) or "UTF-8" in str(exc):
                 raise _NotThisEncoding() from None
+            if "straddl" in str(exc) and block < (2 << 30):
+                # a row longer than a parser block: blocks big enough, or a message in our words
+                length, line = _longest_line(data)
+                MAX_LINE_BYTES.check(length, source_name, f" (line {line:,})")
+                block = max(block * 2, 1 << (2 * length).bit_length())
+                continue
             # A column typed as numbers from the first block holds text further down: read it
             # as text and let normalise() report the cells with their line numbers.
             column = re.search(r"In CSV column #(\d+): CSV conversion error", str(exc))
@@ -312,6 +385,8 @@ def _stream_path(path: Path, source_name: str) -> RawTable | None:
             table = pacsv.read_csv(tee, *_csv_options(header, "utf-8", delimiter, text, newlines))
         except (pa.ArrowException, UnicodeDecodeError, OSError):
             return None
+    if any(b"\x00" in chunk for chunk in tee.chunks):
+        return None  # the careful reader refuses it with its position
     if (tee.quote_after_head and not newlines) or table.num_rows == 0 or any(
         pa.types.is_binary(t) or pa.types.is_large_binary(t) for t in table.schema.types
     ):
@@ -391,6 +466,17 @@ def _check_size(table: pa.Table, source_name: str) -> None:
     MAX_ROWS.check(table.num_rows, source_name)
     MAX_CELLS.check(table.num_rows * table.num_columns, source_name)
     MAX_DECODED_BYTES.check(table.nbytes, source_name)
+
+
+def _longest_line(data: bytes) -> tuple[int, int]:
+    """(bytes, line number) of the longest line of `data`."""
+    import numpy as np
+
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    bounds = np.concatenate(([-1], ends, [len(data)]))
+    lengths = np.diff(bounds) - 1
+    longest = int(lengths.argmax())
+    return int(lengths[longest]), longest + 1
 
 
 def _decodes(value: bytes) -> bool:
