@@ -6,6 +6,7 @@ import streamlit as st
 
 from routing_core import charts, database
 from routing_core.errors import UserError
+from routing_core.export import display_safe
 from ui import auth, frame, guard, loaders
 from ui.empty import empty_state
 from ui.metrics import metrics as metric_row
@@ -107,11 +108,11 @@ with processes:
 with st.expander("Attributes"):
     st.caption("Item attributes feed the model; operation attributes are carried onto predicted steps.")
     st.dataframe(
-        {
+        display_safe({
             "column": stats["item_attributes"] + stats["operation_attributes"],
             "kind": ["item"] * len(stats["item_attributes"]) + ["operation"] * len(stats["operation_attributes"]),
             "missing": [stats["missing_rate"].get(c, 0.0) for c in stats["attributes"]],
-        },
+        }),
         key="dataset_attributes",
         hide_index=True,
         column_config={"missing": st.column_config.NumberColumn(format="percent")},

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from routing_core.errors import UserError
 from routing_core.evaluation import holdout_warning
+from routing_core.export import display_safe
 from routing_core.limits import gb_text
 from routing_core.training import FINAL_STATES, TrainRequest
 from ui import auth, frame, guard, loaders, train_jobs
@@ -155,7 +155,7 @@ def show_plan(plan: dict, job: dict) -> None:
     )
     with st.expander("What the model will read"):
         st.dataframe(
-            pd.DataFrame({
+            display_safe({
                 "column": list(plan.get("item_attributes") or []) + list(plan.get("operation_attributes") or []),
                 "used as": ["item attribute (the model learns from it)"] * len(plan.get("item_attributes") or [])
                 + ["operation attribute (carried onto predicted steps)"] * len(plan.get("operation_attributes") or []),
@@ -192,7 +192,7 @@ def show_published(result: dict, job: dict) -> None:
             f"routing accuracy {points(metrics.get('lift_over_best'))} against it).",
             icon=":material/warning:",
         )
-    st.page_link(MODELS.path, label=f"Open {version} in Models", icon=MODELS.icon,
+    st.page_link(MODELS.path, label=f"Open {md(version)} in Models", icon=MODELS.icon,
                  query_params={"version": version})
     train_jobs.make_active(version, f"train_activate_{job['job_id']}")
 
@@ -228,7 +228,7 @@ if broken_jobs:
             st.caption(md(reason))
 if recent:
     picked = st.dataframe(
-        pd.DataFrame(
+        display_safe(
             {
                 "state": [j["state"] for j in recent],
                 "started by": [train_jobs.owner(j) for j in recent],

@@ -10,7 +10,7 @@ import streamlit as st
 from routing_core import charts
 from routing_core.datasets import read_items
 from routing_core.errors import UserError
-from routing_core.export import to_safe_csv
+from routing_core.export import display_safe, to_safe_csv
 from routing_core.model import batch_warnings
 from routing_core.model.explain import reasons_in_words
 from routing_core.schema import ITEM
@@ -108,11 +108,11 @@ def show_references(c, query: pd.DataFrame | None) -> None:
         st.caption("No reference items.")
         return
     if query is None:
-        st.dataframe(pd.DataFrame(c.references, columns=[ITEM, "similarity"]), hide_index=True,
+        st.dataframe(display_safe(pd.DataFrame(c.references, columns=[ITEM, "similarity"])), hide_index=True,
                      column_config={"similarity": st.column_config.NumberColumn(format="%.2f")})
         return
     table, differs = reference_attributes(query, c.references, known_items, list(model.item_attributes_))
-    table = table.astype({"similarity": "float64"})  # the item's own row has none: a blank, not "None"
+    table = display_safe(table.astype({"similarity": "float64"}))  # the item's own row: a blank, not "None"
     style = table.style.apply(lambda _: differs.map(lambda d: "background-color: #fde2c8" if d else "")
                               .to_numpy(), axis=None).format(precision=2, na_rep="—")
     st.dataframe(style, hide_index=True,
@@ -136,7 +136,7 @@ def candidate_body(c, key: str, query: pd.DataFrame | None) -> None:
         rows.append(row | s["attributes"])
     st.caption("Steps")
     st.dataframe(
-        pd.DataFrame(rows),
+        display_safe(pd.DataFrame(rows)),
         hide_index=True,
         column_config={
             "process_code": "process",
@@ -164,7 +164,7 @@ def show_candidate(c, key: str, said: str = "", query: pd.DataFrame | None = Non
     unless it is `said` above the cards already). After the first, a low-score candidate is folded."""
     total = "—" if c.total_duration_min is None else f"{c.total_duration_min:.1f} min"
     if c.rank > 1 and c.score < COMPACT_BELOW:
-        routing = " → ".join(s.process_code for s in c.steps)
+        routing = " → ".join(md(s.process_code) for s in c.steps)
         with st.expander(f"#{c.rank} · score {c.score:.2f} · {c.kind} · {total} · {routing}",
                          key=f"{key}_compact_{c.rank}"):
             if c.note and c.note != said:
@@ -300,11 +300,11 @@ with batch:
                 st.caption(f"{int(kinds['baseline']):,} items have the most frequent routing first: the model did "
                            "not beat it on items held out in training.")
             st.markdown("**One row per item** (its first candidate)")
-            st.dataframe(item_summary(result), hide_index=True, key="predict_batch_summary",
+            st.dataframe(display_safe(item_summary(result)), hide_index=True, key="predict_batch_summary",
                          column_config={"score": st.column_config.NumberColumn(format="%.2f"),
                                         "total time (min)": st.column_config.NumberColumn(format="%.1f")})
             st.markdown("**Every step of every candidate** (what the download holds)")
-            st.dataframe(result, hide_index=True)
+            st.dataframe(display_safe(result), hide_index=True)
             st.download_button(
                 "Download CSV", data=cached[2], file_name=f"routings_{version}.csv", mime="text/csv",
                 key="predict_download", icon=":material/download:", on_click="ignore",
