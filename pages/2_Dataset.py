@@ -26,7 +26,11 @@ if record is None:
                 UPLOAD, "Go to Upload")
     st.stop()
 
-stats = loaders.dataset_stats(record)
+try:
+    stats = loaders.dataset_stats(record)
+except UserError as exc:  # a damaged dataset folder: say why, break nothing else
+    st.error(md(f"Dataset {record.name} is unreadable: {exc}"), icon=":material/error:")
+    st.stop()
 st.caption(
     md(f"From {record.source_name}, stored {when(record.created_at)}. ")
     + "Mapping: " + md(", ".join(f"{s} → {t}" for s, t in record.mapping.items()))

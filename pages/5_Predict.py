@@ -60,19 +60,23 @@ except UserError as exc:
     st.page_link(MODELS.path, label="Check the versions", icon=MODELS.icon)
     st.stop()
 # keyed per version: each version starts at the number of candidates it was trained to give
-top_k = top[1].number_input("Candidates", min_value=1, max_value=20, value=int(info.params.get("top_k", 5)),
+top_k = top[1].number_input("Candidates", min_value=1, max_value=20, value=min(max(int(info.params.get("top_k") or 5), 1), 20),
                             step=1, key=f"predict_top_k_{version}")
 ignore_history = st.toggle("Ignore known routings", key="predict_ignore_history",
                                help="Predict items of the training data as if they were new.")
 
 # The training dataset gives the known items and the values each attribute takes.
-record = None
+record, known_items = None, None
 dataset_name = info.dataset.get("name")
-if dataset_name in loaders.store().names():
-    candidate = loaders.store().record(dataset_name)
-    if candidate.sha256 == info.dataset.get("sha256"):
-        record = candidate
-known_items = loaders.items(record) if record is not None else None
+try:
+    if dataset_name in loaders.store().names():
+        candidate = loaders.store().record(dataset_name)
+        if candidate.sha256 == info.dataset.get("sha256"):
+            record = candidate
+    known_items = loaders.items(record) if record is not None else None
+except UserError as exc:  # a damaged dataset: predict without its known items
+    record = None
+    st.caption(md(f"The training dataset is unreadable: {exc}"))
 
 
 SCORE_HELP = ("The model's estimate, from 0 to 1, that this routing is the item's routing. Scores of one "

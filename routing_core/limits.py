@@ -16,6 +16,7 @@ with the environment variable named beside it, read each time a limit is checked
 | distinct items | 2,000,000 | ROUTING_MAX_ITEMS | one item table row each, in every model |
 | distinct process codes | 200,000 | ROUTING_MAX_PROCESS_CODES | the model keeps the 2,000 most widespread and pools the rest; more is no routing export |
 | bytes of a state file | 16 MiB | ROUTING_MAX_STATE_BYTES | manifest, metrics, job and dataset records |
+| bytes of a training job record | 1 MiB | ROUTING_MAX_JOB_RECORD_BYTES | every page reads every record; one is a few KB |
 | nesting of a state file | 64 | ROUTING_MAX_STATE_DEPTH | the deepest record written is 6 levels |
 | memory of the training worker | 12 GB | ROUTING_TRAIN_MEMORY_GB | half the machine; a training of 100,000 items peaks near 2 GB |
 
@@ -80,6 +81,7 @@ MAX_PARQUET_METADATA = Limit("bytes of metadata", 32 << 20, "ROUTING_MAX_PARQUET
 MAX_ITEMS = Limit("distinct items", 2_000_000, "ROUTING_MAX_ITEMS")
 MAX_PROCESS_CODES = Limit("distinct process codes", 200_000, "ROUTING_MAX_PROCESS_CODES")
 MAX_STATE_BYTES = Limit("bytes", 16 << 20, "ROUTING_MAX_STATE_BYTES")
+MAX_JOB_RECORD_BYTES = Limit("bytes", 1 << 20, "ROUTING_MAX_JOB_RECORD_BYTES")
 MAX_STATE_DEPTH = Limit("levels of nesting", 64, "ROUTING_MAX_STATE_DEPTH")
 
 
@@ -119,4 +121,4 @@ TRAIN_MEMORY_GB = MemoryLimit("memory of the training worker", 12.0, "ROUTING_TR
 
 ALL = (MAX_ROWS, MAX_COLUMNS, MAX_CELLS, MAX_DECODED_BYTES, MAX_ROW_GROUPS, MAX_LINE_BYTES, MAX_PARQUET_METADATA,
        MAX_ITEMS, MAX_PROCESS_CODES,
-       MAX_STATE_BYTES, MAX_STATE_DEPTH)
+       MAX_STATE_BYTES, MAX_JOB_RECORD_BYTES, MAX_STATE_DEPTH)
