@@ -29,6 +29,7 @@ from ui.nav import PAGES
 
 EXAMPLES = int(os.environ.get("FUZZ_RECORD_EXAMPLES", "6"))
 DONE_JOB, PLAN_JOB = "j20260101-000000-000001-aaaaaa", "j20260101-000000-000002-aaaaaa"
+RUN_JOB = "j20260101-000000-000003-aaaaaa"  # running: its process is this test's own
 
 
 def job_record(job_id: str, dry_run: bool) -> dict:
@@ -62,6 +63,9 @@ def template(tmp_path_factory) -> Path:
     jobs.mkdir()
     for job_id, dry in ((DONE_JOB, False), (PLAN_JOB, True)):
         (jobs / f"{job_id}.json").write_text(json.dumps(job_record(job_id, dry)))
+    running = job_record(RUN_JOB, False) | {"state": "running", "stage": "fit", "progress": 0.5, "pid": os.getpid(),
+                                            "result": None, "finished_ts": None}
+    (jobs / f"{RUN_JOB}.json").write_text(json.dumps(running))
     assert not JobManager(models, data).broken()
     return root
 
@@ -76,7 +80,7 @@ def walk(data: Path, models: Path, monkeypatch) -> list[str]:
     for spec in PAGES:
         at.switch_page(spec.path).run()
         raised += [f"{spec.path}: {e.message}" for e in at.exception]
-    for job_id in (DONE_JOB, PLAN_JOB):
+    for job_id in (DONE_JOB, PLAN_JOB, RUN_JOB):
         at.query_params["job"] = job_id
         at.switch_page("pages/3_Train.py").run()
         raised += [f"Train ?job={job_id}: {e.message}" for e in at.exception]
@@ -140,7 +144,7 @@ def corrupt_json(path: Path, field: str, value) -> None:
 
 
 corruption = st.one_of(
-    st.tuples(st.just("job"), st.sampled_from(JOB_FIELDS), HOSTILE),
+    st.tuples(st.sampled_from(["job", "running"]), st.sampled_from(JOB_FIELDS), HOSTILE),
     st.tuples(st.just("record"), st.sampled_from(RECORD_FIELDS), HOSTILE),
     st.tuples(st.just("stats"), st.sampled_from(STATS_FIELDS), HOSTILE),
     st.tuples(st.just("manifest"), st.sampled_from(MANIFEST_FIELDS), HOSTILE),
@@ -152,7 +156,7 @@ corruption = st.one_of(
 
 def apply(root: Path, what: tuple, junk: bytes) -> None:
     data, models = root / "data", root / "models"
-    paths = {"job": models / ".jobs" / f"{DONE_JOB}.json", "record": data / "datasets" / "sample" / "record.json",
+    paths = {"job": models / ".jobs" / f"{DONE_JOB}.json", "running": models / ".jobs" / f"{RUN_JOB}.json", "record": data / "datasets" / "sample" / "record.json",
              "stats": data / "datasets" / "sample" / "stats.json", "ops": data / "datasets" / "sample" / "ops.parquet",
              "manifest": models / "v1" / "manifest.json", "activity": ActivityLog(data).path}
     kind, field, value = what
@@ -180,7 +184,8 @@ def test_a_corrupt_record_breaks_no_page(template, tmp_path_factory, monkeypatch
 # ---------------------------------------------------------------- each attack of the notes, as a plain test
 
 CASES = [
-    ("job", "progress", math.nan), ("job", "progress", math.inf), ("job", "result", "text"),
+    ("running", "progress", math.nan), ("running", "progress", math.inf), ("running", "progress", 1.5),
+    ("running", "elapsed_sec", "long"), ("job", "result", "text"),
     ("job", "result.metrics", "text"), ("record", "source.rows", "many"), ("stats", "missing_rate", "x"),
     ("stats", "routing_length.distribution", {"4": "many"}), ("manifest", "params.top_k", 1e30),
     ("manifest", "params.top_k", 10**30), ("activity", "ts", "abc"), ("file", "activity", "symlink"),
