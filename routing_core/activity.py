@@ -140,9 +140,10 @@ class ActivityLog:
             return [_unreadable(str(exc) if isinstance(exc, BrokenState) else f"cannot be read ({exc})")]
         out = []
         for number, line in enumerate(raw.splitlines(), 1):
-            if line.strip():
-                why = _why_not_an_entry(line)
-                out.append(_unreadable(f"line {number}: {why}") if why else json.loads(line))
+            why = _why_not_an_entry(line) if line.strip() else "blank"
+            if why in ("blank", "not JSON"):
+                continue  # a line torn by a full disk, or no entry at all
+            out.append(_unreadable(f"line {number}: {why}") if why else json.loads(line))
         return out
 
     def entries(self, user: str | None = None, action: str | None = None, obj: str | None = None,
