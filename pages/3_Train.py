@@ -119,6 +119,10 @@ def show_job(job: dict, primary: bool) -> None:
             st.warning(train_jobs.cancelled(job), icon=":material/cancel:")
 
 
+def _dataset_name(dataset: object) -> object:
+    return dataset.get("name") if isinstance(dataset, dict) else dataset
+
+
 def show_plan(plan: dict, job: dict) -> None:
     st.success(
         f"Dry run finished in {plan.get('planning_sec', 0):.1f} s: no version was written.",
@@ -146,7 +150,7 @@ def show_plan(plan: dict, job: dict) -> None:
         st.warning(f"The version name {md(named)} is taken; choose another before training.")
     params = plan.get("params") or {}
     st.markdown(
-        f"**The plan.** Dataset **{md((plan.get('dataset') or {}).get('name') or job.get('dataset'))}**: "
+        f"**The plan.** Dataset **{md(_dataset_name(plan.get('dataset')) or job.get('dataset'))}**: "
         f"{plan.get('items', 0):,} items in {plan.get('rows', 0):,} operations of "
         f"{plan.get('processes', 0):,} processes. {plan.get('train_items', 0):,} items to learn from, "
         f"{plan.get('test_items', 0):,} held out to measure the model (test share {request.get('test_size', 0.2)}, "

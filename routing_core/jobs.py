@@ -66,7 +66,7 @@ JOB_FIELDS = {
     "job_id": Field(TEXT, required=True),
     "state": Field(TEXT, required=True),
     "stage": Field(_OPTIONAL_TEXT),
-    "progress": Field(_WHEN, low=0, high=1),
+    "progress": Field(_WHEN, low=0, high=100),  # percent
     "message": Field(_OPTIONAL_TEXT),
     "dry_run": Field((bool, None)),
     "version": Field(_OPTIONAL_TEXT),

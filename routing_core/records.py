@@ -21,7 +21,7 @@ RESULT_FIELDS = {
     "memory_warning": Field(_OPTIONAL_TEXT),
     "version_taken": Field((bool, None)),
     "params": Field((dict, None), inner={"top_k": Field(_COUNT, low=1, high=1000)}),
-    "dataset": Field((dict, None), inner={"name": Field(_OPTIONAL_TEXT)}),
+    "dataset": Field((dict, str, None), inner={"name": Field(_OPTIONAL_TEXT)}),  # a plan: an object
     **{k: Field((list, None), each=TEXT) for k in ("item_attributes", "operation_attributes", "warnings")},
 }
 REQUEST_FIELDS = {

@@ -41,7 +41,7 @@ def job_record(job_id: str, dry_run: bool) -> dict:
               {"version": "v1", "metrics": {"routing_accuracy": 0.9, "top_3_accuracy": 0.95, "lift_over_best": 0.2,
                                             "beats_baseline": True, "best_baseline": "neighbour_vote"},
                "training_duration_sec": 3.0, "test_items": 60})
-    return {"job_id": job_id, "state": "completed", "stage": "done", "progress": 1.0, "dry_run": dry_run,
+    return {"job_id": job_id, "state": "completed", "stage": "done", "progress": 100, "dry_run": dry_run,
             "version": None if dry_run else "v1", "dataset": "sample",
             "request": {"dataset": "sample", "version": None if dry_run else "v1", "test_size": 0.2, "seed": 42,
                         "top_k": 5, "dry_run": dry_run},
@@ -63,7 +63,7 @@ def template(tmp_path_factory) -> Path:
     jobs.mkdir()
     for job_id, dry in ((DONE_JOB, False), (PLAN_JOB, True)):
         (jobs / f"{job_id}.json").write_text(json.dumps(job_record(job_id, dry)))
-    running = job_record(RUN_JOB, False) | {"state": "running", "stage": "fit", "progress": 0.5, "pid": os.getpid(),
+    running = job_record(RUN_JOB, False) | {"state": "running", "stage": "fit", "progress": 50, "pid": os.getpid(),
                                             "result": None, "finished_ts": None}
     (jobs / f"{RUN_JOB}.json").write_text(json.dumps(running))
     assert not JobManager(models, data).broken()
@@ -184,7 +184,7 @@ def test_a_corrupt_record_breaks_no_page(template, tmp_path_factory, monkeypatch
 # ---------------------------------------------------------------- each attack of the notes, as a plain test
 
 CASES = [
-    ("running", "progress", math.nan), ("running", "progress", math.inf), ("running", "progress", 1.5),
+    ("running", "progress", math.nan), ("running", "progress", math.inf), ("running", "progress", -5),
     ("running", "elapsed_sec", "long"), ("job", "result", "text"),
     ("job", "result.metrics", "text"), ("record", "source.rows", "many"), ("stats", "missing_rate", "x"),
     ("stats", "routing_length.distribution", {"4": "many"}), ("manifest", "params.top_k", 1e30),
