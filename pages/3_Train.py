@@ -196,7 +196,7 @@ def show_published(result: dict, job: dict) -> None:
             f"routing accuracy {points(metrics.get('lift_over_best'))} against it).",
             icon=":material/warning:",
         )
-    st.page_link(MODELS.path, label=f"Open {md(version)} in Models", icon=MODELS.icon,
+    st.page_link(MODELS.path, label=f"Open {version} in Models", icon=MODELS.icon,  # a checked name
                  query_params={"version": version})
     train_jobs.make_active(version, f"train_activate_{job['job_id']}")
 
