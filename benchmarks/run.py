@@ -1,8 +1,7 @@
 """Performance benchmark against the budgets of docs/design.md, 'Budgets'.
 
-Runs each measurement several times on generated sample data, at full size and 10× smaller,
-and writes the medians to docs/benchmarks.md (between the perf markers) and docs/benchmarks.json.
-
+Runs each measurement several times on generated sample data, at full size and 10× smaller, and writes
+the medians to docs/benchmarks.md (between the perf markers; benchmarks/bombs.py its own rows) and .json.
     python benchmarks/run.py            # full run (several minutes)
     python benchmarks/run.py --quick    # small sizes, one repeat: checks the script works
 """
@@ -306,12 +305,12 @@ def main() -> None:
     parser.add_argument("--args")
     args = parser.parse_args()
     if args.child:
-        func = {"read": child_read, "train": child_train, "pages": child_pages, "codes": child_codes,
-                "bomb": child_bomb}[args.child]
+        func = dict(read=child_read, train=child_train, pages=child_pages, codes=child_codes, bomb=child_bomb)[args.child]
         print(json.dumps(func(**json.loads(args.args))))
         return
 
     from routing_core.access import local_user
+    from benchmarks import bombs
     from routing_core.datasets import DatasetStore, load_dataset
     from routing_core.provenance import stamp  # the commit and the model code the figures come from
     from routing_core.sample import SampleConfig, generate, items_for_rows
@@ -380,8 +379,9 @@ def main() -> None:
     for n_codes in ((1_000, 10_000) if quick else (10_000, 100_000)):
         print(f"train + evaluate with {n_codes:,} distinct process codes …", flush=True)
         results["codes"].append(run_child("codes", n_codes=n_codes, n_items=max(20_000, n_codes // 2)))
-    print("Parquet bomb …", flush=True)
+    print("Parquet bombs …", flush=True)
     results["bomb"] = run_child("bomb", rows=30_000_000)
+    results["bombs"] = bombs.run(work, MD) if not quick else {}
 
     # pages, with the full-size and the 10x smaller dataset active
     results["pages"] = {}

@@ -6,6 +6,7 @@ import streamlit as st
 
 from routing_core import charts, database
 from routing_core.errors import UserError
+from routing_core.export import display_safe
 from ui import auth, frame, guard, loaders
 from ui.empty import empty_state
 from ui.metrics import metrics as metric_row
@@ -25,7 +26,11 @@ if record is None:
                 UPLOAD, "Go to Upload")
     st.stop()
 
-stats = loaders.dataset_stats(record)
+try:
+    stats = loaders.dataset_stats(record)
+except UserError as exc:  # a damaged dataset folder: say why, break nothing else
+    st.error(md(f"Dataset {record.name} is unreadable: {exc}"), icon=":material/error:")
+    st.stop()
 st.caption(
     md(f"From {record.source_name}, stored {when(record.created_at)}. ")
     + "Mapping: " + md(", ".join(f"{s} → {t}" for s, t in record.mapping.items()))
@@ -108,11 +113,11 @@ with processes:
 with st.expander("Attributes"):
     st.caption("Item attributes feed the model; operation attributes are carried onto predicted steps.")
     st.dataframe(
-        {
+        display_safe({
             "column": stats["item_attributes"] + stats["operation_attributes"],
             "kind": ["item"] * len(stats["item_attributes"]) + ["operation"] * len(stats["operation_attributes"]),
             "missing": [stats["missing_rate"].get(c, 0.0) for c in stats["attributes"]],
-        },
+        }),
         key="dataset_attributes",
         hide_index=True,
         column_config={"missing": st.column_config.NumberColumn(format="percent")},

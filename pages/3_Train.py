@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from routing_core.errors import UserError
 from routing_core.evaluation import holdout_warning
+from routing_core.export import display_safe
 from routing_core.holdout import describe_split
 from routing_core.limits import gb_text
 from routing_core.training import FINAL_STATES, TrainRequest
@@ -134,6 +134,10 @@ def show_job(job: dict, primary: bool) -> None:
             st.warning(train_jobs.cancelled(job), icon=":material/cancel:")
 
 
+def _dataset_name(dataset: object) -> object:
+    return dataset.get("name") if isinstance(dataset, dict) else dataset
+
+
 def show_plan(plan: dict, job: dict) -> None:
     st.success(
         f"Dry run finished in {plan.get('planning_sec', 0):.1f} s: no version was written.",
@@ -161,7 +165,7 @@ def show_plan(plan: dict, job: dict) -> None:
         st.warning(f"The version name {md(named)} is taken; choose another before training.")
     params = plan.get("params") or {}
     st.markdown(
-        f"**The plan.** Dataset **{md((plan.get('dataset') or {}).get('name') or job.get('dataset'))}**: "
+        f"**The plan.** Dataset **{md(_dataset_name(plan.get('dataset')) or job.get('dataset'))}**: "
         f"{plan.get('items', 0):,} items in {plan.get('rows', 0):,} operations of "
         f"{plan.get('processes', 0):,} processes. {plan.get('train_items', 0):,} items to learn from, "
         f"{plan.get('test_items', 0):,} held out to measure the model (test share {request.get('test_size', 0.2)}, "
@@ -171,7 +175,7 @@ def show_plan(plan: dict, job: dict) -> None:
     )
     with st.expander("What the model will read"):
         st.dataframe(
-            pd.DataFrame({
+            display_safe({
                 "column": list(plan.get("item_attributes") or []) + list(plan.get("operation_attributes") or []),
                 "used as": ["item attribute (the model learns from it)"] * len(plan.get("item_attributes") or [])
                 + ["operation attribute (carried onto predicted steps)"] * len(plan.get("operation_attributes") or []),
@@ -210,7 +214,7 @@ def show_published(result: dict, job: dict) -> None:
             f"routing accuracy {points(metrics.get('lift_over_best'))} against it).",
             icon=":material/warning:",
         )
-    st.page_link(MODELS.path, label=f"Open {version} in Models", icon=MODELS.icon,
+    st.page_link(MODELS.path, label=f"Open {version} in Models", icon=MODELS.icon,  # a checked name
                  query_params={"version": version})
     train_jobs.make_active(version, f"train_activate_{job['job_id']}")
 
@@ -246,7 +250,7 @@ if broken_jobs:
             st.caption(md(reason))
 if recent:
     picked = st.dataframe(
-        pd.DataFrame(
+        display_safe(
             {
                 "state": [j["state"] for j in recent],
                 "started by": [train_jobs.owner(j) for j in recent],

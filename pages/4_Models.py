@@ -9,6 +9,7 @@ from routing_core import charts
 from routing_core.compare import split_differences
 from routing_core.errors import UserError
 from routing_core.evaluation import holdout_warning
+from routing_core.export import display_safe
 from routing_core.holdout import describe_split
 from routing_core.manifest import MANIFESTS, MODELS
 from routing_core.registry import VersionInfo
@@ -95,7 +96,7 @@ COLUMNS = {  # shares are shown as percentages with one decimal, lifts in percen
     "test items": st.column_config.NumberColumn(format="%d"),
 }
 event = st.dataframe(
-    table,
+    display_safe(table),
     key="models_table",
     on_select="rerun",
     selection_mode="multi-row",
@@ -144,7 +145,7 @@ if len(comparable) >= 2:
             for info in comparable
         ]
     )
-    st.dataframe(side, key="models_compare_table", hide_index=True, column_config=COLUMNS)
+    st.dataframe(display_safe(side), key="models_compare_table", hide_index=True, column_config=COLUMNS)
     usable = [i for i in comparable if not i.broken]
     if len(usable) >= 2:
         compare_view.render(usable)
@@ -226,13 +227,13 @@ if metrics:
             )
     with st.expander("Metrics"):
         shown = {k: v for k, v in metrics.items() if k not in ("baselines", "dataset_stats", "reading")}
-        st.dataframe(key_value_table(shown), hide_index=True, key="models_metrics_table")
+        st.dataframe(display_safe(key_value_table(shown)), hide_index=True, key="models_metrics_table")
 else:
     st.info("This version has no readable metrics.")
 with st.expander("Manifest"):
-    st.dataframe(key_value_table(info.manifest or {}), hide_index=True, key="models_manifest_table")
+    st.dataframe(display_safe(key_value_table(info.manifest or {})), hide_index=True, key="models_manifest_table")
 with st.expander("Parameters"):
-    st.dataframe(key_value_table(info.params or {}), hide_index=True, key="models_params_table")
+    st.dataframe(display_safe(key_value_table(info.params or {})), hide_index=True, key="models_params_table")
 
 a, b, c, d = st.columns(4)
 if a.button("Activate", key="models_activate",

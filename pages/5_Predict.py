@@ -11,7 +11,7 @@ from routing_core import charts
 from routing_core.datasets import RawTable, read_table
 from routing_core.datasets.batch import read_batch
 from routing_core.errors import UserError
-from routing_core.export import to_safe_csv
+from routing_core.export import display_safe, to_safe_csv
 from routing_core.model import batch_warnings
 from routing_core.model.explain import reasons_in_words
 from routing_core.schema import ITEM
@@ -61,19 +61,23 @@ except UserError as exc:
     st.page_link(MODELS.path, label="Check the versions", icon=MODELS.icon)
     st.stop()
 # keyed per version: each version starts at the number of candidates it was trained to give
-top_k = top[1].number_input("Candidates", min_value=1, max_value=20, value=int(info.params.get("top_k", 5)),
+top_k = top[1].number_input("Candidates", min_value=1, max_value=20, value=min(max(int(info.params.get("top_k") or 5), 1), 20),
                             step=1, key=f"predict_top_k_{version}")
 ignore_history = st.toggle("Ignore known routings", key="predict_ignore_history",
                                help="Predict items of the training data as if they were new.")
 
 # The training dataset gives the known items and the values each attribute takes.
-record = None
+record, known_items = None, None
 dataset_name = info.dataset.get("name")
-if dataset_name in loaders.store().names():
-    candidate = loaders.store().record(dataset_name)
-    if candidate.sha256 == info.dataset.get("sha256"):
-        record = candidate
-known_items = loaders.items(record) if record is not None else None
+try:
+    if dataset_name in loaders.store().names():
+        candidate = loaders.store().record(dataset_name)
+        if candidate.sha256 == info.dataset.get("sha256"):
+            record = candidate
+    known_items = loaders.items(record) if record is not None else None
+except UserError as exc:  # a damaged dataset: predict without its known items
+    record = None
+    st.caption(md(f"The training dataset is unreadable: {exc}"))
 
 
 SCORE_HELP = ("The model's estimate, from 0 to 1, that this routing is the item's routing. Scores of one "
@@ -109,11 +113,11 @@ def show_references(c, query: pd.DataFrame | None) -> None:
         st.caption("No reference items.")
         return
     if query is None:
-        st.dataframe(pd.DataFrame(c.references, columns=[ITEM, "similarity"]), hide_index=True,
+        st.dataframe(display_safe(pd.DataFrame(c.references, columns=[ITEM, "similarity"])), hide_index=True,
                      column_config={"similarity": st.column_config.NumberColumn(format="%.2f")})
         return
     table, differs = reference_attributes(query, c.references, known_items, list(model.item_attributes_))
-    table = table.astype({"similarity": "float64"})  # the item's own row has none: a blank, not "None"
+    table = display_safe(table.astype({"similarity": "float64"}))  # the item's own row: a blank, not "None"
     style = table.style.apply(lambda _: differs.map(lambda d: "background-color: #fde2c8" if d else "")
                               .to_numpy(), axis=None).format(precision=2, na_rep="—")
     st.dataframe(style, hide_index=True,
@@ -137,7 +141,7 @@ def candidate_body(c, key: str, query: pd.DataFrame | None) -> None:
         rows.append(row | s["attributes"])
     st.caption("Steps")
     st.dataframe(
-        pd.DataFrame(rows),
+        display_safe(pd.DataFrame(rows)),
         hide_index=True,
         column_config={
             "process_code": "process",
@@ -165,7 +169,7 @@ def show_candidate(c, key: str, said: str = "", query: pd.DataFrame | None = Non
     unless it is `said` above the cards already). After the first, a low-score candidate is folded."""
     total = "—" if c.total_duration_min is None else f"{c.total_duration_min:.1f} min"
     if c.rank > 1 and c.score < COMPACT_BELOW:
-        routing = " → ".join(s.process_code for s in c.steps)
+        routing = " → ".join(md(s.process_code) for s in c.steps)
         with st.expander(f"#{c.rank} · score {c.score:.2f} · {c.kind} · {total} · {routing}",
                          key=f"{key}_compact_{c.rank}"):
             if c.note and c.note != said:
@@ -335,11 +339,11 @@ with batch:
                 st.caption(f"{int(kinds['baseline']):,} items have the most frequent routing first: the model did "
                            "not beat it on items held out in training.")
             st.markdown("**One row per item** (its first candidate)")
-            st.dataframe(item_summary(result), hide_index=True, key="predict_batch_summary",
+            st.dataframe(display_safe(item_summary(result)), hide_index=True, key="predict_batch_summary",
                          column_config={"score": st.column_config.NumberColumn(format="%.2f"),
                                         "total time (min)": st.column_config.NumberColumn(format="%.1f")})
             st.markdown("**Every step of every candidate** (what the download holds)")
-            st.dataframe(result, hide_index=True)
+            st.dataframe(display_safe(result), hide_index=True)
             st.download_button(
                 "Download CSV", data=cached[2], file_name=f"routings_{version}.csv", mime="text/csv",
                 key="predict_download", icon=":material/download:", on_click="ignore",

@@ -8,7 +8,7 @@ import streamlit as st
 
 from routing_core.activity import LOGGED, ActivityLog
 from routing_core.errors import UserError
-from routing_core.export import to_safe_csv
+from routing_core.export import display_safe, to_safe_csv
 from ui import frame, loaders
 from ui.text import md
 
@@ -50,7 +50,7 @@ except UserError as exc:
 
 st.caption(f"{len(table):,} of {len(everything):,} entries.")
 st.dataframe(
-    table,
+    display_safe(table),
     key="activity_table",
     hide_index=True,
     column_config={"time": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss", timezone="UTC")},

@@ -16,9 +16,9 @@ name), never None.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
+import math
 import os
 import stat
 import time
@@ -166,22 +166,28 @@ class ActivityLog:
         return entry
 
     def _read(self) -> list[dict]:
+        """The entries of the log's tail; a line that is not a whole entry, or a log that cannot be read
+        (a link, FIFO or folder under its name: opened without blocking, never followed), becomes one
+        row whose outcome says "unreadable: why"."""
+        from routing_core.statefile import BrokenState, open_regular
+
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with open_regular(self.path, "The activity log") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size > READ_TAIL_BYTES:
+                    fh.seek(size - READ_TAIL_BYTES)
+                    fh.readline()  # the partial first line
+                raw = fh.read(READ_TAIL_BYTES)
         except FileNotFoundError:
             return []
-        with os.fdopen(fd, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size > READ_TAIL_BYTES:
-                fh.seek(size - READ_TAIL_BYTES)
-                fh.readline()  # the partial first line
-            raw = fh.read(READ_TAIL_BYTES)
+        except (BrokenState, OSError) as exc:
+            return [_unreadable(str(exc) if isinstance(exc, BrokenState) else f"cannot be read ({exc})")]
         out = []
-        for line in raw.splitlines():
-            with contextlib.suppress(ValueError):
-                entry = json.loads(line)
-                if isinstance(entry, dict) and isinstance(entry.get("action"), str):
-                    out.append(entry)
+        for number, line in enumerate(raw.splitlines(), 1):
+            why = _why_not_an_entry(line) if line.strip() else "blank"
+            if why in ("blank", "not JSON"):
+                continue  # a line torn by a full disk, or no entry at all
+            out.append(_unreadable(f"line {number}: {why}") if why else json.loads(line))
         return out
 
     def entries(self, user: str | None = None, action: str | None = None, obj: str | None = None,
@@ -210,5 +216,42 @@ class ActivityLog:
               json.dumps(e.get("details") or {}, ensure_ascii=False, sort_keys=True)] for e in rows],
             columns=COLUMNS,
         )
-        table["time"] = pd.to_datetime(table["time"], utc=True, format="ISO8601")
+        table["time"] = pd.to_datetime(table["time"], utc=True, format="ISO8601", errors="coerce")
         return table
+
+
+_TEXT_FIELDS = ("time", "user", "object", "outcome")
+
+
+def _why_not_an_entry(line: bytes) -> str:
+    """Why a line of the log is not an entry the pages can show ("" when it is one)."""
+    def constant(name: str) -> float:
+        raise ValueError(f"holds {name}")
+
+    try:
+        entry = json.loads(line, parse_constant=constant)
+    except ValueError as exc:
+        return str(exc) if str(exc).startswith("holds") else "not JSON"
+    if not isinstance(entry, dict):
+        return "not an object"
+    if not isinstance(entry.get("action"), str):
+        return "no action"
+    ts = entry.get("ts", 0)
+    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts) or ts < 0:
+        return f"'ts' holds {str(ts)[:40]!r}, not a time in seconds"
+    for key in _TEXT_FIELDS:
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            return f"'{key}' is not text"
+    if entry.get("time") is not None:
+        try:
+            datetime.fromisoformat(entry["time"])
+        except ValueError:
+            return f"'time' holds {entry['time'][:40]!r}, not a time"
+    if entry.get("details") is not None and not isinstance(entry["details"], dict):
+        return "'details' is not an object"
+    return ""
+
+
+def _unreadable(why: str) -> dict:
+    return {"ts": 0, "time": None, "user": None, "action": "unreadable", "object": None,
+            "outcome": f"unreadable: {why}", "details": {}}

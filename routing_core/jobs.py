@@ -38,8 +38,9 @@ from routing_core.activity import (
 )
 from routing_core.atomic import atomic_write_json, process_alive
 from routing_core.errors import UserError
-from routing_core.limits import TRAIN_MEMORY_GB
+from routing_core.limits import MAX_JOB_RECORD_BYTES, TRAIN_MEMORY_GB
 from routing_core.names import check_name
+from routing_core.records import REQUEST_FIELDS, RESULT_FIELDS
 from routing_core.registry import JOBS_DIR, Registry
 from routing_core.sharing import host_id, lease_expired, lease_or_default
 from routing_core.signing import KEY_ENV, KEY_FILE_ENV, configured_key
@@ -66,30 +67,31 @@ _JOB_ID_RE = re.compile(r"j\d{8}-\d{6}-\d{6}-[0-9a-f]{6}")
 _WHEN = (*NUMBER, None)
 _OPTIONAL_TEXT = (str, None)
 # The fields of a job record the studio reads, with the JSON types each may hold.
+_SECONDS = Field(_WHEN, low=0)
 JOB_FIELDS = {
     "job_id": Field(TEXT, required=True),
     "state": Field(TEXT, required=True),
     "stage": Field(_OPTIONAL_TEXT),
-    "progress": Field(_WHEN),
+    "progress": Field(_WHEN, low=0, high=100),  # percent
     "message": Field(_OPTIONAL_TEXT),
     "dry_run": Field((bool, None)),
     "version": Field(_OPTIONAL_TEXT),
     "dataset": Field(_OPTIONAL_TEXT),
-    "request": Field((dict, None)),
+    "request": Field((dict, None), inner=REQUEST_FIELDS),
     "created_at": Field(_OPTIONAL_TEXT),
-    "created_ts": Field(_WHEN),
-    "started_ts": Field(_WHEN),
-    "finished_ts": Field(_WHEN),
-    "elapsed_sec": Field(_WHEN),
+    "created_ts": _SECONDS,
+    "started_ts": _SECONDS,
+    "finished_ts": _SECONDS,
+    "elapsed_sec": _SECONDS,
     "pid": Field((int, None)),
     "cancel_requested": Field((bool, None)),
-    "result": Field((dict, None)),
+    "result": Field((dict, None), inner=RESULT_FIELDS),
     "error": Field(_OPTIONAL_TEXT),
     "stages": Field((list, None)),
     "owner": Field(_OPTIONAL_TEXT),
     "cancelled_by": Field(_OPTIONAL_TEXT),
     "host": Field(_OPTIONAL_TEXT),
-    "heartbeat_ts": Field(_WHEN),
+    "heartbeat_ts": _SECONDS,
 }
 
 
@@ -216,7 +218,8 @@ class JobManager:
 
     @staticmethod
     def _load(path: Path) -> dict:
-        return check_job_record(read_json(path, f"Training job record {path.name}"), path)
+        return check_job_record(read_json(path, f"Training job record {path.name}", max_bytes=MAX_JOB_RECORD_BYTES),
+                                path)
 
     def _write(self, record: dict) -> None:
         record["updated_at"] = _now_iso()

@@ -107,7 +107,7 @@ MANIFEST_FIELDS = {
         "items": Field(_OPTIONAL_COUNT), "processes": Field(_OPTIONAL_COUNT),
         "source_name": Field(_OPTIONAL_TEXT), "mapping": Field((dict, None)),
     }),
-    "params": Field((dict, None), inner={"top_k": Field(_OPTIONAL_COUNT)}),
+    "params": Field((dict, None), inner={"top_k": Field(_OPTIONAL_COUNT, low=1, high=1000)}),
     "artifacts": Field((dict,), required=True),
     "runtime": Field((dict, None), inner={"model_format": Field((int, str, None))}),
 }

@@ -11,6 +11,7 @@ every other entry keeps working.
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from routing_core.errors import UserError
-from routing_core.limits import MAX_STATE_BYTES, MAX_STATE_DEPTH
+from routing_core.limits import MAX_STATE_BYTES, MAX_STATE_DEPTH, Limit
 
 _FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
@@ -64,20 +65,22 @@ def open_regular(path: str | os.PathLike, where: str) -> IO[bytes]:
         raise
 
 
-def read_bytes(path: str | os.PathLike, where: str, max_bytes: int | None = None) -> bytes:
+def read_bytes(path: str | os.PathLike, where: str, max_bytes: int | Limit | None = None) -> bytes:
     """The bytes of a regular file of at most `max_bytes` (default: the state-file limit)."""
     with open_regular(path, where) as fh:
         return read_limited(fh, where, Path(path).name, max_bytes)
 
 
-def read_limited(fh: IO[bytes], where: str, name: str, max_bytes: int | None = None) -> bytes:
-    """The rest of an open file, refused if it holds more than `max_bytes` (default: the state-file limit)."""
-    limit = MAX_STATE_BYTES.value if max_bytes is None else max_bytes
+def read_limited(fh: IO[bytes], where: str, name: str, max_bytes: int | Limit | None = None) -> bytes:
+    """The rest of an open file, refused if it holds more than `max_bytes` (a number of bytes or a
+    Limit; default: the state-file limit)."""
+    named = max_bytes if isinstance(max_bytes, Limit) else MAX_STATE_BYTES
+    limit = named.value if max_bytes is None or isinstance(max_bytes, Limit) else max_bytes
     size = os.fstat(fh.fileno()).st_size
     if size > limit:
         raise BrokenState(
-            f"{where}: {name} has {size:,} bytes, more than the {limit:,} a state file "
-            f"may have (set {MAX_STATE_BYTES.env} to change it)."
+            f"{where}: {name} has {size:,} bytes, more than the {limit:,} it may have; it is skipped "
+            f"(set {named.env} to change it)."
         )
     data = fh.read(limit + 1)
     if len(data) > limit:  # grew while read
@@ -121,7 +124,7 @@ def parse_json(raw: bytes, where: str, name: str) -> Any:
 
 
 def read_json(path: str | os.PathLike, where: str, schema: Mapping[str, Any] | None = None,
-              max_bytes: int | None = None) -> Any:
+              max_bytes: int | Limit | None = None) -> Any:
     """A state file parsed and, with `schema`, checked to be an object with those field types."""
     path = Path(path)
     data = parse_json(read_bytes(path, where, max_bytes), where, path.name)
@@ -140,11 +143,15 @@ TEXT = (str,)
 
 
 class Field:
-    __slots__ = ("inner", "required", "types")
+    """A field's JSON types; `low`/`high` bound a number (every number must be finite), `each` gives
+    the types of a list's items, `inner` the schema of an object."""
+
+    __slots__ = ("each", "high", "inner", "low", "required", "types")
 
     def __init__(self, types: tuple, required: bool = False, inner: Mapping[str, Field] | None = None,
-                 ) -> None:
+                 low: float | None = None, high: float | None = None, each: tuple | None = None) -> None:
         self.types, self.required, self.inner = types, required, inner
+        self.low, self.high, self.each = low, high, each
 
 
 def _type_name(value: Any) -> str:
@@ -187,8 +194,28 @@ def check(data: Any, schema: Mapping[str, Field], where: str, name: str, prefix:
                 f"{where}: {name} field '{prefix}{key}' holds {_type_name(value)}, expected "
                 f"{_wanted(spec.types)}."
             )
+        field = f"{prefix}{key}"
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            _check_number(value, spec, where, name, field)
+        if spec.each is not None and isinstance(value, list):
+            for i, item in enumerate(value):
+                if not _matches(item, spec.each):
+                    raise BrokenState(f"{where}: {name} field '{field}' item {i + 1} holds {_type_name(item)}, "
+                                      f"expected {_wanted(spec.each)}.")
+                if isinstance(item, float) and not math.isfinite(item):
+                    raise BrokenState(f"{where}: {name} field '{field}' item {i + 1} is not a finite number.")
         if spec.inner is not None and isinstance(value, dict):
             check(value, spec.inner, where, name, f"{prefix}{key}.")
+
+
+def _check_number(value: float, spec: Field, where: str, name: str, field: str) -> None:
+    """BrokenState for a number that is not finite (NaN, Infinity, 1e999) or outside the field's range."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BrokenState(f"{where}: {name} field '{field}' holds {value!r}, not a finite number.")
+    if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
+        low = "" if spec.low is None else f"{spec.low:g}"
+        high = "" if spec.high is None else f"{spec.high:g}"
+        raise BrokenState(f"{where}: {name} field '{field}' holds {value:g}, outside {low}…{high}.")
 
 
 def _at(prefix: str) -> str:

@@ -19,7 +19,7 @@ from routing_core.compare import (
 )
 from routing_core.datasets import RawTable, normalise, read_table
 from routing_core.errors import UserError
-from routing_core.export import to_safe_csv
+from routing_core.export import display_safe, to_safe_csv
 from routing_core.registry import VersionInfo
 from routing_core.schema import ITEM, PROCESS
 from ui import loaders, mapping_editor
@@ -220,7 +220,7 @@ def show(c: Comparison) -> None:
     shown = table[table["who was right"].isin(chosen)]
     if text:
         shown = shown[shown["item"].str.contains(text, case=False, regex=False)]
-    st.dataframe(shown, hide_index=True, key="compare_items")
+    st.dataframe(display_safe(shown), hide_index=True, key="compare_items")
     st.download_button(
         "Download the disagreements (CSV)", data=to_safe_csv(shown), file_name="disagreements.csv",
         mime="text/csv", key="compare_download", icon=":material/download:", on_click="ignore",

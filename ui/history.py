@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from routing_core.activity import ActivityLog
+from routing_core.export import display_safe
 from ui import loaders
 
 
@@ -16,7 +17,7 @@ def expander(obj: str) -> None:
             st.caption("Nothing recorded for it yet.")
             return
         st.dataframe(
-            table[["time", "user", "action", "outcome"]],
+            display_safe(table[["time", "user", "action", "outcome"]]),
             key="history_table",
             hide_index=True,
             column_config={"time": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss", timezone="UTC")},

@@ -19,6 +19,7 @@ from routing_core.content import (
 )
 from routing_core.datasets import Dataset, DatasetRecord, RawTable
 from routing_core.errors import UserError
+from routing_core.export import display_safe
 from routing_core.names import check_name
 from routing_core.proposals import MissingColumns, Proposal, propose_mapping, role_note
 from routing_core.schema import (
@@ -184,7 +185,7 @@ def review(
         st.caption("Operation attributes (carried onto steps): " + md(", ".join(dataset.operation_attributes)))
 
     st.subheader("Preview")
-    st.dataframe(dataset.ops.head(50), key=prefix + "upload_preview", hide_index=True)
+    st.dataframe(display_safe(dataset.ops.head(50)), key=prefix + "upload_preview", hide_index=True)
 
     st.subheader("Warnings")
     if dataset.warnings:

@@ -103,7 +103,7 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
             f"{raw.source_name}: required column(s) {', '.join(missing)} not found after mapping.",
             missing, frame.columns, propose_mapping(frame, full), _single_column_hint(frame),
         )
-    warnings: list[str] = []
+    warnings: list[str] = list(raw.notes)
     out = pd.DataFrame(index=frame.index)
     for target in (ITEM, PROCESS):
         out[target] = _code_text(frame[sources[target]])

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import struct
+from typing import IO
 
 import pandas as pd
 import pyarrow as pa
@@ -10,17 +13,41 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from routing_core.errors import UserError
-from routing_core.limits import MAX_CELLS, MAX_COLUMNS, MAX_DECODED_BYTES, MAX_ROWS
+from routing_core.limits import (
+    MAX_CELLS,
+    MAX_COLUMNS,
+    MAX_DECODED_BYTES,
+    MAX_PARQUET_METADATA,
+    MAX_ROW_GROUPS,
+    MAX_ROWS,
+)
 
 
-def read_parquet(data: bytes, source_name: str) -> pd.DataFrame:
+def _footer_length(fh: IO[bytes], source_name: str) -> int:
+    """The length of a Parquet file's metadata, read from its last 8 bytes (before it is parsed)."""
+    size = fh.seek(0, os.SEEK_END)
+    if size < 12:
+        raise UserError(f"{source_name} looks like Parquet but is too short to be one ({size} bytes).")
+    fh.seek(size - 8)
+    tail = fh.read(8)
+    fh.seek(0)
+    if tail[4:] != b"PAR1":
+        raise UserError(f"{source_name} looks like Parquet but has no Parquet footer (cut short?).")
+    return struct.unpack("<I", tail[:4])[0]
+
+
+def read_parquet(data: bytes | IO[bytes], source_name: str) -> pd.DataFrame:
     """A Parquet file's frame, its size checked against the limits before anything is decoded.
 
-    Rows, columns and cells come from the file's metadata; text columns are decoded one row
-    group at a time as dictionaries first, so what they expand to is counted before it exists.
+    The metadata's length is checked before it is parsed; rows, columns, cells, row groups and
+    the uncompressed bytes of every column chunk come from the metadata; text columns are then
+    decoded one row group at a time as dictionaries first, so what a dictionary expands to is
+    counted before it exists. `data` is the file's bytes or a seekable binary file.
     """
+    fh = io.BytesIO(data) if isinstance(data, bytes | bytearray | memoryview) else data
+    MAX_PARQUET_METADATA.check(_footer_length(fh, source_name), source_name)
     try:
-        meta = pq.ParquetFile(io.BytesIO(data)).metadata
+        meta = pq.ParquetFile(fh).metadata
         schema = meta.schema.to_arrow_schema()
     except (pa.ArrowException, OSError) as exc:
         raise UserError(f"{source_name} looks like Parquet but cannot be read: {exc}") from None
@@ -34,10 +61,16 @@ def read_parquet(data: bytes, source_name: str) -> pd.DataFrame:
     MAX_COLUMNS.check(columns, source_name)
     MAX_ROWS.check(rows, source_name)
     MAX_CELLS.check(rows * columns, source_name)
+    MAX_ROW_GROUPS.check(meta.num_row_groups, source_name)
+    # Values stored without a dictionary decode to about their uncompressed size: all of it is
+    # counted before the first group is read.
+    MAX_DECODED_BYTES.check(sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)),
+                            source_name, " (uncompressed, from its metadata)")
     text = [f.name for f in schema if _is_text(f.type)]
     fixed = sum(_width(f.type) for f in schema if f.name not in text)
     try:
-        reader = pq.ParquetFile(io.BytesIO(data), read_dictionary=text)
+        fh.seek(0)
+        reader = pq.ParquetFile(fh, read_dictionary=text)
         decoded, groups = 0, []
         for i in range(reader.num_row_groups):
             n = reader.metadata.row_group(i).num_rows

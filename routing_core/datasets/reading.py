@@ -12,6 +12,7 @@ import io
 import os
 import re
 import stat
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import IO
@@ -23,7 +24,7 @@ import pyarrow.csv as pacsv
 from routing_core.datasets.parquet import read_parquet
 from routing_core.datasets.tables import RawTable
 from routing_core.errors import UserError
-from routing_core.limits import MAX_CELLS, MAX_COLUMNS, MAX_DECODED_BYTES, MAX_ROWS
+from routing_core.limits import MAX_CELLS, MAX_COLUMNS, MAX_DECODED_BYTES, MAX_LINE_BYTES, MAX_ROWS
 from routing_core.schema import ITEM, PROCESS, detect_mapping
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -40,14 +41,37 @@ def _to_bytes(source: Source) -> tuple[bytes, str]:
         data = source.read()
         return (data if isinstance(data, bytes) else data.encode()), getattr(source, "name", "upload")
     path = Path(source)
+    with open_file(path) as fh:
+        return fh.read(), path.name
+
+
+def open_file(path: Path) -> IO[bytes]:
+    """A file given by path opened for reading, if it is a regular file of at most the decoded-bytes
+    limit; a device, FIFO or socket is refused without reading from it (it may never end)."""
     try:
-        return path.read_bytes(), path.name
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise UserError(f"File not found: {path}") from None
     except IsADirectoryError:
         raise UserError(f"{path} is a folder, not a file.") from None
     except PermissionError:
         raise UserError(f"No permission to read {path}.") from None
+    except OSError as exc:
+        raise UserError(f"{path} cannot be opened ({exc.strerror or exc}).") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise UserError(f"{path} is a folder, not a file.")
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode) else (
+                "a socket" if stat.S_ISSOCK(info.st_mode) else "a device")
+            raise UserError(f"{path} is {kind}, not a file; only regular files are read.")
+        MAX_DECODED_BYTES.check(info.st_size, path.name, " on disk")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _sniff_encoding(data: bytes, complete: bool | None = None) -> str:
@@ -107,11 +131,13 @@ def read_table(source: Source, name: str | None = None, text_columns: set[str] |
 
     `text_columns` are read as text whatever they hold (codes with leading zeros).
     """
-    if isinstance(source, str | os.PathLike) and not text_columns:
+    if isinstance(source, str | os.PathLike):
         path = Path(source)
-        streamed = _stream_path(path, name or path.name)
-        if streamed is not None:
-            return streamed
+        _admit_path(path, name or path.name)
+        if not text_columns:
+            streamed = _stream_path(path, name or path.name)
+            if streamed is not None:
+                return streamed
     data, source_name = _to_bytes(source)
     return _read_table(data, name or source_name, text_columns)
 
@@ -131,10 +157,10 @@ def _read_table(data: bytes, source_name: str, text_columns: set[str] | None) ->
             except UnicodeDecodeError:
                 raise UserError(f"{source_name} starts as {enc.upper()} text but is not valid {enc.upper()}.") from None
             break
-    nul = _looks_binary(data[:SNIFF_BYTES])
+    nul = _looks_binary(data)
     if nul is not None:
         raise UserError(
-            f"{source_name} is not a text CSV file (binary content at byte {nul}). "
+            f"{source_name} is not a text CSV file (a NUL byte at byte {nul:,}, {_where(data, nul)}). "
             "Export the routing table as CSV (or Parquet) and try again."
         )
     if data.startswith(codecs.BOM_UTF8):
@@ -147,19 +173,84 @@ def _read_table(data: bytes, source_name: str, text_columns: set[str] | None) ->
     sniffed = "utf-8-sig" if bom else _sniff_encoding(data)
     head = data[:max(65536, _header_end(data) + 65536)].decode(sniffed, errors="replace")
     delimiter = _sniff_delimiter(head)
-    # The sniff saw only the first megabyte: a bad byte further down moves on to the next encoding.
+    MAX_DECODED_BYTES.check(len(data), source_name, " of text")
+    _admit_rows(_line_count([data]), data, sniffed, delimiter, source_name)
+    # The sniff saw only the first megabyte: a bad byte further down moves on to the next encoding,
+    # unless the text is UTF-8 with a few damaged bytes (then they are replaced and reported).
+    if not bom and sniffed != "utf-8" and _damaged_utf8(data, delimiter, source_name) is not None:
+        sniffed = "utf-8"  # UTF-8 text with damage in the first megabyte: not another encoding
     candidates = [sniffed] if bom else [sniffed, *ENCODINGS[ENCODINGS.index(sniffed) + 1 :]]
+    notes: list[str] = []
     for encoding in candidates:
         try:
             frame = read_csv(data, encoding, delimiter, source_name, text_columns)
             break
         except _NotThisEncoding as exc:
+            repaired = _damaged_utf8(data, delimiter, source_name) if encoding.startswith("utf-8") else None
+            if repaired is not None:
+                data, note = repaired
+                frame = read_csv(data, encoding, delimiter, source_name, text_columns)
+                notes.append(note)
+                break
             if encoding == candidates[-1]:
                 raise UserError(
                     f"{source_name}: text is not valid {encoding.replace('-sig', '')}{exc.where}. "
                     "Save the file as UTF-8 and retry."
                 ) from None
-    return RawTable(frame, encoding.replace("-sig", " (BOM)"), delimiter, original, source_name, data)
+    return RawTable(frame, encoding.replace("-sig", " (BOM)"), delimiter, original, source_name, data, notes)
+
+
+def _where(data: bytes, offset: int, delimiter: str | None = None, header: list[str] | None = None) -> str:
+    """Line (and with `delimiter`, column) of a byte offset in text, as people count them."""
+    start = data.rfind(b"\n", 0, offset) + 1
+    line = data.count(b"\n", 0, offset) + 1
+    if delimiter is None:
+        return f"line {line:,}"
+    column = data.count(delimiter.encode(), start, offset)  # quoted delimiters aside
+    name = f"'{header[column]}'" if header and column < len(header) else str(column + 1)
+    return f"line {line:,}, column {name}"
+
+
+_BAD = threading.local()
+
+
+def _note_bad_byte(exc: UnicodeError) -> tuple[str, int]:
+    offsets = getattr(_BAD, "offsets", None)
+    if offsets is None or not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    offsets.append(exc.start)
+    if len(offsets) > 100_000:
+        raise exc  # far too many for damage: another encoding
+    return "\ufffd", exc.end
+
+
+codecs.register_error("routing-bad-bytes", _note_bad_byte)
+
+
+def _damaged_utf8(data: bytes, delimiter: str, source_name: str) -> tuple[bytes, str] | None:
+    """UTF-8 text with a few invalid bytes: the text with each replaced by U+FFFD and a note of where
+    they were. None when the invalid bytes are not fewer than the characters that decode as UTF-8
+    beyond ASCII: then the file is in another encoding (CP949, CP1252, Latin-1) and read as such."""
+    import numpy as np
+
+    _BAD.offsets = bad = []
+    try:
+        text = data.decode("utf-8", errors="routing-bad-bytes")
+    except UnicodeDecodeError:
+        return None
+    finally:
+        _BAD.offsets = None
+    ascii_bytes = int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) < 128))
+    decoded = len(text) - ascii_bytes - len(bad)  # characters beyond ASCII that decoded
+    if not bad or decoded <= len(bad):
+        return None
+    header = _header(data, "utf-8", delimiter, source_name)
+    places = list(dict.fromkeys(_where(data, at, delimiter, header) for at in bad[:200]))
+    shown = "; ".join(places[:5])
+    more = " and more places" if len(places) > 5 or len(bad) > 200 else ""
+    note = (f"{len(bad):,} byte(s) are not valid UTF-8 and were replaced by \ufffd: {shown}{more}. "
+            "Fix them in the source and upload again for the true text.")
+    return text.encode("utf-8"), note
 
 
 class _NotThisEncoding(Exception):
@@ -178,15 +269,24 @@ def read_csv(
     # Quoted line breaks inside values are rare and make parsing slower: only allow them when a
     # quote follows a delimiter or starts a line somewhere in the file.
     newlines = _may_quote_newlines(data, delimiter)
-    for _ in range(len(header) + 1):
+    block = 1 << 20
+    for _ in range(len(header) + 3):
         try:
-            table = pacsv.read_csv(pa.BufferReader(data), *_csv_options(header, encoding, delimiter, text, newlines))
+            options = _csv_options(header, encoding, delimiter, text, newlines)
+            options[0].block_size = block
+            table = pacsv.read_csv(pa.BufferReader(data), *options)
             break
         except UnicodeDecodeError:
             raise _NotThisEncoding() from None
         except pa.ArrowInvalid as exc:
             if "UTF8" in str(exc) or "UTF-8" in str(exc):
                 raise _NotThisEncoding() from None
+            if "straddl" in str(exc) and block < (2 << 30):
+                # a row longer than a parser block: blocks big enough, or a message in our words
+                length, line = _longest_line(data)
+                MAX_LINE_BYTES.check(length, source_name, f" (line {line:,})")
+                block = max(block * 2, 1 << (2 * length).bit_length())
+                continue
             # A column typed as numbers from the first block holds text further down: read it
             # as text and let normalise() report the cells with their line numbers.
             column = re.search(r"In CSV column #(\d+): CSV conversion error", str(exc))
@@ -285,6 +385,8 @@ def _stream_path(path: Path, source_name: str) -> RawTable | None:
             table = pacsv.read_csv(tee, *_csv_options(header, "utf-8", delimiter, text, newlines))
         except (pa.ArrowException, UnicodeDecodeError, OSError):
             return None
+    if any(b"\x00" in chunk for chunk in tee.chunks):
+        return None  # the careful reader refuses it with its position
     if (tee.quote_after_head and not newlines) or table.num_rows == 0 or any(
         pa.types.is_binary(t) or pa.types.is_large_binary(t) for t in table.schema.types
     ):
@@ -293,11 +395,88 @@ def _stream_path(path: Path, source_name: str) -> RawTable | None:
     return RawTable(table.to_pandas(), "utf-8", delimiter, tee.chunks, source_name, tee.chunks)
 
 
+def _line_count(chunks) -> int:
+    """Lines in the bytes of `chunks` as a CSV parser ends them (\n, \r\n or a lone \r): an
+    upper bound of the rows (a quoted line break counts too)."""
+    lines, last, tail = 0, b"", b""
+    for chunk in chunks:
+        if tail == b"\r" and chunk[:1] == b"\n":
+            lines -= 1  # a \r\n split between two chunks
+        lines += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
+        if chunk:
+            last, tail = chunk[-1:], chunk[-1:]
+    return lines + (1 if last not in (b"\n", b"\r", b"") else 0)
+
+
+def _file_chunks(path: Path, size: int = 8 << 20):
+    with open_file(path) as fh:
+        while chunk := fh.read(size):
+            yield chunk
+
+
+def _admit_path(path: Path, source_name: str) -> None:
+    """A file given by path refused before it is parsed (or read whole) when it is not a regular
+    file, or its bytes or lines (as CSV) are over a limit."""
+    with open_file(path) as fh:
+        head = fh.read(SNIFF_BYTES)
+        if head[:4] == b"PAR1" or not head.strip():
+            return  # Parquet is admitted by its metadata; an empty file is refused by the reader
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return  # re-encoded first, then admitted as bytes
+    encoding = _sniff_encoding(head, complete=False)
+    stripped = head[3:] if head.startswith(codecs.BOM_UTF8) else head.lstrip(b" \t\r\n")
+    delimiter = _sniff_delimiter(stripped[:65536].decode(encoding, errors="replace"))
+    _admit_rows(_line_count(_file_chunks(path)), path, encoding, delimiter, source_name)
+
+
+def _admit_rows(lines: int, source: bytes | Path, encoding: str, delimiter: str, source_name: str) -> None:
+    """UserError when the rows or cells of a CSV are over a limit, found before the whole parse.
+
+    `lines` bounds the rows from above; only when it is over a limit are the rows counted exactly,
+    by pyarrow's streaming reader keeping one column of one block at a time, and the count stops
+    as soon as a limit is passed."""
+    head = source[:SNIFF_BYTES] if isinstance(source, bytes) else next(_file_chunks(source, SNIFF_BYTES), b"")
+    head = head[3:] if head.startswith(codecs.BOM_UTF8) else head.lstrip(b" \t\r\n")
+    try:
+        header = _header(head, "utf-8" if encoding.startswith("utf-8") else encoding, delimiter, source_name)
+    except UserError:
+        return  # the reader says what is wrong with the header
+    columns = len(header)
+    rows_limit = min(MAX_ROWS.value, MAX_CELLS.value // max(columns, 1))
+    if lines - 1 <= rows_limit:
+        return
+    read, parse, _ = _csv_options(header, encoding, delimiter, set(), _may_quote_newlines(head, delimiter))
+    convert = pacsv.ConvertOptions(include_columns=[header[0]], column_types={header[0]: pa.string()})
+    stream = pa.BufferReader(source) if isinstance(source, bytes) else pa.OSFile(str(source))
+    rows = 0
+    try:
+        with pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert) as reader:
+            for batch in reader:
+                rows += batch.num_rows
+                if rows > rows_limit:
+                    break
+    except (pa.ArrowException, UnicodeDecodeError):
+        return  # the full read reports the broken row in its own words
+    MAX_ROWS.check(rows, source_name, " (counted so far)")
+    MAX_CELLS.check(rows * columns, source_name, " (counted so far)")
+
+
 def _check_size(table: pa.Table, source_name: str) -> None:
     """UserError if a parsed table is over a limit (before it becomes a pandas frame)."""
     MAX_ROWS.check(table.num_rows, source_name)
     MAX_CELLS.check(table.num_rows * table.num_columns, source_name)
     MAX_DECODED_BYTES.check(table.nbytes, source_name)
+
+
+def _longest_line(data: bytes) -> tuple[int, int]:
+    """(bytes, line number) of the longest line of `data`."""
+    import numpy as np
+
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    bounds = np.concatenate(([-1], ends, [len(data)]))
+    lengths = np.diff(bounds) - 1
+    longest = int(lengths.argmax())
+    return int(lengths[longest]), longest + 1
 
 
 def _decodes(value: bytes) -> bool:

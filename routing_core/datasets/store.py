@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -16,10 +17,11 @@ import pyarrow as pa
 from routing_core.access import User, require
 from routing_core.activity import DELETE_DATASET, STORE_DATASET, ActivityLog, LogError
 from routing_core.atomic import atomic_write_json
+from routing_core.datasets.parquet import read_parquet
 from routing_core.datasets.tables import Dataset
 from routing_core.errors import UserError
 from routing_core.names import check_name
-from routing_core.schema import CANONICAL, PROCESS
+from routing_core.schema import CANONICAL, ITEM, PROCESS
 from routing_core.sharing import abandoned, owner_token, share_dir, share_file
 from routing_core.statefile import NUMBER, TEXT, BrokenState, Field, open_regular, read_json
 
@@ -56,15 +58,18 @@ RECORD_FIELDS = {
     "source_name": Field(TEXT, required=True),
     "mapping": Field((dict,), required=True),
     "sha256": Field(TEXT, required=True),
-    "rows": Field(_COUNT, required=True),
-    "items": Field(_COUNT, required=True),
-    "processes": Field(_COUNT, required=True),
+    "rows": Field(_COUNT, required=True, low=0),
+    "items": Field(_COUNT, required=True, low=0),
+    "processes": Field(_COUNT, required=True, low=0),
     "item_attributes": Field((list,), required=True),
     "operation_attributes": Field((list,), required=True),
     "warnings": Field((list,), required=True),
     "created_at": Field(TEXT, required=True),
     "inconsistent_items": Field((dict,)),
-    "source": Field((dict,)),
+    "source": Field((dict,), inner={
+        "kind": Field(TEXT), "connection": Field(TEXT), "url": Field((str, None)), "read_at": Field((str, None)),
+        "rows": Field((int,), low=0), "revision": Field((int,), low=1), "previous": Field((str, None)),
+        "query": Field((str, None))}),
 }
 _OPTIONAL_SHARE = (*NUMBER, None)
 # stats.json: the top-level fields the Dataset page reads, with their JSON types.
@@ -72,14 +77,39 @@ STATS_FIELDS = {
     "stats_version": Field((int,), required=True),
     **{k: Field(_COUNT, required=True) for k in ("total_samples", "unique_items", "unique_processes",
                                                  "distinct_routings", "duplicate_rows", "duplicate_item_seq")},
-    **{k: Field(_OPTIONAL_SHARE) for k in ("missing_item_code", "missing_process_code", "missing_duration_min",
-                                           "most_common_routing_share")},
+    **{k: Field(_OPTIONAL_SHARE, low=0, high=1) for k in ("missing_item_code", "missing_process_code",
+                                                          "missing_duration_min", "most_common_routing_share")},
     **{k: Field((dict, None)) for k in ("missing_rate", "routing_length", "duration_min",
                                         "routing_duration_min", "duration_by_process", "process_frequency",
                                         "inconsistent_items")},
-    **{k: Field((list, None)) for k in ("transitions", "item_attributes", "operation_attributes",
-                                        "attributes", "alerts")},
+    **{k: Field((list, None), each=TEXT) for k in ("item_attributes", "operation_attributes", "attributes",
+                                                   "alerts")},
+    "transitions": Field((list, None)),
 }
+
+
+def _check_stats(stats: dict, where: str) -> dict:
+    """Parsed stats.json whose tables hold what the Dataset page draws (BrokenState otherwise)."""
+    def numbers(value: object, what: str) -> None:
+        ok = isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for k, v in value.items())
+        if not ok:
+            raise BrokenState(f"{where}: stats.json field '{what}' must map names to finite numbers.")
+
+    numbers(stats.get("missing_rate") or {}, "missing_rate")
+    numbers(stats.get("process_frequency") or {}, "process_frequency")
+    numbers((stats.get("routing_length") or {}).get("distribution") or {}, "routing_length.distribution")
+    for key in ("duration_min", "routing_duration_min"):
+        numbers({k: v for k, v in (stats.get(key) or {}).items() if v is not None}, key)
+    for name, summary in (stats.get("duration_by_process") or {}).items():
+        if not isinstance(summary, dict):
+            raise BrokenState(f"{where}: stats.json field 'duration_by_process.{name[:40]}' is not a summary.")
+        numbers({k: v for k, v in summary.items() if v is not None}, f"duration_by_process.{name[:40]}")
+    for row in stats.get("transitions") or []:
+        if not (isinstance(row, dict | list) and len(row) >= 3):
+            raise BrokenState(f"{where}: stats.json field 'transitions' holds an entry that is not a transition.")
+    return stats
 
 
 def _check_record(data: dict, where: str) -> dict:
@@ -247,11 +277,21 @@ class DatasetStore:
         where = f"Dataset '{name}'"
         try:
             with open_regular(self._folder(name) / self.OPS, where) as fh:
-                ops = pd.read_parquet(fh)
+                ops = read_parquet(fh, f"{where}: {self.OPS}")  # under the limits of an upload
         except FileNotFoundError:
             raise BrokenState(f"{where}: {self.OPS} is missing.") from None
+        except BrokenState:
+            raise
+        except UserError as exc:
+            raise BrokenState(str(exc).replace(" Nothing was stored.", "")) from None
         except (pa.ArrowException, OSError) as exc:
             raise BrokenState(f"{where}: {self.OPS} cannot be read ({exc}).") from None
+        missing = [c for c in (ITEM, PROCESS) if c not in ops.columns]
+        if missing:
+            raise BrokenState(f"{where}: {self.OPS} lacks the column(s) {', '.join(missing)}.")
+        for column in (ITEM, PROCESS):
+            if not (pd.api.types.is_string_dtype(ops[column]) or pd.api.types.is_object_dtype(ops[column])):
+                raise BrokenState(f"{where}: {self.OPS} column {column} holds {ops[column].dtype}, not text.")
         return Dataset(
             ops=ops,
             mapping=rec.mapping,
@@ -270,7 +310,7 @@ class DatasetStore:
 
         path = self._folder(name) / self.STATS
         try:
-            stats = read_json(path, f"Dataset '{name}'", STATS_FIELDS)
+            stats = _check_stats(read_json(path, f"Dataset '{name}'", STATS_FIELDS), f"Dataset '{name}'")
             if stats.get("stats_version") == STATS_VERSION:
                 return stats
         except (OSError, BrokenState):

@@ -88,6 +88,7 @@ class RawTable:
     source_name: str = "upload"
     # the text as parsed (BOM and leading blanks removed); blocks given are joined when first read
     data: bytes = field(default=LazyBytes(), repr=False)
+    notes: list[str] = field(default_factory=list)  # what reading it found (bad bytes replaced)
 
 
 @dataclass
