@@ -309,8 +309,8 @@ def main() -> None:
         print(json.dumps(func(**json.loads(args.args))))
         return
 
-    from routing_core.access import local_user
     from benchmarks import bombs
+    from routing_core.access import local_user
     from routing_core.datasets import DatasetStore, load_dataset
     from routing_core.provenance import stamp  # the commit and the model code the figures come from
     from routing_core.sample import SampleConfig, generate, items_for_rows
