@@ -50,6 +50,7 @@ def read_parquet(data: bytes | IO[bytes], source_name: str) -> pd.DataFrame:
         meta = pq.ParquetFile(fh).metadata
         schema = meta.schema.to_arrow_schema()
     except (pa.ArrowException, OSError) as exc:
+        _memory_refused(exc)
         raise UserError(f"{source_name} looks like Parquet but cannot be read: {exc}") from None
     nested = [f"'{f.name}' ({_nested_kind(f.type)})" for f in schema if _nested_kind(f.type)]
     if nested:
@@ -87,7 +88,15 @@ def read_parquet(data: bytes | IO[bytes], source_name: str) -> pd.DataFrame:
         MAX_ROWS.check(table.num_rows, source_name)
         return table.to_pandas()
     except (pa.ArrowException, OSError) as exc:
+        _memory_refused(exc)
         raise UserError(f"{source_name} looks like Parquet but cannot be read: {exc}") from None
+
+
+def _memory_refused(exc: BaseException) -> None:
+    """MemoryError when pyarrow failed for want of memory (a thread or buffer refused under a memory
+    limit): that is no fault of the file."""
+    if isinstance(exc, pa.ArrowMemoryError) or "Failed to launch worker thread" in str(exc):
+        raise MemoryError(str(exc)) from exc
 
 
 def _is_text(typ: pa.DataType) -> bool:
