@@ -284,6 +284,9 @@ def run_training(
         "processes": int(ops[PROCESS].nunique()),
         "source_name": getattr(dataset, "source_name", None),
     }
+    accepted = (getattr(dataset, "source", None) or {}).get("accepted_routings")
+    if isinstance(accepted, int) and not isinstance(accepted, bool):
+        dataset_info["accepted_routings"] = accepted  # routings analysts accepted, learned from
 
     if request.dry_run:
         limit_gb = TRAIN_MEMORY_GB.value  # a bad setting is refused before the timing starts

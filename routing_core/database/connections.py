@@ -4,6 +4,7 @@ ConnectionSpec (its URL holds the password: never shown or stored)."""
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ class ConnectionSpec:
     timeout: float = DEFAULT_TIMEOUT_S
     bundled: bool = False
     problem: str = ""  # why the entry cannot be used (bad URL, missing keys)
+    staging_table: str = ""  # the one table accepted routings may be inserted into ("" = none)
 
     @property
     def shown(self) -> str:
@@ -99,11 +101,23 @@ def _spec(name: str, entry: object) -> ConnectionSpec:
         high = max_row_limit()
         limit = int(_number(entry, "row_limit", min(DEFAULT_ROW_LIMIT, high), 1, high))
         timeout = float(_number(entry, "timeout", DEFAULT_TIMEOUT_S, 0.1, 3600))
+        staging = _staging(entry)
     except (ValueError, TypeError, UserError, ArgumentError) as exc:
         # the text of a bad URL may hold the password: the message never quotes the entry
         reason = str(exc) if isinstance(exc, UserError | _BadEntry) else "its URL cannot be read"
         return ConnectionSpec(name, None, problem=f"Connection '{name}' cannot be used: {reason}.")
-    return ConnectionSpec(name, url, limit, timeout)
+    return ConnectionSpec(name, url, limit, timeout, staging_table=staging)
+
+
+_TABLE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za-z0-9_$]{0,62})?")
+
+
+def _staging(entry: Mapping) -> str:
+    """The entry's `staging_table` (`table` or `schema.table`), or "" when it names none."""
+    value = entry.get("staging_table", "")
+    if not isinstance(value, str) or (value and not _TABLE_RE.fullmatch(value.strip())):
+        raise _BadEntry("'staging_table' must be a table name (letters, digits, _; optionally schema.table)")
+    return value.strip()
 
 
 def sample_spec(home: str | os.PathLike | None = None) -> ConnectionSpec:
