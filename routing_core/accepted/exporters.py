@@ -113,6 +113,26 @@ class StagingInsert:
         schema, _, table = spec.staging_table.rpartition(".")
         self.schema, self.table = schema or None, table
 
+    def _columns(self, db, wanted: list[str]) -> list[str]:
+        """The staging table's own names of the profile's columns (matched without regard to case);
+        UserError, before anything is written, when the table or a column is not there."""
+        from sqlalchemy import inspect
+        from sqlalchemy.exc import NoSuchTableError
+
+        try:
+            have = [c["name"] for c in inspect(db).get_columns(self.table, schema=self.schema)]
+        except NoSuchTableError:
+            have = []
+        if not have:
+            raise UserError(f"Connection '{self.spec.name}' has no table {self.spec.staging_table}; nothing "
+                            "was written.")
+        by_key = {h.lower(): h for h in have}
+        missing = [w for w in wanted if w.lower() not in by_key]
+        if missing:
+            raise UserError(f"Table {self.spec.staging_table} of '{self.spec.name}' has no column(s) "
+                            f"{', '.join(missing)} (it has {', '.join(have[:40])}); nothing was written.")
+        return [by_key[w.lower()] for w in wanted]
+
     def plan(self, frame: pd.DataFrame, routings: int) -> str:
         """What `insert` will write, in words, before it runs."""
         return (f"Insert {len(frame):,} row(s) ({routings:,} routing(s)) into table {self.spec.staging_table} of "
@@ -129,13 +149,14 @@ class StagingInsert:
         require(user, "export_database")
         if frame.empty:
             raise UserError("There are no rows to write.")
-        target = table(self.table, *(column(str(c)) for c in frame.columns), schema=self.schema)
-        rows = [{str(k): _plain(v) for k, v in zip(frame.columns, values, strict=True)}
-                for values in frame.itertuples(index=False)]
         engine = _engine(self.spec)
         log = ActivityLog(home)
         try:
             with engine.begin() as db:
+                names = self._columns(db, [str(c) for c in frame.columns])
+                target = table(self.table, *(column(n) for n in names), schema=self.schema)
+                rows = [dict(zip(names, map(_plain, values), strict=True))
+                        for values in frame.itertuples(index=False)]
                 db.execute(insert(target), rows)
         except SQLAlchemyError as exc:
             reason = _first_line(exc, self.spec)
