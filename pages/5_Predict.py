@@ -15,7 +15,7 @@ from routing_core.model import batch_warnings
 from routing_core.model.explain import reasons_in_words
 from routing_core.schema import ITEM
 from routing_core.summary import item_summary, reference_attributes
-from ui import frame, loaders
+from ui import accept_view, frame, loaders
 from ui.empty import empty_state
 from ui.metrics import metrics as metric_row
 from ui.metrics import row as metric_box
@@ -73,6 +73,7 @@ if dataset_name in loaders.store().names():
     if candidate.sha256 == info.dataset.get("sha256"):
         record = candidate
 known_items = loaders.items(record) if record is not None else None
+plant_codes = accept_view.plant_codes(model, record)
 
 
 SCORE_HELP = ("The model's estimate, from 0 to 1, that this routing is the item's routing. Scores of one "
@@ -214,6 +215,7 @@ def show_prediction(items: pd.DataFrame, key: str) -> None:
                     "see its steps.")
     for c in prediction.candidates:
         show_candidate(c, key, said=prediction.message, query=items)
+    accept_view.edit_candidate(model, prediction, items, version, key, plant_codes)
 
 
 one, batch = st.tabs(["One item", "Batch file"])
@@ -283,7 +285,8 @@ with batch:
                 warnings = batch_warnings(model, items, result)
             except UserError as exc:
                 result = str(exc)
-            cached = (batch_key, result, None if isinstance(result, str) else to_safe_csv(result), warnings)
+            cached = (batch_key, result, None if isinstance(result, str) else to_safe_csv(result), warnings,
+                      None if isinstance(result, str) else items)
             st.session_state["predict_batch"] = cached
         result = cached[1]
         if isinstance(result, str):
@@ -309,3 +312,4 @@ with batch:
                 "Download CSV", data=cached[2], file_name=f"routings_{version}.csv", mime="text/csv",
                 key="predict_download", icon=":material/download:", on_click="ignore",
             )
+            accept_view.accept_batch(result, cached[4], version, list(model.operation_attributes_), "predict_batch")

@@ -205,7 +205,17 @@ def _value(routing, step: dict, position: int, source: str, profile: Profile) ->
 
 
 def apply_profile(routings: Iterable, profile: Profile) -> pd.DataFrame:
-    """One row per step of each routing (in order), the profile's columns in its order."""
+    """One row per step of each routing (in order), the profile's columns in its order. UserError when
+    a column reads an attribute none of the routings has (a blank column would go to the ERP unseen)."""
+    routings = list(routings)
+    have = {a for r in routings for a in r.attributes} | {a for r in routings for s in r.steps for a in s["attributes"]}
+    missing = [c for c in profile.columns if c.field is not None and c.field not in FIXED and c.field not in have]
+    if routings and missing:
+        raise UserError(
+            f"Profile '{profile.name}': " + "; ".join(f"column {c.column} reads '{c.field}'" for c in missing)
+            + f", which none of the {len(routings):,} routing(s) has (their attributes: "
+            + (", ".join(sorted(map(str, have))[:30]) or "none") + "). Change the profile's field or give the "
+            "column a constant.")
     rows = []
     for routing in routings:
         for position, step in enumerate(routing.steps, start=1):

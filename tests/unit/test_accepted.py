@@ -270,3 +270,10 @@ def test_a_version_trained_with_accepted_routings_records_how_many(tmp_path):
     assert record.items == base["item_code"].nunique() + 1
     run_training(TrainRequest("base-accepted", version="v-acc", refit=False), models, home)
     assert Registry(models).get("v-acc").dataset["accepted_routings"] == 2
+
+
+def test_a_profile_reading_an_attribute_no_routing_has_is_refused(accepted):
+    profile = profile_from_json({**SAP, "columns": [{"column": "MATNR", "field": "item_code"},
+                                                    {"column": "ARBPL", "field": "Arbeitsplatz"}]})
+    with pytest.raises(UserError, match="column ARBPL reads 'Arbeitsplatz', which none of the 1 routing"):
+        apply_profile(accepted, profile)
