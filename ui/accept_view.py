@@ -40,6 +40,11 @@ def code_probabilities(model, items: pd.DataFrame) -> dict[str, float]:
 
 def edit_candidate(model, prediction, items: pd.DataFrame, version: str, key: str, codes: list[str]) -> None:
     """Open one of the item's candidates as an editable routing and accept it."""
+    with st.container(key=f"{key}_edit"):
+        _edit_candidate(model, prediction, items, version, key, codes)
+
+
+def _edit_candidate(model, prediction, items: pd.DataFrame, version: str, key: str, codes: list[str]) -> None:
     st.subheader("Edit and accept")
     candidates = prediction.candidates
     rank = st.selectbox("Start from candidate", [c.rank for c in candidates], key=f"{key}_edit_rank",

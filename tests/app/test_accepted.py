@@ -115,3 +115,32 @@ def test_a_viewer_sees_accept_and_database_export_disabled(trained, data_home, m
     at.selectbox(key="accepted_open").set_value(code).run()
     assert at.button(key="accepted_correct").disabled and at.button(key="accepted_withdraw").disabled
     assert AcceptedStore(data_home).get(code).revision == 1
+
+
+def test_a_batch_is_accepted_in_one_action_after_the_low_scores(trained, data_home, models_dir):
+    from routing_core.activity import ACCEPT_ROUTING, ActivityLog
+
+    ops = DatasetStore(data_home).load("sample").ops
+    items = ops.drop_duplicates("item_code").head(4).drop(
+        columns=["seq", "process_code", "duration_min", "work_center", "outsourced"])
+    items = items.assign(item_code=["B-1", "B-2", "B-3", "B-4"])  # new items: model candidates
+    at = open_app(PREDICT)
+    at.file_uploader(key="predict_batch_file").upload("items.csv", items.to_csv(index=False).encode(), "text/csv")
+    at.run()
+    result = at.session_state["predict_batch"][1]
+    firsts = result[result["rank"] == 1]
+    low = int((firsts.drop_duplicates("item_code")["score"] < 0.5).sum())
+    button = at.button(key="predict_batch_accept_all")
+    assert button.label == "Accept 4 routings" and button.disabled == (low > 0)
+    if low:
+        at.checkbox(key="predict_batch_reviewed").check().run()
+    at.button(key="predict_batch_accept_all").click().run()
+    assert not at.exception, at.exception
+    stored = {r.item_code: r for r in AcceptedStore(data_home).all()}
+    assert sorted(stored) == ["B-1", "B-2", "B-3", "B-4"]
+    for code, record in stored.items():
+        mine = firsts[firsts["item_code"] == code]
+        assert [s["process_code"] for s in record.steps] == mine["process_code"].tolist()
+        assert record.outcome == "first unchanged" and record.version in trained
+        assert record.candidate_rank == 1 and record.changes == []
+    assert len(ActivityLog(data_home).entries(action=ACCEPT_ROUTING)) == 1  # one action
