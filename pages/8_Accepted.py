@@ -52,9 +52,8 @@ metric_row([("Accepted", f"{len(live):,}"),
             ("Changed", f"{sum(r.outcome == 'first changed' for r in live):,}"),
             ("Another picked", f"{sum(r.outcome == 'another picked' for r in live):,}")])
 
-a, b = st.columns([3, 1], vertical_alignment="bottom")
-search = a.text_input("Search", key="accepted_search", placeholder="item, process code, version or who accepted")
-withdrawn = b.toggle("Show withdrawn", key="accepted_withdrawn")
+search = st.text_input("Search", key="accepted_search", placeholder="item, process code, version or who accepted")
+withdrawn = st.toggle("Show withdrawn", key="accepted_withdrawn")
 table = store.frame(search=search, include_withdrawn=withdrawn)
 st.caption(f"{len(table):,} routing(s) shown.")
 st.dataframe(table, hide_index=True, key="accepted_table",
