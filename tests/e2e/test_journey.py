@@ -38,6 +38,7 @@ HEADINGS = {
     "Train": "Train a model",
     "Models": "Model versions",
     "Predict": "Predict routings",
+    "Accepted": "Accepted routings",
     "Cache": "Manifest cache",
 }
 
