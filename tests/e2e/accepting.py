@@ -1,6 +1,7 @@
-"""The journey's accepting part (tests/e2e/test_journey.py): edit a candidate in the browser's data editor (move a step, change a
-time, insert a step), accept it, find it on the Accepted page, export it with the SAP example
-profile as CSV and Excel, and check the files cell by cell against the routing store."""
+"""The journey's accepting part (called from tests/e2e/test_journey.py): edit a candidate in the
+browser's data editor (move a step, change a time, insert a step), accept it, find it on the
+Accepted page, export it with the SAP example profile as CSV and Excel, and check the files cell
+by cell against the routing store."""
 
 from __future__ import annotations
 
