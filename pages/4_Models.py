@@ -6,6 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from routing_core import charts
+from routing_core.accepted import AcceptedStore, acceptance_by_version
+from routing_core.accepted.learning import OUTCOMES as ACCEPT_OUTCOMES
 from routing_core.compare import split_differences
 from routing_core.errors import UserError
 from routing_core.evaluation import holdout_warning
@@ -109,6 +111,30 @@ ticked = [i for i in event.selection.rows if i not in st.session_state.get("mode
 st.session_state["models_prev_rows"] = list(event.selection.rows)
 if ticked and ticked[0] < len(infos):
     st.session_state[DETAIL] = infos[ticked[0]].name
+
+st.subheader("In use: what analysts accepted")
+try:
+    accepted = acceptance_by_version(AcceptedStore(loaders.data_root()).all())
+except UserError as exc:
+    st.error(md(exc), icon=":material/error:")
+    accepted = None
+if accepted is not None:
+    learned = {i.name: i.dataset.get("accepted_routings") for i in infos}
+    accepted = accepted[accepted["version"].isin(learned)].copy()
+    if accepted.empty:
+        st.caption("No routing has been accepted from these versions' candidates yet (Predict → Edit and accept).")
+    else:
+        for k in ACCEPT_OUTCOMES:
+            accepted[f"{k} (share)"] = 100.0 * accepted[f"{k} (share)"]
+        accepted["trained with accepted routings"] = [learned.get(v) for v in accepted["version"]]
+        st.dataframe(accepted, key="models_accepted", hide_index=True, column_config={
+            **{f"{k} (share)": st.column_config.NumberColumn(format="%.1f %%") for k in ACCEPT_OUTCOMES}})
+        st.caption("Per version, the routings analysts accepted from its candidates: its first candidate as "
+                   "proposed, its first candidate changed, or another candidate — the accuracy met in use, which "
+                   "the held-out figures estimate. Withdrawn routings are not counted.")
+    used = {n: c for n, c in learned.items() if c}
+    if used:
+        st.caption("Trained with accepted routings: " + ", ".join(f"{md(n)} ({c:,})" for n, c in used.items()) + ".")
 
 st.subheader("Compare")
 comparable = [i for i in selected if i.metrics]

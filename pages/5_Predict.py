@@ -16,7 +16,7 @@ from routing_core.model import batch_warnings
 from routing_core.model.explain import reasons_in_words
 from routing_core.schema import ITEM
 from routing_core.summary import item_summary, reference_attributes
-from ui import frame, loaders, mapping_editor
+from ui import accept_view, frame, loaders, mapping_editor
 from ui.empty import empty_state
 from ui.metrics import metrics as metric_row
 from ui.metrics import row as metric_box
@@ -78,6 +78,7 @@ try:
 except UserError as exc:  # a damaged dataset: predict without its known items
     record = None
     st.caption(md(f"The training dataset is unreadable: {exc}"))
+plant_codes = accept_view.plant_codes(model, record)
 
 
 SCORE_HELP = ("The model's estimate, from 0 to 1, that this routing is the item's routing. Scores of one "
@@ -219,6 +220,7 @@ def show_prediction(items: pd.DataFrame, key: str) -> None:
                     "see its steps.")
     for c in prediction.candidates:
         show_candidate(c, key, said=prediction.message, query=items)
+    accept_view.edit_candidate(model, prediction, items, version, key, plant_codes)
 
 
 one, batch = st.tabs(["One item", "Batch file"])
@@ -316,7 +318,7 @@ with batch:
             except UserError as exc:
                 result = str(exc)
             cached = (batch_key, result, None if isinstance(result, str) else to_safe_csv(result), warnings,
-                      summary)
+                      summary, None if isinstance(result, str) else items)
             st.session_state["predict_batch"] = cached
         result = cached[1]
         if isinstance(result, str):
@@ -348,3 +350,4 @@ with batch:
                 "Download CSV", data=cached[2], file_name=f"routings_{version}.csv", mime="text/csv",
                 key="predict_download", icon=":material/download:", on_click="ignore",
             )
+            accept_view.accept_batch(result, cached[5], version, list(model.operation_attributes_), "predict_batch")

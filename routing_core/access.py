@@ -3,7 +3,7 @@
 | role | may |
 |---|---|
 | viewer | browse, predict, download |
-| analyst | also upload datasets, train, cancel their own jobs |
+| analyst | also upload datasets, train, cancel their own jobs, accept routings, export to a database |
 | admin | also activate and delete versions, delete datasets, clear caches, cancel any job |
 
 A signed-in user's role comes from a small roles file (TOML) mapping users and groups to roles:
@@ -52,6 +52,8 @@ ACTIONS: dict[str, str] = {
     "train": "analyst",
     "cancel_own": "analyst",
     "read_database": "analyst",
+    "accept": "analyst",
+    "export_database": "analyst",
     "activate": "admin",
     "delete_version": "admin",
     "delete_dataset": "admin",
@@ -67,6 +69,8 @@ DOING: dict[str, str] = {
     "train": "start trainings",
     "cancel_own": "cancel trainings",
     "read_database": "read a database",
+    "accept": "accept, correct or withdraw routings",
+    "export_database": "write routings to a database",
     "activate": "make a model version active",
     "delete_version": "delete model versions",
     "delete_dataset": "delete datasets",

@@ -16,6 +16,7 @@ name), never None.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import math
@@ -41,8 +42,13 @@ PUBLISH_VERSION = "publish_version"
 ACTIVATE_VERSION = "activate_version"
 DELETE_VERSION = "delete_version"
 CLEAR_CACHE = "clear_cache"
+ACCEPT_ROUTING = "accept_routing"  # one entry for a batch accepted at once
+CORRECT_ROUTING = "correct_routing"
+WITHDRAW_ROUTING = "withdraw_routing"
+EXPORT_ROUTINGS = "export_routings"  # the insert into a database staging table
 LOGGED = (STORE_DATASET, DELETE_DATASET, SUBMIT_TRAINING, CANCEL_TRAINING, FINISH_TRAINING,
-          PUBLISH_VERSION, ACTIVATE_VERSION, DELETE_VERSION, CLEAR_CACHE)
+          PUBLISH_VERSION, ACTIVATE_VERSION, DELETE_VERSION, CLEAR_CACHE, ACCEPT_ROUTING, CORRECT_ROUTING,
+          WITHDRAW_ROUTING, EXPORT_ROUTINGS)
 COLUMNS = ["time", "user", "action", "object", "outcome", "details"]
 # Entries are read from at most this many bytes at the end of the log (the newest).
 READ_TAIL_BYTES = 32 << 20

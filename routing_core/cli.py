@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from routing_core import dbcli  # connections, fetch, refresh (registers its commands)
+from routing_core.accepted import cli as accepted_cli  # accept, accepted (registers its commands)
 from routing_core.access import local_user  # who the command line acts as: the OS user, by name
 from routing_core.cli_common import (
     COMMANDS,
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run queued training jobs (started by the dashboard)", parents=[dirs])
 
     dbcli.add_parsers(sub, [dirs])
+    accepted_cli.add_parsers(sub, [dirs])
     return parser
 
 

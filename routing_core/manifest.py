@@ -106,6 +106,7 @@ MANIFEST_FIELDS = {
         "name": Field(_OPTIONAL_TEXT), "sha256": Field(_OPTIONAL_TEXT), "rows": Field(_OPTIONAL_COUNT),
         "items": Field(_OPTIONAL_COUNT), "processes": Field(_OPTIONAL_COUNT),
         "source_name": Field(_OPTIONAL_TEXT), "mapping": Field((dict, None)),
+        "accepted_routings": Field(_OPTIONAL_COUNT),
     }),
     "params": Field((dict, None), inner={"top_k": Field(_OPTIONAL_COUNT, low=1, high=1000)}),
     "artifacts": Field((dict,), required=True),

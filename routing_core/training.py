@@ -299,6 +299,9 @@ def run_training(
         # source column -> target: files given to the version are read the same way (a log's case column)
         "mapping": dict(getattr(dataset, "mapping", None) or {}),
     }
+    accepted = (getattr(dataset, "source", None) or {}).get("accepted_routings")
+    if isinstance(accepted, int) and not isinstance(accepted, bool):
+        dataset_info["accepted_routings"] = accepted  # routings analysts accepted, learned from
 
     if request.dry_run:
         limit_gb = TRAIN_MEMORY_GB.value  # a bad setting is refused before the timing starts

@@ -20,5 +20,6 @@ MODELS = PageSpec("pages/4_Models.py", "Models", ":material/inventory_2:")
 PREDICT = PageSpec("pages/5_Predict.py", "Predict", ":material/route:")
 CACHE = PageSpec("pages/6_Cache.py", "Cache", ":material/cached:")
 ACTIVITY = PageSpec("pages/7_Activity.py", "Activity", ":material/history:")
+ACCEPTED = PageSpec("pages/8_Accepted.py", "Accepted", ":material/task_alt:")
 
-PAGES = (START, UPLOAD, DATASET, TRAIN, MODELS, PREDICT, CACHE, ACTIVITY)
+PAGES = (START, UPLOAD, DATASET, TRAIN, MODELS, PREDICT, ACCEPTED, CACHE, ACTIVITY)

@@ -55,6 +55,7 @@ class ConnectionSpec:
     bundled: bool = False
     problem: str = ""  # why the entry cannot be used (bad URL, missing keys)
     allow_superuser: bool = False  # read even when the login is a superuser (PostgreSQL; not advised)
+    staging_table: str = ""  # the one table accepted routings may be inserted into ("" = none)
 
     @property
     def shown(self) -> str:
@@ -145,11 +146,23 @@ def _spec(name: str, entry: object) -> ConnectionSpec:
         allow_superuser = entry.get("allow_superuser", False)
         if not isinstance(allow_superuser, bool):
             raise _BadEntry("'allow_superuser' must be true or false")
+        staging = _staging(entry)
     except (ValueError, TypeError, UserError, ArgumentError) as exc:
         # the text of a bad URL may hold the password: the message never quotes the entry
         reason = str(exc) if isinstance(exc, UserError | _BadEntry) else "its URL cannot be read"
         return ConnectionSpec(name, None, problem=f"Connection '{name}' cannot be used: {reason}.")
-    return ConnectionSpec(name, url, limit, timeout, allow_superuser=allow_superuser)
+    return ConnectionSpec(name, url, limit, timeout, allow_superuser=allow_superuser, staging_table=staging)
+
+
+_TABLE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za-z0-9_$]{0,62})?")
+
+
+def _staging(entry: Mapping) -> str:
+    """The entry's `staging_table` (`table` or `schema.table`), or "" when it names none."""
+    value = entry.get("staging_table", "")
+    if not isinstance(value, str) or (value and not _TABLE_RE.fullmatch(value.strip())):
+        raise _BadEntry("'staging_table' must be a table name (letters, digits, _; optionally schema.table)")
+    return value.strip()
 
 
 def sample_spec(home: str | os.PathLike | None = None) -> ConnectionSpec:

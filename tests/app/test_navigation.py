@@ -19,6 +19,7 @@ TITLES = {
     "pages/5_Predict.py": "Predict routings",
     "pages/6_Cache.py": "Manifest cache",
     "pages/7_Activity.py": "Activity",
+    "pages/8_Accepted.py": "Accepted routings",
 }
 
 

@@ -3,7 +3,8 @@
 The Start page → upload the FabriCAD export and fix its mapping → Dataset → a dry run → a
 training (leaving the page while it runs) → read the sample database's views on Upload and train
 on them → compare the two versions (trained on different data) head to head on one labelled file
-and activate one on Models → predict one item and a batch, download → clear the cache. Every page
+and activate one on Models → predict one item, edit its routing, accept it and export it from the
+Accepted page → predict a batch, download → clear the cache. Every page
 is checked at 1,024 × 700 and 390 × 844 for cut-off metric values and labels. A bad file shows its
 error and stores nothing. Screenshots of each page go to $ROUTING_SCREENSHOTS (see
 tests/e2e/conftest.py).
@@ -26,6 +27,7 @@ from routing_core.registry import Registry
 from routing_core.sample import SampleConfig, sample_csv_bytes
 from routing_core.training import training_slot
 from tests.conftest import FABRICAD_MAP, TEST_DATA
+from tests.e2e.accepting import edit_accept_export
 from tests.e2e.conftest import LAPTOP, VIEWPORT, Server, check_fits, shot, wait_idle
 
 FABRICAD = TEST_DATA / "fabricad_preview_plans.csv"
@@ -38,6 +40,7 @@ HEADINGS = {
     "Train": "Train a model",
     "Models": "Model versions",
     "Predict": "Predict routings",
+    "Accepted": "Accepted routings",
     "Cache": "Manifest cache",
 }
 
@@ -465,6 +468,10 @@ def test_analyst_journey(server: Server, page: Page, tmp_path):
     page.get_by_text("Ignore known routings", exact=True).click()
     wait_idle(page)
     expect(best).to_contain_text("known")
+
+    # --- Edit the known routing (move, time, insert), accept it, export it from the Accepted page.
+    edit_accept_export(server, page, code, routings[code], set(ops["process_code"]), go, shot_path)
+    go(page, "Predict")
 
     # --- Predict a batch file (one formula-like item code among them) and download the CSV.
     items = ops.drop_duplicates("item_code").set_index("item_code")

@@ -26,7 +26,8 @@ ADMIN = User("adam@plant.example", "admin")
 def test_each_role_has_the_rights_of_those_before_it():
     allowed = {u.role: {a for a in ACTIONS if why_not(u, a) is None} for u in (VIEWER, ANALYST, ADMIN)}
     assert allowed["viewer"] == {"browse", "predict", "download"}
-    assert allowed["analyst"] == allowed["viewer"] | {"upload", "train", "cancel_own", "read_database"}
+    assert allowed["analyst"] == allowed["viewer"] | {"upload", "train", "cancel_own", "read_database",
+                                                       "accept", "export_database"}
     assert allowed["admin"] == set(ACTIONS)
     assert set(ACTIONS.values()) == set(ROLES)
 
