@@ -9,6 +9,7 @@ import streamlit as st
 
 from routing_core import charts
 from routing_core.datasets import read_items
+from routing_core.engine.batch import predict_frame
 from routing_core.errors import UserError
 from routing_core.export import to_safe_csv
 from routing_core.model import batch_warnings
@@ -278,8 +279,14 @@ with batch:
             warnings: list[str] = []
             try:
                 items = read_items(upload.getvalue(), name=upload.name)
-                result: pd.DataFrame | str = model.predict_frame(items, top_k=int(top_k),
-                                                                 ignore_history=bool(ignore_history))
+                bar = st.progress(0.0, text="Predicting")
+
+                def progress(done: int, total: int) -> None:
+                    bar.progress(done / total, text=f"Predicting: partition {done} of {total}")
+
+                result: pd.DataFrame | str = predict_frame(model, items, top_k=int(top_k),
+                                                           ignore_history=bool(ignore_history), progress=progress)
+                bar.empty()
                 warnings = batch_warnings(model, items, result)
             except UserError as exc:
                 result = str(exc)
