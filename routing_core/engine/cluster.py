@@ -35,7 +35,11 @@ LOST_AFTER_SEC = 15.0
 # worker's own (its threads, buffers), and the nanny restarts a worker at 95 % of the limit.
 DATA_SHARE = 0.85
 
+# After a failed connection, the next attempt waits this long (UserError meanwhile).
+RETRY_AFTER_SEC = 15.0
+
 _CLIENTS: dict[str, object] = {}
+_UNREACHABLE: dict[str, tuple[float, str]] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
@@ -47,11 +51,16 @@ def client(address: str):
             return found
         from distributed import Client
 
+        failed = _UNREACHABLE.get(address)
+        if failed is not None and time.monotonic() - failed[0] < RETRY_AFTER_SEC:
+            raise UserError(failed[1])  # not every page run waits for the connection's timeout
         try:
             made = Client(address, timeout="10s", set_as_default=False)
         except (OSError, TimeoutError) as exc:
-            raise UserError(f"The Dask scheduler at {address} cannot be reached ({exc}); is it running? "
-                            "(ROUTING_SCHEDULER names it.)") from None
+            _UNREACHABLE[address] = (time.monotonic(), f"The Dask scheduler at {address} cannot be reached "
+                                     f"({exc}); is it running? (ROUTING_SCHEDULER names it.)")
+            raise UserError(_UNREACHABLE[address][1]) from None
+        _UNREACHABLE.pop(address, None)
         _CLIENTS[address] = made
         return made
 

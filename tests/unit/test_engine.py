@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 import pandas as pd
 import pytest
 
@@ -48,3 +51,21 @@ def test_partitions_are_whole_prediction_batches_in_file_order():
     # a routing export (several rows per item) gives one row per item, the first
     long = pd.concat([items, items]).reset_index(drop=True)
     assert [len(p) for p in partitions(long, 1, batch=50)] == [230]
+
+
+def test_an_unreachable_scheduler_fails_the_job_saying_so(tmp_path, monkeypatch):
+    home = tmp_path / "data"
+    DatasetStore(home).save("s", load_dataset(sample_csv_bytes(SampleConfig(n_items=30, seed=1)), name="s.csv"))
+    with socket.socket() as s:  # a port nothing listens on once this is closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("ROUTING_SCHEDULER", f"tcp://127.0.0.1:{port}")
+    jobs = Jobs(tmp_path / "models", home)
+    with pytest.raises(UserError, match=f"The Dask scheduler at tcp://127.0.0.1:{port} cannot be reached"):
+        jobs.submit(TrainRequest("s", version="v1"))
+    [job] = jobs.list()
+    assert job["state"] == "failed" and job["error"].startswith("The Dask scheduler at ")
+    asked = time.monotonic()  # the next one is told at once, not after another connection timeout
+    with pytest.raises(UserError, match="cannot be reached"):
+        jobs.submit(TrainRequest("s", version="v2"))
+    assert time.monotonic() - asked < 3
