@@ -132,6 +132,14 @@ def write_markdown(r: dict) -> None:
         f"for row: {r['predict_2_workers_equal_to_1']} (equality with an in-process prediction is tested in "
         f"tests/reliability/test_cluster.py). Starting a scheduler and "
         f"its workers took {r['cluster_start_1_sec']} s (1 worker) and {r['cluster_start_2_sec']} s (2 workers).",
+        *([] if r["loadavg_start"] <= r["cpus"] else [
+            "",
+            "The load was above the number of CPUs: two worker processes then get a larger share of the "
+            "machine than one, so these ratios overstate what a second worker gives on a quiet machine."]),
+        *([] if (r["predict_items"], r["train_items"]) == (200_000, 20_000) else [
+            "",
+            "Smaller than the standard sizes (200,000 items to predict, trainings of 20,000): "
+            "`python benchmarks/cluster.py` runs those."]),
         END,
     ])
     old = MD.read_text() if MD.exists() else ""
