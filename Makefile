@@ -27,8 +27,9 @@ test-fast: $(BIN)/.dev  ## unit and app tests only
 lint: $(BIN)/.dev
 	$(BIN)/ruff check .
 
-bench: $(BIN)/.dev  ## performance benchmark -> docs/benchmarks.md
+bench: $(BIN)/.dev  ## performance benchmark, and 1 vs 2 Dask workers -> docs/benchmarks.md
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/cluster.py
 
 bench-accuracy: $(BIN)/.dev  ## accuracy benchmark -> docs/benchmarks.md
 	$(BIN)/python benchmarks/accuracy.py

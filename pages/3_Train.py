@@ -117,6 +117,7 @@ def show_job(job: dict, primary: bool) -> None:
             progress = float(job.get("progress") or 0.0)
             st.progress(min(int(progress), 100), text=f"{stage} · {progress:.0f} % · {job.get('elapsed_sec') or 0:.0f} s")
             st.caption(md(job.get("message") or ""))
+            train_jobs.where_runs(job)
             train_jobs.queue_place(manager, job)
             train_jobs.cancel_button(manager, job, "train_cancel" if primary else f"train_cancel_{job['job_id']}")
         elif state == "completed":
@@ -262,6 +263,7 @@ if recent:
                 "elapsed (s)": [float(j.get("elapsed_sec") or 0) for j in recent],
                 "created": times([j.get("created_at") for j in recent]),
                 "message": [j.get("error") or j.get("message") for j in recent],
+                "worker": [j.get("worker") for j in recent],
                 "job": [j["job_id"] for j in recent],  # last: long, and only needed to tell two apart
             }
         ),

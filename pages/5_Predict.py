@@ -10,6 +10,7 @@ import streamlit as st
 from routing_core import charts
 from routing_core.datasets import RawTable, read_table
 from routing_core.datasets.batch import read_batch
+from routing_core.engine.batch import predict_frame
 from routing_core.errors import UserError
 from routing_core.export import display_safe, to_safe_csv
 from routing_core.model import batch_warnings
@@ -312,8 +313,14 @@ with batch:
             try:
                 explicit = mapping_editor.explicit(raw.frame.columns, choices, "min")
                 items, summary = read_batch(raw, explicit)
-                result: pd.DataFrame | str = model.predict_frame(items, top_k=int(top_k),
-                                                                 ignore_history=bool(ignore_history))
+                bar = st.progress(0.0, text="Predicting")
+
+                def progress(done: int, total: int) -> None:
+                    bar.progress(done / total, text=f"Predicting: partition {done} of {total}")
+
+                result: pd.DataFrame | str = predict_frame(model, items, top_k=int(top_k),
+                                                           ignore_history=bool(ignore_history), progress=progress)
+                bar.empty()
                 warnings = batch_warnings(model, items, result)
             except UserError as exc:
                 result = str(exc)

@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ignore-history", action="store_true",
                    help="predict known items too instead of returning their known routing")
     p.add_argument("--out", required=True, help="output CSV (long form)")
+    p.add_argument("--progress", action="store_true", help="print a line on stderr per partition predicted")
 
     p = sub.add_parser("evaluate", help="metrics of a version on a labelled file", parents=[dirs])
     p.add_argument("file")
@@ -200,6 +201,14 @@ def _train(args: argparse.Namespace) -> int:
         if dataset.n_items < 2:
             raise UserError(f"{args.file} has {dataset.n_items} item(s); training needs at least 2.")
         request.dataset = _store_dataset(args, dataset)
+        from routing_core.engine import scheduler_address
+
+        if scheduler_address():  # a job on the cluster, recorded like one started on the Train page
+            from routing_core.engine import train_and_wait
+
+            print_json(train_and_wait(registry.root, data_home_of(args), request,
+                                      progress=progress if args.progress else None))
+            return 0
 
         def waiting() -> None:
             print("waiting: another training is running in this models folder", file=sys.stderr, flush=True)
@@ -237,11 +246,16 @@ def _predict(args: argparse.Namespace) -> int:
     from routing_core.atomic import atomic_write_bytes
     from routing_core.datasets import read_table
     from routing_core.datasets.batch import read_batch
+    from routing_core.engine.batch import predict_frame
     from routing_core.export import to_safe_csv
+
+    def progress(done: int, total: int) -> None:
+        print(f"[{100 * done / total:5.1f}%] predict: partition {done} of {total}", file=sys.stderr, flush=True)
 
     raw = read_table(args.file)
     items, summary = read_batch(raw, mapping or _version_mapping(registry, version, raw, ("item_code",)))
-    frame = model.predict_frame(items, top_k=args.top_k, ignore_history=args.ignore_history)
+    frame = predict_frame(model, items, top_k=args.top_k, ignore_history=args.ignore_history,
+                          progress=progress if args.progress else None)
     atomic_write_bytes(out, to_safe_csv(frame))
     for sentence in summary.sentences()[1:]:
         if "folded" not in sentence:  # a routing export's further steps are expected

@@ -3,7 +3,8 @@
 A job is a JSON record at `<models>/.jobs/<job_id>.json`, rewritten atomically as it goes
 (`pending → running → completed | failed | cancelled`). `JobManager.submit` writes a pending
 record owned by the user who submitted it and starts a detached worker (`routing_core.worker`),
-which runs the jobs one at a time. Only the owner or an admin cancels a job; the record says who
+which runs the jobs one at a time (routing_core.engine.Jobs runs them on a Dask cluster instead when
+$ROUTING_SCHEDULER names one). Only the owner or an admin cancels a job; the record says who
 did. Every change is recorded in the activity log.
 
 Liveness by lease (`routing_core.sharing`): the worker renews `heartbeat_ts` of its running job
@@ -39,6 +40,7 @@ from routing_core.activity import (
 from routing_core.atomic import atomic_write_json, process_alive
 from routing_core.errors import UserError
 from routing_core.limits import MAX_JOB_RECORD_BYTES, TRAIN_MEMORY_GB
+from routing_core.memory import _proc_start, _proc_state
 from routing_core.names import check_name
 from routing_core.records import REQUEST_FIELDS, RESULT_FIELDS
 from routing_core.registry import JOBS_DIR, Registry
@@ -92,6 +94,9 @@ JOB_FIELDS = {
     "cancelled_by": Field(_OPTIONAL_TEXT),
     "host": Field(_OPTIONAL_TEXT),
     "heartbeat_ts": _SECONDS,
+    "scheduler": Field(_OPTIONAL_TEXT),
+    "worker": Field(_OPTIONAL_TEXT),
+    "attempts": Field((int, None), low=0),
 }
 
 
@@ -115,24 +120,6 @@ def check_job_record(data: object, path: Path) -> dict:
 
 def _now_iso(ts: float | None = None) -> str:
     return datetime.fromtimestamp(ts if ts is not None else time.time(), UTC).isoformat(timespec="seconds")
-
-
-def _proc_start(pid: int) -> str | None:
-    """The kernel's start time of a process (guards against a reused pid), if /proc has it."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields_ = stat[stat.rfind(")") + 2:].split()
-    return fields_[19] if len(fields_) > 19 else None
-
-
-def _proc_state(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat[stat.rfind(")") + 2:][:1]
 
 
 # Worker processes this process started, polled so finished ones are reaped (not zombies).
@@ -280,6 +267,7 @@ class JobManager:
         DatasetStore(self.data_home).record(request.dataset)  # UserError if there is none
         _ = TRAIN_MEMORY_GB.value  # UserError if the worker's memory limit is set to nonsense
         self.activity.check_writable()
+        scheduler = self._scheduler()  # UserError if it is not a scheduler's address
         self.registry.root.mkdir(parents=True, exist_ok=True)
         with self._locked():
             queued = {
@@ -303,7 +291,7 @@ class JobManager:
                 "state": "pending",
                 "stage": None,
                 "progress": 0.0,
-                "message": "waiting for the worker",
+                "message": "waiting for a free worker" if scheduler else "waiting for the worker",
                 "dry_run": bool(request.dry_run),
                 "version": version,
                 "dataset": request.dataset,
@@ -322,6 +310,7 @@ class JobManager:
                 "error": None,
                 "owner": who.name,
                 "cancelled_by": None,
+                "scheduler": scheduler,
             }
             # Written and logged under the records lock (a worker claims under it too): a job whose
             # entry cannot be written is removed before any worker can see it.
@@ -332,7 +321,11 @@ class JobManager:
             except LogError:
                 self._record_path(job_id).unlink(missing_ok=True)
                 raise
-        self._spawn_worker()
+        try:
+            self._launch(job_id)
+        except UserError as exc:  # the cluster cannot be reached: the job ends here, saying why
+            self.end(job_id, "failed", error=str(exc), message=str(exc))
+            raise
         return job_id
 
     def get(self, job_id: str) -> dict:
@@ -450,6 +443,7 @@ class JobManager:
             if not known:
                 return len(ahead) + 1, None
             wait += sum(known) / len(known)
+        wait /= self._capacity(mine)  # a cluster's workers take the queue side by side
         return len(ahead) + 1, now + wait
 
     def prune(self, keep: int = KEEP_FINISHED_JOBS) -> int:
@@ -474,10 +468,10 @@ class JobManager:
     # ------------------------------------------------------------ liveness
 
     def _settle(self, record: dict) -> dict:
-        """A running record read as failed when its training is gone (see why_dead), else as is."""
-        if record.get("state") != "running":
+        """A running (or a cluster's pending) record read as failed when its training is gone."""
+        if record.get("state") != "running" and not (record.get("state") == "pending" and record.get("scheduler")):
             return record
-        if why_dead(record) is None:
+        if self._why_dead(record) is None:
             if record.get("started_ts"):
                 record["elapsed_sec"] = round(time.time() - record["started_ts"], 1)
             return record
@@ -486,8 +480,8 @@ class JobManager:
         reasons: dict = {}
 
         def dead(rec: dict) -> bool:
-            reasons["why"] = why_dead(rec)
-            return rec.get("state") == "running" and reasons["why"] is not None
+            reasons["why"] = self._why_dead(rec)
+            return rec.get("state") in ("pending", "running") and reasons["why"] is not None
 
         def end(rec: dict) -> dict | None:
             if not dead(rec):
@@ -500,6 +494,20 @@ class JobManager:
             self.log_finish(ended["rec"])
             return ended["rec"]
         return self._read(record["job_id"]) or record
+
+    # How a job runs: this machine's worker process here; routing_core.engine.Jobs adds a Dask cluster.
+    def _scheduler(self) -> str | None:
+        return None  # the Dask scheduler new jobs go to (None: this machine's worker)
+
+    def _launch(self, job_id: str) -> None:
+        self._spawn_worker()
+
+    def _capacity(self, record: dict) -> int:
+        return 1  # how many jobs of `record`'s kind run side by side
+
+    def _why_dead(self, record: dict) -> str | None:
+        """Why a job will not end by itself (None while it may); a cluster's job is the engine's to judge."""
+        return None if record.get("scheduler") or record.get("state") != "running" else why_dead(record)
 
     def worker_running(self) -> bool:
         """Whether a worker holds the lock of this models folder."""
@@ -519,7 +527,7 @@ class JobManager:
         now = time.time()
         if now - self._last_spawn < KICK_AFTER_SEC:
             return
-        pending = [r for r in self._records() if r.get("state") == "pending"]
+        pending = [r for r in self._records() if r.get("state") == "pending" and not r.get("scheduler")]
         if not pending or min(r.get("created_ts") or 0 for r in pending) > now - KICK_AFTER_SEC:
             return
         if not self.worker_running():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import errno
 from collections.abc import Iterator
+from pathlib import Path
 
 from routing_core.limits import TRAIN_MEMORY_GB, gb_text
 
@@ -146,3 +147,21 @@ def _out_of_memory(exc: BaseException | None) -> bool:
 # when nothing raised: OpenBLAS retries a refused buffer (32 MB) for ever, holding the GIL.
 NEAR_LIMIT_BYTES = 48 << 20
 STUCK_AT_LIMIT_SEC = 2.0
+
+
+def _proc_start(pid: int) -> str | None:
+    """The kernel's start time of a process (guards against a reused pid), if /proc has it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields_ = stat[stat.rfind(")") + 2:].split()
+    return fields_[19] if len(fields_) > 19 else None
+
+
+def _proc_state(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rfind(")") + 2:][:1]

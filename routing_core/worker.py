@@ -222,9 +222,10 @@ def publishing(manager: JobManager, job_id: str) -> Iterator[None]:
 
 
 def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
-             refusal: str | None = None) -> None:
+             refusal: str | None = None, oom_message: str | None = None) -> None:
     """Run one claimed job to its final state. `memory_gb` is the limit the worker runs under (for
-    the message of a job that hits it); `refusal`, when given, fails the job with that reason."""
+    the message of a job that hits it, unless `oom_message` says it); `refusal`, when given, fails
+    the job with that reason."""
     job_id = job["job_id"]
     if refusal is not None:
         manager.end(job_id, "failed", error=refusal, message=refusal)
@@ -286,5 +287,6 @@ def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
                     version=result.get("version", job.get("version")))
     if out_of_memory:
         _release_free_memory()
-        reason = out_of_memory_message(memory_gb) if memory_gb is not None else "ran out of memory"
+        reason = oom_message or (out_of_memory_message(memory_gb) if memory_gb is not None
+                                 else "ran out of memory")
         manager.end(job_id, "failed", error=reason, message=reason)

@@ -203,9 +203,11 @@ def version_identity(info: VersionInfo) -> tuple[str, str, str]:
 
 @st.cache_resource(show_spinner=False)
 def _jobs(models: str, data: str):
-    from routing_core.training import JobManager
+    from routing_core.engine import (
+        Jobs,  # this machine's worker, or the Dask cluster of $ROUTING_SCHEDULER
+    )
 
-    return JobManager(models_dir=models, data_home=data)
+    return Jobs(models_dir=models, data_home=data)
 
 
 def job_manager():

@@ -45,6 +45,14 @@ def started_by(job: dict) -> str:
     return f" · started by **{md(owner(job))}**"
 
 
+def where_runs(job: dict) -> None:
+    """Which worker of the cluster runs a job, or that it waits for one."""
+    if job.get("state") == "running" and job.get("worker"):
+        st.caption(f"Running on worker **{md(job['worker'])}**.")
+    elif job.get("state") == "pending" and job.get("scheduler"):
+        st.caption(f"Waiting for a free worker of the cluster at {md(job['scheduler'])}.")
+
+
 def queue_place(manager, job: dict) -> None:
     """A waiting job's place in the queue and, when known, its estimated start."""
     if job.get("state") != "pending":
