@@ -95,7 +95,11 @@ def test_a_fit_reads_text_once_and_narrows_and_predicts_as_a_fit_that_reads_it_a
     assert kept.featurizer_.lift_ and any(not v["kept"] for v in kept.featurizer_.lift_.values())
     monkeypatch.setattr(features_module, "narrowed", lambda *a: None)
     anew = RoutingModel(baseline_check=False).fit(ops)
-    assert calls and kept.predict_frame(items).equals(anew.predict_frame(items))
+    assert calls
+    # Codes, ranks and kinds exactly; scores and times (computed, then rounded to 4 and 3
+    # decimals) to one rounding step, whatever BLAS kernel summed them.
+    pd.testing.assert_frame_equal(kept.predict_frame(items), anew.predict_frame(items),
+                                  check_exact=False, rtol=0, atol=1e-3)
 
 
 def test_a_saved_featurizer_holds_no_table_of_items():
