@@ -105,7 +105,7 @@ MANIFEST_FIELDS = {
     "dataset": Field((dict, None), inner={
         "name": Field(_OPTIONAL_TEXT), "sha256": Field(_OPTIONAL_TEXT), "rows": Field(_OPTIONAL_COUNT),
         "items": Field(_OPTIONAL_COUNT), "processes": Field(_OPTIONAL_COUNT),
-        "source_name": Field(_OPTIONAL_TEXT),
+        "source_name": Field(_OPTIONAL_TEXT), "duration_unit": Field(_OPTIONAL_TEXT),
     }),
     "params": Field((dict, None), inner={"top_k": Field(_OPTIONAL_COUNT)}),
     "artifacts": Field((dict,), required=True),

@@ -70,6 +70,7 @@ from routing_core.train_request import (
     check_request,
     unique_version_name,
 )
+from routing_core.units import unit_of_mapping
 
 __all__ = [
     "_CHILDREN",
@@ -283,6 +284,7 @@ def run_training(
         "items": n_items,
         "processes": int(ops[PROCESS].nunique()),
         "source_name": getattr(dataset, "source_name", None),
+        "duration_unit": unit_of_mapping(getattr(dataset, "mapping", None) or {}),
     }
 
     if request.dry_run:

@@ -19,7 +19,8 @@ from routing_core.schema import (
     detect_mapping,
     mapping_from_choices,
 )
-from ui import guard, loaders
+from routing_core.stats import missing_rates
+from ui import guard, loaders, missing_view
 from ui.nav import DATASET, TRAIN
 from ui.text import code, md
 
@@ -34,6 +35,15 @@ UNITS = {"min": "duration_min", "h": "duration_h", "s": "duration_s"}
 UNIT_LABELS = {"min": "minutes", "h": "hours", "s": "seconds"}
 # A role (item_code … duration_min) as this page names its choice: "*Process code (required)*".
 WHERE = {(DURATION if key == "duration" else key): f"*{label}*" for key, label in TARGETS}
+
+
+def _missing(dataset: Dataset) -> tuple[dict, dict]:
+    """Both missing rates of the reviewed table, computed once per normalised table."""
+    cached = st.session_state.get("upload_missing_of")
+    if cached is None or cached[0] is not dataset:
+        cached = (dataset, missing_rates(dataset))
+        st.session_state["upload_missing_of"] = cached
+    return cached[1]
 
 
 def role_key(role: str) -> str:
@@ -92,7 +102,8 @@ def review(
         "“—” leaves a target unmapped."
     )
     columns = [str(c) for c in raw.frame.columns]
-    cells = st.columns(5)
+    # Three to a row: at 1,024 px with the sidebar open, five in a row cut the names ("ARTICUL").
+    cells = [*st.columns(3), *st.columns(3)]
     choices: dict[str, str | None] = {}
     for cell, (target, label) in zip(cells, TARGETS, strict=False):
         value = cell.selectbox(label, [NONE, *columns], key=f"{prefix}map_{target}")
@@ -149,6 +160,12 @@ def review(
         st.caption("Item attributes (model features): " + md(", ".join(dataset.item_attributes)))
     if dataset.operation_attributes:
         st.caption("Operation attributes (carried onto steps): " + md(", ".join(dataset.operation_attributes)))
+
+    with st.expander("Missing values per column"):
+        st.caption("Item attributes: the share of items with no value on any of their rows, beside the "
+                   "share of rows. The Dataset page shows the same figures once saved.")
+        per_item, per_row = _missing(dataset)
+        missing_view.table(per_item, per_row, dataset.item_attributes, key=prefix + "upload_missing")
 
     st.subheader("Preview")
     st.dataframe(dataset.ops.head(50), key=prefix + "upload_preview", hide_index=True)

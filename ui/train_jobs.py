@@ -24,6 +24,20 @@ def follow(key: str) -> None:
         st.session_state[key] = wanted
 
 
+def restore_dataset(manager, key: str) -> None:
+    """A session that follows a job (a reload with `?job=`) and has not picked a dataset yet starts
+    at that job's dataset, unless the address names one."""
+    job_id = st.session_state.get(key)
+    if not job_id or st.session_state.get(loaders.CURRENT_DATASET) or st.query_params.get(loaders.DATASET_PARAM):
+        return
+    try:
+        dataset = manager.get(job_id).get("dataset")
+    except (UserError, KeyError):
+        return
+    if dataset:
+        st.session_state[loaders.CURRENT_DATASET] = dataset
+
+
 def open_job(key: str, job_id: str) -> None:
     """Follow `job_id` from now on, in the session and in the address."""
     st.session_state[key] = job_id

@@ -22,6 +22,7 @@ from routing_core.names import check_name
 from routing_core.schema import PROCESS
 from routing_core.sharing import abandoned, owner_token, share_dir, share_file
 from routing_core.statefile import NUMBER, TEXT, BrokenState, Field, open_regular, read_json
+from routing_core.units import unit_of_mapping
 
 
 def data_home() -> Path:
@@ -44,6 +45,7 @@ class DatasetRecord:
     created_at: str
     inconsistent_items: dict[str, int] = field(default_factory=dict)
     source: dict = field(default_factory=dict)  # a database read: connection, query, time, rows
+    duration_unit: str | None = None  # the unit its times came in (units.UNITS); None: from the mapping
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -65,6 +67,7 @@ RECORD_FIELDS = {
     "created_at": Field(TEXT, required=True),
     "inconsistent_items": Field((dict,)),
     "source": Field((dict,)),
+    "duration_unit": Field((*TEXT, None)),
 }
 _OPTIONAL_SHARE = (*NUMBER, None)
 # stats.json: the top-level fields the Dataset page reads, with their JSON types.
@@ -201,6 +204,7 @@ class DatasetStore:
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             inconsistent_items=dict(dataset.inconsistent_items),
             source=dict(dataset.source),
+            duration_unit=unit_of_mapping(dataset.mapping),
         )
         tmp = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{name}.{owner_token()}."))
         try:
