@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from routing_core import units
+from routing_core.formatting import percent
 
 MODEL_COLOR = "#1f77b4"
 BASELINE_COLOR = "#7f7f7f"
@@ -55,7 +56,7 @@ def missing_rate_chart(missing_rate: Mapping[str, float]) -> go.Figure:
             x=rates,
             y=columns,
             orientation="h",
-            text=[f"{r:.1%}" for r in rates],
+            text=[percent(r) for r in rates],  # rounded as the missing values table rounds
             textposition="auto",
             marker_color=[RANGE_COLOR if r >= 0.05 else MODEL_COLOR for r in rates],
             hovertemplate="%{y}: %{x:.1%} missing<extra></extra>",

@@ -15,6 +15,7 @@ from pathlib import Path
 from routing_core import dbcli  # connections, fetch, refresh (registers its commands)
 from routing_core.cli_common import COMMANDS, add_map, command, data_home_of, print_json
 from routing_core.errors import UserError
+from routing_core.formatting import percent
 from routing_core.schema import parse_map_args
 
 EXIT_USER_ERROR = 2
@@ -281,7 +282,7 @@ def _versions(args: argparse.Namespace) -> int:
 
 
 def _pct(value: object) -> str:
-    return f"{value:.1%}" if isinstance(value, int | float) else ""
+    return percent(value) if isinstance(value, int | float) else ""  # one rounding, as the pages
 
 
 @command("activate")

@@ -18,10 +18,14 @@ PARAM = "job"
 
 
 def follow(key: str) -> None:
-    """A job named in the address becomes the one this session follows (after a reload, too)."""
+    """A job named in the address becomes the one this session follows (after a reload, too); a
+    job the session follows is put back in the address when a visit to another page dropped it,
+    so a reload still finds it."""
     wanted = st.query_params.get(PARAM)
     if wanted and not st.session_state.get(key):
         st.session_state[key] = wanted
+    elif st.session_state.get(key) and wanted != st.session_state[key]:
+        st.query_params[PARAM] = st.session_state[key]
 
 
 def restore_dataset(manager, key: str) -> None:

@@ -36,7 +36,7 @@ def test_missing_rate_worst_first_every_column(fabricad_stats):
 def test_missing_rate_ties_by_name_and_text():
     fig = charts.missing_rate_chart({"b": 0.0, "a": 0.0, "c": 0.25})
     assert list(fig.data[0].y) == ["c", "a", "b"]
-    assert list(fig.data[0].text) == ["25.0%", "0.0%", "0.0%"]
+    assert list(fig.data[0].text) == ["25.0 %", "0.0 %", "0.0 %"]
 
 
 def test_routing_length_sorted_numerically():
