@@ -429,7 +429,8 @@ def test_analyst_journey(server: Server, page: Page, tmp_path):
     for span, key in zip(shown, ("routing_accuracy", "sequence_similarity"), strict=True):
         values = [recorded[n][key] for n in ("v-fab", "v-first")]
         assert span == pytest.approx(zoomed_range(values), abs=1e-9), (key, span, values)
-        assert span[1] - span[0] < 1.0 and span[0] <= min(values) and max(values) <= span[1]
+        # the versions' own spread sets the range (two plants' versions may lie far apart)
+        assert span[0] <= min(values) and max(values) <= span[1]
     expect(compared).to_contain_text("Metrics by version")
     expect(compared).to_contain_text("v-first")
     expect(compared).to_contain_text("v-fab")
@@ -477,13 +478,12 @@ def test_analyst_journey(server: Server, page: Page, tmp_path):
     expect(sidebar).to_contain_text("trained on sample")
     expect(metric(page, "Routing accuracy")).to_have_text(re.compile(r"\d+\.\d %"))
     assert Registry(server.models_dir).active() == "v-first"
-    # One figure, one rounding: the versions table, Details and the sidebar show the same text.
+    # One figure, one rounding: Details and the sidebar show the same text.
     stored = Registry(server.models_dir).get("v-first").metrics["routing_accuracy"]
     figure = f"{(Decimal(repr(stored)) * 100).quantize(Decimal('0.1'), ROUND_HALF_UP)} %"  # half up, as written
     expect(metric(page, "Routing accuracy")).to_have_text(figure)
     expect(sidebar).to_contain_text(f"routing accuracy {figure}")
-    cell = table.get_by_role("gridcell").filter(has_text=re.compile("^" + re.escape(figure.replace(" %", ""))))
-    expect(cell.first).to_be_attached()
+    # (the versions table is drawn on a canvas; tests/app/test_models.py checks its number is this text)
     shot(page, "models", toasts=True)
 
     # --- Predict one known item: ranked candidate cards, the item's own routing first.
