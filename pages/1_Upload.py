@@ -32,7 +32,7 @@ if db_tab.open:
 
 with file_tab:
     with st.container(border=True):
-        left, right = st.columns([3, 1], vertical_alignment="center")
+        left, right = st.columns([2, 1], vertical_alignment="center")
         left.markdown(
             "**No export at hand?** The bundled sample data (machined parts with their routings) "
             "makes every page usable right away."

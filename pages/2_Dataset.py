@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from routing_core import charts, database
+from routing_core import charts, database, units
 from routing_core.errors import UserError
 from routing_core.export import display_safe
-from ui import auth, frame, guard, loaders
+from routing_core.formatting import HELP, percent_value
+from ui import auth, frame, guard, loaders, missing_view
 from ui.empty import empty_state
 from ui.metrics import metrics as metric_row
 from ui.nav import TRAIN, UPLOAD
 from ui.text import md, pct, when
+from ui.units import switch as unit_switch
 
 frame.page()
 
@@ -70,12 +72,14 @@ if source:
             getattr(st, kind)(md(text), icon={"error": ":material/error:", "info": ":material/info:",
                                                "success": ":material/check_circle:"}[kind])
 
+plant_unit = units.dataset_unit(record)
 metric_row([
     ("Rows", f"{stats['total_samples']:,}"),
     ("Items", f"{stats['unique_items']:,}"),
     ("Processes", f"{stats['unique_processes']:,}"),
     ("Distinct routings", f"{stats['distinct_routings']:,}"),
-    ("Duration missing", pct(stats["missing_duration_min"])),
+    ("Duration missing", pct(stats["missing_duration_min"]), HELP["missing_rows"]),
+    ("Times recorded in", units.name(plant_unit), "The unit the export's durations came in (from the mapping)."),
 ])
 
 st.subheader("Alerts")
@@ -90,16 +94,19 @@ with quality:
     if not any(stats["missing_rate"].values()):
         st.caption("No column has a missing value.")
     st.caption("Item attributes: the share of items with no value on any of their rows. Other columns: "
-               "the share of rows (operations) without a value.")
+               "the share of rows (operations) without a value. The table has both for every column.")
     st.plotly_chart(charts.missing_rate_chart(stats["missing_rate"]), key="dataset_missing_chart")
+    missing_view.table(stats["missing_rate"], stats.get("missing_rate_rows") or stats["missing_rate"],
+                       stats["item_attributes"], key="dataset_missing_table")
 with routings:
+    unit = unit_switch(plant_unit, "dataset_unit")
     left, right = st.columns(2)
     left.plotly_chart(charts.routing_length_chart(stats["routing_length"]["distribution"]),
                       key="dataset_length_chart")
     summaries = {"per operation": stats.get("duration_min"), "per routing (total)": stats.get("routing_duration_min")}
     if any(summaries.values()):
-        right.plotly_chart(charts.duration_summary_chart(summaries), key="dataset_duration_chart")
-        st.plotly_chart(charts.duration_by_process_chart(stats["duration_by_process"]),
+        right.plotly_chart(charts.duration_summary_chart(summaries, unit=unit), key="dataset_duration_chart")
+        st.plotly_chart(charts.duration_by_process_chart(stats["duration_by_process"], unit=unit),
                         key="dataset_duration_process_chart")
     else:
         right.info("This dataset has no durations.")
@@ -116,11 +123,12 @@ with st.expander("Attributes"):
         display_safe({
             "column": stats["item_attributes"] + stats["operation_attributes"],
             "kind": ["item"] * len(stats["item_attributes"]) + ["operation"] * len(stats["operation_attributes"]),
-            "missing": [stats["missing_rate"].get(c, 0.0) for c in stats["attributes"]],
+            "missing (%)": [percent_value(stats["missing_rate"].get(c, 0.0)) for c in stats["attributes"]],
         }),
         key="dataset_attributes",
         hide_index=True,
-        column_config={"missing": st.column_config.NumberColumn(format="percent")},
+        column_config={"missing (%)": st.column_config.NumberColumn(
+            format="%.1f %%", help=HELP["missing_items"] + " (operation attributes: " + HELP["missing_rows"] + ")")},
     )
 
 st.page_link(TRAIN.path, label="Train a model on this dataset", icon=TRAIN.icon)

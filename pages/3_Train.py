@@ -9,6 +9,7 @@ from routing_core.evaluation import holdout_warning
 from routing_core.export import display_safe
 from routing_core.holdout import describe_split
 from routing_core.limits import gb_text
+from routing_core.train_request import plan_version_name
 from routing_core.training import FINAL_STATES, TrainRequest
 from ui import auth, frame, guard, loaders, train_jobs
 from ui.empty import empty_state
@@ -23,13 +24,14 @@ POLLING = "train_polling"  # session key: the live view was refreshing itself
 SHOWN_ACTIVE = 3
 
 st.title("Train a model")
+manager = loaders.job_manager()
+train_jobs.follow(JOB)
+train_jobs.restore_dataset(manager, JOB)
 record = loaders.pick_dataset("train_dataset")
 if record is None:
     empty_state("There is no dataset to train on. Upload a routing export (or use the sample data) first.",
                 UPLOAD, "Go to Upload")
     st.stop()
-manager = loaders.job_manager()
-train_jobs.follow(JOB)
 st.caption(f"{record.items:,} items, {record.rows:,} operations, {record.processes:,} processes.")
 
 left, right = st.columns(2)
@@ -161,8 +163,11 @@ def show_plan(plan: dict, job: dict) -> None:
     if few:
         st.warning(md(few), icon=":material/warning:")
     request = dict(job.get("request") or {})
-    named = request.get("version")  # a name the user chose; an automatic one is picked when training
-    if plan.get("version_taken") and named:
+    # The name typed now (after the plan) wins over the plan's; none: an automatic one at training.
+    named = plan_version_name(st.session_state.get("train_version"), request.get("version"))
+    taken = bool(named) and (loaders.registry().exists(named) if named != request.get("version")
+                             else bool(plan.get("version_taken")))
+    if taken:
         st.warning(f"The version name {md(named)} is taken; choose another before training.")
     params = plan.get("params") or {}
     st.markdown(
@@ -185,13 +190,14 @@ def show_plan(plan: dict, job: dict) -> None:
         )
         for warning in plan.get("warnings") or []:
             st.caption(md(warning))
-    taken = bool(plan.get("version_taken") and named)
     if st.button("Train it now", key=f"train_now_{job['job_id']}", type="primary", icon=":material/play_arrow:",
                  disabled=taken or guard.blocked("train"),
-                 help=guard.tip("train", "Start the training this plan describes.")):
+                 help=guard.tip("train", "Start the training this plan describes"
+                                + (f", as version {named}." if named else ", named automatically."))):
         try:
-            st.session_state[JOB] = manager.submit(TrainRequest.from_dict({**request, "dry_run": False}),
-                                                   user=auth.user())
+            guard.require("train")
+            train_jobs.open_job(JOB, manager.submit(
+                TrainRequest.from_dict({**request, "dry_run": False, "version": named}), user=auth.user()))
         except UserError as exc:
             st.error(md(exc), icon=":material/error:")
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from routing_core import charts
+from routing_core import charts, formatting, units
 from routing_core.accepted import AcceptedStore, acceptance_by_version
 from routing_core.accepted.learning import OUTCOMES as ACCEPT_OUTCOMES
 from routing_core.compare import split_differences
@@ -21,6 +21,7 @@ from ui.empty import empty_state
 from ui.metrics import metrics as metric_row
 from ui.nav import PREDICT, TRAIN
 from ui.text import key_value_table, md, num, pct, points, times
+from ui.units import switch as unit_switch
 
 frame.page()
 
@@ -52,8 +53,8 @@ def metric(info: VersionInfo, key: str) -> float | None:
 
 
 def hundred(share: float | None) -> float | None:
-    """A share 0–1 in percent (tables format the number; None stays blank)."""
-    return None if share is None else 100.0 * share
+    """A share 0–1 in percent, rounded as every page rounds it (tables print the rounded number)."""
+    return formatting.percent_value(share)
 
 
 def best_baseline(info: VersionInfo) -> tuple[str | None, dict]:
@@ -71,7 +72,7 @@ def held_out(info: VersionInfo) -> str:
 table = pd.DataFrame(
     {
         "name": [i.name for i in infos],
-        "created": times([i.created_at for i in infos]),
+        "active": [i.active for i in infos],  # beside the name: no scrolling to find it at 1,024 px
         "dataset": [i.dataset.get("name") for i in infos],
         "routing accuracy": [hundred(metric(i, "routing_accuracy")) for i in infos],
         "top-3": [hundred(metric(i, "top_3_accuracy")) for i in infos],
@@ -79,23 +80,26 @@ table = pd.DataFrame(
         "lift vs best baseline": [hundred(metric(i, "lift_over_best")) for i in infos],
         "test items": [metric(i, "test_items") for i in infos],
         "held out": [held_out(i) for i in infos],
-        "active": [i.active for i in infos],
+        "created": times([i.created_at for i in infos]),
         "broken": [i.broken or "" for i in infos],
     }
 )
+if not table["broken"].astype(bool).any():
+    table = table.drop(columns="broken")  # a column of blanks only pushes the figures out of view
 DETAIL = "models_detail"
+HELP = formatting.HELP
 COLUMNS = {  # shares are shown as percentages with one decimal, lifts in percentage points
     "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", timezone="UTC"),
-    "routing accuracy": st.column_config.NumberColumn(format="%.1f %%"),
-    "top-3": st.column_config.NumberColumn(format="%.1f %%"),
-    "top-3 accuracy": st.column_config.NumberColumn(format="%.1f %%"),
-    "sequence similarity": st.column_config.NumberColumn(format="%.3f"),
-    "F1": st.column_config.NumberColumn(format="%.3f"),
-    "F1 (weighted)": st.column_config.NumberColumn(format="%.3f"),
-    "coverage": st.column_config.NumberColumn(format="%.1f %%"),
-    "duration MAE (min)": st.column_config.NumberColumn(format="%.2f"),
-    "lift vs best baseline": st.column_config.NumberColumn(format="%+.1f pts"),
-    "test items": st.column_config.NumberColumn(format="%d"),
+    "routing accuracy": st.column_config.NumberColumn(format="%.1f %%", help=HELP["routing_accuracy"]),
+    "top-3": st.column_config.NumberColumn(format="%.1f %%", help=HELP["top_3_accuracy"]),
+    "top-3 accuracy": st.column_config.NumberColumn(format="%.1f %%", help=HELP["top_3_accuracy"]),
+    "sequence similarity": st.column_config.NumberColumn(format="%.3f", help=HELP["sequence_similarity"]),
+    "F1": st.column_config.NumberColumn(format="%.3f", help=HELP["f1_weighted"]),
+    "F1 (weighted)": st.column_config.NumberColumn(format="%.3f", help=HELP["f1_weighted"]),
+    "coverage": st.column_config.NumberColumn(format="%.1f %%", help=HELP["coverage"]),
+    "duration MAE (min)": st.column_config.NumberColumn(format="%.2f", help=HELP["duration_mae"]),
+    "lift vs best baseline": st.column_config.NumberColumn(format="%+.1f pts", help=HELP["lift_over_best"]),
+    "test items": st.column_config.NumberColumn(format="%d", help=HELP["test_items"]),
 }
 event = st.dataframe(
     display_safe(table),
@@ -189,19 +193,22 @@ if wanted in names and st.session_state.get("models_followed_link") != wanted:
     st.session_state["models_followed_link"] = wanted
 if st.session_state.get(DETAIL) not in names:  # first visit, or the shown version was deleted
     st.session_state[DETAIL] = registry.active() if registry.active() in names else names[0]
-name = st.selectbox("Version", names, key=DETAIL)
+labels = {i.name: formatting.version_label(i.name, (i.dataset or {}).get("name"), i.created_at, i.active)
+          for i in infos}
+name = st.selectbox("Version", names, key=DETAIL, format_func=labels.get)
 info = infos[names.index(name)]
 
 if info.broken:
     st.error(f"This version cannot be used: {md(info.broken)}", icon=":material/error:")
 metrics = info.metrics or {}
 if metrics:
+    unit = unit_switch(units.version_unit(info.dataset, loaders.datasets()), "models_unit")
     metric_row([
-        ("Routing accuracy", pct(metric(info, "routing_accuracy"))),
-        ("Top-3 accuracy", pct(metric(info, "top_3_accuracy"))),
-        ("F1 (weighted)", num(metric(info, "f1_weighted"))),
-        ("Duration MAE", f"{num(metric(info, 'duration_mae_min'), 2)} min"),
-        ("Coverage", pct(metric(info, "coverage"))),
+        ("Routing accuracy", pct(metric(info, "routing_accuracy")), HELP["routing_accuracy"]),
+        ("Top-3 accuracy", pct(metric(info, "top_3_accuracy")), HELP["top_3_accuracy"]),
+        ("F1 (weighted)", num(metric(info, "f1_weighted")), HELP["f1_weighted"]),
+        ("Duration MAE", units.duration_text(metric(info, "duration_mae_min"), unit, 2), HELP["duration_mae"]),
+        ("Coverage", pct(metric(info, "coverage")), HELP["coverage"]),
     ])
     st.caption(f"Measured on {int(metric(info, 'test_items') or 0):,} held-out items: "
                + md(describe_split(metrics.get("split"), (info.params or {}).get("seed", metrics.get("seed"))))

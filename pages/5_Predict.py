@@ -7,22 +7,30 @@ from dataclasses import asdict
 import pandas as pd
 import streamlit as st
 
-from routing_core import charts
+from routing_core import charts, units
 from routing_core.datasets import RawTable, read_table
 from routing_core.datasets.batch import read_batch
 from routing_core.engine.batch import predict_frame
 from routing_core.errors import UserError
 from routing_core.export import display_safe, to_safe_csv
+from routing_core.formatting import plain_label, version_label
 from routing_core.model import batch_warnings
 from routing_core.model.explain import reasons_in_words
 from routing_core.schema import ITEM
-from routing_core.summary import item_summary, reference_attributes
+from routing_core.summary import (
+    NONE_CHOICE,
+    blank_is_a_value,
+    form_value,
+    item_summary,
+    reference_attributes,
+)
 from ui import accept_view, frame, loaders, mapping_editor
 from ui.empty import empty_state
 from ui.metrics import metrics as metric_row
 from ui.metrics import row as metric_box
 from ui.nav import MODELS, TRAIN
 from ui.text import md, pct
+from ui.units import switch as unit_switch
 
 frame.page()
 
@@ -50,9 +58,11 @@ if not usable:
     st.stop()
 
 top = st.columns([3, 1], vertical_alignment="bottom")
+labels = {i.name: version_label(i.name, (i.dataset or {}).get("name"), i.created_at, i.name == active)
+          for i in usable}
 version = top[0].selectbox(
     "Model version", names, index=names.index(active) if active in names else 0, key="predict_version",
-    format_func=lambda n: f"{n} (active)" if n == active else n,
+    format_func=labels.get,
 )
 info = usable[names.index(version)]
 try:
@@ -80,6 +90,7 @@ except UserError as exc:  # a damaged dataset: predict without its known items
     record = None
     st.caption(md(f"The training dataset is unreadable: {exc}"))
 plant_codes = accept_view.plant_codes(model, record)
+unit = unit_switch(units.version_unit(info.dataset, loaders.datasets()), "predict_unit")
 
 
 SCORE_HELP = ("The model's estimate, from 0 to 1, that this routing is the item's routing. Scores of one "
@@ -130,7 +141,7 @@ def show_references(c, query: pd.DataFrame | None) -> None:
 def candidate_body(c, key: str, query: pd.DataFrame | None) -> None:
     st.markdown(" → ".join(md(s.process_code) for s in c.steps))
     steps = [asdict(s) for s in c.steps]
-    st.plotly_chart(charts.step_timeline_chart(steps, title=f"Candidate {c.rank}: steps"),
+    st.plotly_chart(charts.step_timeline_chart(steps, title=f"Candidate {c.rank}: steps", unit=unit),
                     key=f"{key}_steps_{c.rank}")
     st.caption("Blue bars: the estimated time of each step, one after the other. Red lines: the likely range "
                "(low–high) of that step's time among similar items.")
@@ -143,13 +154,13 @@ def candidate_body(c, key: str, query: pd.DataFrame | None) -> None:
         rows.append(row | s["attributes"])
     st.caption("Steps")
     st.dataframe(
-        display_safe(pd.DataFrame(rows)),
+        display_safe(units.in_unit(pd.DataFrame(rows), unit)),
         hide_index=True,
         column_config={
             "process_code": "process",
-            "duration_min": st.column_config.NumberColumn("minutes", format="%.1f"),
-            "duration_low": st.column_config.NumberColumn("low (min)", format="%.1f"),
-            "duration_high": st.column_config.NumberColumn("high (min)", format="%.1f"),
+            units.renamed("duration_min", unit): st.column_config.NumberColumn(units.name(unit), format="%.1f"),
+            units.renamed("duration_low", unit): st.column_config.NumberColumn(f"low ({unit})", format="%.1f"),
+            units.renamed("duration_high", unit): st.column_config.NumberColumn(f"high ({unit})", format="%.1f"),
             "probability": st.column_config.NumberColumn(
                 "probability", format="%.2f", help="How sure the model is that this step belongs."),
         },
@@ -169,7 +180,7 @@ def candidate_body(c, key: str, query: pd.DataFrame | None) -> None:
 def show_candidate(c, key: str, said: str = "", query: pd.DataFrame | None = None) -> None:
     """One candidate routing as a card: rank, score, kind, total time, steps, references (its note
     unless it is `said` above the cards already). After the first, a low-score candidate is folded."""
-    total = "—" if c.total_duration_min is None else f"{c.total_duration_min:.1f} min"
+    total = units.duration_text(c.total_duration_min, unit)
     if c.rank > 1 and c.score < COMPACT_BELOW:
         routing = " → ".join(md(s.process_code) for s in c.steps)
         with st.expander(f"#{c.rank} · score {c.score:.2f} · {c.kind} · {total} · {routing}",
@@ -253,8 +264,9 @@ with one:
                                                              key="predict_code")}
             cols = st.columns(3)
             inputs = loaders.attribute_inputs(record, MAX_CHOICES) if record is not None else {}
+            nones = blank_is_a_value(model, known_items)
             for n, attr in enumerate(model.item_attributes_):
-                cell, label, key = cols[n % 3], md(attr), f"predict_attr_{attr}"
+                cell, label, key = cols[n % 3], plain_label(attr), f"predict_attr_{attr}"
                 kind, detail = inputs.get(attr, ("text", None))
                 if kind == "date" and isinstance(detail, int):  # a year
                     values[attr] = cell.number_input(label, value=float(detail), key=key,
@@ -268,8 +280,17 @@ with one:
                     values[attr] = cell.number_input(
                         label, value=None, key=key, placeholder=None if detail is None else f"e.g. {detail:g}"
                     )
+                elif kind == "choice" and attr in nones:
+                    share = nones[attr]
+                    values[attr] = form_value(cell.selectbox(
+                        label, [NONE_CHOICE, *detail], index=None, key=key, placeholder="blank = unknown",
+                        help=f"“{NONE_CHOICE}”: no value, as "
+                             + (f"{pct(share)} of the training items have" if share is not None else
+                                "many training items have")
+                             + "; the model learned it as a value of its own (a blank here is read the same way).",
+                    ))
                 elif kind == "choice":
-                    values[attr] = cell.selectbox(label, detail, index=None, key=key)
+                    values[attr] = cell.selectbox(label, detail, index=None, key=key, placeholder="blank = unknown")
                 else:
                     values[attr] = cell.text_input(label, key=key) or None
             submitted = st.form_submit_button("Predict", type="primary", key="predict_submit")
@@ -324,9 +345,11 @@ with batch:
                 warnings = batch_warnings(model, items, result)
             except UserError as exc:
                 result = str(exc)
-            cached = (batch_key, result, None if isinstance(result, str) else to_safe_csv(result), warnings,
-                      summary, None if isinstance(result, str) else items)
-            st.session_state["predict_batch"] = cached
+            cached = (batch_key, result, None, warnings, None, summary,
+                      None if isinstance(result, str) else items)
+        if not isinstance(cached[1], str) and cached[4] != unit:  # the download in the unit shown
+            cached = (*cached[:2], to_safe_csv(units.in_unit(cached[1], unit)), cached[3], unit, *cached[5:])
+        st.session_state["predict_batch"] = cached
         result = cached[1]
         if isinstance(result, str):
             st.error(md(result), icon=":material/error:")
@@ -335,7 +358,7 @@ with batch:
             kinds = firsts["kind"].value_counts()
             for warning in cached[3]:
                 st.warning(md(warning), icon=":material/warning:")
-            summary = cached[4]
+            summary = cached[5]
             account = summary.sentences()
             if summary.generated or summary.refused:
                 st.warning(md(" ".join(account)), icon=":material/rule:")
@@ -348,13 +371,15 @@ with batch:
                 st.caption(f"{int(kinds['baseline']):,} items have the most frequent routing first: the model did "
                            "not beat it on items held out in training.")
             st.markdown("**One row per item** (its first candidate)")
-            st.dataframe(display_safe(item_summary(result)), hide_index=True, key="predict_batch_summary",
+            st.dataframe(display_safe(units.in_unit(item_summary(result), unit)), hide_index=True, key="predict_batch_summary",
                          column_config={"score": st.column_config.NumberColumn(format="%.2f"),
-                                        "total time (min)": st.column_config.NumberColumn(format="%.1f")})
-            st.markdown("**Every step of every candidate** (what the download holds)")
-            st.dataframe(display_safe(result), hide_index=True)
+                                        units.renamed("total time (min)", unit):
+                                            st.column_config.NumberColumn(format="%.1f")})
+            st.markdown(f"**Every step of every candidate** (what the download holds; times in {units.name(unit)})")
+            st.dataframe(display_safe(units.in_unit(result, unit)), hide_index=True)
             st.download_button(
-                "Download CSV", data=cached[2], file_name=f"routings_{version}.csv", mime="text/csv",
+                "Download CSV", data=cached[2], file_name=f"routings_{version}.csv",
+                mime="text/csv",
                 key="predict_download", icon=":material/download:", on_click="ignore",
             )
-            accept_view.accept_batch(result, cached[5], version, list(model.operation_attributes_), "predict_batch")
+            accept_view.accept_batch(result, cached[6], version, list(model.operation_attributes_), "predict_batch")

@@ -8,6 +8,9 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from routing_core import units
+from routing_core.formatting import percent
+
 MODEL_COLOR = "#1f77b4"
 BASELINE_COLOR = "#7f7f7f"
 RANGE_COLOR = "#d62728"
@@ -36,7 +39,10 @@ def _number(value: object) -> float | None:
 
 
 def _layout(fig: go.Figure, title: str, **kwargs: object) -> go.Figure:
-    fig.update_layout(title=title, margin={"l": 10, "r": 10, "t": 50, "b": 10}, **kwargs)
+    """Title and margins; Plotly's toolbar stands upright at the right edge, beside the plot, so it
+    never covers the title (a long one on a phone reaches under a horizontal toolbar)."""
+    fig.update_layout(title=title, margin={"l": 10, "r": 10, "t": 50, "b": 10}, modebar={"orientation": "v"},
+                      **kwargs)
     return fig
 
 
@@ -50,7 +56,7 @@ def missing_rate_chart(missing_rate: Mapping[str, float]) -> go.Figure:
             x=rates,
             y=columns,
             orientation="h",
-            text=[f"{r:.1%}" for r in rates],
+            text=[percent(r) for r in rates],  # rounded as the missing values table rounds
             textposition="auto",
             marker_color=[RANGE_COLOR if r >= 0.05 else MODEL_COLOR for r in rates],
             hovertemplate="%{y}: %{x:.1%} missing<extra></extra>",
@@ -78,12 +84,24 @@ def routing_length_chart(distribution: Mapping[str | int, int]) -> go.Figure:
     return _layout(fig, "Routing length", height=MIN_HEIGHT_PX + 40)
 
 
-def duration_summary_chart(summaries: Mapping[str, Mapping[str, float] | None]) -> go.Figure:
-    """One box per summary (p5, p25, median, p75, p95 as computed by stats), e.g. per operation and per routing."""
+def _per_unit(unit: str) -> float:
+    """Minutes per `unit` (times are kept in minutes; charts draw them in the plant's unit)."""
+    return units.UNITS[units.check(unit)][1]
+
+
+def _scaled(value: object, unit: str) -> float | None:
+    number = _number(value)
+    return None if number is None else number / _per_unit(unit)
+
+
+def duration_summary_chart(summaries: Mapping[str, Mapping[str, float] | None], unit: str = "min") -> go.Figure:
+    """One box per summary (p5, p25, median, p75, p95 as computed by stats, in minutes), e.g. per
+    operation and per routing, drawn in `unit`."""
     fig = go.Figure()
-    for label, summary in summaries.items():
-        if not summary:
+    for label, minutes in summaries.items():
+        if not minutes:
             continue
+        summary = {k: _scaled(minutes.get(k), unit) for k in ("p5", "p25", "median", "p75", "p95", "mean")}
         fig.add_trace(
             go.Box(
                 name=safe_label(label),
@@ -100,18 +118,20 @@ def duration_summary_chart(summaries: Mapping[str, Mapping[str, float] | None]) 
                 showlegend=False,
             )
         )
-    fig.update_xaxes(title="minutes (whiskers p5–p95)")
+    fig.update_xaxes(title=f"{units.name(unit)} (whiskers p5–p95)")
     return _layout(fig, "Durations", height=MIN_HEIGHT_PX)
 
 
-def duration_by_process_chart(duration_by_process: Mapping[str, Mapping[str, float | None]], top: int = 25) -> go.Figure:
-    """Median duration per process (the most frequent `top`), with the min–max range as whiskers."""
+def duration_by_process_chart(duration_by_process: Mapping[str, Mapping[str, float | None]], top: int = 25,
+                              unit: str = "min") -> go.Figure:
+    """Median duration per process (the most frequent `top`), with the min–max range as whiskers,
+    in `unit` (the figures are in minutes)."""
     rows = sorted(
         duration_by_process.items(), key=lambda kv: (-(_number(kv[1].get("count")) or 0), str(kv[0]))
     )[:top]
-    medians = [_number(s.get("median")) for _, s in rows]
-    lows = [_number(s.get("min")) for _, s in rows]
-    highs = [_number(s.get("max")) for _, s in rows]
+    medians = [_scaled(s.get("median"), unit) for _, s in rows]
+    lows = [_scaled(s.get("min"), unit) for _, s in rows]
+    highs = [_scaled(s.get("max"), unit) for _, s in rows]
     fig = go.Figure(
         go.Bar(
             x=medians,
@@ -126,10 +146,11 @@ def duration_by_process_chart(duration_by_process: Mapping[str, Mapping[str, flo
                 "color": RANGE_COLOR,
             },
             customdata=[[lo, h, _number(s.get("count"))] for (_, s), lo, h in zip(rows, lows, highs, strict=True)],
-            hovertemplate="%{y}: median %{x} min (range %{customdata[0]}–%{customdata[1]}, n=%{customdata[2]})<extra></extra>",
+            hovertemplate=f"%{{y}}: median %{{x:.3g}} {unit} (range %{{customdata[0]:.3g}}–%{{customdata[1]:.3g}}, "
+                          "n=%{customdata[2]})<extra></extra>",
         )
     )
-    fig.update_xaxes(title="minutes (median, whiskers min–max)")
+    fig.update_xaxes(title=f"{units.name(unit)} (median, whiskers min–max)")
     fig.update_yaxes(autorange="reversed", type="category")
     return _layout(fig, "Duration per process", height=_height(len(rows)))
 
@@ -182,7 +203,8 @@ def transition_heatmap(transitions: Sequence[Mapping[str, object]]) -> go.Figure
 def zoomed_range(values: Sequence[float | None], floor: float = 0.0, ceiling: float = 1.0) -> list[float]:
     """A y range around the values, so a 90.5 vs 91.7 % difference shows (not 0–1 when they sit close).
 
-    Padded by half the spread (at least 0.02), clipped to [floor, ceiling]."""
+    Padded by half the spread (at least 0.02), clipped to [floor, ceiling] (a little above the
+    ceiling, so a value at 1.0 keeps its label)."""
     known = [v for v in values if v is not None]
     if not known:
         return [floor, ceiling]
@@ -191,16 +213,38 @@ def zoomed_range(values: Sequence[float | None], floor: float = 0.0, ceiling: fl
     return [max(floor, low - pad), min(ceiling + 0.05 * (ceiling - floor), high + pad)]
 
 
+def _pinned(values: Sequence[float | None], span: Sequence[float]) -> tuple[list, list]:
+    """Values drawn inside `span`: those outside sit on its edge, pointing the way they lie
+    (a triangle), so a far baseline does not stretch the axis back to 0–1."""
+    shown, symbols = [], []
+    for v in values:
+        if v is None:
+            shown.append(None)
+            symbols.append("line-ew-open")
+        elif v < span[0]:
+            shown.append(span[0])
+            symbols.append("triangle-down")
+        elif v > span[1]:
+            shown.append(span[1])
+            symbols.append("triangle-up")
+        else:
+            shown.append(v)
+            symbols.append("line-ew-open")
+    return shown, symbols
+
+
 def metrics_comparison_chart(
     rows: Sequence[Mapping[str, object]],
     metrics: Sequence[str],
     labels: Mapping[str, str] | None = None,
 ) -> go.Figure:
-    """One panel per metric: a bar per version, and that version's best baseline drawn as a marker.
+    """One panel per metric: a dot per version, and that version's best baseline as a grey mark.
 
     rows: [{"version": str, "values": {metric: float}, "baseline": {metric: float}, "baseline_name": str}].
-    Panels sit two to a row (their titles stay apart at phone width); each panel's axis is zoomed
-    to its values, so small differences show (the axis labels say where it starts).
+    Panels sit two to a row (their titles stay apart at phone width). Each panel's axis is zoomed
+    to the versions' values (zoomed_range), so 0.906 against 0.922 shows; a baseline outside that
+    range is drawn on the panel's edge as a triangle pointing to where it lies (its hover says the
+    value). Dots, not bars: a bar on an axis that does not start at 0 would exaggerate.
     """
     labels = dict(labels or {})
     n_cols = min(2, max(len(metrics), 1))
@@ -217,17 +261,19 @@ def metrics_comparison_chart(
         row, col = i // n_cols + 1, i % n_cols + 1
         values = [_number(dict(r.get("values") or {}).get(metric)) for r in rows]
         base = [_number(dict(r.get("baseline") or {}).get(metric)) for r in rows]
+        span = zoomed_range(values if any(v is not None for v in values) else base)
+        shown, symbols = _pinned(base, span)
         fig.add_trace(
-            go.Bar(
+            go.Scatter(
                 x=versions,
                 y=values,
                 name="model",
                 legendgroup="model",
                 showlegend=i == 0,
-                marker_color=MODEL_COLOR,
+                mode="markers+text",
+                marker={"color": MODEL_COLOR, "size": 14},
                 text=[f"{v:.3f}" if v is not None else "—" for v in values],
-                textposition="inside",
-                insidetextanchor="end",
+                textposition="middle right",
                 hovertemplate="%{x}: %{y:.3f}<extra>model</extra>",
             ),
             row=row,
@@ -236,25 +282,26 @@ def metrics_comparison_chart(
         fig.add_trace(
             go.Scatter(
                 x=versions,
-                y=base,
+                y=shown,
                 name="best baseline",
                 legendgroup="baseline",
                 showlegend=i == 0,
                 mode="markers",
                 # an open symbol is drawn in the marker's colour: set it, or each panel picks its own
-                marker={"symbol": "line-ew-open", "size": 36, "color": BASELINE_COLOR,
-                        "line": {"width": 3, "color": BASELINE_COLOR}},
-                customdata=[safe_label(r.get("baseline_name") or "baseline") for r in rows],
-                hovertemplate="%{x}: %{y:.3f}<extra>%{customdata}</extra>",
+                marker={"symbol": symbols, "size": [36 if s == "line-ew-open" else 14 for s in symbols],
+                        "color": BASELINE_COLOR, "line": {"width": 3, "color": BASELINE_COLOR}},
+                customdata=[[safe_label(r.get("baseline_name") or "baseline"), b if b is not None else float("nan")]
+                            for r, b in zip(rows, base, strict=True)],
+                hovertemplate="%{x}: %{customdata[1]:.3f}<extra>%{customdata[0]}</extra>",
             ),
             row=row,
             col=col,
         )
-        fig.update_yaxes(range=zoomed_range(values + base), tickformat=".2f", row=row, col=col)
+        fig.update_yaxes(range=span, tickformat=".3f", nticks=5, row=row, col=col)
         fig.update_xaxes(type="category", row=row, col=col)
     return _layout(
         fig, "Metrics by version",
-        height=60 + 260 * n_rows, barmode="group", legend={"orientation": "h", "y": -0.12},
+        height=60 + 260 * n_rows, legend={"orientation": "h", "y": -0.12},
         title_font_size=14,
     )
 
@@ -296,11 +343,12 @@ def paired_difference_chart(rows: Sequence[Mapping[str, object]]) -> go.Figure:
                    showlegend=False)
 
 
-def step_timeline_chart(steps: Sequence[Mapping[str, object]], title: str = "Steps") -> go.Figure:
+def step_timeline_chart(steps: Sequence[Mapping[str, object]], title: str = "Steps", unit: str = "min") -> go.Figure:
     """Gantt-like bars: each step starts where the previous ends; a line shows its low–high range.
 
     steps: [{"seq", "process_code", "duration_min", "duration_low", "duration_high"}], in order.
-    A step without an estimate is drawn with zero width and says so on hover.
+    A step without an estimate is drawn with zero width and says so on hover. Times (minutes) are
+    drawn in `unit`.
     Trace 0 holds the steps, trace 1 the ranges (x pairs start+low, start+high, separated by None).
     """
     start = 0.0
@@ -308,8 +356,8 @@ def step_timeline_chart(steps: Sequence[Mapping[str, object]], title: str = "Ste
     range_x: list[float | None] = []
     range_y: list[str | None] = []
     for step in steps:
-        duration = _number(step.get("duration_min"))
-        low, high = _number(step.get("duration_low")), _number(step.get("duration_high"))
+        duration = _scaled(step.get("duration_min"), unit)
+        low, high = _scaled(step.get("duration_low"), unit), _scaled(step.get("duration_high"), unit)
         width = duration or 0.0
         name = f"{step.get('seq')} {safe_label(step.get('process_code'))}"
         starts.append(start)
@@ -318,11 +366,11 @@ def step_timeline_chart(steps: Sequence[Mapping[str, object]], title: str = "Ste
         if duration is None:
             hover.append("no time estimate")
         elif low is not None and high is not None:
-            hover.append(f"{duration:.1f} min (range {low:.1f}–{high:.1f})")
+            hover.append(f"{duration:.1f} {unit} (range {low:.1f}–{high:.1f})")
             range_x += [start + low, start + high, None]
             range_y += [name, name, None]
         else:
-            hover.append(f"{duration:.1f} min")
+            hover.append(f"{duration:.1f} {unit}")
         start += width
     fig = go.Figure(
         go.Bar(
@@ -346,7 +394,7 @@ def step_timeline_chart(steps: Sequence[Mapping[str, object]], title: str = "Ste
             hoverinfo="skip",
         )
     )
-    fig.update_xaxes(title="minutes from start")
+    fig.update_xaxes(title=f"{units.name(unit)} from start")
     fig.update_yaxes(autorange="reversed", type="category")
     fig = _layout(fig, title, height=max(250, 130 + BAR_HEIGHT_PX * len(names)), showlegend=True,
                   legend={"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0, "font": {"size": 11}})

@@ -25,6 +25,7 @@ from routing_core.cli_common import (
     print_json,
 )
 from routing_core.errors import UserError
+from routing_core.formatting import percent
 from routing_core.schema import parse_map_args
 
 EXIT_USER_ERROR = 2
@@ -343,7 +344,7 @@ def _versions(args: argparse.Namespace) -> int:
 
 
 def _pct(value: object) -> str:
-    return f"{value:.1%}" if isinstance(value, int | float) else ""
+    return percent(value) if isinstance(value, int | float) else ""  # one rounding, as the pages
 
 
 @command("activate")

@@ -24,6 +24,7 @@ from routing_core.evaluation import (
     sequence_similarity,
     true_routings,
 )
+from routing_core.formatting import number, points
 from routing_core.schema import ITEM
 
 N_BOOT = 2000  # bootstrap resamples
@@ -102,6 +103,34 @@ def paired_difference(a: Sequence[float], b: Sequence[float], n_boot: int = N_BO
     tail = (1.0 - level) / 2.0 * 100.0
     low, high = np.percentile(boot, [tail, 100.0 - tail])
     return float(d.mean()), float(low), float(high)
+
+
+def verdict(reference: str, other: str, diff_pts: float | None, low: float | None, high: float | None,
+            metric: str = "routing accuracy") -> str:
+    """One line on a head-to-head difference (`other` − `reference`, in percentage points with its
+    95 % interval): who is better and by how much, or that the items cannot tell them apart (the
+    interval includes 0). Figures rounded as every page rounds them."""
+    if diff_pts is None or low is None or high is None or any(v != v for v in (diff_pts, low, high)):
+        return f"No interval for {metric}: the versions cannot be told apart on these items."
+    if low <= 0.0 <= high:
+        return (f"No difference the items can show in {metric} between {other} and {reference} "
+                f"({points(diff_pts / 100, unit='points')}, 95 % interval {_pts(low)} to {_pts(high)}).")
+    better, worse = (other, reference) if diff_pts > 0 else (reference, other)
+    size, a, b = (diff_pts, low, high) if diff_pts > 0 else (-diff_pts, -high, -low)
+    return (f"{better} is better than {worse} by {number(size, 1)} points of {metric}, "
+            f"95 % interval {number(a, 1)}–{number(b, 1)}.")
+
+
+def _pts(value: float) -> str:
+    return points(value / 100, unit="").strip()
+
+
+def verdicts(c: Comparison) -> list[str]:
+    """The verdict of every version against the first on routing accuracy (one line each)."""
+    row = c.metrics[c.metrics["metric"] == LABELS["routing_accuracy"]].iloc[0].to_dict()
+    ref = c.versions[0]
+    return [verdict(ref, n, row[f"{n} − {ref} (pts)"], row[f"{n} − {ref} 95% low"], row[f"{n} − {ref} 95% high"])
+            for n in c.versions[1:]]
 
 
 # ---------------------------------------------------------------- the comparison

@@ -107,6 +107,7 @@ MANIFEST_FIELDS = {
         "items": Field(_OPTIONAL_COUNT), "processes": Field(_OPTIONAL_COUNT),
         "source_name": Field(_OPTIONAL_TEXT), "mapping": Field((dict, None)),
         "accepted_routings": Field(_OPTIONAL_COUNT),
+        "duration_unit": Field(_OPTIONAL_TEXT),
     }),
     "params": Field((dict, None), inner={"top_k": Field(_OPTIONAL_COUNT, low=1, high=1000)}),
     "artifacts": Field((dict,), required=True),

@@ -9,11 +9,12 @@ import pandas as pd
 
 from routing_core.datasets.profiling import blank_count, duplicate_counts
 from routing_core.datasets.tables import Dataset
+from routing_core.formatting import percent
 from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
 
 # Bump when the keys, their meaning or how they are computed change: stored stats.json of another
 # version are recomputed.
-STATS_VERSION = 3  # 3: item attributes' missing rate counted per item
+STATS_VERSION = 4  # 3: item attributes' missing rate counted per item; 4: per row kept beside it
 TOP_TRANSITIONS = 30
 TOP_PROCESSES = 50
 ALERT_MISSING_RATE = 0.05
@@ -57,6 +58,26 @@ def _items_without(values: pd.Series, item_codes: np.ndarray, n_items: int) -> f
     return float((have == 0).sum() / n_items)
 
 
+def _missing(dataset: Dataset, item_codes: np.ndarray, n_items: int) -> tuple[dict, dict]:
+    ops = dataset.ops
+    n = len(ops)
+    per_row = {c: blank_count(ops[c]) / n if n else 0.0 for c in ops.columns}
+    missing = dict(per_row)
+    for c in dataset.item_attributes:  # an item attribute is missing for an item with no value at all
+        if c in ops and missing[c] > 0:
+            missing[c] = _items_without(ops[c], item_codes, n_items)
+    return missing, per_row
+
+
+def missing_rates(dataset: Dataset) -> tuple[dict[str, float], dict[str, float]]:
+    """(per item, per row) missing shares of every column: per item for an item attribute (items
+    with no value on any of their rows; the row share elsewhere), per row for every column. The
+    Upload and Dataset pages show both, from here."""
+    item_codes = dataset.item_numbers()
+    n_items = int(item_codes[-1]) + 1 if len(item_codes) else 0
+    return _missing(dataset, item_codes, n_items)
+
+
 def compute_stats(dataset: Dataset) -> dict:
     """All statistics of docs/design.md, 'Dataset statistics', as plain JSON-ready values."""
     ops = dataset.ops
@@ -78,10 +99,7 @@ def compute_stats(dataset: Dataset) -> dict:
         _, routing_counts = np.unique(keys, return_counts=True)
         length_values, length_counts = np.unique(lengths, return_counts=True)
         transitions = _transitions(item_codes, proc_codes, proc_uniques)
-        missing = {c: blank_count(ops[c]) / n if n else 0.0 for c in ops.columns}
-        for c in dataset.item_attributes:  # an item attribute is missing for an item with no value at all
-            if c in ops and missing[c] > 0:
-                missing[c] = _items_without(ops[c], item_codes, n_items)
+        missing, missing_rows = _missing(dataset, item_codes, n_items)
         duration_by_process = (
             {str(proc_uniques[code]): row for code, row in by_process.result().items()} if has_duration else {}
         )
@@ -98,7 +116,8 @@ def compute_stats(dataset: Dataset) -> dict:
     alerts = []
     for col in sorted(missing, key=missing.get, reverse=True):
         if missing[col] >= ALERT_MISSING_RATE:
-            alerts.append(f"{col}: {missing[col]:.1%} missing")
+            per = "items" if col in dataset.item_attributes else "rows"
+            alerts.append(f"{col}: {percent(missing[col])} of {per} missing")
     if duplicate_rows:
         alerts.append(f"{duplicate_rows:,} duplicate rows")
     if duplicate_item_seq:
@@ -118,6 +137,7 @@ def compute_stats(dataset: Dataset) -> dict:
         "missing_process_code": missing.get(PROCESS, 0.0),
         "missing_duration_min": missing.get(DURATION, 1.0) if has_duration else 1.0,
         "missing_rate": missing,
+        "missing_rate_rows": missing_rows,
         "distinct_routings": int(len(routing_counts)),
         "most_common_routing_share": float(routing_counts.max() / n_items) if n_items else 0.0,
         "routing_length": {

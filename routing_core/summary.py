@@ -61,7 +61,7 @@ def reference_attributes(query: pd.DataFrame, references: Sequence[tuple[str, fl
         base = table.at[0, c]
         for i in table.index[1:]:
             differs.at[i, c] = not _same(base, table.at[i, c])
-    return table, differs
+    return uniform_columns(table), differs
 
 
 def _same(a: object, b: object) -> bool:
@@ -73,3 +73,49 @@ def _same(a: object, b: object) -> bool:
         return bool(np.isclose(float(a), float(b), rtol=1e-9, atol=0))
     except (TypeError, ValueError):
         return str(a).strip() == str(b).strip()
+
+
+NONE_CHOICE = "none"  # the Predict form's choice for "no value", where blank is a value of its own
+
+
+def blank_is_a_value(model: object, items: pd.DataFrame | None = None) -> dict[str, float | None]:
+    """The categorical attributes whose blank the model learned as a value of its own (blank in so
+    many training items that it reads as "no finish", not as "unknown": the featurizer keeps a
+    code for it), with the share of `items` (the training items) that are blank there (None
+    without them). A form offers "none" for these; a blank elsewhere is an unknown value."""
+    featurizer = getattr(model, "featurizer_", None)
+    if featurizer is None:
+        return {}
+    from routing_core.model.encoding import MISSING
+
+    out: dict[str, float | None] = {}
+    for col in getattr(featurizer, "categorical_", []):
+        if col in getattr(featurizer, "attributes_", [col]) and MISSING in featurizer.code_of_.get(col, {}):
+            share = None
+            if items is not None and col in items and len(items):
+                share = float(items[col].isna().mean())
+            out[col] = share
+    return out
+
+
+def form_value(choice: object) -> object:
+    """What a form's choice passes to the model: "none" is a blank cell (the value the model learned
+    for a blank there), anything else as chosen."""
+    return None if choice == NONE_CHOICE else choice
+
+
+def uniform_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table whose object columns hold one kind of value: a column mixing kinds (dates and text,
+    numbers and text) becomes text, blanks kept, so it converts to Arrow for display without an
+    error."""
+    out = frame
+    for col in frame.columns:
+        values = frame[col]
+        if values.dtype != object:
+            continue
+        kinds = {type(v) for v in values.dropna()}
+        if len(kinds) > 1 and not kinds <= {int, float}:
+            if out is frame:
+                out = frame.copy()
+            out[col] = values.map(lambda v: v if v is None or (isinstance(v, float) and v != v) else str(v))
+    return out

@@ -93,3 +93,10 @@ def check_request(request: TrainRequest, registry: Registry | None = None) -> No
             raise UserError(
                 f"A model version named '{request.version}' already exists; choose another name."
             )
+
+
+def plan_version_name(typed: object, planned: object) -> str | None:
+    """The version a training started from a dry run's plan publishes: the name typed in the form
+    now (before or after the dry run), else the plan's, else None (named automatically)."""
+    text = str(typed or "").strip()
+    return text or (str(planned).strip() if planned else None) or None

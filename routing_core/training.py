@@ -70,6 +70,7 @@ from routing_core.train_request import (
     check_request,
     unique_version_name,
 )
+from routing_core.units import unit_of_mapping
 
 __all__ = [
     "_CHILDREN",
@@ -298,6 +299,7 @@ def run_training(
         "source_name": getattr(dataset, "source_name", None),
         # source column -> target: files given to the version are read the same way (a log's case column)
         "mapping": dict(getattr(dataset, "mapping", None) or {}),
+        "duration_unit": unit_of_mapping(getattr(dataset, "mapping", None) or {}),
     }
     accepted = (getattr(dataset, "source", None) or {}).get("accepted_routings")
     if isinstance(accepted, int) and not isinstance(accepted, bool):

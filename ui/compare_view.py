@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from routing_core import charts
+from routing_core import charts, formatting
 from routing_core.compare import (
     LABELS,
     PAIRED,
@@ -15,6 +15,7 @@ from routing_core.compare import (
     training_items,
     unknown_to,
     unseen_ops,
+    verdicts,
     vocabulary_overlap,
 )
 from routing_core.datasets import RawTable, normalise, read_table
@@ -33,17 +34,21 @@ KEYS = {v: k for k, v in LABELS.items()}
 
 
 def _value(key: str, value: object) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return "—"
-    return f"{100 * float(value):.1f} %" if key in SHARES else f"{float(value):.3f}"
+    return formatting.percent(value) if key in SHARES else formatting.number(value)
+
+
+def _pts(value: object) -> str:
+    """A difference already in points (+1.6 pts), rounded as every figure is."""
+    number = formatting.rounded(value, 1)
+    return "—" if number is None else f"{number:+.1f}"
 
 
 def _difference(diff: object, low: object, high: object) -> str:
-    if diff is None or diff != diff:
+    if formatting.rounded(diff, 1) is None:
         return "—"
-    if low is None or low != low:
-        return f"{float(diff):+.1f} pts"
-    return f"{float(diff):+.1f} pts ({float(low):+.1f} to {float(high):+.1f})"
+    if formatting.rounded(low, 1) is None:
+        return f"{_pts(diff)} pts"
+    return f"{_pts(diff)} pts ({_pts(low)} to {_pts(high)})"
 
 
 def metrics_table(c: Comparison) -> pd.DataFrame:
@@ -195,6 +200,8 @@ def render(infos: list[VersionInfo]) -> None:
 
 def show(c: Comparison) -> None:
     st.caption(f"On {md(c.source)}.")
+    for line in verdicts(c):
+        st.markdown(f"**{md(line)}**", help=formatting.HELP["routing_accuracy"])
     st.dataframe(metrics_table(c), hide_index=True, key="compare_metrics")
     ref = c.versions[0]
     rows = []

@@ -167,16 +167,25 @@ def attribute_inputs(record: DatasetRecord, limit: int = 200) -> dict[str, tuple
     return _attribute_inputs(*_identity(record), limit)
 
 
+DATASET_PARAM = "dataset"  # the page's address names the dataset shown, so a reload keeps it
+
+
 def pick_dataset(key: str, label: str = "Dataset") -> DatasetRecord | None:
-    """A selectbox over the stored datasets that starts at, and updates, the session's current dataset."""
+    """A selectbox over the stored datasets that starts at, and updates, the session's current
+    dataset; the address (`?dataset=`) carries it through a browser reload."""
     records = datasets()
     if not records:
         return None
     names = [r.name for r in records]
     current = st.session_state.get(CURRENT_DATASET)
+    wanted = st.query_params.get(DATASET_PARAM)
+    if current is None and wanted in names:  # a fresh session (a reload): the address says which
+        current = wanted
     index = names.index(current) if current in names else 0
     name = st.selectbox(label, names, index=index, key=key)
     st.session_state[CURRENT_DATASET] = name
+    if st.query_params.get(DATASET_PARAM) != name:
+        st.query_params[DATASET_PARAM] = name
     broken_datasets()
     return records[names.index(name)]
 

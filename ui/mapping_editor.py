@@ -59,7 +59,9 @@ def render(columns: Sequence[str], prefix: str, roles: Sequence[str] = ALL) -> t
     returns (choices as mapping_from_choices() takes them, the duration unit key)."""
     columns = [str(c) for c in columns]
     shown = [(t, label) for t, label in TARGETS if t in roles]
-    cells = st.columns(len(shown) + (1 if "duration" in roles else 0))
+    # Three to a row: at 1,024 px with the sidebar open, five in a row cut the names ("ARTICUL").
+    count = len(shown) + (1 if "duration" in roles else 0)
+    cells = [cell for _ in range(0, count, 3) for cell in st.columns(3)][:count]
     choices: dict[str, str | None] = {}
     for cell, (target, label) in zip(cells, shown, strict=False):
         value = cell.selectbox(label, [NONE, *columns], key=f"{prefix}map_{target}")

@@ -29,13 +29,23 @@ from routing_core.schema import (
     detect_mapping,
     resolve_mapping,
 )
-from ui import guard, loaders, mapping_editor
+from routing_core.stats import missing_rates
+from ui import guard, loaders, mapping_editor, missing_view
 from ui.nav import DATASET, TRAIN
 from ui.text import code, md
 
 TARGETS = mapping_editor.TARGETS
 # A role (item_code … duration_min) as this page names its choice: "*Process code (required)*".
 WHERE = {(DURATION if key == "duration" else key): f"*{label}*" for key, label in TARGETS}
+
+
+def _missing(dataset: Dataset) -> tuple[dict, dict]:
+    """Both missing rates of the reviewed table, computed once per normalised table."""
+    cached = st.session_state.get("upload_missing_of")
+    if cached is None or cached[0] is not dataset:
+        cached = (dataset, missing_rates(dataset))
+        st.session_state["upload_missing_of"] = cached
+    return cached[1]
 
 
 def role_key(role: str) -> str:
@@ -183,6 +193,12 @@ def review(
         st.caption("Item attributes (model features): " + md(", ".join(dataset.item_attributes)))
     if dataset.operation_attributes:
         st.caption("Operation attributes (carried onto steps): " + md(", ".join(dataset.operation_attributes)))
+
+    with st.expander("Missing values per column"):
+        st.caption("Item attributes: the share of items with no value on any of their rows, beside the "
+                   "share of rows. The Dataset page shows the same figures once saved.")
+        per_item, per_row = _missing(dataset)
+        missing_view.table(per_item, per_row, dataset.item_attributes, key=prefix + "upload_missing")
 
     st.subheader("Preview")
     st.dataframe(display_safe(dataset.ops.head(50)), key=prefix + "upload_preview", hide_index=True)

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from routing_core import formatting
+
 # Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping them all
 # also defuses Streamlit's own directives (:red[...], :material/icon:, $math$).
 _PUNCT = re.compile(r"([!-/:-@\[-`{-~])")
@@ -27,18 +29,18 @@ def code(value: object) -> str:
 
 
 def pct(value: float | None, digits: int = 1) -> str:
-    """A share 0–1 as a percentage, or an em dash when unknown."""
-    return "—" if value is None else f"{value * 100:.{digits}f} %"
+    """A share 0–1 as a percentage, or an em dash when unknown (routing_core.formatting: one rounding)."""
+    return formatting.percent(value, digits)
 
 
 def num(value: float | None, digits: int = 3) -> str:
     """A number with `digits` decimals, or an em dash when unknown."""
-    return "—" if value is None else f"{value:.{digits}f}"
+    return formatting.number(value, digits)
 
 
 def points(value: float | None, digits: int = 1) -> str:
     """A difference of two shares in percentage points, signed ("+4.2 points")."""
-    return "—" if value is None else f"{value * 100:+.{digits}f} points"
+    return formatting.points(value, digits)
 
 
 def when(iso: str | None) -> str:

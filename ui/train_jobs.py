@@ -18,10 +18,28 @@ PARAM = "job"
 
 
 def follow(key: str) -> None:
-    """A job named in the address becomes the one this session follows (after a reload, too)."""
+    """A job named in the address becomes the one this session follows (after a reload, too); a
+    job the session follows is put back in the address when a visit to another page dropped it,
+    so a reload still finds it."""
     wanted = st.query_params.get(PARAM)
     if wanted and not st.session_state.get(key):
         st.session_state[key] = wanted
+    elif st.session_state.get(key) and wanted != st.session_state[key]:
+        st.query_params[PARAM] = st.session_state[key]
+
+
+def restore_dataset(manager, key: str) -> None:
+    """A session that follows a job (a reload with `?job=`) and has not picked a dataset yet starts
+    at that job's dataset, unless the address names one."""
+    job_id = st.session_state.get(key)
+    if not job_id or st.session_state.get(loaders.CURRENT_DATASET) or st.query_params.get(loaders.DATASET_PARAM):
+        return
+    try:
+        dataset = manager.get(job_id).get("dataset")
+    except (UserError, KeyError):
+        return
+    if dataset:
+        st.session_state[loaders.CURRENT_DATASET] = dataset
 
 
 def open_job(key: str, job_id: str) -> None:

@@ -21,6 +21,7 @@ from routing_core.datasets.profiling import (
 from routing_core.datasets.reading import Source, python_encoding, read_csv, read_table
 from routing_core.datasets.tables import Dataset, RawTable, pending_sha256
 from routing_core.errors import UserError
+from routing_core.formatting import percent
 from routing_core.limits import MAX_ITEMS, MAX_PROCESS_CODES
 from routing_core.proposals import MissingColumns, propose_mapping
 from routing_core.schema import (
@@ -136,7 +137,7 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
             if infinite.any():
                 values = values.mask(infinite)
                 warnings.append(f"{col}: {int(infinite.sum()):,} infinite or too large number(s) treated as blank.")
-        kept[col] = values
+        kept[col] = as_one_kind(values)
     for col in [c for c in kept if c in out.columns]:  # a second column under a canonical name
         out[col] = kept.pop(col)
     if kept:  # all at once: a column at a time is slow for thousands of columns
@@ -246,6 +247,18 @@ def _grouped_and_ordered(ops: pd.DataFrame, idx: np.ndarray) -> bool:
 MAPPING_DOUBT_SHARE = 0.2
 
 
+def as_one_kind(values: pd.Series) -> pd.Series:
+    """An attribute column converted once, on reading, to one kind of value: a column of Python
+    objects (dates a reader parsed, dates beside text, numbers beside text) becomes text, its
+    blanks kept. Every table showing it then converts to Arrow without a type error, and the model
+    reads the same text it read from the objects (str of each value)."""
+    if values.dtype != object:
+        return values
+    blank = values.isna()
+    text = values.astype(object).where(blank, values.map(str))
+    return pd.Series(pd.array(text.where(~blank, None), dtype="str"), index=values.index)
+
+
 def _single_column_hint(frame: pd.DataFrame) -> str:
     if len(frame.columns) != 1:
         return ""
@@ -266,11 +279,11 @@ def _dirt_warnings(
     if DURATION in ops and ops[DURATION].notna().any():
         blank = blank_count(ops[DURATION])
         if blank:
-            warnings.append(f"{DURATION}: {blank:,} blank cell(s) ({blank / len(ops):.1%}).")
+            warnings.append(f"{DURATION}: {blank:,} blank cell(s) ({percent(blank / len(ops))} of rows).")
     for col in attributes:
         rate = blank_count(ops[col]) / len(ops)
         if rate > 0:
-            warnings.append(f"{col}: {rate:.1%} missing.")
+            warnings.append(f"{col}: {percent(rate)} of rows blank (the missing values table has the share per item).")
     return warnings
 
 

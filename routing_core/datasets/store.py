@@ -24,6 +24,7 @@ from routing_core.names import check_name
 from routing_core.schema import CANONICAL, ITEM, PROCESS
 from routing_core.sharing import abandoned, owner_token, share_dir, share_file
 from routing_core.statefile import NUMBER, TEXT, BrokenState, Field, open_regular, read_json
+from routing_core.units import unit_of_mapping
 
 
 def data_home() -> Path:
@@ -46,6 +47,7 @@ class DatasetRecord:
     created_at: str
     inconsistent_items: dict[str, int] = field(default_factory=dict)
     source: dict = field(default_factory=dict)  # a database read: connection, query, time, rows
+    duration_unit: str | None = None  # the unit its times came in (units.UNITS); None: from the mapping
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -70,6 +72,7 @@ RECORD_FIELDS = {
         "kind": Field(TEXT), "connection": Field(TEXT), "url": Field((str, None)), "read_at": Field((str, None)),
         "rows": Field((int,), low=0), "revision": Field((int,), low=1), "previous": Field((str, None)),
         "query": Field((str, None))}),
+    "duration_unit": Field((*TEXT, None)),
 }
 _OPTIONAL_SHARE = (*NUMBER, None)
 # stats.json: the top-level fields the Dataset page reads, with their JSON types.
@@ -231,6 +234,7 @@ class DatasetStore:
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             inconsistent_items=dict(dataset.inconsistent_items),
             source=dict(dataset.source),
+            duration_unit=unit_of_mapping(dataset.mapping),
         )
         tmp = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{name}.{owner_token()}."))
         try:

@@ -24,6 +24,7 @@ def test_sample_and_fabricad_numbers_charts_and_alerts(data_home, models_dir):
     assert at.selectbox(key="dataset_pick").options == ["fabricad", "sample"]
     assert {m.label: m.value for m in at.main.metric} == {
         "Rows": "78", "Items": "25", "Processes": "8", "Distinct routings": "11", "Duration missing": "0.0 %",
+        "Times recorded in": "minutes",
     }
     stats = store.stats("fabricad")
     figures = charts(at)
@@ -60,7 +61,7 @@ def test_alerts_are_shown_in_plain_words(data_home, models_dir):
     at = open_app("pages/2_Dataset.py")
     assert at.selectbox(key="dataset_pick").value == "dirty"
     alerts = texts(at.main.warning)
-    assert "duration_min: 100.0% missing" in alerts
-    assert "material: 50.0% missing" in alerts
+    assert "duration_min: 100.0 % of rows missing" in alerts
+    assert "material: 50.0 % of items missing" in alerts
     assert {m.label: m.value for m in at.main.metric}["Duration missing"] == "100.0 %"
     assert "This dataset has no durations." in texts(at.main.info)

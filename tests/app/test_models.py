@@ -25,31 +25,32 @@ def test_table_compare_and_baseline_verdict(trained, models_dir):
     table = at.dataframe(key="models_table").value
     assert table["name"].tolist() == [i.name for i in registry.list()]
     assert sorted(table["name"]) == sorted(trained)
-    assert list(table.columns) == [
-        "name", "created", "dataset", "routing accuracy", "top-3", "F1", "lift vs best baseline", "test items",
-        "held out", "active", "broken",
+    assert list(table.columns) == [  # active beside the name; no column of blanks when none is broken
+        "name", "active", "dataset", "routing accuracy", "top-3", "F1", "lift vs best baseline", "test items",
+        "held out", "created",
     ]
     assert table["held out"].tolist() == ["random", "random"]
     for row in table.itertuples():
         metrics = registry.get(row.name).metrics
-        # shares in percent, the lift in percentage points
-        assert row._4 == pytest.approx(100 * metrics["routing_accuracy"])
-        assert row._5 == pytest.approx(100 * metrics["top_3_accuracy"])
-        assert row._7 == pytest.approx(100 * metrics["lift_over_best"])
+        # shares in percent, the lift in percentage points, rounded to the one decimal shown
+        assert row._4 == pytest.approx(100 * metrics["routing_accuracy"], abs=0.05 + 1e-9)
+        assert row._4 == round(row._4, 1)
+        assert row._5 == pytest.approx(100 * metrics["top_3_accuracy"], abs=0.05 + 1e-9)
+        assert row._7 == pytest.approx(100 * metrics["lift_over_best"], abs=0.05 + 1e-9)
         assert row.created == pd.Timestamp(registry.get(row.name).created_at)
     assert "Select two or more versions" in texts(at.main.info)[0]
 
     select_rows(at, [0, 1])
     assert not at.exception
     figure = json.loads(at.get("plotly_chart")[0].proto.spec)
-    bars = [t for t in figure["data"] if t["type"] == "bar"]
-    marks = [t for t in figure["data"] if t["type"] == "scatter"]
-    assert len(bars) == len(marks) == 4  # four metrics, model bar + best-baseline mark each
+    bars = [t for t in figure["data"] if t["name"] == "model"]  # a dot per version (on a zoomed axis)
+    marks = [t for t in figure["data"] if t["name"] == "best baseline"]
+    assert len(bars) == len(marks) == 4  # four metrics, model dots + best-baseline mark each
     names = table["name"].tolist()
     assert bars[0]["x"] == names
     first = registry.get(names[0]).metrics
     assert bars[0]["y"][0] == first["routing_accuracy"]
-    assert marks[0]["y"][0] == first["baselines"][first["best_baseline"]]["routing_accuracy"]
+    assert marks[0]["customdata"][0][1] == first["baselines"][first["best_baseline"]]["routing_accuracy"]
     # the two versions held out different items (seeds 1 and 2): marked as not like for like
     assert any("Not like for like" in t and "different test items" in t for t in texts(at.main.warning))
     side = at.main.dataframe[1].value
@@ -62,7 +63,10 @@ def test_table_compare_and_baseline_verdict(trained, models_dir):
     expected = "is no better than its best baseline" if first["lift_over_best"] <= 0 else "Better than its best"
     assert any(expected in t for t in verdict), verdict
     shown = {m.label: m.value for m in at.main.metric}
-    assert shown["Routing accuracy"] == f"{first['routing_accuracy'] * 100:.1f} %"
+    # the figure Details shows is the one the versions table shows (one rounding)
+    in_table = table.set_index("name").loc[names[0], "routing accuracy"]
+    assert shown["Routing accuracy"] == f"{in_table:.1f} %"
+    assert float(shown["Routing accuracy"][:-2]) == pytest.approx(100 * first["routing_accuracy"], abs=0.05 + 1e-9)
     assert [e.label for e in at.main.expander] == ["What the model reads", "Baselines", "Metrics", "Manifest",
                                                    "Parameters", "History (1)"]  # its publish
     read = [m.value for m in at.main.expander[0].markdown]

@@ -17,9 +17,11 @@ def upload(at, path, name=None, mime="text/csv"):
 
 
 def preview_of(at):
-    """The preview table (the only table on the page; tables without selection carry no key in AppTest)."""
-    assert len(at.main.dataframe) == 1
-    return at.main.dataframe[0].value
+    """The preview table (tables without selection carry no key in AppTest): the page's one table
+    beside the missing values table."""
+    tables = [d.value for d in at.main.dataframe if "missing per row (%)" not in d.value.columns]
+    assert len(tables) == 1 and len(at.main.dataframe) == 2
+    return tables[0]
 
 
 def metrics(at) -> dict[str, str]:

@@ -175,14 +175,16 @@ def shot(page, name: str, toasts: bool = False, viewport: dict | None = None) ->
     return path
 
 
-# Metric values and labels whose text is wider than their box (cut off, or hidden behind an ellipsis).
+# Metric values, labels and the values selectboxes show whose text is wider than their box (cut
+# off, or hidden behind an ellipsis).
 CLIPPED_JS = """
 () => [...document.querySelectorAll(
-    '[data-testid="stMetricValue"], [data-testid="stMetricLabel"], [data-testid="stWidgetLabel"]')]
+    '[data-testid="stMetricValue"], [data-testid="stMetricLabel"], [data-testid="stWidgetLabel"], '
+    + '[data-testid="stSelectbox"] input')]
   .filter(e => e.offsetParent !== null)
   .flatMap(e => [e, ...e.querySelectorAll('*')])
   .filter(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1)
-  .map(e => (e.closest('[data-testid]').getAttribute('data-testid') + ': ' + e.textContent.trim()))
+  .map(e => (e.closest('[data-testid]').getAttribute('data-testid') + ': ' + (e.value || e.textContent).trim()))
 """
 
 

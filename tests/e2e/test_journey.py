@@ -16,12 +16,14 @@ import csv
 import re
 import shutil
 import time
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from routing_core.charts import zoomed_range
 from routing_core.datasets import DatasetStore
 from routing_core.registry import Registry
 from routing_core.sample import SampleConfig, sample_csv_bytes
@@ -33,6 +35,11 @@ from tests.e2e.conftest import LAPTOP, VIEWPORT, Server, check_fits, shot, wait_
 FABRICAD = TEST_DATA / "fabricad_preview_plans.csv"
 DRY_RUN = "Dry run: plan only, write no version"
 TRAINING_TIMEOUT = 300_000  # ms; a deadline: the 2,000-item sample trains in ~10 s idle, ~30 s or more on a busy 2-core machine
+# A plant recording hours, with a sparse finish (ACABADO) and a registration date (FECHA_ALTA).
+SPANISH = (b"ARTICULO;OPERACION;SECUENCIA;TIEMPO_H;PESO_KG;ACABADO;FECHA_ALTA\n"
+           b"P-001;SIERRA;10;0,5;1,5;ZINC;2021-03-04\nP-001;TORNO;20;1,25;1,5;ZINC;2021-03-04\n"
+           b"P-002;SIERRA;10;0,25;2;;2022-05-04\nP-002;TORNO;20;2;2;;2022-05-04\n"
+           b"P-003;SIERRA;10;0,75;3;PINTURA;\nP-004;SIERRA;10;1;4,5;;2023-01-02\n")
 HEADINGS = {
     "Start": "Routing Studio",
     "Upload": "Upload routings",
@@ -57,7 +64,8 @@ def go(page: Page, title: str) -> None:
     """Open a page through the sidebar navigation (the session, and its jobs, stay)."""
     nav = page.get_by_test_id("stSidebarNav")
     nav.get_by_role("link").filter(has=page.get_by_text(title, exact=True)).click()
-    expect(page.get_by_role("heading", name=HEADINGS[title], exact=True)).to_be_visible()
+    # a first visit imports the page's modules: on a loaded 2-core machine that passes 5 s
+    expect(page.get_by_role("heading", name=HEADINGS[title], exact=True)).to_be_visible(timeout=30_000)
     wait_idle(page)
     no_exception(page)
 
@@ -114,7 +122,7 @@ def toast(page: Page, text: str | re.Pattern) -> Locator:
 def chart(page: Page, key: str) -> Locator:
     """A Plotly chart by its widget key, once drawn."""
     box = page.locator(f".st-key-{key}")
-    expect(box.locator(".main-svg").first).to_be_visible()
+    expect(box.locator(".main-svg").first).to_be_visible(timeout=20_000)  # Plotly draws after the script
     return box
 
 
@@ -161,6 +169,12 @@ def watch_to_the_end(page: Page, job: Locator, done: str) -> list[int]:
     wait_idle(page)
     no_exception(page)
     return seen
+
+
+def version_label(server: Server, name: str) -> str:
+    """How the version pickers list a version: "v-first — sample, 2026-12-07"."""
+    info = Registry(server.models_dir).get(name)
+    return f"{name} — {info.dataset['name']}, {info.created_at[:10]}"
 
 
 def files_under(folder: Path) -> dict[str, int]:
@@ -280,11 +294,31 @@ def test_analyst_journey(server: Server, page: Page, tmp_path):
     record = DatasetStore(server.data_home).record("fabricad")
     assert record.mapping == FABRICAD_MAP and record.rows == 78
     shot(page, "upload")
-    check_fits(page, "upload")
+    check_fits(page, "upload")  # the mapping selects too: none cut off at 1,024 px
 
-    # --- Dataset: the saved dataset with its missing-rate chart.
+    # --- A plant that records hours (a Spanish export): the dataset remembers the unit.
+    spanish = tmp_path / "rutas_es.csv"
+    spanish.write_bytes(SPANISH)
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(spanish)
+    wait_idle(page)
+    expect(selectbox(page, "Duration unit")).to_have_value("hours")
+    # the same two missing rates the Dataset page shows: ACABADO blank on 3 of 6 rows, on 2 of 4 items
+    page.get_by_text("Missing values per column", exact=True).click()
+    page.get_by_role("textbox", name="Dataset name").fill("rutas-es")
+    page.get_by_role("button", name="Save dataset").click()
+    wait_idle(page)
+    expect(page.get_by_text("Saved as dataset rutas-es (4 items, 6 operations).")).to_be_visible()
+    assert DatasetStore(server.data_home).record("rutas-es").duration_unit == "h"
+
+    # --- Dataset: the hours dataset says its unit and draws its times in hours; then FabriCAD's.
     go(page, "Dataset")
-    expect(selectbox(page, "Dataset")).to_have_value("fabricad")
+    expect(selectbox(page, "Dataset")).to_have_value("rutas-es")
+    expect(metric(page, "Times recorded in")).to_have_text("hours")
+    page.get_by_role("tab", name="Routings and durations").click()
+    wait_idle(page)
+    expect(chart(page, "dataset_duration_chart")).to_contain_text("hours (whiskers p5–p95)")
+    choose(page, "Dataset", "fabricad")
+    page.get_by_role("tab", name="Quality").click()
     expect(metric(page, "Rows")).to_have_text("78")
     expect(metric(page, "Items")).to_have_text("25")
     missing = chart(page, "dataset_missing_chart")
@@ -314,14 +348,18 @@ def test_analyst_journey(server: Server, page: Page, tmp_path):
     # --- Train for real while another training holds the models folder (as `train` on the
     # command line does): the job waits in the queue. Look at the sample's Dataset page, free
     # the folder from there, come back and watch the job run to its end.
+    # The dry run's plan stays on Train: a name typed after it is the one "Train it now" uses.
     go(page, "Train")
     expect(selectbox(page, "Dataset")).to_have_value("sample")
-    expect(page.get_by_role("switch", name=DRY_RUN)).not_to_be_checked()
     with training_slot(server.models_dir):
-        first = start_training(page, "v-first", "Training of version v-first on dataset sample")
+        type_in(page, "textbox", "Version name", "v-first")
+        dry.get_by_role("button", name="Train it now").click()
+        first = job_box(page, "Training of version v-first on dataset sample")
         expect(first).to_contain_text("· pending")
         expect(first.get_by_test_id("stProgress")).to_contain_text("waiting · 0 %")
         go(page, "Dataset")
+        # a small badge on every page says a training is running
+        expect(sidebar.get_by_text(re.compile(r"Training running: v-first · \d+ %"))).to_be_visible()
         expect(selectbox(page, "Dataset")).to_have_value("sample")
         expect(metric(page, "Items")).to_have_text("2,000")
         missing = chart(page, "dataset_missing_chart")
@@ -332,6 +370,13 @@ def test_analyst_journey(server: Server, page: Page, tmp_path):
     seen = watch_to_the_end(page, first, "Version v-first is ready")
     assert seen[-1] == 100 and seen == sorted(seen), seen
     expect(first.get_by_role("link", name="Open v-first in Models")).to_be_visible()
+    assert Registry(server.models_dir).names() == ["v-first"]  # the typed name, not an automatic one
+    # A browser reload keeps the dataset (not the newest, rutas-es) and the finished job's result.
+    page.reload()
+    wait_idle(page)
+    expect(selectbox(page, "Dataset")).to_have_value("sample")
+    expect(job_box(page, "Training of version v-first on dataset sample")).to_contain_text("Version v-first is ready")
+    expect(sidebar.get_by_text(re.compile("Training running"))).to_have_count(0)
 
     # --- Upload from the database: the bundled SQLite connection, item and routing views joined.
     go(page, "Upload")
@@ -377,9 +422,18 @@ def test_analyst_journey(server: Server, page: Page, tmp_path):
     # sure the first tick's rerun is over before the second click lands on a redrawn grid.
     for row, name in ((0, "v-fab"), (2, "v-first")):  # newest first: v-fab, v-second, v-first
         table.click(position={"x": 18, "y": 35 + 17 + 35 * row})
-        expect(selectbox(page, "Version")).to_have_value(name)
+        expect(selectbox(page, "Version")).to_have_value(version_label(server, name))
         wait_idle(page)
     compared = chart(page, "models_compare_chart")
+    # Each panel zoomed to the versions' own values (not 0–1), so a point and a half shows.
+    recorded = {n: Registry(server.models_dir).get(n).metrics for n in ("v-fab", "v-first")}
+    shown = compared.locator(".js-plotly-plot").first.evaluate(
+        "e => [e.layout.yaxis.range, e.layout.yaxis3.range]")
+    for span, key in zip(shown, ("routing_accuracy", "sequence_similarity"), strict=True):
+        values = [recorded[n][key] for n in ("v-fab", "v-first")]
+        assert span == pytest.approx(zoomed_range(values), abs=1e-9), (key, span, values)
+        # the versions' own spread sets the range (two plants' versions may lie far apart)
+        assert span[0] <= min(values) and max(values) <= span[1]
     expect(compared).to_contain_text("Metrics by version")
     expect(compared).to_contain_text("v-first")
     expect(compared).to_contain_text("v-fab")
@@ -399,6 +453,9 @@ def test_analyst_journey(server: Server, page: Page, tmp_path):
     no_exception(page)
     expected = head_to_head(server, labelled, ["v-fab", "v-first"])
     expect(differ).to_have_text(f"Where the first candidates differ: {len(expected)} of 60 items")
+    expect(page.get_by_text(re.compile(
+        r"^(v-first is better than v-fab|v-fab is better than v-first) by \d+\.\d points of routing accuracy, "
+        r"95 % interval \d+\.\d–\d+\.\d\.$|^No difference the items can show in routing accuracy"))).to_be_visible()
     assert len(expected) >= 30  # versions trained on different plants part ways on most items
     if expected:
         with page.expect_download() as download:
@@ -415,7 +472,7 @@ def test_analyst_journey(server: Server, page: Page, tmp_path):
     shot(page, "compare", viewport=LAPTOP)
     check_fits(page, "models")
 
-    choose(page, "Version", "v-first")
+    choose(page, "Version", version_label(server, "v-first"))
     page.get_by_role("button", name="Activate").click()
     expect(toast(page, "v-first is now the active version.")).to_be_visible()
     wait_idle(page)
@@ -424,6 +481,12 @@ def test_analyst_journey(server: Server, page: Page, tmp_path):
     expect(sidebar).to_contain_text("trained on sample")
     expect(metric(page, "Routing accuracy")).to_have_text(re.compile(r"\d+\.\d %"))
     assert Registry(server.models_dir).active() == "v-first"
+    # One figure, one rounding: Details and the sidebar show the same text.
+    stored = Registry(server.models_dir).get("v-first").metrics["routing_accuracy"]
+    figure = f"{(Decimal(repr(stored)) * 100).quantize(Decimal('0.1'), ROUND_HALF_UP)} %"  # half up, as written
+    expect(metric(page, "Routing accuracy")).to_have_text(figure)
+    expect(sidebar).to_contain_text(f"routing accuracy {figure}")
+    # (the versions table is drawn on a canvas; tests/app/test_models.py checks its number is this text)
     shot(page, "models", toasts=True)
 
     # --- Predict one known item: ranked candidate cards, the item's own routing first.
@@ -431,7 +494,7 @@ def test_analyst_journey(server: Server, page: Page, tmp_path):
     routings = ops.groupby("item_code", sort=False)["process_code"].agg(list)
     code = routings.index[1]
     go(page, "Predict")
-    expect(selectbox(page, "Model version")).to_have_value("v-first (active)")
+    expect(selectbox(page, "Model version")).to_have_value(version_label(server, "v-first") + " · active")
     choose(page, "Known item", code, typed=code)
     expect(page.get_by_role("heading", name=f"Candidates for {code}")).to_be_visible()
     # full cards, and low-score alternatives folded into one line each ("#3 · score 0.01 · …")
@@ -521,3 +584,10 @@ def test_analyst_journey(server: Server, page: Page, tmp_path):
     no_exception(page)
     check_fits(page, "cache")
     assert not page.page_errors, page.page_errors
+
+
+def test_the_server_log_has_no_traceback(server: Server):
+    """Runs after the journey on the same server: nothing it did left a traceback in the log (a
+    recovered error is still one an operator has to read)."""
+    log = server.log.read_text(errors="replace")
+    assert "Traceback" not in log, log[log.index("Traceback") - 200:][:3000]

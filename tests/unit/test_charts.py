@@ -36,7 +36,7 @@ def test_missing_rate_worst_first_every_column(fabricad_stats):
 def test_missing_rate_ties_by_name_and_text():
     fig = charts.missing_rate_chart({"b": 0.0, "a": 0.0, "c": 0.25})
     assert list(fig.data[0].y) == ["c", "a", "b"]
-    assert list(fig.data[0].text) == ["25.0%", "0.0%", "0.0%"]
+    assert list(fig.data[0].text) == ["25.0 %", "0.0 %", "0.0 %"]
 
 
 def test_routing_length_sorted_numerically():
@@ -110,11 +110,15 @@ def test_metrics_comparison_panels_and_baseline():
          "baseline": {"routing_accuracy": 0.55}, "baseline_name": "best_attribute"},
     ]
     fig = charts.metrics_comparison_chart(rows, ["routing_accuracy", "f1_weighted"], {"f1_weighted": "F1"})
-    assert len(fig.data) == 4  # bar + baseline per metric
+    assert len(fig.data) == 4  # dots + baseline per metric
     acc_bar, acc_base, f1_bar, f1_base = fig.data
     assert list(acc_bar.x) == ["v1", "v2"] and list(acc_bar.y) == [0.8, 0.6]
-    assert list(acc_base.y) == [0.5, 0.55] and list(acc_base.customdata) == ["most_frequent", "best_attribute"]
-    assert list(f1_bar.y) == [0.9, None] and list(f1_base.y) == [0.7, None]
+    assert list(acc_base.y) == [0.5, 0.55]
+    assert [list(c) for c in acc_base.customdata] == [["most_frequent", 0.5], ["best_attribute", 0.55]]
+    assert list(f1_bar.y) == [0.9, None]
+    # F1's panel spans 0.88–0.92 around its one value: the 0.7 baseline sits on the edge, pointing down
+    assert f1_base.y[0] == pytest.approx(0.88) and f1_base.y[1] is None
+    assert f1_base.marker.symbol[0] == "triangle-down" and f1_base.customdata[0][1] == 0.7
     assert [a.text for a in fig.layout.annotations] == ["routing_accuracy", "F1"]
     assert acc_bar.showlegend and not f1_bar.showlegend
     # one colour for the baseline marks of every panel, as the single legend entry says
@@ -163,3 +167,43 @@ def test_paired_difference_chart_intervals():
     (dots,) = fig.data
     assert list(dots.x) == [1.2]
     assert list(dots.error_x.array) == pytest.approx([1.8]) and list(dots.error_x.arrayminus) == pytest.approx([1.7])
+
+
+def test_metrics_comparison_zooms_past_a_far_baseline():
+    # Two versions 1.6 points apart, their baselines far below: the axis spans the versions'
+    # values, the baselines sit on the lower edge as triangles, their hover keeps the value.
+    rows = [{"version": "a", "values": {"m": 0.906}, "baseline": {"m": 0.35}, "baseline_name": "most_frequent"},
+            {"version": "b", "values": {"m": 0.922}, "baseline": {"m": 0.40}, "baseline_name": "most_frequent"}]
+    fig = charts.metrics_comparison_chart(rows, ["m"])
+    low, high = fig.layout.yaxis.range
+    assert low == pytest.approx(0.886) and high == pytest.approx(0.942)  # 0.906 − 0.02, 0.922 + 0.02
+    assert (0.922 - 0.906) / (high - low) > 0.25  # the difference fills over a quarter of the panel
+    dots, base = fig.data
+    assert dots.mode == "markers+text" and dots.type == "scatter"  # dots: no bar from a cut-off axis
+    assert list(base.y) == [pytest.approx(0.886)] * 2
+    assert list(base.marker.symbol) == ["triangle-down", "triangle-down"]
+    assert [c[1] for c in base.customdata] == [0.35, 0.40]
+
+
+def test_durations_drawn_in_the_plants_unit():
+    steps = [{"seq": 10, "process_code": "SAW", "duration_min": 90.0, "duration_low": 60.0, "duration_high": 120.0},
+             {"seq": 20, "process_code": "MILL", "duration_min": 30.0, "duration_low": None, "duration_high": None}]
+    fig = charts.step_timeline_chart(steps, unit="h")
+    bars, ranges = fig.data
+    assert list(bars.x) == [1.5, 0.5] and list(bars.base) == [0.0, 1.5]
+    assert list(ranges.x) == [1.0, 2.0, None]
+    assert fig.layout.xaxis.title.text == "hours from start"
+    assert bars.customdata[0] == "1.5 h (range 1.0–2.0)"
+    box = charts.duration_summary_chart(
+        {"per operation": {"p5": 6, "p25": 12, "median": 30, "p75": 60, "p95": 120, "mean": 40}}, unit="h")
+    assert box.data[0].median == (0.5,) and box.data[0].upperfence == (2.0,)
+    assert box.layout.xaxis.title.text.startswith("hours")
+    per = charts.duration_by_process_chart({"SAW": {"count": 3, "median": 120, "min": 60, "max": 180}}, unit="s")
+    assert list(per.data[0].x) == [7200.0] and per.layout.xaxis.title.text.startswith("seconds")
+
+
+def test_toolbar_stands_beside_the_plot_never_over_the_title():
+    fig = charts.step_timeline_chart([{"seq": 1, "process_code": "X", "duration_min": 1.0}],
+                                     title="Candidate 1: steps")
+    assert fig.layout.modebar.orientation == "v"
+    assert charts.missing_rate_chart({"a": 0.1}).layout.modebar.orientation == "v"

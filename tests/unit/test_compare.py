@@ -190,3 +190,17 @@ def test_split_differences_name_what_is_not_like_for_like():
     assert split_differences(data) == ["They were trained on different datasets: a on d; b on e."]
     changed = [info("a", "d", "x", 0.2, 1), info("b", "d", "z", 0.2, 1)]  # same name, other content
     assert split_differences(changed)[0].startswith("They were trained on different datasets")
+
+
+def test_verdict_says_who_is_better_or_that_the_items_cannot_tell():
+    from routing_core.compare import verdict
+
+    assert verdict("A", "B", 1.6, 0.4, 2.8) == (
+        "B is better than A by 1.6 points of routing accuracy, 95 % interval 0.4–2.8.")
+    # B worse: A is better, the interval turned round
+    assert verdict("A", "B", -2.0, -3.5, -0.5) == (
+        "A is better than B by 2.0 points of routing accuracy, 95 % interval 0.5–3.5.")
+    assert verdict("A", "B", -0.2, -1.0, 0.5) == (
+        "No difference the items can show in routing accuracy between B and A "
+        "(-0.2 points, 95 % interval -1.0 to +0.5).")
+    assert verdict("A", "B", 0.0, 0.0, 0.0).startswith("No difference the items can show")

@@ -87,4 +87,4 @@ def test_item_attribute_missing_rate_counts_items_not_rows():
     s = compute_stats(load_dataset(io.BytesIO(data)))
     assert s["item_attributes"] == ["material"]
     assert s["missing_rate"]["material"] == 1 / 4  # one item of four, not 4 rows of 7
-    assert "material: 25.0% missing" in s["alerts"]
+    assert "material: 25.0 % of items missing" in s["alerts"]
