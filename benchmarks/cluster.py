@@ -34,6 +34,7 @@ WORKER_MEMORY = "3GB"
 
 
 def build(folder: Path, train_items: int, predict_items: int, jobs: int, model_items: int):
+    from routing_core.access import local_user
     from routing_core.datasets import DatasetStore, load_dataset, read_items
     from routing_core.registry import Registry
     from routing_core.sample import SampleConfig, sample_csv_bytes
@@ -43,14 +44,15 @@ def build(folder: Path, train_items: int, predict_items: int, jobs: int, model_i
     store = DatasetStore(home)
     for i in range(jobs):
         store.save(f"d{i}", load_dataset(sample_csv_bytes(SampleConfig(n_items=train_items, seed=100 + i)),
-                                         name=f"d{i}.csv"))
-    store.save("m", load_dataset(sample_csv_bytes(SampleConfig(n_items=model_items, seed=99)), name="m.csv"))
-    run_training(TrainRequest("m", version="model"), models, home)
+                                         name=f"d{i}.csv"), user=local_user())
+    store.save("m", load_dataset(sample_csv_bytes(SampleConfig(n_items=model_items, seed=99)), name="m.csv"), user=local_user())
+    run_training(TrainRequest("m", version="model"), models, home, user=local_user())
     items = read_items(sample_csv_bytes(SampleConfig(n_items=predict_items, seed=7)), name="items.csv")
     return home, models, Registry(models).load_model("model"), items
 
 
 def trainings(address: str, home: Path, models: Path, jobs: int, tag: str) -> float:
+    from routing_core.access import local_user
     from routing_core.engine import Jobs
     from routing_core.jobs import FINAL_STATES
     from routing_core.training import TrainRequest
@@ -58,7 +60,7 @@ def trainings(address: str, home: Path, models: Path, jobs: int, tag: str) -> fl
     os.environ["ROUTING_SCHEDULER"] = address
     manager = Jobs(models, home)
     started = time.perf_counter()
-    ids = [manager.submit(TrainRequest(f"d{i}", version=f"{tag}-{i}")) for i in range(jobs)]
+    ids = [manager.submit(TrainRequest(f"d{i}", version=f"{tag}-{i}"), user=local_user()) for i in range(jobs)]
     while True:
         records = [manager.get(j) for j in ids]
         if all(r["state"] in FINAL_STATES for r in records):

@@ -208,7 +208,7 @@ def _train(args: argparse.Namespace) -> int:
             from routing_core.engine import train_and_wait
 
             print_json(train_and_wait(registry.root, data_home_of(args), request,
-                                      progress=progress if args.progress else None))
+                                      progress=progress if args.progress else None, user=local_user()))
             return 0
 
         def waiting() -> None:

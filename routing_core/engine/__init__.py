@@ -66,11 +66,12 @@ class Jobs(JobManager):
         return super()._why_dead(record)
 
 
-def train_and_wait(models_dir, data_home, request, progress=None, poll_sec: float = 0.5) -> dict:
+def train_and_wait(models_dir, data_home, request, progress=None, poll_sec: float = 0.5, *, user) -> dict:
     """Submit a training to the cluster as a job and wait for its end (the command line's `train`);
-    returns its result, raises UserError when it fails or is cancelled. Ctrl-C cancels it."""
+    returns its result, raises UserError when it fails or is cancelled. Ctrl-C cancels it. `user`
+    submits (and cancels) it, as on the Train page."""
     manager = Jobs(models_dir, data_home)
-    job_id = manager.submit(request)
+    job_id = manager.submit(request, user=user)
     shown = None
     try:
         while True:
@@ -84,7 +85,7 @@ def train_and_wait(models_dir, data_home, request, progress=None, poll_sec: floa
                 break
             time.sleep(poll_sec)
     except KeyboardInterrupt:
-        manager.cancel(job_id)
+        manager.cancel(job_id, user=user)
         raise
     if record["state"] != "completed":
         raise UserError(f"The training on the cluster {record['state']}: "

@@ -9,6 +9,7 @@ from routing_core.datasets import DatasetStore
 from routing_core.registry import Registry
 from tests.app.conftest import open_app, texts
 from tests.app.test_auth import roles, session  # noqa: F401  (the roles fixture)
+from tests.conftest import ADMIN
 
 PREDICT, ACCEPTED, MODELS = "pages/5_Predict.py", "pages/8_Accepted.py", "pages/4_Models.py"
 
@@ -25,7 +26,7 @@ def known_item(data_home):
 
 
 def test_predict_editor_edits_and_accepts_a_candidate(trained, data_home, models_dir):
-    Registry(models_dir).activate(trained[0])
+    Registry(models_dir).activate(trained[0], user=ADMIN)
     code, rows = known_item(data_home)
     truth = rows["process_code"].tolist()
     at = open_app(PREDICT)

@@ -16,7 +16,7 @@ from routing_core.training import TrainRequest, run_training
 from tests.app.conftest import open_app, texts
 from tests.app.test_models import MODELS, frame_with, select_rows
 from tests.app.test_predict import PREDICT
-from tests.conftest import FABRICAD
+from tests.conftest import ADMIN, FABRICAD
 from tests.exports import spanish_export, write
 
 VERSIONS = ("v-es-a", "v-es-b")
@@ -28,10 +28,10 @@ def spanish_folders(tmp_path_factory):
     data, models = root / "data", root / "models"
     frame = spanish_export(items=160, seed=3)
     raw = read_table(write(frame, root / "export_es.csv"))
-    DatasetStore(data).save("es", normalise(raw, decide_mapping(raw.frame).mapping))
+    DatasetStore(data).save("es", normalise(raw, decide_mapping(raw.frame).mapping), user=ADMIN)
     for seed, version in enumerate(VERSIONS, start=1):
-        run_training(TrainRequest("es", version=version, seed=seed), models, data)
-    Registry(models).activate(VERSIONS[0])
+        run_training(TrainRequest("es", version=version, seed=seed), models, data, user=ADMIN)
+    Registry(models).activate(VERSIONS[0], user=ADMIN)
     return data, models, frame
 
 

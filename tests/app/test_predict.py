@@ -167,9 +167,9 @@ def test_a_date_attribute_of_a_new_item_is_filled_with_today(data_home, models_d
     codes = sorted(frame["item_code"].unique())
     frame["valid_from"] = frame["item_code"].map({c: f"{1 + i % 28:02d}.{1 + i // 28:02d}.2023"
                                                   for i, c in enumerate(codes)})
-    DatasetStore(data_home).save("dated", load_dataset(frame.to_csv(index=False).encode(), name="dated.csv"))
-    run_training(TrainRequest("dated", version="v-dated"), models_dir, data_home)
-    Registry(models_dir).activate("v-dated")
+    DatasetStore(data_home).save("dated", load_dataset(frame.to_csv(index=False).encode(), name="dated.csv"), user=ADMIN)
+    run_training(TrainRequest("dated", version="v-dated"), models_dir, data_home, user=ADMIN)
+    Registry(models_dir).activate("v-dated", user=ADMIN)
     assert "valid_from" in Registry(models_dir).load_model("v-dated").item_attributes_
     at = open_app(PREDICT)
     at.radio(key="predict_mode").set_value("Type its attributes").run()

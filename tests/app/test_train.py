@@ -129,7 +129,7 @@ def test_a_dated_dataset_can_hold_out_its_newest_items(data_home, models_dir):
     codes = sorted(frame["item_code"].unique())
     frame["valid_from"] = frame["item_code"].map(
         {c: f"{1 + i % 28:02d}.{1 + i // 28:02d}.2024" for i, c in enumerate(codes)})  # day first
-    DatasetStore(data_home).save("dated", load_dataset(frame.to_csv(index=False).encode(), name="dated.csv"))
+    DatasetStore(data_home).save("dated", load_dataset(frame.to_csv(index=False).encode(), name="dated.csv"), user=ADMIN)
     at = open_app(TRAIN)
     at.selectbox(key="train_dataset").set_value("dated").run()
     options = at.radio(key="train_split").options

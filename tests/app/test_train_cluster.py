@@ -13,6 +13,7 @@ from routing_core.sample import SampleConfig, sample_csv_bytes
 from routing_core.training import TrainRequest
 from tests.app.conftest import open_app, run_until, texts
 from tests.cluster import running_cluster
+from tests.conftest import ADMIN
 
 TRAIN = "pages/3_Train.py"
 WORKER_LABELS = {"w1 at 127.0.0.1", "w2 at 127.0.0.1"}
@@ -33,9 +34,9 @@ def test_the_page_shows_where_each_job_runs_its_progress_and_the_queue(cluster, 
     monkeypatch.setenv("ROUTING_SCHEDULER", cluster.address)
     # Two trainings long enough to hold both workers while the page is looked at; cancelled below.
     DatasetStore(data_home).save("long", load_dataset(sample_csv_bytes(SampleConfig(n_items=700, seed=5)),
-                                                      name="long.csv"))
+                                                      name="long.csv"), user=ADMIN)
     manager = Jobs(models_dir, data_home)
-    busy = [manager.submit(TrainRequest("long", version=f"busy-{i}")) for i in (1, 2)]
+    busy = [manager.submit(TrainRequest("long", version=f"busy-{i}"), user=ADMIN) for i in (1, 2)]
     deadline = time.monotonic() + 60
     while not all(manager.get(j)["state"] == "running" for j in busy):  # both workers taken
         assert time.monotonic() < deadline, [manager.get(j) for j in busy]
@@ -54,7 +55,7 @@ def test_the_page_shows_where_each_job_runs_its_progress_and_the_queue(cluster, 
     assert running == WORKER_LABELS, captions
 
     for job_id in busy:  # frees the workers: ours starts on one of them
-        manager.cancel(job_id)
+        manager.cancel(job_id, user=ADMIN)
     run_until(at, lambda a: manager.get(mine)["state"] == "running" and any(
         b.startswith("fit · ") for b in bars(a)), timeout=90, every=0.2)
     where = manager.get(mine)["worker"]

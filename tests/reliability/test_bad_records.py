@@ -25,6 +25,7 @@ from routing_core.registry import Registry
 from routing_core.sample import SampleConfig, sample_csv_bytes
 from routing_core.training import TrainRequest, run_training
 from tests.app.conftest import APP, TIMEOUT
+from tests.conftest import ADMIN
 from ui.nav import PAGES
 
 EXAMPLES = int(os.environ.get("FUZZ_RECORD_EXAMPLES", "6"))
@@ -55,10 +56,10 @@ def template(tmp_path_factory) -> Path:
     """A data home with a dataset, a models folder with an active version and two finished jobs."""
     root = tmp_path_factory.mktemp("records")
     data, models = root / "data", root / "models"
-    DatasetStore(data).save("sample", load_dataset(sample_csv_bytes(SampleConfig(n_items=300)), name="s.csv"))
+    DatasetStore(data).save("sample", load_dataset(sample_csv_bytes(SampleConfig(n_items=300)), name="s.csv"), user=ADMIN)
     DatasetStore(data).stats("sample")
-    run_training(TrainRequest("sample", version="v1"), models, data)
-    Registry(models, activity=ActivityLog(data)).activate("v1")
+    run_training(TrainRequest("sample", version="v1"), models, data, user=ADMIN)
+    Registry(models, activity=ActivityLog(data)).activate("v1", user=ADMIN)
     jobs = models / ".jobs"
     jobs.mkdir()
     for job_id, dry in ((DONE_JOB, False), (PLAN_JOB, True)):

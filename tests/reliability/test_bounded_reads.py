@@ -19,7 +19,7 @@ from routing_core.datasets import DatasetStore, load_dataset
 from routing_core.errors import UserError
 from routing_core.sample import SampleConfig, sample_csv_bytes
 from routing_core.statefile import BrokenState
-from tests.conftest import ROOT
+from tests.conftest import ADMIN, ROOT
 
 PROBE = r"""
 import json, sys, time
@@ -129,8 +129,8 @@ def test_a_fifo_given_as_a_file_is_refused_without_waiting_for_a_writer(tmp_path
 
 def test_a_stored_dataset_whose_ops_became_a_bomb_is_broken_not_read(tmp_path, monkeypatch):
     store = DatasetStore(tmp_path / "data")
-    store.save("kept", load_dataset(sample_csv_bytes(SampleConfig(n_items=20)), name="s.csv"))
-    store.save("swapped", load_dataset(sample_csv_bytes(SampleConfig(n_items=30)), name="t.csv"))
+    store.save("kept", load_dataset(sample_csv_bytes(SampleConfig(n_items=20)), name="s.csv"), user=ADMIN)
+    store.save("swapped", load_dataset(sample_csv_bytes(SampleConfig(n_items=30)), name="t.csv"), user=ADMIN)
     ops = tmp_path / "data" / "datasets" / "swapped" / "ops.parquet"
     unique_strings(ops, rows=100_000)
     got = probe("stored", str(tmp_path / "data"), "swapped", env={"ROUTING_MAX_DECODED_BYTES": str(32 << 20)})
@@ -144,7 +144,7 @@ def test_a_stored_dataset_whose_ops_became_a_bomb_is_broken_not_read(tmp_path, m
 
 def test_a_stored_dataset_without_its_code_columns_is_broken(tmp_path):
     store = DatasetStore(tmp_path / "data")
-    store.save("d", load_dataset(sample_csv_bytes(SampleConfig(n_items=20)), name="s.csv"))
+    store.save("d", load_dataset(sample_csv_bytes(SampleConfig(n_items=20)), name="s.csv"), user=ADMIN)
     ops = tmp_path / "data" / "datasets" / "d" / "ops.parquet"
     frame = DatasetStore(tmp_path / "data").load("d").ops.drop(columns=["process_code"])
     frame.to_parquet(ops, index=False)
@@ -154,7 +154,7 @@ def test_a_stored_dataset_without_its_code_columns_is_broken(tmp_path):
 
 def test_a_symlinked_ops_file_is_not_followed(tmp_path):
     store = DatasetStore(tmp_path / "data")
-    store.save("d", load_dataset(sample_csv_bytes(SampleConfig(n_items=20)), name="s.csv"))
+    store.save("d", load_dataset(sample_csv_bytes(SampleConfig(n_items=20)), name="s.csv"), user=ADMIN)
     ops = tmp_path / "data" / "datasets" / "d" / "ops.parquet"
     shutil.move(ops, tmp_path / "elsewhere.parquet")
     ops.symlink_to(tmp_path / "elsewhere.parquet")

@@ -20,6 +20,7 @@ from routing_core.registry import Registry
 from routing_core.sample import SampleConfig, sample_csv_bytes
 from routing_core.training import TrainRequest, run_training
 from tests.cluster import WORKERS, running_cluster
+from tests.conftest import ADMIN
 
 FINAL = {"completed", "failed", "cancelled"}
 
@@ -36,7 +37,7 @@ def shared(tmp_path_factory):
     home = tmp_path_factory.mktemp("shared") / "data"
     store = DatasetStore(home)
     for name, items, seed in (("one", 150, 1), ("two", 150, 2), ("long", 700, 3)):
-        store.save(name, load_dataset(sample_csv_bytes(SampleConfig(n_items=items, seed=seed)), name=f"{name}.csv"))
+        store.save(name, load_dataset(sample_csv_bytes(SampleConfig(n_items=items, seed=seed)), name=f"{name}.csv"), user=ADMIN)
     return home
 
 
@@ -61,8 +62,8 @@ def visible(models) -> list[str]:
 
 
 def test_two_trainings_run_at_once_on_two_workers(manager, cluster):
-    first = manager.submit(TrainRequest(dataset="one", version="a"))
-    second = manager.submit(TrainRequest(dataset="two", version="b"))
+    first = manager.submit(TrainRequest(dataset="one", version="a"), user=ADMIN)
+    second = manager.submit(TrainRequest(dataset="two", version="b"), user=ADMIN)
     a, b = (wait(manager, j, FINAL) for j in (first, second))
     assert (a["state"], b["state"]) == ("completed", "completed"), (a, b)
     # one per worker, side by side: each started before the other ended
@@ -84,7 +85,7 @@ def test_two_trainings_run_at_once_on_two_workers(manager, cluster):
 
 
 def test_a_worker_killed_mid_training_the_job_finishes_on_another(manager, cluster):
-    job = manager.submit(TrainRequest(dataset="long", version="survivor"))
+    job = manager.submit(TrainRequest(dataset="long", version="survivor"), user=ADMIN)
     record = wait(manager, job, {"running"}, until=lambda r: r.get("stage") in ("fit", "evaluate"))
     killed, where = record["pid"], record["worker"]
     os.kill(killed, signal.SIGKILL)
@@ -99,10 +100,10 @@ def test_a_worker_killed_mid_training_the_job_finishes_on_another(manager, clust
 
 
 def test_cancel_stops_a_running_training_within_seconds(manager):
-    job = manager.submit(TrainRequest(dataset="long", version="stopped"))
+    job = manager.submit(TrainRequest(dataset="long", version="stopped"), user=ADMIN)
     wait(manager, job, {"running"}, until=lambda r: r.get("stage") in ("features", "fit"))
     asked = time.monotonic()
-    manager.cancel(job)
+    manager.cancel(job, user=ADMIN)
     record = wait(manager, job, FINAL, timeout=30)
     took = time.monotonic() - asked
     me = local_user().name
@@ -113,14 +114,14 @@ def test_cancel_stops_a_running_training_within_seconds(manager):
 
 
 def test_a_pending_job_shows_its_place_and_a_cancel_takes_it_out_of_the_queue(manager):
-    jobs = [manager.submit(TrainRequest(dataset="long", version=f"q{i}")) for i in range(3)]
+    jobs = [manager.submit(TrainRequest(dataset="long", version=f"q{i}"), user=ADMIN) for i in range(3)]
     running = [wait(manager, j, {"running"}) for j in jobs[:2]]
     assert {r["worker"] for r in running} == {f"{w} at 127.0.0.1" for w in WORKERS}
     waiting = manager.get(jobs[2])
     assert waiting["state"] == "pending" and waiting.get("worker") is None
     assert manager.queue_position(jobs[2])[0] == 1
     for job_id in reversed(jobs):
-        manager.cancel(job_id)
+        manager.cancel(job_id, user=ADMIN)
     assert manager.get(jobs[2])["state"] == "cancelled"
     for job_id in jobs:
         assert wait(manager, job_id, FINAL, timeout=30)["state"] == "cancelled"
@@ -128,7 +129,7 @@ def test_a_pending_job_shows_its_place_and_a_cancel_takes_it_out_of_the_queue(ma
 
 
 def test_batch_prediction_on_the_cluster_equals_the_local_one(cluster, shared, tmp_path):
-    run_training(TrainRequest(dataset="one", version="p"), tmp_path, shared)
+    run_training(TrainRequest(dataset="one", version="p"), tmp_path, shared, user=ADMIN)
     model = Registry(tmp_path).load_model("p")
     # Prediction batches of 50 items (instead of 2,000), so that a small file makes several partitions.
     model.config_ = replace(model.config_, candidates=replace(model.config_.candidates, batch=50))
@@ -150,7 +151,7 @@ def test_a_training_past_its_workers_memory_limit_fails_saying_so_and_the_other_
     with running_cluster(tmp_path / "small", limits={"w1": "1GB", "w2": "420MB"}) as small:
         monkeypatch.setenv("ROUTING_SCHEDULER", small.address)
         manager = Jobs(tmp_path / "models", shared)
-        jobs = [manager.submit(TrainRequest(dataset=name, version=name)) for name in ("one", "two")]
+        jobs = [manager.submit(TrainRequest(dataset=name, version=name), user=ADMIN) for name in ("one", "two")]
         records = {r["worker"]: r for r in (wait(manager, j, FINAL) for j in jobs)}
     assert set(records) == {"w1 at 127.0.0.1", "w2 at 127.0.0.1"}, records
     failed, done = records["w2 at 127.0.0.1"], records["w1 at 127.0.0.1"]

@@ -9,7 +9,7 @@ import pytest
 
 from routing_core.datasets import DatasetStore, load_dataset, read_table
 from routing_core.errors import UserError
-from tests.conftest import ROOT
+from tests.conftest import ADMIN, ROOT
 
 DATA = ROOT / "tests" / "data"
 HEADER = "item_code,process_code,seq,duration_min\n"
@@ -46,7 +46,7 @@ def test_utf8_with_one_bad_byte_stays_utf8_and_says_where(tmp_path, where):
 def test_a_stored_damaged_file_keeps_its_true_text(tmp_path):
     broken, _ = damage(korean_rows(50_000), 600_000)
     store = DatasetStore(tmp_path / "data")
-    record, _ = store.save("d", load_dataset(broken, name="damaged.csv"))
+    record, _ = store.save("d", load_dataset(broken, name="damaged.csv"), user=ADMIN)
     assert "절단" in set(store.load("d").ops["process_code"])
     assert any("not valid UTF-8" in w for w in record.warnings)
 

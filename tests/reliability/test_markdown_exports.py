@@ -18,6 +18,7 @@ from routing_core.registry import Registry
 from routing_core.sample import SampleConfig, generate
 from routing_core.training import TrainRequest, run_training
 from tests.app.conftest import open_app
+from tests.conftest import ADMIN
 from ui.nav import PAGES
 
 BEACON = "![b](http://127.0.0.1:9/beacon.png)"
@@ -63,9 +64,9 @@ def markup_folders(tmp_path_factory):
     ops["process_code"] = ops["process_code"].replace({processes[1]: BEACON, processes[2]: LINK,
                                                        processes[3]: IMG, processes[0]: "X;=1+2;"})
     ops = ops.rename(columns={"material": LINK})
-    DatasetStore(home).save("markup", load_dataset(ops.to_csv(index=False).encode(), name=f"{LINK}.csv"))
-    run_training(TrainRequest("markup", version="markup-v1"), models, home)
-    Registry(models).activate("markup-v1")
+    DatasetStore(home).save("markup", load_dataset(ops.to_csv(index=False).encode(), name=f"{LINK}.csv"), user=ADMIN)
+    run_training(TrainRequest("markup", version="markup-v1"), models, home, user=ADMIN)
+    Registry(models).activate("markup-v1", user=ADMIN)
     return home, models
 
 

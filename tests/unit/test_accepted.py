@@ -26,6 +26,7 @@ from routing_core.access import Forbidden, User
 from routing_core.activity import ACCEPT_ROUTING, ActivityLog
 from routing_core.errors import UserError
 from routing_core.statefile import BrokenState
+from tests.conftest import ADMIN
 
 ANA = User("ana", "analyst")
 VIC = User("vic", "viewer")
@@ -268,7 +269,7 @@ def test_a_version_trained_with_accepted_routings_records_how_many(tmp_path):
     assert merged[merged["item_code"] == "BRAND-NEW"]["duration_min"].tolist() == [2, 1]
     assert "TAKEN-BACK" not in set(merged["item_code"]) and "unheard_of" not in merged.columns
     assert record.items == base["item_code"].nunique() + 1
-    run_training(TrainRequest("base-accepted", version="v-acc", refit=False), models, home)
+    run_training(TrainRequest("base-accepted", version="v-acc", refit=False), models, home, user=ADMIN)
     assert Registry(models).get("v-acc").dataset["accepted_routings"] == 2
 
 

@@ -13,6 +13,7 @@ from routing_core.cli import main
 from routing_core.datasets import DatasetStore, load_dataset
 from routing_core.sample import SampleConfig, sample_csv_bytes
 from routing_core.training import TrainRequest, run_training
+from tests.conftest import ADMIN
 
 ROUTINGS = """Teil;Arbeitsgang;Nr;Dauer [min];work_center;Werkstoff
 P-1;SAW;1;3;S1;S45C
@@ -58,8 +59,8 @@ def test_accept_a_file_then_list_and_export(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("trained")
-    DatasetStore(root / "data").save("s", load_dataset(sample_csv_bytes(SampleConfig(n_items=100)), name="s.csv"))
-    run_training(TrainRequest("s", version="v1", refit=False), root / "models", root / "data")
+    DatasetStore(root / "data").save("s", load_dataset(sample_csv_bytes(SampleConfig(n_items=100)), name="s.csv"), user=ADMIN)
+    run_training(TrainRequest("s", version="v1", refit=False), root / "models", root / "data", user=ADMIN)
     return root
 
 

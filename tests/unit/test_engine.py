@@ -15,6 +15,7 @@ from routing_core.engine.batch import partitions
 from routing_core.errors import UserError
 from routing_core.sample import SampleConfig, sample_csv_bytes
 from routing_core.training import TrainRequest
+from tests.conftest import ADMIN
 
 
 def test_the_scheduler_setting_is_an_address_or_nothing(monkeypatch):
@@ -32,11 +33,11 @@ def test_the_scheduler_setting_is_an_address_or_nothing(monkeypatch):
 
 def test_a_broken_scheduler_setting_refuses_the_job_and_stores_nothing(tmp_path, monkeypatch):
     home = tmp_path / "data"
-    DatasetStore(home).save("s", load_dataset(sample_csv_bytes(SampleConfig(n_items=30, seed=1)), name="s.csv"))
+    DatasetStore(home).save("s", load_dataset(sample_csv_bytes(SampleConfig(n_items=30, seed=1)), name="s.csv"), user=ADMIN)
     monkeypatch.setenv("ROUTING_SCHEDULER", "sched.plant.example:8786")
     jobs = Jobs(tmp_path / "models", home)
     with pytest.raises(UserError, match="ROUTING_SCHEDULER='sched.plant.example:8786' is not a Dask scheduler"):
-        jobs.submit(TrainRequest("s", version="v1"))
+        jobs.submit(TrainRequest("s", version="v1"), user=ADMIN)
     assert jobs.list() == [] and not (tmp_path / "models" / "v1").exists()
 
 
@@ -55,17 +56,17 @@ def test_partitions_are_whole_prediction_batches_in_file_order():
 
 def test_an_unreachable_scheduler_fails_the_job_saying_so(tmp_path, monkeypatch):
     home = tmp_path / "data"
-    DatasetStore(home).save("s", load_dataset(sample_csv_bytes(SampleConfig(n_items=30, seed=1)), name="s.csv"))
+    DatasetStore(home).save("s", load_dataset(sample_csv_bytes(SampleConfig(n_items=30, seed=1)), name="s.csv"), user=ADMIN)
     with socket.socket() as s:  # a port nothing listens on once this is closed
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv("ROUTING_SCHEDULER", f"tcp://127.0.0.1:{port}")
     jobs = Jobs(tmp_path / "models", home)
     with pytest.raises(UserError, match=f"The Dask scheduler at tcp://127.0.0.1:{port} cannot be reached"):
-        jobs.submit(TrainRequest("s", version="v1"))
+        jobs.submit(TrainRequest("s", version="v1"), user=ADMIN)
     [job] = jobs.list()
     assert job["state"] == "failed" and job["error"].startswith("The Dask scheduler at ")
     asked = time.monotonic()  # the next one is told at once, not after another connection timeout
     with pytest.raises(UserError, match="cannot be reached"):
-        jobs.submit(TrainRequest("s", version="v2"))
+        jobs.submit(TrainRequest("s", version="v2"), user=ADMIN)
     assert time.monotonic() - asked < 3

@@ -14,6 +14,7 @@ from routing_core.holdout import column_dates, date_columns, describe_split, spl
 from routing_core.manifest import METRICS_FILE
 from routing_core.sample import SampleConfig, sample_csv_bytes
 from routing_core.training import TrainRequest, check_request, run_training
+from tests.conftest import ADMIN
 
 
 def _ops(dates: dict[str, object]) -> pd.DataFrame:
@@ -75,9 +76,9 @@ def test_training_holds_out_the_newest_items_and_records_it(tmp_path):
                for i, c in enumerate(codes)}
     frame["created"] = frame["item_code"].map(created)
     home = tmp_path / "data"
-    DatasetStore(home).save("dated", normalise(read_table(frame.to_csv(index=False).encode(), name="d.csv")))
+    DatasetStore(home).save("dated", normalise(read_table(frame.to_csv(index=False).encode(), name="d.csv")), user=ADMIN)
     summary = run_training(TrainRequest(dataset="dated", version="t1", split="newest", date_column="created",
-                                        refit=False), tmp_path / "models", home)
+                                        refit=False), tmp_path / "models", home, user=ADMIN)
     assert summary["test_items"] == 24 and summary["train_items"] == 96
     metrics = json.loads((tmp_path / "models" / "t1" / METRICS_FILE).read_text())
     assert metrics["split"]["kind"] == "newest" and metrics["split"]["date_column"] == "created"
@@ -86,7 +87,7 @@ def test_training_holds_out_the_newest_items_and_records_it(tmp_path):
     assert training_items(ops, 0.2, 42, False, metrics["split"]) == set(codes[:96])
     with pytest.raises(UserError, match="no item attribute 'built'"):
         run_training(TrainRequest(dataset="dated", version="t2", split="newest", date_column="built"),
-                     tmp_path / "models", home)
+                     tmp_path / "models", home, user=ADMIN)
 
 
 def test_today_is_written_as_the_column_writes_dates():

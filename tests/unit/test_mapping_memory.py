@@ -11,6 +11,7 @@ from routing_core import mapping_memory
 from routing_core.datasets import DatasetStore, normalise, read_table
 from routing_core.datasets.batch import read_batch
 from routing_core.errors import UserError
+from tests.conftest import ADMIN
 
 
 def test_remembered_for_the_same_set_of_headers_in_any_order(tmp_path):
@@ -38,7 +39,7 @@ def test_saving_a_dataset_remembers_its_mapping(tmp_path):
     csv = b"Teil;Arbeitsfolge;Kennzeichen;Gewicht\nP1;10;SAW;2\nP1;20;MILL;2\nP2;10;SAW;3\n"
     raw = read_table(io.BytesIO(csv), name="x.csv")
     explicit = {"Teil": "item_code", "Kennzeichen": "process_code", "Arbeitsfolge": "seq"}
-    DatasetStore(tmp_path).save("x", normalise(raw, explicit))
+    DatasetStore(tmp_path).save("x", normalise(raw, explicit), user=ADMIN)
     recalled, _ = mapping_memory.recall(tmp_path, raw.frame.columns)
     assert normalise(raw, recalled).mapping == normalise(raw, explicit).mapping
 

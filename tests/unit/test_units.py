@@ -8,6 +8,7 @@ import pytest
 from routing_core import units
 from routing_core.datasets import DatasetStore, load_dataset
 from routing_core.errors import UserError
+from tests.conftest import ADMIN
 
 HOURS = (b"ARTICULO;OPERACION;SECUENCIA;TIEMPO_H;PESO_KG\n"
          b"A1;SIERRA;10;0,5;1,5\nA1;TORNO;20;1,25;1,5\nA2;SIERRA;10;2;3\n")
@@ -16,7 +17,7 @@ HOURS = (b"ARTICULO;OPERACION;SECUENCIA;TIEMPO_H;PESO_KG\n"
 def test_a_dataset_remembers_hours(tmp_path):
     ds = load_dataset(HOURS, name="es.csv")
     assert ds.ops["duration_min"].tolist() == [30.0, 75.0, 120.0]  # kept in minutes inside
-    record, _ = DatasetStore(tmp_path).save("es", ds)
+    record, _ = DatasetStore(tmp_path).save("es", ds, user=ADMIN)
     assert record.duration_unit == "h"
     again = DatasetStore(tmp_path).record("es")  # read back from record.json
     assert again.duration_unit == "h" and units.dataset_unit(again) == "h"
