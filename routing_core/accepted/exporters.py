@@ -149,7 +149,7 @@ class StagingInsert:
         require(user, "export_database")
         if frame.empty:
             raise UserError("There are no rows to write.")
-        engine = _engine(self.spec)
+        engine = _engine(self.spec, writable=True)
         log = ActivityLog(home)
         try:
             with engine.begin() as db:

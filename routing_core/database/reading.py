@@ -34,7 +34,9 @@ MAX_TABLES = 500
 Progress = Callable[[int, int], None]  # (rows read so far, row limit)
 
 
-def _engine(spec: ConnectionSpec):
+def _engine(spec: ConnectionSpec, writable: bool = False):
+    """An engine for `spec`; its PostgreSQL sessions are read-only unless `writable` (the one write
+    the tool makes: accepted routings into the staging table the connection names)."""
     from sqlalchemy import create_engine
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
     from sqlalchemy.pool import NullPool
@@ -46,6 +48,7 @@ def _engine(spec: ConnectionSpec):
     args: dict = {}
     if spec.dialect == "postgresql":
         args["connect_timeout"] = max(1, int(min(spec.timeout, 30)))
+    if spec.dialect == "postgresql" and not writable:
         # Every transaction of the session read-only by default, besides SET TRANSACTION READ ONLY.
         given = str(spec.url.query.get("options") or "")
         args["options"] = (given + " " if given else "") + "-c default_transaction_read_only=on"

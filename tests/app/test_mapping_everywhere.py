@@ -56,7 +56,8 @@ def test_a_batch_file_is_read_with_the_versions_columns_and_every_row_counted(sp
     assert said and said[0].startswith("6 row(s) in, 6 item(s) to predict, 0 row(s) refused.")
     assert "(row 4)" in said[0]
     assert {m.label: m.value for m in at.main.metric}["Items"] == "6"
-    table = at.main.dataframe[-1].value
+    # the one-row-per-item table (its first candidate's routing and the candidates counted)
+    table = next(d.value for d in at.main.dataframe if {"routing", "candidates"} <= set(d.value.columns))
     assert "row 4" in set(table["item_code"]) and table["item_code"].nunique() == 6
 
 

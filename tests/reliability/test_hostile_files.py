@@ -328,7 +328,7 @@ def break_versions(models: Path, good: str) -> dict[str, str]:
     v = copy("manifest-huge")
     with open(v / MANIFEST_FILE, "ab") as fh:
         fh.truncate(32 << 20)  # sparse: 32 MB of NUL after the JSON
-    cases["manifest-huge"] = "more than the 16,777,216 a state file may have"
+    cases["manifest-huge"] = "more than the 16,777,216 it may have"
 
     os.symlink(src, models / "linked")
     cases["linked"] = "is a symbolic link to another folder"
@@ -364,7 +364,8 @@ def test_broken_state_in_the_models_folder_is_listed_and_breaks_nothing_else(tra
         assert any("cannot be used" in t for t in texts(at.main.error))
     at = open_app(PREDICT_PAGE)
     assert not at.exception, at.exception
-    assert sorted(at.selectbox(key="predict_version").options) == sorted([f"{good} (active)", other])
+    offered = {o.split(" — ")[0]: o for o in at.selectbox(key="predict_version").options}
+    assert sorted(offered) == sorted([good, other]) and offered[good].endswith("· active")
 
     # a broken version made active by hand: every page still opens, the sidebar says why
     for name in ("deep-manifest", "wrong-dataset", "linked"):
@@ -563,5 +564,6 @@ def test_the_version_picker_follows_a_deletion(trained, models_dir):  # noqa: F8
     picker = reader.selectbox(key="predict_version")
     assert picker.value == good and other not in picker.options
     # the browser is told the new value, so it shows the version the page now uses
-    assert picker.proto.set_value and picker.proto.raw_value == f"{good} (active)"
+    assert picker.proto.set_value and picker.proto.raw_value.startswith(f"{good} — ")
+    assert picker.proto.raw_value.endswith("· active")
     assert any(other in t and "no longer available" in t for t in texts(reader.main.warning))
