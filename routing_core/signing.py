@@ -57,9 +57,10 @@ def configured_key() -> bytes | None:
 def _guarded_folders(extra: Iterable[str | os.PathLike]) -> list[Path]:
     """The folders a key file must not be in: the models folder and data home in force, and `extra`."""
     from routing_core.datasets import data_home
-    from routing_core.registry import models_dir
 
-    return [Path(f).resolve() for f in (models_dir(), data_home(), *extra)]
+    # registry.models_dir()'s default, read here: the registry imports this module
+    models = os.environ.get("ROUTING_MODELS_DIR") or "models"
+    return [Path(f).resolve() for f in (models, data_home(), *extra)]
 
 
 def check_key_place(path: str | os.PathLike, extra: Iterable[str | os.PathLike] = ()) -> None:

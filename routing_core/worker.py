@@ -201,16 +201,17 @@ def _claim_next(manager: JobManager) -> dict | None:
 
 
 @contextlib.contextmanager
-def publishing(manager: JobManager, job_id: str) -> Iterator[None]:
+def publishing(manager: JobManager, job_id: str, host: str | None = None) -> Iterator[None]:
     """Held while the version of job `job_id` is renamed into place (`Registry.publish(hold=)`):
     under the records lock, only a job this process still runs on this host may publish. A job
     judged dead meanwhile — its lease expired in another host's eyes (a clock ahead, a pause),
     its process judged gone, or cancelled — is refused (UserError) and publishes nothing; the
-    lease is renewed in the same lock, so no one judges it expired while it publishes."""
+    lease is renewed in the same lock, so no one judges it expired while it publishes. `host` is
+    where the job is recorded to run (a cluster's worker); this host by default."""
     with manager._locked():
         rec = manager._read(job_id)
         if rec is None or rec.get("state") != "running" or rec.get("pid") != os.getpid() \
-                or rec.get("host") != host_id():
+                or rec.get("host") != (host or host_id()):
             state = "gone" if rec is None else str(rec.get("state"))
             why = (rec or {}).get("error") or "another process holds it now"
             raise UserError(f"Training job {job_id} is {state} ({why}); its version is not published.")
@@ -222,10 +223,10 @@ def publishing(manager: JobManager, job_id: str) -> Iterator[None]:
 
 
 def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
-             refusal: str | None = None, oom_message: str | None = None) -> None:
+             refusal: str | None = None, oom_message: str | None = None, host: str | None = None) -> None:
     """Run one claimed job to its final state. `memory_gb` is the limit the worker runs under (for
     the message of a job that hits it, unless `oom_message` says it); `refusal`, when given, fails
-    the job with that reason."""
+    the job with that reason; `host` is where the job's record says it runs (see publishing)."""
     job_id = job["job_id"]
     if refusal is not None:
         manager.end(job_id, "failed", error=refusal, message=refusal)
@@ -264,7 +265,7 @@ def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
         # worker's (a job judged dead meanwhile publishes nothing: publishing).
         result = training.run_training(request, manager.root, manager.data_home, progress=progress,
                                        user=str(job.get("owner") or "unknown"),
-                                       hold=lambda: publishing(manager, job_id))
+                                       hold=lambda: publishing(manager, job_id, host))
     except Cancelled:
         by = (manager._read(job_id) or {}).get("cancelled_by")
         manager.end(job_id, "cancelled", message=cancelled_message(by))

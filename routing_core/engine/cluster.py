@@ -189,7 +189,7 @@ def run_job(models_dir: str, data_home: str, job_id: str) -> str:
 
     try:
         with data_cap(int(limit * DATA_SHARE) if limit else None):
-            _run_job(manager, job, oom_message=oom)
+            _run_job(manager, job, oom_message=oom, host=label)
     except MemoryError:  # even its record could not be written under the cap: written now, without it
         _release_free_memory()
         manager.end(job_id, "failed", error=oom or "ran out of memory", message=oom or "ran out of memory")

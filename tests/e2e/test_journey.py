@@ -245,7 +245,7 @@ def test_a_bad_file_shows_its_error_and_stores_nothing(server: Server, page: Pag
     shutil.copy(TEST_DATA / "bad_random_bytes.bin", disguised)
     uploader.set_input_files(disguised)
     wait_idle(page)
-    expect(error).to_contain_text("random_bytes.csv is not a text CSV file (binary content at byte")
+    expect(error).to_contain_text("random_bytes.csv is not a text CSV file (a NUL byte at byte")
     expect(page.get_by_text("Nothing was stored. Fix the file and drop it again.")).to_be_visible()
     no_exception(page)
 

@@ -11,6 +11,7 @@ import re
 
 import pandas as pd
 import pytest
+from streamlit.proto.Dataframe_pb2 import Dataframe
 
 from routing_core.datasets import DatasetStore, load_dataset
 from routing_core.export import FORMULA_PREFIXES, display_safe, to_safe_csv
@@ -126,6 +127,8 @@ def unsafe_cells(at) -> tuple[list[str], list[str]]:
     """(cells of the page's tables a spreadsheet would run, every text cell seen)."""
     bad, seen = [], []
     for table in at.main.dataframe:
+        if table.proto.editing_mode != Dataframe.EditingMode.READ_ONLY:
+            continue  # an editor holds the values the analyst edits and accepts, not a display
         value = table.value
         for column in value.columns:
             if pd.api.types.is_object_dtype(value[column]) or pd.api.types.is_string_dtype(value[column]):
