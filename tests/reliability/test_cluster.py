@@ -62,8 +62,9 @@ def visible(models) -> list[str]:
 
 
 def test_two_trainings_run_at_once_on_two_workers(manager, cluster):
-    first = manager.submit(TrainRequest(dataset="one", version="a"), user=ADMIN)
-    second = manager.submit(TrainRequest(dataset="two", version="b"), user=ADMIN)
+    # long enough that the second is submitted while the first still runs, on a fast machine too
+    first = manager.submit(TrainRequest(dataset="long", version="a"), user=ADMIN)
+    second = manager.submit(TrainRequest(dataset="long", version="b", seed=7), user=ADMIN)
     a, b = (wait(manager, j, FINAL) for j in (first, second))
     assert (a["state"], b["state"]) == ("completed", "completed"), (a, b)
     # one per worker, side by side: each started before the other ended
