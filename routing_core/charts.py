@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from routing_core import units
-from routing_core.formatting import percent
+from routing_core.formatting import finite, percent
 
 MODEL_COLOR = "#1f77b4"
 BASELINE_COLOR = "#7f7f7f"
@@ -27,15 +27,6 @@ def _height(n_bars: int) -> int:
     return max(MIN_HEIGHT_PX, 80 + BAR_HEIGHT_PX * n_bars)
 
 
-def _number(value: object) -> float | None:
-    """A finite float, or None for missing / NaN / non-numeric values."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _layout(fig: go.Figure, title: str, **kwargs: object) -> go.Figure:
@@ -90,7 +81,7 @@ def _per_unit(unit: str) -> float:
 
 
 def _scaled(value: object, unit: str) -> float | None:
-    number = _number(value)
+    number = finite(value)
     return None if number is None else number / _per_unit(unit)
 
 
@@ -127,7 +118,7 @@ def duration_by_process_chart(duration_by_process: Mapping[str, Mapping[str, flo
     """Median duration per process (the most frequent `top`), with the min–max range as whiskers,
     in `unit` (the figures are in minutes)."""
     rows = sorted(
-        duration_by_process.items(), key=lambda kv: (-(_number(kv[1].get("count")) or 0), str(kv[0]))
+        duration_by_process.items(), key=lambda kv: (-(finite(kv[1].get("count")) or 0), str(kv[0]))
     )[:top]
     medians = [_scaled(s.get("median"), unit) for _, s in rows]
     lows = [_scaled(s.get("min"), unit) for _, s in rows]
@@ -145,7 +136,7 @@ def duration_by_process_chart(duration_by_process: Mapping[str, Mapping[str, flo
                 "arrayminus": [(m - lo) if lo is not None and m is not None else 0 for lo, m in zip(lows, medians, strict=True)],
                 "color": RANGE_COLOR,
             },
-            customdata=[[lo, h, _number(s.get("count"))] for (_, s), lo, h in zip(rows, lows, highs, strict=True)],
+            customdata=[[lo, h, finite(s.get("count"))] for (_, s), lo, h in zip(rows, lows, highs, strict=True)],
             hovertemplate=f"%{{y}}: median %{{x:.3g}} {unit} (range %{{customdata[0]:.3g}}–%{{customdata[1]:.3g}}, "
                           "n=%{customdata[2]})<extra></extra>",
         )
@@ -259,8 +250,8 @@ def metrics_comparison_chart(
     versions = [safe_label(r["version"]) for r in rows]
     for i, metric in enumerate(metrics):
         row, col = i // n_cols + 1, i % n_cols + 1
-        values = [_number(dict(r.get("values") or {}).get(metric)) for r in rows]
-        base = [_number(dict(r.get("baseline") or {}).get(metric)) for r in rows]
+        values = [finite(dict(r.get("values") or {}).get(metric)) for r in rows]
+        base = [finite(dict(r.get("baseline") or {}).get(metric)) for r in rows]
         span = zoomed_range(values if any(v is not None for v in values) else base)
         shown, symbols = _pinned(base, span)
         fig.add_trace(
@@ -313,9 +304,9 @@ def paired_difference_chart(rows: Sequence[Mapping[str, object]]) -> go.Figure:
     an interval that crosses it means the versions are not told apart on these items.
     """
     labels = [safe_label(r["label"]) for r in rows]
-    diffs = [_number(r.get("diff")) for r in rows]
-    lows = [_number(r.get("low")) for r in rows]
-    highs = [_number(r.get("high")) for r in rows]
+    diffs = [finite(r.get("diff")) for r in rows]
+    lows = [finite(r.get("low")) for r in rows]
+    highs = [finite(r.get("high")) for r in rows]
     fig = go.Figure(
         go.Scatter(
             x=diffs,

@@ -18,7 +18,8 @@ DASH = "—"
 SHARE_DIGITS = 1  # a share in percent: one decimal everywhere
 
 
-def _finite(value: object) -> float | None:
+def finite(value: object) -> float | None:
+    """A finite float, or None for missing / NaN / non-numeric values."""
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -30,7 +31,7 @@ def _finite(value: object) -> float | None:
 
 def rounded(value: object, digits: int) -> float | None:
     """`value` rounded half away from zero at `digits` decimals of its decimal form (None when unknown)."""
-    number = _finite(value)
+    number = finite(value)
     if number is None:
         return None
     try:
@@ -43,7 +44,7 @@ def rounded(value: object, digits: int) -> float | None:
 def percent_value(share: object, digits: int = SHARE_DIGITS) -> float | None:
     """A share 0–1 as a number of percent, rounded as everywhere else (0.9225 → 92.3). For tables
     that sort by the number and print it with `digits` decimals."""
-    number = _finite(share)
+    number = finite(share)
     if number is None:
         return None
     return rounded(Decimal(repr(number)) * 100, digits)
