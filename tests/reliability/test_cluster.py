@@ -147,12 +147,14 @@ def test_batch_prediction_on_the_cluster_equals_the_local_one(cluster, shared, t
 
 def test_a_training_past_its_workers_memory_limit_fails_saying_so_and_the_other_goes_on(shared, tmp_path,
                                                                                         monkeypatch):
-    # A cluster of its own: w1 as above, w2 with a limit a training of 150 items does not fit in
+    # A cluster of its own: w1 as above, w2 with a limit a training of 700 items does not fit in
     # (the libraries alone take about 300 MB of it; a training caps its data at 85 % of the limit).
     with running_cluster(tmp_path / "small", limits={"w1": "1GB", "w2": "420MB"}) as small:
         monkeypatch.setenv("ROUTING_SCHEDULER", small.address)
         manager = Jobs(tmp_path / "models", shared)
-        jobs = [manager.submit(TrainRequest(dataset=name, version=name), user=ADMIN) for name in ("one", "two")]
+        # long trainings, so the second is placed while the first still runs (one per worker)
+        jobs = [manager.submit(TrainRequest(dataset="long", version=name, seed=seed), user=ADMIN)
+                for seed, name in enumerate(("one", "two"))]
         records = {r["worker"]: r for r in (wait(manager, j, FINAL) for j in jobs)}
     assert set(records) == {"w1 at 127.0.0.1", "w2 at 127.0.0.1"}, records
     failed, done = records["w2 at 127.0.0.1"], records["w1 at 127.0.0.1"]
