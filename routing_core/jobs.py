@@ -42,11 +42,11 @@ from routing_core.errors import UserError
 from routing_core.limits import MAX_JOB_RECORD_BYTES, TRAIN_MEMORY_GB
 from routing_core.memory import _proc_start, _proc_state
 from routing_core.names import check_name
-from routing_core.records import REQUEST_FIELDS, RESULT_FIELDS
+from routing_core.records import JOB_FIELDS
 from routing_core.registry import JOBS_DIR, Registry
 from routing_core.sharing import host_id, lease_expired, lease_or_default
 from routing_core.signing import KEY_ENV, KEY_FILE_ENV, configured_key
-from routing_core.statefile import NUMBER, TEXT, BrokenState, Field, check, read_json
+from routing_core.statefile import BrokenState, check, read_json
 from routing_core.train_request import TrainRequest, check_request, unique_version_name
 
 STATES = ("pending", "running", "completed", "failed", "cancelled")
@@ -66,38 +66,6 @@ KICK_AFTER_SEC = 3.0
 _JOB_ID_RE = re.compile(r"j\d{8}-\d{6}-\d{6}-[0-9a-f]{6}")
 
 
-_WHEN = (*NUMBER, None)
-_OPTIONAL_TEXT = (str, None)
-# The fields of a job record the studio reads, with the JSON types each may hold.
-_SECONDS = Field(_WHEN, low=0)
-JOB_FIELDS = {
-    "job_id": Field(TEXT, required=True),
-    "state": Field(TEXT, required=True),
-    "stage": Field(_OPTIONAL_TEXT),
-    "progress": Field(_WHEN, low=0, high=100),  # percent
-    "message": Field(_OPTIONAL_TEXT),
-    "dry_run": Field((bool, None)),
-    "version": Field(_OPTIONAL_TEXT),
-    "dataset": Field(_OPTIONAL_TEXT),
-    "request": Field((dict, None), inner=REQUEST_FIELDS),
-    "created_at": Field(_OPTIONAL_TEXT),
-    "created_ts": _SECONDS,
-    "started_ts": _SECONDS,
-    "finished_ts": _SECONDS,
-    "elapsed_sec": _SECONDS,
-    "pid": Field((int, None)),
-    "cancel_requested": Field((bool, None)),
-    "result": Field((dict, None), inner=RESULT_FIELDS),
-    "error": Field(_OPTIONAL_TEXT),
-    "stages": Field((list, None)),
-    "owner": Field(_OPTIONAL_TEXT),
-    "cancelled_by": Field(_OPTIONAL_TEXT),
-    "host": Field(_OPTIONAL_TEXT),
-    "heartbeat_ts": _SECONDS,
-    "scheduler": Field(_OPTIONAL_TEXT),
-    "worker": Field(_OPTIONAL_TEXT),
-    "attempts": Field((int, None), low=0),
-}
 
 
 def check_job_record(data: object, path: Path) -> dict:

@@ -28,3 +28,33 @@ REQUEST_FIELDS = {
     "dataset": Field(_OPTIONAL_TEXT), "version": Field(_OPTIONAL_TEXT),
     "test_size": Field(_WHEN, low=0, high=1), "seed": Field(_COUNT), "top_k": Field(_COUNT, low=1, high=1000),
 }
+
+# The fields of a job record the studio reads, with the JSON types each may hold.
+JOB_FIELDS = {
+    "job_id": Field(TEXT, required=True),
+    "state": Field(TEXT, required=True),
+    "stage": Field(_OPTIONAL_TEXT),
+    "progress": Field(_WHEN, low=0, high=100),  # percent
+    "message": Field(_OPTIONAL_TEXT),
+    "dry_run": Field((bool, None)),
+    "version": Field(_OPTIONAL_TEXT),
+    "dataset": Field(_OPTIONAL_TEXT),
+    "request": Field((dict, None), inner=REQUEST_FIELDS),
+    "created_at": Field(_OPTIONAL_TEXT),
+    "created_ts": _SECONDS,
+    "started_ts": _SECONDS,
+    "finished_ts": _SECONDS,
+    "elapsed_sec": _SECONDS,
+    "pid": Field((int, None)),
+    "cancel_requested": Field((bool, None)),
+    "result": Field((dict, None), inner=RESULT_FIELDS),
+    "error": Field(_OPTIONAL_TEXT),
+    "stages": Field((list, None)),
+    "owner": Field(_OPTIONAL_TEXT),
+    "cancelled_by": Field(_OPTIONAL_TEXT),
+    "host": Field(_OPTIONAL_TEXT),
+    "heartbeat_ts": _SECONDS,
+    "scheduler": Field(_OPTIONAL_TEXT),
+    "worker": Field(_OPTIONAL_TEXT),
+    "attempts": Field((int, None), low=0),
+}
