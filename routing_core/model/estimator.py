@@ -23,7 +23,7 @@ from routing_core.model.experts import (
     expert_logits,
     out_of_fold,
 )
-from routing_core.model.features import ItemFeaturizer
+from routing_core.model.features import ItemFeaturizer, remembered
 from routing_core.model.forest import LeafForest
 from routing_core.model.imputation import BlankImputer
 from routing_core.model.neighbours import Neighbours
@@ -78,6 +78,7 @@ class RoutingModel(BaseEstimator):
         self.config = config
 
     # ------------------------------------------------------------------ fit
+    @remembered
     def fit(self, ops: pd.DataFrame, item_attributes: list[str] | None = None,
             operation_attributes: list[str] | None = None, progress: Progress | None = None) -> RoutingModel:
         """Learn from a canonical operations table (Dataset.ops)."""
@@ -118,7 +119,6 @@ class RoutingModel(BaseEstimator):
             self.stacker_.fit(*answers)
         progress(0.85, "Times and fallback groups")
         self.durations_ = DurationModel(cfg.durations, self.random_state).fit(Z, v)
-        f.forget()
         self.baseline_trial_ = None
         if self.baseline_check:
             progress(0.9, "Checking against the most frequent routing")
@@ -182,6 +182,7 @@ class RoutingModel(BaseEstimator):
         out["item_probs"] = probability(item_probs)  # a weighted sum of probabilities
         return out
 
+    @remembered
     def predict(self, items: pd.DataFrame, top_k: int | None = None, ignore_history: bool = False
                 ) -> list[ItemPrediction]:
         """Ranked candidate routings for each item (one row per item; long form accepted)."""
@@ -221,17 +222,20 @@ class RoutingModel(BaseEstimator):
                                       float(familiar[i]), a["qn"][i], bool(a["codeless"][i]), a["item_probs"][i]))
         return out
 
+    @remembered
     def predict_frame(self, items: pd.DataFrame, top_k: int | None = None, ignore_history: bool = False
                       ) -> pd.DataFrame:
         """Predictions in long form: one row per candidate step."""
         return predictions_frame(self.predict(items, top_k=top_k, ignore_history=ignore_history),
                                  list(self.operation_attributes_))
 
+    @remembered
     def step_probabilities(self, items: pd.DataFrame) -> np.ndarray:
         """(items, steps): how likely each step (tokens_) is in each item's routing."""
         parts = [self._answer(frame)["item_probs"] for frame in self._batches(items)]
         return np.vstack(parts) if parts else np.zeros((0, len(self.tokens_)))
 
+    @remembered
     def neighbors(self, items: pd.DataFrame, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(indices, similarities) of the most similar training items, best first (-1 pads)."""
         self._check_fitted()
@@ -241,6 +245,7 @@ class RoutingModel(BaseEstimator):
         return nb.search(qn, nb.forest_.apply(f._ordinal(enc)), n_neighbors or self.n_neighbors,
                          codeless=codeless, size=size)
 
+    @remembered
     def likely_values(self, items: pd.DataFrame, limit: int = 3) -> pd.DataFrame:
         """What a prediction takes each blank attribute of each item to be: one row per (item,
         attribute, value) with the weight the prediction gives the value, the likeliest `limit`
@@ -260,6 +265,7 @@ class RoutingModel(BaseEstimator):
         return {**self.featurizer_.reading(), "pooled_process_codes": len(self.pooled_processes_),
                 "pooled_as": self.pooled_as_, "process_codes": len(self.processes_)}
 
+    @remembered
     def text_reading(self, items: pd.DataFrame) -> pd.DataFrame:
         """The learned words and keyed numbers each item's free-text attributes hold."""
         self._check_fitted()

@@ -3,7 +3,12 @@ the structure of the item code."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
+import threading
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -46,6 +51,35 @@ from routing_core.text import (
     step_relevance,
     text_terms,
 )
+
+_SCOPE = threading.local()  # this thread's tables derived inside remembering(), else None
+F = TypeVar("F", bound=Callable)
+
+
+@contextlib.contextmanager
+def remembering() -> Iterator[None]:
+    """A block (one fit, one prediction) within which a featurizer derives the columns of the same
+    items once; when it ends, nothing of those tables stays on the model (a model shared by every
+    session keeps no session's items) and each thread has its own."""
+    outer = getattr(_SCOPE, "memo", None)
+    if outer is None:
+        _SCOPE.memo = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            _SCOPE.memo = None
+
+
+def remembered(method: F) -> F:
+    """`method` run inside `remembering()`."""
+
+    @functools.wraps(method)
+    def run(*args, **kwargs):
+        with remembering():
+            return method(*args, **kwargs)
+
+    return run  # type: ignore[return-value]
 
 
 class ItemFeaturizer(TransformerMixin, BaseEstimator):
@@ -92,26 +126,22 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     # -- building the raw columns (attributes + derived) ------------------------------------
     def _derived(self, items: pd.DataFrame) -> pd.DataFrame:
         """The attribute columns plus derived ones (code tokens, numbers and words in text). One
-        fit reads the same items several times, and reading text is slow on big data: the last two
-        results are kept with their tables (so no other table takes their identity)."""
+        fit or prediction reads the same items several times, and reading text is slow on big
+        data: inside `remembering()`, the last two results per featurizer are kept with their
+        tables (so no other table takes their identity) until the block ends."""
+        memo = getattr(_SCOPE, "memo", None)
+        if memo is None:
+            return self._derive(items)
         key = (tuple(self.attributes_), tuple(getattr(self, "text_cols_", [])), tuple(self.text_number_cols_),
                tuple(self.code_cols_), len(getattr(self, "code_values_", None) or ()))
-        kept = self.__dict__.setdefault("_memo", [])
-        for memo in kept:
-            if memo[0] is items and memo[1] == key:
-                return memo[2]
+        kept = memo.get(id(self), (self, []))[1]
+        for entry in kept:
+            if entry[0] is items and entry[1] == key:
+                return entry[2]
         out = next((f for f in (narrowed(m, items, key) for m in kept) if f is not None), None)
         out = self._derive(items) if out is None else out
-        self.__dict__["_memo"] = [*kept[-1:], (items, key, out)]
+        memo[id(self)] = (self, [*kept[-1:], (items, key, out)])  # self kept too: its id is not reused
         return out
-
-    def forget(self) -> None:  # after fitting: the kept tables are not part of the model
-        self.__dict__.pop("_memo", None)
-
-    def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        state.pop("_memo", None)  # items' tables kept for a fit never go into a saved model
-        return state
 
     def _derive(self, items: pd.DataFrame) -> pd.DataFrame:
         cols: dict[str, object] = {}

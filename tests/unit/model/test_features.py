@@ -102,14 +102,21 @@ def test_a_fit_reads_text_once_and_narrows_and_predicts_as_a_fit_that_reads_it_a
                                   check_exact=False, rtol=0, atol=1e-3)
 
 
-def test_a_saved_featurizer_holds_no_table_of_items():
+def test_predicting_leaves_the_fitted_model_unchanged():
+    """A model cached for every session keeps no session's items: predicting changes nothing of it
+    (the tables one prediction derives live only while it runs)."""
     import pickle
 
     from routing_core.model import RoutingModel
     from routing_core.sample import SampleConfig, generate
 
     model = RoutingModel(baseline_check=False).fit(generate(SampleConfig(n_items=200, seed=2)))
-    model.predict_frame(generate(SampleConfig(n_items=20, seed=3)))  # predicting keeps tables again
-    assert model.featurizer_.__dict__.get("_memo")
-    restored = pickle.loads(pickle.dumps(model))
-    assert "_memo" not in restored.featurizer_.__dict__
+    before = pickle.dumps(model)
+    sizes = {k: len(pickle.dumps(v)) for k, v in model.featurizer_.__dict__.items()}
+    items = generate(SampleConfig(n_items=20, seed=3))
+    first = model.predict_frame(items)
+    model.likely_values(items)
+    # the featurizer first: pickling it drops what __getstate__ leaves out, from the object too
+    assert {k: len(pickle.dumps(v)) for k, v in model.featurizer_.__dict__.items()} == sizes
+    assert pickle.dumps(model) == before
+    pd.testing.assert_frame_equal(model.predict_frame(items), first)
