@@ -41,7 +41,11 @@ version = left.text_input(
 )
 right.toggle("Dry run: plan only, write no version", key="train_dry_run",
              help="Validates the data, profiles it and estimates the training time.")
-dated = loaders.date_columns_of(record)
+try:
+    dated = loaders.date_columns_of(record)
+except UserError as exc:  # a damaged dataset: said here; a training of it fails with the same reason
+    dated = []
+    st.error(md(f"This dataset cannot be read: {exc}"), icon=":material/error:")
 a, b, c = st.columns(3)
 test_size = a.slider("Test share (held-out items)", 0.05, 0.5, 0.2, 0.05, key="train_test_size")
 split, date_column = "random", None

@@ -321,7 +321,10 @@ class DatasetStore:
             pass
         # missing, unreadable, or written by an older build: compute again
         stats = compute_stats(self.load(name))
-        atomic_write_json(path, stats)
+        try:
+            atomic_write_json(path, stats)
+        except OSError:  # its place taken (a folder, a read-only disk): computed again next time
+            pass
         return stats
 
     def delete(self, name: str, *, user: User) -> None:

@@ -1,8 +1,9 @@
 """Records validated where they are read (docs/reliability.md, "Bounded reads, records, exports,
 encodings"): random corruptions of every record a page reads — job records, dataset records,
 stats.json, ops.parquet, manifests' params, activity lines, and the files themselves replaced by a
-FIFO, a folder, a link or an oversized file — then every page opened: none may raise, and the
-record is listed as unreadable with the reason."""
+FIFO, a folder, a link or an oversized file — then the pages that read it opened (and every page,
+with every kind corrupted at once): none may raise, and the record is listed as unreadable with
+the reason."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from tests.app.conftest import APP, TIMEOUT
 from tests.conftest import ADMIN
 from ui.nav import PAGES
 
-EXAMPLES = int(os.environ.get("FUZZ_RECORD_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("FUZZ_RECORD_EXAMPLES", "10"))
 DONE_JOB, PLAN_JOB = "j20260101-000000-000001-aaaaaa", "j20260101-000000-000002-aaaaaa"
 RUN_JOB = "j20260101-000000-000003-aaaaaa"  # running: its process is this test's own
 
@@ -179,7 +180,19 @@ def test_a_corrupt_record_breaks_no_page(template, tmp_path_factory, monkeypatch
     root = tmp_path_factory.mktemp("case")
     shutil.copytree(template, root, dirs_exist_ok=True, symlinks=True)
     apply(root, what, junk)
-    assert walk(root / "data", root / "models", monkeypatch) == [], what
+    kind = what[1] if what[0] == "file" else what[0]
+    assert walk(root / "data", root / "models", monkeypatch, READERS[kind]) == [], what
+
+
+def test_every_record_corrupted_at_once_breaks_no_page(template, tmp_path, monkeypatch):
+    """One corruption of every kind together, and every page opened (and each job on Train): a page
+    that reads a record READERS does not name for it is caught here."""
+    shutil.copytree(template, tmp_path, dirs_exist_ok=True, symlinks=True)
+    for what in [("running", "progress", math.nan), ("job", "result", "text"), ("record", "source.rows", "many"),
+                 ("stats", "missing_rate", "x"), ("manifest", "params.top_k", 1e30), ("activity", "ts", "abc"),
+                 ("file", "ops", "fifo")]:
+        apply(tmp_path, what, b"")
+    assert walk(tmp_path / "data", tmp_path / "models", monkeypatch) == []
 
 
 # ---------------------------------------------------------------- each attack of the notes, as a plain test
@@ -191,7 +204,8 @@ CASES = [
     ("stats", "routing_length.distribution", {"4": "many"}), ("manifest", "params.top_k", 1e30),
     ("manifest", "params.top_k", 10**30), ("activity", "ts", "abc"), ("file", "activity", "symlink"),
     ("file", "activity", "folder"), ("file", "activity", "fifo"), ("file", "ops", "bytes"),
-    ("file", "job", "oversized"),
+    ("file", "job", "oversized"), ("file", "stats", "folder"),
+    ("file", "ops", "fifo"),
 ]
 
 
@@ -199,8 +213,8 @@ CASES = [
 # the property test above opens them all.
 READERS = {
     "running": ("pages/0_Start.py", "pages/3_Train.py"), "job": ("pages/0_Start.py", "pages/3_Train.py"),
-    "record": ("pages/0_Start.py", "pages/2_Dataset.py", "pages/5_Predict.py"),
-    "stats": ("pages/2_Dataset.py",), "ops": ("pages/2_Dataset.py", "pages/5_Predict.py"),
+    "record": ("pages/0_Start.py", "pages/2_Dataset.py", "pages/3_Train.py", "pages/5_Predict.py"),
+    "stats": ("pages/2_Dataset.py",), "ops": ("pages/2_Dataset.py", "pages/3_Train.py", "pages/5_Predict.py"),
     "manifest": ("pages/4_Models.py", "pages/5_Predict.py"), "activity": ("pages/4_Models.py", "pages/7_Activity.py"),
 }
 
