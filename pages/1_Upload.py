@@ -9,7 +9,7 @@ from routing_core.datasets import RawTable, read_routings, read_table
 from routing_core.datasets.eventlog import detect_event_log
 from routing_core.errors import UserError
 from routing_core.names import suggest_name
-from ui import auth, frame, guard, loaders, review
+from ui import auth, frame, guard, held, loaders, review
 from ui.nav import DATASET
 from ui.text import md
 
@@ -57,8 +57,9 @@ with file_tab:
         help="CSV with , ; tab or | (detected); UTF-8, Excel UTF-8, CP949/EUC-KR or Latin-1; or Parquet.",
     )
     if upload is None:
-        for stale in ("upload_file_id", "upload_raw", "upload_log"):
-            st.session_state.pop(stale, None)  # a removed file leaves nothing in memory
+        for stale in ("upload_file_id", "upload_log"):
+            st.session_state.pop(stale, None)
+        held.pop("upload_raw")  # a removed file leaves nothing in memory
         review.forget("")
         st.info(
             "Drop a CSV, TSV, TXT or Parquet file above to see how it is read. Files up to "
@@ -68,15 +69,20 @@ with file_tab:
         )
         st.stop()
 
-    # Read once per uploaded file; a new file resets the mapping widgets to what its header suggests.
-    if st.session_state.get("upload_file_id") != upload.file_id:
-        st.session_state["upload_file_id"] = upload.file_id
-        review.forget("")
+    # Read once per uploaded file (again after a reconnect: the table is held only while the browser
+    # is connected); a new file resets the mapping widgets to what its header suggests.
+    new_file = st.session_state.get("upload_file_id") != upload.file_id
+    held_raw = held.get("upload_raw")
+    if new_file or held_raw is None or held_raw[0] != upload.file_id:
         try:
             raw: RawTable | str = read_table(upload.getvalue(), name=upload.name)
         except UserError as exc:
             raw = str(exc)
-        st.session_state["upload_raw"] = raw
+        held.put("upload_raw", (upload.file_id, raw))
+    if new_file:
+        st.session_state["upload_file_id"] = upload.file_id
+        review.forget("")
+        raw = held.get("upload_raw")[1]
         if isinstance(raw, RawTable):
             review.init_mapping(raw, "", suggest_name(upload.name))
             # an event log opens with its case as the item and its activity as the process
@@ -87,7 +93,7 @@ with file_tab:
                 st.session_state["map_item_code"] = log.case
                 st.session_state["map_process_code"] = log.activity
 
-    raw = st.session_state["upload_raw"]
+    raw = held.get("upload_raw")[1]
     if not isinstance(raw, RawTable):
         st.error(md(raw), icon=":material/error:")
         st.caption("Nothing was stored. Fix the file and drop it again.")
@@ -111,7 +117,7 @@ with file_tab:
                 "taken from the timestamps."
             )
             st.toggle("Read as an event log", key="upload_event_log",
-                      on_change=lambda: [st.session_state.pop(k, None) for k in ("upload_norm", "upload_saved")],
+                      on_change=lambda: (held.pop("upload_norm"), st.session_state.pop("upload_saved", None)),
                       help="Off: every row is read as one operation, as in a routing export.")
     as_log = bool(st.session_state.get("upload_event_log")) and log is not None
     review.review(

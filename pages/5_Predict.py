@@ -24,7 +24,7 @@ from routing_core.summary import (
     item_summary,
     reference_attributes,
 )
-from ui import accept_view, frame, loaders, mapping_editor
+from ui import accept_view, frame, held, loaders, mapping_editor
 from ui.empty import empty_state
 from ui.metrics import metrics as metric_row
 from ui.metrics import row as metric_box
@@ -310,16 +310,20 @@ with batch:
     upload = st.file_uploader("Items file", type=["csv", "tsv", "txt", "parquet"], key="predict_batch_file")
     if upload is not None:
         # Read once per file and version; the item code column opens at the one the version was trained on.
+        # (again after a reconnect, keeping the column chosen: tables are held while the browser is connected)
         read_key = (upload.file_id, version)
-        if st.session_state.get("predict_batch_read", (None,))[0] != read_key:
+        if held.get("predict_batch_read", (None,))[0] != read_key:
             try:
                 raw: RawTable | str = read_table(upload.getvalue(), name=upload.name)
-                note = mapping_editor.open_for_version(
-                    "predict_", raw.frame, (info.dataset or {}).get("mapping"), (ITEM,), version)
+                if st.session_state.get("predict_batch_opened", (None,))[0] != read_key:
+                    st.session_state["predict_batch_opened"] = (read_key, mapping_editor.open_for_version(
+                        "predict_", raw.frame, (info.dataset or {}).get("mapping"), (ITEM,), version))
             except UserError as exc:
-                raw, note = str(exc), ""
-            st.session_state["predict_batch_read"] = (read_key, raw, note)
-        _, raw, note = st.session_state["predict_batch_read"]
+                raw = str(exc)
+                st.session_state.pop("predict_batch_opened", None)
+            held.put("predict_batch_read", (read_key, raw))
+        _, raw = held.get("predict_batch_read")
+        note = st.session_state.get("predict_batch_opened", (None, ""))[1]
         if isinstance(raw, str):
             st.error(md(raw), icon=":material/error:")
             st.stop()
@@ -327,7 +331,7 @@ with batch:
         choices, _ = mapping_editor.render(raw.frame.columns, "predict_", roles=(ITEM,))
         batch_key = (upload.file_id, *loaders.version_identity(info), int(top_k), bool(ignore_history),
                      choices[ITEM])
-        cached = st.session_state.get("predict_batch")
+        cached = held.get("predict_batch")
         if cached is None or cached[0] != batch_key:
             warnings: list[str] = []
             summary = None
@@ -349,7 +353,7 @@ with batch:
                       None if isinstance(result, str) else items)
         if not isinstance(cached[1], str) and cached[4] != unit:  # the download in the unit shown
             cached = (*cached[:2], to_safe_csv(units.in_unit(cached[1], unit)), cached[3], unit, *cached[5:])
-        st.session_state["predict_batch"] = cached
+        held.put("predict_batch", cached)
         result = cached[1]
         if isinstance(result, str):
             st.error(md(result), icon=":material/error:")

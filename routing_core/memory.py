@@ -36,14 +36,28 @@ def _status_bytes(key: str, pid: int | str = "self") -> int | None:
     return None
 
 
-def _release_free_memory() -> None:
-    """Collect garbage and hand the allocator's free memory back, so what grows next is new work."""
+def release_free_memory() -> None:
+    """Collect garbage and hand the free memory of both allocators back to the system: Arrow's pool
+    (text columns live there) and the C library's heap; what grows next is new work, and what a
+    closed session held shows as returned."""
     import ctypes
     import gc
 
+    import pyarrow as pa
+
     gc.collect()
+    pa.default_memory_pool().release_unused()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def use_system_allocator() -> None:
+    """Let Arrow (text columns, Parquet) allocate through the C library as the rest of the process
+    does, so what a closed session freed goes back to the system at the next
+    `release_free_memory()`: Arrow's default pool (mimalloc) keeps freed pages for itself."""
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
 
 
 def _reset_peak_rss() -> bool:
@@ -68,7 +82,7 @@ def _memory_used() -> Iterator[dict]:
     """
     import tracemalloc
 
-    _release_free_memory()
+    release_free_memory()
     rss_before = _status_bytes("VmRSS") or 0
     out: dict = {"peak": 0, "kept": 0}
     if _reset_peak_rss():

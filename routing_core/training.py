@@ -53,12 +53,12 @@ from routing_core.memory import (
     _memory_used,
     _out_of_memory,
     _process_memory,
-    _release_free_memory,
     _reset_peak_rss,
     _status_bytes,
     limit_memory,
     memory_warning,
     out_of_memory_message,
+    release_free_memory,
 )
 from routing_core.names import check_name
 from routing_core.registry import Registry
@@ -108,7 +108,7 @@ __all__ = [
     "_proc_state",
     "_process_memory",
     "_reap",
-    "_release_free_memory",
+    "release_free_memory",
     "_reset_peak_rss",
     "_status_bytes",
     "_try_lock",
@@ -446,7 +446,7 @@ def _estimate(model_cls, params, train_ops, test_ops, item_attrs, op_attrs, n_it
     from routing_core.model import BATCH, MAX_PROCESS_CODES
     from routing_core.schema import ITEM, PROCESS
 
-    _release_free_memory()
+    release_free_memory()
     baseline = _process_memory()
     rng = np.random.default_rng(0)
     train_codes = train_ops[ITEM].unique()

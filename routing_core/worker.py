@@ -34,10 +34,10 @@ from routing_core.memory import (
     NEAR_LIMIT_BYTES,
     STUCK_AT_LIMIT_SEC,
     _out_of_memory,
-    _release_free_memory,
     _status_bytes,
     limit_memory,
     out_of_memory_message,
+    release_free_memory,
 )
 from routing_core.sharing import heartbeat_every, host_id
 from routing_core.train_request import Cancelled, TrainRequest
@@ -287,7 +287,7 @@ def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
         manager.end(job_id, "completed", progress=100.0, message=message, result=result,
                     version=result.get("version", job.get("version")))
     if out_of_memory:
-        _release_free_memory()
+        release_free_memory()
         reason = oom_message or (out_of_memory_message(memory_gb) if memory_gb is not None
                                  else "ran out of memory")
         manager.end(job_id, "failed", error=reason, message=reason)

@@ -9,7 +9,7 @@ from routing_core import database
 from routing_core.errors import UserError
 from routing_core.names import suggest_name
 from routing_core.schema import ITEM, detect_mapping
-from ui import auth, guard, loaders, review
+from ui import auth, guard, held, loaders, review
 from ui.text import md
 
 PREFIX = "db_"
@@ -145,10 +145,10 @@ def render() -> None:
             result = str(exc)
         bar.empty()
         read = (spec, sql, result)
-        st.session_state["db_read_result"] = read
+        held.put("db_read_result", read)
         if not isinstance(result, str):
             review.init_mapping(result.raw, PREFIX, suggest_name(stem))
-    read = st.session_state.get("db_read_result")
+    read = held.get("db_read_result")
     if read is None or read[0].name != spec.name or read[1] != sql:
         st.caption("Press Read to run the query; nothing is stored before you save.")
         st.stop()

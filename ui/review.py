@@ -30,7 +30,7 @@ from routing_core.schema import (
     resolve_mapping,
 )
 from routing_core.stats import missing_rates
-from ui import guard, loaders, mapping_editor, missing_view
+from ui import guard, held, loaders, mapping_editor, missing_view
 from ui.nav import DATASET, TRAIN
 from ui.text import code, md
 
@@ -41,10 +41,10 @@ WHERE = {(DURATION if key == "duration" else key): f"*{label}*" for key, label i
 
 def _missing(dataset: Dataset) -> tuple[dict, dict]:
     """Both missing rates of the reviewed table, computed once per normalised table."""
-    cached = st.session_state.get("upload_missing_of")
+    cached = held.get("upload_missing_of")
     if cached is None or cached[0] is not dataset:
         cached = (dataset, missing_rates(dataset))
-        st.session_state["upload_missing_of"] = cached
+        held.put("upload_missing_of", cached)
     return cached[1]
 
 
@@ -60,8 +60,9 @@ def recognised_roles(columns: list[str]) -> set[str]:
 
 def forget(prefix: str) -> None:
     """Drop what the review of the last table kept in the session."""
-    for key in ("upload_norm", "upload_saved", "upload_proposals", "upload_notes", "upload_check"):
+    for key in ("upload_saved", "upload_proposals", "upload_notes", "upload_check"):
         st.session_state.pop(prefix + key, None)
+    held.pop(prefix + "upload_norm", "upload_missing_of")
 
 
 def init_mapping(raw: RawTable, prefix: str, name: str) -> None:
@@ -166,7 +167,7 @@ def review(
     _content_check(raw, prefix, explicit)
 
     norm_key = tuple(sorted(explicit.items()))
-    cached = st.session_state.get(prefix + "upload_norm")
+    cached = held.get(prefix + "upload_norm")
     if cached is None or cached[0] != norm_key:
         try:
             result = make(explicit)
@@ -176,7 +177,7 @@ def review(
         except UserError as exc:
             result = md(exc)
         cached = (norm_key, result)
-        st.session_state[prefix + "upload_norm"] = cached
+        held.put(prefix + "upload_norm", cached)
         st.session_state.pop(prefix + "upload_saved", None)  # a changed mapping is not what was saved
     dataset = cached[1]
     if isinstance(dataset, str):

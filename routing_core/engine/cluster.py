@@ -157,7 +157,7 @@ def run_job(models_dir: str, data_home: str, job_id: str) -> str:
     from distributed import get_worker
 
     from routing_core.limits import gb_text
-    from routing_core.memory import _release_free_memory
+    from routing_core.memory import release_free_memory
     from routing_core.worker import _run_job
 
     worker = get_worker()
@@ -191,7 +191,7 @@ def run_job(models_dir: str, data_home: str, job_id: str) -> str:
         with data_cap(int(limit * DATA_SHARE) if limit else None):
             _run_job(manager, job, oom_message=oom, host=label)
     except MemoryError:  # even its record could not be written under the cap: written now, without it
-        _release_free_memory()
+        release_free_memory()
         manager.end(job_id, "failed", error=oom or "ran out of memory", message=oom or "ran out of memory")
     return (manager._read(job_id) or {}).get("state") or "missing"
 

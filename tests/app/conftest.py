@@ -38,6 +38,17 @@ def links(elements) -> list[tuple[str, str]]:
     return [(e.proto.label, e.proto.page) for e in elements]
 
 
+# AppTest runs every test app under this one session id (streamlit.testing's LocalScriptRunner).
+APPTEST_SESSION = "test session id"
+
+
+def held(name: str):
+    """What the AppTest session holds under `name` (ui.held), None when nothing."""
+    from ui import held as store
+
+    return store.of_session(APPTEST_SESSION).get(name)
+
+
 def open_app(page: str | None = None) -> AppTest:
     """A new browser session: the app's first run, then `page` (e.g. "pages/2_Dataset.py")."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()

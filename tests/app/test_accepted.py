@@ -7,7 +7,7 @@ from routing_core.accepted import AcceptedStore, Draft
 from routing_core.access import User
 from routing_core.datasets import DatasetStore
 from routing_core.registry import Registry
-from tests.app.conftest import open_app, texts
+from tests.app.conftest import held, open_app, texts
 from tests.app.test_auth import roles, session  # noqa: F401  (the roles fixture)
 from tests.conftest import ADMIN
 
@@ -128,7 +128,7 @@ def test_a_batch_is_accepted_in_one_action_after_the_low_scores(trained, data_ho
     at = open_app(PREDICT)
     at.file_uploader(key="predict_batch_file").upload("items.csv", items.to_csv(index=False).encode(), "text/csv")
     at.run()
-    result = at.session_state["predict_batch"][1]
+    result = held("predict_batch")[1]
     firsts = result[result["rank"] == 1]
     low = int((firsts.drop_duplicates("item_code")["score"] < 0.5).sum())
     button = at.button(key="predict_batch_accept_all")

@@ -9,7 +9,7 @@ import pandas as pd
 from routing_core.datasets import DatasetStore
 from routing_core.registry import Registry
 from routing_core.sample import SampleConfig, generate
-from tests.app.conftest import open_app, texts
+from tests.app.conftest import held, open_app, texts
 from tests.conftest import ADMIN, FABRICAD
 
 PREDICT = "pages/5_Predict.py"
@@ -112,7 +112,7 @@ def test_batch_file_table_and_safe_download(trained):
         steps = firsts[firsts["item_code"] == row.item_code]
         assert row.routing == " → ".join(steps["process_code"]) and row.steps == len(steps)
     assert at.download_button(key="predict_download").label == "Download CSV"
-    csv = at.session_state["predict_batch"][2].decode("utf-8-sig")
+    csv = held("predict_batch")[2].decode("utf-8-sig")
     assert "'=HYPERLINK" in csv and "\n=HYPERLINK" not in csv
     back = pd.read_csv(io.StringIO(csv))
     assert len(back) == len(table)

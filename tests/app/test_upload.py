@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from routing_core.datasets import DatasetStore
-from tests.app.conftest import open_app, texts
+from tests.app.conftest import held, open_app, texts
 from tests.conftest import FABRICAD, TEST_DATA
 
 UPLOAD = "pages/1_Upload.py"
@@ -67,11 +67,11 @@ def test_fabricad_detected_mapping_preview_and_save(page, data_home):
 
 def test_removing_the_file_forgets_it(page):
     at = upload(page, FABRICAD)
-    assert "upload_raw" in at.session_state
+    assert held("upload_raw") is not None
     at.file_uploader(key="upload_file").clear()
     at.run()
     assert not at.exception
-    assert "upload_raw" not in at.session_state and not at.main.dataframe
+    assert held("upload_raw") is None and not at.main.dataframe
     assert texts(at.main.info) == [
         "Drop a CSV, TSV, TXT or Parquet file above to see how it is read. Files up to 200 MB; "
         "the command line reads larger ones (`python -m routing_core stats FILE`)."
