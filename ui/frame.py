@@ -11,17 +11,29 @@ from __future__ import annotations
 
 import streamlit as st
 
+from routing_core.memory import use_system_allocator
 from ui import auth, loaders, sidebar
 from ui.nav import PAGES
 
+use_system_allocator()  # once per server process: a closed session's tables go back to the system
+
 _IN_APP = "_routing_in_app_frame"  # session key: app.py is running the page right now
 _REROUTED = "_routing_rerouted"  # session key: page() already asked for a rerun through app.py
+
+# The tables' own "Download as CSV" writes cells as they are, a formula among them; Streamlit has no
+# option to turn it off, so it is hidden, and the pages offer their exports through to_safe_csv.
+NO_TABLE_DOWNLOAD = (
+    "<style>[data-testid='stElementToolbar'] button[aria-label='Download as CSV'],"
+    "[data-testid='stElementToolbarButton']:has(button[aria-label='Download as CSV'])"
+    "{display: none !important;}</style>"
+)
 
 
 def setup() -> None:
     """Page config, the sign-in (nothing else shows before it), the sample data and its background
     training on a fresh start."""
     st.set_page_config(page_title="Routing Studio", page_icon=":material/route:", layout="wide")
+    st.html(NO_TABLE_DOWNLOAD)
     auth.gate()
     loaders.ensure_sample()
     loaders.first_start_training()

@@ -417,6 +417,11 @@ def test_analyst_journey(server: Server, page: Page, tmp_path):
     go(page, "Models")
     expect(page.get_by_text("Select two or more versions in the table")).to_be_visible()
     table = page.get_by_test_id("stDataFrame").first
+    # The grid's own CSV download (cells as they are, a formula among them) is not offered.
+    table.hover()
+    expect(page.get_by_test_id("stElementToolbar").first).to_be_visible()
+    expect(page.get_by_role("button", name="Search")).to_be_visible()
+    expect(page.get_by_role("button", name="Download as CSV")).to_be_hidden()
     # Tick each row's selection box (the grid is a canvas: by position). Newest first: v-second,
     # then v-first. A ticked row is shown in Details: waiting for that (not a fixed pause) makes
     # sure the first tick's rerun is over before the second click lands on a redrawn grid.
