@@ -1,4 +1,4 @@
-"""Training jobs (docs/design.md, 'Training jobs'): the queue of one models folder, its records, owners and leases.
+"""Training jobs (docs/design.md, 'Training jobs'): the queue of one models folder, its records and owners.
 
 A job is a JSON record at `<models>/.jobs/<job_id>.json`, rewritten atomically as it goes
 (`pending → running → completed | failed | cancelled`). `JobManager.submit` writes a pending
@@ -7,10 +7,11 @@ which runs the jobs one at a time (routing_core.engine.Jobs runs them on a Dask 
 $ROUTING_SCHEDULER names one). Only the owner or an admin cancels a job; the record says who
 did. Every change is recorded in the activity log.
 
-Liveness by lease (`routing_core.sharing`): the worker renews `heartbeat_ts` of its running job
-every few seconds with its `host`. A running record is failed ("the training process stopped")
-when its host is this one and its process is gone, or — whatever host looks — when its lease
-expired. So several hosts sharing one models folder never fail each other's live jobs.
+Liveness: a running record names its `host` and process. This host fails it ("the training
+process stopped") when it is this host's and its process is gone; another host's job is that
+host's to judge — several hosts share one models folder through a Dask cluster, whose scheduler
+knows which worker lives (routing_core.engine) — and an admin's or its owner's cancel ends it at
+once (its host, if it still runs it, then publishes nothing).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from routing_core.memory import _proc_start, _proc_state
 from routing_core.names import check_name
 from routing_core.records import JOB_FIELDS
 from routing_core.registry import JOBS_DIR, Registry
-from routing_core.sharing import host_id, lease_expired, lease_or_default
+from routing_core.sharing import host_id
 from routing_core.signing import KEY_ENV, KEY_FILE_ENV, configured_key
 from routing_core.statefile import BrokenState, check, read_json
 from routing_core.train_request import TrainRequest, check_request, unique_version_name
@@ -317,7 +318,8 @@ class JobManager:
         return sorted(records, key=lambda r: (r.get("created_ts") or 0, r["job_id"]), reverse=True)
 
     def cancel(self, job_id: str, *, user: User) -> dict:
-        """Cancel a job: a pending one at once, a running one at its next progress step.
+        """Cancel a job: a pending one at once, a running one at its next progress step (another
+        host's, outside a cluster, at once: its host publishes nothing after it).
 
         Only its owner (an analyst) or an admin may (Forbidden otherwise); the record says who
         cancelled (`cancelled_by`), and the activity log records it (checked writable first)."""
@@ -335,6 +337,10 @@ class JobManager:
                 rec.update(state="cancelled", message=cancelled_message(who.name), finished_ts=now,
                            finished_at=_now_iso(now), cancel_requested=True, cancelled_by=who.name)
                 changed["rec"] = rec
+                return rec
+            if rec["state"] == "running" and another_host(rec):  # no one here can stop it: ended now
+                changed["rec"] = _finish(rec, "cancelled", cancel_requested=True, cancelled_by=who.name,
+                                         message=f"{cancelled_message(who.name)} (it ran on {rec.get('host')})")
                 return rec
             if rec["state"] == "running" and not rec.get("cancel_requested"):
                 rec.update(cancel_requested=True, cancelled_by=who.name,
@@ -443,8 +449,8 @@ class JobManager:
             if record.get("started_ts"):
                 record["elapsed_sec"] = round(time.time() - record["started_ts"], 1)
             return record
-        # Judged again under the records lock: a heartbeat may have come meanwhile. Once the
-        # process is gone or its lease expired it writes no more: what is on disk now is final.
+        # Judged again under the records lock: the job may have ended meanwhile. Once its process
+        # is gone it writes no more: what is on disk now is final.
         reasons: dict = {}
 
         def dead(rec: dict) -> bool:
@@ -526,21 +532,19 @@ class JobManager:
         self._last_spawn = time.time()
 
 
-def lease_reason(host: str | None) -> str:
-    """Why another host's job was failed: its lease expired."""
-    return (f"the training's host ({host}) stopped renewing its lease for over {lease_or_default():g} s "
-            "(server restart?)")
+def another_host(record: dict) -> bool:
+    """Whether a job runs on another host outside a cluster: no one here can judge or stop it."""
+    host = record.get("host")
+    return host is not None and host != host_id() and not record.get("scheduler")
 
 
 def why_dead(record: dict) -> str | None:
     """Why a running job's training is gone, or None while it may still run: a job of this host
-    (or of a record without a host) is judged by its process; another host's only by its lease."""
-    host = record.get("host")
-    if host is None or host == host_id():
-        return None if pid_alive(record.get("pid"), record.get("pid_start")) else DEAD_REASON
-    if lease_expired(record.get("heartbeat_ts") or record.get("started_ts")):
-        return lease_reason(host)
-    return None
+    (or of a record without a host) is judged by its process; a cluster's job by its scheduler
+    (routing_core.engine.Jobs), another host's not here."""
+    if record.get("scheduler") or another_host(record):
+        return None
+    return None if pid_alive(record.get("pid"), record.get("pid_start")) else DEAD_REASON
 
 
 def job_object(record: dict) -> str:

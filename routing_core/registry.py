@@ -399,7 +399,7 @@ class Registry:
         `user` (a User, or the name of the job's owner) is recorded in the activity log as who
         published it; a version whose entry cannot be written is taken away again (LogError).
         `hold()`, when given, is held while the version is renamed into place and may refuse it
-        (a training job whose lease was judged expired meanwhile: `worker.publishing`)."""
+        (a training job ended meanwhile, its process judged gone or cancelled: `worker.publishing`)."""
         import joblib
 
         if not isinstance(user, User | str) or not str(getattr(user, "name", user)).strip():

@@ -1,4 +1,4 @@
-"""Folders shared by several accounts and hosts (docs/design.md, 'Reliability and security').
+"""Folders shared by several accounts (docs/design.md, 'Reliability and security').
 
 Files and folders the studio writes are readable and writable by the group of the folder they
 are in, as far as the process umask allows (0o666 / 0o777 less the umask, never forced
@@ -7,9 +7,9 @@ A new file takes the group of its folder when the process belongs to that group.
 
 Which host a job or a half-written folder belongs to: `host_id()`, from $ROUTING_HOST_ID, else the
 machine's hostname and boot id (a reboot is a new host: nothing of the old boot still runs). A
-host judges its own work by process id; another host's only by its lease: a heartbeat time it
-renews every few seconds, which expires `lease_sec()` ($ROUTING_LEASE_SEC, default 60) after the
-last renewal.
+host judges only its own work, by process id. Several hosts that train on one models folder do
+so through a Dask cluster (routing_core.engine), whose scheduler knows which worker lives; a
+half-written folder of another host is left alone until it is a day old.
 """
 
 from __future__ import annotations
@@ -23,11 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from routing_core.errors import UserError
-
 HOST_ENV = "ROUTING_HOST_ID"
-LEASE_ENV = "ROUTING_LEASE_SEC"
-DEFAULT_LEASE_SEC = 60.0
 
 _UMASK_LOCK = threading.Lock()
 
@@ -46,40 +42,6 @@ def host_id() -> str:
 def host_tag(host: str | None = None) -> str:
     """A short token of a host id that fits in a file name (8 hex digits)."""
     return hashlib.sha256((host if host is not None else host_id()).encode()).hexdigest()[:8]
-
-
-def lease_sec() -> float:
-    """How long a lease lasts after its last heartbeat: $ROUTING_LEASE_SEC, default 60 s."""
-    raw = os.environ.get(LEASE_ENV, "").strip()
-    if not raw:
-        return DEFAULT_LEASE_SEC
-    try:
-        value = float(raw)
-    except ValueError:
-        raise UserError(f"{LEASE_ENV}={raw!r} is not a number of seconds.") from None
-    if not value > 0:
-        raise UserError(f"{LEASE_ENV} must be more than 0 seconds (got {raw}).")
-    return value
-
-
-def lease_or_default() -> float:
-    """lease_sec(), or the default when $ROUTING_LEASE_SEC is not a number (where no one can be told)."""
-    try:
-        return lease_sec()
-    except UserError:
-        return DEFAULT_LEASE_SEC
-
-
-def heartbeat_every() -> float:
-    """How often a lease holder renews it: a quarter of the lease, at most every 5 s."""
-    return min(5.0, lease_or_default() / 4)
-
-
-def lease_expired(heartbeat_ts: float | None, now: float | None = None) -> bool:
-    """Whether a lease last renewed at `heartbeat_ts` (epoch seconds; None: never) has expired."""
-    if heartbeat_ts is None:
-        return True
-    return (now if now is not None else time.time()) - float(heartbeat_ts) > lease_or_default()
 
 
 def umask() -> int:
@@ -170,8 +132,8 @@ def owner_token() -> str:
 def abandoned(path: str | os.PathLike, owner: str, stale_after: float, now: float | None = None) -> bool | None:
     """Whether the hidden work folder `path` (a save or publish under way), written by `owner`
     (`<host tag>-<pid>`, or a bare pid from before hosts were named), was abandoned: on this host
-    when its process is gone; another host's only when its lease expired (nothing written into it
-    for the lease's length); any older than `stale_after` seconds. None when it is gone."""
+    when its process is gone; any, another host's too, once older than `stale_after` seconds.
+    None when it is gone."""
     now = time.time() if now is None else now
     tag, _, pid_text = owner.rpartition("-")
     try:
@@ -184,22 +146,8 @@ def abandoned(path: str | os.PathLike, owner: str, stale_after: float, now: floa
     except FileNotFoundError:
         return None
     if tag and tag != host_tag():
-        return lease_expired(newest_mtime(path), now)
+        return False  # its process cannot be asked from here
     return pid <= 0 or (pid != os.getpid() and not process_alive(pid))
-
-
-def newest_mtime(folder: str | os.PathLike) -> float | None:
-    """The latest modification time of a folder and the entries directly in it (None if it is gone):
-    a folder being written is renewed by every write into it."""
-    try:
-        newest = os.lstat(folder).st_mtime
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                with contextlib.suppress(OSError):
-                    newest = max(newest, entry.stat(follow_symlinks=False).st_mtime)
-    except OSError:
-        return None
-    return newest
 
 
 def process_alive(pid: int) -> bool:

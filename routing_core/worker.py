@@ -2,8 +2,8 @@
 folder oldest first until none are left.
 
 It holds an exclusive lock on `.jobs/worker.lock`, so one training runs at a time per models
-folder, limits its own memory (`routing_core.memory`), and renews the lease of the job it runs
-(its host and a heartbeat time, `routing_core.sharing`) every few seconds while it trains.
+folder, and limits its own memory (`routing_core.memory`). The jobs it claims carry its host and
+process id, by which this host judges them (routing_core.jobs).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from routing_core.memory import (
     out_of_memory_message,
     release_free_memory,
 )
-from routing_core.sharing import heartbeat_every, host_id
+from routing_core.sharing import host_id
 from routing_core.train_request import Cancelled, TrainRequest
 
 # ---------------------------------------------------------------- the worker
@@ -94,39 +94,6 @@ def _start_memory_watch(manager: JobManager, gb: float) -> None:
             os._exit(0)
 
 
-def _keep_leases(manager: JobManager, worker: int) -> None:
-    """Run in a small process forked from the worker before it loads anything heavy: every few
-    seconds renew the lease (`heartbeat_ts`) of the job the worker runs, so every host sees it
-    alive; return when the worker is gone. (A thread of the worker would change how much memory a
-    training may use before it hits the worker's limit.)"""
-    host = host_id()
-
-    def renew(rec: dict) -> dict | None:
-        if rec.get("state") != "running" or rec.get("pid") != worker or rec.get("host") != host:
-            return None
-        rec["heartbeat_ts"] = time.time()
-        return rec
-
-    while True:
-        time.sleep(heartbeat_every())
-        if os.getppid() != worker or _status_bytes("VmData", worker) is None:
-            return
-        with contextlib.suppress(OSError, UserError):
-            for record in manager._records():
-                if record.get("state") == "running" and record.get("pid") == worker:
-                    manager.update(record["job_id"], renew)
-
-
-def start_lease_keeper(manager: JobManager) -> None:
-    """Fork the process of `_keep_leases` for this process's jobs."""
-    worker = os.getpid()
-    if os.fork() == 0:
-        try:
-            _keep_leases(manager, worker)
-        finally:
-            os._exit(0)
-
-
 def run_worker(models_dir: str | os.PathLike | None = None,
                data_home: str | os.PathLike | None = None) -> int:
     """Run pending jobs of a models folder oldest first until none are left (one worker at a time).
@@ -149,7 +116,6 @@ def run_worker(models_dir: str | os.PathLike | None = None,
         except (OSError, ValueError) as exc:  # jobs still run, without the limit
             print(f"the memory limit of {gb_text(memory_gb)} GB could not be set: {exc}", file=sys.stderr)
             memory_gb = None
-    start_lease_keeper(manager)
     if memory_gb is not None:
         _start_memory_watch(manager, memory_gb)
     manager.jobs_dir.mkdir(parents=True, exist_ok=True)
@@ -190,8 +156,7 @@ def _claim_next(manager: JobManager) -> dict | None:
                 return None
             now = time.time()
             r.update(state="running", stage="validate", progress=0.0, message="starting",
-                     started_ts=now, started_at=_now_iso(now), pid=me, pid_start=start,
-                     host=host, heartbeat_ts=now)
+                     started_ts=now, started_at=_now_iso(now), pid=me, pid_start=start, host=host)
             return r
 
         claimed = manager.update(rec["job_id"], claim)
@@ -204,10 +169,9 @@ def _claim_next(manager: JobManager) -> dict | None:
 def publishing(manager: JobManager, job_id: str, host: str | None = None) -> Iterator[None]:
     """Held while the version of job `job_id` is renamed into place (`Registry.publish(hold=)`):
     under the records lock, only a job this process still runs on this host may publish. A job
-    judged dead meanwhile — its lease expired in another host's eyes (a clock ahead, a pause),
-    its process judged gone, or cancelled — is refused (UserError) and publishes nothing; the
-    lease is renewed in the same lock, so no one judges it expired while it publishes. `host` is
-    where the job is recorded to run (a cluster's worker); this host by default."""
+    ended meanwhile — its process judged gone, cancelled by another host, failed by a cluster that
+    gave up on it — is refused (UserError) and publishes nothing; a cancel asked for is honoured.
+    `host` is where the job is recorded to run (a cluster's worker); this host by default."""
     with manager._locked():
         rec = manager._read(job_id)
         if rec is None or rec.get("state") != "running" or rec.get("pid") != os.getpid() \
@@ -217,8 +181,6 @@ def publishing(manager: JobManager, job_id: str, host: str | None = None) -> Ite
             raise UserError(f"Training job {job_id} is {state} ({why}); its version is not published.")
         if rec.get("cancel_requested"):
             raise Cancelled(CANCELLED_MESSAGE)
-        rec["heartbeat_ts"] = time.time()
-        manager._write(rec)
         yield
 
 
@@ -246,17 +208,18 @@ def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
             return
         last.update(t=now, stage=stage)
 
-        def step(r: dict) -> dict:
+        def step(r: dict) -> dict | None:
+            if r.get("state") != "running":  # ended meanwhile (cancelled from another host): left as it is
+                return None
             history = r.setdefault("stages", [])
             if not history or history[-1]["stage"] != stage:  # when each stage began, for the record
                 history.append({"stage": stage, "at_sec": round(now - started, 3)})
-            r.update(stage=stage, progress=pct, message=message, elapsed_sec=round(now - started, 3),
-                     heartbeat_ts=now)
+            r.update(stage=stage, progress=pct, message=message, elapsed_sec=round(now - started, 3))
             return r
 
         rec = manager.update(job_id, step)
         # Once the version is published (100 %) a late cancel changes nothing.
-        if rec is not None and rec.get("cancel_requested") and pct < 100:
+        if rec is not None and (rec.get("cancel_requested") or rec.get("state") != "running") and pct < 100:
             raise Cancelled(CANCELLED_MESSAGE)
 
     out_of_memory = False

@@ -351,7 +351,7 @@ class DatasetStore:
         """Remove leftovers of interrupted saves and deletes; returns how many were removed.
 
         A save still running is left alone: its folder names its host and process; a save of this
-        host whose process is gone, or another host's whose lease expired, is a leftover.
+        host whose process is gone, or any a day old, is a leftover.
         """
         removed = 0
         if self.folder.is_dir():

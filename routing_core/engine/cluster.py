@@ -173,7 +173,7 @@ def run_job(models_dir: str, data_home: str, job_id: str) -> str:
                    else f"started again on worker {label}: worker {before} stopped")
         rec.update(state="running", stage="validate", progress=0.0, message=message, started_ts=now,
                    started_at=_now_iso(now), pid=os.getpid(), pid_start=None, worker=label,
-                   host=label, heartbeat_ts=None, attempts=attempts, stages=[])
+                   host=label, attempts=attempts, stages=[])
         return rec
 
     manager.registry.cleanup()  # the half-written version of a worker that died, if any

@@ -1,11 +1,11 @@
-"""Keys and clocks: a signing key inside the folders it protects, and a publish after the lease.
+"""Keys and clocks: a signing key inside the folders it protects, and a publish after the job ended.
 
 Attacks: the signing key file kept inside the models folder or the data home (anyone who can
-write there re-signs a model of their own); a job judged dead by another host (its clock 120 s
-ahead, so the lease looks expired) that then finishes and publishes its version anyway. The
-second is played with real processes: this process claims the job as the worker does on host
-"alpha" and runs it (`_run_job`, the worker's own code); host "beta", another process, reads the
-jobs in between with a short lease and fails the job as expired.
+write there re-signs a model of their own); a job ended by another host while it trains (there
+by a lease that looked expired to a clock 120 s ahead; now by a cancel, the one way another host
+ends it) that then finishes and publishes its version anyway. The second is played with real
+processes: this process claims the job as the worker does on host "alpha" and runs it
+(`_run_job`, the worker's own code); host "beta", another process, cancels it in between.
 """
 
 from __future__ import annotations
@@ -77,13 +77,14 @@ def test_a_signing_key_outside_both_folders_signs(stored, tmp_path, monkeypatch)
 
 BETA = r"""
 import sys
+from routing_core.access import local_user
 from routing_core.jobs import JobManager
-models, home = sys.argv[1:3]
-print(sorted((r["job_id"], r["state"]) for r in JobManager(models, home).list()))
+models, home, job_id = sys.argv[1:4]
+print(JobManager(models, home).cancel(job_id, user=local_user())["state"])
 """
 
 
-def test_a_job_judged_expired_does_not_publish_its_version(stored, monkeypatch):
+def test_a_job_ended_by_another_host_does_not_publish_its_version(stored, monkeypatch):
     home, models = stored
     monkeypatch.setenv("ROUTING_HOST_ID", "alpha")
     manager = JobManager(models, home)
@@ -97,10 +98,8 @@ def test_a_job_judged_expired_does_not_publish_its_version(stored, monkeypatch):
         def progress(stage, pct, message):
             real(stage, pct, message)
             if stage == "evaluate" and not judged:
-                time.sleep(0.3)  # beta's lease (0.2 s) runs out: beta's clock is, in effect, ahead
-                env = {**os.environ, "ROUTING_HOST_ID": "beta", "ROUTING_LEASE_SEC": "0.2",
-                       "PYTHONPATH": str(ROOT)}
-                out = subprocess.run([sys.executable, "-c", BETA, str(models), str(home)], env=env,
+                env = {**os.environ, "ROUTING_HOST_ID": "beta", "PYTHONPATH": str(ROOT)}
+                out = subprocess.run([sys.executable, "-c", BETA, str(models), str(home), job_id], env=env,
                                      capture_output=True, text=True, timeout=120, check=True).stdout
                 judged["beta saw"] = out
         return progress
@@ -114,9 +113,9 @@ def test_a_job_judged_expired_does_not_publish_its_version(stored, monkeypatch):
 
     monkeypatch.setattr(training, "run_training", run)
     _run_job(manager, job)
-    assert f"('{job_id}', 'failed')" in judged["beta saw"]
+    assert judged["beta saw"].strip() == "cancelled"
     record = manager.get(job_id)
-    assert record["state"] == "failed" and "lease" in record["error"]
+    assert record["state"] == "cancelled" and "alpha" in record["message"]
     assert Registry(models).names() == []  # the late finisher published nothing
     assert not [p for p in models.iterdir() if p.name.startswith(TMP_PREFIX)]
     with pytest.raises(UserError):
