@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test test-fast lint bench bench-accuracy clean
+.PHONY: run test test-fast lint bench bench-engine bench-accuracy clean
 
 $(BIN)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,10 @@ lint: $(BIN)/.dev
 bench: $(BIN)/.dev  ## performance benchmark, and 1 vs 2 Dask workers -> docs/benchmarks.md
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/cluster.py
+
+bench-engine: $(BIN)/.dev  ## embedded job engine: worker vs local Dask cluster; trees on joblib's dask backend
+	$(BIN)/python benchmarks/local_engine.py
+	$(BIN)/python benchmarks/joblib_dask.py
 
 bench-accuracy: $(BIN)/.dev  ## accuracy benchmark -> docs/benchmarks.md
 	$(BIN)/python benchmarks/accuracy.py
