@@ -204,3 +204,19 @@ def test_verdict_says_who_is_better_or_that_the_items_cannot_tell():
         "No difference the items can show in routing accuracy between B and A "
         "(-0.2 points, 95 % interval -1.0 to +0.5).")
     assert verdict("A", "B", 0.0, 0.0, 0.0).startswith("No difference the items can show")
+
+
+def test_the_bootstrap_in_blocks_equals_one_draw_and_holds_no_resample_matrix(monkeypatch):
+    import tracemalloc
+
+    from routing_core import compare
+
+    d = np.random.default_rng(4).normal(0.01, 0.3, 5_003)
+    whole = d[bootstrap_indices(len(d), 400, 9)].mean(axis=1)
+    monkeypatch.setattr(compare, "BOOT_BLOCK_CELLS", 7 * 5_003)  # blocks of 7 resamples, the last one short
+    np.testing.assert_array_equal(compare.bootstrap_means(d, 400, 9), whole)
+    tracemalloc.start()
+    compare.bootstrap_means(d, 400, 9)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 400 * 5_003 * 8 / 10  # a tenth of the (n_boot, n) matrix of one draw

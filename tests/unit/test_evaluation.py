@@ -37,6 +37,27 @@ def test_levenshtein_by_hand():
     assert levenshtein("kitten", "sitting") == 3
 
 
+def _edit_distance(a, b) -> int:
+    """The textbook dynamic programme, as a reference for the library's distance."""
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a, start=1):
+        cur = [i]
+        for j, y in enumerate(b, start=1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
+        prev = cur
+    return prev[-1]
+
+
+def test_levenshtein_equals_the_textbook_programme_on_random_routings():
+    rng = np.random.default_rng(8)
+    codes = ["SAW", "MILL", "DRILL", "PAINT", "QC", "saw", "Säge", "=1+2", "1", "1.0"]
+    for _ in range(2_000):
+        a = [codes[i] for i in rng.integers(0, len(codes), rng.integers(0, 12))]
+        b = [codes[i] for i in rng.integers(0, len(codes), rng.integers(0, 12))]
+        assert levenshtein(a, b) == _edit_distance(a, b), (a, b)
+        assert levenshtein(tuple(a), b) == levenshtein(b, a)
+
+
 def test_sequence_similarity_by_hand():
     assert sequence_similarity(["A", "B", "C"], ["A", "B", "C"]) == 1.0
     assert sequence_similarity(["A", "C"], ["A", "B", "C"]) == pytest.approx(1 - 1 / 3)
