@@ -26,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.sections import write_section  # noqa: E402
+
 DOCS = ROOT / "docs"
 MD = DOCS / "benchmarks.md"
 JSON_OUT = DOCS / "benchmarks-cluster.json"
@@ -83,9 +85,10 @@ def main() -> None:
     predict_items, train_items, jobs = (4_000, 300, 4) if args.quick else (args.predict_items, args.train_items, 4)
     model_items = 300 if args.quick else args.model_items
     from routing_core.engine.batch import predict_frame
+    from routing_core.provenance import stamp
     from tests.cluster import running_cluster
 
-    results: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
+    results: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds"), **stamp(), "cpus": os.cpu_count(),
                      "machine": platform.machine(), "quick": args.quick, "predict_items": predict_items,
                      "train_items": train_items, "trainings": jobs, "loadavg_start": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmp:
@@ -120,7 +123,7 @@ def main() -> None:
 def write_markdown(r: dict) -> None:
     text = "\n".join([
         START,
-        f"Measured {r['when']} on {r['cpus']} CPUs ({r['machine']}); load average {r['loadavg_start']:.1f} at the "
+        f"Measured {r['when']} at commit {r.get('commit', '?')} on {r['cpus']} CPUs ({r['machine']}); load average {r['loadavg_start']:.1f} at the "
         f"start and {r['loadavg_end']:.1f} at the end (other work shares the machine: the times vary with it).",
         "",
         "| work | 1 worker | 2 workers | ratio |",
@@ -144,12 +147,7 @@ def write_markdown(r: dict) -> None:
             "`python benchmarks/cluster.py` runs those."]),
         END,
     ])
-    old = MD.read_text() if MD.exists() else ""
-    if START in old and END in old:
-        new = old[: old.index(START)] + text + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n## On a Dask cluster (`benchmarks/cluster.py`)\n\n" + text + "\n"
-    MD.write_text(new)
+    write_section(MD, START, END, text, "On a Dask cluster (`benchmarks/cluster.py`)")
 
 
 if __name__ == "__main__":

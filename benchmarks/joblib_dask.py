@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.sections import write_section  # noqa: E402
+
 DOCS = ROOT / "docs"
 MD = DOCS / "benchmarks.md"
 JSON_OUT = DOCS / "benchmarks-joblib-dask.json"
@@ -105,12 +107,7 @@ def write_markdown(r: dict) -> None:
         f"{'the same' if r['same_metrics'] else 'NOT the same'} both ways.",
         END,
     ])
-    body = MD.read_text()
-    if START in body:
-        body = body[: body.index(START)] + text + body[body.index(END) + len(END):]
-    else:
-        body = body.rstrip() + "\n\n## The model's trees on Dask workers (joblib's dask backend)\n\n" + text + "\n"
-    MD.write_text(body)
+    write_section(MD, START, END, text, "The model's trees on Dask workers (joblib's dask backend)")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.sections import write_section  # noqa: E402
+
 DOCS = ROOT / "docs"
 MD = DOCS / "benchmarks.md"
 JSON_OUT = DOCS / "benchmarks-local-engine.json"
@@ -160,12 +162,7 @@ def write_markdown(r: dict) -> None:
         f"{c['idle_mb']} MB |",
         END,
     ])
-    body = MD.read_text()
-    if START in body:
-        body = body[: body.index(START)] + text + body[body.index(END) + len(END):]
-    else:
-        body = body.rstrip() + "\n\n## The embedded job engine: worker or local cluster\n\n" + text + "\n"
-    MD.write_text(body)
+    write_section(MD, START, END, text, "The embedded job engine: worker or local cluster")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.sections import write_section  # noqa: E402
+
 DOCS = ROOT / "docs"
 MD = DOCS / "benchmarks.md"
 JSON_OUT = DOCS / "benchmarks.json"
@@ -587,13 +589,7 @@ def write_markdown(s: dict, results: dict) -> None:
     if s["page_exceptions"]:
         lines += ["", f"Pages that raised: {', '.join(s['page_exceptions'])}."]
     lines.append(END)
-    block = "\n".join(lines)
-    text = MD.read_text() if MD.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    MD.write_text(text)
+    write_section(MD, START, END, "\n".join(lines))
 
 
 if __name__ == "__main__":
