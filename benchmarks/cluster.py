@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -81,7 +82,9 @@ def main() -> None:
     parser.add_argument("--predict-items", type=int, default=200_000)
     parser.add_argument("--train-items", type=int, default=20_000)
     parser.add_argument("--model-items", type=int, default=2_000, help="items the predicting model learned")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (the median is shown)")
     args = parser.parse_args()
+    repeat = 1 if args.quick else max(1, args.repeat)
     predict_items, train_items, jobs = (4_000, 300, 4) if args.quick else (args.predict_items, args.train_items, 4)
     model_items = 300 if args.quick else args.model_items
     from routing_core.engine.batch import predict_frame
@@ -104,12 +107,20 @@ def main() -> None:
             with running_cluster(folder / f"cluster{n}", limits=names) as cluster:
                 results[f"cluster_start_{n}_sec"] = round(time.perf_counter() - t, 1)
                 predict_frame(model, items.iloc[:2_000], address=cluster.address)  # workers import once
-                t = time.perf_counter()
-                remote = predict_frame(model, items, address=cluster.address)
-                results[f"predict_{n}_workers_sec"] = round(time.perf_counter() - t, 2)
-                first = remote if first is None else first
-                results[f"predict_{n}_workers_equal_to_1"] = bool(remote.equals(first))
-                results[f"train_{n}_workers_sec"] = round(trainings(cluster.address, home, models, jobs, f"n{n}"), 1)
+                runs, same = [], True
+                for _ in range(repeat):
+                    t = time.perf_counter()
+                    remote = predict_frame(model, items, address=cluster.address)
+                    runs.append(round(time.perf_counter() - t, 2))
+                    first = remote if first is None else first
+                    same = same and bool(remote.equals(first))
+                    del remote
+                results[f"predict_{n}_workers_runs"] = runs
+                results[f"predict_{n}_workers_sec"] = statistics.median(runs)
+                results[f"predict_{n}_workers_equal_to_1"] = same
+                runs = [round(trainings(cluster.address, home, models, jobs, f"n{n}r{r}"), 1) for r in range(repeat)]
+                results[f"train_{n}_workers_runs"] = runs
+                results[f"train_{n}_workers_sec"] = statistics.median(runs)
             print(json.dumps(results), flush=True)
     results["predict_ratio"] = round(results["predict_1_workers_sec"] / results["predict_2_workers_sec"], 2)
     results["train_ratio"] = round(results["train_1_workers_sec"] / results["train_2_workers_sec"], 2)
@@ -123,8 +134,9 @@ def main() -> None:
 def write_markdown(r: dict) -> None:
     text = "\n".join([
         START,
-        f"Measured {r['when']} at commit {r.get('commit', '?')} on {r['cpus']} CPUs ({r['machine']}); load average {r['loadavg_start']:.1f} at the "
-        f"start and {r['loadavg_end']:.1f} at the end (other work shares the machine: the times vary with it).",
+        f"Measured {r['when']} at commit {r.get('commit', '?')} on {r['cpus']} CPUs ({r['machine']}); load average "
+        f"{r['loadavg_start']:.1f} at the start and {r['loadavg_end']:.1f} at the end; medians of "
+        f"{len(r.get('predict_1_workers_runs', [0]))} runs each (`python benchmarks/cluster.py`).",
         "",
         "| work | 1 worker | 2 workers | ratio |",
         "|---|---|---|---|",
