@@ -72,17 +72,18 @@ with file_tab:
     # Read once per uploaded file (again after a reconnect: the table is held only while the browser
     # is connected); a new file resets the mapping widgets to what its header suggests.
     new_file = st.session_state.get("upload_file_id") != upload.file_id
-    held_raw = held.get("upload_raw")
-    if new_file or held_raw is None or held_raw[0] != upload.file_id:
+    kept = held.get("upload_raw")
+    if new_file or kept is None or kept[0] != upload.file_id:
         try:
             raw: RawTable | str = read_table(upload.getvalue(), name=upload.name)
         except UserError as exc:
             raw = str(exc)
         held.put("upload_raw", (upload.file_id, raw))
+    else:
+        raw = kept[1]
     if new_file:
         st.session_state["upload_file_id"] = upload.file_id
         review.forget("")
-        raw = held.get("upload_raw")[1]
         if isinstance(raw, RawTable):
             review.init_mapping(raw, "", suggest_name(upload.name))
             # an event log opens with its case as the item and its activity as the process
@@ -93,7 +94,6 @@ with file_tab:
                 st.session_state["map_item_code"] = log.case
                 st.session_state["map_process_code"] = log.activity
 
-    raw = held.get("upload_raw")[1]
     if not isinstance(raw, RawTable):
         st.error(md(raw), icon=":material/error:")
         st.caption("Nothing was stored. Fix the file and drop it again.")

@@ -32,6 +32,10 @@ from ui.nav import MODELS, TRAIN
 from ui.text import md, pct
 from ui.units import switch as unit_switch
 
+# A batch table shows at most this many rows (the download holds all): a longer one would be kept
+# whole by the server for the session, for the browser to page through.
+TABLE_ROWS = 10_000
+
 frame.page()
 
 KIND_COLOR = {"known": "green", "model": "blue", "baseline": "violet", "fallback": "orange"}
@@ -312,9 +316,11 @@ with batch:
         # Read once per file and version; the item code column opens at the one the version was trained on.
         # (again after a reconnect, keeping the column chosen: tables are held while the browser is connected)
         read_key = (upload.file_id, version)
-        if held.get("predict_batch_read", (None,))[0] != read_key:
+        kept = held.get("predict_batch_read", (None, None))
+        raw: RawTable | str | None = kept[1] if kept[0] == read_key else None
+        if raw is None:
             try:
-                raw: RawTable | str = read_table(upload.getvalue(), name=upload.name)
+                raw = read_table(upload.getvalue(), name=upload.name)
                 if st.session_state.get("predict_batch_opened", (None,))[0] != read_key:
                     st.session_state["predict_batch_opened"] = (read_key, mapping_editor.open_for_version(
                         "predict_", raw.frame, (info.dataset or {}).get("mapping"), (ITEM,), version))
@@ -322,7 +328,6 @@ with batch:
                 raw = str(exc)
                 st.session_state.pop("predict_batch_opened", None)
             held.put("predict_batch_read", (read_key, raw))
-        _, raw = held.get("predict_batch_read")
         note = st.session_state.get("predict_batch_opened", (None, ""))[1]
         if isinstance(raw, str):
             st.error(md(raw), icon=":material/error:")
@@ -374,13 +379,17 @@ with batch:
             if kinds.get("baseline", 0):
                 st.caption(f"{int(kinds['baseline']):,} items have the most frequent routing first: the model did "
                            "not beat it on items held out in training.")
-            st.markdown("**One row per item** (its first candidate)")
-            st.dataframe(display_safe(units.in_unit(item_summary(result), unit)), hide_index=True, key="predict_batch_summary",
+            summary_rows = item_summary(result)
+            st.markdown("**One row per item** (its first candidate)"
+                        + (f": the first {TABLE_ROWS:,} of {len(summary_rows):,}" if len(summary_rows) > TABLE_ROWS else ""))
+            st.dataframe(display_safe(units.in_unit(summary_rows.head(TABLE_ROWS), unit)), hide_index=True,
+                         key="predict_batch_summary",
                          column_config={"score": st.column_config.NumberColumn(format="%.2f"),
                                         units.renamed("total time (min)", unit):
                                             st.column_config.NumberColumn(format="%.1f")})
-            st.markdown(f"**Every step of every candidate** (what the download holds; times in {units.name(unit)})")
-            st.dataframe(display_safe(units.in_unit(result, unit)), hide_index=True)
+            st.markdown(f"**Every step of every candidate** (what the download holds; times in {units.name(unit)})"
+                        + (f": the first {TABLE_ROWS:,} of {len(result):,} rows" if len(result) > TABLE_ROWS else ""))
+            st.dataframe(display_safe(units.in_unit(result.head(TABLE_ROWS), unit)), hide_index=True)
             st.download_button(
                 "Download CSV", data=cached[2], file_name=f"routings_{version}.csv",
                 mime="text/csv",

@@ -45,7 +45,7 @@ from routing_core.memory import _proc_start, _proc_state
 from routing_core.names import check_name
 from routing_core.records import JOB_FIELDS
 from routing_core.registry import JOBS_DIR, Registry
-from routing_core.sharing import host_id
+from routing_core.sharing import host_id, this_machine
 from routing_core.signing import KEY_ENV, KEY_FILE_ENV, configured_key
 from routing_core.statefile import BrokenState, check, read_json
 from routing_core.train_request import TrainRequest, check_request, unique_version_name
@@ -338,7 +338,9 @@ class JobManager:
                            finished_at=_now_iso(now), cancel_requested=True, cancelled_by=who.name)
                 changed["rec"] = rec
                 return rec
-            if rec["state"] == "running" and another_host(rec):  # no one here can stop it: ended now
+            # Another host's job: no one here can stop it, so it is ended now (unless its version is
+            # already published: worker.publishing marks that under the lock).
+            if rec["state"] == "running" and another_host(rec) and not rec.get("published"):
                 changed["rec"] = _finish(rec, "cancelled", cancel_requested=True, cancelled_by=who.name,
                                          message=f"{cancelled_message(who.name)} (it ran on {rec.get('host')})")
                 return rec
@@ -535,7 +537,7 @@ class JobManager:
 def another_host(record: dict) -> bool:
     """Whether a job runs on another host outside a cluster: no one here can judge or stop it."""
     host = record.get("host")
-    return host is not None and host != host_id() and not record.get("scheduler")
+    return host is not None and not this_machine(str(host)) and not record.get("scheduler")
 
 
 def why_dead(record: dict) -> str | None:
@@ -544,6 +546,8 @@ def why_dead(record: dict) -> str | None:
     (routing_core.engine.Jobs), another host's not here."""
     if record.get("scheduler") or another_host(record):
         return None
+    if record.get("host") not in (None, host_id()):  # this machine before a reboot
+        return DEAD_REASON
     return None if pid_alive(record.get("pid"), record.get("pid_start")) else DEAD_REASON
 
 

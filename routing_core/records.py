@@ -53,7 +53,8 @@ JOB_FIELDS = {
     "owner": Field(_OPTIONAL_TEXT),
     "cancelled_by": Field(_OPTIONAL_TEXT),
     "host": Field(_OPTIONAL_TEXT),
-    "heartbeat_ts": _SECONDS,
+    "heartbeat_ts": _SECONDS,  # written by builds with leases; still read in their records
+    "published": Field((bool, None)),  # its version renamed into place (worker.publishing)
     "scheduler": Field(_OPTIONAL_TEXT),
     "worker": Field(_OPTIONAL_TEXT),
     "attempts": Field((int, None), low=0),

@@ -39,6 +39,17 @@ def host_id() -> str:
     return f"{socket.gethostname()}:{boot}" if boot else socket.gethostname()
 
 
+def this_machine(host: str) -> bool:
+    """Whether a job's `host` is this machine, in this boot or an earlier one: this host id or,
+    without $ROUTING_HOST_ID, this hostname with another boot id (nothing of that boot still runs)."""
+    if host == host_id():
+        return True
+    if os.environ.get(HOST_ENV, "").strip():
+        return False
+    name, sep, _boot = host.rpartition(":")
+    return bool(sep) and name == socket.gethostname()
+
+
 def host_tag(host: str | None = None) -> str:
     """A short token of a host id that fits in a file name (8 hex digits)."""
     return hashlib.sha256((host if host is not None else host_id()).encode()).hexdigest()[:8]

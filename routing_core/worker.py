@@ -182,6 +182,10 @@ def publishing(manager: JobManager, job_id: str, host: str | None = None) -> Ite
         if rec.get("cancel_requested"):
             raise Cancelled(CANCELLED_MESSAGE)
         yield
+        rec = manager._read(job_id)
+        if rec is not None:  # renamed into place: a cancel from another host comes too late now
+            rec["published"] = True
+            manager._write(rec)
 
 
 def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
@@ -190,14 +194,20 @@ def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
     the message of a job that hits it, unless `oom_message` says it); `refusal`, when given, fails
     the job with that reason; `host` is where the job's record says it runs (see publishing)."""
     job_id = job["job_id"]
+
+    def ours(r: dict) -> bool:
+        """Still this claim of the job: running, in this process on its host (not ended from another
+        host, not run again elsewhere by a cluster that thought this worker gone)."""
+        return r.get("state") == "running" and r.get("pid") == job.get("pid") and r.get("host") == job.get("host")
+
     if refusal is not None:
-        manager.end(job_id, "failed", error=refusal, message=refusal)
+        manager.end(job_id, "failed", when=ours, error=refusal, message=refusal)
         return
     try:
         request = TrainRequest.from_dict(job.get("request") or {})
     except TypeError:  # a record written by hand, without what to train
         reason = "the job record does not say what to train (its 'request' lacks the dataset)"
-        manager.end(job_id, "failed", error=reason, message=reason)
+        manager.end(job_id, "failed", when=ours, error=reason, message=reason)
         return
     started = job["started_ts"]
     last = {"t": 0.0, "stage": None}
@@ -209,7 +219,7 @@ def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
         last.update(t=now, stage=stage)
 
         def step(r: dict) -> dict | None:
-            if r.get("state") != "running":  # ended meanwhile (cancelled from another host): left as it is
+            if not ours(r):  # ended meanwhile (cancelled from another host), or run again elsewhere
                 return None
             history = r.setdefault("stages", [])
             if not history or history[-1]["stage"] != stage:  # when each stage began, for the record
@@ -219,7 +229,7 @@ def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
 
         rec = manager.update(job_id, step)
         # Once the version is published (100 %) a late cancel changes nothing.
-        if rec is not None and (rec.get("cancel_requested") or rec.get("state") != "running") and pct < 100:
+        if rec is not None and (rec.get("cancel_requested") or not ours(rec)) and pct < 100:
             raise Cancelled(CANCELLED_MESSAGE)
 
     out_of_memory = False
@@ -231,10 +241,10 @@ def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
                                        hold=lambda: publishing(manager, job_id, host))
     except Cancelled:
         by = (manager._read(job_id) or {}).get("cancelled_by")
-        manager.end(job_id, "cancelled", message=cancelled_message(by))
+        manager.end(job_id, "cancelled", when=ours, message=cancelled_message(by))
     except UserError as exc:
         reason = str(exc)
-        manager.end(job_id, "failed", error=reason, message=reason)
+        manager.end(job_id, "failed", when=ours, error=reason, message=reason)
     except Exception as exc:  # a bug must fail the job, not the worker: the queue goes on
         if _out_of_memory(exc):
             # Recorded below, once the training's frames (and their arrays) are gone with `exc`.
@@ -242,15 +252,15 @@ def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
         else:
             traceback.print_exc()
             error = f"{type(exc).__name__}: {exc}"
-            manager.end(job_id, "failed", error=error, message=error)
+            manager.end(job_id, "failed", when=ours, error=error, message=error)
     else:
         message = (f"plan ready: about {result.get('estimated_sec')} s and "
                    f"{result.get('estimated_peak_gb')} GB" if request.dry_run
                    else f"version '{result['version']}' published")
-        manager.end(job_id, "completed", progress=100.0, message=message, result=result,
+        manager.end(job_id, "completed", when=ours, progress=100.0, message=message, result=result,
                     version=result.get("version", job.get("version")))
     if out_of_memory:
         release_free_memory()
         reason = oom_message or (out_of_memory_message(memory_gb) if memory_gb is not None
                                  else "ran out of memory")
-        manager.end(job_id, "failed", error=reason, message=reason)
+        manager.end(job_id, "failed", when=ours, error=reason, message=reason)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,16 @@ FABRICAD_MAP = {
 def _own_data_home(tmp_path, monkeypatch) -> None:
     """Every test's activity log and roles file default to its own folder, never ./data."""
     monkeypatch.setenv("ROUTING_DATA_HOME", str(tmp_path.parent / f"{tmp_path.name}-data"))
+
+
+@pytest.fixture(autouse=True)
+def _release_held_tables():
+    """What an AppTest session held (ui.held) is let go after each test, as a closed tab's is: every
+    AppTest runs under one session id, so a later test would otherwise find it."""
+    yield
+    held = sys.modules.get("ui.held")
+    if held is not None:
+        held._release("test session id")
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ _REROUTED = "_routing_rerouted"  # session key: page() already asked for a rerun
 # The tables' own "Download as CSV" writes cells as they are, a formula among them; Streamlit has no
 # option to turn it off, so it is hidden, and the pages offer their exports through to_safe_csv.
 NO_TABLE_DOWNLOAD = (
-    "<style>[data-testid='stElementToolbar'] button[aria-label='Download as CSV'],"
-    "[data-testid='stElementToolbarButton']:has(button[aria-label='Download as CSV'])"
+    "<style>[data-testid='stElementToolbar'] button[aria-label^='Download as CSV'],"
+    "[data-testid='stElementToolbarButton']:has(button[aria-label^='Download as CSV'])"
     "{display: none !important;}</style>"
 )
 

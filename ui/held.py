@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 import streamlit as st
+from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from routing_core.memory import release_free_memory
@@ -27,7 +28,8 @@ def _release(session_id: str) -> None:
         store = _STORES.pop(session_id, None)
     if store is not None:
         store.clear()
-        release_free_memory()
+        # collecting and trimming a large heap takes a moment: not on the server's event loop
+        threading.Thread(target=release_free_memory, name="release-session-memory", daemon=True).start()
 
 
 @st.cache_resource(scope="session", on_release=_release, show_spinner=False)
@@ -39,6 +41,8 @@ def _watch(session_id: str) -> str:
 def _store() -> dict:
     ctx = get_script_run_ctx()
     session_id = ctx.session_id if ctx is not None else ""
+    if runtime.exists() and not runtime.get_instance().is_active_session(session_id):
+        return {}  # a run still ending after its browser left: what it makes is not kept
     _watch(session_id)
     with _LOCK:
         return _STORES.setdefault(session_id, {})

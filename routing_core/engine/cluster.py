@@ -192,6 +192,7 @@ def run_job(models_dir: str, data_home: str, job_id: str) -> str:
             _run_job(manager, job, oom_message=oom, host=label)
     except MemoryError:  # even its record could not be written under the cap: written now, without it
         release_free_memory()
-        manager.end(job_id, "failed", error=oom or "ran out of memory", message=oom or "ran out of memory")
+        manager.end(job_id, "failed", error=oom or "ran out of memory", message=oom or "ran out of memory",
+                    when=lambda r: r.get("pid") == job.get("pid") and r.get("host") == label)
     return (manager._read(job_id) or {}).get("state") or "missing"
 

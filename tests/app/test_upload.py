@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from routing_core.datasets import DatasetStore
-from tests.app.conftest import held, open_app, texts
+from tests.app.conftest import APPTEST_SESSION, held, open_app, texts
 from tests.conftest import FABRICAD, TEST_DATA
 
 UPLOAD = "pages/1_Upload.py"
@@ -264,3 +265,22 @@ def test_event_log_is_said_read_as_routings_and_can_be_switched_off(page, tmp_pa
     assert not at.exception
     record = DatasetStore(data_home).record("mes_log")
     assert record.rows == 4 and record.mapping["Case ID"] == "item_code"
+
+
+def test_a_reconnected_tab_reads_its_file_again_and_keeps_its_mapping(page):
+    """The browser left and came back within Streamlit's reconnect window: the tables the session
+    held were let go (ui.held), its widget values were not."""
+    from ui import held as store
+
+    at = upload(page, FABRICAD)
+    assert at.selectbox(key="map_duration_unit").value == "min"
+    at.selectbox(key="map_duration_unit").select("h").run()  # a choice of the analyst's own
+    choice = "h"
+    before = preview_of(at)
+    store._release(APPTEST_SESSION)
+    assert held("upload_raw") is None and held("upload_norm") is None
+    at.run()
+    assert not at.exception
+    assert held("upload_raw") is not None and held("upload_raw")[1].frame.shape[0] == 78
+    assert at.selectbox(key="map_duration_unit").value == choice
+    pd.testing.assert_frame_equal(preview_of(at), before)

@@ -421,7 +421,9 @@ def test_analyst_journey(server: Server, page: Page, tmp_path):
     table.hover()
     expect(page.get_by_test_id("stElementToolbar").first).to_be_visible()
     expect(page.get_by_role("button", name="Search")).to_be_visible()
-    expect(page.get_by_role("button", name="Download as CSV")).to_be_hidden()
+    download = page.locator("[data-testid='stElementToolbar'] button[aria-label^='Download as CSV']").first
+    expect(download).to_be_attached()  # Streamlit draws it ...
+    expect(download).to_be_hidden()  # ... and the frame's style hides it
     # Tick each row's selection box (the grid is a canvas: by position). Newest first: v-second,
     # then v-first. A ticked row is shown in Details: waiting for that (not a fixed pause) makes
     # sure the first tick's rerun is over before the second click lands on a redrawn grid.

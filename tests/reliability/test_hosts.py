@@ -135,3 +135,71 @@ def test_dataset_cleanup_leaves_another_hosts_save_until_it_is_a_day_old(tmp_pat
     old = time.time() - STALE_SAVE_SEC - 1
     os.utime(theirs, (old, old))
     assert store.cleanup() == 1 and not theirs.exists()
+
+
+def _running(models: Path, job_id: str, **fields) -> None:
+    path = models / ".jobs" / f"{job_id}.json"
+    data = json.loads(path.read_text())
+    data.update(state="running", started_ts=time.time(), pid_start=None, **fields)
+    path.write_text(json.dumps(data))
+
+
+def test_this_machines_job_from_before_a_reboot_is_failed(tmp_path, monkeypatch):
+    """A host id is the hostname and the boot id: after a reboot, the machine's old jobs are its own
+    and dead, not another host's (which nothing here would ever end)."""
+    import socket
+
+    from routing_core.jobs import DEAD_REASON
+
+    monkeypatch.delenv("ROUTING_HOST_ID", raising=False)
+    models, home = tmp_path / "models", tmp_path / "data"
+    csv = sample_csv_bytes(SampleConfig(n_items=60, seed=3))
+    DatasetStore(home).save("small", normalise(read_table(csv, name="small.csv")), user=ADMIN)
+    manager = JobManager(models, home)
+    monkeypatch.setattr(JobManager, "_spawn_worker", lambda self: None)
+    before_reboot = manager.submit(TrainRequest("small", version="v-old-boot"), user=ADMIN)
+    elsewhere = manager.submit(TrainRequest("small", version="v-other-host"), user=ADMIN)
+    _running(models, before_reboot, host=f"{socket.gethostname()}:an-earlier-boot-id", pid=os.getpid())
+    _running(models, elsewhere, host="another-machine:its-boot-id", pid=os.getpid())
+    assert manager.get(before_reboot)["state"] == "failed"
+    assert manager.get(before_reboot)["error"] == DEAD_REASON
+    assert manager.get(elsewhere)["state"] == "running"
+
+
+def test_a_cancel_from_another_host_after_the_publish_leaves_the_job_to_complete(folder, monkeypatch):
+    models, home = folder
+    manager = JobManager(models, home)
+    monkeypatch.setattr(JobManager, "_spawn_worker", lambda self: None)
+    job_id = manager.submit(TrainRequest("small", version="v-published"), user=ADMIN)
+    _running(models, job_id, host="alpha", pid=12345, published=True)
+    record = manager.cancel(job_id, user=ADMIN)
+    assert record["state"] == "running" and record["cancel_requested"]  # its version is already in place
+
+
+def test_a_worker_whose_job_was_run_again_elsewhere_leaves_the_record_alone(folder, monkeypatch):
+    """A cluster that took this worker for dead runs the job again on another worker; this worker,
+    still alive, must neither write its progress into the new attempt's record nor end it nor
+    publish."""
+    import routing_core.training as training
+    from routing_core.worker import _claim_next, _run_job
+
+    models, home = folder
+    manager = JobManager(models, home)
+    monkeypatch.setattr(JobManager, "_spawn_worker", lambda self: None)  # this process is the worker
+    job_id = manager.submit(TrainRequest("small", version="v-twice"), user=ADMIN)
+    job = _claim_next(manager)
+    real_run = training.run_training
+
+    def run(request, models_dir, data_home, progress=None, **kw):
+        def moved(stage, pct, message):
+            if stage == "evaluate":
+                _running(models, job_id, host="w2 at 10.0.0.2", pid=4242, stage="fit", progress=12.5)
+            progress(stage, pct, message)
+        return real_run(request, models_dir, data_home, progress=moved, **kw)
+
+    monkeypatch.setattr(training, "run_training", run)
+    _run_job(manager, job)
+    record = manager.get(job_id)
+    assert (record["state"], record["host"], record["pid"], record["stage"], record["progress"]) == \
+        ("running", "w2 at 10.0.0.2", 4242, "fit", 12.5)
+    assert Registry(models).names() == []

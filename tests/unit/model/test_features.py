@@ -116,7 +116,24 @@ def test_predicting_leaves_the_fitted_model_unchanged():
     items = generate(SampleConfig(n_items=20, seed=3))
     first = model.predict_frame(items)
     model.likely_values(items)
-    # the featurizer first: pickling it drops what __getstate__ leaves out, from the object too
+    # the featurizer's own attributes first (a pickle shows only what __getstate__ keeps)
     assert {k: len(pickle.dumps(v)) for k, v in model.featurizer_.__dict__.items()} == sizes
     assert pickle.dumps(model) == before
     pd.testing.assert_frame_equal(model.predict_frame(items), first)
+
+
+def test_two_threads_predicting_with_one_model_get_what_each_gets_alone():
+    """Sessions share one cached model: each prediction's tables are its thread's own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from routing_core.model import RoutingModel
+    from routing_core.sample import SampleConfig, generate
+
+    model = RoutingModel(baseline_check=False).fit(generate(SampleConfig(n_items=200, seed=2)))
+    batches = [generate(SampleConfig(n_items=30, seed=s)) for s in (3, 4, 5, 6)]
+    alone = [model.predict_frame(b) for b in batches]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            together = list(pool.map(model.predict_frame, batches))
+            for a, t in zip(alone, together, strict=True):
+                pd.testing.assert_frame_equal(t, a)
