@@ -22,7 +22,9 @@ from routing_core.cli_common import (
     command,
     data_home_of,
     decided_mapping,
+    note,
     print_json,
+    take_notes,
 )
 from routing_core.errors import UserError
 from routing_core.formatting import percent
@@ -260,7 +262,7 @@ def _predict(args: argparse.Namespace) -> int:
     atomic_write_bytes(out, to_safe_csv(frame))
     for sentence in summary.sentences()[1:]:
         if "folded" not in sentence:  # a routing export's further steps are expected
-            print(f"note: {sentence}", file=sys.stderr)
+            note(sentence)
     print_json({"version": version, "items": int(len(items)), "rows": int(len(frame)),
                 "out": str(out), "batch": summary.to_json()})
     return 0
@@ -273,7 +275,7 @@ def _version_mapping(registry, version: str, raw, needed: tuple[str, ...]) -> di
     recorded = (registry.get(version).dataset or {}).get("mapping")
     mapping = for_version(raw.frame.columns, recorded, needed)
     if mapping is not None:
-        print(f"note: read with the columns version {version} was trained on.", file=sys.stderr)
+        note(f"read with the columns version {version} was trained on.")
     return mapping
 
 
@@ -386,10 +388,15 @@ def _map_hint(exc: UserError) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    take_notes()
     try:
         args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        for line in take_notes():  # how the input was read, once the command has ended well
+            print(line, file=sys.stderr)
+        return code
     except UserError as exc:
+        take_notes()  # a failing command says one line
         print(f"error: {exc}{_map_hint(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except BrokenPipeError:

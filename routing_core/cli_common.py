@@ -38,6 +38,22 @@ def print_json(payload: object) -> None:
     sys.stdout.write("\n")
 
 
+_NOTES: list[str] = []
+
+
+def note(text: str, kind: str = "note") -> None:
+    """A note (or warning) on how the input was read: said on stderr when the command ends well (a
+    command that fails says only its one error line)."""
+    _NOTES.append(f"{kind}: {text}")
+
+
+def take_notes() -> list[str]:
+    """The lines of the notes so far, forgotten here."""
+    notes = list(_NOTES)
+    _NOTES.clear()
+    return notes
+
+
 def data_home_of(args: argparse.Namespace) -> Path:
     """--data-home if given, else the default data home."""
     from routing_core.datasets import data_home
@@ -60,16 +76,15 @@ def decided_mapping(args: argparse.Namespace, raw, refuse: bool = True) -> dict[
         remembered = mapping_memory.recall(data_home_of(args), raw.frame.columns)
         if remembered is not None:
             explicit = remembered[0]
-            print(f"note: the mapping confirmed for these columns ({remembered[1]}) is used.",
-                  file=sys.stderr)
+            note(f"the mapping confirmed for these columns ({remembered[1]}) is used.")
     decision = decide_mapping(raw.frame, explicit)
     for sentence in decision.changed:
-        print(f"note: {sentence} Read that way.", file=sys.stderr)
+        note(f"{sentence} Read that way.")
     if decision.problems:
         if refuse:
             raise UserError(f"{raw.source_name}: the mapping disagrees with the contents. {decision.refusal()}")
         for problem in decision.problems:
-            print(f"warning: {problem.sentence()}", file=sys.stderr)
+            note(problem.sentence(), "warning")
     return decision.mapping
 
 

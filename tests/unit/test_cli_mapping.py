@@ -76,3 +76,31 @@ def test_predict_and_evaluate_read_files_with_the_versions_columns(tmp_path):
     summary = json.loads(predicted.stdout)["batch"]
     assert (summary["rows_in"], summary["items"], summary["rows_refused"], summary["generated_ids"]) == (5, 5, 0, 1)
     assert "row 3" in set(pd.read_csv(tmp_path / "out.csv")["item_code"])
+
+
+def test_what_the_contents_settled_is_noted_when_the_command_ends_well_and_not_before_an_error(tmp_path):
+    """A header names 'item_code' twice (one of them behind a control character); the contents say
+    which is the item code. Read well: the note comes with the result. A bad number later in the
+    file: the one error line alone (exit 2, one line, as for every user error)."""
+    import contextlib
+    import io
+
+    from routing_core import cli as cli_module
+
+    rows = [f"{i // 3:05d};{i % 3 + 1};{('SAW', 'MILL', 'QC')[i % 3]};{1.5 * (i % 3 + 1)};"
+            f"{('alu', 'steel')[(i // 3) % 2]}" for i in range(36)]
+    header = "\x01item_code;item_code;process_code;duration_min;material\n"
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_text(header + "\n".join(rows) + "\n")
+    rows[24] = rows[24].replace(";1.5;", ";y;")
+    bad.write_text(header + "\n".join(rows) + "\n")
+    said = {}
+    for path in (good, bad):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            said[path.name] = (cli_module.main(["stats", str(path)]), err.getvalue().splitlines())
+    code, lines = said["good.csv"]
+    assert code == 0 and lines and all(line.startswith("note: ") for line in lines)
+    assert any("item code" in line for line in lines)
+    code, lines = said["bad.csv"]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "line 26" in lines[0]
