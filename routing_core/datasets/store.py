@@ -28,8 +28,9 @@ from routing_core.units import unit_of_mapping
 
 
 def data_home() -> Path:
-    """Where datasets live: $ROUTING_DATA_HOME, else ./data."""
-    return Path(os.environ.get("ROUTING_DATA_HOME", "data"))
+    """Where datasets live: $ROUTING_DATA_HOME, else (unset or empty) ./data, as the activity log
+    and the roles file read it."""
+    return Path(os.environ.get("ROUTING_DATA_HOME") or "data")
 
 
 @dataclass

@@ -4,6 +4,7 @@ leftovers, stored statistics."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -72,3 +73,13 @@ def test_stats_written_by_another_build_are_recomputed(data_home):
     stats = store.stats("plans")
     assert stats["stats_version"] == STATS_VERSION and stats["unique_items"] == 25
     assert json.loads(path.read_text())["unique_items"] == 25
+
+
+def test_an_empty_data_home_setting_means_data_for_datasets_activity_and_roles_alike(monkeypatch):
+    from routing_core.access import roles_path
+    from routing_core.activity import ActivityLog
+    from routing_core.datasets import data_home
+
+    monkeypatch.setenv("ROUTING_DATA_HOME", "")
+    assert data_home() == Path("data")
+    assert ActivityLog().path.parent == Path("data") and roles_path().parent == Path("data")
