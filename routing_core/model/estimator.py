@@ -23,9 +23,10 @@ from routing_core.model.experts import (
     expert_logits,
     out_of_fold,
 )
-from routing_core.model.features import ItemFeaturizer, remembered
+from routing_core.model.features import ItemFeaturizer
 from routing_core.model.forest import LeafForest
 from routing_core.model.imputation import BlankImputer
+from routing_core.model.memo import remembered
 from routing_core.model.neighbours import Neighbours
 from routing_core.model.output import ItemPrediction, predictions_frame, probability
 from routing_core.model.trial import baseline_trial, code_dropout

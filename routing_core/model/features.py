@@ -3,12 +3,7 @@ the structure of the item code."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import re
-import threading
-from collections.abc import Callable, Iterator
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -39,6 +34,7 @@ from routing_core.model.encoding import (
     narrowed,
     sample_skew,
 )
+from routing_core.model.memo import thread_memo
 from routing_core.schema import ITEM
 from routing_core.text import (
     TEXT_KEY_SHARE,
@@ -51,35 +47,6 @@ from routing_core.text import (
     step_relevance,
     text_terms,
 )
-
-_SCOPE = threading.local()  # this thread's tables derived inside remembering(), else None
-F = TypeVar("F", bound=Callable)
-
-
-@contextlib.contextmanager
-def remembering() -> Iterator[None]:
-    """A block (one fit, one prediction) within which a featurizer derives the columns of the same
-    items once; when it ends, nothing of those tables stays on the model (a model shared by every
-    session keeps no session's items) and each thread has its own."""
-    outer = getattr(_SCOPE, "memo", None)
-    if outer is None:
-        _SCOPE.memo = {}
-    try:
-        yield
-    finally:
-        if outer is None:
-            _SCOPE.memo = None
-
-
-def remembered(method: F) -> F:
-    """`method` run inside `remembering()`."""
-
-    @functools.wraps(method)
-    def run(*args, **kwargs):
-        with remembering():
-            return method(*args, **kwargs)
-
-    return run  # type: ignore[return-value]
 
 
 class ItemFeaturizer(TransformerMixin, BaseEstimator):
@@ -129,7 +96,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         fit or prediction reads the same items several times, and reading text is slow on big
         data: inside `remembering()`, the last two results per featurizer are kept with their
         tables (so no other table takes their identity) until the block ends."""
-        memo = getattr(_SCOPE, "memo", None)
+        memo = thread_memo()
         if memo is None:
             return self._derive(items)
         key = (tuple(self.attributes_), tuple(getattr(self, "text_cols_", [])), tuple(self.text_number_cols_),
