@@ -4,7 +4,7 @@ Trains on an item-level split (fixed seed) and evaluates on the held-out items o
 sample data (2,000 and 20,000 items, default noise, and the same without blank cells), the
 HOLDOUT_CONFIG export (a generator configuration never used for tuning: other families, columns
 and rules), the FabriCAD preview file, the sample drawn with other generator seeds, and the
-exports of other plants (routing_core.plants: valves, PCB assembly, sheet metal, a job shop),
+exports of other plants (routing_core.synthetic.plants: valves, PCB assembly, sheet metal, a job shop),
 where the model also meets a plain scikit-learn reference (benchmarks/reference.py) and the
 same test items renumbered in a code range training never had. Writes docs/accuracy.json and
 the accuracy section of docs/benchmarks.md (between the accuracy markers; the rest of the file
@@ -31,9 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.reference import reference_metrics  # noqa: E402
-from routing_core.atomic import atomic_write_bytes, atomic_write_json  # noqa: E402
 from routing_core.datasets import load_dataset  # noqa: E402
-from routing_core.evaluation import (  # noqa: E402
+from routing_core.mapping.schema import ITEM  # noqa: E402
+from routing_core.model import RoutingModel  # noqa: E402
+from routing_core.platform.atomic import atomic_write_bytes, atomic_write_json  # noqa: E402
+from routing_core.scoring.evaluation import (  # noqa: E402
     evaluate_model,
     labelled_items,
     predict_rankings,
@@ -41,11 +43,14 @@ from routing_core.evaluation import (  # noqa: E402
     split_items,
     true_routings,
 )
-from routing_core.model import RoutingModel  # noqa: E402
-from routing_core.plants import PLANTS  # noqa: E402
-from routing_core.provenance import stamp, stamp_line  # noqa: E402
-from routing_core.sample import HOLDOUT_CONFIG, SampleConfig, best_chances, generate_with_truth  # noqa: E402
-from routing_core.schema import ITEM  # noqa: E402
+from routing_core.scoring.provenance import stamp, stamp_line  # noqa: E402
+from routing_core.synthetic.plants import PLANTS  # noqa: E402
+from routing_core.synthetic.sample import (  # noqa: E402
+    HOLDOUT_CONFIG,
+    SampleConfig,
+    best_chances,
+    generate_with_truth,
+)
 
 DOCS = ROOT / "docs"
 MD = DOCS / "benchmarks.md"
@@ -309,7 +314,7 @@ def plants_table(plants: list[dict]) -> list[str]:
     lines = [
         "### Other plants",
         "",
-        f"Exports of other plants and industries from `routing_core.plants`, {PLANT_ITEMS:,} items "
+        f"Exports of other plants and industries from `routing_core.synthetic.plants`, {PLANT_ITEMS:,} items "
         "each at full size, every one with its own columns, item codes, processes and rules "
         "(documented in each generator). Each is written as CSV and read back with its explicit "
         "column mapping. The reference is a plain scikit-learn pipeline "

@@ -59,7 +59,7 @@ PROBE = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
 from routing_core.datasets import load_dataset
-from routing_core.errors import UserError
+from routing_core.platform.errors import UserError
 start = time.perf_counter()
 try:
     load_dataset(sys.argv[2])

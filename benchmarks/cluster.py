@@ -37,11 +37,11 @@ WORKER_MEMORY = "3GB"
 
 
 def build(folder: Path, train_items: int, predict_items: int, jobs: int, model_items: int):
-    from routing_core.access import local_user
     from routing_core.datasets import DatasetStore, load_dataset, read_items
-    from routing_core.registry import Registry
-    from routing_core.sample import SampleConfig, sample_csv_bytes
-    from routing_core.training import TrainRequest, run_training
+    from routing_core.engine.training import TrainRequest, run_training
+    from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
+    from routing_core.users.access import local_user
+    from routing_core.versions.registry import Registry
 
     home, models = folder / "data", folder / "models"
     store = DatasetStore(home)
@@ -55,10 +55,10 @@ def build(folder: Path, train_items: int, predict_items: int, jobs: int, model_i
 
 
 def trainings(address: str, home: Path, models: Path, jobs: int, tag: str) -> float:
-    from routing_core.access import local_user
     from routing_core.engine import Jobs
-    from routing_core.jobs import FINAL_STATES
-    from routing_core.training import TrainRequest
+    from routing_core.engine.jobs import FINAL_STATES
+    from routing_core.engine.training import TrainRequest
+    from routing_core.users.access import local_user
 
     os.environ["ROUTING_SCHEDULER"] = address
     manager = Jobs(models, home)
@@ -88,7 +88,7 @@ def main() -> None:
     predict_items, train_items, jobs = (4_000, 300, 4) if args.quick else (args.predict_items, args.train_items, 4)
     model_items = 300 if args.quick else args.model_items
     from routing_core.engine.batch import predict_frame
-    from routing_core.provenance import stamp
+    from routing_core.scoring.provenance import stamp
     from tests.cluster import running_cluster
 
     results: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds"), **stamp(), "cpus": os.cpu_count(),

@@ -46,11 +46,11 @@ def main() -> None:
     import joblib
     from distributed import Client
 
-    from routing_core.access import local_user
     from routing_core.datasets import DatasetStore, load_dataset
-    from routing_core.provenance import stamp
-    from routing_core.sample import SampleConfig, sample_csv_bytes
-    from routing_core.training import TrainRequest, run_training
+    from routing_core.engine.training import TrainRequest, run_training
+    from routing_core.scoring.provenance import stamp
+    from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
+    from routing_core.users.access import local_user
     from tests.cluster import running_cluster
 
     user = local_user()

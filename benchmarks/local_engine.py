@@ -1,4 +1,4 @@
-"""The embedded default, measured two ways: today's detached worker (routing_core.worker, started by
+"""The embedded default, measured two ways: today's detached worker (routing_core.engine.worker, started by
 the first job of a models folder, gone when the queue is empty) against a local Dask cluster of
 one worker (a `dask scheduler` and a `dask worker`, started as the embedded path would have to:
 detached, so a training outlives the Streamlit server).
@@ -68,9 +68,9 @@ def descendants(pid: int) -> list[int]:
 
 
 def train(manager, version: str) -> float:
-    from routing_core.access import local_user
-    from routing_core.jobs import FINAL_STATES
-    from routing_core.training import TrainRequest
+    from routing_core.engine.jobs import FINAL_STATES
+    from routing_core.engine.training import TrainRequest
+    from routing_core.users.access import local_user
 
     t = time.perf_counter()
     job = manager.submit(TrainRequest("d", version=version), user=local_user())
@@ -82,7 +82,7 @@ def train(manager, version: str) -> float:
 
 
 def worker_run(folder: Path, home: Path) -> dict:
-    from routing_core.jobs import JobManager
+    from routing_core.engine.jobs import JobManager
 
     os.environ.pop("ROUTING_SCHEDULER", None)
     models = folder / "models-worker"
@@ -119,10 +119,10 @@ def main() -> None:
     args = parser.parse_args()
     items, repeat = (300, 1) if args.quick else (args.items, args.repeat)
 
-    from routing_core.access import local_user
     from routing_core.datasets import DatasetStore, load_dataset
-    from routing_core.provenance import stamp
-    from routing_core.sample import SampleConfig, sample_csv_bytes
+    from routing_core.scoring.provenance import stamp
+    from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
+    from routing_core.users.access import local_user
 
     runs: dict[str, list[dict]] = {"worker": [], "cluster": []}
     load_start = os.getloadavg()[0]

@@ -35,8 +35,14 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
-from routing_core.evaluation import TOP_KS, Routing, labelled_items, score_routings, true_routings
-from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
+from routing_core.mapping.schema import DURATION, ITEM, PROCESS, SEQ
+from routing_core.scoring.evaluation import (
+    TOP_KS,
+    Routing,
+    labelled_items,
+    score_routings,
+    true_routings,
+)
 
 ITEM_SHARE = 0.95  # share of items a column must be constant in to be an item attribute
 TEXT_WORDS = 2.0  # mean words per non-blank cell from which a column is text

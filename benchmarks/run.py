@@ -63,7 +63,7 @@ def child_read(path: str, repeat: int) -> dict:
     import pyarrow.csv as pacsv
 
     from routing_core.datasets import normalise, read_table
-    from routing_core.stats import compute_stats
+    from routing_core.datasets.stats import compute_stats
 
     bare, ours, ratios = [], [], []
     rows = 0
@@ -109,13 +109,13 @@ def with_description(ops):
 
 def plant_items(plant: str, n_items: int, seed: int):
     """Operations of n_items of a plant: the sample with an item-master description, or one of
-    routing_core.plants (read back through its mapping, as an upload would be)."""
+    routing_core.synthetic.plants (read back through its mapping, as an upload would be)."""
     if plant == "sample":
-        from routing_core.sample import SampleConfig, generate
+        from routing_core.synthetic.sample import SampleConfig, generate
 
         return with_description(generate(SampleConfig(n_items=n_items, seed=seed)))
     from routing_core.datasets import load_dataset
-    from routing_core.plants import PLANTS
+    from routing_core.synthetic.plants import PLANTS
 
     ops, _, mapping = PLANTS[plant](n_items=n_items, seed=seed)
     return load_dataset(ops.to_csv(index=False).encode(), mapping=mapping, name=f"{plant}.csv").ops
@@ -127,9 +127,9 @@ def child_train(n_items: int, seed: int, n_single: int, batch: int, publish_to: 
     import numpy as np
 
     from routing_core.datasets import item_table
-    from routing_core.evaluation import evaluate_model, split_items
+    from routing_core.mapping.schema import ITEM
     from routing_core.model import RoutingModel
-    from routing_core.schema import ITEM
+    from routing_core.scoring.evaluation import evaluate_model, split_items
 
     ops = plant_items(plant, n_items, seed)
     t = time.perf_counter()
@@ -155,8 +155,8 @@ def child_train(n_items: int, seed: int, n_single: int, batch: int, publish_to: 
     assert out[ITEM].nunique() == min(batch, len(items))
 
     if publish_to:
-        from routing_core.access import local_user
-        from routing_core.registry import Registry
+        from routing_core.users.access import local_user
+        from routing_core.versions.registry import Registry
 
         Registry(publish_to).publish(
             f"bench-{n_items}",
@@ -188,8 +188,8 @@ def child_codes(n_codes: int, n_items: int) -> dict:
     import numpy as np
     import pandas as pd
 
-    from routing_core.evaluation import evaluate_model, split_items
     from routing_core.model import RoutingModel
+    from routing_core.scoring.evaluation import evaluate_model, split_items
 
     rng = np.random.default_rng(0)
     lens = rng.integers(3, 8, n_items)
@@ -219,7 +219,7 @@ def child_bomb(rows: int) -> dict:
     import pyarrow.parquet as pq
 
     from routing_core.datasets import read_table
-    from routing_core.errors import UserError
+    from routing_core.platform.errors import UserError
 
     group = 1_000_000
     idx = pa.array(np.zeros(group, dtype=np.int32))
@@ -312,11 +312,13 @@ def main() -> None:
         return
 
     from benchmarks import bombs
-    from routing_core.access import local_user
     from routing_core.datasets import DatasetStore, load_dataset
-    from routing_core.provenance import stamp  # the commit and the model code the figures come from
-    from routing_core.sample import SampleConfig, generate, items_for_rows
-    from routing_core.stats import compute_stats
+    from routing_core.datasets.stats import compute_stats
+    from routing_core.scoring.provenance import (
+        stamp,  # the commit and the model code the figures come from
+    )
+    from routing_core.synthetic.sample import SampleConfig, generate, items_for_rows
+    from routing_core.users.access import local_user
 
     quick = args.quick
     repeat = 1 if quick else args.repeat
@@ -455,7 +457,7 @@ def summarise(results: dict, full_rows: int, full_items: int) -> dict:
 
 
 def write_markdown(s: dict, results: dict) -> None:
-    from routing_core.provenance import stamp_line
+    from routing_core.scoring.provenance import stamp_line
     full_rows = max(int(k) for k in s["read_profile_sec"])
     small_rows = min(int(k) for k in s["read_profile_sec"])
     full_items = max(int(k) for k in s["train_sec"])

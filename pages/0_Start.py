@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from routing_core import first_start
-from ui import frame, loaders
+from ui import first_start, frame, loaders
 from ui.metrics import metrics as metric_row
 from ui.nav import DATASET, MODELS, PREDICT, TRAIN, UPLOAD
 from ui.text import md, pct

@@ -7,8 +7,8 @@ import streamlit as st
 
 from routing_core.datasets import RawTable, read_routings, read_table
 from routing_core.datasets.eventlog import detect_event_log
-from routing_core.errors import UserError
-from routing_core.names import suggest_name
+from routing_core.platform.errors import UserError
+from routing_core.platform.names import suggest_name
 from ui import auth, frame, guard, held, loaders, review
 from ui.nav import DATASET
 from ui.text import md

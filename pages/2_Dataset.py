@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from routing_core import charts, database, units
-from routing_core.errors import UserError
-from routing_core.export import display_safe
-from routing_core.formatting import HELP, percent_value
-from ui import auth, frame, guard, loaders, missing_view
+from routing_core import database
+from routing_core.mapping import units
+from routing_core.platform.errors import UserError
+from routing_core.platform.export import display_safe
+from routing_core.platform.formatting import HELP, percent_value
+from ui import auth, charts, frame, guard, loaders, missing_view
 from ui.empty import empty_state
 from ui.metrics import metrics as metric_row
 from ui.nav import TRAIN, UPLOAD

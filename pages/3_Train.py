@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from routing_core.errors import UserError
-from routing_core.evaluation import holdout_warning
-from routing_core.export import display_safe
-from routing_core.holdout import describe_split
-from routing_core.limits import gb_text
-from routing_core.train_request import plan_version_name
-from routing_core.training import FINAL_STATES, TrainRequest
+from routing_core.engine.train_request import plan_version_name
+from routing_core.engine.training import FINAL_STATES, TrainRequest
+from routing_core.platform.errors import UserError
+from routing_core.platform.export import display_safe
+from routing_core.platform.limits import gb_text
+from routing_core.scoring.evaluation import holdout_warning
+from routing_core.scoring.holdout import describe_split
 from ui import auth, frame, guard, loaders, train_jobs
 from ui.empty import empty_state
 from ui.metrics import metrics as metric_row

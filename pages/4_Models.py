@@ -5,18 +5,19 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from routing_core import charts, formatting, units
 from routing_core.accepted import AcceptedStore, acceptance_by_version
 from routing_core.accepted.learning import OUTCOMES as ACCEPT_OUTCOMES
-from routing_core.compare import split_differences
-from routing_core.errors import UserError
-from routing_core.evaluation import holdout_warning
-from routing_core.export import display_safe
-from routing_core.holdout import describe_split
-from routing_core.manifest import MANIFESTS, MODELS
-from routing_core.registry import VersionInfo
-from routing_core.text import describe_reading
-from ui import auth, compare_view, frame, guard, history, loaders
+from routing_core.mapping import units
+from routing_core.model.text import describe_reading
+from routing_core.platform import formatting
+from routing_core.platform.errors import UserError
+from routing_core.platform.export import display_safe
+from routing_core.scoring.compare import split_differences
+from routing_core.scoring.evaluation import holdout_warning
+from routing_core.scoring.holdout import describe_split
+from routing_core.versions.manifest import MANIFESTS, MODELS
+from routing_core.versions.registry import VersionInfo
+from ui import auth, charts, compare_view, frame, guard, history, loaders
 from ui.empty import empty_state
 from ui.metrics import metrics as metric_row
 from ui.nav import PREDICT, TRAIN

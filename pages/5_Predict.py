@@ -7,28 +7,28 @@ from dataclasses import asdict
 import pandas as pd
 import streamlit as st
 
-from routing_core import charts, units
 from routing_core.datasets import RawTable, read_table
 from routing_core.datasets.batch import read_batch
 from routing_core.engine.batch import predict_frame
-from routing_core.errors import UserError
-from routing_core.export import display_safe, to_safe_csv
-from routing_core.formatting import plain_label, version_label
+from routing_core.mapping import units
+from routing_core.mapping.schema import ITEM
 from routing_core.model import batch_warnings
 from routing_core.model.explain import reasons_in_words
-from routing_core.schema import ITEM
-from routing_core.summary import (
+from routing_core.platform.errors import UserError
+from routing_core.platform.export import display_safe, to_safe_csv
+from routing_core.platform.formatting import plain_label, version_label
+from ui import accept_view, charts, frame, held, loaders, mapping_editor
+from ui.empty import empty_state
+from ui.metrics import metrics as metric_row
+from ui.metrics import row as metric_box
+from ui.nav import MODELS, TRAIN
+from ui.summary import (
     NONE_CHOICE,
     blank_is_a_value,
     form_value,
     item_summary,
     reference_attributes,
 )
-from ui import accept_view, frame, held, loaders, mapping_editor
-from ui.empty import empty_state
-from ui.metrics import metrics as metric_row
-from ui.metrics import row as metric_box
-from ui.nav import MODELS, TRAIN
 from ui.text import md, pct
 from ui.units import switch as unit_switch
 

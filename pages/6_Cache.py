@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from routing_core import manifest
+from routing_core.versions import manifest
 from ui import auth, frame, guard, loaders
 from ui.empty import empty_state
 from ui.metrics import metrics as metric_row

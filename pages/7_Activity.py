@@ -6,9 +6,9 @@ from datetime import UTC, datetime, time
 
 import streamlit as st
 
-from routing_core.activity import LOGGED, ActivityLog
-from routing_core.errors import UserError
-from routing_core.export import display_safe, to_safe_csv
+from routing_core.platform.errors import UserError
+from routing_core.platform.export import display_safe, to_safe_csv
+from routing_core.users.activity import LOGGED, ActivityLog
 from ui import frame, loaders
 from ui.text import md
 

@@ -18,7 +18,7 @@ from routing_core.accepted import (
     profile_from_json,
     store_with_accepted,
 )
-from routing_core.errors import UserError
+from routing_core.platform.errors import UserError
 from ui import auth, frame, guard, loaders
 from ui.empty import empty_state
 from ui.metrics import metrics as metric_row

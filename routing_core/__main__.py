@@ -1,5 +1,5 @@
 import sys
 
-from routing_core.cli import main
+from routing_core.cli.commands import main
 
 sys.exit(main())

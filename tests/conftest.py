@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from routing_core.access import local_user
+from routing_core.users.access import local_user
 
 # The app trains the sample in the background on a fresh start; tests that want it ask for it
 # (tests/app/test_start.py, the browser journey), the others start with an empty registry.

@@ -1,7 +1,7 @@
 """Generators of plant exports in other shapes and languages, for the tests of the mapping checks.
 
 Each writes a plausible export from its own random practice: nothing in the checks is tuned to
-these files (the rules are about contents in general; see routing_core/content.py)."""
+these files (the rules are about contents in general; see routing_core/mapping/content.py)."""
 
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from routing_core.accepted import AcceptedStore, Draft
-from routing_core.errors import UserError
-from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
+from routing_core.mapping.schema import DURATION, ITEM, PROCESS, SEQ
+from routing_core.platform.errors import UserError
 from ui import auth, guard, loaders
 from ui.nav import ACCEPTED
 from ui.routing_editor import edit_routing

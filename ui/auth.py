@@ -7,7 +7,7 @@ Three ways to know the user, chosen by configuration:
 - Streamlit's own OpenID Connect sign-in (`st.login`), when `.streamlit/secrets.toml` (or a
   file named by `--secrets.files`) has an `[auth]` section;
 - neither: one person on this machine, the OS user as admin (`local_user()`), as before.
-The role comes from the roles file (`routing_core.access.load_roles`). Names are compared and
+The role comes from the roles file (`routing_core.users.access.load_roles`). Names are compared and
 shown in lower case (`ANA@PLANT.TEST` is ana@plant.test, for her role and for what she owns).
 
 Fail closed: a secrets file that exists but cannot be read or parsed, an `[auth]` section that
@@ -29,8 +29,8 @@ from typing import NoReturn
 
 import streamlit as st
 
-from routing_core.access import User, load_roles, local_user
-from routing_core.errors import UserError
+from routing_core.platform.errors import UserError
+from routing_core.users.access import User, load_roles, local_user
 from ui.nav import PAGES
 from ui.text import md
 

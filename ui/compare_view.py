@@ -1,12 +1,16 @@
-"""Models page: the selected versions head to head on the same labelled items (routing_core.compare)."""
+"""Models page: the selected versions head to head on the same labelled items (routing_core.scoring.compare)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from routing_core import charts, formatting
-from routing_core.compare import (
+from routing_core.datasets import RawTable, normalise, read_table
+from routing_core.mapping.schema import ITEM, PROCESS
+from routing_core.platform import formatting
+from routing_core.platform.errors import UserError
+from routing_core.platform.export import display_safe, to_safe_csv
+from routing_core.scoring.compare import (
     LABELS,
     PAIRED,
     Comparison,
@@ -18,12 +22,8 @@ from routing_core.compare import (
     verdicts,
     vocabulary_overlap,
 )
-from routing_core.datasets import RawTable, normalise, read_table
-from routing_core.errors import UserError
-from routing_core.export import display_safe, to_safe_csv
-from routing_core.registry import VersionInfo
-from routing_core.schema import ITEM, PROCESS
-from ui import loaders, mapping_editor
+from routing_core.versions.registry import VersionInfo
+from ui import charts, loaders, mapping_editor
 from ui.text import md
 
 RESULT = "compare_result"  # session key: (inputs key, Comparison | error message)
@@ -80,7 +80,7 @@ def _training_items_of(info: VersionInfo, by_sha: dict) -> set[str]:
 
 def _shared(infos: list[VersionInfo], record, test_size: float) -> Comparison:
     """Each version fitted again with its own parameters on the same share of the dataset."""
-    from routing_core.shared_holdout import compare_on_shared_holdout
+    from routing_core.scoring.shared_holdout import compare_on_shared_holdout
 
     dataset = loaders.dataset(record)
     splits = [(i.metrics or {}).get("split") or {} for i in infos]

@@ -6,9 +6,9 @@ from __future__ import annotations
 import streamlit as st
 
 from routing_core import database
-from routing_core.errors import UserError
-from routing_core.names import suggest_name
-from routing_core.schema import ITEM, detect_mapping
+from routing_core.mapping.schema import ITEM, detect_mapping
+from routing_core.platform.errors import UserError
+from routing_core.platform.names import suggest_name
 from ui import auth, guard, held, loaders, review
 from ui.text import md
 

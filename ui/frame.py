@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from routing_core.memory import use_system_allocator
+from routing_core.platform.memory import use_system_allocator
 from ui import auth, loaders, sidebar
 from ui.nav import PAGES
 

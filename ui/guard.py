@@ -1,13 +1,13 @@
 """What the current user may not do, for buttons shown disabled with the reason (`help=`).
 
-The core refuses the same actions itself (`routing_core.access.require`); this only says so
+The core refuses the same actions itself (`routing_core.users.access.require`); this only says so
 before anyone presses.
 """
 
 from __future__ import annotations
 
-from routing_core import access
-from routing_core.access import why_not
+from routing_core.users import access
+from routing_core.users.access import why_not
 from ui import auth
 
 

@@ -17,7 +17,7 @@ import streamlit as st
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from routing_core.memory import release_free_memory
+from routing_core.platform.memory import release_free_memory
 
 _STORES: dict[str, dict] = {}  # session id -> what that session holds
 _LOCK = threading.Lock()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from routing_core.activity import ActivityLog
-from routing_core.export import display_safe
+from routing_core.platform.export import display_safe
+from routing_core.users.activity import ActivityLog
 from ui import loaders
 
 

@@ -8,9 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from routing_core.datasets import Dataset, DatasetRecord, DatasetStore, data_home, item_table
-from routing_core.errors import UserError
-from routing_core.holdout import date_columns, today_in_format
-from routing_core.registry import Registry, VersionInfo, models_dir
+from routing_core.platform.errors import UserError
+from routing_core.scoring.holdout import date_columns, today_in_format
+from routing_core.versions.registry import Registry, VersionInfo, models_dir
 from ui.text import md
 
 SAMPLE_NAME = "sample"
@@ -41,7 +41,7 @@ def registry() -> Registry:
 def server_user():
     """The server's own account, by name (an admin): who a fresh start's sample, its training and
     its activation are recorded as, whoever's visit set them off."""
-    from routing_core.access import local_user
+    from routing_core.users.access import local_user
 
     return local_user()
 
@@ -50,7 +50,7 @@ def store_sample(*, user) -> tuple[DatasetRecord, bool]:
     """Store the bundled sample data as 'sample' (the same content is recognised, not stored twice),
     as `user` (the signed-in user, or server_user() on a fresh start)."""
     from routing_core.datasets import load_dataset
-    from routing_core.sample import sample_csv_bytes
+    from routing_core.synthetic.sample import sample_csv_bytes
 
     existing = store()
     if SAMPLE_NAME in existing.names():
@@ -76,14 +76,14 @@ def ensure_sample() -> None:
 
 @st.cache_resource(show_spinner=False)
 def _first_start_once(models: str, data: str) -> str | None:
-    from routing_core import first_start
+    from ui import first_start
 
     return first_start.start(_jobs(models, data), DatasetStore(data), user=server_user())
 
 
 def first_start_training() -> None:
     """On a fresh start queue the sample's training once; make its version active when it is done."""
-    from routing_core import first_start
+    from ui import first_start
 
     try:
         _first_start_once(models_root(), data_root())

@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import streamlit as st
 
-from routing_core.content import decide_mapping, describe
-from routing_core.mapping_memory import for_version
-from routing_core.schema import DURATION_UNITS, mapping_from_choices, resolve_mapping
+from routing_core.mapping.content import decide_mapping, describe
+from routing_core.mapping.mapping_memory import for_version
+from routing_core.mapping.schema import DURATION_UNITS, mapping_from_choices, resolve_mapping
 from ui.text import code
 
 NONE = "—"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from routing_core.formatting import HELP, missing_table
+from routing_core.platform.formatting import HELP, missing_table
 
 
 def table(per_item: dict, per_row: dict, item_attributes: list[str], key: str) -> None:

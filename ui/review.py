@@ -8,8 +8,10 @@ from collections.abc import Callable, Mapping
 
 import streamlit as st
 
-from routing_core import mapping_memory
-from routing_core.content import (
+from routing_core.datasets import Dataset, DatasetRecord, RawTable
+from routing_core.datasets.stats import missing_rates
+from routing_core.mapping import mapping_memory
+from routing_core.mapping.content import (
     apply_fix,
     check_mapping,
     decide_mapping,
@@ -17,19 +19,17 @@ from routing_core.content import (
     explicit_form,
     fix_of,
 )
-from routing_core.datasets import Dataset, DatasetRecord, RawTable
-from routing_core.errors import UserError
-from routing_core.export import display_safe
-from routing_core.names import check_name
-from routing_core.proposals import MissingColumns, Proposal, propose_mapping, role_note
-from routing_core.schema import (
+from routing_core.mapping.proposals import MissingColumns, Proposal, propose_mapping, role_note
+from routing_core.mapping.schema import (
     DURATION,
     DURATION_UNITS,
     REQUIRED,
     detect_mapping,
     resolve_mapping,
 )
-from routing_core.stats import missing_rates
+from routing_core.platform.errors import UserError
+from routing_core.platform.export import display_safe
+from routing_core.platform.names import check_name
 from ui import guard, held, loaders, mapping_editor, missing_view
 from ui.nav import DATASET, TRAIN
 from ui.text import code, md

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from routing_core.accepted import clean_steps, describe, routing_diff
-from routing_core.errors import UserError
+from routing_core.platform.errors import UserError
 from ui.text import md
 
 SEQ_STEP = 10  # the editor numbers steps 10, 20 …: a step goes between two by a number between theirs

@@ -6,8 +6,8 @@ import logging
 
 import streamlit as st
 
-from routing_core import formatting
-from routing_core.errors import UserError
+from routing_core.platform import formatting
+from routing_core.platform.errors import UserError
 from ui import loaders
 from ui.nav import MODELS, TRAIN
 from ui.text import md, pct

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from routing_core import formatting
+from routing_core.platform import formatting
 
 # Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping them all
 # also defuses Streamlit's own directives (:red[...], :material/icon:, $math$).
@@ -29,7 +29,7 @@ def code(value: object) -> str:
 
 
 def pct(value: float | None, digits: int = 1) -> str:
-    """A share 0–1 as a percentage, or an em dash when unknown (routing_core.formatting: one rounding)."""
+    """A share 0–1 as a percentage, or an em dash when unknown (routing_core.platform.formatting: one rounding)."""
     return formatting.percent(value, digits)
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from routing_core.errors import UserError
+from routing_core.platform.errors import UserError
 from ui import auth, guard, loaders
 from ui.text import md
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from routing_core import units
+from routing_core.mapping import units
 
 
 def switch(default: str, key: str) -> str:

@@ -17,10 +17,10 @@ from typing import ClassVar
 
 import pandas as pd
 
-from routing_core.access import User, require
-from routing_core.activity import EXPORT_ROUTINGS, ActivityLog
-from routing_core.errors import UserError
-from routing_core.export import neutralise
+from routing_core.platform.errors import UserError
+from routing_core.platform.export import neutralise
+from routing_core.users.access import User, require
+from routing_core.users.activity import EXPORT_ROUTINGS, ActivityLog
 
 
 def _plain(value: object) -> object:

@@ -16,8 +16,8 @@ from routing_core.accepted.store import (
     AcceptedStore,
     ops_frame,
 )
-from routing_core.errors import UserError
-from routing_core.schema import ITEM
+from routing_core.mapping.schema import ITEM
+from routing_core.platform.errors import UserError
 
 OUTCOMES = (UNCHANGED, CHANGED, OTHER)
 

@@ -28,13 +28,13 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from routing_core.access import User, require
-from routing_core.activity import data_root
-from routing_core.atomic import atomic_write_json
-from routing_core.errors import UserError
-from routing_core.names import check_name
-from routing_core.sharing import share_dir
-from routing_core.statefile import BrokenState, read_json
+from routing_core.platform.atomic import atomic_write_json
+from routing_core.platform.errors import UserError
+from routing_core.platform.names import check_name
+from routing_core.platform.sharing import share_dir
+from routing_core.platform.statefile import BrokenState, read_json
+from routing_core.users.access import User, require
+from routing_core.users.activity import data_root
 
 FOLDER = "profiles"
 UNITS = {"min": 1.0, "h": 60.0, "s": 1.0 / 60.0}  # minutes in one unit

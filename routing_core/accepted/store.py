@@ -22,18 +22,18 @@ from pathlib import Path
 import pandas as pd
 
 from routing_core.accepted.diff import routing_diff
-from routing_core.access import User, require
-from routing_core.activity import (
+from routing_core.platform.atomic import atomic_write_json
+from routing_core.platform.errors import UserError
+from routing_core.platform.sharing import share_dir, share_file
+from routing_core.platform.statefile import BrokenState, read_json
+from routing_core.users.access import User, require
+from routing_core.users.activity import (
     ACCEPT_ROUTING,
     CORRECT_ROUTING,
     WITHDRAW_ROUTING,
     ActivityLog,
     data_root,
 )
-from routing_core.atomic import atomic_write_json
-from routing_core.errors import UserError
-from routing_core.sharing import share_dir, share_file
-from routing_core.statefile import BrokenState, read_json
 
 FOLDER = "accepted"
 FILE = "routings.json"

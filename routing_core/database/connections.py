@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from routing_core.datasets import data_home
-from routing_core.errors import UserError
-from routing_core.limits import MAX_ROWS
-from routing_core.names import check_name
+from routing_core.platform.errors import UserError
+from routing_core.platform.limits import MAX_ROWS
+from routing_core.platform.names import check_name
 
 SECRETS_ENV = "ROUTING_SECRETS"
 BUNDLED = "sample"
 SAMPLE_DB = "sample.sqlite"
 # A million operation rows is the performance budget; twice that is still read by default, and
-# no connection reads more than a file may hold (routing_core.limits: rows, columns, cells).
+# no connection reads more than a file may hold (routing_core.platform.limits: rows, columns, cells).
 DEFAULT_ROW_LIMIT = 2_000_000
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -72,7 +72,7 @@ class ConnectionSpec:
 def may_read(user: object, name: str) -> str | None:
     """None when `user` may read connection `name`, else why not: only analysts and admins read a
     database, and the roles file may narrow which connections a role uses (`[connections]`)."""
-    from routing_core.access import NO_USER, User, load_roles
+    from routing_core.users.access import NO_USER, User, load_roles
 
     if not isinstance(user, User):
         return NO_USER
@@ -81,7 +81,7 @@ def may_read(user: object, name: str) -> str | None:
 
 def require_read(user: object, name: str) -> None:
     """UserError (Forbidden for a known user) unless `user` may read connection `name`."""
-    from routing_core.access import Forbidden, User
+    from routing_core.users.access import Forbidden, User
 
     reason = may_read(user, name)
     if reason is not None:

@@ -25,8 +25,8 @@ from routing_core.database.connections import (
 from routing_core.database.sample_db import ensure_sample_db
 from routing_core.database.sql import TableInfo, check_select
 from routing_core.datasets import RawTable
-from routing_core.errors import UserError
-from routing_core.limits import MAX_CELLS, MAX_COLUMNS
+from routing_core.platform.errors import UserError
+from routing_core.platform.limits import MAX_CELLS, MAX_COLUMNS
 
 CHUNK_ROWS = 50_000
 MAX_TABLES = 500

@@ -13,9 +13,9 @@ from routing_core.database.connections import ConnectionSpec, connection, mask
 from routing_core.database.reading import Progress, QueryResult, read_query
 from routing_core.database.sql import check_select
 from routing_core.datasets import Dataset, DatasetRecord, DatasetStore, normalise
-from routing_core.errors import UserError
-from routing_core.names import check_name
-from routing_core.schema import ITEM, PROCESS
+from routing_core.mapping.schema import ITEM, PROCESS
+from routing_core.platform.errors import UserError
+from routing_core.platform.names import check_name
 
 
 def source_record(spec: ConnectionSpec, sql: str, result: QueryResult, *, base: str | None = None,
@@ -132,7 +132,7 @@ def refresh(store: DatasetStore, name: str, spec: ConnectionSpec | None = None,
             *, user) -> RefreshResult:
     """Read a stored database dataset again: a new revision when the data changed. Refused
     before the database is read when `user` (a named User) may not upload or read a database."""
-    from routing_core.access import require
+    from routing_core.users.access import require
 
     require(user, "upload")
     record = store.record(name)

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from routing_core.database.connections import sample_spec
-from routing_core.schema import ITEM
+from routing_core.mapping.schema import ITEM
 
 ITEM_COLUMNS = ("item_code", "part_type", "material", "outer_diameter_mm", "length_mm", "weight_kg",
                 "tolerance_class", "surface_treatment", "heat_treated", "threaded")
@@ -22,7 +22,7 @@ def ensure_sample_db(home: str | os.PathLike | None = None) -> Path:
     Tables `item_master` and `routing_operation`, with the views `v_item` and `v_routing` an ERP
     would offer over them.
     """
-    from routing_core.sample import generate
+    from routing_core.synthetic.sample import generate
 
     path = Path(sample_spec(home).url.database)
     if path.is_file():

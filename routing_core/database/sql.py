@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from routing_core.database.connections import ConnectionSpec
-from routing_core.errors import UserError
+from routing_core.platform.errors import UserError
 
 MAX_QUERY_CHARS = 100_000
 

@@ -12,9 +12,9 @@ import pandas as pd
 from routing_core.datasets.normalising import _single_column_hint
 from routing_core.datasets.reading import Source, read_table
 from routing_core.datasets.tables import RawTable
-from routing_core.errors import UserError
-from routing_core.proposals import MissingColumns, propose_mapping
-from routing_core.schema import ITEM, resolve_mapping
+from routing_core.mapping.proposals import MissingColumns, propose_mapping
+from routing_core.mapping.schema import ITEM, resolve_mapping
+from routing_core.platform.errors import UserError
 
 # Row numbers named in a sentence at most.
 SHOWN = 5

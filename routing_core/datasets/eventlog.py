@@ -29,7 +29,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from routing_core.schema import DURATION, DURATION_UNITS, IGNORE, ITEM, PROCESS, SEQ, detect_mapping
+from routing_core.mapping.schema import (
+    DURATION,
+    DURATION_UNITS,
+    IGNORE,
+    ITEM,
+    PROCESS,
+    SEQ,
+    detect_mapping,
+)
 
 # Share of a column's non-blank values that must read as date-times for it to be a timestamp.
 TIMESTAMP_SHARE = 0.95
@@ -266,7 +274,7 @@ def detect_event_log(frame: pd.DataFrame, mapping: Mapping[str, str] | None = No
     skip = set(times) | ignored
     case = _role_column(frame, explicit.get(ITEM), detected.get(ITEM), _CASE_WORDS, skip)
     if case is None:
-        from routing_core.proposals import propose_mapping  # contents: rows in blocks
+        from routing_core.mapping.proposals import propose_mapping  # contents: rows in blocks
 
         case = next((p.column for p in propose_mapping(frame.drop(columns=list(skip)), explicit)
                      if p.target == ITEM and p.confident), None)

@@ -20,11 +20,8 @@ from routing_core.datasets.profiling import (
 )
 from routing_core.datasets.reading import Source, python_encoding, read_csv, read_table
 from routing_core.datasets.tables import Dataset, RawTable, pending_sha256
-from routing_core.errors import UserError
-from routing_core.formatting import percent
-from routing_core.limits import MAX_ITEMS, MAX_PROCESS_CODES
-from routing_core.proposals import MissingColumns, propose_mapping
-from routing_core.schema import (
+from routing_core.mapping.proposals import MissingColumns, propose_mapping
+from routing_core.mapping.schema import (
     DURATION,
     DURATION_UNITS,
     ITEM,
@@ -33,6 +30,9 @@ from routing_core.schema import (
     SEQ,
     resolve_mapping,
 )
+from routing_core.platform.errors import UserError
+from routing_core.platform.formatting import percent
+from routing_core.platform.limits import MAX_ITEMS, MAX_PROCESS_CODES
 
 MAX_EXAMPLES = 5
 

@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from routing_core.errors import UserError
-from routing_core.limits import (
+from routing_core.platform.errors import UserError
+from routing_core.platform.limits import (
     MAX_CELLS,
     MAX_COLUMNS,
     MAX_DECODED_BYTES,

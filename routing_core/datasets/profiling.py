@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from routing_core.schema import ITEM, SEQ
+from routing_core.mapping.schema import ITEM, SEQ
 
 
 def arrow_text(values: pd.Series) -> pa.Array:

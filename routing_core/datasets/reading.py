@@ -1,7 +1,7 @@
 """Reading a routing export: bytes or a path to a RawTable of its own columns.
 
 CSV with the encoding and delimiter sniffed (large plain UTF-8 files streamed from disk),
-Parquet through routing_core.datasets.parquet; every size checked against routing_core.limits.
+Parquet through routing_core.datasets.parquet; every size checked against routing_core.platform.limits.
 """
 
 from __future__ import annotations
@@ -23,9 +23,15 @@ import pyarrow.csv as pacsv
 
 from routing_core.datasets.parquet import read_parquet
 from routing_core.datasets.tables import RawTable
-from routing_core.errors import UserError
-from routing_core.limits import MAX_CELLS, MAX_COLUMNS, MAX_DECODED_BYTES, MAX_LINE_BYTES, MAX_ROWS
-from routing_core.schema import ITEM, PROCESS, detect_mapping
+from routing_core.mapping.schema import ITEM, PROCESS, detect_mapping
+from routing_core.platform.errors import UserError
+from routing_core.platform.limits import (
+    MAX_CELLS,
+    MAX_COLUMNS,
+    MAX_DECODED_BYTES,
+    MAX_LINE_BYTES,
+    MAX_ROWS,
+)
 
 DELIMITERS = (",", ";", "\t", "|")
 ENCODINGS = ("utf-8", "cp949", "cp1252", "latin-1")

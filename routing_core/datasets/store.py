@@ -14,17 +14,24 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from routing_core.access import User, require
-from routing_core.activity import DELETE_DATASET, STORE_DATASET, ActivityLog, LogError
-from routing_core.atomic import atomic_write_json
 from routing_core.datasets.parquet import read_parquet
 from routing_core.datasets.tables import Dataset
-from routing_core.errors import UserError
-from routing_core.names import check_name
-from routing_core.schema import CANONICAL, ITEM, PROCESS
-from routing_core.sharing import abandoned, owner_token, share_dir, share_file
-from routing_core.statefile import NUMBER, TEXT, BrokenState, Field, open_regular, read_json
-from routing_core.units import unit_of_mapping
+from routing_core.mapping.schema import CANONICAL, ITEM, PROCESS
+from routing_core.mapping.units import unit_of_mapping
+from routing_core.platform.atomic import atomic_write_json
+from routing_core.platform.errors import UserError
+from routing_core.platform.names import check_name
+from routing_core.platform.sharing import abandoned, owner_token, share_dir, share_file
+from routing_core.platform.statefile import (
+    NUMBER,
+    TEXT,
+    BrokenState,
+    Field,
+    open_regular,
+    read_json,
+)
+from routing_core.users.access import User, require
+from routing_core.users.activity import DELETE_DATASET, STORE_DATASET, ActivityLog, LogError
 
 
 def data_home() -> Path:
@@ -311,7 +318,7 @@ class DatasetStore:
 
     def stats(self, name: str) -> dict:
         """The dataset's statistics, computed on first use and kept beside it."""
-        from routing_core.stats import STATS_VERSION, compute_stats
+        from routing_core.datasets.stats import STATS_VERSION, compute_stats
 
         path = self._folder(name) / self.STATS
         try:
@@ -371,8 +378,8 @@ def source_columns(dataset: Dataset) -> list[str]:
 
 def remember_dataset(root: Path, dataset: Dataset) -> None:
     """Remember the dataset's mapping for the next file with the same headers (never fails a save)."""
-    from routing_core import mapping_memory
-    from routing_core.content import explicit_form
+    from routing_core.mapping import mapping_memory
+    from routing_core.mapping.content import explicit_form
 
     columns = source_columns(dataset)
     try:

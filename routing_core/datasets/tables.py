@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from routing_core.datasets.profiling import item_index
-from routing_core.schema import ITEM
+from routing_core.mapping.schema import ITEM
 
 
 class _Digest:

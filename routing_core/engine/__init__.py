@@ -1,11 +1,11 @@
-"""The job engine: how a training job runs, behind the job records of routing_core.jobs.
+"""The job engine: how a training job runs, behind the job records of routing_core.engine.jobs.
 
 `Jobs` is the `JobManager` the pages, the command line and the first start use. It keeps the job
 records, owners, roles and the activity log as `JobManager` does, and runs each job one of two
 ways, decided when the job is submitted and kept in its record (`scheduler`):
 
 - without `ROUTING_SCHEDULER`: a detached worker process on this machine runs the jobs of a
-  models folder one at a time (routing_core.worker);
+  models folder one at a time (routing_core.engine.worker);
 - with `ROUTING_SCHEDULER=tcp://host:8786`: every job is a task on that Dask cluster, one
   training per free worker thread (routing_core.engine.cluster).
 
@@ -19,8 +19,8 @@ import os
 import re
 import time
 
-from routing_core.errors import UserError
-from routing_core.jobs import FINAL_STATES, JobManager
+from routing_core.engine.jobs import FINAL_STATES, JobManager
+from routing_core.platform.errors import UserError
 
 SCHEDULER_ENV = "ROUTING_SCHEDULER"
 _ADDRESS_RE = re.compile(r"(tcp|tls|ws|wss|inproc)://[^\s/]+")

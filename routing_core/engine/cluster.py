@@ -26,8 +26,8 @@ import threading
 import time
 from collections.abc import Iterator
 
-from routing_core.errors import UserError
-from routing_core.jobs import FINAL_STATES, JobManager, _now_iso
+from routing_core.engine.jobs import FINAL_STATES, JobManager, _now_iso
+from routing_core.platform.errors import UserError
 
 # A pending job whose task the scheduler does not know after this long was lost (not just sent).
 LOST_AFTER_SEC = 15.0
@@ -156,9 +156,9 @@ def run_job(models_dir: str, data_home: str, job_id: str) -> str:
     """The task: run one job on this worker; returns its final state."""
     from distributed import get_worker
 
-    from routing_core.limits import gb_text
-    from routing_core.memory import release_free_memory
-    from routing_core.worker import _run_job
+    from routing_core.engine.worker import _run_job
+    from routing_core.platform.limits import gb_text
+    from routing_core.platform.memory import release_free_memory
 
     worker = get_worker()
     label = worker_label(worker.name, worker.address)

@@ -25,7 +25,7 @@ from routing_core.model.output import (
 # know this format refuses it with that message instead of failing on its contents.
 MODEL_FORMAT = 4  # 4: one part per module (routing_core/model/), its configuration recorded
 MODEL_FORMATS_READ = (4,)
-# The default limits other code plans memory with (routing_core.training).
+# The default limits other code plans memory with (routing_core.engine.training).
 BATCH = ModelConfig().candidates.batch
 MAX_PROCESS_CODES = ModelConfig().vocabulary.max_process_codes
 

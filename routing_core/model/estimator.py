@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from routing_core.errors import UserError
+from routing_core.mapping.schema import ITEM
 from routing_core.model.candidates import CandidateBuilder, fallback_group
 from routing_core.model.config import ModelConfig
 from routing_core.model.durations import DurationModel, StepEvidence
@@ -38,7 +38,7 @@ from routing_core.model.vocabulary import (
     query_frame,
     split_attributes,
 )
-from routing_core.schema import ITEM
+from routing_core.platform.errors import UserError
 
 Progress = Callable[[float, str], None]
 
@@ -292,7 +292,7 @@ class RoutingModel(BaseEstimator):
         """Write the fitted model with joblib (atomically)."""
         import io
 
-        from routing_core.atomic import atomic_write_bytes
+        from routing_core.platform.atomic import atomic_write_bytes
 
         buf = io.BytesIO()
         joblib.dump(self, buf, compress=3)

@@ -15,8 +15,8 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
+from routing_core.mapping.schema import ITEM
 from routing_core.model.vocabulary import query_frame
-from routing_core.schema import ITEM
 
 COLUMNS = [ITEM, "step", "process_code", "probability", "direction", "attribute", "value", "weight"]
 
@@ -47,7 +47,7 @@ def text_words(featurizer, items: pd.DataFrame) -> pd.DataFrame:
     """For each item and text column, the learned words and keyed numbers its text holds, as the
     model reads them (one row per item and text column)."""
     from routing_core.model.encoding import _column, _texts
-    from routing_core.text import keyed_numbers, text_terms
+    from routing_core.model.text import keyed_numbers, text_terms
 
     rows = []
     for col in getattr(featurizer, "text_cols_", []):

@@ -1,4 +1,4 @@
-"""Item features for the routing model: attributes, the words of free text (routing_core.text) and
+"""Item features for the routing model: attributes, the words of free text (routing_core.model.text) and
 the structure of the item code."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from routing_core.mapping.schema import ITEM
 from routing_core.model.encoding import (
     _NUMBER_RE,
     BLANK,
@@ -35,8 +36,7 @@ from routing_core.model.encoding import (
     sample_skew,
 )
 from routing_core.model.memo import thread_memo
-from routing_core.schema import ITEM
-from routing_core.text import (
+from routing_core.model.text import (
     TEXT_KEY_SHARE,
     TEXT_MAX_TERMS,
     TEXT_MIN_EVIDENCE,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
+from routing_core.mapping.schema import DURATION, ITEM, PROCESS, SEQ
 
 
 def shares(weights) -> np.ndarray:

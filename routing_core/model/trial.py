@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from routing_core.mapping.schema import ITEM
 from routing_core.model.config import TrialConfig
-from routing_core.schema import ITEM
 
 
 def code_dropout(featurizer, Xo: np.ndarray, share: float, random_state: int) -> np.ndarray:
@@ -36,7 +36,7 @@ def baseline_trial(model, ops: pd.DataFrame, items: pd.DataFrame, config: TrialC
     the candidates, and the trial's figures say why. `items`: the item table of `ops`."""
     from sklearn.base import clone
 
-    from routing_core.evaluation import sequence_similarity
+    from routing_core.scoring.evaluation import sequence_similarity
 
     v = model.vocab_
     n = v.n_items_

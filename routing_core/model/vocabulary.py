@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from routing_core.errors import UserError
+from routing_core.mapping.schema import DURATION, ITEM, PROCESS, SEQ
 from routing_core.model.config import VocabularyConfig
-from routing_core.schema import DURATION, ITEM, PROCESS, SEQ
+from routing_core.platform.errors import UserError
 
 CANONICAL = (ITEM, PROCESS, SEQ, DURATION)
 

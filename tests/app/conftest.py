@@ -13,8 +13,8 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.sample import SampleConfig, sample_csv_bytes
-from routing_core.training import JobManager, TrainRequest, run_training
+from routing_core.engine.training import JobManager, TrainRequest, run_training
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 from tests.conftest import ADMIN, ROOT
 
 APP = str(ROOT / "app.py")

@@ -4,9 +4,9 @@ export with a profile); acceptance figures on Models; a viewer sees the buttons 
 from __future__ import annotations
 
 from routing_core.accepted import AcceptedStore, Draft
-from routing_core.access import User
 from routing_core.datasets import DatasetStore
-from routing_core.registry import Registry
+from routing_core.users.access import User
+from routing_core.versions.registry import Registry
 from tests.app.conftest import held, open_app, texts
 from tests.app.test_auth import roles, session  # noqa: F401  (the roles fixture)
 from tests.conftest import ADMIN
@@ -119,7 +119,7 @@ def test_a_viewer_sees_accept_and_database_export_disabled(trained, data_home, m
 
 
 def test_a_batch_is_accepted_in_one_action_after_the_low_scores(trained, data_home, models_dir):
-    from routing_core.activity import ACCEPT_ROUTING, ActivityLog
+    from routing_core.users.activity import ACCEPT_ROUTING, ActivityLog
 
     ops = DatasetStore(data_home).load("sample").ops
     items = ops.drop_duplicates("item_code").head(4).drop(

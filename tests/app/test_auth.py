@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from routing_core.access import ROLES_ENV
-from routing_core.activity import ActivityLog
 from routing_core.datasets import DatasetStore
-from routing_core.registry import Registry
-from routing_core.training import JobManager, training_slot
+from routing_core.engine.training import JobManager, training_slot
+from routing_core.users.access import ROLES_ENV
+from routing_core.users.activity import ActivityLog
+from routing_core.versions.registry import Registry
 from tests.app.conftest import APP, TIMEOUT, texts, wait_for_jobs
 from ui.auth import USER_HEADER_ENV, identity_from_claims, identity_from_headers
 

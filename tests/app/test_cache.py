@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from routing_core import manifest
-from routing_core.registry import Registry
+from routing_core.versions import manifest
+from routing_core.versions.registry import Registry
 from tests.app.conftest import open_app, texts
 from tests.conftest import ADMIN
 

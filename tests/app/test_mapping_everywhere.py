@@ -9,10 +9,10 @@ import shutil
 import pandas as pd
 import pytest
 
-from routing_core.content import decide_mapping
 from routing_core.datasets import DatasetStore, normalise, read_table
-from routing_core.registry import Registry
-from routing_core.training import TrainRequest, run_training
+from routing_core.engine.training import TrainRequest, run_training
+from routing_core.mapping.content import decide_mapping
+from routing_core.versions.registry import Registry
 from tests.app.conftest import open_app, texts
 from tests.app.test_models import MODELS, frame_with, select_rows
 from tests.app.test_predict import PREDICT
@@ -94,7 +94,7 @@ def test_a_labelled_file_sharing_no_process_code_is_flagged_before_any_score(spa
 
 
 def test_a_version_that_does_not_know_the_files_codes_is_named_beside_the_scores(spanish, trained):
-    from routing_core.sample import SampleConfig, sample_csv_bytes
+    from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 
     at = open_app(MODELS)
     names = at.dataframe(key="models_table").value["name"].tolist()

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from routing_core.registry import Registry
+from routing_core.versions.registry import Registry
 from tests.app.conftest import open_app, texts
 
 MODELS = "pages/4_Models.py"
@@ -150,9 +150,9 @@ def frame_with(at, column: str) -> pd.DataFrame:
 
 
 def test_head_to_head_on_an_uploaded_file_and_on_a_stored_dataset(trained, models_dir):
-    from routing_core.compare import compare_models
     from routing_core.datasets import load_dataset
-    from routing_core.sample import SampleConfig, sample_csv_bytes
+    from routing_core.scoring.compare import compare_models
+    from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 
     registry = Registry(models_dir)
     at = open_app(MODELS)

@@ -7,8 +7,8 @@ import io
 import pandas as pd
 
 from routing_core.datasets import DatasetStore
-from routing_core.registry import Registry
-from routing_core.sample import SampleConfig, generate
+from routing_core.synthetic.sample import SampleConfig, generate
+from routing_core.versions.registry import Registry
 from tests.app.conftest import held, open_app, texts
 from tests.conftest import ADMIN, FABRICAD
 
@@ -160,8 +160,8 @@ def test_low_score_candidates_are_folded_and_fewer_candidates_explained(trained,
 
 def test_a_date_attribute_of_a_new_item_is_filled_with_today(data_home, models_dir):
     from routing_core.datasets import load_dataset
-    from routing_core.sample import sample_csv_bytes
-    from routing_core.training import TrainRequest, run_training
+    from routing_core.engine.training import TrainRequest, run_training
+    from routing_core.synthetic.sample import sample_csv_bytes
 
     frame = pd.read_csv(io.BytesIO(sample_csv_bytes(SampleConfig(n_items=60, seed=8))), dtype={"item_code": str})
     codes = sorted(frame["item_code"].unique())

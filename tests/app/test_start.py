@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from routing_core import first_start
-from routing_core.registry import Registry
+from routing_core.versions.registry import Registry
 from tests.app.conftest import links, open_app, run_until, texts
+from ui import first_start
 
 
 def test_start_page_explains_and_links_the_five_steps(small_sample, models_dir):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from routing_core.registry import Registry
-from routing_core.training import JobManager, TrainRequest, training_slot
+from routing_core.engine.training import JobManager, TrainRequest, training_slot
+from routing_core.versions.registry import Registry
 from tests.app.conftest import links, open_app, run_until, texts, wait_for_jobs
 from tests.conftest import ADMIN
 
@@ -122,7 +122,7 @@ def test_a_dated_dataset_can_hold_out_its_newest_items(data_home, models_dir):
     import pandas as pd
 
     from routing_core.datasets import DatasetStore, load_dataset
-    from routing_core.sample import SampleConfig, sample_csv_bytes
+    from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 
     frame = pd.read_csv(pd.io.common.BytesIO(sample_csv_bytes(SampleConfig(n_items=60, seed=3))),
                         dtype={"item_code": str})

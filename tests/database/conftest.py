@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from routing_core.sample import SampleConfig, generate
+from routing_core.synthetic.sample import SampleConfig, generate
 from tests.streamlit_server import free_port
 
 PG_ITEMS = 300

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from routing_core.cli import main
+from routing_core.cli.commands import main
 from routing_core.datasets import DatasetStore
 from tests.unit.test_cli_mapping import _fooling
 

@@ -7,8 +7,8 @@ import pytest
 from routing_core import database
 from routing_core.database import ConnectionSpec
 from routing_core.datasets import DatasetStore
-from routing_core.errors import UserError
-from routing_core.stats import compute_stats
+from routing_core.datasets.stats import compute_stats
+from routing_core.platform.errors import UserError
 from tests.conftest import ADMIN
 from tests.database.conftest import ANALYST_PASSWORD, PG_ITEMS, Postgres
 

@@ -9,10 +9,10 @@ import sqlite3
 import pytest
 
 from routing_core import database
-from routing_core.cli import main
+from routing_core.cli.commands import main
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.errors import UserError
-from routing_core.sample import generate, sample_csv_bytes
+from routing_core.platform.errors import UserError
+from routing_core.synthetic.sample import generate, sample_csv_bytes
 from tests.conftest import ADMIN
 
 RECURSIVE = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
@@ -94,7 +94,7 @@ def test_refresh_makes_a_revision_only_when_the_data_changed(copy, tmp_path):
 
 
 def test_a_viewer_cannot_store_or_refresh_a_database_dataset(copy, tmp_path):
-    from routing_core.access import Forbidden, User
+    from routing_core.users.access import Forbidden, User
 
     path, secrets = copy
     spec = database.connection("copy", home=tmp_path, path=secrets)

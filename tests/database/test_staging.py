@@ -15,9 +15,9 @@ from routing_core.accepted import (
     apply_profile,
     profile_from_json,
 )
-from routing_core.access import Forbidden, User
-from routing_core.activity import EXPORT_ROUTINGS, ActivityLog
-from routing_core.errors import UserError
+from routing_core.platform.errors import UserError
+from routing_core.users.access import Forbidden, User
+from routing_core.users.activity import EXPORT_ROUTINGS, ActivityLog
 from tests.database.conftest import Postgres
 
 ANA = User("ana", "analyst")

@@ -68,7 +68,7 @@ class Server:
 
 def _stop_training(models: Path, home: Path) -> None:
     """Cancel what the journey left running and stop the worker the server started (by its pid)."""
-    from routing_core.training import JobManager, pid_alive
+    from routing_core.engine.training import JobManager, pid_alive
 
     manager = JobManager(models, home)
     for job in manager.active():

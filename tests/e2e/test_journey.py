@@ -23,14 +23,14 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from routing_core.charts import zoomed_range
 from routing_core.datasets import DatasetStore
-from routing_core.registry import Registry
-from routing_core.sample import SampleConfig, sample_csv_bytes
-from routing_core.training import training_slot
+from routing_core.engine.training import training_slot
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
+from routing_core.versions.registry import Registry
 from tests.conftest import FABRICAD_MAP, TEST_DATA
 from tests.e2e.accepting import edit_accept_export
 from tests.e2e.conftest import LAPTOP, VIEWPORT, Server, check_fits, shot, wait_idle
+from ui.charts import zoomed_range
 
 FABRICAD = TEST_DATA / "fabricad_preview_plans.csv"
 DRY_RUN = "Dry run: plan only, write no version"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from routing_core.sample import SampleConfig, sample_csv_bytes
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 from tests.e2e.conftest import wait_idle
 from tests.streamlit_server import streamlit_server
 

@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from routing_core.access import Forbidden, load_roles
-from routing_core.activity import ActivityLog
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.registry import Registry
-from routing_core.sample import SampleConfig, sample_csv_bytes
-from routing_core.training import JobManager, TrainRequest
+from routing_core.engine.training import JobManager, TrainRequest
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
+from routing_core.users.access import Forbidden, load_roles
+from routing_core.users.activity import ActivityLog
+from routing_core.versions.registry import Registry
 from tests.conftest import ADMIN as OS_ADMIN
 from tests.e2e.conftest import CHROMIUM, _stop_training, shot, wait_idle
 from tests.oidc_provider import oidc_provider, secrets_toml

@@ -22,14 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from routing_core import manifest
-from routing_core.access import local_user
-from routing_core.activity import LOG_FILE, ActivityLog
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.errors import UserError
-from routing_core.registry import Registry
-from routing_core.sample import SampleConfig, sample_csv_bytes
-from routing_core.training import JobManager, TrainRequest
+from routing_core.engine.training import JobManager, TrainRequest
+from routing_core.platform.errors import UserError
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
+from routing_core.users.access import local_user
+from routing_core.users.activity import LOG_FILE, ActivityLog
+from routing_core.versions import manifest
+from routing_core.versions.registry import Registry
 from tests.app.conftest import wait_for_jobs
 from tests.conftest import ROOT
 

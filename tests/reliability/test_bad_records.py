@@ -19,12 +19,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from routing_core.activity import ActivityLog
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.jobs import JobManager
-from routing_core.registry import Registry
-from routing_core.sample import SampleConfig, sample_csv_bytes
-from routing_core.training import TrainRequest, run_training
+from routing_core.engine.jobs import JobManager
+from routing_core.engine.training import TrainRequest, run_training
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
+from routing_core.users.activity import ActivityLog
+from routing_core.versions.registry import Registry
 from tests.app.conftest import APP, TIMEOUT
 from tests.conftest import ADMIN
 from ui.nav import PAGES

@@ -16,9 +16,9 @@ import pytest
 
 from benchmarks.bombs import long_csv, row_groups, unique_strings
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.errors import UserError
-from routing_core.sample import SampleConfig, sample_csv_bytes
-from routing_core.statefile import BrokenState
+from routing_core.platform.errors import UserError
+from routing_core.platform.statefile import BrokenState
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 from tests.conftest import ADMIN, ROOT
 
 PROBE = r"""
@@ -32,7 +32,7 @@ def peak_mb():
 
 
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.errors import UserError
+from routing_core.platform.errors import UserError
 before = peak_mb()
 start = time.perf_counter()
 try:

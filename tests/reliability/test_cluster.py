@@ -11,14 +11,14 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from routing_core.access import local_user
-from routing_core.activity import ActivityLog
 from routing_core.datasets import DatasetStore, load_dataset, read_items
 from routing_core.engine import Jobs
 from routing_core.engine.batch import predict_frame
-from routing_core.registry import Registry
-from routing_core.sample import SampleConfig, sample_csv_bytes
-from routing_core.training import TrainRequest, run_training
+from routing_core.engine.training import TrainRequest, run_training
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
+from routing_core.users.access import local_user
+from routing_core.users.activity import ActivityLog
+from routing_core.versions.registry import Registry
 from tests.cluster import WORKERS, running_cluster
 from tests.conftest import ADMIN
 
@@ -166,7 +166,7 @@ def test_a_training_past_its_workers_memory_limit_fails_saying_so_and_the_other_
 
 
 def test_the_command_line_trains_and_predicts_on_the_cluster(cluster, shared, tmp_path, monkeypatch, capsys):
-    from routing_core.cli import main
+    from routing_core.cli.commands import main
 
     src = tmp_path / "plant.csv"
     src.write_bytes(sample_csv_bytes(SampleConfig(n_items=120, seed=4)))

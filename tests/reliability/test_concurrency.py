@@ -14,11 +14,11 @@ import time
 import pytest
 
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.errors import UserError
-from routing_core.manifest import clear_all
-from routing_core.registry import Registry
-from routing_core.sample import SampleConfig, sample_csv_bytes
-from routing_core.training import JobManager, TrainRequest, run_training
+from routing_core.engine.training import JobManager, TrainRequest, run_training
+from routing_core.platform.errors import UserError
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
+from routing_core.versions.manifest import clear_all
+from routing_core.versions.registry import Registry
 from tests.app.conftest import open_app, texts
 from tests.conftest import ADMIN, ROOT
 

@@ -21,12 +21,12 @@ import pandas as pd
 import pytest
 
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.errors import UserError
-from routing_core.manifest import MANIFEST_FILE, MODEL_FILE
-from routing_core.registry import Registry
-from routing_core.sample import SampleConfig, sample_csv_bytes
-from routing_core.stats import compute_stats
-from routing_core.training import DEAD_REASON, STAGES, JobManager, TrainRequest, run_training
+from routing_core.datasets.stats import compute_stats
+from routing_core.engine.training import DEAD_REASON, STAGES, JobManager, TrainRequest, run_training
+from routing_core.platform.errors import UserError
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
+from routing_core.versions.manifest import MANIFEST_FILE, MODEL_FILE
+from routing_core.versions.registry import Registry
 from tests.app.conftest import open_app, texts
 from tests.conftest import ADMIN, ROOT
 
@@ -176,7 +176,7 @@ def test_sigkill_the_training_worker_at_every_stage(tmp_path, app_env):
 
 
 def test_a_worker_killed_before_it_claims_the_job_leaves_it_queued_for_the_next(tmp_path):
-    from routing_core import training
+    from routing_core.engine import training
 
     home, models = tmp_path / "data", tmp_path / "models"
     DatasetStore(home).save("small", load_dataset(sample_csv_bytes(SampleConfig(n_items=120)), name="s.csv"), user=ADMIN)
@@ -199,7 +199,7 @@ def test_a_worker_killed_before_it_claims_the_job_leaves_it_queued_for_the_next(
 SAVE_SCRIPT = """
 import json, sys
 import pandas as pd
-from routing_core.access import local_user
+from routing_core.users.access import local_user
 from routing_core.datasets import Dataset, DatasetStore
 
 src, home, name = sys.argv[1:4]

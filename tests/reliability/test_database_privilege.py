@@ -20,8 +20,8 @@ import psycopg
 import pytest
 
 from routing_core import database
-from routing_core.access import ROLES_ENV, Forbidden, User
-from routing_core.errors import UserError
+from routing_core.platform.errors import UserError
+from routing_core.users.access import ROLES_ENV, Forbidden, User
 from tests.app.conftest import open_app, texts
 from tests.conftest import ADMIN, ROOT
 from tests.database import conftest as database_conftest

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from routing_core.datasets import DatasetStore, load_dataset, read_table
-from routing_core.errors import UserError
+from routing_core.platform.errors import UserError
 from tests.conftest import ADMIN, ROOT
 
 DATA = ROOT / "tests" / "data"

@@ -18,10 +18,10 @@ from streamlit import config
 from streamlit.runtime.context import StreamlitHeaders
 from streamlit.testing.v1 import AppTest
 
-from routing_core.access import ROLES_ENV
-from routing_core.activity import ActivityLog
 from routing_core.datasets import DatasetStore
-from routing_core.training import JobManager
+from routing_core.engine.training import JobManager
+from routing_core.users.access import ROLES_ENV
+from routing_core.users.activity import ActivityLog
 from tests.app.conftest import APP, TIMEOUT, small_sample, texts, wait_for_jobs  # noqa: F401
 from ui.auth import ConfigError, identity_from_claims, identity_from_headers
 

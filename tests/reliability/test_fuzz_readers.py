@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.errors import UserError
-from routing_core.schema import ITEM, PROCESS
-from routing_core.stats import compute_stats
+from routing_core.datasets.stats import compute_stats
+from routing_core.mapping.schema import ITEM, PROCESS
+from routing_core.platform.errors import UserError
 from tests.conftest import ADMIN, FABRICAD, FABRICAD_MAP
 
 GOOD = (

@@ -28,15 +28,15 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from routing_core import cli
-from routing_core.cli_common import cli_dataset
+from routing_core.cli import commands as cli
+from routing_core.cli.common import cli_dataset
 from routing_core.datasets import DatasetStore, load_dataset, read_table
-from routing_core.errors import UserError
-from routing_core.registry import Registry
-from routing_core.sample import SampleConfig, sample_csv_bytes
-from routing_core.schema import ITEM
-from routing_core.stats import compute_stats
-from routing_core.training import TrainRequest, run_training
+from routing_core.datasets.stats import compute_stats
+from routing_core.engine.training import TrainRequest, run_training
+from routing_core.mapping.schema import ITEM
+from routing_core.platform.errors import UserError
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
+from routing_core.versions.registry import Registry
 from tests.conftest import ADMIN, ROOT
 from tests.reliability.test_fuzz_readers import FUZZ_EXAMPLES, broken_files
 

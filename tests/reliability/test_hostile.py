@@ -17,14 +17,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routing_core import cli
+from routing_core.cli import commands as cli
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.errors import UserError
-from routing_core.export import FORMULA_PREFIXES, to_safe_csv
-from routing_core.names import check_name
-from routing_core.registry import Registry
-from routing_core.sample import SampleConfig, generate, sample_csv_bytes
-from routing_core.training import JobManager, TrainRequest, run_training
+from routing_core.engine.training import JobManager, TrainRequest, run_training
+from routing_core.platform.errors import UserError
+from routing_core.platform.export import FORMULA_PREFIXES, to_safe_csv
+from routing_core.platform.names import check_name
+from routing_core.synthetic.sample import SampleConfig, generate, sample_csv_bytes
+from routing_core.versions.registry import Registry
 from tests.app.conftest import held, open_app, texts, unescape
 from tests.conftest import ADMIN, ROOT
 from ui.frame import NO_TABLE_DOWNLOAD

@@ -20,14 +20,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from routing_core import cli
+from routing_core.cli import commands as cli
 from routing_core.datasets import DatasetStore, load_dataset, normalise, read_table
-from routing_core.errors import UserError
-from routing_core.manifest import MANIFEST_FILE, METRICS_FILE, clear_all, sha256_file
+from routing_core.engine.training import JobManager, TrainRequest, run_training
 from routing_core.model import RoutingModel
-from routing_core.registry import Registry
-from routing_core.sample import SampleConfig, sample_csv_bytes
-from routing_core.training import JobManager, TrainRequest, run_training
+from routing_core.platform.errors import UserError
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
+from routing_core.versions.manifest import MANIFEST_FILE, METRICS_FILE, clear_all, sha256_file
+from routing_core.versions.registry import Registry
 from tests.app.conftest import open_app, texts, trained, trained_folders  # noqa: F401 (fixtures)
 from tests.conftest import ADMIN, ROOT
 
@@ -215,7 +215,7 @@ def peak_mb():  # this process's own high-water mark (ru_maxrss would count the 
 
 
 from routing_core.datasets import load_dataset
-from routing_core.errors import UserError
+from routing_core.platform.errors import UserError
 base = peak_mb()
 for path in sys.argv[2:]:
     start = time.perf_counter()

@@ -18,20 +18,20 @@ from pathlib import Path
 
 import pytest
 
-from routing_core.activity import ActivityLog
 from routing_core.datasets import DatasetStore, normalise, read_table
-from routing_core.registry import STALE_AFTER_SEC, TMP_PREFIX, Registry
-from routing_core.sample import SampleConfig, sample_csv_bytes
-from routing_core.sharing import host_tag
-from routing_core.training import JobManager, TrainRequest
+from routing_core.engine.training import JobManager, TrainRequest
+from routing_core.platform.sharing import host_tag
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
+from routing_core.users.activity import ActivityLog
+from routing_core.versions.registry import STALE_AFTER_SEC, TMP_PREFIX, Registry
 from tests.conftest import ADMIN, ROOT
 
 # Host alpha: claim the oldest pending job as the worker does and stay alive until told to stop.
 HOST = r"""
 import sys, time
 from pathlib import Path
-from routing_core.jobs import JobManager
-from routing_core.worker import _claim_next
+from routing_core.engine.jobs import JobManager
+from routing_core.engine.worker import _claim_next
 
 models, home, stop = sys.argv[1:4]
 job = _claim_next(JobManager(models, home))
@@ -149,7 +149,7 @@ def test_this_machines_job_from_before_a_reboot_is_failed(tmp_path, monkeypatch)
     and dead, not another host's (which nothing here would ever end)."""
     import socket
 
-    from routing_core.jobs import DEAD_REASON
+    from routing_core.engine.jobs import DEAD_REASON
 
     monkeypatch.delenv("ROUTING_HOST_ID", raising=False)
     models, home = tmp_path / "models", tmp_path / "data"
@@ -180,8 +180,8 @@ def test_a_worker_whose_job_was_run_again_elsewhere_leaves_the_record_alone(fold
     """A cluster that took this worker for dead runs the job again on another worker; this worker,
     still alive, must neither write its progress into the new attempt's record nor end it nor
     publish."""
-    import routing_core.training as training
-    from routing_core.worker import _claim_next, _run_job
+    import routing_core.engine.training as training
+    from routing_core.engine.worker import _claim_next, _run_job
 
     models, home = folder
     manager = JobManager(models, home)

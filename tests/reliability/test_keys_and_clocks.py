@@ -17,14 +17,14 @@ import time
 
 import pytest
 
-from routing_core.access import local_user
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.errors import UserError
-from routing_core.registry import TMP_PREFIX, Registry
-from routing_core.sample import SampleConfig, sample_csv_bytes
-from routing_core.signing import KEY_FILE_ENV
-from routing_core.training import JobManager, TrainRequest
-from routing_core.worker import _claim_next, _run_job
+from routing_core.engine.training import JobManager, TrainRequest
+from routing_core.engine.worker import _claim_next, _run_job
+from routing_core.platform.errors import UserError
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
+from routing_core.users.access import local_user
+from routing_core.versions.registry import TMP_PREFIX, Registry
+from routing_core.versions.signing import KEY_FILE_ENV
 from tests.conftest import ROOT
 
 ME = local_user()
@@ -77,8 +77,8 @@ def test_a_signing_key_outside_both_folders_signs(stored, tmp_path, monkeypatch)
 
 BETA = r"""
 import sys
-from routing_core.access import local_user
-from routing_core.jobs import JobManager
+from routing_core.users.access import local_user
+from routing_core.engine.jobs import JobManager
 models, home, job_id = sys.argv[1:4]
 print(JobManager(models, home).cancel(job_id, user=local_user())["state"])
 """
@@ -104,7 +104,7 @@ def test_a_job_ended_by_another_host_does_not_publish_its_version(stored, monkey
                 judged["beta saw"] = out
         return progress
 
-    import routing_core.training as training
+    import routing_core.engine.training as training
 
     real_run = training.run_training
 

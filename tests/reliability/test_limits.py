@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.sample import SampleConfig, sample_csv_bytes
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 from tests.conftest import ADMIN, ROOT
 from tests.streamlit_server import streamlit_server
 

@@ -14,10 +14,10 @@ import pytest
 from streamlit.proto.Dataframe_pb2 import Dataframe
 
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.export import FORMULA_PREFIXES, display_safe, to_safe_csv
-from routing_core.registry import Registry
-from routing_core.sample import SampleConfig, generate
-from routing_core.training import TrainRequest, run_training
+from routing_core.engine.training import TrainRequest, run_training
+from routing_core.platform.export import FORMULA_PREFIXES, display_safe, to_safe_csv
+from routing_core.synthetic.sample import SampleConfig, generate
+from routing_core.versions.registry import Registry
 from tests.app.conftest import open_app
 from tests.conftest import ADMIN
 from ui.nav import PAGES

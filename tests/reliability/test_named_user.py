@@ -18,14 +18,15 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from routing_core import database, manifest
-from routing_core.access import ROLES_ENV, Forbidden, User
-from routing_core.activity import ActivityLog
+from routing_core import database
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.errors import UserError
-from routing_core.registry import Registry
-from routing_core.sample import SampleConfig, sample_csv_bytes
-from routing_core.training import JobManager, TrainRequest
+from routing_core.engine.training import JobManager, TrainRequest
+from routing_core.platform.errors import UserError
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
+from routing_core.users.access import ROLES_ENV, Forbidden, User
+from routing_core.users.activity import ActivityLog
+from routing_core.versions import manifest
+from routing_core.versions.registry import Registry
 from tests.app.conftest import APP, TIMEOUT, trained, trained_folders, wait_for_jobs  # noqa: F401
 from tests.conftest import ROOT
 
@@ -109,8 +110,8 @@ def test_grep_finds_no_core_function_that_lets_user_default():
 
 
 def test_the_cli_passes_the_os_user_by_name():
-    source = inspect.getsource(__import__("routing_core.cli", fromlist=["x"]))
-    source += inspect.getsource(__import__("routing_core.dbcli", fromlist=["x"]))
+    source = inspect.getsource(__import__("routing_core.cli.commands", fromlist=["x"]))
+    source += inspect.getsource(__import__("routing_core.cli.database", fromlist=["x"]))
     for call in (".activate(", ".delete(", "store.save(", "database.save("):
         for line in (ln for ln in source.splitlines() if call in ln):
             assert "user=" in line, line

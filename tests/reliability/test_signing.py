@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from routing_core.errors import UserError
-from routing_core.manifest import MANIFEST_FILE, MODEL_FILE, MODELS
 from routing_core.model import RoutingModel
-from routing_core.registry import Registry
-from routing_core.sample import SampleConfig, generate
-from routing_core.signing import SIGNATURE_FILE
+from routing_core.platform.errors import UserError
+from routing_core.synthetic.sample import SampleConfig, generate
+from routing_core.versions.manifest import MANIFEST_FILE, MODEL_FILE, MODELS
+from routing_core.versions.registry import Registry
+from routing_core.versions.signing import SIGNATURE_FILE
 from tests.conftest import ADMIN, ROOT
 
 KEY = "a signing key kept outside the models folder"

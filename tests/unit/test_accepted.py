@@ -22,10 +22,10 @@ from routing_core.accepted import (
     profile_from_json,
     routing_diff,
 )
-from routing_core.access import Forbidden, User
-from routing_core.activity import ACCEPT_ROUTING, ActivityLog
-from routing_core.errors import UserError
-from routing_core.statefile import BrokenState
+from routing_core.platform.errors import UserError
+from routing_core.platform.statefile import BrokenState
+from routing_core.users.access import Forbidden, User
+from routing_core.users.activity import ACCEPT_ROUTING, ActivityLog
 from tests.conftest import ADMIN
 
 ANA = User("ana", "analyst")
@@ -244,9 +244,9 @@ def test_profile_store_round_trip_and_broken_file(tmp_path):
 def test_a_version_trained_with_accepted_routings_records_how_many(tmp_path):
     from routing_core.accepted import store_with_accepted
     from routing_core.datasets import DatasetStore, load_dataset
-    from routing_core.registry import Registry
-    from routing_core.sample import SampleConfig, sample_csv_bytes
-    from routing_core.training import TrainRequest, run_training
+    from routing_core.engine.training import TrainRequest, run_training
+    from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
+    from routing_core.versions.registry import Registry
 
     home, models = tmp_path / "data", tmp_path / "models"
     datasets = DatasetStore(home)

@@ -6,7 +6,8 @@ import getpass
 
 import pytest
 
-from routing_core.access import (
+from routing_core.platform.errors import UserError
+from routing_core.users.access import (
     ACTIONS,
     ROLES,
     Forbidden,
@@ -16,7 +17,6 @@ from routing_core.access import (
     require,
     why_not,
 )
-from routing_core.errors import UserError
 
 VIEWER = User("vera@plant.example", "viewer")
 ANALYST = User("ana@plant.example", "analyst")

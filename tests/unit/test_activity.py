@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from routing_core.access import User, local_user
-from routing_core.activity import COLUMNS, ActivityLog
-from routing_core.errors import UserError
+from routing_core.platform.errors import UserError
+from routing_core.users.access import User, local_user
+from routing_core.users.activity import COLUMNS, ActivityLog
 from tests.conftest import ADMIN
 
 ANA = User("ana@plant.example", "analyst")
@@ -101,8 +101,8 @@ def test_command_line_changes_are_recorded_as_the_os_user(tmp_path):
     import sys
 
     from routing_core.model import RoutingModel
-    from routing_core.registry import Registry
-    from routing_core.sample import SampleConfig, generate
+    from routing_core.synthetic.sample import SampleConfig, generate
+    from routing_core.versions.registry import Registry
     from tests.conftest import ROOT
 
     models, home = tmp_path / "models", tmp_path / "home"
@@ -125,9 +125,9 @@ def test_command_line_changes_are_recorded_as_the_os_user(tmp_path):
 def test_dataset_store_refuses_by_role_and_records_changes(tmp_path):
     import os
 
-    from routing_core.access import Forbidden
     from routing_core.datasets import DatasetStore, normalise, read_table
-    from routing_core.sample import SampleConfig, sample_csv_bytes
+    from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
+    from routing_core.users.access import Forbidden
 
     dataset = normalise(read_table(sample_csv_bytes(SampleConfig(n_items=30, seed=2)), name="s.csv"))
     store = DatasetStore(tmp_path)

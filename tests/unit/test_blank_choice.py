@@ -10,8 +10,8 @@ import pytest
 
 from routing_core.datasets import item_table, load_dataset
 from routing_core.model import RoutingModel
-from routing_core.summary import NONE_CHOICE, blank_is_a_value, form_value, reference_attributes
 from tests.unit.model.tables import options_table
+from ui.summary import NONE_CHOICE, blank_is_a_value, form_value, reference_attributes
 
 
 @pytest.fixture(scope="module")

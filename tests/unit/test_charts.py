@@ -7,10 +7,10 @@ import math
 import plotly.graph_objects as go
 import pytest
 
-from routing_core import charts
 from routing_core.datasets import load_dataset
-from routing_core.stats import compute_stats
+from routing_core.datasets.stats import compute_stats
 from tests.conftest import FABRICAD, FABRICAD_MAP
+from ui import charts
 
 
 @pytest.fixture(scope="module")

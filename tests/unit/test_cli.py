@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from routing_core.datasets import DatasetStore
-from routing_core.manifest import MODEL_FILE
-from routing_core.registry import ACTIVE_FILE, Registry
-from routing_core.sample import SampleConfig, generate, sample_csv_bytes
+from routing_core.synthetic.sample import SampleConfig, generate, sample_csv_bytes
+from routing_core.versions.manifest import MODEL_FILE
+from routing_core.versions.registry import ACTIVE_FILE, Registry
 from tests.conftest import FABRICAD, FABRICAD_MAP, ROOT
 
 MAP_ARGS = [a for src, dst in FABRICAD_MAP.items() for a in ("--map", f"{src}={dst}")]
@@ -308,7 +308,7 @@ def test_cli_train_waits_for_the_training_slot(tmp_path):
     import threading
     import time
 
-    from routing_core.training import training_slot
+    from routing_core.engine.training import training_slot
 
     models, home = tmp_path / "models", tmp_path / "data"
     cmd = [sys.executable, "-m", "routing_core", "--models-dir", str(models), "--data-home", str(home),

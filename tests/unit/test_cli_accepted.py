@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from routing_core.accepted import AcceptedStore
-from routing_core.cli import main
+from routing_core.cli.commands import main
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.sample import SampleConfig, sample_csv_bytes
-from routing_core.training import TrainRequest, run_training
+from routing_core.engine.training import TrainRequest, run_training
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 from tests.conftest import ADMIN
 
 ROUTINGS = """Teil;Arbeitsgang;Nr;Dauer [min];work_center;Werkstoff

@@ -85,7 +85,7 @@ def test_what_the_contents_settled_is_noted_when_the_command_ends_well_and_not_b
     import contextlib
     import io
 
-    from routing_core import cli as cli_module
+    from routing_core.cli import commands as cli_module
 
     rows = [f"{i // 3:05d};{i % 3 + 1};{('SAW', 'MILL', 'QC')[i % 3]};{1.5 * (i % 3 + 1)};"
             f"{('alu', 'steel')[(i // 3) % 2]}" for i in range(36)]

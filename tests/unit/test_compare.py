@@ -6,7 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from routing_core.compare import (
+from routing_core.mapping.schema import ITEM
+from routing_core.model import RoutingModel
+from routing_core.platform.errors import UserError
+from routing_core.scoring.compare import (
     bootstrap_indices,
     compare_models,
     compare_rankings,
@@ -15,11 +18,8 @@ from routing_core.compare import (
     training_items,
     unseen_ops,
 )
-from routing_core.errors import UserError
-from routing_core.evaluation import predict_rankings, split_items
-from routing_core.model import RoutingModel
-from routing_core.sample import SampleConfig, generate
-from routing_core.schema import ITEM
+from routing_core.scoring.evaluation import predict_rankings, split_items
+from routing_core.synthetic.sample import SampleConfig, generate
 
 # ---------------------------------------------------------------- the paired bootstrap
 
@@ -176,7 +176,7 @@ def test_compare_models_on_a_labelled_file_agrees_with_the_models_predictions():
 def test_split_differences_name_what_is_not_like_for_like():
     from types import SimpleNamespace
 
-    from routing_core.compare import split_differences
+    from routing_core.scoring.compare import split_differences
 
     def info(name, dataset, sha, test_size, seed):
         return SimpleNamespace(name=name, dataset={"name": dataset, "sha256": sha},
@@ -193,7 +193,7 @@ def test_split_differences_name_what_is_not_like_for_like():
 
 
 def test_verdict_says_who_is_better_or_that_the_items_cannot_tell():
-    from routing_core.compare import verdict
+    from routing_core.scoring.compare import verdict
 
     assert verdict("A", "B", 1.6, 0.4, 2.8) == (
         "B is better than A by 1.6 points of routing accuracy, 95 % interval 0.4–2.8.")
@@ -209,7 +209,7 @@ def test_verdict_says_who_is_better_or_that_the_items_cannot_tell():
 def test_the_bootstrap_in_blocks_equals_one_draw_and_holds_no_resample_matrix(monkeypatch):
     import tracemalloc
 
-    from routing_core import compare
+    from routing_core.scoring import compare
 
     d = np.random.default_rng(4).normal(0.01, 0.3, 5_003)
     whole = d[bootstrap_indices(len(d), 400, 9)].mean(axis=1)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from routing_core.content import apply_fix, check_mapping, decide_mapping
 from routing_core.datasets import normalise, read_table
-from routing_core.schema import detect_mapping
+from routing_core.mapping.content import apply_fix, check_mapping, decide_mapping
+from routing_core.mapping.schema import detect_mapping
 from tests.exports import spanish_export, write
 
 
@@ -132,7 +132,7 @@ def test_a_column_named_process_holding_step_numbers_is_refused_unless_confirmed
 
 
 def test_plant_exports_read_right_by_name_are_left_alone():
-    from routing_core.plants import PLANTS
+    from routing_core.synthetic.plants import PLANTS
 
     for name, generate in PLANTS.items():
         ops, _, mapping = generate(n_items=300, seed=5)

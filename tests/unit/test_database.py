@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from routing_core import database
-from routing_core.errors import UserError
+from routing_core.platform.errors import UserError
 from tests.conftest import ADMIN
 
 

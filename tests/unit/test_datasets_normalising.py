@@ -12,8 +12,8 @@ from routing_core.datasets import (
     load_dataset,
 )
 from routing_core.datasets.normalising import _may_need_trim
-from routing_core.errors import UserError
-from routing_core.schema import detect_mapping, parse_map_args, resolve_mapping
+from routing_core.mapping.schema import detect_mapping, parse_map_args, resolve_mapping
+from routing_core.platform.errors import UserError
 from tests.conftest import FABRICAD, FABRICAD_MAP
 
 

@@ -15,7 +15,7 @@ from routing_core.datasets import (
     normalise,
     read_table,
 )
-from routing_core.errors import UserError
+from routing_core.platform.errors import UserError
 from tests.conftest import FABRICAD, FABRICAD_MAP, TEST_DATA
 
 

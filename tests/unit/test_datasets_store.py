@@ -13,7 +13,7 @@ from routing_core.datasets import (
     DatasetStore,
     load_dataset,
 )
-from routing_core.errors import UserError
+from routing_core.platform.errors import UserError
 from tests.conftest import ADMIN, FABRICAD, FABRICAD_MAP, TEST_DATA
 
 
@@ -64,7 +64,7 @@ def test_store_ignores_leftover_temporary_folders(data_home):
 
 
 def test_stats_written_by_another_build_are_recomputed(data_home):
-    from routing_core.stats import STATS_VERSION
+    from routing_core.datasets.stats import STATS_VERSION
 
     store = DatasetStore()
     store.save("plans", load_dataset(FABRICAD, FABRICAD_MAP), user=ADMIN)
@@ -76,9 +76,9 @@ def test_stats_written_by_another_build_are_recomputed(data_home):
 
 
 def test_an_empty_data_home_setting_means_data_for_datasets_activity_and_roles_alike(monkeypatch):
-    from routing_core.access import roles_path
-    from routing_core.activity import ActivityLog
     from routing_core.datasets import data_home
+    from routing_core.users.access import roles_path
+    from routing_core.users.activity import ActivityLog
 
     monkeypatch.setenv("ROUTING_DATA_HOME", "")
     assert data_home() == Path("data")

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from routing_core.errors import UserError
-from routing_core.evaluation import (
+from routing_core.model import RoutingModel
+from routing_core.platform.errors import UserError
+from routing_core.scoring.evaluation import (
     PAD,
     BestAttributeBaseline,
     MostFrequentBaseline,
@@ -23,8 +24,7 @@ from routing_core.evaluation import (
     training_view,
     true_routings,
 )
-from routing_core.model import RoutingModel
-from routing_core.sample import SampleConfig, generate
+from routing_core.synthetic.sample import SampleConfig, generate
 
 # ---------------------------------------------------------------- metric pieces
 
@@ -263,7 +263,7 @@ def test_evaluate_model_scores_baselines_on_a_sample_when_asked(sample_split):
 
 
 def test_holdout_warning_says_how_few_items_the_metrics_rest_on():
-    from routing_core.evaluation import MIN_TEST_ITEMS, holdout_warning
+    from routing_core.scoring.evaluation import MIN_TEST_ITEMS, holdout_warning
 
     assert holdout_warning(MIN_TEST_ITEMS) is None and holdout_warning(None) is None
     said = holdout_warning(1)

@@ -10,7 +10,7 @@ import pytest
 
 from routing_core.datasets import load_dataset, read_items
 from routing_core.datasets.eventlog import detect_event_log, parse_times
-from routing_core.mapping_memory import for_version
+from routing_core.mapping.mapping_memory import for_version
 
 # Case W1: SAW reported twice in a row (30 + 20 min), LATHE (60), SAW again (5), INSPECT (15).
 # Case W2: LATHE (45), INSPECT (6). Part is an attribute of the case, Machine of the report.

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pandas as pd
 
-from routing_core.export import neutralise, safe_cell, to_safe_csv
+from routing_core.platform.export import neutralise, safe_cell, to_safe_csv
 
 
 def test_safe_cell():

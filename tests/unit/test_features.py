@@ -108,7 +108,7 @@ def test_tree_view_and_familiarity():
 
 
 def test_words_short_codes_and_keyed_numbers_of_a_description():
-    from routing_core.text import keyed_numbers, text_terms
+    from routing_core.model.text import keyed_numbers, text_terms
 
     assert text_terms(["VALVE BODY DN50 PN16 1.4408 XRAY", "BRKT SUS304 t2 TAPPED, M6", None]) == [
         ["VALVE", "BODY", "DN50", "PN16", "1.4408", "XRAY"],
@@ -124,7 +124,7 @@ def test_words_short_codes_and_keyed_numbers_of_a_description():
 
 
 def test_keys_are_those_always_followed_by_numbers_that_vary():
-    from routing_core.text import _number_keys
+    from routing_core.model.text import _number_keys
 
     rng = np.random.default_rng(0)
     grades = ["SCM440", "SUS304", "1.4408"]
@@ -136,7 +136,7 @@ def test_keys_are_those_always_followed_by_numbers_that_vary():
 
 
 def test_free_text_is_told_from_a_category():
-    from routing_core.text import is_free_text
+    from routing_core.model.text import is_free_text
 
     rng = np.random.default_rng(0)
     descriptions = pd.Series([f"SHAFT D{rng.integers(10, 90)} L{rng.integers(50, 500)} HT" for _ in range(300)])
@@ -181,7 +181,7 @@ def test_words_of_a_text_column_are_learned_when_they_tell_a_step():
 
 
 def test_what_a_fitted_featurizer_reads_is_said_in_plain_sentences():
-    from routing_core.text import describe_reading
+    from routing_core.model.text import describe_reading
 
     items, heat = description_items()
     f = ItemFeaturizer().fit(items, heat.astype(int), steps=np.column_stack([np.ones(len(items), dtype=bool), heat]))
@@ -202,7 +202,7 @@ def test_what_a_fitted_featurizer_reads_is_said_in_plain_sentences():
 def test_a_rare_decisive_word_gives_more_evidence_than_a_common_idle_one():
     from scipy import sparse
 
-    from routing_core.text import TEXT_MIN_EVIDENCE, keyed_numbers, step_relevance
+    from routing_core.model.text import TEXT_MIN_EVIDENCE, keyed_numbers, step_relevance
 
     rng = np.random.default_rng(0)
     n = 3000

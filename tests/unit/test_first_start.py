@@ -6,12 +6,12 @@ import time
 
 import pytest
 
-from routing_core import first_start
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.registry import Registry
-from routing_core.sample import SampleConfig, sample_csv_bytes
-from routing_core.training import JobManager
+from routing_core.engine.training import JobManager
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
+from routing_core.versions.registry import Registry
 from tests.conftest import ADMIN
+from ui import first_start
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import math
 import pandas as pd
 import pytest
 
-from routing_core import formatting
 from routing_core.datasets import load_dataset
-from routing_core.stats import compute_stats, missing_rates
+from routing_core.datasets.stats import compute_stats, missing_rates
+from routing_core.platform import formatting
 
 
 @pytest.mark.parametrize(("share", "text", "value"), [

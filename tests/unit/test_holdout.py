@@ -7,13 +7,19 @@ import json
 import pandas as pd
 import pytest
 
-from routing_core.compare import training_items
 from routing_core.datasets import DatasetStore, normalise, read_table
-from routing_core.errors import UserError
-from routing_core.holdout import column_dates, date_columns, describe_split, split_newest, split_ops
-from routing_core.manifest import METRICS_FILE
-from routing_core.sample import SampleConfig, sample_csv_bytes
-from routing_core.training import TrainRequest, check_request, run_training
+from routing_core.engine.training import TrainRequest, check_request, run_training
+from routing_core.platform.errors import UserError
+from routing_core.scoring.compare import training_items
+from routing_core.scoring.holdout import (
+    column_dates,
+    date_columns,
+    describe_split,
+    split_newest,
+    split_ops,
+)
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
+from routing_core.versions.manifest import METRICS_FILE
 from tests.conftest import ADMIN
 
 
@@ -91,7 +97,7 @@ def test_training_holds_out_the_newest_items_and_records_it(tmp_path):
 
 
 def test_today_is_written_as_the_column_writes_dates():
-    from routing_core.holdout import today_in_format
+    from routing_core.scoring.holdout import today_in_format
 
     today = pd.Timestamp.today().normalize()
     assert today_in_format("2019-03-04") == today.strftime("%Y-%m-%d")

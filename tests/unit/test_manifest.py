@@ -12,8 +12,10 @@ from datetime import datetime
 
 import pytest
 
-from routing_core.errors import UserError
-from routing_core.manifest import (
+from routing_core.model import RoutingModel
+from routing_core.platform.errors import UserError
+from routing_core.synthetic.sample import SampleConfig, generate
+from routing_core.versions.manifest import (
     MANIFEST_FILE,
     MANIFESTS,
     MODEL_FILE,
@@ -23,9 +25,7 @@ from routing_core.manifest import (
     ModelCache,
     clear_all,
 )
-from routing_core.model import RoutingModel
-from routing_core.registry import Registry
-from routing_core.sample import SampleConfig, generate
+from routing_core.versions.registry import Registry
 from tests.conftest import ADMIN, ROOT
 
 
@@ -211,10 +211,10 @@ def test_model_cache_sees_a_version_republished_by_another_process(tmp_path, mod
     cache = ModelCache(ManifestLoader())
     assert cache.get(tmp_path / "v1").top_k == 5
     script = (
-        "from routing_core.access import local_user\n"
-        "from routing_core.registry import Registry\n"
+        "from routing_core.users.access import local_user\n"
+        "from routing_core.versions.registry import Registry\n"
         "from routing_core.model import RoutingModel\n"
-        "from routing_core.sample import generate, SampleConfig\n"
+        "from routing_core.synthetic.sample import generate, SampleConfig\n"
         f"r = Registry({str(tmp_path)!r}); r.delete('v1', user=local_user())\n"
         "m = RoutingModel(top_k=2).fit(generate(SampleConfig(n_items=80, seed=3)))\n"
         "r.publish('v1', m, {}, {'name': 'x'}, {}, {}, user=local_user())\n"

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from routing_core import mapping_memory
 from routing_core.datasets import DatasetStore, normalise, read_table
 from routing_core.datasets.batch import read_batch
-from routing_core.errors import UserError
+from routing_core.mapping import mapping_memory
+from routing_core.platform.errors import UserError
 from tests.conftest import ADMIN
 
 

@@ -8,7 +8,6 @@ import pytest
 from sklearn.base import clone
 
 from routing_core.datasets import load_dataset
-from routing_core.errors import UserError
 from routing_core.model import (
     Candidate,
     ItemPrediction,
@@ -18,7 +17,8 @@ from routing_core.model import (
     batch_warnings,
 )
 from routing_core.model.vocabulary import query_frame
-from routing_core.sample import SampleConfig, generate
+from routing_core.platform.errors import UserError
+from routing_core.synthetic.sample import SampleConfig, generate
 from tests.conftest import FABRICAD, FABRICAD_MAP
 from tests.unit.model.tables import options_table as _options_table
 
@@ -503,7 +503,7 @@ def test_process_codes_beyond_the_limit_are_pooled_and_memory_stays_bounded():
     assert {"CUT", "INSPECT", "OTHER_PROCESS"} <= set(model.processes_)
     reading = model.reading()
     assert reading["pooled_process_codes"] == 196
-    from routing_core.text import describe_reading
+    from routing_core.model.text import describe_reading
 
     assert "196 process codes found on the fewest items are pooled as 'OTHER_PROCESS'" in describe_reading(reading)[-1]
     pred = model.predict(pd.DataFrame({"item_code": ["Q"], "kind": ["A"]}))[0]

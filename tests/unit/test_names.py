@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from routing_core.names import check_name, suggest_name
+from routing_core.platform.names import check_name, suggest_name
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The other plants' generators (routing_core.plants) and the reference pipeline of the benchmark."""
+"""The other plants' generators (routing_core.synthetic.plants) and the reference pipeline of the benchmark."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 
 from benchmarks.reference import ReferencePipeline, column_kinds
 from routing_core.datasets import load_dataset
-from routing_core.evaluation import labelled_items, true_routings
-from routing_core.plants import PLANTS, generate_pcb, generate_sheetmetal, generate_valves
-from routing_core.schema import DURATION, ITEM, PROCESS
+from routing_core.mapping.schema import DURATION, ITEM, PROCESS
+from routing_core.scoring.evaluation import labelled_items, true_routings
+from routing_core.synthetic.plants import PLANTS, generate_pcb, generate_sheetmetal, generate_valves
 
 CANONICAL_TARGETS = {"item_code", "process_code", "seq"}
 DURATION_TARGETS = {"duration_min", "duration_h", "duration_s"}
@@ -255,7 +255,7 @@ def test_sheetmetal_blank_surface_by_hand():
     """A blank surface: the other facts known, the chance is the share of the surfaces that give
     the likeliest routing (surfaces: ohne .35, RAL .35 in all, verzinkt .12, eloxiert .08,
     geschliffen .10)."""
-    from routing_core.plants.sheetmetal import _sheet_share
+    from routing_core.synthetic.plants.sheetmetal import _sheet_share
 
     # plain steel: no finish for ohne, eloxiert and geschliffen; PULVERN for RAL; VERZINKEN for verzinkt
     assert _sheet_share("S235JR", 10, True, False, False, 2.0, None) == pytest.approx(0.35 + 0.08 + 0.10)
@@ -275,7 +275,7 @@ def test_sheetmetal_blank_surface_by_hand():
 def test_sheetmetal_blank_thickness_by_hand():
     from statistics import NormalDist
 
-    from routing_core.plants.sheetmetal import _sheet_share
+    from routing_core.synthetic.plants.sheetmetal import _sheet_share
 
     # press-in fasteners: 4 mm or less; a small lot is lasered whatever the gauge; not welded: no RICHTEN
     assert _sheet_share("1.4301", 10, False, True, False, None, "ohne") == 1.0
@@ -290,7 +290,7 @@ def test_sheetmetal_blank_thickness_by_hand():
 
 
 def test_pcb_blank_cells_by_hand():
-    from routing_core.plants.pcb import _pcb_share
+    from routing_core.synthetic.plants.pcb import _pcb_share
 
     # lot size blank: ICT only matters from 150 SMD parts; lots of 50 or more are 64 of 100
     assert _pcb_share("Industrial", True, 120, 1, 4, False, None) == 1.0
@@ -305,7 +305,7 @@ def test_pcb_blank_cells_by_hand():
 
 
 def test_valves_blank_description_by_hand():
-    from routing_core.plants.valves import _valve_share
+    from routing_core.synthetic.plants.valves import _valve_share
 
     # a body (series 4711), not heavy, no customer steps: grades 1.0619 .4 and EN-GJS-400 .2 are
     # painted, 1.4408 .3 pickled, 1.4469 .1 pickled and ferrite-checked; X-ray .35; PN 40 and more:
@@ -319,7 +319,7 @@ def test_valves_blank_description_by_hand():
 
 
 def test_jobshop_chances_by_hand():
-    from routing_core.plants.jobshop import _job_share
+    from routing_core.synthetic.plants.jobshop import _job_share
 
     assert _job_share("SPACER", 0, 0) == 1.0
     # a shaft without words: keyway .5, heat treatment .25 shown half the time, grinding .4 shown 3 in 10

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from routing_core.provenance import code_commit, model_code_hash, stamp_line
+from routing_core.scoring.provenance import code_commit, model_code_hash, stamp_line
 
 ROOT = Path(__file__).resolve().parents[2]
 

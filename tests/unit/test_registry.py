@@ -14,11 +14,17 @@ import zipfile
 
 import pytest
 
-from routing_core.errors import UserError
-from routing_core.manifest import MANIFEST_FILE, METRICS_FILE, MODEL_FILE, REQUEST_FILE, SCHEMA
 from routing_core.model import RoutingModel
-from routing_core.registry import ACTIVE_FILE, Registry, models_dir
-from routing_core.sample import SampleConfig, generate
+from routing_core.platform.errors import UserError
+from routing_core.synthetic.sample import SampleConfig, generate
+from routing_core.versions.manifest import (
+    MANIFEST_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    REQUEST_FILE,
+    SCHEMA,
+)
+from routing_core.versions.registry import ACTIVE_FILE, Registry, models_dir
 from tests.conftest import ADMIN
 
 DATASET = {"name": "sample", "sha256": "ab" * 32, "rows": 600, "items": 120}
@@ -302,9 +308,9 @@ def test_a_version_saved_in_another_model_format_is_broken_not_unpickled(tmp_pat
     refused before unpickling."""
     import json
 
-    from routing_core.manifest import MANIFEST_FILE, MODELS
     from routing_core.model import MODEL_FORMAT, MODEL_FORMATS_READ, RoutingModel
-    from routing_core.sample import SampleConfig, generate
+    from routing_core.synthetic.sample import SampleConfig, generate
+    from routing_core.versions.manifest import MANIFEST_FILE, MODELS
 
     registry = Registry(tmp_path / "models")
     model = RoutingModel().fit(generate(SampleConfig(n_items=120, seed=3)))
@@ -330,8 +336,8 @@ def test_a_version_saved_in_another_model_format_is_broken_not_unpickled(tmp_pat
 
 
 def test_a_viewer_or_analyst_cannot_activate_or_delete_and_nothing_changes(tmp_path, model):
-    from routing_core.access import Forbidden, User
-    from routing_core.activity import ActivityLog
+    from routing_core.users.access import Forbidden, User
+    from routing_core.users.activity import ActivityLog
 
     log = ActivityLog(tmp_path / "data")
     reg = Registry(tmp_path / "models", activity=log)
@@ -358,9 +364,9 @@ def test_a_viewer_or_analyst_cannot_activate_or_delete_and_nothing_changes(tmp_p
 
 
 def test_clearing_caches_needs_an_admin_and_is_recorded(tmp_path):
-    from routing_core.access import Forbidden, User
-    from routing_core.activity import ActivityLog
-    from routing_core.manifest import clear_all
+    from routing_core.users.access import Forbidden, User
+    from routing_core.users.activity import ActivityLog
+    from routing_core.versions.manifest import clear_all
 
     log = ActivityLog(tmp_path)
     with pytest.raises(Forbidden, match="clear the caches"):
@@ -371,9 +377,9 @@ def test_clearing_caches_needs_an_admin_and_is_recorded(tmp_path):
 
 
 def test_forgetting_one_version_needs_an_admin_and_is_recorded(tmp_path, model):
-    from routing_core.access import Forbidden, User
-    from routing_core.activity import ActivityLog
-    from routing_core.manifest import MANIFESTS, clear_version
+    from routing_core.users.access import Forbidden, User
+    from routing_core.users.activity import ActivityLog
+    from routing_core.versions.manifest import MANIFESTS, clear_version
 
     reg = Registry(tmp_path / "models")
     _publish(reg, "a", model)
@@ -414,8 +420,8 @@ def test_versions_and_active_follow_the_umask_for_the_group(tmp_path, model):
 
 
 def test_signed_versions_load_and_others_are_refused(tmp_path, model, monkeypatch):
-    from routing_core.manifest import MODELS
-    from routing_core.signing import SIGNATURE_FILE
+    from routing_core.versions.manifest import MODELS
+    from routing_core.versions.signing import SIGNATURE_FILE
 
     reg = Registry(tmp_path)
     _publish(reg, "unsigned", model)
@@ -450,7 +456,7 @@ def test_signed_versions_load_and_others_are_refused(tmp_path, model, monkeypatc
 
 
 def test_a_signing_key_from_secrets_reaches_publishing(tmp_path, model, monkeypatch):
-    from routing_core import signing
+    from routing_core.versions import signing
 
     monkeypatch.delenv("ROUTING_SIGNING_KEY", raising=False)
     signing.configure("from st.secrets")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from routing_core.sample import (
+from routing_core.synthetic.sample import (
     HOLDOUT_CONFIG,
     SampleConfig,
     best_chances,

@@ -9,15 +9,15 @@ import pandas as pd
 import pytest
 
 from routing_core.datasets import load_dataset, normalise, read_items, read_table
-from routing_core.errors import UserError
-from routing_core.proposals import MissingColumns, propose_mapping, role_note
-from routing_core.schema import (
+from routing_core.mapping.proposals import MissingColumns, propose_mapping, role_note
+from routing_core.mapping.schema import (
     IGNORE,
     detect_mapping,
     mapping_from_choices,
     name_scores,
     resolve_mapping,
 )
+from routing_core.platform.errors import UserError
 from tests.conftest import FABRICAD
 
 FABRICAD_COLUMNS = ["ArtikelNr", "Nr.", "Schritt", "Arbeitsplatz", "Dauer[min]", "Kosten[($)]", "Material", "Abmaße"]

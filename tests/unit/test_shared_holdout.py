@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from routing_core.datasets import load_dataset
-from routing_core.errors import UserError
-from routing_core.evaluation import routing_metrics
-from routing_core.holdout import split_ops
 from routing_core.model.config import ModelConfig
-from routing_core.sample import SampleConfig, sample_csv_bytes
-from routing_core.shared_holdout import compare_on_shared_holdout, model_from_params
+from routing_core.platform.errors import UserError
+from routing_core.scoring.evaluation import routing_metrics
+from routing_core.scoring.holdout import split_ops
+from routing_core.scoring.shared_holdout import compare_on_shared_holdout, model_from_params
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 
 
 def test_versions_are_fitted_on_the_same_items_and_scored_on_the_same_others():

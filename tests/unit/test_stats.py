@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from routing_core.datasets import load_dataset
-from routing_core.stats import compute_stats, routing_keys
+from routing_core.datasets.stats import compute_stats, routing_keys
 from tests.conftest import FABRICAD, FABRICAD_MAP, ROOT, TEST_DATA
 
 SMALL = (

@@ -7,8 +7,8 @@ import math
 import pandas as pd
 
 from routing_core.model import RoutingModel
-from routing_core.sample import SampleConfig, generate
-from routing_core.summary import item_summary, reference_attributes
+from routing_core.synthetic.sample import SampleConfig, generate
+from ui.summary import item_summary, reference_attributes
 
 
 def test_item_summary_matches_the_predictions():

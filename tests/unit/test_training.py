@@ -12,16 +12,9 @@ from datetime import datetime
 
 import pytest
 
-from routing_core.access import Forbidden, User, local_user
-from routing_core.activity import ActivityLog
 from routing_core.datasets import DatasetStore, normalise, read_table
-from routing_core.errors import UserError
-from routing_core.jobs import pid_alive
-from routing_core.manifest import METRICS_FILE, MODEL_FILE
-from routing_core.registry import Registry
-from routing_core.sample import SampleConfig, sample_csv_bytes
-from routing_core.schema import ITEM, PROCESS, SEQ
-from routing_core.training import (
+from routing_core.engine.jobs import pid_alive
+from routing_core.engine.training import (
     DEAD_REASON,
     DRY_RUN_STAGES,
     STAGES,
@@ -34,6 +27,13 @@ from routing_core.training import (
     training_slot,
     unique_version_name,
 )
+from routing_core.mapping.schema import ITEM, PROCESS, SEQ
+from routing_core.platform.errors import UserError
+from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
+from routing_core.users.access import Forbidden, User, local_user
+from routing_core.users.activity import ActivityLog
+from routing_core.versions.manifest import METRICS_FILE, MODEL_FILE
+from routing_core.versions.registry import Registry
 from tests.conftest import ADMIN, ROOT
 
 VIEWER = User("vera@plant.example", "viewer")
@@ -126,8 +126,8 @@ def _holdout_hits(home, name: str, request: TrainRequest) -> tuple[int, int]:
     """(test items whose first candidate is their recorded routing, test items) of a model fitted
     here on the request's split, with the request's settings."""
     from routing_core.datasets import item_table
-    from routing_core.evaluation import split_items
     from routing_core.model import RoutingModel
+    from routing_core.scoring.evaluation import split_items
 
     ds = DatasetStore(home).load(name)
     train, test = split_items(ds.ops, test_size=request.test_size, seed=request.seed)
@@ -171,10 +171,10 @@ def _peak_bytes(home, name: str, copies: int) -> int:
     """The dry run's estimate of the peak for a dataset holding each item of `name` `copies` times."""
     import pandas as pd
 
-    from routing_core.evaluation import split_items
+    from routing_core.engine.training import _estimate
+    from routing_core.mapping.schema import ITEM
     from routing_core.model import RoutingModel
-    from routing_core.schema import ITEM
-    from routing_core.training import _estimate
+    from routing_core.scoring.evaluation import split_items
 
     ds = DatasetStore(home).load(name)
     train_ops, test_ops = split_items(ds.ops, test_size=0.2, seed=42)
@@ -465,8 +465,8 @@ def test_a_job_over_the_memory_limit_fails_and_the_worker_goes_on(tmp_path, monk
 
 
 def test_a_memory_error_fails_the_job_and_the_worker_goes_on(tmp_path, home, monkeypatch):
-    import routing_core.training as training
-    import routing_core.worker as worker
+    import routing_core.engine.training as training
+    import routing_core.engine.worker as worker
 
     manager = JobManager(tmp_path, home)
     with training_slot(tmp_path):  # no worker may take the jobs: this test runs them itself
@@ -545,7 +545,7 @@ def test_sigkill_at_any_moment_leaves_no_half_version(tmp_path, home):
 
 
 def test_prune_keeps_the_newest_finished_records(tmp_path):
-    from routing_core.atomic import atomic_write_json
+    from routing_core.platform.atomic import atomic_write_json
 
     manager = JobManager(tmp_path, tmp_path / "data")
     jobs = tmp_path / ".jobs"

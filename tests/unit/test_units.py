@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from routing_core import units
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.errors import UserError
+from routing_core.mapping import units
+from routing_core.platform.errors import UserError
 from tests.conftest import ADMIN
 
 HOURS = (b"ARTICULO;OPERACION;SECUENCIA;TIEMPO_H;PESO_KG\n"
@@ -60,7 +60,7 @@ def test_export_columns_named_by_unit():
 
 
 def test_train_it_now_keeps_the_typed_name():
-    from routing_core.train_request import plan_version_name
+    from routing_core.engine.train_request import plan_version_name
 
     assert plan_version_name("  v-es  ", None) == "v-es"  # typed after a dry run without a name
     assert plan_version_name("v-new", "v-planned") == "v-new"  # typed after the plan: it wins

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from routing_core.errors import UserError
 from routing_core.model import RoutingModel
 from routing_core.model.experts import EXPERTS
+from routing_core.platform.errors import UserError
 
 
 def test_step_probabilities_follow_the_tables_rule(toy_model):

@@ -82,7 +82,7 @@ def test_a_fit_reads_text_once_and_narrows_and_predicts_as_a_fit_that_reads_it_a
     the one a fit reading everything anew gives."""
     import routing_core.model.features as features_module
     from routing_core.model import RoutingModel
-    from routing_core.sample import SampleConfig, generate
+    from routing_core.synthetic.sample import SampleConfig, generate
 
     ops = generate(SampleConfig(n_items=600, seed=5))
     ops["description"] = ops["part_type"].astype("str") + " " + ops["material"].astype("str")
@@ -108,7 +108,7 @@ def test_predicting_leaves_the_fitted_model_unchanged():
     import pickle
 
     from routing_core.model import RoutingModel
-    from routing_core.sample import SampleConfig, generate
+    from routing_core.synthetic.sample import SampleConfig, generate
 
     model = RoutingModel(baseline_check=False).fit(generate(SampleConfig(n_items=200, seed=2)))
     before = pickle.dumps(model)
@@ -127,7 +127,7 @@ def test_two_threads_predicting_with_one_model_get_what_each_gets_alone():
     from concurrent.futures import ThreadPoolExecutor
 
     from routing_core.model import RoutingModel
-    from routing_core.sample import SampleConfig, generate
+    from routing_core.synthetic.sample import SampleConfig, generate
 
     model = RoutingModel(baseline_check=False).fit(generate(SampleConfig(n_items=200, seed=2)))
     batches = [generate(SampleConfig(n_items=30, seed=s)) for s in (3, 4, 5, 6)]

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from routing_core.errors import UserError
 from routing_core.model.config import VocabularyConfig
 from routing_core.model.vocabulary import (
     Vocabulary,
@@ -16,6 +15,7 @@ from routing_core.model.vocabulary import (
     query_frame,
     varied_tokens,
 )
+from routing_core.platform.errors import UserError
 from tests.unit.model.tables import long_table
 
 
