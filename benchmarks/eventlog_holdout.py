@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from routing_core.datasets import read_table  # noqa: E402
 from routing_core.datasets.eventlog import detect_event_log, read_event_log  # noqa: E402
-from routing_core.scoring.evaluation import sequence_similarity  # noqa: E402
+from routing_core.model.similarity import sequence_similarity  # noqa: E402
 
 
 def _cli(*args: str) -> dict:

@@ -6,6 +6,7 @@
 - `normalising`: RawTable + mapping to a Dataset (checks and dirt warnings);
 - `batch`: items to predict from a file, every row accounted for;
 - `profiling`: counts and classifications of a table grouped by item (imports no sibling);
+- `stats`: a dataset's statistics and missing rates, as the Dataset page and `stats` show them;
 - `store`: DatasetStore, the stored datasets with their records and statistics.
 
 The names below are those the rest of the code imports from `routing_core.datasets`.

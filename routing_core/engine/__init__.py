@@ -11,6 +11,10 @@ ways, decided when the job is submitted and kept in its record (`scheduler`):
 
 Batch predictions go through routing_core.engine.batch, which splits an item file over the
 cluster's workers when there is one.
+
+Modules: `train_request` (what a training is asked to do), `training` (one training run, dry or
+real), `jobs` (the job records: submit, claim, cancel, judge the dead), `records` (the fields a
+job record may hold), `worker` (the detached worker), `cluster` and `batch` (the Dask cluster).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import pandas as pd
 
 from routing_core.mapping.schema import ITEM
 from routing_core.model.config import TrialConfig
+from routing_core.model.similarity import sequence_similarity
 
 
 def code_dropout(featurizer, Xo: np.ndarray, share: float, random_state: int) -> np.ndarray:
@@ -35,8 +36,6 @@ def baseline_trial(model, ops: pd.DataFrame, items: pd.DataFrame, config: TrialC
     description), the most frequent routing can be the closer guess on average: then it leads
     the candidates, and the trial's figures say why. `items`: the item table of `ops`."""
     from sklearn.base import clone
-
-    from routing_core.scoring.evaluation import sequence_similarity
 
     v = model.vocab_
     n = v.n_items_

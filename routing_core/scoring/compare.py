@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from routing_core.mapping.schema import ITEM
+from routing_core.model.similarity import sequence_similarity
 from routing_core.platform.errors import UserError
 from routing_core.platform.formatting import number, points
 from routing_core.scoring.evaluation import (
@@ -23,7 +24,6 @@ from routing_core.scoring.evaluation import (
     labelled_items,
     predict_rankings,
     score_routings,
-    sequence_similarity,
     true_routings,
 )
 

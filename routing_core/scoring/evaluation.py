@@ -13,6 +13,7 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from routing_core.mapping.schema import DURATION, ITEM, PROCESS, SEQ
 from routing_core.model.features import ItemFeaturizer, attribute_codes, mutual_information
+from routing_core.model.similarity import sequence_similarity
 from routing_core.platform.errors import UserError
 
 PAD = "<none>"
@@ -56,20 +57,6 @@ def holdout_warning(test_items: int | float | None) -> str | None:
 
 
 # ---------------------------------------------------------------- metric pieces
-
-
-def levenshtein(a: Sequence, b: Sequence) -> int:
-    """Edit distance between two sequences of steps (insert, delete, substitute cost 1), by
-    rapidfuzz (C++; an evaluation computes it for every test item)."""
-    from rapidfuzz.distance import Levenshtein
-
-    return int(Levenshtein.distance(list(a), list(b)))
-
-
-def sequence_similarity(pred: Sequence, true: Sequence) -> float:
-    """1 − Levenshtein(pred, true) / max(len): 1 for equal sequences, 0 for nothing in common."""
-    longest = max(len(pred), len(true))
-    return 1.0 if longest == 0 else 1.0 - levenshtein(pred, true) / longest
 
 
 def aligned_steps(pred: Sequence[str], true: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -1,1 +1,7 @@
-"""synthetic"""
+"""Synthetic routing exports for the sample data, the tests and the benchmarks: no product code imports it.
+
+- `sample`: the seeded sample generator (the dashboard's bundled data).
+- `sample_plants`: the two plants the sample generator can export.
+- `plants`: further plants with their own industries, column names and noise.
+- `perturbation`: operation rows from routings, with a share turned into plant variants.
+"""

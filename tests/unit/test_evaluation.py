@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from routing_core.model import RoutingModel
+from routing_core.model.similarity import levenshtein, sequence_similarity
 from routing_core.platform.errors import UserError
 from routing_core.scoring.evaluation import (
     PAD,
@@ -15,10 +16,8 @@ from routing_core.scoring.evaluation import (
     NeighbourVoteBaseline,
     aligned_steps,
     evaluate_model,
-    levenshtein,
     routing_metrics,
     score_routings,
-    sequence_similarity,
     split_items,
     top_k_cosine,
     training_view,
