@@ -38,7 +38,8 @@ WORKER_MEMORY = "3GB"
 
 def build(folder: Path, train_items: int, predict_items: int, jobs: int, model_items: int):
     from routing_core.datasets import DatasetStore, load_dataset, read_items
-    from routing_core.engine.training import TrainRequest, run_training
+    from routing_core.engine.train_request import TrainRequest
+    from routing_core.engine.training import run_training
     from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
     from routing_core.users.access import local_user
     from routing_core.versions.registry import Registry
@@ -57,7 +58,7 @@ def build(folder: Path, train_items: int, predict_items: int, jobs: int, model_i
 def trainings(address: str, home: Path, models: Path, jobs: int, tag: str) -> float:
     from routing_core.engine import Jobs
     from routing_core.engine.jobs import FINAL_STATES
-    from routing_core.engine.training import TrainRequest
+    from routing_core.engine.train_request import TrainRequest
     from routing_core.users.access import local_user
 
     os.environ["ROUTING_SCHEDULER"] = address

@@ -47,7 +47,8 @@ def main() -> None:
     from distributed import Client
 
     from routing_core.datasets import DatasetStore, load_dataset
-    from routing_core.engine.training import TrainRequest, run_training
+    from routing_core.engine.train_request import TrainRequest
+    from routing_core.engine.training import run_training
     from routing_core.scoring.provenance import stamp
     from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
     from routing_core.users.access import local_user

@@ -69,7 +69,7 @@ def descendants(pid: int) -> list[int]:
 
 def train(manager, version: str) -> float:
     from routing_core.engine.jobs import FINAL_STATES
-    from routing_core.engine.training import TrainRequest
+    from routing_core.engine.train_request import TrainRequest
     from routing_core.users.access import local_user
 
     t = time.perf_counter()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from routing_core.engine.train_request import plan_version_name
-from routing_core.engine.training import FINAL_STATES, TrainRequest
+from routing_core.engine.jobs import FINAL_STATES
+from routing_core.engine.train_request import TrainRequest, plan_version_name
 from routing_core.platform.errors import UserError
 from routing_core.platform.export import display_safe
 from routing_core.platform.limits import gb_text

@@ -79,7 +79,7 @@ def running_cluster(folder: Path, limits: dict[str, str] | None = None) -> Itera
         from routing_core.engine import cluster as engine_cluster
 
         with contextlib.suppress(Exception):
-            engine_cluster._CLIENTS.pop(address).close()
+            engine_cluster.CLIENTS.pop(address).close()
         for proc in reversed(cluster.processes):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)

@@ -42,7 +42,7 @@ def _release_held_tables():
     yield
     held = sys.modules.get("ui.held")
     if held is not None:
-        held._release("test session id")
+        held.release_held("test session id")
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def start(manager, store, dataset: str = SAMPLE, *, user) -> str | None:
     except FileExistsError:
         return None
     os.close(fd)
-    from routing_core.engine.training import TrainRequest
+    from routing_core.engine.train_request import TrainRequest
 
     try:
         job_id = manager.submit(TrainRequest(dataset), user=user)

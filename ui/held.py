@@ -23,7 +23,7 @@ _STORES: dict[str, dict] = {}  # session id -> what that session holds
 _LOCK = threading.Lock()
 
 
-def _release(session_id: str) -> None:
+def release_held(session_id: str) -> None:
     with _LOCK:
         store = _STORES.pop(session_id, None)
     if store is not None:
@@ -32,7 +32,7 @@ def _release(session_id: str) -> None:
         threading.Thread(target=release_free_memory, name="release-session-memory", daemon=True).start()
 
 
-@st.cache_resource(scope="session", on_release=_release, show_spinner=False)
+@st.cache_resource(scope="session", on_release=release_held, show_spinner=False)
 def _watch(session_id: str) -> str:
     """A session-scoped resource whose release (the browser gone) lets go of the session's store."""
     return session_id

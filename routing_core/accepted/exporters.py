@@ -144,12 +144,12 @@ class StagingInsert:
         from sqlalchemy import column, insert, table
         from sqlalchemy.exc import SQLAlchemyError
 
-        from routing_core.database.reading import _engine, _first_line
+        from routing_core.database.reading import connect_engine, first_line
 
         require(user, "export_database")
         if frame.empty:
             raise UserError("There are no rows to write.")
-        engine = _engine(self.spec, writable=True)
+        engine = connect_engine(self.spec, writable=True)
         log = ActivityLog(home)
         try:
             with engine.begin() as db:
@@ -159,7 +159,7 @@ class StagingInsert:
                         for values in frame.itertuples(index=False)]
                 db.execute(insert(target), rows)
         except SQLAlchemyError as exc:
-            reason = _first_line(exc, self.spec)
+            reason = first_line(exc, self.spec)
             log.record(user, EXPORT_ROUTINGS, f"{self.spec.name}:{self.spec.staging_table}", outcome="failed",
                        rows=len(rows), reason=reason)
             raise UserError(f"Nothing was written to {self.spec.staging_table} of '{self.spec.name}': the insert "

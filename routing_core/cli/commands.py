@@ -148,7 +148,7 @@ def _positive_int(value: int | None, what: str) -> None:
         raise UserError(f"{what} must be 1 or more (got {value}).")
 
 
-def _store_dataset(args: argparse.Namespace, dataset) -> str:
+def store_dataset(args: argparse.Namespace, dataset) -> str:
     """Store the file's dataset in the data home unless the same content is there; returns its name."""
     from routing_core.datasets import DatasetStore
     from routing_core.platform.names import check_name, suggest_name
@@ -173,12 +173,9 @@ def _store_dataset(args: argparse.Namespace, dataset) -> str:
 
 @command("train")
 def _train(args: argparse.Namespace) -> int:
-    from routing_core.engine.training import (
-        TrainRequest,
-        check_request,
-        run_training,
-        training_slot,
-    )
+    from routing_core.engine.jobs import training_slot
+    from routing_core.engine.train_request import TrainRequest, check_request
+    from routing_core.engine.training import run_training
     from routing_core.platform.names import check_name
 
     _positive_int(args.top_k, "--top-k")
@@ -212,7 +209,7 @@ def _train(args: argparse.Namespace) -> int:
         # A one-item file fails the training; find that out before the file is stored.
         if dataset.n_items < 2:
             raise UserError(f"{args.file} has {dataset.n_items} item(s); training needs at least 2.")
-        request.dataset = _store_dataset(args, dataset)
+        request.dataset = store_dataset(args, dataset)
         from routing_core.engine import scheduler_address
 
         if scheduler_address():  # a job on the cluster, recorded like one started on the Train page

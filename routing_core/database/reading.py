@@ -34,7 +34,7 @@ MAX_TABLES = 500
 Progress = Callable[[int, int], None]  # (rows read so far, row limit)
 
 
-def _engine(spec: ConnectionSpec, writable: bool = False):
+def connect_engine(spec: ConnectionSpec, writable: bool = False):
     """An engine for `spec`; its PostgreSQL sessions are read-only unless `writable` (the one write
     the tool makes: accepted routings into the staging table the connection names)."""
     from sqlalchemy import create_engine
@@ -76,7 +76,7 @@ _AUTH = ("password authentication failed", "access denied for user", "login fail
          "authentication failed", "invalid password", "no password supplied")
 
 
-def _first_line(exc: BaseException, spec: ConnectionSpec) -> str:
+def first_line(exc: BaseException, spec: ConnectionSpec) -> str:
     orig = getattr(exc, "orig", None) or exc
     text = " ".join(str(orig).split("\n")[0].split()) or type(orig).__name__
     for secret in _secrets_of(spec):
@@ -105,7 +105,7 @@ def _connect(engine, spec: ConnectionSpec):
     try:
         return engine.connect()
     except SQLAlchemyError as exc:
-        detail = _first_line(exc, spec)
+        detail = first_line(exc, spec)
         if any(k in str(getattr(exc, "orig", exc)).lower() for k in _AUTH):
             raise UserError(
                 f"Cannot connect to '{spec.name}': the database refused the user name or password "
@@ -183,13 +183,13 @@ def privileges(spec: ConnectionSpec, *, user) -> list[str]:
         return [] if spec.dialect == "sqlite" else [
             f"'{spec.name}': the login's rights are not checked for {spec.dialect}; give it a login that "
             "can only read."]
-    engine = _engine(spec)
+    engine = connect_engine(spec)
     try:
         with _connect(engine, spec) as conn:
             try:
                 return _pg_warnings(conn, spec)[1]
             except SQLAlchemyError as exc:
-                return [f"'{spec.name}': the login's rights could not be checked ({_first_line(exc, spec)})."]
+                return [f"'{spec.name}': the login's rights could not be checked ({first_line(exc, spec)})."]
     finally:
         engine.dispose()
 
@@ -218,7 +218,7 @@ def list_tables(spec: ConnectionSpec, *, user) -> list[TableInfo]:
     from sqlalchemy.exc import SQLAlchemyError
 
     require_read(user, spec.name)
-    engine = _engine(spec)
+    engine = connect_engine(spec)
     try:
         with _connect(engine, spec) as conn:
             try:
@@ -232,7 +232,7 @@ def list_tables(spec: ConnectionSpec, *, user) -> list[TableInfo]:
                     found.append(TableInfo(name, kind, cols))
                 return found
             except SQLAlchemyError as exc:
-                raise UserError(f"Cannot list the tables of '{spec.name}': {_first_line(exc, spec)}") from None
+                raise UserError(f"Cannot list the tables of '{spec.name}': {first_line(exc, spec)}") from None
     finally:
         engine.dispose()
 
@@ -292,7 +292,7 @@ def read_query(spec: ConnectionSpec, sql: str, row_limit: int | None = None, tim
     if not 1 <= limit <= max_row_limit():
         raise UserError(f"The row limit must be from 1 to {max_row_limit():,} (got {limit:,}).")
     seconds = float(timeout or spec.timeout)
-    engine = _engine(spec)
+    engine = connect_engine(spec)
     started = time.monotonic()
     timed_out = threading.Event()
     timer = None
@@ -341,7 +341,7 @@ def read_query(spec: ConnectionSpec, sql: str, row_limit: int | None = None, tim
             except SQLAlchemyError as exc:
                 if timed_out.is_set() or "statement timeout" in str(exc).lower():
                     raise UserError(_timeout_message(spec, seconds)) from None
-                raise UserError(f"The database refused the query: {_first_line(exc, spec)}") from None
+                raise UserError(f"The database refused the query: {first_line(exc, spec)}") from None
     finally:
         if timer is not None:
             timer.cancel()

@@ -14,32 +14,10 @@ The names below are those the rest of the code imports from `routing_core.datase
 
 from routing_core.datasets.batch import read_items
 from routing_core.datasets.normalising import load_dataset, normalise, read_routings
-from routing_core.datasets.profiling import (
-    blank_count,
-    classify_attributes,
-    duplicate_counts,
-    item_index,
-    item_table,
-)
-from routing_core.datasets.reading import Source, read_table
+from routing_core.datasets.profiling import item_table
+from routing_core.datasets.reading import read_table
 from routing_core.datasets.store import DatasetRecord, DatasetStore, data_home
 from routing_core.datasets.tables import Dataset, RawTable
 
-__all__ = [
-    "Dataset",
-    "DatasetRecord",
-    "DatasetStore",
-    "RawTable",
-    "Source",
-    "blank_count",
-    "classify_attributes",
-    "data_home",
-    "duplicate_counts",
-    "item_index",
-    "item_table",
-    "load_dataset",
-    "normalise",
-    "read_items",
-    "read_routings",
-    "read_table",
-]
+__all__ = ["Dataset", "DatasetRecord", "DatasetStore", "RawTable", "data_home", "item_table",
+           "load_dataset", "normalise", "read_items", "read_routings", "read_table"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from routing_core.datasets.normalising import _single_column_hint
+from routing_core.datasets.normalising import single_column_hint
 from routing_core.datasets.reading import Source, read_table
 from routing_core.datasets.tables import RawTable
 from routing_core.mapping.proposals import MissingColumns, propose_mapping
@@ -70,7 +70,7 @@ def read_batch(source: Source | RawTable, mapping: Mapping[str, str] | None = No
     if ITEM not in sources:
         raise MissingColumns(
             f"{raw.source_name}: no {ITEM} column found.", [ITEM], raw.frame.columns,
-            propose_mapping(raw.frame, full), _single_column_hint(raw.frame),
+            propose_mapping(raw.frame, full), single_column_hint(raw.frame),
         )
     frame = raw.frame
     if not pd.api.types.is_string_dtype(frame[sources[ITEM]]) and raw.delimiter is not None:

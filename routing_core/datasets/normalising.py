@@ -102,7 +102,7 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
     if missing:
         raise MissingColumns(
             f"{raw.source_name}: required column(s) {', '.join(missing)} not found after mapping.",
-            missing, frame.columns, propose_mapping(frame, full), _single_column_hint(frame),
+            missing, frame.columns, propose_mapping(frame, full), single_column_hint(frame),
         )
     warnings: list[str] = list(raw.notes)
     out = pd.DataFrame(index=frame.index)
@@ -194,8 +194,7 @@ def normalise(raw: RawTable, mapping: Mapping[str, str] | None = None) -> Datase
         delimiter=raw.delimiter,
         inconsistent_items=disagreeing,
     )
-    dataset._item_numbers = idx
-    return dataset
+    return dataset.knowing_item_numbers(idx)
 
 
 def _distinct(values: pd.Series) -> int:
@@ -206,7 +205,7 @@ def _distinct(values: pd.Series) -> int:
 def _code_text(values: pd.Series) -> pd.Series:
     """Codes as text: surrounding blanks removed, an empty code a blank cell."""
     text = arrow_text(values if pd.api.types.is_string_dtype(values) else values.astype("str"))
-    if _may_need_trim(text):
+    if may_need_trim(text):
         text = pc.utf8_trim_whitespace(text)
         empty = pc.equal(text, "")
         if pc.any(empty).as_py():
@@ -214,7 +213,7 @@ def _code_text(values: pd.Series) -> pd.Series:
     return pd.Series(pd.array(text, dtype="str"), index=values.index)
 
 
-def _may_need_trim(text: pa.Array) -> bool:
+def may_need_trim(text: pa.Array) -> bool:
     """False when no value is empty and none starts or ends with a space, a control character or
     a non-ASCII byte (which may be Unicode white space): checked on the raw buffers, no copy."""
     if len(text) == 0 or not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
@@ -259,7 +258,7 @@ def as_one_kind(values: pd.Series) -> pd.Series:
     return pd.Series(pd.array(text.where(~blank, None), dtype="str"), index=values.index)
 
 
-def _single_column_hint(frame: pd.DataFrame) -> str:
+def single_column_hint(frame: pd.DataFrame) -> str:
     if len(frame.columns) != 1:
         return ""
     return " The file has a single column: are its columns separated by ',', ';', tab or '|'?"

@@ -68,7 +68,7 @@ def classify_attributes(
     # pyarrow and numpy release the GIL here: columns are counted side by side
     with ThreadPoolExecutor(max_workers=min(len(attributes), os.cpu_count() or 1)) as pool:
         bits = pa.array(same)
-        counts = list(pool.map(lambda col: _items_with_several_values(ops[col], idx, same, bits), attributes))
+        counts = list(pool.map(lambda col: items_with_several_values(ops[col], idx, same, bits), attributes))
     for col, varying in zip(attributes, counts, strict=True):
         if varying / n_multi <= ITEM_ATTRIBUTE_TOLERANCE:
             item_attrs.append(col)
@@ -79,7 +79,7 @@ def classify_attributes(
     return item_attrs, op_attrs, disagreeing
 
 
-def _items_with_several_values(values: pd.Series, idx: np.ndarray, same: np.ndarray | None = None,
+def items_with_several_values(values: pd.Series, idx: np.ndarray, same: np.ndarray | None = None,
                                same_bits: pa.Array | None = None) -> int:
     """How many items hold more than one distinct non-blank value (rows grouped by item, `idx`).
 

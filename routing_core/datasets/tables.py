@@ -117,3 +117,8 @@ class Dataset:
         if self._item_numbers is None or len(self._item_numbers) != len(self.ops):
             self._item_numbers = item_index(self.ops)
         return self._item_numbers
+
+    def knowing_item_numbers(self, numbers: np.ndarray) -> Dataset:
+        """This dataset with item_numbers() already known (computed while it was made); returns self."""
+        self._item_numbers = numbers
+        return self

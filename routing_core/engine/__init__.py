@@ -53,7 +53,7 @@ class Jobs(JobManager):
         return ClusterEngine(address)
 
     def _launch(self, job_id: str) -> None:
-        record = self._read(job_id) or {}
+        record = self.read_record(job_id) or {}
         if record.get("scheduler"):
             self._cluster(record["scheduler"]).launch(self, job_id)
         else:

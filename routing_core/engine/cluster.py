@@ -7,7 +7,7 @@ stops. The workers read and write the same models folder and data home (a shared
 hosts of a shared folder did before).
 
 On a worker, `run_job` claims the record (`running`, with the worker's name and host), trains
-through the same `_run_job` as the local worker (progress and the cancel flag in the record,
+through the same `run_claimed_job` as the local worker (progress and the cancel flag in the record,
 publishing a whole version or nothing) under a cap on its data segment a little below the
 worker's memory limit, so a training that outgrows the worker fails with "ran out of memory on
 worker X (limit N GB)" and the worker goes on with the next job.
@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from routing_core.engine.jobs import FINAL_STATES, JobManager, _now_iso
+from routing_core.engine.jobs import FINAL_STATES, JobManager, now_iso
 from routing_core.platform.errors import UserError
 
 # A pending job whose task the scheduler does not know after this long was lost (not just sent).
@@ -38,7 +38,7 @@ DATA_SHARE = 0.85
 # After a failed connection, the next attempt waits this long (UserError meanwhile).
 RETRY_AFTER_SEC = 15.0
 
-_CLIENTS: dict[str, object] = {}
+CLIENTS: dict[str, object] = {}
 _UNREACHABLE: dict[str, tuple[float, str]] = {}
 _CLIENTS_LOCK = threading.Lock()
 
@@ -46,7 +46,7 @@ _CLIENTS_LOCK = threading.Lock()
 def client(address: str):
     """A Dask client of the scheduler at `address`, one per process (connected on first use)."""
     with _CLIENTS_LOCK:
-        found = _CLIENTS.get(address)
+        found = CLIENTS.get(address)
         if found is not None and found.status not in ("closed", "closing"):
             return found
         from distributed import Client
@@ -61,7 +61,7 @@ def client(address: str):
                                      f"({exc}); is it running? (ROUTING_SCHEDULER names it.)")
             raise UserError(_UNREACHABLE[address][1]) from None
         _UNREACHABLE.pop(address, None)
-        _CLIENTS[address] = made
+        CLIENTS[address] = made
         return made
 
 
@@ -156,7 +156,7 @@ def run_job(models_dir: str, data_home: str, job_id: str) -> str:
     """The task: run one job on this worker; returns its final state."""
     from distributed import get_worker
 
-    from routing_core.engine.worker import _run_job
+    from routing_core.engine.worker import run_claimed_job
     from routing_core.platform.limits import gb_text
     from routing_core.platform.memory import release_free_memory
 
@@ -172,7 +172,7 @@ def run_job(models_dir: str, data_home: str, job_id: str) -> str:
         message = (f"running on worker {label}" if rec.get("state") == "pending"
                    else f"started again on worker {label}: worker {before} stopped")
         rec.update(state="running", stage="validate", progress=0.0, message=message, started_ts=now,
-                   started_at=_now_iso(now), pid=os.getpid(), pid_start=None, worker=label,
+                   started_at=now_iso(now), pid=os.getpid(), pid_start=None, worker=label,
                    host=label, attempts=attempts, stages=[])
         return rec
 
@@ -189,10 +189,10 @@ def run_job(models_dir: str, data_home: str, job_id: str) -> str:
 
     try:
         with data_cap(int(limit * DATA_SHARE) if limit else None):
-            _run_job(manager, job, oom_message=oom, host=label)
+            run_claimed_job(manager, job, oom_message=oom, host=label)
     except MemoryError:  # even its record could not be written under the cap: written now, without it
         release_free_memory()
         manager.end(job_id, "failed", error=oom or "ran out of memory", message=oom or "ran out of memory",
                     when=lambda r: r.get("pid") == job.get("pid") and r.get("host") == label)
-    return (manager._read(job_id) or {}).get("state") or "missing"
+    return (manager.read_record(job_id) or {}).get("state") or "missing"
 

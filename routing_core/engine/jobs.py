@@ -35,7 +35,7 @@ from routing_core.engine.train_request import TrainRequest, check_request, uniqu
 from routing_core.platform.atomic import atomic_write_json, process_alive
 from routing_core.platform.errors import UserError
 from routing_core.platform.limits import MAX_JOB_RECORD_BYTES, TRAIN_MEMORY_GB
-from routing_core.platform.memory import _proc_start, _proc_state
+from routing_core.platform.memory import proc_start, proc_state
 from routing_core.platform.names import check_name
 from routing_core.platform.sharing import host_id, this_machine
 from routing_core.platform.statefile import BrokenState, check, read_json
@@ -87,34 +87,34 @@ def check_job_record(data: object, path: Path) -> dict:
 # ---------------------------------------------------------------- job records
 
 
-def _now_iso(ts: float | None = None) -> str:
+def now_iso(ts: float | None = None) -> str:
     return datetime.fromtimestamp(ts if ts is not None else time.time(), UTC).isoformat(timespec="seconds")
 
 
 # Worker processes this process started, polled so finished ones are reaped (not zombies).
-_CHILDREN: list[subprocess.Popen] = []
-_CHILDREN_LOCK = threading.Lock()
+CHILDREN: list[subprocess.Popen] = []
+CHILDREN_LOCK = threading.Lock()
 
 
-def _reap() -> None:
-    with _CHILDREN_LOCK:
-        _CHILDREN[:] = [c for c in _CHILDREN if c.poll() is None]
+def reap() -> None:
+    with CHILDREN_LOCK:
+        CHILDREN[:] = [c for c in CHILDREN if c.poll() is None]
 
 
 def pid_alive(pid: int | None, start: str | None = None) -> bool:
     """Whether process `pid` runs (not a zombie, and started at `start` when that is known)."""
     if not pid:
         return False
-    _reap()
+    reap()
     if not process_alive(pid):
         return False
-    if _proc_state(pid) == "Z":
+    if proc_state(pid) == "Z":
         return False
-    return not (start is not None and _proc_start(pid) not in (None, start))
+    return not (start is not None and proc_start(pid) not in (None, start))
 
 
 @contextlib.contextmanager
-def _flock(path: Path) -> Iterator[None]:
+def lock_file(path: Path) -> Iterator[None]:
     with open(path, "a+") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:
@@ -131,7 +131,7 @@ def training_slot(models_dir: str | os.PathLike | None = None,
     jobs = Registry(models_dir).root / JOBS_DIR
     jobs.mkdir(parents=True, exist_ok=True)
     with open(jobs / WORKER_LOCK, "a+") as fh:
-        if not _try_lock(fh.fileno(), wait_sec=0.2):
+        if not try_lock(fh.fileno(), wait_sec=0.2):
             if on_wait is not None:
                 on_wait()
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
@@ -165,7 +165,7 @@ class JobManager:
             raise UserError(f"No training job '{job_id}'.")
         return self.jobs_dir / f"{job_id}.json"
 
-    def _read(self, job_id: str) -> dict | None:
+    def read_record(self, job_id: str) -> dict | None:
         """The record of a job, or None when it is missing or broken (see broken())."""
         try:
             return self._load(self._record_path(job_id))
@@ -177,27 +177,27 @@ class JobManager:
         return check_job_record(read_json(path, f"Training job record {path.name}", max_bytes=MAX_JOB_RECORD_BYTES),
                                 path)
 
-    def _write(self, record: dict) -> None:
-        record["updated_at"] = _now_iso()
+    def write_record(self, record: dict) -> None:
+        record["updated_at"] = now_iso()
         atomic_write_json(self._record_path(record["job_id"]), record)
 
-    def _locked(self) -> contextlib.AbstractContextManager:
+    def locked(self) -> contextlib.AbstractContextManager:
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        return _flock(self.jobs_dir / RECORDS_LOCK)
+        return lock_file(self.jobs_dir / RECORDS_LOCK)
 
     def update(self, job_id: str, fn: Callable[[dict], dict | None]) -> dict | None:
         """Read-modify-write one record under the records lock; `fn` returns the new record or None."""
-        with self._locked():
-            record = self._read(job_id)
+        with self.locked():
+            record = self.read_record(job_id)
             if record is None:
                 return None
             new = fn(dict(record))
             if new is None:
                 return record
-            self._write(new)
+            self.write_record(new)
             return new
 
-    def _records(self) -> list[dict]:
+    def all_records(self) -> list[dict]:
         return self._scan()[0]
 
     def _scan(self) -> tuple[list[dict], list[tuple[str, str]]]:
@@ -238,9 +238,9 @@ class JobManager:
         self.activity.check_writable()
         scheduler = self._scheduler()  # UserError if it is not a scheduler's address
         self.registry.root.mkdir(parents=True, exist_ok=True)
-        with self._locked():
+        with self.locked():
             queued = {
-                r.get("version") for r in self._records()
+                r.get("version") for r in self.all_records()
                 if r.get("state") in ("pending", "running") and not r.get("dry_run")
             }
             taken = set(self.registry.names()) | queued
@@ -265,7 +265,7 @@ class JobManager:
                 "version": version,
                 "dataset": request.dataset,
                 "request": request.to_dict(),
-                "created_at": _now_iso(now),
+                "created_at": now_iso(now),
                 "created_ts": now,
                 "started_at": None,
                 "started_ts": None,
@@ -283,7 +283,7 @@ class JobManager:
             }
             # Written and logged under the records lock (a worker claims under it too): a job whose
             # entry cannot be written is removed before any worker can see it.
-            self._write(record)
+            self.write_record(record)
             try:
                 self.activity.record(who, SUBMIT_TRAINING, job_object(record), job_id=job_id,
                                      dataset=request.dataset, dry_run=bool(request.dry_run))
@@ -305,14 +305,14 @@ class JobManager:
             raise UserError(f"No training job '{job_id}'.") from None
         except OSError as exc:
             raise UserError(f"Training job '{job_id}' cannot be read ({exc.strerror}).") from None
-        record = self._settle(record)
+        record = self.settle(record)
         if record.get("state") == "pending":
             self._kick()
         return record
 
     def list(self) -> list[dict]:
         """Every job, newest first."""
-        records = [self._settle(r) for r in self._records()]
+        records = [self.settle(r) for r in self.all_records()]
         if any(r.get("state") == "pending" for r in records):
             self._kick()
         return sorted(records, key=lambda r: (r.get("created_ts") or 0, r["job_id"]), reverse=True)
@@ -324,7 +324,7 @@ class JobManager:
         Only its owner (an analyst) or an admin may (Forbidden otherwise); the record says who
         cancelled (`cancelled_by`), and the activity log records it (checked writable first)."""
         who = actor(user)
-        found = self._read(job_id)
+        found = self.read_record(job_id)
         if found is None:
             raise UserError(f"No training job '{job_id}'.")
         require(who, "cancel_own", owner=found.get("owner") or "")
@@ -335,13 +335,13 @@ class JobManager:
             if rec["state"] == "pending":
                 now = time.time()
                 rec.update(state="cancelled", message=cancelled_message(who.name), finished_ts=now,
-                           finished_at=_now_iso(now), cancel_requested=True, cancelled_by=who.name)
+                           finished_at=now_iso(now), cancel_requested=True, cancelled_by=who.name)
                 changed["rec"] = rec
                 return rec
             # Another host's job: no one here can stop it, so it is ended now (unless its version is
             # already published: worker.publishing marks that under the lock).
             if rec["state"] == "running" and another_host(rec) and not rec.get("published"):
-                changed["rec"] = _finish(rec, "cancelled", cancel_requested=True, cancelled_by=who.name,
+                changed["rec"] = finish(rec, "cancelled", cancel_requested=True, cancelled_by=who.name,
                                          message=f"{cancelled_message(who.name)} (it ran on {rec.get('host')})")
                 return rec
             if rec["state"] == "running" and not rec.get("cancel_requested"):
@@ -380,7 +380,7 @@ class JobManager:
         def fn(rec: dict) -> dict | None:
             if rec.get("state") in FINAL_STATES or (when is not None and not when(rec)):
                 return None
-            ended["rec"] = _finish(rec, state, **changes)
+            ended["rec"] = finish(rec, state, **changes)
             return ended["rec"]
 
         self.update(job_id, fn)
@@ -393,7 +393,7 @@ class JobManager:
         finished job is at place 0 (its start time, if any). The estimate adds the running job's
         remaining time (from its progress) and, for each job ahead, the mean time of the finished
         jobs of its kind; None when nothing tells."""
-        records = self._records()
+        records = self.all_records()
         mine = next((r for r in records if r["job_id"] == job_id), None)
         if mine is None:
             raise UserError(f"No training job '{job_id}'.")
@@ -425,11 +425,11 @@ class JobManager:
     def prune(self, keep: int = KEEP_FINISHED_JOBS) -> int:
         """Delete the records of all but the newest `keep` finished jobs; returns how many went."""
         finished = sorted(
-            (r for r in self._records() if r.get("state") in FINAL_STATES),
+            (r for r in self.all_records() if r.get("state") in FINAL_STATES),
             key=lambda r: (r.get("created_ts") or 0, r["job_id"]), reverse=True,
         )
         removed = 0
-        with self._locked():
+        with self.locked():
             for record in finished[keep:]:
                 with contextlib.suppress(FileNotFoundError, UserError):
                     self._record_path(record["job_id"]).unlink()
@@ -443,7 +443,7 @@ class JobManager:
 
     # ------------------------------------------------------------ liveness
 
-    def _settle(self, record: dict) -> dict:
+    def settle(self, record: dict) -> dict:
         """A running (or a cluster's pending) record read as failed when its training is gone."""
         if record.get("state") != "running" and not (record.get("state") == "pending" and record.get("scheduler")):
             return record
@@ -462,14 +462,14 @@ class JobManager:
         def end(rec: dict) -> dict | None:
             if not dead(rec):
                 return None
-            return _finish(rec, "failed", error=reasons["why"], message=reasons["why"])
+            return finish(rec, "failed", error=reasons["why"], message=reasons["why"])
 
         ended: dict = {}
         self.update(record["job_id"], lambda rec: ended.setdefault("rec", end(rec)))
         if ended.get("rec") is not None:
             self.log_finish(ended["rec"])
             return ended["rec"]
-        return self._read(record["job_id"]) or record
+        return self.read_record(record["job_id"]) or record
 
     # How a job runs: this machine's worker process here; routing_core.engine.Jobs adds a Dask cluster.
     def _scheduler(self) -> str | None:
@@ -503,7 +503,7 @@ class JobManager:
         now = time.time()
         if now - self._last_spawn < KICK_AFTER_SEC:
             return
-        pending = [r for r in self._records() if r.get("state") == "pending" and not r.get("scheduler")]
+        pending = [r for r in self.all_records() if r.get("state") == "pending" and not r.get("scheduler")]
         if not pending or min(r.get("created_ts") or 0 for r in pending) > now - KICK_AFTER_SEC:
             return
         if not self.worker_running():
@@ -529,8 +529,8 @@ class JobManager:
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 start_new_session=True, close_fds=True, cwd=package_root, env=env,
             )
-        with _CHILDREN_LOCK:
-            _CHILDREN.append(child)
+        with CHILDREN_LOCK:
+            CHILDREN.append(child)
         self._last_spawn = time.time()
 
 
@@ -563,15 +563,15 @@ def cancelled_message(by: str | None) -> str:
     return f"cancelled by {by}" if by else CANCELLED_MESSAGE
 
 
-def _finish(rec: dict, state: str, **changes: Any) -> dict:
+def finish(rec: dict, state: str, **changes: Any) -> dict:
     now = time.time()
-    rec.update(state=state, finished_ts=now, finished_at=_now_iso(now), **changes)
+    rec.update(state=state, finished_ts=now, finished_at=now_iso(now), **changes)
     if rec.get("started_ts"):
         rec["elapsed_sec"] = round(now - rec["started_ts"], 3)
     return rec
 
 
-def _try_lock(fd: int, wait_sec: float = 1.0) -> bool:
+def try_lock(fd: int, wait_sec: float = 1.0) -> bool:
     """Take the worker lock, retrying briefly (a status probe holds it for microseconds)."""
     deadline = time.monotonic() + wait_sec
     while True:

@@ -58,7 +58,7 @@ def unique_version_name(taken: set[str] | frozenset[str], now: datetime | None =
 # ---------------------------------------------------------------- validation
 
 
-def _model_param_names() -> set[str]:
+def model_param_names() -> set[str]:
     from routing_core.model import RoutingModel
 
     return set(RoutingModel().get_params())
@@ -81,11 +81,11 @@ def check_request(request: TrainRequest, registry: Registry | None = None) -> No
     if not isinstance(request.params, dict):
         raise UserError("The model parameters must be a mapping of name to value.")
     if request.params:
-        unknown = sorted(set(request.params) - _model_param_names())
+        unknown = sorted(set(request.params) - model_param_names())
         if unknown:
             raise UserError(
                 f"Unknown model parameter(s): {', '.join(unknown)}. "
-                f"Known: {', '.join(sorted(_model_param_names()))}."
+                f"Known: {', '.join(sorted(model_param_names()))}."
             )
     if request.version is not None:
         check_name(request.version, "version name")

@@ -1,8 +1,7 @@
 """Training (docs/design.md, 'Training jobs'): one synchronous `run_training` that validates, profiles, splits, fits,
 evaluates and publishes a version, and the estimate of a dry run.
 
-Jobs, their queue and the worker live in `routing_core.engine.jobs` and `routing_core.engine.worker`; what they
-export is importable from here too. This module never imports streamlit and imports the heavy
+Jobs, their queue and the worker live in `routing_core.engine.jobs` and `routing_core.engine.worker`. This module never imports streamlit and imports the heavy
 libraries only when a training runs, so a worker starts quickly.
 """
 
@@ -14,41 +13,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-# Jobs and memory moved to modules of their own; what other code imports from here stays (the
-# worker, which runs run_training, is routing_core.engine.worker).
 from routing_core.engine.jobs import (
-    _CHILDREN,
-    _CHILDREN_LOCK,
     CANCELLED_MESSAGE,
-    DEAD_REASON,
-    FINAL_STATES,
-    JOB_FIELDS,
-    KEEP_FINISHED_JOBS,
-    KICK_AFTER_SEC,
-    RECORDS_LOCK,
-    STATES,
-    WORKER_LOCK,
-    WORKER_LOG,
-    WRITE_EVERY_SEC,
-    JobManager,
-    _finish,
-    _flock,
-    _now_iso,
-    _proc_start,
-    _proc_state,
-    _reap,
-    _try_lock,
-    cancelled_message,
-    check_job_record,
-    job_object,
-    pid_alive,
-    training_slot,
 )
 from routing_core.engine.train_request import (
     Cancelled,
     TrainRequest,
-    _model_param_names,
-    auto_version_name,
     check_request,
     unique_version_name,
 )
@@ -56,75 +26,22 @@ from routing_core.mapping.units import unit_of_mapping
 from routing_core.platform.errors import UserError
 from routing_core.platform.limits import TRAIN_MEMORY_GB
 from routing_core.platform.memory import (
-    NEAR_LIMIT_BYTES,
-    STUCK_AT_LIMIT_SEC,
-    _memory_used,
-    _out_of_memory,
-    _process_memory,
-    _reset_peak_rss,
-    _status_bytes,
-    limit_memory,
+    memory_used,
     memory_warning,
-    out_of_memory_message,
+    process_memory,
     release_free_memory,
 )
 from routing_core.platform.names import check_name
 from routing_core.versions.registry import Registry
 
 __all__ = [
-    "_CHILDREN",
-    "_CHILDREN_LOCK",
-    "CANCELLED_MESSAGE",
-    "Cancelled",
     "DATASET_STATS_KEYS",
-    "DEAD_REASON",
     "DRY_RUN_STAGES",
-    "FINAL_STATES",
-    "JOB_FIELDS",
-    "JobManager",
-    "KEEP_FINISHED_JOBS",
-    "KICK_AFTER_SEC",
-    "NEAR_LIMIT_BYTES",
-    "RECORDS_LOCK",
     "STAGES",
-    "STATES",
-    "STUCK_AT_LIMIT_SEC",
     "SUMMARY_METRICS",
-    "TrainRequest",
-    "WORKER_LOCK",
-    "WORKER_LOG",
-    "WRITE_EVERY_SEC",
-    "_Reporter",
-    "_dataset_stats",
-    "_estimate",
-    "_finish",
-    "_flock",
-    "_memory_used",
-    "_model_param_names",
-    "_now_iso",
-    "_out_of_memory",
-    "_proc_start",
-    "_proc_state",
-    "_process_memory",
-    "_reap",
-    "release_free_memory",
-    "_reset_peak_rss",
-    "_status_bytes",
-    "_try_lock",
-    "auto_version_name",
-    "cancelled_message",
-    "check_job_record",
-    "check_request",
-    "job_object",
-    "limit_memory",
-    "memory_warning",
-    "out_of_memory_message",
-    "pid_alive",
     "run_training",
     "store_has",
     "summarise_metrics",
-    "training_slot",
-    "unique_version_name",
 ]
 
 STAGES = ("validate", "profile", "split", "features", "fit", "evaluate", "save")
@@ -307,7 +224,7 @@ def run_training(
     if request.dry_run:
         limit_gb = TRAIN_MEMORY_GB.value  # a bad setting is refused before the timing starts
         report("features", 0.1, "timing a small fit to estimate the training time and memory")
-        estimate, peak_bytes = _estimate(RoutingModel, model_params, train_ops, test_ops, item_attrs,
+        estimate, peak_bytes = dry_run_estimate(RoutingModel, model_params, train_ops, test_ops, item_attrs,
                                          op_attrs, n_items, request.refit)
         peak_gb = round(peak_bytes / (1 << 30), 2)  # one rounding: the figure and the warning agree
         plan = {
@@ -418,7 +335,7 @@ def store_has(store: Any, name: str, sha256: str) -> bool:
         return False
 
 
-def _estimate(model_cls, params, train_ops, test_ops, item_attrs, op_attrs, n_items, refit,
+def dry_run_estimate(model_cls, params, train_ops, test_ops, item_attrs, op_attrs, n_items, refit,
               sample_items: int = 1000, test_sample: int = 100) -> tuple[float, int]:
     """Time and measure fits of two samples of items and an evaluation, and scale them to the whole
     dataset: (seconds, peak bytes of the process).
@@ -427,7 +344,7 @@ def _estimate(model_cls, params, train_ops, test_ops, item_attrs, op_attrs, n_it
     the growth exponent comes from the two fits, kept within [0.6, 1.1] since small timings are
     noisy on a shared server. The evaluation scales linearly with the test items.
 
-    Memory (`_memory_used` around the larger fit and the evaluation): a fit's peak and what its
+    Memory (`memory_used` around the larger fit and the evaluation): a fit's peak and what its
     model keeps grow linearly with the items, at the bytes per item of the larger sample — more
     in proportion when the whole dataset has more process codes than the sample (counted up to
     MAX_PROCESS_CODES + 1 of `routing_core.model`, the rest being pooled). The evaluation's peak
@@ -446,7 +363,7 @@ def _estimate(model_cls, params, train_ops, test_ops, item_attrs, op_attrs, n_it
     from routing_core.scoring.evaluation import evaluate_model
 
     release_free_memory()
-    baseline = _process_memory()
+    baseline = process_memory()
     rng = np.random.default_rng(0)
     train_codes = train_ops[ITEM].unique()
     test_codes = test_ops[ITEM].unique()
@@ -457,7 +374,7 @@ def _estimate(model_cls, params, train_ops, test_ops, item_attrs, op_attrs, n_it
 
     def fit(sample_codes) -> tuple[float, dict, object]:
         sample = train_ops[train_ops[ITEM].isin(set(sample_codes))]
-        with _memory_used() as memory:
+        with memory_used() as memory:
             t0 = time.perf_counter()
             model = model_cls(**params).fit(sample, item_attributes=item_attrs, operation_attributes=op_attrs)
             seconds = time.perf_counter() - t0
@@ -474,7 +391,7 @@ def _estimate(model_cls, params, train_ops, test_ops, item_attrs, op_attrs, n_it
     big, big_memory, model = fit(codes)
     if small_memory is not None:
         exponent = float(np.clip(np.log(big / max(small, 1e-6)) / np.log(4), 0.6, 1.1))
-    with _memory_used() as eval_memory:
+    with memory_used() as eval_memory:
         t0 = time.perf_counter()
         evaluate_model(model, train_ops[train_ops[ITEM].isin(set(codes))], tsample, item_attributes=item_attrs)
         eval_per_test = (time.perf_counter() - t0) / max(len(tcodes), 1)

@@ -22,10 +22,10 @@ from routing_core.engine.jobs import (
     WORKER_LOCK,
     WRITE_EVERY_SEC,
     JobManager,
-    _now_iso,
-    _proc_start,
-    _try_lock,
     cancelled_message,
+    now_iso,
+    proc_start,
+    try_lock,
 )
 from routing_core.engine.train_request import Cancelled, TrainRequest
 from routing_core.engine.training import run_training
@@ -34,11 +34,11 @@ from routing_core.platform.limits import TRAIN_MEMORY_GB, gb_text
 from routing_core.platform.memory import (
     NEAR_LIMIT_BYTES,
     STUCK_AT_LIMIT_SEC,
-    _out_of_memory,
-    _status_bytes,
+    is_out_of_memory,
     limit_memory,
     out_of_memory_message,
     release_free_memory,
+    status_bytes,
 )
 from routing_core.platform.sharing import host_id
 
@@ -57,7 +57,7 @@ def _watch_memory(manager: JobManager, gb: float, worker: int) -> None:
     limit, since, last = int(gb * (1 << 30)), None, 0
     while True:
         time.sleep(0.05)
-        used = _status_bytes("VmData", worker)
+        used = status_bytes("VmData", worker)
         if used is None:  # the worker ended: at its limit, a running job of it ran out of memory
             if last >= limit - 4 * NEAR_LIMIT_BYTES:
                 _fail_out_of_memory(manager, gb, worker)
@@ -78,7 +78,7 @@ def _watch_memory(manager: JobManager, gb: float, worker: int) -> None:
 def _fail_out_of_memory(manager: JobManager, gb: float, worker: int) -> None:
     """Mark the running job of process `worker` failed as out of memory (unless it ended already)."""
     reason = out_of_memory_message(gb)
-    for record in manager._records():
+    for record in manager.all_records():
         if record.get("pid") == worker:
             manager.end(record["job_id"], "failed", when=lambda r: r.get("pid") == worker
                         and r.get("state") == "running", error=reason, message=reason)
@@ -121,42 +121,42 @@ def run_worker(models_dir: str | os.PathLike | None = None,
     manager.jobs_dir.mkdir(parents=True, exist_ok=True)
     with open(manager.jobs_dir / WORKER_LOCK, "a+") as lock:
         while True:
-            if not _try_lock(lock.fileno()):
+            if not try_lock(lock.fileno()):
                 return 0  # another worker runs; it picks up every pending job
             try:
                 _orphans_failed(manager)
                 manager.registry.cleanup()
                 manager.prune()
-                while (job := _claim_next(manager)) is not None:
-                    _run_job(manager, job, memory_gb, refusal)
+                while (job := claim_next(manager)) is not None:
+                    run_claimed_job(manager, job, memory_gb, refusal)
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
             # A job submitted after the last scan, whose own worker found the lock held, is ours.
-            if not any(r.get("state") == "pending" for r in manager._records()):
+            if not any(r.get("state") == "pending" for r in manager.all_records()):
                 return 0
 
 
 def _orphans_failed(manager: JobManager) -> None:
     """With the worker lock held, any other 'running' record belongs to a dead worker."""
     me, host = os.getpid(), host_id()
-    for rec in manager._records():
+    for rec in manager.all_records():
         if rec.get("state") == "running" and (rec.get("pid") != me or rec.get("host") != host):
-            manager._settle(rec)
+            manager.settle(rec)
 
 
-def _claim_next(manager: JobManager) -> dict | None:
+def claim_next(manager: JobManager) -> dict | None:
     pending = sorted(
-        (r for r in manager._records() if r.get("state") == "pending"),
+        (r for r in manager.all_records() if r.get("state") == "pending"),
         key=lambda r: (r.get("created_ts") or 0, r["job_id"]),
     )
-    me, start, host = os.getpid(), _proc_start(os.getpid()), host_id()
+    me, start, host = os.getpid(), proc_start(os.getpid()), host_id()
     for rec in pending:
         def claim(r: dict) -> dict | None:
             if r.get("state") != "pending":
                 return None
             now = time.time()
             r.update(state="running", stage="validate", progress=0.0, message="starting",
-                     started_ts=now, started_at=_now_iso(now), pid=me, pid_start=start, host=host)
+                     started_ts=now, started_at=now_iso(now), pid=me, pid_start=start, host=host)
             return r
 
         claimed = manager.update(rec["job_id"], claim)
@@ -172,8 +172,8 @@ def publishing(manager: JobManager, job_id: str, host: str | None = None) -> Ite
     ended meanwhile — its process judged gone, cancelled by another host, failed by a cluster that
     gave up on it — is refused (UserError) and publishes nothing; a cancel asked for is honoured.
     `host` is where the job is recorded to run (a cluster's worker); this host by default."""
-    with manager._locked():
-        rec = manager._read(job_id)
+    with manager.locked():
+        rec = manager.read_record(job_id)
         if rec is None or rec.get("state") != "running" or rec.get("pid") != os.getpid() \
                 or rec.get("host") != (host or host_id()):
             state = "gone" if rec is None else str(rec.get("state"))
@@ -182,13 +182,13 @@ def publishing(manager: JobManager, job_id: str, host: str | None = None) -> Ite
         if rec.get("cancel_requested"):
             raise Cancelled(CANCELLED_MESSAGE)
         yield
-        rec = manager._read(job_id)
+        rec = manager.read_record(job_id)
         if rec is not None:  # renamed into place: a cancel from another host comes too late now
             rec["published"] = True
-            manager._write(rec)
+            manager.write_record(rec)
 
 
-def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
+def run_claimed_job(manager: JobManager, job: dict, memory_gb: float | None = None,
              refusal: str | None = None, oom_message: str | None = None, host: str | None = None) -> None:
     """Run one claimed job to its final state. `memory_gb` is the limit the worker runs under (for
     the message of a job that hits it, unless `oom_message` says it); `refusal`, when given, fails
@@ -240,13 +240,13 @@ def _run_job(manager: JobManager, job: dict, memory_gb: float | None = None,
                                        user=str(job.get("owner") or "unknown"),
                                        hold=lambda: publishing(manager, job_id, host))
     except Cancelled:
-        by = (manager._read(job_id) or {}).get("cancelled_by")
+        by = (manager.read_record(job_id) or {}).get("cancelled_by")
         manager.end(job_id, "cancelled", when=ours, message=cancelled_message(by))
     except UserError as exc:
         reason = str(exc)
         manager.end(job_id, "failed", when=ours, error=reason, message=reason)
     except Exception as exc:  # a bug must fail the job, not the worker: the queue goes on
-        if _out_of_memory(exc):
+        if is_out_of_memory(exc):
             # Recorded below, once the training's frames (and their arrays) are gone with `exc`.
             out_of_memory = True
         else:

@@ -30,17 +30,17 @@ import pandas as pd
 from routing_core.mapping.proposals import (
     ROLE_WORDS,
     SAMPLE_ROWS,
-    _blank,
-    _groups,
-    _is_text,
-    _multi,
-    _numbers,
-    _propose_duration,
-    _propose_item,
-    _propose_process,
-    _runs,
-    _varies,
-    _within,
+    blank_values,
+    code_runs,
+    is_text,
+    item_groups,
+    number_values,
+    propose_duration,
+    propose_item,
+    propose_process,
+    several_rows,
+    values_within,
+    varies_within,
 )
 from routing_core.mapping.schema import (
     CANONICAL,
@@ -137,8 +137,8 @@ def check_mapping(frame: pd.DataFrame, resolved: Mapping[str, str]) -> list[Prob
         problem = _check_item(sample, item, mapped)
         if problem is not None:
             return [problem]  # the rest is judged once the items are right
-    groups = _groups(sample[item]) if item is not None else None
-    if groups is None or _multi(groups) < MIN_ITEMS:
+    groups = item_groups(sample[item]) if item is not None else None
+    if groups is None or several_rows(groups) < MIN_ITEMS:
         return problems
     free = [c for c in sample.columns if c not in mapped and c != item]
 
@@ -159,19 +159,19 @@ def check_mapping(frame: pd.DataFrame, resolved: Mapping[str, str]) -> list[Prob
 
 def _check_item(sample: pd.DataFrame, item: str, mapped: Mapping[str, str]) -> Problem | None:
     values = sample[item]
-    given = ~_blank(values)
-    codes = _groups(values)[given]
+    given = ~blank_values(values)
+    codes = item_groups(values)[given]
     k, rows = len(np.unique(codes)), len(codes)
     if k == 0:
         return None
     if rows / k < 1.2:
         why = f"it has a different value on almost every row ({k:,} values in {rows:,} rows)"
-    elif _runs(codes) > 2 * k and k <= rows / 4:
+    elif code_runs(codes) > 2 * k and k <= rows / 4:
         why = (f"its {k:,} values come back again and again after other values "
-               f"({_runs(codes):,} runs of rows), as codes shared by many items do")
+               f"({code_runs(codes):,} runs of rows), as codes shared by many items do")
     else:
         return None
-    other = _propose_item(sample, [c for c in sample.columns if c != item])
+    other = propose_item(sample, [c for c in sample.columns if c != item])
     if other is None:
         return None
     text = (f"'{item}' does not look like the item code: {why}; an item's operations share its code "
@@ -184,20 +184,20 @@ def _rising(numbers: np.ndarray, groups: np.ndarray) -> float:
     """Share of the items with several rows whose numbers go up from row to row."""
     given = ~np.isnan(numbers)
     g = np.where(given, groups, -1)
-    multi = _multi(g)
+    multi = several_rows(g)
     if not multi:
         return 0.0
-    items, now, before = _within(g, numbers)
+    items, now, before = values_within(g, numbers)
     return 1 - len(np.unique(items[~(now > before)])) / multi
 
 
 def _process_elsewhere(sample: pd.DataFrame, free: list[str], groups: np.ndarray):
     """The free text column that looks most like a process code, if any."""
-    return _propose_process(sample, [c for c in free if _is_text(sample[c])], groups)
+    return propose_process(sample, [c for c in free if is_text(sample[c])], groups)
 
 
 def _sequence_as_process(sample, process, groups, free, by_role) -> Problem | None:
-    numbers = _numbers(sample[process])
+    numbers = number_values(sample[process])
     if numbers is None:
         return None
     given = ~np.isnan(numbers)
@@ -219,14 +219,14 @@ def _sequence_as_process(sample, process, groups, free, by_role) -> Problem | No
 
 def _not_a_vocabulary(sample, process, groups, free, by_role) -> Problem | None:
     values = sample[process]
-    given = ~_blank(values)
-    codes = np.where(given, _groups(values), -1)
+    given = ~blank_values(values)
+    codes = np.where(given, item_groups(values), -1)
     k, rows = len(np.unique(codes[given])), int(given.sum())
     if rows == 0:
         return None
     if k > rows / 2:
         why = f"it has a different value on most rows ({k:,} values in {rows:,} rows), as names or remarks do"
-    elif _varies(np.where(given, groups, -1), codes) < 0.2:
+    elif varies_within(np.where(given, groups, -1), codes) < 0.2:
         why = "it is the same on every row of most items: it describes the item, not its steps"
     else:
         return None
@@ -242,18 +242,18 @@ def _coarser_than(sample, process, groups, free, by_role) -> Problem | None:
     """The mapped process column follows from a finer code column: it groups operations (a work
     centre, a department), and the finer column is the process code."""
     values = sample[process]
-    given = ~_blank(values)
-    mine = _groups(values)
+    given = ~blank_values(values)
+    mine = item_groups(values)
     k = len(np.unique(mine[given]))
     candidates = []
     for col in free:
         other = sample[col]
-        if not _is_text(other):
+        if not is_text(other):
             continue
-        both = given & ~_blank(other)
+        both = given & ~blank_values(other)
         if both.mean() < 0.8:
             continue
-        theirs = _groups(other)
+        theirs = item_groups(other)
         kt = len(np.unique(theirs[both]))
         if kt < 1.5 * k:
             continue
@@ -268,21 +268,21 @@ def _coarser_than(sample, process, groups, free, by_role) -> Problem | None:
     other = _process_elsewhere(sample, candidates, groups)
     if other is None or _name_score(other.column, PROCESS) < _name_score(process, PROCESS):
         return None  # the names say the coarser one is the process (a machine can be finer)
-    kt = len(np.unique(_groups(sample[other.column])[~_blank(sample[other.column])]))
+    kt = len(np.unique(item_groups(sample[other.column])[~blank_values(sample[other.column])]))
     text = (f"'{process}' has {k:,} values, each the same for every row of a given '{other.column}' "
             f"value ({kt:,} values): it groups operations, as a work centre does. {other.sentence()}")
     return Problem(PROCESS, process, text, {other.column: PROCESS, process: IGNORE})
 
 
 def _duration_fixed_within_items(sample, duration, groups, free) -> Problem | None:
-    numbers = _numbers(sample[duration])
+    numbers = number_values(sample[duration])
     if numbers is None:
         return None  # text in a duration: normalising says which cells
     given = ~np.isnan(numbers)
     codes, _ = pd.factorize(numbers)
-    if _varies(np.where(given, groups, -1), codes) >= 0.1:
+    if varies_within(np.where(given, groups, -1), codes) >= 0.1:
         return None
-    other = _propose_duration(sample, [c for c in free if _numbers(sample[c]) is not None], groups)
+    other = propose_duration(sample, [c for c in free if number_values(sample[c]) is not None], groups)
     if other is None or "change within items" not in other.reason:
         return None
     text = (f"'{duration}' is the same on every row of most items: it describes the item (a size, a "

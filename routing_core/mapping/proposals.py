@@ -123,12 +123,12 @@ def propose_mapping(frame: pd.DataFrame, mapping: Mapping[str, str] | None = Non
     proposals: list[Proposal] = []
     item = next((s for s, t in mapped.items() if t == ITEM), None)
     if ITEM not in roles:
-        found = _propose_item(sample, free)
+        found = propose_item(sample, free)
         if found is not None:
             proposals.append(found)
             item = found.column
-    groups = _groups(sample[item]) if item is not None else None
-    for role, propose in ((SEQ, _propose_seq), (PROCESS, _propose_process), (DURATION, _propose_duration)):
+    groups = item_groups(sample[item]) if item is not None else None
+    for role, propose in ((SEQ, _propose_seq), (PROCESS, propose_process), (DURATION, propose_duration)):
         if role in roles:
             continue
         found = propose(sample, [c for c in free if c not in {p.column for p in proposals}], groups)
@@ -144,40 +144,40 @@ def _fits(column: object, role: str) -> bool:
     return not (name_classes(column) & _NOT_FOR[role])
 
 
-def _blank(values: pd.Series) -> np.ndarray:
+def blank_values(values: pd.Series) -> np.ndarray:
     blank = values.isna().to_numpy(dtype=bool)
     if pd.api.types.is_string_dtype(values) or values.dtype == object:
         blank = blank | values.astype("str").str.strip().eq("").to_numpy(dtype=bool)
     return blank
 
 
-def _is_text(values: pd.Series) -> bool:
+def is_text(values: pd.Series) -> bool:
     return (pd.api.types.is_string_dtype(values) or values.dtype == object) and not pd.api.types.is_bool_dtype(values)
 
 
-def _numbers(values: pd.Series) -> np.ndarray | None:
+def number_values(values: pd.Series) -> np.ndarray | None:
     """The column as floats (blank: NaN), or None when it is not numbers."""
     if pd.api.types.is_bool_dtype(values):
         return None
     if pd.api.types.is_numeric_dtype(values):
         return values.to_numpy(dtype="float64", na_value=np.nan)
-    if not _is_text(values):
+    if not is_text(values):
         return None
     text = values.astype("str").str.strip().str.replace(r"^(-?\d+),(\d+)$", r"\1.\2", regex=True)
     numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    given = ~_blank(values)
+    given = ~blank_values(values)
     if not given.any() or np.isnan(numbers[given]).mean() > 0.02:
         return None
     return numbers
 
 
-def _groups(values: pd.Series) -> np.ndarray:
+def item_groups(values: pd.Series) -> np.ndarray:
     """Item number of each row; -1 where the item is blank."""
     codes, _ = pd.factorize(values.astype("str").str.strip())
-    return np.where(_blank(values), -1, codes)
+    return np.where(blank_values(values), -1, codes)
 
 
-def _runs(codes: np.ndarray) -> int:
+def code_runs(codes: np.ndarray) -> int:
     return int(np.count_nonzero(codes[1:] != codes[:-1])) + 1 if len(codes) else 0
 
 
@@ -191,28 +191,28 @@ def _best(candidates: list[tuple[float, int, str, str]], margin: float) -> tuple
     return column, reason, bool(confident)
 
 
-def _propose_item(sample: pd.DataFrame, free: list[str]) -> Proposal | None:
+def propose_item(sample: pd.DataFrame, free: list[str]) -> Proposal | None:
     candidates = []
     for i, col in enumerate(free):
         values = sample[col]
         if not _fits(col, ITEM):
             continue
-        given = ~_blank(values)
+        given = ~blank_values(values)
         if given.mean() < 0.9:
             continue
-        numbers = _numbers(values) if not _is_text(values) else None
+        numbers = number_values(values) if not is_text(values) else None
         if numbers is not None and not np.all(np.equal(np.floor(numbers[given]), numbers[given])):
             continue  # measurements, not codes
-        codes = _groups(values)[given]
+        codes = item_groups(values)[given]
         k = len(np.unique(codes))
         rows = len(codes)
         if k < 3 or rows / k < 1.5 or rows / k > MAX_ROWS_PER_ITEM:
             continue
-        if _runs(codes) > 1.05 * k:
+        if code_runs(codes) > 1.05 * k:
             continue  # a value comes back after others: not one block per item
         reason = (f"its values come in unbroken blocks of rows, as an item's operations do "
                   f"({k:,} values, {rows / k:.1f} rows each on average)")
-        candidates.append((k * (1.0 if _is_text(values) else 0.9), i, col, reason))
+        candidates.append((k * (1.0 if is_text(values) else 0.9), i, col, reason))
     best = _best(candidates, margin=0)
     if best is None:
         return None
@@ -223,7 +223,7 @@ def _propose_item(sample: pd.DataFrame, free: list[str]) -> Proposal | None:
     return Proposal(column, ITEM, reason, confident)
 
 
-def _within(groups: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def values_within(groups: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows with an item ordered by item (file order kept within one): (same item as the row
     before, this value, the value before), over the rows after the first of each item."""
     keep = groups >= 0
@@ -233,28 +233,28 @@ def _within(groups: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndar
     return g[1:][same], v[1:][same], v[:-1][same]
 
 
-def _multi(groups: np.ndarray) -> int:
+def several_rows(groups: np.ndarray) -> int:
     counts = np.bincount(groups[groups >= 0]) if (groups >= 0).any() else np.zeros(0, int)
     return int(np.count_nonzero(counts > 1))
 
 
-def _varies(groups: np.ndarray, codes: np.ndarray) -> float:
+def varies_within(groups: np.ndarray, codes: np.ndarray) -> float:
     """Share of the items with several rows in which the column takes more than one value."""
-    multi = _multi(groups)
+    multi = several_rows(groups)
     if not multi:
         return 0.0
-    g, now, before = _within(groups, codes)
+    g, now, before = values_within(groups, codes)
     return len(np.unique(g[now != before])) / multi
 
 
 def _propose_seq(sample: pd.DataFrame, free: list[str], groups: np.ndarray | None) -> Proposal | None:
-    if groups is None or not _multi(groups):
+    if groups is None or not several_rows(groups):
         return None  # "goes up within items" needs the items
     candidates = []
     for i, col in enumerate(free):
         if not _fits(col, SEQ):
             continue
-        numbers = _numbers(sample[col])
+        numbers = number_values(sample[col])
         if numbers is None:
             continue
         given = ~np.isnan(numbers)
@@ -262,8 +262,8 @@ def _propose_seq(sample: pd.DataFrame, free: list[str], groups: np.ndarray | Non
             continue
         if not np.all(np.equal(np.floor(numbers[given]), numbers[given])):
             continue
-        g, now, before = _within(np.where(given, groups, -1), numbers)
-        multi = _multi(np.where(given, groups, -1))
+        g, now, before = values_within(np.where(given, groups, -1), numbers)
+        multi = several_rows(np.where(given, groups, -1))
         if not multi:
             continue
         share = 1 - len(np.unique(g[~(now > before)])) / multi
@@ -278,16 +278,16 @@ def _propose_seq(sample: pd.DataFrame, free: list[str], groups: np.ndarray | Non
     return Proposal(column, SEQ, reason, bool(confident and candidates[0][0] >= 0.95))
 
 
-def _propose_process(sample: pd.DataFrame, free: list[str], groups: np.ndarray | None) -> Proposal | None:
+def propose_process(sample: pd.DataFrame, free: list[str], groups: np.ndarray | None) -> Proposal | None:
     candidates = []
     for i, col in enumerate(free):
         values = sample[col]
-        if not _fits(col, PROCESS) or not _is_text(values) or _numbers(values) is not None:
+        if not _fits(col, PROCESS) or not is_text(values) or number_values(values) is not None:
             continue
-        given = ~_blank(values)
+        given = ~blank_values(values)
         if given.mean() < 0.8:
             continue
-        codes = np.where(given, _groups(values), -1)
+        codes = np.where(given, item_groups(values), -1)
         k = len(np.unique(codes[given]))
         rows = int(given.sum())
         if k < 2 or k > rows / 2:
@@ -297,7 +297,7 @@ def _propose_process(sample: pd.DataFrame, free: list[str], groups: np.ndarray |
                 candidates.append((0.5, i, col, f"its text comes from {k:,} values that repeat through the file"))
             continue
         both = (groups >= 0) & given
-        if _varies(np.where(given, groups, -1), codes) < 0.5:
+        if varies_within(np.where(given, groups, -1), codes) < 0.5:
             continue  # the same within most items: an item attribute
         pairs = np.unique(np.stack([groups[both], codes[both]]), axis=1)  # (item, value) once each
         if pairs.shape[1] / k < 2:
@@ -317,12 +317,12 @@ def _propose_process(sample: pd.DataFrame, free: list[str], groups: np.ndarray |
     return Proposal(column, PROCESS, reason, bool(confident and groups is not None and candidates[0][0] >= 0.7))
 
 
-def _propose_duration(sample: pd.DataFrame, free: list[str], groups: np.ndarray | None) -> Proposal | None:
+def propose_duration(sample: pd.DataFrame, free: list[str], groups: np.ndarray | None) -> Proposal | None:
     candidates = []
     for i, col in enumerate(free):
         if not _fits(col, DURATION):
             continue
-        numbers = _numbers(sample[col])
+        numbers = number_values(sample[col])
         if numbers is None:
             continue
         given = ~np.isnan(numbers)
@@ -333,7 +333,7 @@ def _propose_duration(sample: pd.DataFrame, free: list[str], groups: np.ndarray 
             candidates.append((0.5 + fraction, i, col, "its numbers are 0 or more and change from row to row"))
             continue
         codes, _ = pd.factorize(numbers)
-        varies = _varies(np.where(given, groups, -1), codes)
+        varies = varies_within(np.where(given, groups, -1), codes)
         if varies < 0.3:
             continue  # the same within an item: an item attribute (a size, a weight)
         reason = "its numbers are 0 or more and change within items (read as minutes)"

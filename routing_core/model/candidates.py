@@ -30,7 +30,7 @@ def fallback_group(featurizer: ItemFeaturizer, item_frame: pd.DataFrame, item_ro
                    ) -> tuple[str | None, dict[str, tuple[int, int]]]:
     """(the categorical column that tells most about the routing (mutual information), and per
     value of it (routing, items) of its most frequent routing)."""
-    raw = featurizer._derived(item_frame)
+    raw = featurizer.derived(item_frame)
     best, best_info = None, 0.0
     for col in featurizer.categorical_:
         info = mutual_information(attribute_codes(raw, col, False, 1), item_routing)

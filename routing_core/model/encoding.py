@@ -15,7 +15,7 @@ from sklearn.metrics import mutual_info_score
 CODE_SEPARATORS = "-_/. "
 _SEP_RE = re.compile(r"[-_/. ]")
 _ALPHA_RE = re.compile(r"^([^\W\d_]+)")
-_NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)?")
+NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)?")
 MISSING = "<missing>"
 NUMBER_CAP = 1e12  # larger magnitudes are capped: no measurement in a routing export is bigger
 UNSEEN, BLANK = -1, -2  # category codes of a value not seen in training, and of a blank cell
@@ -61,17 +61,17 @@ def code_tokens(codes: pd.Series | list, only: list[str] | None = None) -> pd.Da
     return pd.DataFrame(out, index=index)
 
 
-def _texts(values: pd.Series) -> list[str | None]:
+def texts_of(values: pd.Series) -> list[str | None]:
     """Cell values as text, None for a blank cell (the same text at fit and at prediction)."""
     return [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v)
             for v in values.tolist()]
 
 
-def _number_fields(text: str | None, width: int) -> tuple[float, list[float]]:
+def number_fields(text: str | None, width: int) -> tuple[float, list[float]]:
     """How many numbers a text holds, and the first `width` of them (NaN where absent)."""
     if text is None:
         return np.nan, [np.nan] * width
-    found = _NUMBER_RE.findall(text)
+    found = NUMBER_RE.findall(text)
     values = [float(x.replace(",", ".")) for x in found[:width]]
     return float(len(found)), values + [np.nan] * (width - len(values))
 
@@ -96,7 +96,7 @@ def mutual_information(x: np.ndarray, y: np.ndarray) -> float:
     return max(float(mutual_info_score(x, y)), 0.0)
 
 
-def _collapse_rare(values: pd.Series, min_count: int) -> np.ndarray:
+def collapse_rare(values: pd.Series, min_count: int) -> np.ndarray:
     """Integer codes with values seen fewer than min_count times merged into one."""
     codes, uniques = pd.factorize(values.astype("str").fillna(MISSING))
     counts = np.bincount(codes, minlength=len(uniques))
@@ -109,7 +109,7 @@ def _collapse_rare(values: pd.Series, min_count: int) -> np.ndarray:
 
 def _binned(values: pd.Series, bins: int = 10) -> np.ndarray:
     """Quantile bins of a numeric column as integer codes (missing is its own bin)."""
-    v = _finite(values)
+    v = finite_values(values)
     ok = ~np.isnan(v)
     codes = np.zeros(len(v), dtype=np.int64)
     if ok.any():
@@ -122,17 +122,17 @@ def attribute_codes(frame: pd.DataFrame, col: str, numeric: bool, min_count: int
     """One column as integer codes: quantile bins for numbers, rare values merged for categories."""
     if numeric:
         return _binned(frame[col])
-    return _collapse_rare(frame[col], min_count)
+    return collapse_rare(frame[col], min_count)
 
 
 # ---------------------------------------------------------------- featurizer
 
 
-def _is_numeric(series: pd.Series) -> bool:
+def is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
-def _as_text(series: pd.Series) -> pd.Series:
+def as_text(series: pd.Series) -> pd.Series:
     text = series.astype("str")
     return text.where(series.notna(), MISSING)
 
@@ -176,11 +176,11 @@ def held_out_lift(X: np.ndarray, target: np.ndarray, cut: int, parts: dict[str, 
     return lift, dropped
 
 
-def _column(items: pd.DataFrame, col: str) -> pd.Series:
+def column_of(items: pd.DataFrame, col: str) -> pd.Series:
     return items[col] if col in items else pd.Series(np.nan, index=items.index, dtype="object")
 
 
-def _finite(values: pd.Series) -> np.ndarray:
+def finite_values(values: pd.Series) -> np.ndarray:
     """Numbers as float64: blank, infinite or non-numeric cells are NaN, and absurd magnitudes
     are capped (they would overflow float32 trees and squared sums)."""
     v = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)

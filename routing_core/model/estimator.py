@@ -100,10 +100,10 @@ class RoutingModel(BaseEstimator):
                                               ).fit(items, v.item_routing_, steps=v.presence_)
         enc = f.encode(items)
         Z = f.imputation_design(enc)[0]
-        Xo = code_dropout(f, f._ordinal(enc), cfg.trial.code_dropout, self.random_state)
+        Xo = code_dropout(f, f.ordinal(enc), cfg.trial.code_dropout, self.random_state)
         progress(0.4, "Forest of step trees")
         group_column, group_routing = fallback_group(f, items, v.item_routing_)
-        self.neighbours_ = Neighbours(self._new_forest(), cfg.neighbours).fit(f._dense(enc), Xo, f, v)
+        self.neighbours_ = Neighbours(self._new_forest(), cfg.neighbours).fit(f.dense(enc), Xo, f, v)
         progress(0.65, "Models of blank attributes")
         self.imputer_ = BlankImputer(cfg.imputation, self.random_state).fit(f, Xo, Z, enc, group_column)
         progress(0.7, "Additive step model")
@@ -140,12 +140,12 @@ class RoutingModel(BaseEstimator):
                           max_rows=self.config_.neighbours.forest_max_rows)
 
     # ------------------------------------------------------------------ predict
-    def _check_fitted(self) -> None:
+    def check_fitted(self) -> None:
         if not hasattr(self, "candidates_"):
             raise RuntimeError("RoutingModel is not fitted yet; call fit() first.")
 
     def _batches(self, items: pd.DataFrame):
-        self._check_fitted()
+        self.check_fitted()
         frame = query_frame(items)
         size = self.config_.candidates.batch
         for start in range(0, len(frame), size):
@@ -157,7 +157,7 @@ class RoutingModel(BaseEstimator):
         f, nb = self.featurizer_, self.neighbours_
         codes = frame[ITEM].tolist()
         enc = f.encode(frame)
-        X, Xo = f._dense(enc), f._ordinal(enc)
+        X, Xo = f.dense(enc), f.ordinal(enc)
         self_idx = np.array([self.vocab_.item_index_.get(c, -1) for c in codes]) if ignore_history else None
         qn, codeless, size = nb.queries(X, enc)
         nn_idx, nn_sim = nb.search(qn, nb.forest_.apply(Xo), self.n_neighbors, exclude=self_idx,
@@ -239,11 +239,11 @@ class RoutingModel(BaseEstimator):
     @remembered
     def neighbors(self, items: pd.DataFrame, n_neighbors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(indices, similarities) of the most similar training items, best first (-1 pads)."""
-        self._check_fitted()
+        self.check_fitted()
         f, nb = self.featurizer_, self.neighbours_
         enc = f.encode(query_frame(items))
-        qn, codeless, size = nb.queries(f._dense(enc), enc)
-        return nb.search(qn, nb.forest_.apply(f._ordinal(enc)), n_neighbors or self.n_neighbors,
+        qn, codeless, size = nb.queries(f.dense(enc), enc)
+        return nb.search(qn, nb.forest_.apply(f.ordinal(enc)), n_neighbors or self.n_neighbors,
                          codeless=codeless, size=size)
 
     @remembered
@@ -262,21 +262,21 @@ class RoutingModel(BaseEstimator):
     # ------------------------------------------------------------------ what it reads
     def reading(self) -> dict:
         """What the fitted model reads (ItemFeaturizer.reading) and the process codes it pooled."""
-        self._check_fitted()
+        self.check_fitted()
         return {**self.featurizer_.reading(), "pooled_process_codes": len(self.pooled_processes_),
                 "pooled_as": self.pooled_as_, "process_codes": len(self.processes_)}
 
     @remembered
     def text_reading(self, items: pd.DataFrame) -> pd.DataFrame:
         """The learned words and keyed numbers each item's free-text attributes hold."""
-        self._check_fitted()
+        self.check_fitted()
         from routing_core.model.explain import text_words
 
         return text_words(self.featurizer_, query_frame(items))
 
     def parts(self) -> dict:
         """Which parts are on for this dataset, with the held-out figures that decided it."""
-        self._check_fitted()
+        self.check_fitted()
         return {"experts": self.stacker_.parts(), "features": dict(getattr(self.featurizer_, "lift_", {}) or {}),
                 "size_evidence": self.imputer_.trials_, "baseline_trial": self.baseline_trial_,
                 "most_frequent_leads": self.baseline_leads_}

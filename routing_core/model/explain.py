@@ -46,12 +46,12 @@ def source_attribute(column: str, attributes: list[str]) -> str:
 def text_words(featurizer, items: pd.DataFrame) -> pd.DataFrame:
     """For each item and text column, the learned words and keyed numbers its text holds, as the
     model reads them (one row per item and text column)."""
-    from routing_core.model.encoding import _column, _texts
+    from routing_core.model.encoding import column_of, texts_of
     from routing_core.model.text import keyed_numbers, text_terms
 
     rows = []
     for col in getattr(featurizer, "text_cols_", []):
-        for code, text in zip(_column(items, ITEM).tolist(), _texts(_column(items, col)), strict=True):
+        for code, text in zip(column_of(items, ITEM).tolist(), texts_of(column_of(items, col)), strict=True):
             found = set(text_terms([text])[0]) if text is not None else set()
             words = [w for w in featurizer.text_terms_[col] if w in found]
             numbers = {k: v for k, v in keyed_numbers(text).items() if k in featurizer.text_keys_[col]}
@@ -65,7 +65,7 @@ def explain(model, items: pd.DataFrame, steps: list[str] | None = None, top: int
     probability, and up to `top` attributes for it and `top` against it, each with the item's
     value and its weight in probability points (at least min_weight). Empty when the additive
     model is switched off for this dataset (its reasons would not be the model's)."""
-    model._check_fitted()
+    model.check_fitted()
     if not model.stacker_.parts()["additive"]["on"]:
         return pd.DataFrame(columns=COLUMNS)
     frame = query_frame(items)

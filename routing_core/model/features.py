@@ -11,29 +11,29 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from routing_core.mapping.schema import ITEM
 from routing_core.model.encoding import (
-    _NUMBER_RE,
     BLANK,
     CODE_CHECK_CLASSES,
     CODE_CHECK_MIN_ITEMS,
     CODE_CHECK_ROWS,
     CODE_MIN_LIFT,
     MISSING,
+    NUMBER_RE,
     UNSEEN,
     Encoded,
-    _as_text,
-    _collapse_rare,
-    _column,
-    _finite,
-    _is_numeric,
-    _number_fields,
-    _texts,
+    as_text,
     attribute_codes,
     code_tokens,
+    collapse_rare,
+    column_of,
     entropy,
+    finite_values,
     held_out_lift,
+    is_numeric,
     mutual_information,
     narrowed,
+    number_fields,
     sample_skew,
+    texts_of,
 )
 from routing_core.model.memo import thread_memo
 from routing_core.model.text import (
@@ -41,9 +41,9 @@ from routing_core.model.text import (
     TEXT_MAX_TERMS,
     TEXT_MIN_EVIDENCE,
     TOKEN_PATTERN,
-    _number_keys,
     is_free_text,
     keyed_numbers,
+    number_keys,
     step_relevance,
     text_terms,
 )
@@ -91,7 +91,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         self.code_check = code_check
 
     # -- building the raw columns (attributes + derived) ------------------------------------
-    def _derived(self, items: pd.DataFrame) -> pd.DataFrame:
+    def derived(self, items: pd.DataFrame) -> pd.DataFrame:
         """The attribute columns plus derived ones (code tokens, numbers and words in text). One
         fit or prediction reads the same items several times, and reading text is slow on big
         data: inside `remembering()`, the last two results per featurizer are kept with their
@@ -119,14 +119,14 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                 cols[col] = items[col] if col in items else pd.Series(np.nan, index=index)
         for col in self.text_number_cols_:
             width = self.text_number_width_[col]
-            codes, uniques = pd.factorize(_column(items, col), use_na_sentinel=True)  # each text once
-            fields = [_number_fields(t, width) for t in _texts(pd.Series(uniques))] + [_number_fields(None, width)]
+            codes, uniques = pd.factorize(column_of(items, col), use_na_sentinel=True)  # each text once
+            fields = [number_fields(t, width) for t in texts_of(pd.Series(uniques))] + [number_fields(None, width)]
             count = np.array([f[0] for f in fields], dtype=np.float64)
             cols[f"{col}#count"] = count[codes]
             for k in range(width):
                 cols[f"{col}#{k + 1}"] = np.array([f[1][k] for f in fields], dtype=np.float64)[codes]
         for col in text_cols:
-            cols.update(self._text_columns(col, _column(items, col)))
+            cols.update(self._text_columns(col, column_of(items, col)))
         if self.code_cols_:
             codes = items[ITEM] if ITEM in items else pd.Series("", index=index)
             tokens = code_tokens(codes.fillna(""), only=self.code_cols_)
@@ -180,14 +180,14 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         self.text_number_width_: dict[str, int] = {}
         for col in self.attributes_:
             s = items[col] if col in items else None
-            if s is None or _is_numeric(s) or pd.api.types.is_bool_dtype(s) or col in self.text_cols_:
+            if s is None or is_numeric(s) or pd.api.types.is_bool_dtype(s) or col in self.text_cols_:
                 continue
             nonnull = s.dropna().astype("str")
             if nonnull.empty:
                 continue
-            has_num = nonnull.str.contains(_NUMBER_RE, regex=True).mean()
+            has_num = nonnull.str.contains(NUMBER_RE, regex=True).mean()
             if has_num >= 0.8 and nonnull.nunique() >= min(10, max(3, len(items) // 2)):
-                counts = nonnull.str.count(_NUMBER_RE.pattern)
+                counts = nonnull.str.count(NUMBER_RE.pattern)
                 self.text_number_cols_.append(col)
                 self.text_number_width_[col] = int(min(max(counts.max(), 1), 4))
 
@@ -204,13 +204,13 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
             return
         for col in self.attributes_:
             s = items[col] if col in items else None
-            if s is None or _is_numeric(s) or pd.api.types.is_bool_dtype(s):
+            if s is None or is_numeric(s) or pd.api.types.is_bool_dtype(s):
                 continue
             if not is_free_text(s, self.min_frequency, self.max_categories):
                 continue
-            texts = _texts(s)
+            texts = texts_of(s)
             filled = [t for t in texts if t is not None]
-            keys = _number_keys(filled, max(self.min_frequency, TEXT_KEY_SHARE * len(filled)))
+            keys = number_keys(filled, max(self.min_frequency, TEXT_KEY_SHARE * len(filled)))
             # A key with its number ("D40", "IT7") is read as the number; the words are the rest.
             # A key with its number ("D40", "IT7"), or a bare whole number where the text has keys
             # (the "40" of "dia 40"), is read as the number; the words are the rest.
@@ -253,13 +253,13 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     def encode(self, items: pd.DataFrame) -> Encoded:
         """The learned columns of `items` as arrays: numbers, and category codes (-1: a value
         not seen in training, -2: blank)."""
-        raw = self._derived(items)
-        num = {col: _finite(raw[col]) for col in self.numeric_}
+        raw = self.derived(items)
+        num = {col: finite_values(raw[col]) for col in self.numeric_}
         cat = {}
         for col in self.categorical_:
             lookup = self.code_of_[col]
             blank = lookup.get(MISSING, BLANK)
-            cat[col] = np.array([blank if t is None else lookup.get(t, UNSEEN) for t in _texts(raw[col])],
+            cat[col] = np.array([blank if t is None else lookup.get(t, UNSEEN) for t in texts_of(raw[col])],
                                 dtype=np.int64)
         if self.code_cols_:  # a code with a token training did not learn tells nothing: all blank
             codeless = np.zeros(len(items), dtype=bool)
@@ -289,7 +289,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
             hy = entropy(np.bincount(y_codes)) or 1.0
             min_count = max(self.min_frequency, int(0.002 * n))
             for col in tokens.columns:
-                x = _collapse_rare(tokens[col], min_count)
+                x = collapse_rare(tokens[col], min_count)
                 if x.max() < 1:
                     continue
                 if mutual_information(x, y_codes) / hy >= self.code_min_info:
@@ -326,7 +326,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         label = np.full(len(counts), len(top))
         label[top] = np.arange(len(top))
         target = label[codes]
-        X = np.nan_to_num(self._ordinal(self.encode(items.iloc[rows])), nan=-1.0)
+        X = np.nan_to_num(self.ordinal(self.encode(items.iloc[rows])), nan=-1.0)
         cut = (2 * len(rows)) // 3
         parts = {"item code": (self.code_columns_ordinal_, CODE_MIN_LIFT)} if self.code_cols_ else {}
         for col in self.text_cols_:
@@ -362,7 +362,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     def _fit_columns(self, items: pd.DataFrame, y: np.ndarray | None) -> None:
         """Imputation, scaling, categories, layout and weights of the derived columns."""
         n = len(items)
-        raw = self._derived(items)
+        raw = self.derived(items)
         self.numeric_: list[str] = []
         self.categorical_: list[str] = []
         self.median_: dict[str, float] = {}
@@ -376,8 +376,8 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         self.log_stats_: dict[str, tuple[float, float]] = {}
         for col in raw.columns:
             s = raw[col]
-            if _is_numeric(s):
-                v = _finite(s)
+            if is_numeric(s):
+                v = finite_values(s)
                 ok = ~np.isnan(v)
                 if not ok.any():
                     continue
@@ -393,11 +393,11 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                 self.mean_[col] = float(v.mean())
                 self.scale_[col] = float(v.std()) or 1.0
                 self.has_missing_[col] = self.missing_indicators and bool((~ok).any())
-                finite = _finite(s)
+                finite = finite_values(s)
                 finite = finite[~np.isnan(finite)]
                 spread = float(finite.max() - finite.min())
                 self.range_[col] = (float(finite.min()) - 0.25 * spread, float(finite.max()) + 0.25 * spread)
-                raw_ok = _finite(s)
+                raw_ok = finite_values(s)
                 raw_ok = raw_ok[~np.isnan(raw_ok)]
                 positive_all = bool((raw_ok > 0).all())
                 self.log_positive_[col] = positive_all
@@ -405,7 +405,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                     lv = np.log(raw_ok)
                     self.log_stats_[col] = (float(lv.mean()), float(lv.std()) or 1.0)
             else:
-                text = _as_text(s)
+                text = as_text(s)
                 # Sporadic blanks are gaps (unknown value); blanks in a large share of items
                 # are a value of their own (e.g. "no treatment" left empty).
                 if s.isna().mean() < self.blank_as_value:
@@ -474,9 +474,9 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
 
     def transform(self, items: pd.DataFrame) -> np.ndarray:
         """Dense float32 matrix, one row per item (unknown categories and blank cells are zeros)."""
-        return self._dense(self.encode(items))
+        return self.dense(self.encode(items))
 
-    def _dense(self, enc: Encoded) -> np.ndarray:
+    def dense(self, enc: Encoded) -> np.ndarray:
         out = np.zeros((enc.n, self.n_features_out_), dtype=np.float32)
         for col in self.numeric_:
             v = enc.num[col]
@@ -498,7 +498,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     def transform_both(self, items: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(transform(items), transform_ordinal(items)) sharing one pass over the columns."""
         enc = self.encode(items)
-        return self._dense(enc), self._ordinal(enc)
+        return self.dense(enc), self.ordinal(enc)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return self.feature_names_out_
@@ -507,9 +507,9 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     def transform_ordinal(self, items: pd.DataFrame) -> np.ndarray:
         """Dense float64 matrix with one column per numeric/categorical column (NaN = missing
         or unseen), then one-hot columns of the small categoricals."""
-        return self._ordinal(self.encode(items))
+        return self.ordinal(self.encode(items))
 
-    def _ordinal(self, enc: Encoded) -> np.ndarray:
+    def ordinal(self, enc: Encoded) -> np.ndarray:
         cols = [enc.num[col] for col in self.numeric_]
         cols += [np.where(enc.cat[col] >= 0, enc.cat[col], np.nan) for col in self.categorical_]
         if not cols:
@@ -529,7 +529,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         """Unweighted features for predicting one attribute from the others: standardised numbers
         (and their logs, so products and ratios of sizes become linear), missing indicators and
         one-hot categories. Also the columns of each categorical (to leave out when it is the target)."""
-        dense = self._dense(enc) / np.where(self.column_weight_ > 0, self.column_weight_, 1.0)
+        dense = self.dense(enc) / np.where(self.column_weight_ > 0, self.column_weight_, 1.0)
         logs = []
         for col in self.numeric_:
             if not self.log_positive_.get(col, False):

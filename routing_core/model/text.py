@@ -73,7 +73,7 @@ def keyed_numbers(text: str | None) -> dict[str, float]:
     return out
 
 
-def _number_keys(texts: list[str], min_count: float) -> list[str]:
+def number_keys(texts: list[str], min_count: float) -> list[str]:
     """Keys written before numbers in at least `min_count` texts, whose numbers vary (at least
     TEXT_KEY_VALUES distinct: a diameter "D40", "D55"; not a grade "SS304", which is a word) and
     that are nearly always followed by a number (TEXT_KEY_FOLLOWED of the texts holding the key:

@@ -24,7 +24,7 @@ def memory_warning(peak_gb: float, limit_gb: float) -> str | None:
     )
 
 
-def _status_bytes(key: str, pid: int | str = "self") -> int | None:
+def status_bytes(key: str, pid: int | str = "self") -> int | None:
     """One figure of /proc/<pid>/status in bytes (VmRSS, VmHWM, VmData), or None without it."""
     try:
         with open(f"/proc/{pid}/status") as fh:
@@ -60,18 +60,18 @@ def use_system_allocator() -> None:
     pa.set_memory_pool(pa.system_memory_pool())
 
 
-def _reset_peak_rss() -> bool:
+def reset_peak_rss() -> bool:
     """Set this process's peak resident size (VmHWM) to its resident size now (Linux 4.0 and later)."""
     try:
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")
     except OSError:
         return False
-    return _status_bytes("VmHWM") is not None
+    return status_bytes("VmHWM") is not None
 
 
 @contextlib.contextmanager
-def _memory_used() -> Iterator[dict]:
+def memory_used() -> Iterator[dict]:
     """Measure a block: `peak` is the most memory it held at once above what the process held before,
     `kept` what it still holds at its end (bytes; filled in when the block ends).
 
@@ -83,15 +83,15 @@ def _memory_used() -> Iterator[dict]:
     import tracemalloc
 
     release_free_memory()
-    rss_before = _status_bytes("VmRSS") or 0
+    rss_before = status_bytes("VmRSS") or 0
     out: dict = {"peak": 0, "kept": 0}
-    if _reset_peak_rss():
+    if reset_peak_rss():
         try:
             yield out
         finally:
-            rss_now = _status_bytes("VmRSS") or rss_before
+            rss_now = status_bytes("VmRSS") or rss_before
             out["kept"] = max(rss_now - rss_before, 0)
-            out["peak"] = max((_status_bytes("VmHWM") or rss_now) - rss_before, out["kept"])
+            out["peak"] = max((status_bytes("VmHWM") or rss_now) - rss_before, out["kept"])
         return
     tracing_here = not tracemalloc.is_tracing()
     if tracing_here:
@@ -108,9 +108,9 @@ def _memory_used() -> Iterator[dict]:
         out["peak"] = max(traced_peak - traced_before, out["kept"])
 
 
-def _process_memory() -> int:
+def process_memory() -> int:
     """What this process holds now, in bytes: resident memory (VmRSS)."""
-    return _status_bytes("VmRSS") or 0
+    return status_bytes("VmRSS") or 0
 
 
 def limit_memory(gb: float) -> None:
@@ -138,7 +138,7 @@ def out_of_memory_message(gb: float) -> str:
             f"and {TRAIN_MEMORY_GB.env} raises the limit")
 
 
-def _out_of_memory(exc: BaseException | None) -> bool:
+def is_out_of_memory(exc: BaseException | None) -> bool:
     """Whether an error (or one it arose from) means memory was refused: MemoryError, and what a
     thread start or the loading of a library raise when the memory limit refuses their memory."""
     for _ in range(8):

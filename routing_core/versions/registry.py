@@ -171,6 +171,10 @@ class Registry:
             self._activity = ActivityLog()
         return self._activity
 
+    @activity.setter
+    def activity(self, log: ActivityLog) -> None:
+        self._activity = log
+
     # ------------------------------------------------------------ paths
 
     def _path(self, name: str) -> Path:

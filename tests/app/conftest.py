@@ -13,7 +13,9 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.engine.training import JobManager, TrainRequest, run_training
+from routing_core.engine.jobs import JobManager
+from routing_core.engine.train_request import TrainRequest
+from routing_core.engine.training import run_training
 from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 from tests.conftest import ADMIN, ROOT
 

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from routing_core.datasets import DatasetStore
-from routing_core.engine.training import JobManager, training_slot
+from routing_core.engine.jobs import JobManager, training_slot
 from routing_core.users.access import ROLES_ENV
 from routing_core.users.activity import ActivityLog
 from routing_core.versions.registry import Registry

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from routing_core.datasets import DatasetStore, normalise, read_table
-from routing_core.engine.training import TrainRequest, run_training
+from routing_core.engine.train_request import TrainRequest
+from routing_core.engine.training import run_training
 from routing_core.mapping.content import decide_mapping
 from routing_core.versions.registry import Registry
 from tests.app.conftest import open_app, texts

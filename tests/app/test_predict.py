@@ -160,7 +160,8 @@ def test_low_score_candidates_are_folded_and_fewer_candidates_explained(trained,
 
 def test_a_date_attribute_of_a_new_item_is_filled_with_today(data_home, models_dir):
     from routing_core.datasets import load_dataset
-    from routing_core.engine.training import TrainRequest, run_training
+    from routing_core.engine.train_request import TrainRequest
+    from routing_core.engine.training import run_training
     from routing_core.synthetic.sample import sample_csv_bytes
 
     frame = pd.read_csv(io.BytesIO(sample_csv_bytes(SampleConfig(n_items=60, seed=8))), dtype={"item_code": str})

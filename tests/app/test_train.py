@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from routing_core.engine.training import JobManager, TrainRequest, training_slot
+from routing_core.engine.jobs import JobManager, training_slot
+from routing_core.engine.train_request import TrainRequest
 from routing_core.versions.registry import Registry
 from tests.app.conftest import links, open_app, run_until, texts, wait_for_jobs
 from tests.conftest import ADMIN

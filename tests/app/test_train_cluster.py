@@ -9,7 +9,7 @@ import pytest
 
 from routing_core.datasets import DatasetStore, load_dataset
 from routing_core.engine import Jobs
-from routing_core.engine.training import TrainRequest
+from routing_core.engine.train_request import TrainRequest
 from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 from tests.app.conftest import open_app, run_until, texts
 from tests.cluster import running_cluster

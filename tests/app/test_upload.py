@@ -277,7 +277,7 @@ def test_a_reconnected_tab_reads_its_file_again_and_keeps_its_mapping(page):
     at.selectbox(key="map_duration_unit").select("h").run()  # a choice of the analyst's own
     choice = "h"
     before = preview_of(at)
-    store._release(APPTEST_SESSION)
+    store.release_held(APPTEST_SESSION)
     assert held("upload_raw") is None and held("upload_norm") is None
     at.run()
     assert not at.exception

@@ -8,13 +8,13 @@ import sqlite3
 
 from routing_core.cli.commands import main
 from routing_core.datasets import DatasetStore
-from tests.unit.test_cli_mapping import _fooling
+from tests.unit.test_cli_mapping import fooling_exports
 
 
 def test_fetch_refuses_a_contradicted_mapping_unless_confirmed(tmp_path, capsys):
     import pandas as pd
 
-    frame = pd.read_csv(_fooling(tmp_path))
+    frame = pd.read_csv(fooling_exports(tmp_path))
     db = tmp_path / "plant.sqlite"
     with sqlite3.connect(db) as con:
         frame.to_sql("ops", con, index=False)

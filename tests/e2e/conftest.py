@@ -66,9 +66,9 @@ class Server:
     log: Path
 
 
-def _stop_training(models: Path, home: Path) -> None:
+def stop_training(models: Path, home: Path) -> None:
     """Cancel what the journey left running and stop the worker the server started (by its pid)."""
-    from routing_core.engine.training import JobManager, pid_alive
+    from routing_core.engine.jobs import JobManager, pid_alive
 
     manager = JobManager(models, home)
     for job in manager.active():
@@ -93,7 +93,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
         try:
             yield Server(url, models, home, process, log)
         finally:
-            _stop_training(models, home)
+            stop_training(models, home)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from routing_core.datasets import DatasetStore
-from routing_core.engine.training import training_slot
+from routing_core.engine.jobs import training_slot
 from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 from routing_core.versions.registry import Registry
 from tests.conftest import FABRICAD_MAP, TEST_DATA

@@ -22,13 +22,14 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.engine.training import JobManager, TrainRequest
+from routing_core.engine.jobs import JobManager
+from routing_core.engine.train_request import TrainRequest
 from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 from routing_core.users.access import Forbidden, load_roles
 from routing_core.users.activity import ActivityLog
 from routing_core.versions.registry import Registry
 from tests.conftest import ADMIN as OS_ADMIN
-from tests.e2e.conftest import CHROMIUM, _stop_training, shot, wait_idle
+from tests.e2e.conftest import CHROMIUM, shot, stop_training, wait_idle
 from tests.oidc_provider import oidc_provider, secrets_toml
 from tests.streamlit_server import streamlit_server
 
@@ -81,7 +82,7 @@ def team(tmp_path_factory) -> Iterator[Team]:
             try:
                 yield Team(url, models, home, roles, log)
             finally:
-                _stop_training(models, home)
+                stop_training(models, home)
 
 
 # ------------------------------------------------------------------ helpers

@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.engine.training import JobManager, TrainRequest
+from routing_core.engine.jobs import JobManager
+from routing_core.engine.train_request import TrainRequest
 from routing_core.platform.errors import UserError
 from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 from routing_core.users.access import local_user
@@ -67,7 +68,7 @@ def _changes(home: Path, models: Path, log: ActivityLog) -> dict:
     store.activity = log
     manager = JobManager(models, home)
     manager.activity = log
-    manager.registry._activity = log
+    manager.registry.activity = log
     registry = Registry(models, activity=log)
     fresh = load_dataset(sample_csv_bytes(SampleConfig(n_items=30, seed=9)), name="new.csv")
     return {

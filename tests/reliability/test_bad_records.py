@@ -21,7 +21,8 @@ from streamlit.testing.v1 import AppTest
 
 from routing_core.datasets import DatasetStore, load_dataset
 from routing_core.engine.jobs import JobManager
-from routing_core.engine.training import TrainRequest, run_training
+from routing_core.engine.train_request import TrainRequest
+from routing_core.engine.training import run_training
 from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 from routing_core.users.activity import ActivityLog
 from routing_core.versions.registry import Registry

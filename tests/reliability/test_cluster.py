@@ -14,7 +14,8 @@ import pytest
 from routing_core.datasets import DatasetStore, load_dataset, read_items
 from routing_core.engine import Jobs
 from routing_core.engine.batch import predict_frame
-from routing_core.engine.training import TrainRequest, run_training
+from routing_core.engine.train_request import TrainRequest
+from routing_core.engine.training import run_training
 from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 from routing_core.users.access import local_user
 from routing_core.users.activity import ActivityLog

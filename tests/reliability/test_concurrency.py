@@ -14,7 +14,9 @@ import time
 import pytest
 
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.engine.training import JobManager, TrainRequest, run_training
+from routing_core.engine.jobs import JobManager
+from routing_core.engine.train_request import TrainRequest
+from routing_core.engine.training import run_training
 from routing_core.platform.errors import UserError
 from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 from routing_core.versions.manifest import clear_all

@@ -22,7 +22,9 @@ import pytest
 
 from routing_core.datasets import DatasetStore, load_dataset
 from routing_core.datasets.stats import compute_stats
-from routing_core.engine.training import DEAD_REASON, STAGES, JobManager, TrainRequest, run_training
+from routing_core.engine.jobs import DEAD_REASON, JobManager
+from routing_core.engine.train_request import TrainRequest
+from routing_core.engine.training import STAGES, run_training
 from routing_core.platform.errors import UserError
 from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 from routing_core.versions.manifest import MANIFEST_FILE, MODEL_FILE
@@ -176,13 +178,13 @@ def test_sigkill_the_training_worker_at_every_stage(tmp_path, app_env):
 
 
 def test_a_worker_killed_before_it_claims_the_job_leaves_it_queued_for_the_next(tmp_path):
-    from routing_core.engine import training
+    from routing_core.engine import jobs
 
     home, models = tmp_path / "data", tmp_path / "models"
     DatasetStore(home).save("small", load_dataset(sample_csv_bytes(SampleConfig(n_items=120)), name="s.csv"), user=ADMIN)
     manager = JobManager(models, home)
     job = manager.submit(TrainRequest("small", version="v1"), user=ADMIN)
-    worker = training._CHILDREN[-1]
+    worker = jobs.CHILDREN[-1]
     worker.kill()  # still importing: it never claimed the job
     worker.wait()
     assert _read(models, job)["state"] == "pending"

@@ -19,7 +19,7 @@ from streamlit.runtime.context import StreamlitHeaders
 from streamlit.testing.v1 import AppTest
 
 from routing_core.datasets import DatasetStore
-from routing_core.engine.training import JobManager
+from routing_core.engine.jobs import JobManager
 from routing_core.users.access import ROLES_ENV
 from routing_core.users.activity import ActivityLog
 from tests.app.conftest import APP, TIMEOUT, small_sample, texts, wait_for_jobs  # noqa: F401

@@ -32,7 +32,8 @@ from routing_core.cli import commands as cli
 from routing_core.cli.common import cli_dataset
 from routing_core.datasets import DatasetStore, load_dataset, read_table
 from routing_core.datasets.stats import compute_stats
-from routing_core.engine.training import TrainRequest, run_training
+from routing_core.engine.train_request import TrainRequest
+from routing_core.engine.training import run_training
 from routing_core.mapping.schema import ITEM
 from routing_core.platform.errors import UserError
 from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes

@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 
 from routing_core.cli import commands as cli
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.engine.training import JobManager, TrainRequest, run_training
+from routing_core.engine.jobs import JobManager
+from routing_core.engine.train_request import TrainRequest
+from routing_core.engine.training import run_training
 from routing_core.platform.errors import UserError
 from routing_core.platform.export import FORMULA_PREFIXES, to_safe_csv
 from routing_core.platform.names import check_name

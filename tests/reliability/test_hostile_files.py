@@ -22,7 +22,9 @@ import pytest
 
 from routing_core.cli import commands as cli
 from routing_core.datasets import DatasetStore, load_dataset, normalise, read_table
-from routing_core.engine.training import JobManager, TrainRequest, run_training
+from routing_core.engine.jobs import JobManager
+from routing_core.engine.train_request import TrainRequest
+from routing_core.engine.training import run_training
 from routing_core.model import RoutingModel
 from routing_core.platform.errors import UserError
 from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
@@ -530,7 +532,7 @@ def store_together(root: Path, datasets: list) -> list[object]:
         args = cli.build_parser().parse_args(["train", "d.csv", "--data-home", str(root)])
         barrier.wait()
         try:
-            results[i] = cli._store_dataset(args, datasets[i])
+            results[i] = cli.store_dataset(args, datasets[i])
         except Exception as exc:  # noqa: BLE001 - the test reports whatever went wrong
             results[i] = exc
 

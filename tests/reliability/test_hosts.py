@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from routing_core.datasets import DatasetStore, normalise, read_table
-from routing_core.engine.training import JobManager, TrainRequest
+from routing_core.engine.jobs import JobManager
+from routing_core.engine.train_request import TrainRequest
 from routing_core.platform.sharing import host_tag
 from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 from routing_core.users.activity import ActivityLog
@@ -31,10 +32,10 @@ HOST = r"""
 import sys, time
 from pathlib import Path
 from routing_core.engine.jobs import JobManager
-from routing_core.engine.worker import _claim_next
+from routing_core.engine.worker import claim_next
 
 models, home, stop = sys.argv[1:4]
-job = _claim_next(JobManager(models, home))
+job = claim_next(JobManager(models, home))
 print(job["job_id"], flush=True)
 while not Path(stop).exists():
     time.sleep(0.05)
@@ -181,13 +182,13 @@ def test_a_worker_whose_job_was_run_again_elsewhere_leaves_the_record_alone(fold
     still alive, must neither write its progress into the new attempt's record nor end it nor
     publish."""
     import routing_core.engine.training as training
-    from routing_core.engine.worker import _claim_next, _run_job
+    from routing_core.engine.worker import claim_next, run_claimed_job
 
     models, home = folder
     manager = JobManager(models, home)
     monkeypatch.setattr(JobManager, "_spawn_worker", lambda self: None)  # this process is the worker
     job_id = manager.submit(TrainRequest("small", version="v-twice"), user=ADMIN)
-    job = _claim_next(manager)
+    job = claim_next(manager)
     real_run = training.run_training
 
     def run(request, models_dir, data_home, progress=None, **kw):
@@ -198,7 +199,7 @@ def test_a_worker_whose_job_was_run_again_elsewhere_leaves_the_record_alone(fold
         return real_run(request, models_dir, data_home, progress=moved, **kw)
 
     monkeypatch.setattr(training, "run_training", run)
-    _run_job(manager, job)
+    run_claimed_job(manager, job)
     record = manager.get(job_id)
     assert (record["state"], record["host"], record["pid"], record["stage"], record["progress"]) == \
         ("running", "w2 at 10.0.0.2", 4242, "fit", 12.5)

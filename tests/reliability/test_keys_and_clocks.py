@@ -5,7 +5,7 @@ write there re-signs a model of their own); a job ended by another host while it
 by a lease that looked expired to a clock 120 s ahead; now by a cancel, the one way another host
 ends it) that then finishes and publishes its version anyway. The second is played with real
 processes: this process claims the job as the worker does on host "alpha" and runs it
-(`_run_job`, the worker's own code); host "beta", another process, cancels it in between.
+(`run_claimed_job`, the worker's own code); host "beta", another process, cancels it in between.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import time
 import pytest
 
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.engine.training import JobManager, TrainRequest
-from routing_core.engine.worker import _claim_next, _run_job
+from routing_core.engine.jobs import JobManager
+from routing_core.engine.train_request import TrainRequest
+from routing_core.engine.worker import claim_next, run_claimed_job
 from routing_core.platform.errors import UserError
 from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 from routing_core.users.access import local_user
@@ -90,7 +91,7 @@ def test_a_job_ended_by_another_host_does_not_publish_its_version(stored, monkey
     manager = JobManager(models, home)
     monkeypatch.setattr(JobManager, "_spawn_worker", lambda self: None)  # this process is the worker
     job_id = manager.submit(TrainRequest("s", version="from-alpha"), user=ME)
-    job = _claim_next(manager)
+    job = claim_next(manager)
     assert job["job_id"] == job_id and job["host"] == "alpha"
     judged = {}
 
@@ -112,7 +113,7 @@ def test_a_job_ended_by_another_host_does_not_publish_its_version(stored, monkey
         return real_run(request, models_dir, data_home, progress=progress_then_judged(progress), **kw)
 
     monkeypatch.setattr(training, "run_training", run)
-    _run_job(manager, job)
+    run_claimed_job(manager, job)
     assert judged["beta saw"].strip() == "cancelled"
     record = manager.get(job_id)
     assert record["state"] == "cancelled" and "alpha" in record["message"]

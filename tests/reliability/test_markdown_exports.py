@@ -14,7 +14,8 @@ import pytest
 from streamlit.proto.Dataframe_pb2 import Dataframe
 
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.engine.training import TrainRequest, run_training
+from routing_core.engine.train_request import TrainRequest
+from routing_core.engine.training import run_training
 from routing_core.platform.export import FORMULA_PREFIXES, display_safe, to_safe_csv
 from routing_core.synthetic.sample import SampleConfig, generate
 from routing_core.versions.registry import Registry

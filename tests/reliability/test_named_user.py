@@ -20,7 +20,8 @@ from streamlit.testing.v1 import AppTest
 
 from routing_core import database
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.engine.training import JobManager, TrainRequest
+from routing_core.engine.jobs import JobManager
+from routing_core.engine.train_request import TrainRequest
 from routing_core.platform.errors import UserError
 from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 from routing_core.users.access import ROLES_ENV, Forbidden, User

@@ -244,7 +244,8 @@ def test_profile_store_round_trip_and_broken_file(tmp_path):
 def test_a_version_trained_with_accepted_routings_records_how_many(tmp_path):
     from routing_core.accepted import store_with_accepted
     from routing_core.datasets import DatasetStore, load_dataset
-    from routing_core.engine.training import TrainRequest, run_training
+    from routing_core.engine.train_request import TrainRequest
+    from routing_core.engine.training import run_training
     from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
     from routing_core.versions.registry import Registry
 

@@ -308,7 +308,7 @@ def test_cli_train_waits_for_the_training_slot(tmp_path):
     import threading
     import time
 
-    from routing_core.engine.training import training_slot
+    from routing_core.engine.jobs import training_slot
 
     models, home = tmp_path / "models", tmp_path / "data"
     cmd = [sys.executable, "-m", "routing_core", "--models-dir", str(models), "--data-home", str(home),

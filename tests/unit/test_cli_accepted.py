@@ -11,7 +11,8 @@ import pytest
 from routing_core.accepted import AcceptedStore
 from routing_core.cli.commands import main
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.engine.training import TrainRequest, run_training
+from routing_core.engine.train_request import TrainRequest
+from routing_core.engine.training import run_training
 from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 from tests.conftest import ADMIN
 

@@ -23,7 +23,7 @@ def test_train_reads_the_spanish_export_by_content_with_no_map(tmp_path):
         in proc.stderr
 
 
-def _fooling(tmp_path) -> str:
+def fooling_exports(tmp_path) -> str:
     """Names a name-only reader trusts: 'process' holds the step numbers, the codes are under 'Tätigkeit'."""
     rng = np.random.default_rng(4)
     rows = [{"item": f"P{i:03d}", "process": s + 1, "Tätigkeit": f"T{int(rng.integers(9))}",
@@ -33,7 +33,7 @@ def _fooling(tmp_path) -> str:
 
 
 def test_train_refuses_a_contradicted_mapping_and_stores_nothing(tmp_path):
-    path = _fooling(tmp_path)
+    path = fooling_exports(tmp_path)
     proc = cli("train", path, models=tmp_path / "m", home=tmp_path / "d")
     assert_user_error(proc, "the mapping disagrees with the contents")
     assert "'process' holds step numbers 1–" in proc.stderr
@@ -43,7 +43,7 @@ def test_train_refuses_a_contradicted_mapping_and_stores_nothing(tmp_path):
 
 
 def test_map_confirms_a_contradicted_mapping(tmp_path):
-    path = _fooling(tmp_path)
+    path = fooling_exports(tmp_path)
     proc = cli("train", path, "--dry-run", "--map", "process=process_code", models=tmp_path / "m", home=tmp_path / "d")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["processes"] <= 5  # the step numbers, as confirmed
@@ -53,7 +53,7 @@ def test_map_confirms_a_contradicted_mapping(tmp_path):
 
 
 def test_predict_and_evaluate_read_files_with_the_versions_columns(tmp_path):
-    path = _fooling(tmp_path)
+    path = fooling_exports(tmp_path)
     models, home = tmp_path / "m", tmp_path / "d"
     trained = cli("train", path, "--version", "v1", "--map", "Tätigkeit=process_code", "--map", "process=seq",
                   models=models, home=home)

@@ -11,7 +11,7 @@ import pytest
 from routing_core.datasets import (
     load_dataset,
 )
-from routing_core.datasets.normalising import _may_need_trim
+from routing_core.datasets.normalising import may_need_trim
 from routing_core.mapping.schema import detect_mapping, parse_map_args, resolve_mapping
 from routing_core.platform.errors import UserError
 from tests.conftest import FABRICAD, FABRICAD_MAP
@@ -47,7 +47,7 @@ def test_codes_lose_surrounding_blanks_and_empty_codes_are_skipped():
 @pytest.mark.parametrize("kind", ["string", "large_string"])
 def test_codes_needing_no_trim_are_told_from_their_buffers(values, trim, kind):
     text = pa.array(["  padding  "] + values, getattr(pa, kind)()).slice(1)  # an offset into the buffers
-    assert _may_need_trim(text) is trim
+    assert may_need_trim(text) is trim
 
 
 def test_a_mapping_that_does_not_tell_items_apart_is_doubted():

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from routing_core.datasets.profiling import (
-    _items_with_several_values,
     classify_attributes,
     item_index,
+    items_with_several_values,
 )
 
 
@@ -65,4 +65,4 @@ def test_disagreeing_items_are_counted_as_pandas_counts_them(kind):
                                dtype="str" if kind == "text" else object)
         ops = pd.DataFrame({"item_code": pd.Series(codes, dtype="str"), "v": column})
         expected = int((ops.groupby("item_code", sort=False)["v"].nunique() > 1).sum())
-        assert _items_with_several_values(ops["v"], item_index(ops)) == expected, ops
+        assert items_with_several_values(ops["v"], item_index(ops)) == expected, ops

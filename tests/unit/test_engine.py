@@ -12,7 +12,7 @@ import pytest
 from routing_core.datasets import DatasetStore, load_dataset
 from routing_core.engine import Jobs, scheduler_address
 from routing_core.engine.batch import partitions
-from routing_core.engine.training import TrainRequest
+from routing_core.engine.train_request import TrainRequest
 from routing_core.platform.errors import UserError
 from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 from tests.conftest import ADMIN

@@ -83,7 +83,7 @@ def test_numbers_inside_text_become_features():
     items = pd.DataFrame({"item_code": [f"{i:08d}" for i in range(len(dims))], "size": dims})
     f = ItemFeaturizer(["size"], use_code=False, weighting=False).fit(items)
     assert f.text_number_cols_ == ["size"]
-    raw = f._derived(items)
+    raw = f.derived(items)
     assert raw["size#count"].tolist()[:2] == [2.0, 3.0]
     assert raw["size#1"].tolist()[:2] == [300.0, 300.0]
     assert np.isnan(raw["size#3"].iloc[0]) and raw["size#3"].iloc[1] == 200.0
@@ -124,7 +124,7 @@ def test_words_short_codes_and_keyed_numbers_of_a_description():
 
 
 def test_keys_are_those_always_followed_by_numbers_that_vary():
-    from routing_core.model.text import _number_keys
+    from routing_core.model.text import number_keys
 
     rng = np.random.default_rng(0)
     grades = ["SCM440", "SUS304", "1.4408"]
@@ -132,7 +132,7 @@ def test_keys_are_those_always_followed_by_numbers_that_vary():
     texts += [f"BODY VALVE DN {rng.integers(10, 200)} {rng.integers(1, 9)}x{rng.integers(10, 90)}" for _ in range(200)]
     # SCM440 and SUS304 are grades (one number each); BODY is followed by a number only in some
     # texts ("BODY 1.4408"): neither is a key.
-    assert _number_keys(texts, 10) == ["DN", "PN", "×1", "×2"]
+    assert number_keys(texts, 10) == ["DN", "PN", "×1", "×2"]
 
 
 def test_free_text_is_told_from_a_category():

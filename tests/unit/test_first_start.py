@@ -7,7 +7,7 @@ import time
 import pytest
 
 from routing_core.datasets import DatasetStore, load_dataset
-from routing_core.engine.training import JobManager
+from routing_core.engine.jobs import JobManager
 from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
 from routing_core.versions.registry import Registry
 from tests.conftest import ADMIN

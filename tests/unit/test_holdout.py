@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from routing_core.datasets import DatasetStore, normalise, read_table
-from routing_core.engine.training import TrainRequest, check_request, run_training
+from routing_core.engine.train_request import TrainRequest, check_request
+from routing_core.engine.training import run_training
 from routing_core.platform.errors import UserError
 from routing_core.scoring.compare import training_items
 from routing_core.scoring.holdout import (

@@ -95,3 +95,102 @@ def test_routing_core_never_imports_streamlit():
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not any(n.split(".")[0] == "streamlit" for n in names), f"{name} imports streamlit"
+
+
+# ---------------------------------------------------------------- the packages (docs/architecture.md)
+
+def _package(module: str) -> str:
+    """The routing_core package a module belongs to (routing_core.engine for routing_core.engine.jobs)."""
+    return ".".join(module.split(".")[:2])
+
+
+def _package_graph() -> dict[str, set[str]]:
+    modules = _modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        deps = {_package(d) for d in _imports(name, path, set(modules))}
+        graph.setdefault(_package(name), set()).update(deps - {_package(name), "routing_core"})
+    return graph
+
+
+def test_no_cycle_between_packages():
+    graph = _package_graph()
+    assert graph["routing_core.engine"] >= {"routing_core.versions", "routing_core.platform"}
+    cycles = _cycles(graph)
+    assert not cycles, "package cycles: " + "; ".join(
+        " -> ".join(f"{p} (imports {sorted(graph[p] & set(c))})" for p in c) for c in cycles)
+
+
+def test_the_top_level_holds_packages_and_at_most_five_modules():
+    modules = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(modules) <= 5, modules
+    assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} >= {"model", "platform"}
+
+
+def _lines(paths) -> int:
+    return sum(len(p.read_text(encoding="utf-8").splitlines()) for p in paths)
+
+
+# The model's saved versions name the modules of its fitted parts (routing_core.model.estimator,
+# .features, .forest …): moving one makes every stored version unreadable, so the package keeps
+# them together. Its other modules (encoding, explain, memo, output, similarity, text, trial) are
+# what the parts call; docs/architecture.md, 'Layout'.
+OVER_SIZE = {"routing_core.model": 3_600}
+
+
+def test_no_package_over_2500_lines_and_no_module_over_600():
+    for package in sorted({p.parent for p in PACKAGE.rglob("__init__.py")}):
+        name = ".".join(package.relative_to(ROOT).parts)
+        if name == "routing_core":
+            continue
+        size = _lines(package.rglob("*.py"))
+        assert size <= OVER_SIZE.get(name, 2_500), f"{name} holds {size:,} lines"
+    for path in [*PACKAGE.rglob("*.py"), *(ROOT / "ui").glob("*.py"), *(ROOT / "pages").glob("*.py")]:
+        assert _lines([path]) <= 600, f"{path.relative_to(ROOT)} holds {_lines([path])} lines"
+
+
+def _private_reach(path: Path) -> list[str]:
+    """Private names `path` takes from other modules: `from m import _x`, `m._x` on an imported
+    module, and `obj._x` on anything but self, cls and super() (a private attribute of another
+    object). Dunder names and the standard library's documented `os._exit` are public."""
+    def private(name: str) -> bool:
+        return name.startswith("_") and not name.startswith("__")
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("routing_core", "ui", "tests"):
+            found += [f"from {node.module} import {a.name}" for a in node.names if private(a.name)]
+            if any(private(part) for part in (node.module or "").split(".")):
+                found.append(f"from {node.module} import …")
+        elif isinstance(node, ast.Attribute) and private(node.attr):
+            owner = node.value
+            if isinstance(owner, ast.Name) and owner.id in ("self", "cls", "os"):
+                continue
+            if isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super":
+                continue
+            found.append(f"{ast.unparse(owner)}.{node.attr}")
+    return [f"{path.name}:{item}" for item in found]
+
+
+PRODUCT = [*PACKAGE.rglob("*.py"), *(ROOT / "ui").glob("*.py"), *(ROOT / "pages").glob("*.py"), ROOT / "app.py"]
+
+
+def test_no_module_reaches_for_another_modules_private_names():
+    reach = [r for path in PRODUCT for r in _private_reach(path)]
+    assert not reach, "private names used across modules:\n" + "\n".join(reach)
+
+
+def test_tests_import_no_private_name():
+    reach = [r for path in (ROOT / "tests").rglob("*.py") for r in _private_reach(path)
+             if ":from " in r]
+    assert not reach, "\n".join(reach)
+
+
+def test_the_private_reach_check_sees_each_kind(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("from routing_core.engine.jobs import _x\nimport os\nos._exit\nmanager._read()\n"
+                     "self._y\nsuper()._z()\nfrom routing_core.synthetic.plants._common import y\n")
+    assert sorted(r.split(":", 1)[1] for r in _private_reach(probe)) == [
+        "from routing_core.engine.jobs import _x", "from routing_core.synthetic.plants._common import …",
+        "manager._read"]

@@ -402,7 +402,7 @@ def test_step_tree_leaf_that_never_held_the_group_defers_to_the_additive_model()
     x = model.tokens_.index("X")
     assert x in model.step_trees_.trees_
     query = pd.DataFrame({"item_code": ["A-NEW", "B-NEW"], "kind": ["A", "B"], "size": [20.0, 20.0]})
-    Xo = model.featurizer_._ordinal(model.featurizer_.encode(query_frame(query)))
+    Xo = model.featurizer_.ordinal(model.featurizer_.encode(query_frame(query)))
     fallback = np.full((2, len(model.tokens_)), 0.4242)
     p = model.step_trees_.predict_proba(Xo, fallback=fallback)
     assert p[0, x] == pytest.approx(0.4242)  # no small A item was ever seen

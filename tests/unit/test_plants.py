@@ -255,13 +255,13 @@ def test_sheetmetal_blank_surface_by_hand():
     """A blank surface: the other facts known, the chance is the share of the surfaces that give
     the likeliest routing (surfaces: ohne .35, RAL .35 in all, verzinkt .12, eloxiert .08,
     geschliffen .10)."""
-    from routing_core.synthetic.plants.sheetmetal import _sheet_share
+    from routing_core.synthetic.plants.sheetmetal import sheet_share
 
     # plain steel: no finish for ohne, eloxiert and geschliffen; PULVERN for RAL; VERZINKEN for verzinkt
-    assert _sheet_share("S235JR", 10, True, False, False, 2.0, None) == pytest.approx(0.35 + 0.08 + 0.10)
-    assert _sheet_share("DX51D+Z", 10, True, False, False, 2.0, None) == pytest.approx(0.35 + 0.12 + 0.08 + 0.10)
-    assert _sheet_share("1.4301", 10, True, False, True, 2.0, None) == pytest.approx(0.35 + 0.12 + 0.08)
-    assert _sheet_share("AlMg3", 10, False, False, False, 2.0, None) == pytest.approx(0.35 + 0.12)
+    assert sheet_share("S235JR", 10, True, False, False, 2.0, None) == pytest.approx(0.35 + 0.08 + 0.10)
+    assert sheet_share("DX51D+Z", 10, True, False, False, 2.0, None) == pytest.approx(0.35 + 0.12 + 0.08 + 0.10)
+    assert sheet_share("1.4301", 10, True, False, True, 2.0, None) == pytest.approx(0.35 + 0.12 + 0.08)
+    assert sheet_share("AlMg3", 10, False, False, False, 2.0, None) == pytest.approx(0.35 + 0.12)
     # and in a generated export
     ops, truth, mapping = generate_sheetmetal(n_items=3000)
     items = _item_frame(ops, mapping).loc[truth[ITEM]]
@@ -275,10 +275,10 @@ def test_sheetmetal_blank_surface_by_hand():
 def test_sheetmetal_blank_thickness_by_hand():
     from statistics import NormalDist
 
-    from routing_core.synthetic.plants.sheetmetal import _sheet_share
+    from routing_core.synthetic.plants.sheetmetal import sheet_share
 
     # press-in fasteners: 4 mm or less; a small lot is lasered whatever the gauge; not welded: no RICHTEN
-    assert _sheet_share("1.4301", 10, False, True, False, None, "ohne") == 1.0
+    assert sheet_share("1.4301", 10, False, True, False, None, "ohne") == 1.0
     # a lot of 500: punched up to 3 mm, lasered at 4 mm; the gauge nearest to 2 mm times exp(0.7 Z)
     gauges = [0.8, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0]  # and more, which press-in fasteners rule out
     below = [NormalDist(math.log(2.0), 0.7).cdf(math.log(a * b) / 2) for a, b in itertools.pairwise(gauges)]
@@ -286,49 +286,49 @@ def test_sheetmetal_blank_thickness_by_hand():
     # no bends (0.3 up to 6 mm), press-in fasteners (0.3 up to 4 mm), not welded (0.85 below 3 mm, 0.55 from 3 mm)
     like = [p * 0.3 * 0.3 * (0.85 if g < 3 else 0.55) for g, p in zip(gauges[:7], prior, strict=True)]
     punched = sum(like[:6]) / sum(like)
-    assert _sheet_share("1.4301", 500, False, True, False, None, "ohne") == pytest.approx(max(punched, 1 - punched))
+    assert sheet_share("1.4301", 500, False, True, False, None, "ohne") == pytest.approx(max(punched, 1 - punched))
 
 
 def test_pcb_blank_cells_by_hand():
-    from routing_core.synthetic.plants.pcb import _pcb_share
+    from routing_core.synthetic.plants.pcb import pcb_share
 
     # lot size blank: ICT only matters from 150 SMD parts; lots of 50 or more are 64 of 100
-    assert _pcb_share("Industrial", True, 120, 1, 4, False, None) == 1.0
-    assert _pcb_share("Industrial", True, 220, 1, 4, False, None) == pytest.approx(0.64)
+    assert pcb_share("Industrial", True, 120, 1, 4, False, None) == 1.0
+    assert pcb_share("Industrial", True, 220, 1, 4, False, None) == pytest.approx(0.64)
     # BGA count blank: a BGA on 55 % of the boards from 6 layers, on 10 % below
-    assert _pcb_share("Consumer", False, 90, 0, 8, None, 100) == pytest.approx(0.55)
-    assert _pcb_share("Consumer", False, 90, 0, 4, None, 100) == pytest.approx(0.9)
+    assert pcb_share("Consumer", False, 90, 0, 8, None, 100) == pytest.approx(0.55)
+    assert pcb_share("Consumer", False, 90, 0, 4, None, 100) == pytest.approx(0.9)
     # layers blank: only 8 layers or more change the routing; many parts and two sides point there
-    few = _pcb_share("Medical", False, 40, 0, None, False, 10)
-    many = _pcb_share("Medical", True, 900, 0, None, True, 10)
+    few = pcb_share("Medical", False, 40, 0, None, False, 10)
+    many = pcb_share("Medical", True, 900, 0, None, True, 10)
     assert 0.5 <= many < few < 1.0
 
 
 def test_valves_blank_description_by_hand():
-    from routing_core.synthetic.plants.valves import _valve_share
+    from routing_core.synthetic.plants.valves import valve_share
 
     # a body (series 4711), not heavy, no customer steps: grades 1.0619 .4 and EN-GJS-400 .2 are
     # painted, 1.4408 .3 pickled, 1.4469 .1 pickled and ferrite-checked; X-ray .35; PN 40 and more:
     # .15 of ASME classes (4 in 9 from CL300) and .85 of PN ratings (6.5 in 18.5)
     high = 0.15 * 4 / 9 + 0.85 * 6.5 / 18.5
-    assert _valve_share("BODY", False, 0) == pytest.approx(0.6 * 0.65 * (1 - high))
+    assert valve_share("BODY", False, 0) == pytest.approx(0.6 * 0.65 * (1 - high))
     # a shaft: 42CrMo4 (3 of 7) quenched and tempered, 1.4021 (3 of 7) pickled: a tie
-    assert _valve_share("SHAFT", False, 3) == pytest.approx(3 / 7)
+    assert valve_share("SHAFT", False, 3) == pytest.approx(3 / 7)
     # the general series 4800: the part type hidden too
-    assert _valve_share(None, False, 0) < _valve_share("BODY", False, 0)
+    assert valve_share(None, False, 0) < valve_share("BODY", False, 0)
 
 
 def test_jobshop_chances_by_hand():
-    from routing_core.synthetic.plants.jobshop import _job_share
+    from routing_core.synthetic.plants.jobshop import job_share
 
-    assert _job_share("SPACER", 0, 0) == 1.0
+    assert job_share("SPACER", 0, 0) == 1.0
     # a shaft without words: keyway .5, heat treatment .25 shown half the time, grinding .4 shown 3 in 10
     q_ht, q_grind = 0.25 * 0.5 / (0.25 * 0.5 + 0.75), 0.4 * 0.7 / (0.4 * 0.7 + 0.6)
-    assert _job_share("SHAFT", 0, 0) == pytest.approx(0.5 * (1 - q_ht) * (1 - q_grind))
-    assert _job_share("SHAFT", 1 << 3, 0) == pytest.approx(0.5 * (1 - q_grind))  # HARDENED
+    assert job_share("SHAFT", 0, 0) == pytest.approx(0.5 * (1 - q_ht) * (1 - q_grind))
+    assert job_share("SHAFT", 1 << 3, 0) == pytest.approx(0.5 * (1 - q_grind))  # HARDENED
     # quantity blank: a bracket is neither turned nor milled, so only tumbling (100 pieces and
     # more, 11 in 100) changes its routing; bends are there 6 times in 10
-    assert _job_share("BRACKET", (1 << 3) | (1 << 4), None) == pytest.approx(0.6 * 0.89)
+    assert job_share("BRACKET", (1 << 3) | (1 << 4), None) == pytest.approx(0.6 * 0.89)
     # description blank: SAW>LATHE>INSPECT is a spacer's, a bush's without grinding, a pin's
     # without heat treatment and a shaft's with none of its three optional steps
-    assert _job_share(None, None, 0) == pytest.approx(0.1 + 0.12 * 0.7 + 0.05 * 0.7 + 0.16 * 0.5 * 0.75 * 0.6)
+    assert job_share(None, None, 0) == pytest.approx(0.1 + 0.12 * 0.7 + 0.05 * 0.7 + 0.16 * 0.5 * 0.75 * 0.6)

@@ -13,20 +13,15 @@ from datetime import datetime
 import pytest
 
 from routing_core.datasets import DatasetStore, normalise, read_table
-from routing_core.engine.jobs import pid_alive
-from routing_core.engine.training import (
-    DEAD_REASON,
-    DRY_RUN_STAGES,
-    STAGES,
+from routing_core.engine.jobs import DEAD_REASON, JobManager, pid_alive, training_slot
+from routing_core.engine.train_request import (
     Cancelled,
-    JobManager,
     TrainRequest,
     auto_version_name,
     check_request,
-    run_training,
-    training_slot,
     unique_version_name,
 )
+from routing_core.engine.training import DRY_RUN_STAGES, STAGES, run_training
 from routing_core.mapping.schema import ITEM, PROCESS, SEQ
 from routing_core.platform.errors import UserError
 from routing_core.synthetic.sample import SampleConfig, sample_csv_bytes
@@ -171,7 +166,7 @@ def _peak_bytes(home, name: str, copies: int) -> int:
     """The dry run's estimate of the peak for a dataset holding each item of `name` `copies` times."""
     import pandas as pd
 
-    from routing_core.engine.training import _estimate
+    from routing_core.engine.training import dry_run_estimate
     from routing_core.mapping.schema import ITEM
     from routing_core.model import RoutingModel
     from routing_core.scoring.evaluation import split_items
@@ -181,7 +176,7 @@ def _peak_bytes(home, name: str, copies: int) -> int:
     train_ops = pd.concat([train_ops.assign(**{ITEM: train_ops[ITEM].astype(str) + f"~{i}"})
                            for i in range(copies)], ignore_index=True)
     n_items = train_ops[ITEM].nunique() + test_ops[ITEM].nunique()
-    _, peak = _estimate(RoutingModel, {"random_state": 42}, train_ops, test_ops,
+    _, peak = dry_run_estimate(RoutingModel, {"random_state": 42}, train_ops, test_ops,
                         list(ds.item_attributes), list(ds.operation_attributes), n_items, True)
     return peak
 
@@ -480,8 +475,8 @@ def test_a_memory_error_fails_the_job_and_the_worker_goes_on(tmp_path, home, mon
             raise RuntimeError("can't start new thread")
 
         monkeypatch.setattr(training, "run_training", fake)
-        while (job := worker._claim_next(manager)) is not None:
-            worker._run_job(manager, job, 0.4)
+        while (job := worker.claim_next(manager)) is not None:
+            worker.run_claimed_job(manager, job, 0.4)
     assert calls == ["a", "b"]
     for job_id in jobs:
         record = manager.get(job_id)

@@ -27,14 +27,14 @@ show). ``PLANTS`` maps a name to its generator; all share the signature ``(n_ite
 seed=..., noise=0.05)``.
 
 One module per plant (``valves``, ``pcb``, ``sheetmetal``, ``jobshop``: its constants, causal rules
-and generator), the helpers they share in ``_common``.
+and generator), the helpers they share in ``common``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from routing_core.synthetic.plants._common import Generated
+from routing_core.synthetic.plants.common import Generated
 from routing_core.synthetic.plants.jobshop import generate_jobshop
 from routing_core.synthetic.plants.pcb import generate_pcb
 from routing_core.synthetic.plants.sheetmetal import generate_sheetmetal

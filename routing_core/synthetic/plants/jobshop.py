@@ -7,24 +7,24 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from routing_core.synthetic.plants._common import (
+from routing_core.synthetic.plants.common import (
     Generated,
-    _best_share,
-    _chances,
-    _check,
-    _combos,
-    _draw,
-    _expand,
-    _first_rows,
-    _join,
-    _known,
-    _log_noise,
-    _number,
-    _numbers_within,
-    _position,
-    _spelling,
-    _text,
-    _truth,
+    as_number_column,
+    as_text_column,
+    best_share,
+    chances_of,
+    check,
+    combos,
+    draw_options,
+    expand,
+    first_rows,
+    join_parts,
+    known_options,
+    log_noise,
+    numbers_within,
+    position,
+    spelled_keys,
+    truth_table,
 )
 
 # kind: share, description words, steps as (process, chance, words the description may carry
@@ -102,7 +102,7 @@ def _job_options(kind: str, shown: int | None) -> list[tuple[tuple[str, int], fl
     return out
 
 
-def _job_share(kind: str | None, shown: int | None, batch: int | None) -> float:
+def job_share(kind: str | None, shown: int | None, batch: int | None) -> float:
     """The share of the likeliest routing of a job: over the optional steps the drawing decides,
     given the kind and the words of the description; when the description is blank (kind and
     shown None), over the kinds too, with their shares (different kinds can share a routing);
@@ -116,8 +116,8 @@ def _job_share(kind: str | None, shown: int | None, batch: int | None) -> float:
         sizes = _job_batch(np.array(list(_J_QTY))).tolist()
         batches = [(b, sum(w for s, w in zip(sizes, _J_QTY.values(), strict=True) if s == b)) for b in set(sizes)]
     else:
-        batches = _known(batch)
-    return _best_share(lambda job, b: _job_route(job[0], job[1], b), jobs, batches)
+        batches = known_options(batch)
+    return best_share(lambda job, b: _job_route(job[0], job[1], b), jobs, batches)
 
 
 def generate_jobshop(n_items: int = 3000, seed: int = 24, noise: float = 0.05) -> Generated:
@@ -135,19 +135,19 @@ def generate_jobshop(n_items: int = 3000, seed: int = 24, noise: float = 0.05) -
     ``JS/YY/NNNN``.
 
     ``best_chance`` is the share of the likeliest routing given the kind, the quantity and the
-    words (see _job_share). Blank cells that decide steps: ``PART_DESC`` (1 % of the jobs: kind
+    words (see job_share). Blank cells that decide steps: ``PART_DESC`` (1 % of the jobs: kind
     and words hidden) and ``QTY`` (2 %).
     """
-    n = _check(n_items, noise)
+    n = check(n_items, noise)
     rng = np.random.default_rng(seed)
-    kind = _draw(rng, {k: v[0] for k, v in _J_KINDS.items()}, n)
-    qty = _draw(rng, _J_QTY, n)
+    kind = draw_options(rng, {k: v[0] for k, v in _J_KINDS.items()}, n)
+    qty = draw_options(rng, _J_QTY, n)
     batch = _job_batch(qty)
     bits = np.zeros(n, dtype=np.int64)
     shown_bits = np.zeros(n, dtype=np.int64)  # the steps a word in the description gives away
     hint = np.empty(n, dtype=object)
     hint[:] = ""
-    word = _spelling(rng, kind, {k: v[1] for k, v in _J_KINDS.items()}, 0.6)
+    word = spelled_keys(rng, kind, {k: v[1] for k, v in _J_KINDS.items()}, 0.6)
     for k, (_, _, steps) in _J_KINDS.items():  # loop over the ten kinds and their steps
         sel = np.flatnonzero(kind == k)
         for i, (_, p, hints, h) in enumerate(steps):
@@ -159,35 +159,35 @@ def generate_jobshop(n_items: int = 3000, seed: int = 24, noise: float = 0.05) -
             shown_bits[sel] |= shown.astype(np.int64) << i
             if hints:
                 hint[sel[shown]] = hint[sel[shown]] + " " + np.array(hints, dtype=object)[rng.integers(len(hints), size=int(shown.sum()))]
-    routes, combo = _combos(_job_route, kind, bits, batch)
-    vocab, row_item, code, perturbed, clean = _expand(rng, routes, combo, ("DEBURR", "REWORK", "CLEAN"), noise)
+    routes, combo = combos(_job_route, kind, bits, batch)
+    vocab, row_item, code, perturbed, clean = expand(rng, routes, combo, ("DEBURR", "REWORK", "CLEAN"), noise)
     n_rows = row_item.size
 
     size = np.select([rng.random(n) < 0.4, rng.random(n) < 0.5],
                      ["D" + rng.integers(10, 200, size=n).astype(str), rng.integers(3, 40, size=n).astype(str) + "MM"], "")
-    desc = _join(word, size.astype(object), hint, np.array(_J_NOISE, dtype=object)[rng.integers(len(_J_NOISE), size=n)])
+    desc = join_parts(word, size.astype(object), hint, np.array(_J_NOISE, dtype=object)[rng.integers(len(_J_NOISE), size=n)])
     year = rng.integers(21, 26, size=n)
-    number = _numbers_within(rng, year, 10000)
+    number = numbers_within(rng, year, 10000)
     codes = ("JS/" + year.astype(str) + "/" + np.strings.zfill(number.astype(str), 4)).astype(object)
-    minutes = (np.array([_J_MINUTES[p] for p in vocab])[code] * qty[row_item] ** 0.75 * _log_noise(rng, 0.35, n_rows))
+    minutes = (np.array([_J_MINUTES[p] for p in vocab])[code] * qty[row_item] ** 0.75 * log_noise(rng, 0.35, n_rows))
     machines = {p: [f"{p[:3]}-{i}" for i in (1, 2, 3)] for p in vocab}
     machine = np.array([m for p in vocab for m in machines[p]], dtype=object)[3 * code + rng.integers(3, size=n_rows)]
     ops = pd.DataFrame({
-        "JOB_NO": _text(codes[row_item]),
-        "PART_DESC": _text(desc[row_item], (rng.random(n) < 0.01)[row_item]),
-        "QTY": _number(qty[row_item], (rng.random(n) < 0.02)[row_item]),
-        "OP": _position(row_item, n),
-        "OPER": _text(np.array(vocab, dtype=object)[code]),
-        "MACHINE": _text(machine, rng.random(n_rows) < 0.05),
-        "OPERATOR": _text(np.array(["JB", "MK", "TS", "AR", "PL", "DW"], dtype=object)[rng.integers(6, size=n_rows)],
+        "JOB_NO": as_text_column(codes[row_item]),
+        "PART_DESC": as_text_column(desc[row_item], (rng.random(n) < 0.01)[row_item]),
+        "QTY": as_number_column(qty[row_item], (rng.random(n) < 0.02)[row_item]),
+        "OP": position(row_item, n),
+        "OPER": as_text_column(np.array(vocab, dtype=object)[code]),
+        "MACHINE": as_text_column(machine, rng.random(n_rows) < 0.05),
+        "OPERATOR": as_text_column(np.array(["JB", "MK", "TS", "AR", "PL", "DW"], dtype=object)[rng.integers(6, size=n_rows)],
                           rng.random(n_rows) < 0.03),
         "ACT_MIN": np.where(rng.random(n_rows) < 0.02, np.nan, np.round(minutes, 0)),
     })
     mapping = {"JOB_NO": "item_code", "OPER": "process_code", "OP": "seq", "ACT_MIN": "duration_min"}
-    blank = ops[["PART_DESC", "QTY"]].isna().to_numpy()[_first_rows(row_item, n)]
+    blank = ops[["PART_DESC", "QTY"]].isna().to_numpy()[first_rows(row_item, n)]
     sel = np.flatnonzero(~perturbed)
     chance = np.ones(n)
-    chance[sel] = _chances(list(zip(
+    chance[sel] = chances_of(list(zip(
         np.where(blank[:, 0], None, kind)[sel].tolist(), np.where(blank[:, 0], None, shown_bits)[sel].tolist(),
-        np.where(blank[:, 1], None, batch)[sel].tolist(), strict=True)), _job_share)
-    return ops, _truth(codes, perturbed, clean, chance), mapping
+        np.where(blank[:, 1], None, batch)[sel].tolist(), strict=True)), job_share)
+    return ops, truth_table(codes, perturbed, clean, chance), mapping

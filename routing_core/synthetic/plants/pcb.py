@@ -5,22 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from routing_core.synthetic.plants._common import (
+from routing_core.synthetic.plants.common import (
     Generated,
-    _best_share,
-    _chances,
-    _check,
-    _combos,
-    _draw,
-    _expand,
-    _known,
-    _log_noise,
-    _normal_cdf,
-    _number,
-    _position,
-    _text,
-    _truth,
-    _unique_numbers,
+    as_number_column,
+    as_text_column,
+    best_share,
+    chances_of,
+    check,
+    combos,
+    draw_options,
+    expand,
+    known_options,
+    log_noise,
+    normal_cdf,
+    position,
+    truth_table,
+    unique_numbers,
 )
 
 _P_LINES = {"Industrial": 0.35, "Consumer": 0.25, "Automotive": 0.25, "Medical": 0.15}
@@ -72,7 +72,7 @@ def _pcb_ict(smd: np.ndarray | int, lot: np.ndarray | int) -> np.ndarray | bool:
     return (smd >= 150) & (lot >= 50)
 
 
-def _pcb_share(line: str, double: bool, smd: int, tht: int, layers: int | None, bga: bool | None,
+def pcb_share(line: str, double: bool, smd: int, tht: int, layers: int | None, bga: bool | None,
                lot: int | None) -> float:
     """The share of the likeliest routing of a board whose layer count, BGA count and/or lot size
     is blank (None). The lot size is drawn apart from everything else: its own distribution. The
@@ -84,17 +84,17 @@ def _pcb_share(line: str, double: bool, smd: int, tht: int, layers: int | None, 
     double_p, bga_p, median = _pcb_odds(counts)
     k = smd - 3  # a rounded log-normal draw
     low = (np.log(k - 0.5) - np.log(median)) / _P_SMD_SPREAD if k > 0 else np.full(counts.size, -np.inf)
-    smd_like = _normal_cdf((np.log(k + 0.5) - np.log(median)) / _P_SMD_SPREAD) - _normal_cdf(low)
+    smd_like = normal_cdf((np.log(k + 0.5) - np.log(median)) / _P_SMD_SPREAD) - normal_cdf(low)
     like = prior * np.where(double, double_p, 1 - double_p) * smd_like
     boards = [((int(c), b), w * (pb if b else 1 - pb))
               for c, w, pb in zip(counts.tolist(), like.tolist(), bga_p.tolist(), strict=True)
               for b in ((True, False) if bga is None else (bga,))]
-    lots = list(_P_LOTS.items()) if lot is None else _known(lot)
+    lots = list(_P_LOTS.items()) if lot is None else known_options(lot)
 
     def route(board: tuple[int, bool], lot_size: int) -> list[str]:
         return _pcb_route(line, board[0] >= 8, double, board[1], tht, bool(_pcb_ict(smd, lot_size)))
 
-    return _best_share(route, boards, lots)
+    return best_share(route, boards, lots)
 
 
 def generate_pcb(n_items: int = 3000, seed: int = 1207, noise: float = 0.05) -> Generated:
@@ -120,33 +120,33 @@ def generate_pcb(n_items: int = 3000, seed: int = 1207, noise: float = 0.05) -> 
 
     Blank cells that decide steps: ``Layers`` (2 % of the boards), ``BGA Count`` and ``Lot Size``
     (1 % each). ``best_chance`` of such a board is the share of its likeliest routing given the
-    rest of the row (see _pcb_share); a product line keyed in capitals counts as known.
+    rest of the row (see pcb_share); a product line keyed in capitals counts as known.
     """
-    n = _check(n_items, noise)
+    n = check(n_items, noise)
     rng = np.random.default_rng(seed)
-    line = _draw(rng, _P_LINES, n)
-    layers = _draw(rng, _P_LAYERS, n)
+    line = draw_options(rng, _P_LINES, n)
+    layers = draw_options(rng, _P_LAYERS, n)
     double_p, bga_p, smd_median = _pcb_odds(layers)
     double = rng.random(n) < double_p
     smd = np.round(rng.lognormal(np.log(smd_median), _P_SMD_SPREAD, n)).astype(int) + 3
     tht_n = np.where(rng.random(n) < np.where(line == "Consumer", 0.5, 0.7),
                      np.round(rng.lognormal(np.log(14), 0.8, n)).astype(int) + 1, 0)
     bga_n = np.where(rng.random(n) < bga_p, rng.integers(1, 5, size=n), 0)
-    lot = _draw(rng, _P_LOTS, n)
+    lot = draw_options(rng, _P_LOTS, n)
     bake = layers >= 8
     tht = np.select([tht_n >= 40, tht_n >= 20, tht_n > 0], [3, 2, 1], 0)
     ict = _pcb_ict(smd, lot)
-    routes, combo = _combos(_pcb_route, line, bake, double, bga_n > 0, tht, ict)
-    vocab, row_item, code, perturbed, clean = _expand(rng, routes, combo, ("TOUCH_UP", "REWORK", "VISUAL_INSP"), noise)
+    routes, combo = combos(_pcb_route, line, bake, double, bga_n > 0, tht, ict)
+    vocab, row_item, code, perturbed, clean = expand(rng, routes, combo, ("TOUCH_UP", "REWORK", "VISUAL_INSP"), noise)
     n_rows = row_item.size
 
     setup, per_board, per_part = (np.array([_P_SECONDS[p][i] for p in vocab], dtype=float) for i in range(3))
     parts = np.where(np.isin(np.array(vocab), ["SMT_TOP", "SMT_BOT"]), 0.5, 1.0)[code] * smd[row_item] / 100
-    seconds = (setup[code] + lot[row_item] * (per_board[code] + per_part[code] * parts)) * _log_noise(rng, 0.1, n_rows)
+    seconds = (setup[code] + lot[row_item] * (per_board[code] + per_part[code] * parts)) * log_noise(rng, 0.1, n_rows)
     seconds = np.round(seconds).astype(float)
     seconds[rng.random(n_rows) < 0.005] = np.nan
 
-    codes = ("P" + np.strings.zfill(np.sort(_unique_numbers(rng, 1, 250000, n)).astype(str), 6)).astype(object)
+    codes = ("P" + np.strings.zfill(np.sort(unique_numbers(rng, 1, 250000, n)).astype(str), 6)).astype(object)
     codes = codes[rng.permutation(n)]
     line_txt = line.copy()
     dirty = rng.random(n) < 0.01  # keyed in capitals
@@ -157,28 +157,28 @@ def generate_pcb(n_items: int = 3000, seed: int = 1207, noise: float = 0.05) -> 
     station = area + rng.integers(1, 4, size=n_rows).astype(str).astype(object)  # three stations each
     item_blank = rng.random((3, n)) < np.array([[0.02], [0.01], [0.01]])
     ops = pd.DataFrame({
-        "Part Number": _text(codes[row_item]),
-        "Rev": _text(_draw(rng, {"A": 5, "B": 3, "C": 2, "D": 1}, n)[row_item]),
-        "Op No": _position(row_item, n) * 10,
-        "Work Step": _text(np.array(vocab, dtype=object)[code]),
-        "Line": _text(station, rng.random(n_rows) < 0.01),
+        "Part Number": as_text_column(codes[row_item]),
+        "Rev": as_text_column(draw_options(rng, {"A": 5, "B": 3, "C": 2, "D": 1}, n)[row_item]),
+        "Op No": position(row_item, n) * 10,
+        "Work Step": as_text_column(np.array(vocab, dtype=object)[code]),
+        "Line": as_text_column(station, rng.random(n_rows) < 0.01),
         "Lot time [s]": seconds,
-        "Product Line": _text(line_txt[row_item]),
-        "Layers": _number(layers[row_item], item_blank[0][row_item]),
-        "Sides": _text(np.where(double, "2", "1")[row_item]),
+        "Product Line": as_text_column(line_txt[row_item]),
+        "Layers": as_number_column(layers[row_item], item_blank[0][row_item]),
+        "Sides": as_text_column(np.where(double, "2", "1")[row_item]),
         "SMD Count": smd[row_item],
         "THT Count": tht_n[row_item],
-        "BGA Count": _number(bga_n[row_item], item_blank[1][row_item]),
-        "Lot Size": _number(lot[row_item], item_blank[2][row_item]),
-        "Surface Finish": _text(_draw(rng, {"ENIG": 5, "HASL LF": 3, "OSP": 2, "ImSn": 1}, n)[row_item]),
-        "Customer": _text(np.array([f"CU{i:03d}" for i in range(40)], dtype=object)[rng.integers(40, size=n)][row_item]),
+        "BGA Count": as_number_column(bga_n[row_item], item_blank[1][row_item]),
+        "Lot Size": as_number_column(lot[row_item], item_blank[2][row_item]),
+        "Surface Finish": as_text_column(draw_options(rng, {"ENIG": 5, "HASL LF": 3, "OSP": 2, "ImSn": 1}, n)[row_item]),
+        "Customer": as_text_column(np.array([f"CU{i:03d}" for i in range(40)], dtype=object)[rng.integers(40, size=n)][row_item]),
     })
     mapping = {"Part Number": "item_code", "Work Step": "process_code", "Op No": "seq", "Lot time [s]": "duration_s"}
     blank = item_blank.T  # layers, BGA count, lot size
     sel = np.flatnonzero(blank.any(axis=1) & ~perturbed)
     chance = np.ones(n)
-    chance[sel] = _chances(list(zip(
+    chance[sel] = chances_of(list(zip(
         line[sel], double[sel].tolist(), smd[sel].tolist(), tht[sel].tolist(),
         np.where(blank[:, 0], None, layers)[sel].tolist(), np.where(blank[:, 1], None, bga_n > 0)[sel].tolist(),
-        np.where(blank[:, 2], None, lot)[sel].tolist(), strict=True)), _pcb_share)
-    return ops, _truth(codes, perturbed, clean, chance), mapping
+        np.where(blank[:, 2], None, lot)[sel].tolist(), strict=True)), pcb_share)
+    return ops, truth_table(codes, perturbed, clean, chance), mapping

@@ -5,25 +5,25 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from routing_core.synthetic.plants._common import (
+from routing_core.synthetic.plants.common import (
     Generated,
-    _best_share,
-    _chances,
-    _check,
-    _combos,
-    _draw,
-    _expand,
-    _first_rows,
-    _join,
-    _known,
-    _log_noise,
-    _lookup,
-    _normal_cdf,
-    _number,
-    _position,
-    _text,
-    _truth,
-    _unique_numbers,
+    as_number_column,
+    as_text_column,
+    best_share,
+    chances_of,
+    check,
+    combos,
+    draw_options,
+    expand,
+    first_rows,
+    join_parts,
+    known_options,
+    log_noise,
+    lookup,
+    normal_cdf,
+    position,
+    truth_table,
+    unique_numbers,
 )
 
 # material: share, stainless, aluminium, pre-galvanised, thickness median (mm)
@@ -77,11 +77,11 @@ def _gauge_chances(median: float) -> np.ndarray:
     """The chance of each gauge for a material: the gauge nearest (on a log scale) to the
     material's median thickness times a log-normal spread."""
     logs = np.log(_S_GAUGES)
-    cdf = _normal_cdf(((logs[1:] + logs[:-1]) / 2 - np.log(median)) / _S_SPREAD)
+    cdf = normal_cdf(((logs[1:] + logs[:-1]) / 2 - np.log(median)) / _S_SPREAD)
     return np.diff(np.concatenate([[0.0], cdf, [1.0]]))
 
 
-def _sheet_share(mat: str, lot: int, bends: bool, inserts: bool, weld: bool, thick: float | None,
+def sheet_share(mat: str, lot: int, bends: bool, inserts: bool, weld: bool, thick: float | None,
                  surface: str | None) -> float:
     """The share of the likeliest routing of an item whose thickness and/or surface is blank
     (None). The surface is drawn apart from everything else: its own distribution. The
@@ -95,13 +95,13 @@ def _sheet_share(mat: str, lot: int, bends: bool, inserts: bool, weld: bool, thi
         values = zip(_S_GAUGES.tolist(), _sheet_cut(_S_GAUGES, lot).tolist(), strict=True)
         gauges = list(zip(values, like.tolist(), strict=True))
     else:
-        gauges = _known((thick, _sheet_cut(np.array([thick]), lot)[0]))
-    surfaces = list(_S_SURFACES.items()) if surface is None else _known(surface)
+        gauges = known_options((thick, _sheet_cut(np.array([thick]), lot)[0]))
+    surfaces = list(_S_SURFACES.items()) if surface is None else known_options(surface)
 
     def route(gauge: tuple[float, str], surf: str) -> list[str]:
         return _sheet_route(mat, gauge[1], bends, inserts, weld, gauge[0] >= 5, surf)
 
-    return _best_share(route, gauges, surfaces)
+    return best_share(route, gauges, surfaces)
 
 
 def generate_sheetmetal(n_items: int = 3000, seed: int = 815, noise: float = 0.05) -> Generated:
@@ -121,62 +121,62 @@ def generate_sheetmetal(n_items: int = 3000, seed: int = 815, noise: float = 0.0
 
     Blank cells that decide steps: ``Oberfläche`` (2 % of the items) and ``Blechdicke`` (1 %).
     ``best_chance`` of such an item is the share of its likeliest routing given the rest of the
-    row (see _sheet_share); a material keyed in lower case counts as known.
+    row (see sheet_share); a material keyed in lower case counts as known.
     """
-    n = _check(n_items, noise)
+    n = check(n_items, noise)
     rng = np.random.default_rng(seed)
-    mat = _draw(rng, {m: v[0] for m, v in _S_MATERIALS.items()}, n)
-    med = _lookup([v[4] for v in _S_MATERIALS.values()], list(_S_MATERIALS), mat)
+    mat = draw_options(rng, {m: v[0] for m, v in _S_MATERIALS.items()}, n)
+    med = lookup([v[4] for v in _S_MATERIALS.values()], list(_S_MATERIALS), mat)
     thick = _S_GAUGES[np.abs(np.log(_S_GAUGES)[None, :]
-                             - np.log(med * _log_noise(rng, _S_SPREAD, n))[:, None]).argmin(axis=1)]
-    lot = _draw(rng, {1: 8, 5: 12, 10: 14, 25: 16, 50: 16, 100: 14, 200: 10, 500: 7, 1000: 3}, n)
+                             - np.log(med * log_noise(rng, _S_SPREAD, n))[:, None]).argmin(axis=1)]
+    lot = draw_options(rng, {1: 8, 5: 12, 10: 14, 25: 16, 50: 16, 100: 14, 200: 10, 500: 7, 1000: 3}, n)
     cut = _sheet_cut(thick, lot)
     bend_p, insert_p, weld_p = _sheet_odds(thick)
     bends = np.where(rng.random(n) < bend_p, rng.integers(1, 12, size=n), 0)
     inserts = np.where(rng.random(n) < insert_p, rng.integers(1, 9, size=n), 0)
     weld = rng.random(n) < weld_p
-    surface = _draw(rng, _S_SURFACES, n)
-    routes, combo = _combos(_sheet_route, mat, cut, bends > 0, inserts > 0, weld, thick >= 5, surface)
+    surface = draw_options(rng, _S_SURFACES, n)
+    routes, combo = combos(_sheet_route, mat, cut, bends > 0, inserts > 0, weld, thick >= 5, surface)
     extras = ("NACHARBEIT", "REINIGEN", "SONDERPRUEFUNG")
-    vocab, row_item, code, perturbed, clean = _expand(rng, routes, combo, extras, noise)
+    vocab, row_item, code, perturbed, clean = expand(rng, routes, combo, extras, noise)
     n_rows = row_item.size
 
     width = np.round(rng.lognormal(np.log(250), 0.6, n))
     height = np.round(width * rng.uniform(0.3, 1.0, n))
     per_piece = (np.array([_S_MINUTES[p] for p in vocab])[code] * (width * height / 60000)[row_item] ** 0.4
                  * np.where(np.array(vocab)[code] == "KANTEN", np.maximum(bends, 1)[row_item] ** 0.8, 1.0))
-    hours = (0.25 + lot[row_item] * per_piece / 60) * _log_noise(rng, 0.15, n_rows)
+    hours = (0.25 + lot[row_item] * per_piece / 60) * log_noise(rng, 0.15, n_rows)
     hours_txt = pd.Series(np.round(hours, 3)).map("{:.3f}".format).str.replace(".", ",", regex=False)
     hours_txt = hours_txt.where(rng.random(n_rows) >= 0.005, None)
     codes = (rng.integers(10, 99, size=n).astype(str).astype(object) + "."
-             + np.strings.zfill(_unique_numbers(rng, 1, 9999, n).astype(str), 4).astype(object))
+             + np.strings.zfill(unique_numbers(rng, 1, 9999, n).astype(str), 4).astype(object))
     place = {p: f"AP{100 + 10 * i}" for i, p in enumerate(vocab)}
     name = np.array(_S_PARTS, dtype=object)[rng.integers(len(_S_PARTS), size=n)]
-    name = _join(name, np.where(rng.random(n) < 0.5, width.astype(int).astype(str) + "x" + height.astype(int).astype(str), ""))
+    name = join_parts(name, np.where(rng.random(n) < 0.5, width.astype(int).astype(str) + "x" + height.astype(int).astype(str), ""))
     surf_txt = surface.copy()
     surf_txt[rng.random(n) < 0.02] = None  # not maintained in the item master
     werkstoff = np.where(rng.random(n) < 0.03, pd.Series(mat, dtype=object).str.lower(), mat)  # keyed by hand
     ops = pd.DataFrame({
-        "Sachnummer": _text(codes[row_item]),
-        "AG-Nr": _position(row_item, n) * 10,
-        "Tätigkeit": _text(np.array(vocab, dtype=object)[code]),
-        "Arbeitsplatz": _text(np.vectorize(place.get)(np.array(vocab, dtype=object)[code]), rng.random(n_rows) < 0.01),
-        "Vorgabezeit (h)": _text(hours_txt.to_numpy(dtype=object)),
-        "Bezeichnung": _text(name[row_item]),
-        "Werkstoff": _text(werkstoff[row_item]),
-        "Blechdicke": _number(thick[row_item], (rng.random(n) < 0.01)[row_item]),
+        "Sachnummer": as_text_column(codes[row_item]),
+        "AG-Nr": position(row_item, n) * 10,
+        "Tätigkeit": as_text_column(np.array(vocab, dtype=object)[code]),
+        "Arbeitsplatz": as_text_column(np.vectorize(place.get)(np.array(vocab, dtype=object)[code]), rng.random(n_rows) < 0.01),
+        "Vorgabezeit (h)": as_text_column(hours_txt.to_numpy(dtype=object)),
+        "Bezeichnung": as_text_column(name[row_item]),
+        "Werkstoff": as_text_column(werkstoff[row_item]),
+        "Blechdicke": as_number_column(thick[row_item], (rng.random(n) < 0.01)[row_item]),
         "Biegungen": bends[row_item],
         "Einpressteile": inserts[row_item],
-        "Schweißbaugruppe": _text(np.where(weld, "ja", "nein")[row_item]),
-        "Oberfläche": _text(surf_txt[row_item]),
+        "Schweißbaugruppe": as_text_column(np.where(weld, "ja", "nein")[row_item]),
+        "Oberfläche": as_text_column(surf_txt[row_item]),
         "Losgröße": lot[row_item],
     })
     mapping = {"Sachnummer": "item_code", "Tätigkeit": "process_code", "AG-Nr": "seq", "Vorgabezeit (h)": "duration_h"}
-    blank = ops[["Blechdicke", "Oberfläche"]].isna().to_numpy()[_first_rows(row_item, n)]
+    blank = ops[["Blechdicke", "Oberfläche"]].isna().to_numpy()[first_rows(row_item, n)]
     sel = np.flatnonzero(blank.any(axis=1) & ~perturbed)
     chance = np.ones(n)
-    chance[sel] = _chances(list(zip(
+    chance[sel] = chances_of(list(zip(
         mat[sel], lot[sel].tolist(), (bends[sel] > 0).tolist(), (inserts[sel] > 0).tolist(), weld[sel].tolist(),
         np.where(blank[:, 0], None, thick)[sel].tolist(), np.where(blank[:, 1], None, surface)[sel].tolist(),
-        strict=True)), _sheet_share)
-    return ops, _truth(codes, perturbed, clean, chance), mapping
+        strict=True)), sheet_share)
+    return ops, truth_table(codes, perturbed, clean, chance), mapping

@@ -7,26 +7,26 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from routing_core.synthetic.plants._common import (
+from routing_core.synthetic.plants.common import (
     Generated,
-    _best_share,
-    _chances,
-    _check,
-    _combos,
-    _draw,
-    _expand,
-    _first_rows,
-    _join,
-    _log_noise,
-    _lookup,
-    _normal_cdf,
-    _number,
-    _numbers_within,
-    _position,
-    _spelling,
-    _text,
-    _truth,
-    _unique_numbers,
+    as_number_column,
+    as_text_column,
+    best_share,
+    chances_of,
+    check,
+    combos,
+    draw_options,
+    expand,
+    first_rows,
+    join_parts,
+    log_noise,
+    lookup,
+    normal_cdf,
+    numbers_within,
+    position,
+    spelled_keys,
+    truth_table,
+    unique_numbers,
 )
 
 # type: share, description variants, code series, materials {grade: weight}, X-ray share, PN in text
@@ -109,7 +109,7 @@ def _valve_odds(kind: str) -> tuple[float, float]:
     """The chance that an item of a part type is heavy (DN 150 and more, or a shaft 800 mm or
     longer) and that it is a pressure part rated PN 40 and more."""
     if kind == "SHAFT":  # lengths are rounded to 10 mm: 800 from 795 on
-        heavy = 1.0 - float(_normal_cdf((np.log(_V_LONG - 5) - np.log(_V_SHAFT[0])) / _V_SHAFT[1]))
+        heavy = 1.0 - float(normal_cdf((np.log(_V_LONG - 5) - np.log(_V_SHAFT[0])) / _V_SHAFT[1]))
     else:
         heavy = sum(w for d, w in _V_DN.items() if d >= _V_HEAVY_DN) / sum(_V_DN.values())
     asme = sum(w for c, w in _V_CLASSES.items() if _V_CLASS[c] >= _V_HIGH_PN) / sum(_V_CLASSES.values())
@@ -117,7 +117,7 @@ def _valve_odds(kind: str) -> tuple[float, float]:
     return heavy, (_V_ASME * asme + (1 - _V_ASME) * pn) if _V_TYPES[kind][5] else 0.0
 
 
-def _valve_share(kind: str | None, heavy: bool | None, cust: int) -> float:
+def valve_share(kind: str | None, heavy: bool | None, cust: int) -> float:
     """The share of the likeliest routing of an item whose description is blank: the part type,
     grade, X-ray mark, pressure and size are hidden, each with its own distribution (given the
     part type; they are drawn apart from one another). The series of the item code gives the
@@ -134,7 +134,7 @@ def _valve_share(kind: str | None, heavy: bool | None, cust: int) -> float:
         for (g, wg), (x, wx), (h, wh), (big, wb) in itertools.product(
                 grades.items(), [(True, xray_p), (False, 1 - xray_p)], [(True, high_p), (False, 1 - high_p)], heavies):
             facts.append(((t, big, h, x, g), (1.0 if kind else share) * wg / total * wx * wh * wb))
-    return _best_share(lambda f: _valve_route(*f, cust), facts)
+    return best_share(lambda f: _valve_route(*f, cust), facts)
 
 
 def generate_valves(n_items: int = 3000, seed: int = 4711, noise: float = 0.05) -> Generated:
@@ -161,32 +161,32 @@ def generate_valves(n_items: int = 3000, seed: int = 4711, noise: float = 0.05) 
 
     Blank cells that decide steps: ``MAKTX`` (0.3 % of the items), which hides every fact but the
     customer. ``best_chance`` of such an item is the share of its likeliest routing given the
-    item code's series and the weight (see _valve_share); a description in mixed case or a
+    item code's series and the weight (see valve_share); a description in mixed case or a
     customer without its leading zeros counts as known.
     """
-    n = _check(n_items, noise)
+    n = check(n_items, noise)
     rng = np.random.default_rng(seed)
     types = list(_V_TYPES)
-    kind = _draw(rng, {t: v[0] for t, v in _V_TYPES.items()}, n)
+    kind = draw_options(rng, {t: v[0] for t, v in _V_TYPES.items()}, n)
     grade = np.empty(n, dtype=object)
     for t in types:  # loop over the seven part types
         sel = np.flatnonzero(kind == t)
-        grade[sel] = _draw(rng, _V_TYPES[t][3], sel.size)
-    xray = rng.random(n) < _lookup([v[4] for v in _V_TYPES.values()], types, kind)
-    word = _spelling(rng, kind, {t: v[1] for t, v in _V_TYPES.items()}, 0.7)
+        grade[sel] = draw_options(rng, _V_TYPES[t][3], sel.size)
+    xray = rng.random(n) < lookup([v[4] for v in _V_TYPES.values()], types, kind)
+    word = spelled_keys(rng, kind, {t: v[1] for t, v in _V_TYPES.items()}, 0.7)
     shaft = kind == "SHAFT"
-    dn = _draw(rng, _V_DN, n)
+    dn = draw_options(rng, _V_DN, n)
     length = np.round(rng.lognormal(np.log(_V_SHAFT[0]), _V_SHAFT[1], n), -1).astype(int)
     heavy = np.where(shaft, length >= _V_LONG, dn >= _V_HEAVY_DN)
     asme = rng.random(n) < _V_ASME
-    cls = _draw(rng, _V_CLASSES, n)
-    pn = np.where(asme, np.vectorize(_V_CLASS.get)(cls), _draw(rng, _V_PN, n))
-    has_pn = _lookup([v[5] for v in _V_TYPES.values()], types, kind)
+    cls = draw_options(rng, _V_CLASSES, n)
+    pn = np.where(asme, np.vectorize(_V_CLASS.get)(cls), draw_options(rng, _V_PN, n))
+    has_pn = lookup([v[5] for v in _V_TYPES.values()], types, kind)
     high_pn = has_pn & (pn >= _V_HIGH_PN)
 
     # customers: a long tail, some with their own steps; stock items have none
     n_cust = 400
-    cust_codes = np.strings.zfill(_unique_numbers(rng, 100000, 999999, n_cust).astype(str), 10).astype(object)
+    cust_codes = np.strings.zfill(unique_numbers(rng, 100000, 999999, n_cust).astype(str), 10).astype(object)
     weights = 1.0 / np.arange(1, n_cust + 1) ** 0.9
     cust = rng.choice(n_cust, size=n, p=weights / weights.sum())
     stock = rng.random(n) < 0.04
@@ -195,13 +195,13 @@ def generate_valves(n_items: int = 3000, seed: int = 4711, noise: float = 0.05) 
     flag[list(_V_WITNESS)] |= 2
     cust_flag = np.where(stock, 0, flag[cust])
 
-    routes, combo = _combos(_valve_route, kind, heavy, high_pn, xray, grade, cust_flag)
+    routes, combo = combos(_valve_route, kind, heavy, high_pn, xray, grade, cust_flag)
     extras = ("REWORK", "DEBURR", "RE_INSPECT")
-    vocab, row_item, code, perturbed, clean = _expand(rng, routes, combo, extras, noise)
+    vocab, row_item, code, perturbed, clean = expand(rng, routes, combo, extras, noise)
     n_rows = row_item.size
 
     # description: type, size, pressure, grade, X-ray mark and noise in one of four word orders
-    grade_txt = _spelling(rng, grade, {g: v[1] for g, v in _V_GRADES.items()}, 0.7)
+    grade_txt = spelled_keys(rng, grade, {g: v[1] for g, v in _V_GRADES.items()}, 0.7)
     gap = np.where(rng.random(n) < 0.2, " ", "")
     size_txt = np.where(shaft, "D" + (np.round(dn / 2.5).astype(int) + 10).astype(str) + " L" + length.astype(str),
                         "DN" + gap.astype(object) + dn.astype(str))
@@ -211,10 +211,10 @@ def generate_valves(n_items: int = 3000, seed: int = 4711, noise: float = 0.05) 
     noise_txt = np.array(_V_NOISE, dtype=object)[rng.integers(len(_V_NOISE), size=n)]
     dwg = np.where(rng.random(n) < 0.2, "DWG " + rng.integers(10000, 99999, size=n).astype(str), "")
     orders = (
-        _join(word, size_txt, pn_txt, grade_txt, xray_txt, noise_txt),
-        _join(word, grade_txt, size_txt, pn_txt, xray_txt, dwg),
-        _join(word, size_txt, pn_txt, xray_txt, grade_txt, noise_txt, dwg),
-        _join(size_txt, word, pn_txt, grade_txt, xray_txt),
+        join_parts(word, size_txt, pn_txt, grade_txt, xray_txt, noise_txt),
+        join_parts(word, grade_txt, size_txt, pn_txt, xray_txt, dwg),
+        join_parts(word, size_txt, pn_txt, xray_txt, grade_txt, noise_txt, dwg),
+        join_parts(size_txt, word, pn_txt, grade_txt, xray_txt),
     )
     pick = rng.choice(4, size=n, p=[0.5, 0.2, 0.2, 0.1])
     desc = np.select([pick == i for i in range(4)], orders).astype(object)
@@ -223,18 +223,18 @@ def generate_valves(n_items: int = 3000, seed: int = 4711, noise: float = 0.05) 
     desc[rng.random(n) < 0.01] += "  "
 
     # item codes: series by type (a fifth in the general series), unique numbers within a series
-    series = np.where(rng.random(n) < 0.2, "4800", _lookup([v[2] for v in _V_TYPES.values()], types, kind))
-    number = _numbers_within(rng, series, 10000)
+    series = np.where(rng.random(n) < 0.2, "4800", lookup([v[2] for v in _V_TYPES.values()], types, kind))
+    number = numbers_within(rng, series, 10000)
     codes = (series.astype(object) + "-" + np.strings.zfill(number.astype(str), 4).astype(object)).astype(object)
 
     # durations (hours): size, stainless is slower to cut, lognormal noise
     size = np.where(shaft, length / 500.0, dn / 50.0)
     cutting = np.isin(np.array(vocab), _V_CUTTING)
-    slow = np.isin(_lookup([v[0] for v in _V_GRADES.values()], list(_V_GRADES), grade), ["stainless", "duplex"])
+    slow = np.isin(lookup([v[0] for v in _V_GRADES.values()], list(_V_GRADES), grade), ["stainless", "duplex"])
     hours = (np.array([_V_HOURS[p] for p in vocab])[code] * size[row_item] ** 0.6
-             * np.where(cutting[code] & slow[row_item], 1.35, 1.0) * _log_noise(rng, 0.15, n_rows))
+             * np.where(cutting[code] & slow[row_item], 1.35, 1.0) * log_noise(rng, 0.15, n_rows))
     hours = np.maximum(np.round(hours, 2), 0.01)
-    weight = np.round(7.8 * (dn / 50.0) ** 2.4 * np.where(shaft, length / 300, 1.0) * _log_noise(rng, 0.2, n), 1)
+    weight = np.round(7.8 * (dn / 50.0) ** 2.4 * np.where(shaft, length / 300, 1.0) * log_noise(rng, 0.2, n), 1)
     weight[rng.random(n) < 0.01] = 0.0  # not maintained
 
     wc_names = np.array([f"{p[:4]}{i}" for p in vocab for i in (1, 2)], dtype=object)
@@ -243,23 +243,23 @@ def generate_valves(n_items: int = 3000, seed: int = 4711, noise: float = 0.05) 
     short = rng.random(n) < 0.01  # keyed without the leading zeros
     kunnr = np.where(short & ~stock, pd.Series(kunnr, dtype=object).str.lstrip("0").to_numpy(dtype=object), kunnr)
     ops = pd.DataFrame({
-        "WERKS": _text(np.where(rng.random(n) < 0.7, "1000", "1100")[row_item]),
-        "MATNR": _text(codes[row_item]),
-        "VORNR": _text(np.strings.zfill((_position(row_item, n) * 10).astype(str), 4)),
-        "KTSCH": _text(np.array(vocab, dtype=object)[code]),
-        "ARBPL": _text(wc_names[wc], rng.random(n_rows) < 0.01),
+        "WERKS": as_text_column(np.where(rng.random(n) < 0.7, "1000", "1100")[row_item]),
+        "MATNR": as_text_column(codes[row_item]),
+        "VORNR": as_text_column(np.strings.zfill((position(row_item, n) * 10).astype(str), 4)),
+        "KTSCH": as_text_column(np.array(vocab, dtype=object)[code]),
+        "ARBPL": as_text_column(wc_names[wc], rng.random(n_rows) < 0.01),
         "VGW01": np.where(rng.random(n_rows) < 0.005, np.nan, hours),
-        "VGE01": _text(np.full(n_rows, "H", dtype=object)),
-        "MAKTX": _text(desc[row_item], (rng.random(n) < 0.003)[row_item]),
-        "KUNNR": _text(kunnr[row_item]),
-        "BRGEW": _number(weight[row_item], (rng.random(n) < 0.02)[row_item]),
+        "VGE01": as_text_column(np.full(n_rows, "H", dtype=object)),
+        "MAKTX": as_text_column(desc[row_item], (rng.random(n) < 0.003)[row_item]),
+        "KUNNR": as_text_column(kunnr[row_item]),
+        "BRGEW": as_number_column(weight[row_item], (rng.random(n) < 0.02)[row_item]),
     })
     mapping = {"MATNR": "item_code", "KTSCH": "process_code", "VORNR": "seq", "VGW01": "duration_h"}
-    first = _first_rows(row_item, n)
+    first = first_rows(row_item, n)
     sel = np.flatnonzero(ops["MAKTX"].isna().to_numpy()[first] & ~perturbed)
     weighed = (ops["BRGEW"].fillna(0) > 0).to_numpy()[first]
     chance = np.ones(n)
-    chance[sel] = _chances(list(zip(
+    chance[sel] = chances_of(list(zip(
         np.where(series == "4800", None, kind)[sel].tolist(), np.where(weighed, heavy, None)[sel].tolist(),
-        cust_flag[sel].tolist(), strict=True)), _valve_share)
-    return ops, _truth(codes, perturbed, clean, chance), mapping
+        cust_flag[sel].tolist(), strict=True)), valve_share)
+    return ops, truth_table(codes, perturbed, clean, chance), mapping

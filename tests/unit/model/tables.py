@@ -61,4 +61,4 @@ def fitted_parts(ops: pd.DataFrame, item_attributes: list[str], operation_attrib
     args = {"use_code": False, **featurizer_args}
     f = ItemFeaturizer(attributes=item_attributes, **args).fit(items, vocab.item_routing_, steps=vocab.presence_)
     enc = f.encode(items)
-    return Fitted(ops, vocab, items, f, enc, f._dense(enc), f._ordinal(enc), f.imputation_design(enc)[0])
+    return Fitted(ops, vocab, items, f, enc, f.dense(enc), f.ordinal(enc), f.imputation_design(enc)[0])

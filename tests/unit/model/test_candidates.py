@@ -58,8 +58,8 @@ def test_group_words():
 def ask(parts, nb, frame):
     f = parts.featurizer
     enc = f.encode(frame)
-    qn, codeless, size = nb.queries(f._dense(enc), enc)
-    idx, sim = nb.search(qn, nb.forest_.apply(f._ordinal(enc)), 5, codeless=codeless, size=size)
+    qn, codeless, size = nb.queries(f.dense(enc), enc)
+    idx, sim = nb.search(qn, nb.forest_.apply(f.ordinal(enc)), 5, codeless=codeless, size=size)
     return enc, qn, codeless, idx, sim
 
 

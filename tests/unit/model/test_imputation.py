@@ -29,13 +29,13 @@ def fit(config=None, items=None):
     items = training_items() if items is None else items
     f = ItemFeaturizer(["family", "material", "finish", "color", "size"], use_code=False).fit(items)
     enc = f.encode(items)
-    imp = BlankImputer(config or ImputationConfig()).fit(f, f._ordinal(enc), f.imputation_design(enc)[0], enc, None)
+    imp = BlankImputer(config or ImputationConfig()).fit(f, f.ordinal(enc), f.imputation_design(enc)[0], enc, None)
     return f, imp
 
 
 def ask(f, imp, query, nn=None):
     enc = f.encode(query)
-    Z, Xo = f.imputation_design(enc)[0], f._ordinal(enc)
+    Z, Xo = f.imputation_design(enc)[0], f.ordinal(enc)
     nn = np.full((len(query), 3), -1) if nn is None else nn
     return enc, Xo, Z, imp.expand(Xo, nn, Z, enc)
 
@@ -130,7 +130,7 @@ def test_sizes_and_weight_tell_a_blank_material():
                           "shape": rng.choice(["round", "flat"], size=n)})
     f = ItemFeaturizer(["material", "length", "width", "weight", "shape"], use_code=False).fit(frame)
     enc = f.encode(frame)
-    imp = BlankImputer().fit(f, f._ordinal(enc), f.imputation_design(enc)[0], enc, "shape")
+    imp = BlankImputer().fit(f, f.ordinal(enc), f.imputation_design(enc)[0], enc, "shape")
     trial = imp.trials_["material"]
     assert trial["held_out_items"] == 100  # a third of the items held out
     assert min(trial["log_loss_without_sizes"], trial["log_loss_with_sizes"]) < 0.3
@@ -140,7 +140,7 @@ def test_sizes_and_weight_tell_a_blank_material():
     query = pd.DataFrame({"item_code": ["Q1", "Q2"], "material": [None, None], "length": [50.0, 50.0],
                           "width": [40.0, 40.0], "weight": [7.8 * 2000, 2.7 * 2000], "shape": ["flat", "round"]})
     qenc = f.encode(query)
-    Z, Xo = f.imputation_design(qenc)[0], f._ordinal(qenc)
+    Z, Xo = f.imputation_design(qenc)[0], f.ordinal(qenc)
     rows, xs, ws = imp.expand(Xo, np.full((2, 3), -1), Z, qenc)
     col = len(f.numeric_) + f.categorical_.index("material")
     for i, expected in enumerate(["steel", "alu"]):

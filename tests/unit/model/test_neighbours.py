@@ -170,9 +170,9 @@ def test_an_item_asked_without_its_code_is_compared_on_its_attributes():
     i = 5
     query = parts.items.iloc[[i]].assign(item_code=None)
     enc = f.encode(query)
-    qn, codeless, size = nb.queries(f._dense(enc), enc)
+    qn, codeless, size = nb.queries(f.dense(enc), enc)
     assert codeless.tolist() == [True]
-    idx, sim = nb.search(qn, nb.forest_.apply(f._ordinal(enc)), 10, codeless=codeless, size=size)
+    idx, sim = nb.search(qn, nb.forest_.apply(f.ordinal(enc)), 10, codeless=codeless, size=size)
     found = idx[0] >= 0
     assert found.any()
     # its own attributes: similarity 1 to itself wherever found, and every similarity in [0, 1]

@@ -18,7 +18,7 @@ Generated = tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]
 # --------------------------------------------------------------------------- helpers
 
 
-def _check(n_items: int, noise: float) -> int:
+def check(n_items: int, noise: float) -> int:
     if int(n_items) != n_items or n_items < 1:
         raise ValueError(f"n_items must be a whole number of at least 1, not {n_items!r}")
     if not 0.0 <= noise <= 1.0:
@@ -26,7 +26,7 @@ def _check(n_items: int, noise: float) -> int:
     return int(n_items)
 
 
-def _draw(rng: np.random.Generator, options: dict, n: int) -> np.ndarray:
+def draw_options(rng: np.random.Generator, options: dict, n: int) -> np.ndarray:
     """n draws of the keys of options, with the values as (relative) probabilities."""
     keys = list(options)
     p = np.array([options[k] for k in keys], dtype=float)
@@ -34,7 +34,7 @@ def _draw(rng: np.random.Generator, options: dict, n: int) -> np.ndarray:
         rng.choice(len(keys), size=n, p=p / p.sum())]
 
 
-def _combos(route: Callable[..., list[str]], *facts: np.ndarray) -> tuple[list[list[str]], np.ndarray]:
+def combos(route: Callable[..., list[str]], *facts: np.ndarray) -> tuple[list[list[str]], np.ndarray]:
     """The routing of each distinct combination of facts (one call per combination) and the
     combination of each item."""
     codes, uniques = zip(*(pd.factorize(f) for f in facts), strict=True)
@@ -45,7 +45,7 @@ def _combos(route: Callable[..., list[str]], *facts: np.ndarray) -> tuple[list[l
     return routes, combo.reshape(-1)
 
 
-def _expand(rng, routes: list[list[str]], combo: np.ndarray, extras: Sequence[str], noise: float):
+def expand(rng, routes: list[list[str]], combo: np.ndarray, extras: Sequence[str], noise: float):
     """Operation rows from each item's routing, a ``noise`` share of items perturbed: (step
     vocabulary, item of each row, step code of each row, perturbed flag and clean routing of
     each item)."""
@@ -60,13 +60,13 @@ def _expand(rng, routes: list[list[str]], combo: np.ndarray, extras: Sequence[st
     return vocab, row_item, code, perturbed, clean
 
 
-def _position(row_item: np.ndarray, n: int) -> np.ndarray:
+def position(row_item: np.ndarray, n: int) -> np.ndarray:
     """1, 2, 3, ... within each item (rows of an item are contiguous)."""
     counts = np.bincount(row_item, minlength=n)
     return np.arange(row_item.size) - (np.cumsum(counts) - counts)[row_item] + 1
 
 
-def _text(values: np.ndarray, blank: np.ndarray | None = None) -> pd.arrays.ArrowStringArray:
+def as_text_column(values: np.ndarray, blank: np.ndarray | None = None) -> pd.arrays.ArrowStringArray:
     """A string column; blank marks cells left empty."""
     values = np.asarray(values, dtype=object)
     if blank is not None:
@@ -74,25 +74,25 @@ def _text(values: np.ndarray, blank: np.ndarray | None = None) -> pd.arrays.Arro
     return pd.array(values, dtype="str")
 
 
-def _number(values: np.ndarray, blank: np.ndarray) -> np.ndarray:
+def as_number_column(values: np.ndarray, blank: np.ndarray) -> np.ndarray:
     return np.where(blank, np.nan, values.astype(float))
 
 
-def _unique_numbers(rng, low: int, high: int, n: int) -> np.ndarray:
+def unique_numbers(rng, low: int, high: int, n: int) -> np.ndarray:
     """n distinct numbers in [low, high), the range widened when it is too small for n."""
     return low + rng.choice(max(high - low, 2 * n), size=n, replace=False)
 
 
-def _numbers_within(rng, groups: np.ndarray, high: int) -> np.ndarray:
+def numbers_within(rng, groups: np.ndarray, high: int) -> np.ndarray:
     """Numbers 1..high-1, unique within each group, ascending in item order."""
     number = np.zeros(groups.size, dtype=np.int64)
     for g in np.unique(groups):  # a handful of groups
         sel = np.flatnonzero(groups == g)
-        number[sel] = np.sort(_unique_numbers(rng, 1, high, sel.size))
+        number[sel] = np.sort(unique_numbers(rng, 1, high, sel.size))
     return number
 
 
-def _spelling(rng, keys: np.ndarray, spellings: dict[str, Sequence[str]], usual: float) -> np.ndarray:
+def spelled_keys(rng, keys: np.ndarray, spellings: dict[str, Sequence[str]], usual: float) -> np.ndarray:
     """How the text writes each key: its first spelling with chance ``usual``, another otherwise."""
     out = np.empty(keys.size, dtype=object)
     for k, names in spellings.items():  # a dozen keys at most
@@ -102,12 +102,12 @@ def _spelling(rng, keys: np.ndarray, spellings: dict[str, Sequence[str]], usual:
     return out
 
 
-def _lookup(values: Sequence, keys: Sequence, of: np.ndarray) -> np.ndarray:
+def lookup(values: Sequence, keys: Sequence, of: np.ndarray) -> np.ndarray:
     """values[i] for each element of ``of`` equal to keys[i]."""
     return np.asarray(values)[pd.Index(list(keys)).get_indexer(of)]
 
 
-def _join(*parts: np.ndarray) -> np.ndarray:
+def join_parts(*parts: np.ndarray) -> np.ndarray:
     """Words joined by single spaces, empty words left out (element-wise)."""
     out = pd.Series(parts[0], dtype=object)
     for p in parts[1:]:
@@ -115,12 +115,12 @@ def _join(*parts: np.ndarray) -> np.ndarray:
     return out.str.replace(r"\s+", " ", regex=True).str.strip().to_numpy(dtype=object)
 
 
-def _truth(codes, perturbed, clean, chance) -> pd.DataFrame:
-    return pd.DataFrame({"item_code": _text(codes), "perturbed": perturbed,
-                         "clean_routing": _text(clean), "best_chance": np.where(perturbed, 0.0, chance)})
+def truth_table(codes, perturbed, clean, chance) -> pd.DataFrame:
+    return pd.DataFrame({"item_code": as_text_column(codes), "perturbed": perturbed,
+                         "clean_routing": as_text_column(clean), "best_chance": np.where(perturbed, 0.0, chance)})
 
 
-def _log_noise(rng, sigma: float, n: int) -> np.ndarray:
+def log_noise(rng, sigma: float, n: int) -> np.ndarray:
     return np.exp(sigma * rng.standard_normal(n))
 
 
@@ -129,22 +129,22 @@ def _log_noise(rng, sigma: float, n: int) -> np.ndarray:
 Choices = Sequence[tuple[object, float]]  # the values a fact may take, with their (relative) chances
 
 
-def _first_rows(row_item: np.ndarray, n: int) -> np.ndarray:
+def first_rows(row_item: np.ndarray, n: int) -> np.ndarray:
     """The first operation row of each item (rows of an item are contiguous, items in order)."""
     return np.searchsorted(row_item, np.arange(n))
 
 
-def _normal_cdf(x: np.ndarray | float) -> np.ndarray:
+def normal_cdf(x: np.ndarray | float) -> np.ndarray:
     """The standard normal distribution function (element-wise; -inf and inf allowed)."""
     return 0.5 * (1.0 + np.vectorize(math.erf, otypes=[float])(np.asarray(x, dtype=float) / math.sqrt(2.0)))
 
 
-def _known(value: object) -> list[tuple[object, float]]:
+def known_options(value: object) -> list[tuple[object, float]]:
     """The choices of a fact the export shows."""
     return [(value, 1.0)]
 
 
-def _best_share(route: Callable[..., list[str]], *choices: Choices) -> float:
+def best_share(route: Callable[..., list[str]], *choices: Choices) -> float:
     """The share of the likeliest routing: each argument lists the values one fact may take with
     their chances (facts independent of one another; facts that hang together go in one
     argument as tuples), ``route`` gives the routing of one value of each. The values of a
@@ -158,7 +158,7 @@ def _best_share(route: Callable[..., list[str]], *choices: Choices) -> float:
     return max(mass.values()) / sum(mass.values())
 
 
-def _chances(keys: Sequence[Hashable], share: Callable[..., float]) -> np.ndarray:
+def chances_of(keys: Sequence[Hashable], share: Callable[..., float]) -> np.ndarray:
     """``share(*key)`` for each key, computed once per distinct key (the keys are the visible
     facts of the items with a blank deciding cell: a few per cent of the items)."""
     cache: dict[Hashable, float] = {}
