@@ -163,7 +163,7 @@ NEAR_LIMIT_BYTES = 48 << 20
 STUCK_AT_LIMIT_SEC = 2.0
 
 
-def _proc_start(pid: int) -> str | None:
+def proc_start(pid: int) -> str | None:
     """The kernel's start time of a process (guards against a reused pid), if /proc has it."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -173,7 +173,7 @@ def _proc_start(pid: int) -> str | None:
     return fields_[19] if len(fields_) > 19 else None
 
 
-def _proc_state(pid: int) -> str | None:
+def proc_state(pid: int) -> str | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
