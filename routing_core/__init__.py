@@ -15,7 +15,7 @@ One package per concern (docs/architecture.md); each package's `__init__` names 
 - `cli`: the command line;
 - `synthetic`: generated routing exports for the sample data, tests and benchmarks.
 
-Layers, each importing only those before it: platform → mapping → datasets, database → model →
-scoring → versions, users → engine, accepted → cli. `synthetic` is imported by no product code
-but the sample data's first start.
+Layers (docs/architecture.md, 'Layout'; tests/unit/test_imports.py): platform, synthetic → mapping,
+users → datasets → database, model → scoring → versions → engine, accepted → cli. A package
+imports only packages of a layer before its own.
 """

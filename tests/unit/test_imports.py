@@ -194,3 +194,16 @@ def test_the_private_reach_check_sees_each_kind(tmp_path):
     assert sorted(r.split(":", 1)[1] for r in _private_reach(probe)) == [
         "from routing_core.engine.jobs import _x", "from routing_core.synthetic.plants._common import …",
         "manager._read"]
+
+
+# The layers of docs/architecture.md ('Layout'): a package imports only packages of a lower layer.
+LAYERS = {"platform": 1, "users": 2, "synthetic": 1, "mapping": 2, "datasets": 3, "database": 4, "model": 4,
+          "scoring": 5, "versions": 6, "engine": 7, "accepted": 7, "cli": 8}
+
+
+def test_each_package_imports_only_lower_layers():
+    graph = {p: deps for p, deps in _package_graph().items() if "." in p and (ROOT / p.replace(".", "/")).is_dir()}
+    assert set(LAYERS) == {p.split(".")[1] for p in graph}, "a package is missing from LAYERS (and the doc)"
+    upward = [f"{p} imports {d}" for p, deps in graph.items() for d in deps
+              if LAYERS[d.split(".")[1]] >= LAYERS[p.split(".")[1]]]
+    assert not upward, upward
