@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import tempfile
@@ -10,9 +9,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
 import pandas as pd
 import pyarrow as pa
+from pydantic import Field, StrictInt
 
 from routing_core.datasets.parquet import read_parquet
 from routing_core.datasets.tables import Dataset
@@ -23,10 +24,11 @@ from routing_core.platform.errors import UserError
 from routing_core.platform.names import check_name
 from routing_core.platform.sharing import abandoned, owner_token, share_dir, share_file
 from routing_core.platform.statefile import (
-    NUMBER,
-    TEXT,
     BrokenState,
-    Field,
+    Count,
+    StateRecord,
+    Text,
+    number,
     open_regular,
     read_json,
 )
@@ -61,78 +63,73 @@ class DatasetRecord:
         return asdict(self)
 
 
-_COUNT = (int,)
-# record.json: every field of a DatasetRecord with the JSON types it may hold.
-RECORD_FIELDS = {
-    "name": Field(TEXT, required=True),
-    "source_name": Field(TEXT, required=True),
-    "mapping": Field((dict,), required=True),
-    "sha256": Field(TEXT, required=True),
-    "rows": Field(_COUNT, required=True, low=0),
-    "items": Field(_COUNT, required=True, low=0),
-    "processes": Field(_COUNT, required=True, low=0),
-    "item_attributes": Field((list,), required=True),
-    "operation_attributes": Field((list,), required=True),
-    "warnings": Field((list,), required=True),
-    "created_at": Field(TEXT, required=True),
-    "inconsistent_items": Field((dict,)),
-    "source": Field((dict,), inner={
-        "kind": Field(TEXT), "connection": Field(TEXT), "url": Field((str, None)), "read_at": Field((str, None)),
-        "rows": Field((int,), low=0), "revision": Field((int,), low=1), "previous": Field((str, None)),
-        "query": Field((str, None))}),
-    "duration_unit": Field((*TEXT, None)),
-}
-_OPTIONAL_SHARE = (*NUMBER, None)
-# stats.json: the top-level fields the Dataset page reads, with their JSON types.
-STATS_FIELDS = {
-    "stats_version": Field((int,), required=True),
-    **{k: Field(_COUNT, required=True) for k in ("total_samples", "unique_items", "unique_processes",
-                                                 "distinct_routings", "duplicate_rows", "duplicate_item_seq")},
-    **{k: Field(_OPTIONAL_SHARE, low=0, high=1) for k in ("missing_item_code", "missing_process_code",
-                                                          "missing_duration_min", "most_common_routing_share")},
-    **{k: Field((dict, None)) for k in ("missing_rate", "routing_length", "duration_min",
-                                        "routing_duration_min", "duration_by_process", "process_frequency",
-                                        "inconsistent_items")},
-    **{k: Field((list, None), each=TEXT) for k in ("item_attributes", "operation_attributes", "attributes",
-                                                   "alerts")},
-    "transitions": Field((list, None)),
-}
+# A field typed without None may be absent (its default) but not null.
+class DatasetSource(StateRecord):
+    """Where a database read came from (routing_core.database.revisions)."""
+
+    kind: Text = None
+    connection: Text = None
+    url: Text | None = None
+    read_at: Text | None = None
+    rows: Count = None
+    revision: Annotated[StrictInt, Field(ge=1)] = None
+    previous: Text | None = None
+    query: Text | None = None
 
 
-def _check_stats(stats: dict, where: str) -> dict:
-    """Parsed stats.json whose tables hold what the Dataset page draws (BrokenState otherwise)."""
-    def numbers(value: object, what: str) -> None:
-        ok = isinstance(value, dict) and all(
-            isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-            for k, v in value.items())
-        if not ok:
-            raise BrokenState(f"{where}: stats.json field '{what}' must map names to finite numbers.")
+class RecordFile(StateRecord):
+    """record.json: every field of a DatasetRecord as JSON holds it."""
 
-    numbers(stats.get("missing_rate") or {}, "missing_rate")
-    numbers(stats.get("process_frequency") or {}, "process_frequency")
-    numbers((stats.get("routing_length") or {}).get("distribution") or {}, "routing_length.distribution")
-    for key in ("duration_min", "routing_duration_min"):
-        numbers({k: v for k, v in (stats.get(key) or {}).items() if v is not None}, key)
-    for name, summary in (stats.get("duration_by_process") or {}).items():
-        if not isinstance(summary, dict):
-            raise BrokenState(f"{where}: stats.json field 'duration_by_process.{name[:40]}' is not a summary.")
-        numbers({k: v for k, v in summary.items() if v is not None}, f"duration_by_process.{name[:40]}")
-    for row in stats.get("transitions") or []:
-        if not (isinstance(row, dict | list) and len(row) >= 3):
-            raise BrokenState(f"{where}: stats.json field 'transitions' holds an entry that is not a transition.")
-    return stats
+    name: Text
+    source_name: Text
+    mapping: dict[str, Text]
+    sha256: Text
+    rows: Count
+    items: Count
+    processes: Count
+    item_attributes: list[Text]
+    operation_attributes: list[Text]
+    warnings: list[Text]
+    created_at: Text
+    inconsistent_items: dict[str, StrictInt] = None
+    source: DatasetSource = None
+    duration_unit: Text | None = None
 
 
-def _check_record(data: dict, where: str) -> dict:
-    """A parsed record.json whose lists hold text and whose mapping maps text to text."""
-    for key in ("item_attributes", "operation_attributes", "warnings"):
-        if not all(isinstance(v, str) for v in data[key]):
-            raise BrokenState(f"{where}: record.json field '{key}' must list text only.")
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in data["mapping"].items()):
-        raise BrokenState(f"{where}: record.json field 'mapping' must map text to text.")
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in data.get("inconsistent_items", {}).values()):
-        raise BrokenState(f"{where}: record.json field 'inconsistent_items' must hold counts.")
-    return data
+Numbers = dict[str, number()]
+NumbersOrBlank = dict[str, number() | None]
+
+
+class RoutingLengths(StateRecord):
+    distribution: Numbers | None = None
+
+
+class StatsFile(StateRecord):
+    """stats.json: the fields the Dataset page reads, with the tables it draws."""
+
+    stats_version: StrictInt
+    total_samples: StrictInt
+    unique_items: StrictInt
+    unique_processes: StrictInt
+    distinct_routings: StrictInt
+    duplicate_rows: StrictInt
+    duplicate_item_seq: StrictInt
+    missing_item_code: number(0, 1) | None = None
+    missing_process_code: number(0, 1) | None = None
+    missing_duration_min: number(0, 1) | None = None
+    most_common_routing_share: number(0, 1) | None = None
+    missing_rate: Numbers | None = None
+    process_frequency: Numbers | None = None
+    routing_length: RoutingLengths | None = None
+    duration_min: NumbersOrBlank | None = None
+    routing_duration_min: NumbersOrBlank | None = None
+    duration_by_process: dict[str, NumbersOrBlank] | None = None
+    inconsistent_items: dict | None = None
+    item_attributes: list[Text] | None = None
+    operation_attributes: list[Text] | None = None
+    attributes: list[Text] | None = None
+    alerts: list[Text] | None = None
+    transitions: list[Annotated[list | dict, Field(min_length=3)]] | None = None
 
 
 # A hidden save folder older than this is a leftover whatever its owner says.
@@ -195,10 +192,9 @@ class DatasetStore:
         where = f"Dataset '{name}'"
         path = self._folder(name) / self.RECORD
         try:
-            data = read_json(path, where, RECORD_FIELDS)
+            data = read_json(path, where, RecordFile)
         except FileNotFoundError:
             raise UserError(f"No dataset named '{name}'.") from None
-        _check_record(data, where)
         if data["name"] != name:
             raise BrokenState(f"{where}: record.json names dataset {data['name'][:80]!r}; the folder was "
                               "renamed by hand.")
@@ -322,7 +318,7 @@ class DatasetStore:
 
         path = self._folder(name) / self.STATS
         try:
-            stats = _check_stats(read_json(path, f"Dataset '{name}'", STATS_FIELDS), f"Dataset '{name}'")
+            stats = read_json(path, f"Dataset '{name}'", StatsFile)
             if stats.get("stats_version") == STATS_VERSION:
                 return stats
         except (OSError, BrokenState):

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from routing_core.engine.records import JOB_FIELDS
+from routing_core.engine.records import JobRecord
 from routing_core.engine.train_request import TrainRequest, check_request, unique_version_name
 from routing_core.platform.atomic import atomic_write_json, process_alive
 from routing_core.platform.errors import UserError
@@ -70,9 +70,9 @@ _JOB_ID_RE = re.compile(r"j\d{8}-\d{6}-\d{6}-[0-9a-f]{6}")
 
 
 def check_job_record(data: object, path: Path) -> dict:
-    """A job record read from `path` checked against JOB_FIELDS; BrokenState says what is wrong."""
+    """A job record read from `path` checked against JobRecord; BrokenState says what is wrong."""
     where = f"Training job record {path.name}"
-    check(data, JOB_FIELDS, where, path.name)
+    check(data, JobRecord, where, path.name)
     if data["job_id"] != path.stem:
         raise BrokenState(f"{where}: its job_id {data['job_id'][:80]!r} is not its file name.")
     if data["state"] not in STATES:

@@ -1,61 +1,95 @@
-"""Schemas of the records pages read beside their own modules' (routing_core.platform.statefile.Field): what
-a training job's request and result may hold, field by field, with ranges for numbers."""
+"""The job record (`jobs/<id>.json`) as the studio reads it: a training job's state, its request and,
+once finished, its result, field by field with ranges for numbers (routing_core.platform.statefile)."""
 
-from __future__ import annotations
+from typing import Annotated, Any
 
-from routing_core.platform.statefile import NUMBER, TEXT, Field
+from pydantic import Field, StrictInt
 
-_WHEN = (*NUMBER, None)
-_OPTIONAL_TEXT = (str, None)
-_COUNT = (int, None)
-_SECONDS = Field(_WHEN, low=0)
-# What a finished job's result holds: a dry run's plan or a published version's summary.
-RESULT_FIELDS = {
-    "version": Field(_OPTIONAL_TEXT),
-    "metrics": Field((dict, None), inner={
-        **{k: Field(_WHEN, low=-1, high=1) for k in ("routing_accuracy", "top_3_accuracy", "lift_over_best")},
-        "beats_baseline": Field((bool, None)), "best_baseline": Field(_OPTIONAL_TEXT)}),
-    **{k: Field(_COUNT, low=0) for k in ("items", "rows", "processes", "train_items", "test_items", "features")},
-    **{k: _SECONDS for k in ("training_duration_sec", "planning_sec", "estimated_sec", "estimated_peak_gb",
-                             "memory_limit_gb")},
-    "memory_warning": Field(_OPTIONAL_TEXT),
-    "version_taken": Field((bool, None)),
-    "params": Field((dict, None), inner={"top_k": Field(_COUNT, low=1, high=1000)}),
-    "dataset": Field((dict, str, None), inner={"name": Field(_OPTIONAL_TEXT)}),  # a plan: an object
-    **{k: Field((list, None), each=TEXT) for k in ("item_attributes", "operation_attributes", "warnings")},
-}
-REQUEST_FIELDS = {
-    "dataset": Field(_OPTIONAL_TEXT), "version": Field(_OPTIONAL_TEXT),
-    "test_size": Field(_WHEN, low=0, high=1), "seed": Field(_COUNT), "top_k": Field(_COUNT, low=1, high=1000),
-}
+from routing_core.platform.statefile import Count, Flag, StateRecord, Text, number
 
-# The fields of a job record the studio reads, with the JSON types each may hold.
-JOB_FIELDS = {
-    "job_id": Field(TEXT, required=True),
-    "state": Field(TEXT, required=True),
-    "stage": Field(_OPTIONAL_TEXT),
-    "progress": Field(_WHEN, low=0, high=100),  # percent
-    "message": Field(_OPTIONAL_TEXT),
-    "dry_run": Field((bool, None)),
-    "version": Field(_OPTIONAL_TEXT),
-    "dataset": Field(_OPTIONAL_TEXT),
-    "request": Field((dict, None), inner=REQUEST_FIELDS),
-    "created_at": Field(_OPTIONAL_TEXT),
-    "created_ts": _SECONDS,
-    "started_ts": _SECONDS,
-    "finished_ts": _SECONDS,
-    "elapsed_sec": _SECONDS,
-    "pid": Field((int, None)),
-    "cancel_requested": Field((bool, None)),
-    "result": Field((dict, None), inner=RESULT_FIELDS),
-    "error": Field(_OPTIONAL_TEXT),
-    "stages": Field((list, None)),
-    "owner": Field(_OPTIONAL_TEXT),
-    "cancelled_by": Field(_OPTIONAL_TEXT),
-    "host": Field(_OPTIONAL_TEXT),
-    "heartbeat_ts": _SECONDS,  # written by builds with leases; still read in their records
-    "published": Field((bool, None)),  # its version renamed into place (worker.publishing)
-    "scheduler": Field(_OPTIONAL_TEXT),
-    "worker": Field(_OPTIONAL_TEXT),
-    "attempts": Field((int, None), low=0),
-}
+Seconds = number(low=0)
+TopK = Annotated[StrictInt, Field(ge=1, le=1000)]
+
+
+class ResultMetrics(StateRecord):
+    """The figures a finished job shows beside its version."""
+
+    routing_accuracy: number(-1, 1) | None = None
+    top_3_accuracy: number(-1, 1) | None = None
+    lift_over_best: number(-1, 1) | None = None
+    beats_baseline: Flag | None = None
+    best_baseline: Text | None = None
+
+
+class PlannedDataset(StateRecord):
+    name: Text | None = None
+
+
+class ResultParams(StateRecord):
+    top_k: TopK | None = None
+
+
+class JobResult(StateRecord):
+    """What a finished job's result holds: a dry run's plan or a published version's summary."""
+
+    version: Text | None = None
+    metrics: ResultMetrics | None = None
+    items: Count | None = None
+    rows: Count | None = None
+    processes: Count | None = None
+    train_items: Count | None = None
+    test_items: Count | None = None
+    features: Count | None = None
+    training_duration_sec: Seconds | None = None
+    planning_sec: Seconds | None = None
+    estimated_sec: Seconds | None = None
+    estimated_peak_gb: Seconds | None = None
+    memory_limit_gb: Seconds | None = None
+    memory_warning: Text | None = None
+    version_taken: Flag | None = None
+    params: ResultParams | None = None
+    dataset: PlannedDataset | Text | None = None  # a plan: an object; a published version: its name
+    item_attributes: list[Text] | None = None
+    operation_attributes: list[Text] | None = None
+    warnings: list[Text] | None = None
+
+
+class JobRequest(StateRecord):
+    dataset: Text | None = None
+    version: Text | None = None
+    test_size: number(0, 1) | None = None
+    seed: StrictInt | None = None
+    top_k: TopK | None = None
+
+
+class JobRecord(StateRecord):
+    """The fields of a job record the studio reads."""
+
+    job_id: Text
+    state: Text
+    stage: Text | None = None
+    progress: number(0, 100) | None = None  # percent
+    message: Text | None = None
+    dry_run: Flag | None = None
+    version: Text | None = None
+    dataset: Text | None = None
+    request: JobRequest | None = None
+    created_at: Text | None = None
+    created_ts: Seconds | None = None
+    started_ts: Seconds | None = None
+    finished_ts: Seconds | None = None
+    elapsed_sec: Seconds | None = None
+    pid: StrictInt | None = None
+    cancel_requested: Flag | None = None
+    result: JobResult | None = None
+    error: Text | None = None
+    stages: list[Any] | None = None
+    owner: Text | None = None
+    cancelled_by: Text | None = None
+    host: Text | None = None
+    heartbeat_ts: Seconds | None = None  # written by builds with leases; still read in their records
+    published: Flag | None = None  # its version renamed into place (worker.publishing)
+    scheduler: Text | None = None
+    worker: Text | None = None
+    attempts: Count | None = None
+

@@ -17,6 +17,7 @@ import time
 import traceback
 from collections.abc import Iterator
 
+import routing_core.engine.training as training  # looked up at each call: tests replace run_training
 from routing_core.engine.jobs import (
     CANCELLED_MESSAGE,
     WORKER_LOCK,
@@ -28,7 +29,6 @@ from routing_core.engine.jobs import (
     try_lock,
 )
 from routing_core.engine.train_request import Cancelled, TrainRequest
-from routing_core.engine.training import run_training
 from routing_core.platform.errors import UserError
 from routing_core.platform.limits import TRAIN_MEMORY_GB, gb_text
 from routing_core.platform.memory import (
@@ -236,7 +236,7 @@ def run_claimed_job(manager: JobManager, job: dict, memory_gb: float | None = No
     try:
         # The version is published as the job's owner, and only while the job is still this
         # worker's (a job judged dead meanwhile publishes nothing: publishing).
-        result = run_training(request, manager.root, manager.data_home, progress=progress,
+        result = training.run_training(request, manager.root, manager.data_home, progress=progress,
                                        user=str(job.get("owner") or "unknown"),
                                        hold=lambda: publishing(manager, job_id, host))
     except Cancelled:

@@ -3,7 +3,9 @@
 Manifests, metrics, job records, `ACTIVE`, dataset records and statistics are opened only when
 they are regular files (a symbolic link, FIFO, device or folder under that name is refused
 without reading it), read up to a size limit, parsed with a limit on nesting, and checked
-against a schema of field types before any page or command uses them. A file that fails says
+against a record (a pydantic model of the fields read: `StateRecord`) before any page or command
+uses them: engine.records.JobRecord, versions.manifest.Manifest and Metrics, datasets.store.RecordFile
+and StatsFile, users.activity.ActivityEntry. A file that fails says
 why in a `BrokenState` (a `UserError`), so the entry it belongs to is listed as broken and
 every other entry keeps working.
 """
@@ -11,12 +13,13 @@ every other entry keeps working.
 from __future__ import annotations
 
 import json
-import math
 import os
 import stat
-from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from types import UnionType
+from typing import IO, Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from routing_core.platform.errors import UserError
 from routing_core.platform.limits import MAX_STATE_BYTES, MAX_STATE_DEPTH, Limit
@@ -123,35 +126,124 @@ def parse_json(raw: bytes, where: str, name: str) -> Any:
     return data
 
 
-def read_json(path: str | os.PathLike, where: str, schema: Mapping[str, Any] | None = None,
+def read_json(path: str | os.PathLike, where: str, record: type[StateRecord] | None = None,
               max_bytes: int | Limit | None = None) -> Any:
-    """A state file parsed and, with `schema`, checked to be an object with those field types."""
+    """A state file parsed and, with `record`, checked to hold an object that record accepts."""
     path = Path(path)
     data = parse_json(read_bytes(path, where, max_bytes), where, path.name)
-    if schema is not None:
-        check(data, schema, where, path.name)
+    if record is not None:
+        check(data, record, where, path.name)
     return data
 
 
-# ---------------------------------------------------------------- schemas
+# ---------------------------------------------------------------- records
 #
-# A schema maps a field to `Field(types, required, inner)`: the JSON types it may hold (None for
-# null), whether it must be there, and for an object the schema of its fields.
+# A record is a pydantic model of the fields the studio reads (StateRecord): each field typed as
+# JSON holds it, numbers finite and within their range, objects as nested records. Fields it does
+# not name are kept as written. `check` validates parsed JSON against one and says what is wrong
+# in one sentence naming the field.
 
-NUMBER = (int, float)
-TEXT = (str,)
+Text = StrictStr
+Count = Annotated[StrictInt, Field(ge=0)]
+Flag = StrictBool
 
 
-class Field:
-    """A field's JSON types; `low`/`high` bound a number (every number must be finite), `each` gives
-    the types of a list's items, `inner` the schema of an object."""
+def number(low: float | None = None, high: float | None = None) -> Any:
+    """A finite JSON number (whole or not, never true/false) within [low, high]."""
+    return Annotated[float, Field(ge=low, le=high)]
 
-    __slots__ = ("each", "high", "inner", "low", "required", "types")
 
-    def __init__(self, types: tuple, required: bool = False, inner: Mapping[str, Field] | None = None,
-                 low: float | None = None, high: float | None = None, each: tuple | None = None) -> None:
-        self.types, self.required, self.inner = types, required, inner
-        self.low, self.high, self.each = low, high, each
+class StateRecord(BaseModel):
+    """The fields of a state file the studio reads; every other field is kept as written."""
+
+    model_config = ConfigDict(strict=True, extra="allow", allow_inf_nan=False, frozen=True)
+
+
+def check(data: Any, record: type[StateRecord], where: str, name: str) -> Any:
+    """`data` unchanged if it is an object whose fields `record` accepts; BrokenState naming the first
+    field that is not."""
+    why = problem(data, record)
+    if why:
+        raise BrokenState(f"{where}: {name} {why}.")
+    return data
+
+
+def problem(data: Any, record: type[StateRecord]) -> str:
+    """What is wrong with `data` as a `record`, naming the field ("" when nothing is)."""
+    try:
+        record.model_validate(data)
+    except ValidationError as exc:
+        return _problem(exc.errors()[0], record)
+    return ""
+
+
+def _problem(error: dict, record: type[StateRecord]) -> str:
+    """One validation error in words: which field (a dotted path), what it holds, what it may hold."""
+    path, item, annotation, meta = [], None, record, []
+    for step in error["loc"]:
+        model = _record_in(annotation)
+        named = {f.alias or n: f for n, f in model.model_fields.items()} if model is not None else {}
+        if isinstance(step, int):
+            item, annotation = step + 1, _member(annotation, list)
+        elif step in named:
+            path.append(step)
+            annotation, meta = named[step].annotation, named[step].metadata
+        elif _member(annotation, dict) is not None:  # a key of a mapping
+            path.append(str(step)[:40])
+            annotation = _member(annotation, dict)
+    field = f"field '{'.'.join(path)}'" + (f" item {item}" if item else "")
+    value, kind = error.get("input"), error["type"]
+    if kind == "missing":
+        return f"lacks the field '{'.'.join(path)}'"
+    if not path and item is None:
+        return f"holds {_type_name(value)}, not an object"
+    if kind == "finite_number":
+        return f"{field} holds {value!r}, not a finite number"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        low, high = _bounds(Annotated[(annotation, *meta)] if meta else annotation)
+        return f"{field} holds {value:g}, outside {'' if low is None else f'{low:g}'}…{'' if high is None else f'{high:g}'}"
+    if kind.endswith("_type") or kind == "none_required":
+        return f"{field} holds {_type_name(value)}, expected {_wanted(annotation)}"
+    return f"{field}: {error['msg'][:1].lower()}{error['msg'][1:]}"
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types a field may hold, Annotated and unions unwrapped."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _members(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return [m for arg in get_args(annotation) for m in _members(arg)]
+    return [annotation]
+
+
+def _record_in(annotation: Any) -> type[StateRecord] | None:
+    return next((m for m in _members(annotation) if isinstance(m, type) and issubclass(m, BaseModel)), None)
+
+
+def _member(annotation: Any, container: type) -> Any:
+    """The item type of the list (or the value type of the dict) a field may hold, if it may hold one."""
+    for m in _members(annotation):
+        if m is container or get_origin(m) is container:
+            args = get_args(m)
+            return args[-1] if args else Any
+    return None
+
+
+def _bounds(annotation: Any) -> tuple[float | None, float | None]:
+    low = high = None
+    stack = [annotation]
+    while stack:
+        a = stack.pop()
+        if get_origin(a) is Annotated:
+            for meta in get_args(a)[1:]:
+                for m in getattr(meta, "metadata", [meta]):
+                    low = getattr(m, "ge", low)
+                    high = getattr(m, "le", high)
+            stack.append(get_args(a)[0])
+        elif get_origin(a) in (Union, UnionType):
+            stack.extend(get_args(a))
+    return low, high
 
 
 def _type_name(value: Any) -> str:
@@ -159,64 +251,13 @@ def _type_name(value: Any) -> str:
             float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
-def _wanted(types: tuple) -> str:
+def _wanted(annotation: Any) -> str:
     names = []
-    for t in types:
-        name = {dict: "an object", list: "a list", str: "text", bool: "true/false", int: "a whole number",
-                float: "a number", None: "null"}.get(t, str(t))
+    for m in _members(annotation):
+        base = get_origin(m) or m
+        name = ("an object" if base is dict or (isinstance(base, type) and issubclass(base, BaseModel)) else
+                {list: "a list", str: "text", bool: "true/false", int: "a whole number", float: "a number",
+                 type(None): "null"}.get(base, "a value"))
         if name not in names:
             names.append(name)
     return " or ".join(names)
-
-
-def _matches(value: Any, types: tuple) -> bool:
-    if value is None:
-        return None in types
-    if isinstance(value, bool):
-        return bool in types
-    if isinstance(value, float) and float not in types:
-        return False
-    return any(t is not None and t is not bool and isinstance(value, t) for t in types)
-
-
-def check(data: Any, schema: Mapping[str, Field], where: str, name: str, prefix: str = "") -> None:
-    """BrokenState unless `data` is an object whose fields have the types of `schema`."""
-    if not isinstance(data, dict):
-        raise BrokenState(f"{where}: {name} holds {_type_name(data)}, not an object{_at(prefix)}.")
-    for key, spec in schema.items():
-        if key not in data:
-            if spec.required:
-                raise BrokenState(f"{where}: {name} lacks the field '{prefix}{key}'.")
-            continue
-        value = data[key]
-        if not _matches(value, spec.types):
-            raise BrokenState(
-                f"{where}: {name} field '{prefix}{key}' holds {_type_name(value)}, expected "
-                f"{_wanted(spec.types)}."
-            )
-        field = f"{prefix}{key}"
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            _check_number(value, spec, where, name, field)
-        if spec.each is not None and isinstance(value, list):
-            for i, item in enumerate(value):
-                if not _matches(item, spec.each):
-                    raise BrokenState(f"{where}: {name} field '{field}' item {i + 1} holds {_type_name(item)}, "
-                                      f"expected {_wanted(spec.each)}.")
-                if isinstance(item, float) and not math.isfinite(item):
-                    raise BrokenState(f"{where}: {name} field '{field}' item {i + 1} is not a finite number.")
-        if spec.inner is not None and isinstance(value, dict):
-            check(value, spec.inner, where, name, f"{prefix}{key}.")
-
-
-def _check_number(value: float, spec: Field, where: str, name: str, field: str) -> None:
-    """BrokenState for a number that is not finite (NaN, Infinity, 1e999) or outside the field's range."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise BrokenState(f"{where}: {name} field '{field}' holds {value!r}, not a finite number.")
-    if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
-        low = "" if spec.low is None else f"{spec.low:g}"
-        high = "" if spec.high is None else f"{spec.high:g}"
-        raise BrokenState(f"{where}: {name} field '{field}' holds {value:g}, outside {low}…{high}.")
-
-
-def _at(prefix: str) -> str:
-    return f" at '{prefix.rstrip('.')}'" if prefix else ""

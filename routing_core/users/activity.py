@@ -19,16 +19,18 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import math
 import os
 import stat
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 from routing_core.platform.errors import UserError
 from routing_core.platform.sharing import share_file
+from routing_core.platform.statefile import StateRecord, Text, number, problem
 from routing_core.users.access import NO_USER, User
 
 LOG_FILE = "activity.jsonl"
@@ -189,11 +191,11 @@ class ActivityLog:
         except (BrokenState, OSError) as exc:
             return [_unreadable(str(exc) if isinstance(exc, BrokenState) else f"cannot be read ({exc})")]
         out = []
-        for number, line in enumerate(raw.splitlines(), 1):
+        for line_no, line in enumerate(raw.splitlines(), 1):
             why = _why_not_an_entry(line) if line.strip() else "blank"
             if why in ("blank", "not JSON"):
                 continue  # a line torn by a full disk, or no entry at all
-            out.append(_unreadable(f"line {number}: {why}") if why else json.loads(line))
+            out.append(_unreadable(f"line {line_no}: {why}") if why else json.loads(line))
         return out
 
     def entries(self, user: str | None = None, action: str | None = None, obj: str | None = None,
@@ -226,7 +228,22 @@ class ActivityLog:
         return table
 
 
-_TEXT_FIELDS = ("time", "user", "object", "outcome")
+def _a_time(text: str | None) -> str | None:
+    if text is not None:
+        datetime.fromisoformat(text)  # ValueError: not a time
+    return text
+
+
+class ActivityEntry(StateRecord):
+    """One line of the log as the pages read it."""
+
+    ts: number(low=0) = 0
+    action: Text
+    time: Annotated[Text | None, AfterValidator(_a_time)] = None
+    user: Text | None = None
+    object: Text | None = None
+    outcome: Text | None = None
+    details: dict | None = None
 
 
 def _why_not_an_entry(line: bytes) -> str:
@@ -238,24 +255,7 @@ def _why_not_an_entry(line: bytes) -> str:
         entry = json.loads(line, parse_constant=constant)
     except ValueError as exc:
         return str(exc) if str(exc).startswith("holds") else "not JSON"
-    if not isinstance(entry, dict):
-        return "not an object"
-    if not isinstance(entry.get("action"), str):
-        return "no action"
-    ts = entry.get("ts", 0)
-    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts) or ts < 0:
-        return f"'ts' holds {str(ts)[:40]!r}, not a time in seconds"
-    for key in _TEXT_FIELDS:
-        if entry.get(key) is not None and not isinstance(entry[key], str):
-            return f"'{key}' is not text"
-    if entry.get("time") is not None:
-        try:
-            datetime.fromisoformat(entry["time"])
-        except ValueError:
-            return f"'time' holds {entry['time'][:40]!r}, not a time"
-    if entry.get("details") is not None and not isinstance(entry["details"], dict):
-        return "'details' is not an object"
-    return ""
+    return problem(entry, ActivityEntry)
 
 
 def _unreadable(why: str) -> dict:

@@ -21,14 +21,17 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, StrictInt
 
 from routing_core.platform.errors import UserError
 from routing_core.platform.statefile import (
-    NUMBER,
-    TEXT,
-    Field,
+    Flag,
+    StateRecord,
+    Text,
     check,
+    number,
     open_regular,
     parse_json,
     read_limited,
@@ -95,51 +98,81 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
-_OPTIONAL_TEXT = (str, None)
-_OPTIONAL_COUNT = (int, None)
-# The fields of a manifest the studio reads, with the JSON types each may hold.
-MANIFEST_FIELDS = {
-    "schema": Field(TEXT, required=True),
-    "version": Field(_OPTIONAL_TEXT),
-    "created_at": Field(_OPTIONAL_TEXT),
-    "dataset": Field((dict, None), inner={
-        "name": Field(_OPTIONAL_TEXT), "sha256": Field(_OPTIONAL_TEXT), "rows": Field(_OPTIONAL_COUNT),
-        "items": Field(_OPTIONAL_COUNT), "processes": Field(_OPTIONAL_COUNT),
-        "source_name": Field(_OPTIONAL_TEXT), "mapping": Field((dict, None)),
-        "accepted_routings": Field(_OPTIONAL_COUNT),
-        "duration_unit": Field(_OPTIONAL_TEXT),
-    }),
-    "params": Field((dict, None), inner={"top_k": Field(_OPTIONAL_COUNT, low=1, high=1000)}),
-    "artifacts": Field((dict,), required=True),
-    "runtime": Field((dict, None), inner={"model_format": Field((int, str, None))}),
-}
-_SHARE = (*NUMBER, None)
-# metrics.json: the figures the pages show and the tables they open.
-METRICS_FIELDS = {
-    **{k: Field(_SHARE) for k in (
-        "routing_accuracy", "top_1_accuracy", "top_3_accuracy", "top_5_accuracy", "sequence_similarity",
-        "step_accuracy", "f1_weighted", "duration_mae_min", "duration_mape", "coverage", "sample_count",
-        "lift_over_best", "test_items", "train_items", "training_samples")},
-    "best_baseline": Field(_OPTIONAL_TEXT),
-    "baselines": Field((dict, None)),
-    "baseline_trial": Field((dict, None), inner={
-        "model_similarity": Field(_SHARE), "most_frequent_similarity": Field(_SHARE)}),
-    "most_frequent_leads": Field((bool, None)),
-    "beats_baseline": Field((bool, None)),
-    "reading": Field((dict, list, None)),
-    "dataset_stats": Field((dict, None)),
-    "split": Field((dict, None)),
-}
+class ManifestDataset(StateRecord):
+    name: Text | None = None
+    sha256: Text | None = None
+    rows: StrictInt | None = None
+    items: StrictInt | None = None
+    processes: StrictInt | None = None
+    source_name: Text | None = None
+    mapping: dict | None = None
+    accepted_routings: StrictInt | None = None
+    duration_unit: Text | None = None
+
+
+class ManifestParams(StateRecord):
+    top_k: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None
+
+
+class Runtime(StateRecord):
+    model_format: StrictInt | Text | None = None
+
+
+class Manifest(StateRecord):
+    """manifest.json: the fields of a manifest the studio reads."""
+
+    schema_: Text = Field(alias="schema")
+    version: Text | None = None
+    created_at: Text | None = None
+    dataset: ManifestDataset | None = None
+    params: ManifestParams | None = None
+    artifacts: dict
+    runtime: Runtime | None = None
+
+
+class Baseline(StateRecord):
+    routing_accuracy: number() | None = None
+    top_3_accuracy: number() | None = None
+    f1_weighted: number() | None = None
+    sequence_similarity: number() | None = None
+
+
+class BaselineTrial(StateRecord):
+    model_similarity: number() | None = None
+    most_frequent_similarity: number() | None = None
+
+
+class Metrics(StateRecord):
+    """metrics.json: the figures the pages show and the tables they open."""
+
+    routing_accuracy: number() | None = None
+    top_1_accuracy: number() | None = None
+    top_3_accuracy: number() | None = None
+    top_5_accuracy: number() | None = None
+    sequence_similarity: number() | None = None
+    step_accuracy: number() | None = None
+    f1_weighted: number() | None = None
+    duration_mae_min: number() | None = None
+    duration_mape: number() | None = None
+    coverage: number() | None = None
+    sample_count: number() | None = None
+    lift_over_best: number() | None = None
+    test_items: number() | None = None
+    train_items: number() | None = None
+    training_samples: number() | None = None
+    best_baseline: Text | None = None
+    baselines: dict[str, Baseline] | None = None
+    baseline_trial: BaselineTrial | None = None
+    most_frequent_leads: Flag | None = None
+    beats_baseline: Flag | None = None
+    reading: dict | list | None = None
+    dataset_stats: dict | None = None
+    split: dict | None = None
 
 
 def check_metrics(data: object, where: str) -> dict:
-    """metrics.json checked against METRICS_FIELDS (each baseline an object); BrokenState if not."""
-    check(data, METRICS_FIELDS, where, METRICS_FILE)
-    for name, baseline in (data.get("baselines") or {}).items():
-        check(baseline, {k: Field(_SHARE) for k in ("routing_accuracy", "top_3_accuracy", "f1_weighted",
-                                                     "sequence_similarity")},
-              where, METRICS_FILE, f"baselines.{name}.")
-    return data
+    """metrics.json checked against Metrics; BrokenState if not."""
+    return check(data, Metrics, where, METRICS_FILE)
 
 
 def parse_manifest(raw: bytes, where: str) -> dict:
@@ -163,7 +196,7 @@ def parse_manifest(raw: bytes, where: str) -> dict:
             or name.startswith(".")
         ):
             raise UserError(f"{where}: manifest.json has a malformed artifact entry {name!r}.")
-    check(data, MANIFEST_FIELDS, where, MANIFEST_FILE)
+    check(data, Manifest, where, MANIFEST_FILE)
     return data
 
 
