@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -224,8 +225,8 @@ def run_training(
     if request.dry_run:
         limit_gb = TRAIN_MEMORY_GB.value  # a bad setting is refused before the timing starts
         report("features", 0.1, "timing a small fit to estimate the training time and memory")
-        estimate, peak_bytes = dry_run_estimate(RoutingModel, model_params, train_ops, test_ops, item_attrs,
-                                         op_attrs, n_items, request.refit)
+        estimate, peak_bytes = dry_run_estimate(RoutingModel, model_params, PlannedTraining(
+            train_ops, test_ops, item_attrs, op_attrs, n_items, request.refit))
         peak_gb = round(peak_bytes / (1 << 30), 2)  # one rounding: the figure and the warning agree
         plan = {
             "dry_run": True,
@@ -335,8 +336,21 @@ def store_has(store: Any, name: str, sha256: str) -> bool:
         return False
 
 
-def dry_run_estimate(model_cls, params, train_ops, test_ops, item_attrs, op_attrs, n_items, refit,
-              sample_items: int = 1000, test_sample: int = 100) -> tuple[float, int]:
+@dataclass(frozen=True)
+class PlannedTraining:
+    """What a dry run estimates: the holdout split it would fit and evaluate, the columns it would
+    read, how many items the whole dataset has and whether the model is then fitted on all of them."""
+
+    train_ops: Any
+    test_ops: Any
+    item_attributes: list[str]
+    operation_attributes: list[str]
+    n_items: int
+    refit: bool
+
+
+def dry_run_estimate(model_cls, params: dict, plan: PlannedTraining, sample_items: int = 1000,
+                     test_sample: int = 100) -> tuple[float, int]:
     """Time and measure fits of two samples of items and an evaluation, and scale them to the whole
     dataset: (seconds, peak bytes of the process).
 
@@ -362,6 +376,8 @@ def dry_run_estimate(model_cls, params, train_ops, test_ops, item_attrs, op_attr
     from routing_core.model import BATCH, MAX_PROCESS_CODES
     from routing_core.scoring.evaluation import evaluate_model
 
+    train_ops, test_ops, n_items, refit = plan.train_ops, plan.test_ops, plan.n_items, plan.refit
+    item_attrs, op_attrs = plan.item_attributes, plan.operation_attributes
     release_free_memory()
     baseline = process_memory()
     rng = np.random.default_rng(0)

@@ -166,7 +166,7 @@ def _peak_bytes(home, name: str, copies: int) -> int:
     """The dry run's estimate of the peak for a dataset holding each item of `name` `copies` times."""
     import pandas as pd
 
-    from routing_core.engine.training import dry_run_estimate
+    from routing_core.engine.training import PlannedTraining, dry_run_estimate
     from routing_core.mapping.schema import ITEM
     from routing_core.model import RoutingModel
     from routing_core.scoring.evaluation import split_items
@@ -176,8 +176,8 @@ def _peak_bytes(home, name: str, copies: int) -> int:
     train_ops = pd.concat([train_ops.assign(**{ITEM: train_ops[ITEM].astype(str) + f"~{i}"})
                            for i in range(copies)], ignore_index=True)
     n_items = train_ops[ITEM].nunique() + test_ops[ITEM].nunique()
-    _, peak = dry_run_estimate(RoutingModel, {"random_state": 42}, train_ops, test_ops,
-                        list(ds.item_attributes), list(ds.operation_attributes), n_items, True)
+    _, peak = dry_run_estimate(RoutingModel, {"random_state": 42}, PlannedTraining(
+        train_ops, test_ops, list(ds.item_attributes), list(ds.operation_attributes), n_items, True))
     return peak
 
 
