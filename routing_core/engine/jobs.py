@@ -35,7 +35,7 @@ from routing_core.engine.train_request import TrainRequest, check_request, uniqu
 from routing_core.platform.atomic import atomic_write_json, process_alive
 from routing_core.platform.errors import UserError
 from routing_core.platform.limits import MAX_JOB_RECORD_BYTES, TRAIN_MEMORY_GB
-from routing_core.platform.memory import proc_start, proc_state
+from routing_core.platform.memory import is_zombie, proc_start
 from routing_core.platform.names import check_name
 from routing_core.platform.sharing import host_id, this_machine
 from routing_core.platform.statefile import BrokenState, check, read_json
@@ -108,7 +108,7 @@ def pid_alive(pid: int | None, start: str | None = None) -> bool:
     reap()
     if not process_alive(pid):
         return False
-    if proc_state(pid) == "Z":
+    if is_zombie(pid):
         return False
     return not (start is not None and proc_start(pid) not in (None, start))
 

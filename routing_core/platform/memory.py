@@ -10,6 +10,8 @@ import errno
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
+
 from routing_core.platform.limits import TRAIN_MEMORY_GB, gb_text
 
 
@@ -25,7 +27,15 @@ def memory_warning(peak_gb: float, limit_gb: float) -> str | None:
 
 
 def status_bytes(key: str, pid: int | str = "self") -> int | None:
-    """One figure of /proc/<pid>/status in bytes (VmRSS, VmHWM, VmData), or None without it."""
+    """One memory figure of a process in bytes, or None when it has none: VmRSS (resident) and VmData
+    (data segment) from psutil; VmHWM (the resident peak, which psutil does not report) from
+    /proc/<pid>/status."""
+    if key in ("VmRSS", "VmData"):
+        try:
+            info = psutil.Process(None if pid == "self" else int(pid)).memory_info()
+        except (psutil.Error, ValueError):
+            return None
+        return int(info.rss if key == "VmRSS" else getattr(info, "data", 0)) or None
     try:
         with open(f"/proc/{pid}/status") as fh:
             for line in fh:
@@ -164,7 +174,9 @@ STUCK_AT_LIMIT_SEC = 2.0
 
 
 def proc_start(pid: int) -> str | None:
-    """The kernel's start time of a process (guards against a reused pid), if /proc has it."""
+    """The kernel's start time of a process in clock ticks since boot (guards against a reused pid),
+    if /proc has it. Job records keep this figure as written since their first format, so it stays
+    the kernel's own rather than psutil's rounded create_time()."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -173,9 +185,9 @@ def proc_start(pid: int) -> str | None:
     return fields_[19] if len(fields_) > 19 else None
 
 
-def proc_state(pid: int) -> str | None:
+def is_zombie(pid: int) -> bool:
+    """Whether a process has ended but not been waited for (it holds no resources any more)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat[stat.rfind(")") + 2:][:1]
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
