@@ -207,3 +207,28 @@ def test_each_package_imports_only_lower_layers():
     upward = [f"{p} imports {d}" for p, deps in graph.items() for d in deps
               if LAYERS[d.split(".")[1]] >= LAYERS[p.split(".")[1]]]
     assert not upward, upward
+
+
+def _imported_roots(path: Path) -> dict[str, set[str]]:
+    """Every module `path` imports anywhere in its text, by its first name ("ui", "routing_core" …)."""
+    found: dict[str, set[str]] = {}
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                 else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+        for n in names:
+            found.setdefault(n.split(".")[0], set()).add(n)
+    return found
+
+
+def test_pages_call_ui_and_the_core_and_nothing_calls_back():
+    for path in PACKAGE.rglob("*.py"):
+        assert not {"ui", "pages", "app"} & set(_imported_roots(path)), f"{path.relative_to(ROOT)} imports the UI"
+    for path in (ROOT / "ui").glob("*.py"):
+        assert not {"pages", "app"} & set(_imported_roots(path)), f"{path.relative_to(ROOT)} imports a page"
+
+
+def test_synthetic_data_reaches_the_product_only_as_the_bundled_sample():
+    users = sorted(str(path.relative_to(ROOT)) for path in PRODUCT
+                   if "routing_core.synthetic" not in path.relative_to(ROOT).as_posix().replace("/", ".")
+                   and any(n.startswith("routing_core.synthetic") for n in _imported_roots(path).get("routing_core", ())))
+    assert users == ["routing_core/database/sample_db.py", "ui/loaders.py"]
