@@ -180,7 +180,7 @@ class Settings(BaseSettings):
         None,
         description="The key that signs published versions (HMAC-SHA256): none by default, versions "
         "are then checked by their manifest hashes only.",
-        json_schema_extra={"unit": "text", "expects": "a text", "secret": True})
+        json_schema_extra={"unit": "text", "expects": "a text"})
     signing_key_file: Folder | None = Field(
         None,
         description="A file holding that key, read when ROUTING_SIGNING_KEY is not set; refused "
@@ -227,9 +227,7 @@ def setting(name: str) -> Any:
     try:
         return _adapter(name).validate_python(raw)
     except ValidationError:
-        extra = _extra(name)
-        shown = "is set" if extra.get("secret") else f"={raw.strip()[:80]!r}"
-        raise UserError(f"{env_name(name)}{shown} is not {extra['expects']}.") from None
+        raise UserError(f"{env_name(name)}={raw.strip()[:80]!r} is not {_extra(name)['expects']}.") from None
 
 
 def default_text(name: str) -> str:
