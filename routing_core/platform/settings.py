@@ -6,8 +6,9 @@ operator changes the environment and the next check sees it, and a bad value ref
 uses that variable, with one `UserError` naming the variable, the value and what it should be.
 A value that is empty or only spaces means the default.
 
-The README's table of settings is printed from this class (`python -m routing_core.platform.settings`),
-and a unit test checks the two agree.
+The README's table of settings is printed from this class (`python -m routing_core settings
+--table`), and a unit test checks the two agree; `python -m routing_core settings` prints the
+values in force.
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ class Settings(BaseSettings):
         None,
         description="The key that signs published versions (HMAC-SHA256): none by default, versions "
         "are then checked by their manifest hashes only.",
-        json_schema_extra={"unit": "text", "expects": "a text"})
+        json_schema_extra={"unit": "text", "expects": "a text", "secret": True})
     signing_key_file: Folder | None = Field(
         None,
         description="A file holding that key, read when ROUTING_SIGNING_KEY is not set; refused "
@@ -261,6 +262,27 @@ def markdown_table() -> str:
     for name, field in Settings.model_fields.items():
         rows.append(f"| `{env_name(name)}` | {default_text(name)} | {unit(name)} | {field.description} |")
     return "\n".join(rows)
+
+
+def in_force() -> list[str]:
+    """Every setting as read now, one line each (a secret's value is not shown); UserError naming
+    every variable whose value cannot be used."""
+    lines, problems = [], []
+    for name in Settings.model_fields:
+        try:
+            value = setting(name)
+        except UserError as exc:
+            problems.append(str(exc))
+            continue
+        if not os.environ.get(env_name(name), "").strip():
+            lines.append(f"{env_name(name)} = {default_text(name).strip('`')} (default)")
+        elif _extra(name).get("secret"):
+            lines.append(f"{env_name(name)} is set (not shown)")
+        else:
+            lines.append(f"{env_name(name)} = {value}")
+    if problems:
+        raise UserError(" ".join(problems))
+    return lines
 
 
 if __name__ == "__main__":

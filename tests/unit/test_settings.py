@@ -8,9 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from routing_core.cli.commands import main
 from routing_core.platform.errors import UserError
 from routing_core.platform.limits import MAX_COLUMNS, MAX_ROWS, TRAIN_MEMORY_GB
-from routing_core.platform.settings import Settings, env_name, markdown_table, setting, unit
+from routing_core.platform.settings import (
+    Settings,
+    env_name,
+    in_force,
+    markdown_table,
+    setting,
+    unit,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 FIELDS = list(Settings.model_fields)
@@ -191,3 +199,26 @@ def test_the_class_reads_the_environment_with_the_prefix(clean):
     clean.setenv("MAX_ROWS", "3")  # without the prefix: not a setting
     got = Settings()
     assert got.max_rows == 1000 and got.scheduler == "tcp://s:8786"
+
+
+def test_the_settings_in_force_hide_the_signing_key(clean):
+    clean.setenv("ROUTING_MAX_ROWS", "1_000")
+    clean.setenv("ROUTING_DATA_HOME", "/srv/routing/data")
+    clean.setenv("ROUTING_SIGNING_KEY", "correct horse battery staple")
+    lines = in_force()
+    assert len(lines) == len(FIELDS)
+    assert "ROUTING_MAX_ROWS = 1000" in lines and "ROUTING_DATA_HOME = /srv/routing/data" in lines
+    assert "ROUTING_MAX_COLUMNS = 20,000 (default)" in lines
+    assert "ROUTING_SIGNING_KEY is set (not shown)" in lines
+    assert "horse" not in "\n".join(lines)
+
+
+def test_the_settings_command_prints_the_table_and_names_every_bad_value(clean, capsys):
+    assert main(["settings", "--table"]) == 0
+    assert capsys.readouterr().out == markdown_table() + "\n"
+    clean.setenv("ROUTING_MAX_ROWS", "lots")
+    clean.setenv("ROUTING_ALLOW_OPEN", "yes")
+    assert main(["settings"]) == 2
+    err = capsys.readouterr().err
+    assert "ROUTING_MAX_ROWS='lots' is not a whole number" in err
+    assert "ROUTING_ALLOW_OPEN='yes' is not 1 (open) or 0" in err
