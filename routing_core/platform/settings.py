@@ -71,7 +71,7 @@ GB = Annotated[float, BeforeValidator(_gb)]
 OneOrZero = Annotated[bool, BeforeValidator(_one_or_zero)]
 Switch = Annotated[bool, BeforeValidator(_stripped)]
 Text = Annotated[str, BeforeValidator(_stripped)]
-Folder = Annotated[Path, BeforeValidator(_stripped)]
+Place = Annotated[Path, BeforeValidator(_stripped)]  # a folder or a file
 
 
 def _limit(default: int, unit: str, description: str) -> Any:
@@ -129,22 +129,22 @@ class Settings(BaseSettings):
         json_schema_extra={"unit": "GB", "expects": "a number of GB above 0"})
 
     # Where the studio keeps its state.
-    data_home: Folder = Field(
+    data_home: Place = Field(
         Path("data"),
         description="Datasets, the activity log, the roles file, accepted routings, output profiles "
         "and the sample database: a folder beside the app, ignored by git.",
         json_schema_extra={"unit": "folder", "expects": "a folder"})
-    models_dir: Folder = Field(
+    models_dir: Place = Field(
         Path("models"),
         description="The model registry (versions, ACTIVE, training job records): a folder beside "
         "the app, ignored by git.",
         json_schema_extra={"unit": "folder", "expects": "a folder"})
-    secrets: Folder = Field(
+    secrets: Place = Field(
         Path(".streamlit") / "secrets.toml",
         description="The secrets file of database connections (`[connections.NAME]`) and sign-in "
         "(`[auth]`): where Streamlit itself looks.",
         json_schema_extra={"unit": "file", "expects": "a file", "shown": "`.streamlit/secrets.toml`"})
-    roles_file: Folder | None = Field(
+    roles_file: Place | None = Field(
         None,
         description="The roles file (users and groups to roles): by default inside the data home, "
         "so one folder holds the studio's state.",
@@ -182,7 +182,7 @@ class Settings(BaseSettings):
         description="The key that signs published versions (HMAC-SHA256): none by default, versions "
         "are then checked by their manifest hashes only.",
         json_schema_extra={"unit": "text", "expects": "a text", "secret": True})
-    signing_key_file: Folder | None = Field(
+    signing_key_file: Place | None = Field(
         None,
         description="A file holding that key, read when ROUTING_SIGNING_KEY is not set; refused "
         "inside the models folder or the data home.",
