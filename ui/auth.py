@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -30,15 +29,16 @@ from typing import NoReturn
 import streamlit as st
 
 from routing_core.platform.errors import UserError
+from routing_core.platform.settings import env_name, setting
 from routing_core.users.access import User, load_roles, local_user
 from ui.nav import PAGES
 from ui.text import md
 
 log = logging.getLogger("routing_studio")
 
-USER_HEADER_ENV = "ROUTING_TRUSTED_USER_HEADER"
-GROUPS_HEADER_ENV = "ROUTING_TRUSTED_GROUPS_HEADER"
-ALLOW_OPEN_ENV = "ROUTING_ALLOW_OPEN"
+USER_HEADER_ENV = env_name("trusted_user_header")
+GROUPS_HEADER_ENV = env_name("trusted_groups_header")
+ALLOW_OPEN_ENV = env_name("allow_open")
 AUTH_NEEDS = ("redirect_uri", "cookie_secret")  # every [auth] section
 PROVIDER_NEEDS = ("client_id", "client_secret", "server_metadata_url")  # [auth] or one [auth.NAME]
 NAME_CLAIMS = ("email", "preferred_username", "name", "sub")  # the first one present names the user
@@ -155,7 +155,7 @@ def _oidc_configured() -> bool:
 
 def mode() -> str:
     """"proxy", "oidc" or "local": how this server knows its users (ConfigError: none can be used)."""
-    if os.environ.get(USER_HEADER_ENV, "").strip():
+    if setting("trusted_user_header"):
         return "proxy"
     return "oidc" if _oidc_configured() else "local"
 
@@ -176,14 +176,14 @@ def open_without_sign_in() -> bool | None:
     the network and ROUTING_ALLOW_OPEN=1 says that is meant; False when it must not serve."""
     if loopback(st.get_option("server.address")):
         return None
-    return os.environ.get(ALLOW_OPEN_ENV, "").strip() == "1"
+    return setting("allow_open")
 
 
 def _identity() -> tuple[str, tuple[str, ...]] | None:
     how = mode()
     if how == "proxy":
-        return identity_from_headers(st.context.headers, os.environ[USER_HEADER_ENV].strip(),
-                                     os.environ.get(GROUPS_HEADER_ENV, "").strip() or None)
+        return identity_from_headers(st.context.headers, setting("trusted_user_header"),
+                                     setting("trusted_groups_header"))
     if not st.user.is_logged_in:
         return None
     return identity_from_claims(st.user.to_dict())
@@ -257,10 +257,10 @@ def gate() -> None:
     try:
         how = mode()
         current = resolve()
-    except UserError as exc:  # secrets, [auth], roles or user header unusable: fail closed, say why
+        opened = open_without_sign_in() if how == "local" else None
+    except UserError as exc:  # secrets, [auth], roles, a header or ROUTING_ALLOW_OPEN unusable: fail closed, say why
         _refuse(exc)
     if how == "local":
-        opened = open_without_sign_in()
         address = st.get_option("server.address") or "every address (server.address is not set)"
         if opened is False:
             _refuse(ConfigError(OPEN_REFUSED.format(address=address, name=current.name)))

@@ -17,14 +17,15 @@ from pathlib import Path
 
 from routing_core.platform.atomic import atomic_write_json
 from routing_core.platform.errors import UserError
+from routing_core.platform.settings import env_name, setting
 
-ENV = "ROUTING_FIRST_START_TRAIN"
+ENV = env_name("first_start_train")
 MARKER = ".first_start.json"
 SAMPLE = "sample"
 
 
 def enabled() -> bool:
-    return os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    return setting("first_start_train")
 
 
 def _marker(manager) -> Path:

@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("worker", help="run queued training jobs (started by the dashboard)", parents=[dirs])
 
+    p = sub.add_parser("settings", help="the ROUTING_* settings in force (--table: the README's table)")
+    p.add_argument("--table", action="store_true", help="print the table of every setting as Markdown")
+
     dbcli.add_parsers(sub, [dirs])
     accepted_cli.add_parsers(sub, [dirs])
     return parser
@@ -375,6 +378,14 @@ def _worker(args: argparse.Namespace) -> int:
     from routing_core.engine.worker import run_worker
 
     return run_worker(args.models_dir, data_home_of(args))
+
+
+@command("settings")
+def _settings(args: argparse.Namespace) -> int:
+    from routing_core.platform.settings import in_force, markdown_table
+
+    print(markdown_table() if args.table else "\n".join(in_force()))
+    return 0
 
 
 def _map_hint(exc: UserError) -> str:

@@ -14,8 +14,9 @@ from routing_core.datasets import data_home
 from routing_core.platform.errors import UserError
 from routing_core.platform.limits import MAX_ROWS
 from routing_core.platform.names import check_name
+from routing_core.platform.settings import env_name, setting
 
-SECRETS_ENV = "ROUTING_SECRETS"
+SECRETS_ENV = env_name("secrets")
 BUNDLED = "sample"
 SAMPLE_DB = "sample.sqlite"
 # A million operation rows is the performance budget; twice that is still read by default, and
@@ -92,7 +93,7 @@ def require_read(user: object, name: str) -> None:
 
 def secrets_path() -> Path:
     """$ROUTING_SECRETS, else .streamlit/secrets.toml of the working folder (where Streamlit looks)."""
-    return Path(os.environ.get(SECRETS_ENV) or Path(".streamlit") / "secrets.toml")
+    return setting("secrets")
 
 
 class _BadEntry(ValueError):

@@ -22,6 +22,7 @@ from routing_core.mapping.units import unit_of_mapping
 from routing_core.platform.atomic import atomic_write_json
 from routing_core.platform.errors import UserError
 from routing_core.platform.names import check_name
+from routing_core.platform.settings import setting
 from routing_core.platform.sharing import abandoned, owner_token, share_dir, share_file
 from routing_core.platform.statefile import (
     BrokenState,
@@ -39,7 +40,7 @@ from routing_core.users.activity import DELETE_DATASET, STORE_DATASET, ActivityL
 def data_home() -> Path:
     """Where datasets live: $ROUTING_DATA_HOME, else (unset or empty) ./data, as the activity log
     and the roles file read it."""
-    return Path(os.environ.get("ROUTING_DATA_HOME") or "data")
+    return setting("data_home")
 
 
 @dataclass

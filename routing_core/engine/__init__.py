@@ -19,26 +19,18 @@ job record may hold), `worker` (the detached worker), `cluster` and `batch` (the
 
 from __future__ import annotations
 
-import os
-import re
 import time
 
 from routing_core.engine.jobs import FINAL_STATES, JobManager
 from routing_core.platform.errors import UserError
+from routing_core.platform.settings import env_name, setting
 
-SCHEDULER_ENV = "ROUTING_SCHEDULER"
-_ADDRESS_RE = re.compile(r"(tcp|tls|ws|wss|inproc)://[^\s/]+")
+SCHEDULER_ENV = env_name("scheduler")
 
 
 def scheduler_address() -> str | None:
     """The Dask scheduler jobs run on ($ROUTING_SCHEDULER), or None for this machine's worker."""
-    raw = os.environ.get(SCHEDULER_ENV, "").strip()
-    if not raw:
-        return None
-    if not _ADDRESS_RE.fullmatch(raw):
-        raise UserError(f"{SCHEDULER_ENV}={raw[:80]!r} is not a Dask scheduler address such as "
-                        "tcp://scheduler-host:8786.")
-    return raw
+    return setting("scheduler")
 
 
 class Jobs(JobManager):

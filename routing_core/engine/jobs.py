@@ -37,6 +37,7 @@ from routing_core.platform.errors import UserError
 from routing_core.platform.limits import MAX_JOB_RECORD_BYTES, TRAIN_MEMORY_GB
 from routing_core.platform.memory import is_zombie, proc_start
 from routing_core.platform.names import check_name
+from routing_core.platform.settings import setting
 from routing_core.platform.sharing import host_id, this_machine
 from routing_core.platform.statefile import BrokenState, check, read_json
 from routing_core.users.access import User, actor, require
@@ -48,7 +49,7 @@ from routing_core.users.activity import (
     LogError,
 )
 from routing_core.versions.registry import JOBS_DIR, Registry
-from routing_core.versions.signing import KEY_ENV, KEY_FILE_ENV, configured_key
+from routing_core.versions.signing import KEY_ENV, configured_key
 
 STATES = ("pending", "running", "completed", "failed", "cancelled")
 FINAL_STATES = frozenset({"completed", "failed", "cancelled"})
@@ -515,7 +516,7 @@ class JobManager:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         key = configured_key()
-        if key is not None and not env.get(KEY_ENV) and not env.get(KEY_FILE_ENV):
+        if key is not None and setting("signing_key") is None and setting("signing_key_file") is None:
             env[KEY_ENV] = key.decode("utf-8", "replace")  # the worker signs what it publishes
         log_path = self.jobs_dir / WORKER_LOG
         with contextlib.suppress(OSError):

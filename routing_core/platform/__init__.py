@@ -5,6 +5,7 @@
 - `atomic`: writes a reader sees whole or not at all.
 - `statefile`: the safe reader of the studio's state files (no symlinks or FIFOs, size and depth limits).
 - `sharing`: folders shared by several accounts and hosts (group rights, locks, this host's id).
+- `settings`: every ROUTING_* environment variable (type, default, unit, why), read when used.
 - `limits`: how much one file, one state file and one training may take.
 - `memory`: a training's memory (peak measured, worker limit) and returning freed memory.
 - `formatting`: how shares, differences and numbers are rounded and written, everywhere.

@@ -2,23 +2,9 @@
 
 Every limit has a default sized for the machine the studio is built for (2 cores, 24 GB of
 memory shared by the dashboard, its training worker and the command line) and can be changed
-with the environment variable named beside it, read each time a limit is checked:
-
-| limit | default | variable | why |
-|---|---|---|---|
-| rows of one file | 10,000,000 | ROUTING_MAX_ROWS | a file of that many rows is read and profiled within the machine's memory |
-| columns of one file | 20,000 | ROUTING_MAX_COLUMNS | wide exports of 10,000 columns are read |
-| cells (rows × columns) | 200,000,000 | ROUTING_MAX_CELLS | a frame of that size is 1.6 GB of numbers |
-| decoded bytes of one file | 1 GiB | ROUTING_MAX_DECODED_BYTES | Parquet columns as decoded, text after re-encoding; a frame takes 2–3 times that |
-| row groups of one Parquet file | 10,000 | ROUTING_MAX_ROW_GROUPS | each costs its metadata and a read; writers make groups of 10⁵–10⁶ rows |
-| bytes of one line of a CSV | 4 MiB | ROUTING_MAX_LINE_BYTES | a row (and so a cell) longer than that is no routing export |
-| bytes of a Parquet file's metadata | 32 MiB | ROUTING_MAX_PARQUET_METADATA | the footer is parsed whole before anything else |
-| distinct items | 2,000,000 | ROUTING_MAX_ITEMS | one item table row each, in every model |
-| distinct process codes | 200,000 | ROUTING_MAX_PROCESS_CODES | the model keeps the 2,000 most widespread and pools the rest; more is no routing export |
-| bytes of a state file | 16 MiB | ROUTING_MAX_STATE_BYTES | manifest, metrics, job and dataset records |
-| bytes of a training job record | 1 MiB | ROUTING_MAX_JOB_RECORD_BYTES | every page reads every record; one is a few KB |
-| nesting of a state file | 64 | ROUTING_MAX_STATE_DEPTH | the deepest record written is 6 levels |
-| memory of the training worker | 12 GB | ROUTING_TRAIN_MEMORY_GB | half the machine, several times a large training's measured peak (docs/benchmarks.md) |
+with its environment variable, read each time a limit is checked. The defaults, their units and
+why they have those values are the fields of `routing_core.platform.settings.Settings` (the
+README's table of settings is printed from them).
 
 A file over a limit is refused with one message naming the limit, the figure found and the
 variable that raises it; nothing is stored. The figures are found before the file is parsed:
@@ -34,32 +20,32 @@ of the memory limit (N GB)", and a dry run whose estimated peak passes it warns.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from routing_core.platform.errors import UserError
+from routing_core.platform.settings import Settings, env_name, setting
 
 
 @dataclass(frozen=True)
 class Limit:
-    """One limit: what it counts, its default and the environment variable that overrides it."""
+    """One limit: what it counts and the setting (a field of `Settings`) that holds its value."""
 
     what: str
-    default: int
-    env: str
+    name: str
+
+    @property
+    def env(self) -> str:
+        """The environment variable that changes the limit."""
+        return env_name(self.name)
+
+    @property
+    def default(self) -> int:
+        return Settings.model_fields[self.name].default
 
     @property
     def value(self) -> int:
-        raw = os.environ.get(self.env, "").strip().replace("_", "")
-        if not raw:
-            return self.default
-        try:
-            value = int(float(raw))
-        except ValueError:
-            raise UserError(f"{self.env}={raw!r} is not a whole number.") from None
-        if value < 1:
-            raise UserError(f"{self.env} must be 1 or more (got {value}).")
-        return value
+        """The limit in force; UserError naming the variable when it is set to something unusable."""
+        return setting(self.name)
 
     def check(self, found: int, where: str, detail: str = "") -> None:
         """UserError if `found` is over the limit: names the limit, the figure and the variable."""
@@ -71,41 +57,39 @@ class Limit:
             )
 
 
-MAX_ROWS = Limit("rows", 10_000_000, "ROUTING_MAX_ROWS")
-MAX_COLUMNS = Limit("columns", 20_000, "ROUTING_MAX_COLUMNS")
-MAX_CELLS = Limit("cells (rows × columns)", 200_000_000, "ROUTING_MAX_CELLS")
-MAX_DECODED_BYTES = Limit("bytes once decoded", 1 << 30, "ROUTING_MAX_DECODED_BYTES")
-MAX_ROW_GROUPS = Limit("row groups", 10_000, "ROUTING_MAX_ROW_GROUPS")
-MAX_LINE_BYTES = Limit("bytes in one line", 4 << 20, "ROUTING_MAX_LINE_BYTES")
-MAX_PARQUET_METADATA = Limit("bytes of metadata", 32 << 20, "ROUTING_MAX_PARQUET_METADATA")
-MAX_ITEMS = Limit("distinct items", 2_000_000, "ROUTING_MAX_ITEMS")
-MAX_PROCESS_CODES = Limit("distinct process codes", 200_000, "ROUTING_MAX_PROCESS_CODES")
-MAX_STATE_BYTES = Limit("bytes", 16 << 20, "ROUTING_MAX_STATE_BYTES")
-MAX_JOB_RECORD_BYTES = Limit("bytes", 1 << 20, "ROUTING_MAX_JOB_RECORD_BYTES")
-MAX_STATE_DEPTH = Limit("levels of nesting", 64, "ROUTING_MAX_STATE_DEPTH")
+MAX_ROWS = Limit("rows", "max_rows")
+MAX_COLUMNS = Limit("columns", "max_columns")
+MAX_CELLS = Limit("cells (rows × columns)", "max_cells")
+MAX_DECODED_BYTES = Limit("bytes once decoded", "max_decoded_bytes")
+MAX_ROW_GROUPS = Limit("row groups", "max_row_groups")
+MAX_LINE_BYTES = Limit("bytes in one line", "max_line_bytes")
+MAX_PARQUET_METADATA = Limit("bytes of metadata", "max_parquet_metadata")
+MAX_ITEMS = Limit("distinct items", "max_items")
+MAX_PROCESS_CODES = Limit("distinct process codes", "max_process_codes")
+MAX_STATE_BYTES = Limit("bytes", "max_state_bytes")
+MAX_JOB_RECORD_BYTES = Limit("bytes", "max_job_record_bytes")
+MAX_STATE_DEPTH = Limit("levels of nesting", "max_state_depth")
 
 
 @dataclass(frozen=True)
 class MemoryLimit:
-    """A limit in GB (2³⁰ bytes, fractions allowed) and the environment variable that overrides it."""
+    """A limit in GB (2³⁰ bytes, fractions allowed) and the setting that holds its value."""
 
     what: str
-    default_gb: float
-    env: str
+    name: str
+
+    @property
+    def env(self) -> str:
+        return env_name(self.name)
+
+    @property
+    def default_gb(self) -> float:
+        return Settings.model_fields[self.name].default
 
     @property
     def value(self) -> float:
         """The limit in GB; UserError naming the variable when it is set to something unusable."""
-        raw = os.environ.get(self.env, "").strip().replace("_", "")
-        if not raw:
-            return self.default_gb
-        try:
-            value = float(raw)
-        except ValueError:
-            raise UserError(f"{self.env}={raw!r} is not a number of GB.") from None
-        if not 0 < value < 1 << 20:  # also refuses nan and inf
-            raise UserError(f"{self.env} must be a number of GB above 0 (got {raw!r}).")
-        return value
+        return setting(self.name)
 
     @property
     def bytes(self) -> int:
@@ -117,7 +101,7 @@ def gb_text(gb: float) -> str:
     return f"{round(gb, 2):g}"
 
 
-TRAIN_MEMORY_GB = MemoryLimit("memory of the training worker", 12.0, "ROUTING_TRAIN_MEMORY_GB")
+TRAIN_MEMORY_GB = MemoryLimit("memory of the training worker", "train_memory_gb")
 
 ALL = (MAX_ROWS, MAX_COLUMNS, MAX_CELLS, MAX_DECODED_BYTES, MAX_ROW_GROUPS, MAX_LINE_BYTES, MAX_PARQUET_METADATA,
        MAX_ITEMS, MAX_PROCESS_CODES,

@@ -23,14 +23,16 @@ import threading
 import time
 from pathlib import Path
 
-HOST_ENV = "ROUTING_HOST_ID"
+from routing_core.platform.settings import env_name, setting
+
+HOST_ENV = env_name("host_id")
 
 _UMASK_LOCK = threading.Lock()
 
 
 def host_id() -> str:
     """This host: $ROUTING_HOST_ID, else `<hostname>:<boot id>`."""
-    env = os.environ.get(HOST_ENV, "").strip()
+    env = setting("host_id")
     if env:
         return env
     boot = ""
@@ -44,7 +46,7 @@ def this_machine(host: str) -> bool:
     without $ROUTING_HOST_ID, this hostname with another boot id (nothing of that boot still runs)."""
     if host == host_id():
         return True
-    if os.environ.get(HOST_ENV, "").strip():
+    if setting("host_id"):
         return False
     name, sep, _boot = host.rpartition(":")
     return bool(sep) and name == socket.gethostname()

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from routing_core.platform.errors import UserError
+from routing_core.platform.settings import env_name, setting
 
 ROLES = ("viewer", "analyst", "admin")
 ACTIONS: dict[str, str] = {
@@ -78,7 +79,7 @@ DOING: dict[str, str] = {
     "cancel_any": "cancel another user's training",
 }
 ROLES_FILE = "roles.toml"
-ROLES_ENV = "ROUTING_ROLES_FILE"
+ROLES_ENV = env_name("roles_file")
 MAX_ROLES_BYTES = 1 << 20
 
 RoutingError = UserError  # the error type every refusal of the core derives from
@@ -173,10 +174,10 @@ def roles_path(path: str | os.PathLike | None = None) -> Path:
     """The roles file: `path`, else $ROUTING_ROLES_FILE, else <data home>/roles.toml."""
     if path is not None and str(path):
         return Path(path)
-    env = os.environ.get(ROLES_ENV, "").strip()
-    if env:
-        return Path(env)
-    return Path(os.environ.get("ROUTING_DATA_HOME") or "data") / ROLES_FILE
+    env = setting("roles_file")
+    if env is not None:
+        return env
+    return setting("data_home") / ROLES_FILE
 
 
 def load_roles(path: str | os.PathLike | None = None) -> RoleBook:

@@ -29,6 +29,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator
 
 from routing_core.platform.errors import UserError
+from routing_core.platform.settings import setting
 from routing_core.platform.sharing import share_file
 from routing_core.platform.statefile import StateRecord, Text, number, problem
 from routing_core.users.access import NO_USER, User
@@ -65,7 +66,7 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     """The folder of the log: `root`, else $ROUTING_DATA_HOME, else ./data."""
     if root is not None and str(root):
         return Path(root)
-    return Path(os.environ.get("ROUTING_DATA_HOME") or "data")
+    return setting("data_home")
 
 
 def _plain(value: Any) -> Any:

@@ -32,6 +32,7 @@ from typing import Any
 from routing_core.platform.atomic import atomic_write_bytes
 from routing_core.platform.errors import UserError
 from routing_core.platform.names import check_name
+from routing_core.platform.settings import setting
 from routing_core.platform.sharing import abandoned, owner_token, share_dir, share_file
 from routing_core.platform.statefile import BrokenState, read_bytes, read_json
 from routing_core.users.access import NO_USER, User, require
@@ -85,7 +86,7 @@ def models_dir(path: str | os.PathLike | None = None) -> Path:
     """The models folder: `path` if given, else $ROUTING_MODELS_DIR, else ./models."""
     if path is not None and str(path) != "":
         return Path(path)
-    return Path(os.environ.get("ROUTING_MODELS_DIR") or "models")
+    return setting("models_dir")
 
 
 def runtime_versions() -> dict[str, str]:

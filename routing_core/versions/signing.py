@@ -24,11 +24,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from routing_core.platform.errors import UserError
+from routing_core.platform.settings import env_name, setting
 
 SIGNATURE_FILE = "signature.json"
 SIGNATURE_SCHEMA = "routing-studio/signature@1"
-KEY_ENV = "ROUTING_SIGNING_KEY"
-KEY_FILE_ENV = "ROUTING_SIGNING_KEY_FILE"
+KEY_ENV = env_name("signing_key")
+KEY_FILE_ENV = env_name("signing_key_file")
 MAX_KEY_BYTES = 4096
 
 _configured: bytes | None = None
@@ -59,7 +60,7 @@ def _guarded_folders(extra: Iterable[str | os.PathLike]) -> list[Path]:
     from routing_core.datasets import data_home
 
     # registry.models_dir()'s default, read here: the registry imports this module
-    models = os.environ.get("ROUTING_MODELS_DIR") or "models"
+    models = setting("models_dir")
     return [Path(f).resolve() for f in (models, data_home(), *extra)]
 
 
@@ -79,11 +80,11 @@ def signing_key(inside: Iterable[str | os.PathLike] = ()) -> bytes | None:
     """The signing key in force: $ROUTING_SIGNING_KEY, else the file of $ROUTING_SIGNING_KEY_FILE,
     else the configured one; None when there is none. UserError when the key file cannot be used,
     or lies in the models folder, the data home or one of the folders `inside`."""
-    env = os.environ.get(KEY_ENV, "")
-    if env.strip():
-        return env.strip().encode("utf-8")
-    path = os.environ.get(KEY_FILE_ENV, "").strip()
-    if path:
+    env = setting("signing_key")
+    if env:
+        return env.encode("utf-8")
+    path = setting("signing_key_file")
+    if path is not None:
         from routing_core.platform.statefile import read_bytes
 
         check_key_place(path, inside)

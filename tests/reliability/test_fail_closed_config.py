@@ -3,7 +3,8 @@
 Attacks: a secrets file with an `[auth]` section and a syntax error (it used to run the app with
 no sign-in, every visitor an admin), a secrets file that cannot be read, a connections file that
 cannot be parsed, an `[auth]` section that cannot sign anyone in, a roles file that cannot be
-read, a server on 0.0.0.0 without sign-in, the identity header sent twice, and the same person
+read, a server on 0.0.0.0 without sign-in (or with ROUTING_ALLOW_OPEN spelt other than 1), a
+proxy header name no request can carry, the identity header sent twice, and the same person
 in another letter case. Each gets one message for the administrator and nothing else: no
 widget, no stored sample, no activity.
 """
@@ -118,6 +119,20 @@ def test_an_open_address_without_sign_in_serves_nothing(data_home, models_dir, o
         option("server.address", address)
         at = _open(MODELS)
         _served_nothing(at, data_home, "without sign-in", "Nothing is served")
+
+
+@pytest.mark.parametrize("spelling", ["yes", "true", "on"])
+def test_allow_open_spelt_otherwise_than_1_serves_nothing(data_home, models_dir, option, monkeypatch, spelling):
+    option("server.address", "0.0.0.0")
+    monkeypatch.setenv("ROUTING_ALLOW_OPEN", spelling)
+    at = _open(MODELS)
+    _served_nothing(at, data_home, f"ROUTING_ALLOW_OPEN='{spelling}' is not 1 (open) or 0")
+
+
+def test_a_proxy_header_that_no_request_can_carry_serves_nothing(data_home, models_dir, monkeypatch):
+    monkeypatch.setenv("ROUTING_TRUSTED_USER_HEADER", "X Forwarded User")
+    at = _open(MODELS)
+    _served_nothing(at, data_home, "ROUTING_TRUSTED_USER_HEADER='X Forwarded User' is not an HTTP header name")
 
 
 def test_allow_open_serves_every_page_under_a_banner(data_home, models_dir, option, monkeypatch):
