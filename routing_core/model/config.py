@@ -17,7 +17,7 @@ MODEL_FORMATS_READ = (4,)  # the formats this code loads
 
 # ---------------------------------------------------------------- not tuning: no effect on answers
 SAVE_COMPRESSION = 3  # convention: joblib's zlib level 3, the usual size/speed middle
-SEED_LIMIT = 2**31 - 1  # convention: per-tree seeds below this, the range scikit-learn accepts
+SEED_LIMIT = 2**31 - 1  # convention: per-tree seeds below this, inside the 32-bit range scikit-learn accepts
 DIVISION_GUARD = 1e-12  # convention: keeps a division by a zero total finite (answers 0 there)
 LOG_GUARD = 1e-9  # convention: keeps the log of a zero probability or size finite
 LOGIT_LIMIT = 30.0  # convention: stacked log-odds beyond ±30 give probabilities 1e-13 from 0 or 1
@@ -48,8 +48,8 @@ class ParamDefaults:
 
 @dataclass(frozen=True)
 class VocabularyConfig:
-    occurrences: int = 64  # a process the n-th time in one routing is its own step up to this n; chosen, not measured (above any routing seen)
-    max_process_codes: int = 2_000  # codes beyond the most widespread are pooled into one; chosen, not measured (bounds the steps' memory)
+    occurrences: int = 64  # a process the n-th time in one routing is its own step up to this n; chosen, not measured (5b231ce: more repeats no longer fail, they share a step)
+    max_process_codes: int = 2_000  # codes beyond the most widespread are pooled into one; chosen, not compared (5b231ce: memory and time grow with the square of the codes)
     pooled_name: str = "OTHER_PROCESS"  # convention: says what the pooled step is
     prior_clip: float = 1e-3  # a step's base rate stays within [clip, 1 - clip]; chosen, not measured (finite log-odds)
 
@@ -99,7 +99,7 @@ class TextConfig:
     min_evidence: float = 24.0  # G statistic a word needs against some step (chance: p < 1e-6 per step); measured: commit 4ea61d2 (valves plant, three draws)
     min_share: float = 0.02  # with no steps to tell, a word needs this share of the texts; chosen, not measured
     max_df: float = 0.95  # a word in more than this share of the texts tells nothing; chosen, not measured
-    relevance_max_steps: int = 256  # steps a word's relevance is measured against (those varying most); chosen, not measured (time)
+    relevance_max_steps: int = 256  # steps a word's relevance is measured against (those varying most); chosen, not compared (5b03a69: memory with many process codes)
     max_keys: int = 8  # keyed numbers kept per text column ("DN50" -> DN = 50); chosen, not measured
     key_share: float = 0.05  # share of the column's texts a key must appear in; chosen, not measured
     key_values: int = 4  # ... with at least this many distinct numbers (a grade "SS304" has one); chosen, not measured
@@ -137,8 +137,8 @@ class ExpertConfig:
     step_tree_depth: int = 10  # chosen, not measured
     step_tree_min_positive: int = 3  # a step on fewer items (or missing from fewer) gets no tree; chosen, not measured
     step_tree_max: int = 64  # trees for the steps whose presence varies most; chosen, not measured (time)
-    stack_folds: int = 3  # convention: three folds of out-of-fold answers
-    stack_rows: int = 4_000  # items answered out of fold; chosen, not measured (time)
+    stack_folds: int = 3  # convention: three folds of out-of-fold answers (4a4e675)
+    stack_rows: int = 4_000  # items answered out of fold; chosen, not measured (4a4e675; time)
     stack_cells: int = 2_000_000  # ... and at most this many (item, step) pairs; chosen, not measured (memory)
     stack_min_items: int = 60  # fewer items: the experts' odds are simply multiplied; chosen, not measured
     stack_ridge: float = 1e-3  # penalty of the stacking weights, per item; chosen, not measured
