@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 MODEL_FORMAT = 4  # convention: bumped when the learned state changes
 MODEL_FORMATS_READ = (4,)  # the formats this code loads
 
-# ---------------------------------------------------------------- not tuning: no effect on answers
+# ---------------------------------------------------------------- not tuning: file format, numeric guards, presentation
 SAVE_COMPRESSION = 3  # convention: joblib's zlib level 3, the usual size/speed middle
 SEED_LIMIT = 2**31 - 1  # convention: per-tree seeds below this, inside the 32-bit range scikit-learn accepts
 DIVISION_GUARD = 1e-12  # convention: keeps a division by a zero total finite (answers 0 there)
