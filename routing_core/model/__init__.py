@@ -8,7 +8,7 @@ output (what is returned), trial (checks on held-out training items), config (th
 constants), estimator (RoutingModel, which fits and asks the parts in turn).
 """
 
-from routing_core.model.config import ModelConfig
+from routing_core.model.config import MODEL_FORMAT, MODEL_FORMATS_READ, ModelConfig
 from routing_core.model.estimator import RoutingModel
 from routing_core.model.explain import explain
 from routing_core.model.forest import LeafForest
@@ -20,11 +20,10 @@ from routing_core.model.output import (
     predictions_frame,
 )
 
-# The format this code saves; bump it when the learned state changes. MODEL_FORMATS_READ are the
-# formats it loads: a version in any other is reported as needing a retrain, and code that does not
-# know this format refuses it with that message instead of failing on its contents.
-MODEL_FORMAT = 4  # 4: one part per module (routing_core/model/), its configuration recorded
-MODEL_FORMATS_READ = (4,)
+# The format this code saves (config.py; bump it when the learned state changes): 4, one part per
+# module (routing_core/model/), its configuration recorded. MODEL_FORMATS_READ are the formats it
+# loads: a version in any other is reported as needing a retrain, and code that does not know
+# this format refuses it with that message instead of failing on its contents.
 # The default limits other code plans memory with (routing_core.engine.training).
 BATCH = ModelConfig().candidates.batch
 MAX_PROCESS_CODES = ModelConfig().vocabulary.max_process_codes

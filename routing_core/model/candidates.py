@@ -70,7 +70,7 @@ class CandidateBuilder:
         are their weighted mix.
         """
         v, c = self.vocab, self.config
-        p = np.clip(probs, 1e-4, 1 - 1e-4)
+        p = np.clip(probs, c.prob_clip, 1 - c.prob_clip)
         lp1, lp0 = np.log(p), np.log1p(-p)
         base = lp0.sum(axis=1)
         gain = lp1 - lp0
@@ -79,7 +79,7 @@ class CandidateBuilder:
             for r, _ in sorted(votes[e].items(), key=lambda kv: -kv[1])[: c.max_voted]:
                 pool.setdefault(tuple(v.routing_token_lists_[r]), r)
             best = frozenset(np.flatnonzero(p[e] >= 0.5).tolist())
-            unsure = [int(t) for t in np.argsort(np.abs(p[e] - 0.5))[: c.max_unsure] if 0.02 < p[e, t] < 0.98]
+            unsure = [int(t) for t in np.argsort(np.abs(p[e] - 0.5))[: c.max_unsure] if c.unsure_margin < p[e, t] < 1 - c.unsure_margin]
             proposals = [best] + [best ^ {t} for t in unsure]
             proposals += [best ^ {a, b} for j, a in enumerate(unsure) for b in unsure[j + 1 :]]
             for s in proposals:
@@ -149,7 +149,7 @@ class CandidateBuilder:
         return ItemPrediction(str(code), candidates[:top_k], known, fallback, message)
 
     def candidate(self, i: int, toks, score, refs, evidence, kind, note, probs=None) -> Candidate:
-        steps = [self.evidence.step(i, 10 * (j + 1), t, evidence, None if probs is None else float(probs[t]))
+        steps = [self.evidence.step(i, self.config.step_number_gap * (j + 1), t, evidence, None if probs is None else float(probs[t]))
                  for j, t in enumerate(toks)]
         durations = [s.duration_min for s in steps if s.duration_min is not None]
         total = float(sum(durations)) if durations else None
@@ -171,7 +171,7 @@ class CandidateBuilder:
         for j in range(len(idx)):
             other = v.routing_tokens_[routings[j]]
             overlap = len(target & other) / max(len(target | other), 1)
-            if overlap < 0.5:
+            if overlap < self.config.reference_overlap:
                 continue
             code = str(v.items_[idx[j]])
             if code != exclude:
@@ -187,7 +187,7 @@ class CandidateBuilder:
             d = v.row_duration_[r]
             d = None if d != d else float(d)
             attrs = {c: (v.op_values_[c][codes[r]] if codes[r] >= 0 else None) for c, codes in v.row_op_.items()}
-            steps.append(Step(10 * (j + 1), v.processes_[v.row_process_[r]], d, d, d, attrs))
+            steps.append(Step(self.config.step_number_gap * (j + 1), v.processes_[v.row_process_[r]], d, d, d, attrs))
         durations = [s.duration_min for s in steps if s.duration_min is not None]
         return Candidate(rank=1, score=1.0, steps=steps,
                          total_duration_min=float(sum(durations)) if durations else None,
@@ -226,10 +226,11 @@ class CandidateBuilder:
             f"{self.similarity_threshold:.2f}); proposing {where}."
         )
         toks = v.order(v.routing_tokens_[routing], routing)
-        score = 0.25 * max(best_sim, 0.0) + 0.05
+        c = self.config
+        score = c.fallback_score_scale * max(best_sim, 0.0) + c.fallback_score_floor
         members = np.flatnonzero(v.item_routing_ == routing)[: self.config.fallback_reference_pool]
         X = self.neighbours.X_
         sims = np.clip(self.neighbours.attribute_similarity(X[members] @ query, members, codeless), 0.0, 1.0)
-        best = np.argsort(-sims, kind="stable")[:3]
+        best = np.argsort(-sims, kind="stable")[: c.fallback_references]
         refs = [(str(v.items_[members[j]]), round(float(sims[j]), 4)) for j in best]
         return self.candidate(i, toks, score, refs, evidence, "fallback", note, probs)

@@ -45,7 +45,7 @@ class DurationModel:
         n_proc, d = len(vocab.processes_), Z.shape[1]
         self.coef_ = np.zeros((n_proc, d), dtype=np.float32)
         self.intercept_ = np.zeros(n_proc)
-        self.resid_ = np.zeros((n_proc, 3))
+        self.resid_ = np.zeros((n_proc, len(c.quantiles)))
         self.offset_ = np.ones(n_proc)
         self.modelled_ = np.zeros(n_proc, dtype=bool)
         self.log_range_ = np.zeros((n_proc, 2))
@@ -58,21 +58,21 @@ class DurationModel:
         rows_by_proc = pd.Series(np.flatnonzero(ok)).groupby(vocab.row_process_[ok]).agg(list)
         for proc, rows in rows_by_proc.items():
             rows = np.asarray(rows)
-            if len(rows) < max(c.min_rows, d // 4):
+            if len(rows) < max(c.min_rows, d // c.columns_per_row):
                 continue
             if len(rows) > c.rows:
                 rows = rng.choice(rows, c.rows, replace=False)
             dur = durations[rows]
             positive = dur[dur > 0]
             # Times of 0 exist (a step booked without time): an offset keeps the log finite.
-            offset = 0.05 * float(np.median(positive)) if len(positive) else 1.0
+            offset = c.zero_offset * float(np.median(positive)) if len(positive) else 1.0
             y = np.log(dur + offset)
             Zp = Z[row_item[rows]].astype(np.float64)
             w, b = small_ridge(Zp, y, max(c.alpha * len(rows) / 100, c.min_alpha))
             resid = y - (Zp @ w + b)
             self.coef_[proc] = w
             self.intercept_[proc] = b
-            self.resid_[proc] = np.quantile(resid, [0.5, 0.1, 0.9])
+            self.resid_[proc] = np.quantile(resid, c.quantiles)
             self.offset_[proc] = offset
             self.log_range_[proc] = (y.min() - 1.0, y.max() + 1.0)
             self.modelled_[proc] = True
@@ -96,18 +96,24 @@ class StepEvidence:
     """Per step: time statistics and most common operation attributes, overall and over a query's
     most similar items; `step` turns them (and the duration model's estimate) into a Step."""
 
+    config = DurationConfig()  # the class default: evidence saved before it took a config reads with it
+
+    def __init__(self, config: DurationConfig | None = None) -> None:
+        self.config = config or DurationConfig()
+
     def fit(self, vocab: Vocabulary) -> StepEvidence:
         self.vocab = v = vocab
         n_tokens = len(v.tokens_)
         d = v.row_duration_
         ok = ~np.isnan(d)
-        token_duration = np.full((n_tokens, 3), np.nan)
-        process_duration = np.full((len(v.processes_), 3), np.nan)
+        qs = self.config.quantiles
+        token_duration = np.full((n_tokens, len(qs)), np.nan)
+        process_duration = np.full((len(v.processes_), len(qs)), np.nan)
         if ok.any():
             frame = pd.DataFrame({"t": v.row_token_[ok], "p": v.row_process_[ok], "d": d[ok]})
             for key, target in (("t", token_duration), ("p", process_duration)):
-                q = frame.groupby(key)["d"].quantile([0.5, 0.1, 0.9]).unstack()
-                target[q.index.to_numpy()] = q[[0.5, 0.1, 0.9]].to_numpy()
+                q = frame.groupby(key)["d"].quantile(qs).unstack()
+                target[q.index.to_numpy()] = q[qs].to_numpy()
         op_mode: dict[str, np.ndarray] = {}
         for col, codes in v.row_op_.items():
             mode = np.full(n_tokens, -1, dtype=np.int64)
@@ -148,9 +154,10 @@ class StepEvidence:
         key_s, d_s = key[order], d[order]
         uniq, first = np.unique(key_s, return_index=True)
         n_valid = np.add.reduceat(~np.isnan(d_s), first) if len(first) else np.array([], dtype=int)
-        stats = np.full((len(uniq), 3), np.nan)
+        qs = self.config.quantiles
+        stats = np.full((len(uniq), len(qs)), np.nan)
         has = n_valid > 0
-        for col, qtl in enumerate((0.5, 0.1, 0.9)):  # quantiles of each key's sorted times
+        for col, qtl in enumerate(qs):  # quantiles of each key's sorted times
             pos = qtl * (n_valid[has] - 1)
             lo = np.floor(pos).astype(np.int64)
             hi = np.ceil(pos).astype(np.int64)

@@ -12,13 +12,15 @@ import pandas as pd
 from scipy.stats import skew
 from sklearn.metrics import mutual_info_score
 
+from routing_core.model.config import NUMBER_CAP, FeatureConfig
+
 CODE_SEPARATORS = "-_/. "
 _SEP_RE = re.compile(r"[-_/. ]")
 _ALPHA_RE = re.compile(r"^([^\W\d_]+)")
 NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)?")
 MISSING = "<missing>"
-NUMBER_CAP = 1e12  # larger magnitudes are capped: no measurement in a routing export is bigger
-UNSEEN, BLANK = -1, -2  # category codes of a value not seen in training, and of a blank cell
+UNSEEN = -1  # the category code of a value not seen in training ...
+BLANK = UNSEEN - 1  # ... and of a blank cell
 
 
 @dataclass
@@ -33,10 +35,12 @@ class Encoded:
 # ---------------------------------------------------------------- item code structure
 
 
-def code_tokens(codes: pd.Series | list, only: list[str] | None = None) -> pd.DataFrame:
+def code_tokens(codes: pd.Series | list, only: list[str] | None = None, config: FeatureConfig | None = None
+                ) -> pd.DataFrame:
     """Candidate categorical tokens from the structure of item codes: the prefix before the first
     separator, the leading letters, the first 1-3 characters (when codes share a length) and the
     length. Only those the codes have (or, with `only`, exactly those columns)."""
+    cfg = config or FeatureConfig()
     values = [str(c) for c in (codes.tolist() if isinstance(codes, pd.Series) else codes)]
     index = codes.index if isinstance(codes, pd.Series) else None
     n = max(len(values), 1)
@@ -45,15 +49,15 @@ def code_tokens(codes: pd.Series | list, only: list[str] | None = None) -> pd.Da
     def want(name: str, present: bool) -> bool:
         return name in only if only is not None else present
 
-    if want("code:prefix", sum(bool(_SEP_RE.search(v)) for v in values) / n >= 0.5):
+    if want("code:prefix", sum(bool(_SEP_RE.search(v)) for v in values) / n >= cfg.code_prefix_share):
         out["code:prefix"] = [_SEP_RE.split(v, maxsplit=1)[0] for v in values]
     alpha = [m.group(1) if (m := _ALPHA_RE.match(v)) else None for v in values]
-    if want("code:alpha", sum(a is not None for a in alpha) / n >= 0.5):
+    if want("code:alpha", sum(a is not None for a in alpha) / n >= cfg.code_alpha_share):
         out["code:alpha"] = [a or "" for a in alpha]
     lengths = [len(v) for v in values]
     common = max(set(lengths), key=lengths.count) if lengths else 0
-    same_length = bool(lengths) and lengths.count(common) / n >= 0.9
-    for k in (1, 2, 3):
+    same_length = bool(lengths) and lengths.count(common) / n >= cfg.code_same_length
+    for k in range(1, cfg.code_first_chars + 1):
         if want(f"code:first{k}", same_length):
             out[f"code:first{k}"] = [v[:k] for v in values]
     if want("code:length", len(set(lengths)) > 1):
@@ -74,12 +78,6 @@ def number_fields(text: str | None, width: int) -> tuple[float, list[float]]:
     found = NUMBER_RE.findall(text)
     values = [float(x.replace(",", ".")) for x in found[:width]]
     return float(len(found)), values + [np.nan] * (width - len(values))
-
-
-CODE_CHECK_ROWS = 6_000  # items the check of the item code's worth is run on (a sample when more)
-CODE_CHECK_MIN_ITEMS = 60  # fewer items: the code is kept untested
-CODE_CHECK_CLASSES = 256  # routings told apart in the check (the rarer ones count as one)
-CODE_MIN_LIFT = 0.01  # top-1 share the code must add to the attributes' to be kept
 
 
 def entropy(counts: np.ndarray) -> float:
@@ -107,7 +105,7 @@ def collapse_rare(values: pd.Series, min_count: int) -> np.ndarray:
     return codes
 
 
-def _binned(values: pd.Series, bins: int = 10) -> np.ndarray:
+def _binned(values: pd.Series, bins: int = FeatureConfig.relevance_bins) -> np.ndarray:
     """Quantile bins of a numeric column as integer codes (missing is its own bin)."""
     v = finite_values(values)
     ok = ~np.isnan(v)
@@ -118,10 +116,11 @@ def _binned(values: pd.Series, bins: int = 10) -> np.ndarray:
     return pd.factorize(codes)[0]
 
 
-def attribute_codes(frame: pd.DataFrame, col: str, numeric: bool, min_count: int) -> np.ndarray:
+def attribute_codes(frame: pd.DataFrame, col: str, numeric: bool, min_count: int,
+                    bins: int = FeatureConfig.relevance_bins) -> np.ndarray:
     """One column as integer codes: quantile bins for numbers, rare values merged for categories."""
     if numeric:
-        return _binned(frame[col])
+        return _binned(frame[col], bins)
     return collapse_rare(frame[col], min_count)
 
 
@@ -137,21 +136,21 @@ def as_text(series: pd.Series) -> pd.Series:
     return text.where(series.notna(), MISSING)
 
 
-def _held_out_right(X: np.ndarray, y: np.ndarray, cut: int) -> np.ndarray:
+def _held_out_right(X: np.ndarray, y: np.ndarray, cut: int, trees: int) -> np.ndarray:
     """Which of the rows from `cut` on a small forest fitted on the rows before it gets right."""
     from sklearn.ensemble import RandomForestClassifier
 
     if X.shape[1] == 0:
         return np.zeros(len(y) - cut, dtype=bool)
-    forest = RandomForestClassifier(n_estimators=20, min_samples_leaf=2, random_state=0, n_jobs=2)
+    forest = RandomForestClassifier(n_estimators=trees, min_samples_leaf=2, random_state=0, n_jobs=2)
     with warnings.catch_warnings():  # many routings are rare: that is the data, not a mistake
         warnings.simplefilter("ignore", UserWarning)
         forest.fit(X[:cut], y[:cut])
     return forest.predict(X[cut:]) == y[cut:]
 
 
-def held_out_lift(X: np.ndarray, target: np.ndarray, cut: int, parts: dict[str, tuple[np.ndarray, float]]
-                  ) -> tuple[dict[str, dict], list[str]]:
+def held_out_lift(X: np.ndarray, target: np.ndarray, cut: int, parts: dict[str, tuple[np.ndarray, float]],
+                  trees: int = FeatureConfig.check_trees) -> tuple[dict[str, dict], list[str]]:
     """Which parts (name: (columns of X, least top-1 lift)) earn their place: a small forest with
     and without each, fitted on the rows before `cut` and scored on the rest; wins and losses
     compared by a paired sign test (two standard errors). A part that does not earn it is left
@@ -161,10 +160,10 @@ def held_out_lift(X: np.ndarray, target: np.ndarray, cut: int, parts: dict[str, 
     lift, dropped = {}, []
     for name, (cols, min_lift) in parts.items():
         if right_all is None:
-            right_all = _held_out_right(X[:, used], target, cut)
+            right_all = _held_out_right(X[:, used], target, cut, trees)
         without = used.copy()
         without[cols] = False
-        right = _held_out_right(X[:, without], target, cut)
+        right = _held_out_right(X[:, without], target, cut, trees)
         gain = int((right_all & ~right).sum()) - int((right & ~right_all).sum())
         changed = int((right_all != right).sum())
         keep = gain > 2.0 * np.sqrt(max(changed, 1)) and gain / len(right) >= min_lift

@@ -14,7 +14,13 @@ from sklearn.base import BaseEstimator
 
 from routing_core.mapping.schema import ITEM
 from routing_core.model.candidates import CandidateBuilder, fallback_group
-from routing_core.model.config import ModelConfig
+from routing_core.model.config import (
+    FIT_PROGRESS,
+    SAVE_COMPRESSION,
+    SHOWN_VALUES,
+    ModelConfig,
+    ParamDefaults,
+)
 from routing_core.model.durations import DurationModel, StepEvidence
 from routing_core.model.experts import (
     AdditiveStepModel,
@@ -41,6 +47,7 @@ from routing_core.model.vocabulary import (
 from routing_core.platform.errors import UserError
 
 Progress = Callable[[float, str], None]
+_P = ParamDefaults()
 
 
 def _quiet(fraction: float, message: str) -> None:
@@ -58,10 +65,11 @@ class RoutingModel(BaseEstimator):
     flagged fallback. `config` holds the tuning constants of every part (ModelConfig).
     """
 
-    def __init__(self, top_k: int = 5, similarity_threshold: float = 0.8, n_neighbors: int = 10,
-                 random_state: int = 0, use_item_code: bool = True, n_estimators: int = 12,
-                 min_samples_leaf: int = 2, max_features: float = 0.5, vote_weight: float = 0.1,
-                 min_split_gain: float = 0.0, max_samples: float = 0.8, n_jobs: int | None = None,
+    def __init__(self, top_k: int = _P.top_k, similarity_threshold: float = _P.similarity_threshold,
+                 n_neighbors: int = _P.n_neighbors, random_state: int = 0, use_item_code: bool = True,
+                 n_estimators: int = _P.n_estimators, min_samples_leaf: int = _P.min_samples_leaf,
+                 max_features: float = _P.max_features, vote_weight: float = _P.vote_weight,
+                 min_split_gain: float = _P.min_split_gain, max_samples: float = _P.max_samples, n_jobs: int | None = None,
                  baseline_check: bool = True, config: ModelConfig | None = None) -> None:
         self.top_k = top_k
         self.similarity_threshold = similarity_threshold
@@ -92,41 +100,41 @@ class RoutingModel(BaseEstimator):
         ops, self.pooled_processes_, self.pooled_as_ = pool_rare_processes(
             ops, cfg.vocabulary.max_process_codes, cfg.vocabulary.pooled_name)
         self.item_attributes_, self.operation_attributes_ = split_attributes(ops, item_attributes, operation_attributes)
-        progress(0.1, "Routings and step order")
+        progress(FIT_PROGRESS["routings"], "Routings and step order")
         v = self.vocab_ = Vocabulary(cfg.vocabulary).fit(ops, self.operation_attributes_)
-        progress(0.2, "Item features")
+        progress(FIT_PROGRESS["features"], "Item features")
         items = item_frame(ops, v.items_, self.item_attributes_)
-        f = self.featurizer_ = ItemFeaturizer(attributes=self.item_attributes_, use_code=self.use_item_code
-                                              ).fit(items, v.item_routing_, steps=v.presence_)
+        f = self.featurizer_ = ItemFeaturizer(attributes=self.item_attributes_, use_code=self.use_item_code,
+                                              config=cfg.features, text=cfg.text).fit(items, v.item_routing_, steps=v.presence_)
         enc = f.encode(items)
         Z = f.imputation_design(enc)[0]
-        Xo = code_dropout(f, f.ordinal(enc), cfg.trial.code_dropout, self.random_state)
-        progress(0.4, "Forest of step trees")
+        Xo = code_dropout(f, f.ordinal(enc), cfg.trial.code_dropout, self.random_state, cfg.trial.dropout_seed)
+        progress(FIT_PROGRESS["forest"], "Forest of step trees")
         group_column, group_routing = fallback_group(f, items, v.item_routing_)
         self.neighbours_ = Neighbours(self._new_forest(), cfg.neighbours).fit(f.dense(enc), Xo, f, v)
-        progress(0.65, "Models of blank attributes")
+        progress(FIT_PROGRESS["imputation"], "Models of blank attributes")
         self.imputer_ = BlankImputer(cfg.imputation, self.random_state).fit(f, Xo, Z, enc, group_column)
-        progress(0.7, "Additive step model")
+        progress(FIT_PROGRESS["additive"], "Additive step model")
         self.additive_ = AdditiveStepModel(cfg.experts, self.random_state).fit(Z, v.presence_)
-        progress(0.75, "One tree per step")
+        progress(FIT_PROGRESS["step_trees"], "One tree per step")
         j = f.categorical_.index(group_column) if group_column in f.categorical_ else None
         tree_group = (None, 0) if j is None else (len(f.numeric_) + j, len(f.categories_[group_column]))
         self.step_trees_ = StepTrees(cfg.experts, self.random_state).fit(Xo, v.presence_, *tree_group)
-        progress(0.8, "How far to trust each step model")
+        progress(FIT_PROGRESS["stacking"], "How far to trust each step model")
         self.stacker_ = Stacker(cfg.experts)
         answers = out_of_fold(Xo, Z, v, self._new_forest, self.neighbours_.trust_recurring, cfg.experts,
                               cfg.neighbours.forest_max_outputs, self.random_state, *tree_group)
         if answers is not None:
             self.stacker_.fit(*answers)
-        progress(0.85, "Times and fallback groups")
+        progress(FIT_PROGRESS["durations"], "Times and fallback groups")
         self.durations_ = DurationModel(cfg.durations, self.random_state).fit(Z, v)
         self.baseline_trial_ = None
         if self.baseline_check:
-            progress(0.9, "Checking against the most frequent routing")
+            progress(FIT_PROGRESS["trial"], "Checking against the most frequent routing")
             self.baseline_trial_ = baseline_trial(self, ops, items, cfg.trial)
         self.baseline_leads_ = bool(self.baseline_trial_ and not self.baseline_trial_["model_wins"])
         self.candidates_ = CandidateBuilder(
-            v, self.neighbours_, StepEvidence().fit(v), cfg.candidates, n_neighbors=self.n_neighbors,
+            v, self.neighbours_, StepEvidence(cfg.durations).fit(v), cfg.candidates, n_neighbors=self.n_neighbors,
             similarity_threshold=self.similarity_threshold, vote_weight=self.vote_weight,
             group_column=group_column, group_routing=group_routing, baseline_trial=self.baseline_trial_,
             baseline_leads=self.baseline_leads_)
@@ -176,7 +184,7 @@ class RoutingModel(BaseEstimator):
         experts = np.stack([nb.step_probabilities(vote), linear, self.step_trees_.predict_proba(exp_X, linear)])
         out["experts"] = experts
         out["probs"] = self.stacker_.combine(expert_logits(experts, self.vocab_.token_prior_c_,
-                                                           self.config_.experts.linear_clip))
+                                                           self.config_.experts))
         out["vote"] = vote
         item_probs = np.zeros((len(frame), experts.shape[2]))
         np.add.at(item_probs, rows, out["probs"] * weights[:, None])
@@ -247,7 +255,7 @@ class RoutingModel(BaseEstimator):
                          codeless=codeless, size=size)
 
     @remembered
-    def likely_values(self, items: pd.DataFrame, limit: int = 3) -> pd.DataFrame:
+    def likely_values(self, items: pd.DataFrame, limit: int = SHOWN_VALUES) -> pd.DataFrame:
         """What a prediction takes each blank attribute of each item to be: one row per (item,
         attribute, value) with the weight the prediction gives the value, the likeliest `limit`
         values, likeliest first. (An item predicted from its own history weighs nothing.)"""
@@ -295,7 +303,7 @@ class RoutingModel(BaseEstimator):
         from routing_core.platform.atomic import atomic_write_bytes
 
         buf = io.BytesIO()
-        joblib.dump(self, buf, compress=3)
+        joblib.dump(self, buf, compress=SAVE_COMPRESSION)
         atomic_write_bytes(Path(path), buf.getvalue())
 
     @classmethod

@@ -16,11 +16,13 @@ from scipy.special import expit, logit
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.tree import DecisionTreeRegressor
 
-from routing_core.model.config import ExpertConfig
+from routing_core.model.config import LOG_GUARD, LOGIT_LIMIT, ExpertConfig
 from routing_core.model.vocabulary import varied_tokens
 
 EXPERTS = ("forest", "additive", "step_trees")
-PRODUCT_OF_ODDS = np.array([0.0, 1.0, 1.0, 1.0, -2.0])  # intercept, 3 experts, base rate
+BASE_RATE = len(EXPERTS)  # the column of the step's base rate after the experts' log-odds
+# Stacking weights before any are learned: intercept, experts, base rate (the experts' odds multiplied).
+PRODUCT_OF_ODDS = np.array([0.0, *[1.0] * len(EXPERTS), 1.0 - len(EXPERTS)])
 
 
 def ridge(Z: np.ndarray, Y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +82,7 @@ class StepTrees:
         """`group_column`: the column of Xo holding the fallback group's code (None: no group)."""
         c = self.config
         self.group_column_, self.n_groups_ = group_column, n_groups
-        self.prior_ = np.clip(presence.mean(axis=0), 1e-3, 1 - 1e-3)
+        self.prior_ = np.clip(presence.mean(axis=0), c.tree_clip, 1 - c.tree_clip)
         self.trees_: dict[int, tuple] = {}
         if Xo.shape[1] == 0:
             return self
@@ -89,7 +91,7 @@ class StepTrees:
         if len(rows) > c.step_tree_rows:
             rows = np.sort(rng.choice(rows, c.step_tree_rows, replace=False))
         X = np.ascontiguousarray(Xo[rows], dtype=np.float32)
-        leaf = max(c.step_tree_min_leaf, len(rows) // 2000)
+        leaf = max(c.step_tree_min_leaf, len(rows) // c.step_tree_leaf_rows)
         prior_all = presence.mean(axis=0)
         group = self._groups(Xo[rows])
         if group is not None:
@@ -136,37 +138,39 @@ class StepTrees:
             if support is not None and g is not None:
                 packed, rate = support
                 known = np.flatnonzero((g >= 0) & (g < len(rate)))
-                bits = packed[leaves[known], g[known] >> 3] >> (7 - (g[known] & 7)) & 1
+                bits = np.unpackbits(packed[leaves[known]], axis=1)[np.arange(len(known)), g[known]]
                 strange = known[bits == 0]
                 out[strange, t] = rate[g[strange]] if fallback is None else fallback[strange, t]
-        return np.clip(out, 1e-3, 1 - 1e-3)
+        clip = self.config.tree_clip
+        return np.clip(out, clip, 1 - clip)
 
 
-def expert_logits(experts: np.ndarray, prior: np.ndarray, linear_clip: float) -> np.ndarray:
+def expert_logits(experts: np.ndarray, prior: np.ndarray, config: ExpertConfig) -> np.ndarray:
     """(4, n, steps): the experts' clipped log-odds and the step's base rate's."""
-    forest_p, linear_p, trees_p = experts
-    n = forest_p.shape[0]
+    n = experts[0].shape[0]
+    clips = (config.forest_clip, config.linear_clip, config.tree_clip)
     return np.stack([
-        logit(np.clip(forest_p, 1e-4, 1 - 1e-4)),
-        logit(np.clip(linear_p, linear_clip, 1 - linear_clip)),
-        logit(np.clip(trees_p, 1e-3, 1 - 1e-3)),
+        *(logit(np.clip(p, clip, 1 - clip)) for p, clip in zip(experts, clips, strict=True)),
         np.tile(logit(prior), (n, 1)),
     ])
 
 
-def logistic_weights(F: np.ndarray, y: np.ndarray, ridge_per_item: float) -> np.ndarray:
+def logistic_weights(F: np.ndarray, y: np.ndarray, ridge_per_item: float, config: ExpertConfig | None = None
+                     ) -> np.ndarray:
     """(intercept, weights) of an L2-penalised logistic regression of y on the columns of F; the
     penalty is ridge_per_item x rows (scikit-learn, Newton-Cholesky)."""
+    config = config or ExpertConfig()
     if len(np.unique(y)) < 2:
-        return np.r_[logit(np.clip(y.mean(), 1e-4, 1 - 1e-4)), np.zeros(F.shape[1])]
-    clf = LogisticRegression(C=1.0 / (ridge_per_item * len(F)), solver="newton-cholesky", tol=1e-6,
-                             max_iter=50)
+        clip = config.forest_clip
+        return np.r_[logit(np.clip(y.mean(), clip, 1 - clip)), np.zeros(F.shape[1])]
+    clf = LogisticRegression(C=1.0 / (ridge_per_item * len(F)), solver="newton-cholesky", tol=config.stack_tol,
+                             max_iter=config.stack_max_iter)
     clf.fit(F, y)
     return np.r_[clf.intercept_, clf.coef_[0]]
 
 
 def _log_loss(F: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
-    p = np.clip(expit(w[0] + F @ w[1:]), 1e-9, 1 - 1e-9)
+    p = np.clip(expit(w[0] + F @ w[1:]), LOG_GUARD, 1 - LOG_GUARD)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
 
 
@@ -187,8 +191,9 @@ class Stacker:
     def fit(self, F: np.ndarray, y: np.ndarray, items: np.ndarray) -> Stacker:
         """F: (cells, 4) out-of-fold log-odds (3 experts, base rate); y: presence; items: the item
         of each cell (the held-out half is a half of the items)."""
-        ridge = self.config.stack_ridge
-        rng = np.random.default_rng(7)
+        c = self.config
+        ridge = c.stack_ridge
+        rng = np.random.default_rng(c.stack_seed)
         n_items = int(items.max()) + 1
         # The lift is measured on a sample of the items (their cells stay together), halves of it.
         share = min(1.0, self.config.stack_lift_cells / max(len(items), 1))
@@ -196,23 +201,23 @@ class Stacker:
         half = (rng.permutation(n_items) % 2 == 0)[items]
         fit, held = picked & half, picked & ~half
         self.lift_ = {}
-        use = [0, 1, 2, 3]
+        use = list(range(BASE_RATE + 1))
         if fit.any() and held.any() and len(np.unique(y[fit])) == 2:
             def loss(cols):
-                return _log_loss(F[np.ix_(held, cols)], y[held], logistic_weights(F[np.ix_(fit, cols)], y[fit], ridge))
+                return _log_loss(F[np.ix_(held, cols)], y[held], logistic_weights(F[np.ix_(fit, cols)], y[fit], ridge, c))
             full = loss(use)
             for e, name in enumerate(EXPERTS):
                 self.lift_[name] = round(loss([u for u in use if u != e]) - full, 6)
-            use = [u for u in use if u == 3 or self.lift_[EXPERTS[u]] > 0]
+            use = [u for u in use if u == BASE_RATE or self.lift_[EXPERTS[u]] > 0]
         # An expert is never trusted the wrong way round: one whose weight comes out negative
         # (it adds nothing the others do not say) is left out and the rest refitted.
         while True:
-            w = logistic_weights(F[:, use], y, ridge)
-            negative = [u for u, v in zip(use, w[1:], strict=True) if u < 3 and v < 0]
+            w = logistic_weights(F[:, use], y, ridge, c)
+            negative = [u for u, v in zip(use, w[1:], strict=True) if u < BASE_RATE and v < 0]
             if not negative:
                 break
             use.remove(min(negative, key=lambda u: w[1 + use.index(u)]))
-        weights = np.zeros(5)
+        weights = np.zeros(len(PRODUCT_OF_ODDS))
         weights[0] = w[0]
         weights[[1 + u for u in use]] = w[1:]
         self.weights_ = weights
@@ -221,7 +226,7 @@ class Stacker:
     def combine(self, logits: np.ndarray) -> np.ndarray:
         """Step presence probabilities from the (4, n, steps) log-odds."""
         w = getattr(self, "weights_", PRODUCT_OF_ODDS)
-        return expit(np.clip(w[0] + np.tensordot(w[1:], logits, axes=1), -30, 30))
+        return expit(np.clip(w[0] + np.tensordot(w[1:], logits, axes=1), -LOGIT_LIMIT, LOGIT_LIMIT))
 
     def parts(self) -> dict:
         """Each expert: on or off, its weight and its held-out lift (None: not tested)."""
@@ -261,7 +266,7 @@ def out_of_fold(Xo: np.ndarray, Z: np.ndarray, vocab, new_forest, trust, config:
         linear_p = linear.predict_proba(Z[held])
         feats.append(np.stack([forest_p, linear_p, trees.predict_proba(Xo[held], linear_p)]))
         target.append(presence[held])
-    logits = expert_logits(np.concatenate(feats, axis=1), vocab.token_prior_c_, c.linear_clip)
+    logits = expert_logits(np.concatenate(feats, axis=1), vocab.token_prior_c_, c)
     n_held, n_tokens = logits.shape[1], logits.shape[2]
     F = logits.reshape(len(logits), -1).T
     y = np.concatenate(target).ravel().astype(np.float64)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from routing_core.mapping.schema import ITEM
+from routing_core.model.config import EXPLAIN_MIN_WEIGHT, SHOWN_VALUES
 from routing_core.model.vocabulary import query_frame
 
 COLUMNS = [ITEM, "step", "process_code", "probability", "direction", "attribute", "value", "weight"]
@@ -59,8 +60,8 @@ def text_words(featurizer, items: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[ITEM, "attribute", "words", "numbers"])
 
 
-def explain(model, items: pd.DataFrame, steps: list[str] | None = None, top: int = 3,
-            min_weight: float = 0.01) -> pd.DataFrame:
+def explain(model, items: pd.DataFrame, steps: list[str] | None = None, top: int = SHOWN_VALUES,
+            min_weight: float = EXPLAIN_MIN_WEIGHT) -> pd.DataFrame:
     """Per item and step (tokens_ names, e.g. "INSPECT#2"; all steps by default): the step's
     probability, and up to `top` attributes for it and `top` against it, each with the item's
     value and its weight in probability points (at least min_weight). Empty when the additive

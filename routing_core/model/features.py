@@ -10,12 +10,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from routing_core.mapping.schema import ITEM
+from routing_core.model.config import DIVISION_GUARD, LOG_GUARD, FeatureConfig, TextConfig
 from routing_core.model.encoding import (
     BLANK,
-    CODE_CHECK_CLASSES,
-    CODE_CHECK_MIN_ITEMS,
-    CODE_CHECK_ROWS,
-    CODE_MIN_LIFT,
     MISSING,
     NUMBER_RE,
     UNSEEN,
@@ -37,9 +34,6 @@ from routing_core.model.encoding import (
 )
 from routing_core.model.memo import thread_memo
 from routing_core.model.text import (
-    TEXT_KEY_SHARE,
-    TEXT_MAX_TERMS,
-    TEXT_MIN_EVIDENCE,
     TOKEN_PATTERN,
     is_free_text,
     keyed_numbers,
@@ -47,6 +41,8 @@ from routing_core.model.text import (
     step_relevance,
     text_terms,
 )
+
+_FEATURES, _TEXT = FeatureConfig(), TextConfig()
 
 
 class ItemFeaturizer(TransformerMixin, BaseEstimator):
@@ -62,33 +58,19 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     """
 
 
-    def __init__(
-        self,
-        attributes: list[str] | None = None,
-        use_code: bool = True,
-        min_frequency: int = 5,
-        code_min_info: float = 0.02,
-        weighting: bool = True,
-        max_categories: int = 200,
-        blank_as_value: float = 0.1,
-        tree_onehot_max: int = 16,
-        log_skewed: bool = True,
-        missing_indicators: bool = True,
-        read_text: bool = True,
-        code_check: bool = True,
-    ) -> None:
+    # Class defaults: a featurizer saved before these parameters existed reads with the defaults.
+    config: FeatureConfig | None = None
+    text: TextConfig | None = None
+
+    def __init__(self, attributes: list[str] | None = None, use_code: bool = True,
+                 config: FeatureConfig | None = None, text: TextConfig | None = None) -> None:
         self.attributes = attributes
         self.use_code = use_code
-        self.min_frequency = min_frequency
-        self.code_min_info = code_min_info
-        self.weighting = weighting
-        self.max_categories = max_categories
-        self.blank_as_value = blank_as_value
-        self.tree_onehot_max = tree_onehot_max
-        self.log_skewed = log_skewed
-        self.missing_indicators = missing_indicators
-        self.read_text = read_text
-        self.code_check = code_check
+        self.config = config  # what is read of an item (config.FeatureConfig; None: the defaults)
+        self.text = text  # how free text is read (config.TextConfig; None: the defaults)
+
+    settings = property(lambda self: self.config or _FEATURES)
+    text_settings = property(lambda self: self.text or _TEXT)
 
     # -- building the raw columns (attributes + derived) ------------------------------------
     def derived(self, items: pd.DataFrame) -> pd.DataFrame:
@@ -129,7 +111,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
             cols.update(self._text_columns(col, column_of(items, col)))
         if self.code_cols_:
             codes = items[ITEM] if ITEM in items else pd.Series("", index=index)
-            tokens = code_tokens(codes.fillna(""), only=self.code_cols_)
+            tokens = code_tokens(codes.fillna(""), only=self.code_cols_, config=self.settings)
             known = np.ones(len(index), dtype=bool)
             seen = self.code_values_
             for col in self.code_cols_:
@@ -176,6 +158,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
     def _learn_text_numbers(self, items: pd.DataFrame) -> None:
         """Text columns (not read through words) whose values mostly hold numbers, with many
         distinct values (dimensions "300x100x200"): their count and first numbers are read."""
+        c = self.settings
         self.text_number_cols_: list[str] = []
         self.text_number_width_: dict[str, int] = {}
         for col in self.attributes_:
@@ -186,31 +169,33 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
             if nonnull.empty:
                 continue
             has_num = nonnull.str.contains(NUMBER_RE, regex=True).mean()
-            if has_num >= 0.8 and nonnull.nunique() >= min(10, max(3, len(items) // 2)):
+            if has_num >= c.text_numbers_share and nonnull.nunique() >= min(
+                    c.text_numbers_min_values, max(c.text_numbers_min_floor, len(items) // 2)):
                 counts = nonnull.str.count(NUMBER_RE.pattern)
                 self.text_number_cols_.append(col)
-                self.text_number_width_[col] = int(min(max(counts.max(), 1), 4))
+                self.text_number_width_[col] = int(min(max(counts.max(), 1), c.text_numbers_width))
 
     def _learn_text(self, items: pd.DataFrame, steps: np.ndarray | None) -> None:
         """Which attribute columns are free text, and the words and keys each is read through:
-        words in at least min_frequency items (and not in nearly all), the TEXT_MAX_TERMS that
-        give the strongest evidence about a step; keys of numbers in TEXT_KEY_SHARE of the texts."""
+        words in at least min_frequency items (and not in nearly all), the max_terms that give
+        the strongest evidence about a step; keys of numbers in key_share of the texts (TextConfig)."""
         from sklearn.feature_extraction.text import CountVectorizer
 
+        tc = self.text_settings
         self.text_cols_: list[str] = []
         self.text_terms_: dict[str, list[str]] = {}
         self.text_keys_: dict[str, list[str]] = {}
-        if not self.read_text:
+        if not self.settings.read_text:
             return
         for col in self.attributes_:
             s = items[col] if col in items else None
             if s is None or is_numeric(s) or pd.api.types.is_bool_dtype(s):
                 continue
-            if not is_free_text(s, self.min_frequency, self.max_categories):
+            if not is_free_text(s, self.settings.min_frequency, self.settings.max_categories, tc):
                 continue
             texts = texts_of(s)
             filled = [t for t in texts if t is not None]
-            keys = number_keys(filled, max(self.min_frequency, TEXT_KEY_SHARE * len(filled)))
+            keys = number_keys(filled, max(self.settings.min_frequency, tc.key_share * len(filled)), tc)
             # A key with its number ("D40", "IT7") is read as the number; the words are the rest.
             # A key with its number ("D40", "IT7"), or a bare whole number where the text has keys
             # (the "40" of "dia 40"), is read as the number; the words are the rest.
@@ -218,7 +203,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
             keyed = re.compile(rf"(?:{alternatives})\d+(?:[.,]\d+)?|\d+") if keys else None
             vectorizer = CountVectorizer(
                 token_pattern=TOKEN_PATTERN, lowercase=False, binary=True,
-                preprocessor=str.upper, min_df=self.min_frequency, max_df=0.95, dtype=np.float32,
+                preprocessor=str.upper, min_df=self.settings.min_frequency, max_df=tc.max_df, dtype=np.float32,
             )
             try:
                 T = vectorizer.fit_transform([t or "" for t in texts])
@@ -229,12 +214,12 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                 vocab = vectorizer.get_feature_names_out()
                 scored = steps is not None and len(steps) == len(texts)
                 if scored:
-                    score = step_relevance(T.tocsc(), steps)
+                    score = step_relevance(T.tocsc(), steps, tc.relevance_max_steps)
                 else:  # no steps to tell: the words in at least 2 % of the texts
                     score = np.asarray(T.sum(axis=0)).ravel() / max(len(texts), 1)
                 order = np.argsort(-score, kind="stable")
-                keep = [k for k in order if score[k] >= (TEXT_MIN_EVIDENCE if scored else 0.02)
-                        and not (keyed is not None and keyed.fullmatch(str(vocab[k])))][:TEXT_MAX_TERMS]
+                keep = [k for k in order if score[k] >= (tc.min_evidence if scored else tc.min_share)
+                        and not (keyed is not None and keyed.fullmatch(str(vocab[k])))][:tc.max_terms]
                 terms = [str(vocab[k]) for k in keep]  # the most telling first
             self.text_cols_.append(col)
             self.text_terms_[col] = terms
@@ -284,20 +269,20 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         self.code_cols_: list[str] = []
         self.code_values_: dict[str, pd.Index] = {}
         if self.use_code and ITEM in items and y is not None:
-            tokens = code_tokens(items[ITEM])
+            tokens = code_tokens(items[ITEM], config=self.settings)
             y_codes = pd.factorize(np.asarray(y))[0]
             hy = entropy(np.bincount(y_codes)) or 1.0
-            min_count = max(self.min_frequency, int(0.002 * n))
+            min_count = max(self.settings.min_frequency, int(self.settings.min_share * n))
             for col in tokens.columns:
                 x = collapse_rare(tokens[col], min_count)
                 if x.max() < 1:
                     continue
-                if mutual_information(x, y_codes) / hy >= self.code_min_info:
+                if mutual_information(x, y_codes) / hy >= self.settings.code_min_info:
                     self.code_cols_.append(col)
             self.code_values_ = {col: pd.Index(tokens[col].astype("str").unique()) for col in self.code_cols_}
         self._fit_columns(items, y)
         self.lift_: dict[str, dict] = {}
-        if self.code_check and y is not None and (self.code_cols_ or self.text_cols_):
+        if self.settings.code_check and y is not None and (self.code_cols_ or self.text_cols_):
             self._keep_what_earns_its_place(items, y)
         return self
 
@@ -307,31 +292,32 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         attributes on items held out of the fit.
 
         The code: a new item often has no code yet, or one from a new number range, so a model
-        leaning on it answers those worse; it must win clearly (by CODE_MIN_LIFT of the items).
+        leaning on it answers those worse; it must win clearly (by code_min_lift of the items).
         A text: an item text often repeats the structured attributes ("SHAFT D40 S45C HT"), and
         read twice they only dilute the trees; it must win beyond chance, or it is left out.
         The test: a small forest predicting the routing, with and without the part, scored on a
         third of the items; wins and losses are compared by a paired sign test (two standard
         errors). The figures are kept in `lift_`.
         """
+        c = self.settings
         rng = np.random.default_rng(0)
-        rows = rng.permutation(len(items))[:CODE_CHECK_ROWS]
-        if len(rows) < CODE_CHECK_MIN_ITEMS:
+        rows = rng.permutation(len(items))[:c.check_rows]
+        if len(rows) < c.check_min_items:
             return  # too few items to tell: everything stays
         # The most frequent routings as classes, the rest as one (a forest's memory grows with
         # leaves x classes).
         codes, _ = pd.factorize(np.asarray(y)[rows])
         counts = np.bincount(codes)
-        top = np.argsort(-counts, kind="stable")[:CODE_CHECK_CLASSES]
+        top = np.argsort(-counts, kind="stable")[:c.check_classes]
         label = np.full(len(counts), len(top))
         label[top] = np.arange(len(top))
         target = label[codes]
         X = np.nan_to_num(self.ordinal(self.encode(items.iloc[rows])), nan=-1.0)
-        cut = (2 * len(rows)) // 3
-        parts = {"item code": (self.code_columns_ordinal_, CODE_MIN_LIFT)} if self.code_cols_ else {}
+        cut = (2 * len(rows)) // c.check_parts
+        parts = {"item code": (self.code_columns_ordinal_, c.code_min_lift)} if self.code_cols_ else {}
         for col in self.text_cols_:
             parts[col] = (self._ordinal_columns(self._text_column_names(col)), 0.0)
-        lift, dropped = held_out_lift(X, target, cut, parts)
+        lift, dropped = held_out_lift(X, target, cut, parts, c.check_trees)
         self.lift_.update(lift)
         if not dropped:
             return
@@ -361,7 +347,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
 
     def _fit_columns(self, items: pd.DataFrame, y: np.ndarray | None) -> None:
         """Imputation, scaling, categories, layout and weights of the derived columns."""
-        n = len(items)
+        n, margin = len(items), self.settings.range_margin
         raw = self.derived(items)
         self.numeric_: list[str] = []
         self.categorical_: list[str] = []
@@ -383,7 +369,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                     continue
                 self.numeric_.append(col)
                 positive = bool((v[ok] >= 0).all())
-                skewed = self.log_skewed and positive and np.nanmax(v) > 0 and sample_skew(v[ok]) > 1.0
+                skewed = self.settings.log_skewed and positive and np.nanmax(v) > 0 and sample_skew(v[ok]) > self.settings.skew_min
                 self.log_[col] = skewed
                 if skewed:
                     v = np.log1p(v)
@@ -392,11 +378,11 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                 self.median_[col] = med
                 self.mean_[col] = float(v.mean())
                 self.scale_[col] = float(v.std()) or 1.0
-                self.has_missing_[col] = self.missing_indicators and bool((~ok).any())
+                self.has_missing_[col] = self.settings.missing_indicators and bool((~ok).any())
                 finite = finite_values(s)
                 finite = finite[~np.isnan(finite)]
                 spread = float(finite.max() - finite.min())
-                self.range_[col] = (float(finite.min()) - 0.25 * spread, float(finite.max()) + 0.25 * spread)
+                self.range_[col] = (float(finite.min()) - margin * spread, float(finite.max()) + margin * spread)
                 raw_ok = finite_values(s)
                 raw_ok = raw_ok[~np.isnan(raw_ok)]
                 positive_all = bool((raw_ok > 0).all())
@@ -408,10 +394,10 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
                 text = as_text(s)
                 # Sporadic blanks are gaps (unknown value); blanks in a large share of items
                 # are a value of their own (e.g. "no treatment" left empty).
-                if s.isna().mean() < self.blank_as_value:
+                if s.isna().mean() < self.settings.blank_as_value:
                     text = text[s.notna()]
                 counts = text.value_counts()
-                keep = counts[counts >= self.min_frequency].index[: self.max_categories]
+                keep = counts[counts >= self.settings.min_frequency].index[: self.settings.max_categories]
                 if len(keep) == 0:
                     continue
                 self.categorical_.append(col)
@@ -420,11 +406,11 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         self.tree_onehot_: dict[int, int] = {}
         width = len(self.numeric_) + len(self.categorical_)
         for j, col in enumerate(self.categorical_):
-            if 2 < len(self.categories_[col]) <= self.tree_onehot_max:
+            if 2 < len(self.categories_[col]) <= self.settings.tree_onehot_max:
                 self.tree_onehot_[j] = width
                 width += len(self.categories_[col])
         self.weights_ = {col: 1.0 for col in self.numeric_ + self.categorical_}
-        if self.weighting and y is not None and n > 0:
+        if self.settings.weighting and y is not None and n > 0:
             self.weights_ = self._relevance(raw, np.asarray(y))
         self._scale_vector()
 
@@ -450,15 +436,15 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         self.n_features_out_ = len(names)
 
     def _relevance(self, raw: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
-        """Weight of each column: sqrt of its normalised mutual information with y (floor 0.05)."""
+        """Weight of each column: sqrt of its normalised mutual information with y (floor: min_weight)."""
         y_codes = pd.factorize(y)[0]
         hy = entropy(np.bincount(y_codes)) or 1.0
-        min_count = max(self.min_frequency, int(0.002 * len(raw)))
+        min_count = max(self.settings.min_frequency, int(self.settings.min_share * len(raw)))
         weights = {}
         for col in self.numeric_ + self.categorical_:
-            x = attribute_codes(raw, col, col in self.median_, min_count)
+            x = attribute_codes(raw, col, col in self.median_, min_count, self.settings.relevance_bins)
             info = mutual_information(x, y_codes) / hy
-            weights[col] = float(max(np.sqrt(max(info, 0.0)), 0.05))
+            weights[col] = float(max(np.sqrt(max(info, 0.0)), self.settings.min_weight))
         top = max(weights.values(), default=1.0) or 1.0
         return {col: w / top for col, w in weights.items()}
 
@@ -534,7 +520,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
         for col in self.numeric_:
             if not self.log_positive_.get(col, False):
                 continue
-            lv = np.log(np.clip(enc.num[col], 1e-9, None))
+            lv = np.log(np.clip(enc.num[col], LOG_GUARD, None))
             mean, scale = self.log_stats_[col]
             logs.append(np.where(np.isnan(lv), 0.0, (lv - mean) / scale))
         Z = np.hstack([dense, np.column_stack(logs)]) if logs else dense
@@ -562,7 +548,7 @@ class ItemFeaturizer(TransformerMixin, BaseEstimator):
             w = self.weights_.get(col, 1.0)
             known += w * (enc.cat[col] >= 0)
             total += w
-        return np.where(total > 0, known / np.maximum(total, 1e-12), 0.0)
+        return np.where(total > 0, known / np.maximum(total, DIVISION_GUARD), 0.0)
 
     def set_category(self, x: np.ndarray, j: int, value: float) -> None:
         """Set categorical column j (index into categorical_) of a tree-feature row to a code."""

@@ -13,6 +13,9 @@ import os
 
 import numpy as np
 
+from routing_core.model.config import ORDER_BELOW_ONE, SEED_LIMIT, NeighbourConfig, ParamDefaults
+
+_P = ParamDefaults()
 
 class LeafForest:
     """Randomised multi-output trees on step presence; what is kept is only their structure.
@@ -23,8 +26,9 @@ class LeafForest:
     model stays small whatever the number of steps.
     """
 
-    def __init__(self, n_estimators: int = 20, min_samples_leaf: int = 2, max_features: float = 0.7,
-                 max_samples: float = 0.8, min_split_gain: float = 0.0, random_state: int = 0,
+    def __init__(self, n_estimators: int = _P.n_estimators, min_samples_leaf: int = _P.min_samples_leaf,
+                 max_features: float = _P.max_features, max_samples: float = _P.max_samples,
+                 min_split_gain: float = _P.min_split_gain, random_state: int = 0,
                  n_jobs: int | None = None, max_rows: int | None = None) -> None:
         self.n_estimators = n_estimators
         self.min_split_gain = min_split_gain
@@ -51,7 +55,7 @@ class LeafForest:
         if X.shape[1] == 0:  # no usable feature: every tree is one leaf holding every item
             X = np.zeros((n, 1), dtype=np.float32)
         rng = np.random.default_rng(self.random_state)
-        seeds = rng.integers(0, 2**31 - 1, size=self.n_estimators)
+        seeds = rng.integers(0, SEED_LIMIT, size=self.n_estimators)
         size = max(2, int(round(self.max_samples * n))) if n > 2 else n
         if self.max_rows:
             size = min(size, self.max_rows)
@@ -100,7 +104,7 @@ class LeafForest:
         inv = np.where(size_per_leaf > 0, 1.0 / np.maximum(size_per_leaf, 1), 0.0)
         self.leaf_dist_ = sparse.csr_matrix(sparse.diags(inv.astype(np.float32)) @ counts)
         # The training items of each leaf sorted by `order`, for finding an item's leaf mates.
-        u = np.zeros(n) if order is None else np.clip(np.asarray(order, dtype=np.float64), 0, 0.999999)
+        u = np.zeros(n) if order is None else np.clip(np.asarray(order, dtype=np.float64), 0, ORDER_BELOW_ONE)
         key = flat.astype(np.float64) + np.repeat(u, leaves.shape[1])
         sort = np.argsort(key, kind="stable")
         self.leaf_key_ = key[sort]
@@ -123,13 +127,13 @@ class LeafForest:
             active = active[~self.is_leaf_[nxt]]
         return node.reshape(n, t)
 
-    def mates(self, leaves: np.ndarray, order: np.ndarray | None = None, window: int = 8
+    def mates(self, leaves: np.ndarray, order: np.ndarray | None = None, window: int = NeighbourConfig.mate_window
               ) -> tuple[np.ndarray, np.ndarray]:
         """(query, training item) pairs sharing a leaf, deduplicated: per leaf at most `window`
         items, those nearest the query's `order` value."""
         n, t = leaves.shape
         flat = leaves.ravel()
-        u = np.zeros(n) if order is None else np.clip(np.asarray(order, dtype=np.float64), 0, 0.999999)
+        u = np.zeros(n) if order is None else np.clip(np.asarray(order, dtype=np.float64), 0, ORDER_BELOW_ONE)
         lo_b, hi_b = self.leaf_ptr_[flat], self.leaf_ptr_[flat + 1]
         at = np.searchsorted(self.leaf_key_, flat + np.repeat(u, t))
         start = np.clip(at - window // 2, lo_b, np.maximum(hi_b - window, lo_b))

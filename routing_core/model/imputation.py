@@ -17,7 +17,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from routing_core.model.config import ImputationConfig
+from routing_core.model.config import COVARIANCE_JITTER, LOG_GUARD, ImputationConfig
 from routing_core.model.features import BLANK, Encoded, ItemFeaturizer
 from routing_core.model.output import probability, shares
 
@@ -85,7 +85,7 @@ class BlankImputer:
         the rest (mean log-probability of the true value)."""
         c = self.config
         order = rng.permutation(rows)
-        cut = (2 * len(order)) // 3
+        cut = (2 * len(order)) // c.size_trial_parts
         fit, held = np.sort(order[:cut]), np.sort(order[cut:])
         if len(held) < c.size_min_rows or len(np.unique(y[fit])) < 2:
             return False
@@ -99,7 +99,7 @@ class BlankImputer:
             total = 0.0
             for r, k in zip(held.tolist(), truth.tolist(), strict=True):
                 p = imputed(imp, ev, Z[r], logs[r], int(groups[r]), c)
-                total -= math.log(max(float(p[k]), 1e-9))
+                total -= math.log(max(float(p[k]), LOG_GUARD))
             loss[name] = total / len(held)
         self.trials_[col] = {"held_out_items": int(len(held)), "log_loss_without_sizes": round(loss["plain"], 4),
                              "log_loss_with_sizes": round(loss["sizes"], 4)}
@@ -232,7 +232,7 @@ def logistic_imputer(Z: np.ndarray, y: np.ndarray, rows: np.ndarray, keep: np.nd
     from sklearn.linear_model import LogisticRegression
 
     coef = np.zeros((len(classes), len(keep)))
-    intercept = np.full(len(classes), -30.0)
+    intercept = np.full(len(classes), config.absent_logit)
     present = np.unique(y[rows])
     at = np.searchsorted(classes, present)
     if len(present) == 1 or len(keep) == 0:
@@ -248,7 +248,7 @@ def logistic_imputer(Z: np.ndarray, y: np.ndarray, rows: np.ndarray, keep: np.nd
             # stride through `rows`, which are a random sample already).
             n = max(config.newton_min_rows, int(config.newton_cells / width**2))
             rows = rows[np.linspace(0, len(rows) - 1, min(n, len(rows))).astype(np.int64)]
-        clf = LogisticRegression(C=1.0, solver=solver, max_iter=100 if solver == "newton-cholesky" else 300)
+        clf = LogisticRegression(C=1.0, solver=solver, max_iter=config.newton_max_iter if solver == "newton-cholesky" else config.lbfgs_max_iter)
         clf.fit(Z[np.ix_(rows, keep)], y[rows])
         c, b = clf.coef_, clf.intercept_
         if len(clf.classes_) == 2:  # binary: one row of coefficients for class 1
@@ -281,7 +281,8 @@ def size_evidence(logs: np.ndarray, y: np.ndarray, groups: np.ndarray, rows: np.
         used = np.where(n[:, None] > 0, sums / np.maximum(n, 1)[:, None], np.nan)
         resid = L - used[at]
         cov_used = resid.T @ resid / max(len(L) - int((n > 0).sum()), 1)
-        cov_used += np.eye(L.shape[1]) * (1e-12 + 1e-9 * np.trace(cov_used) / L.shape[1])
+        jitter, relative = COVARIANCE_JITTER
+        cov_used += np.eye(L.shape[1]) * (jitter + relative * np.trace(cov_used) / L.shape[1])
         means, cov = np.full((K, p), np.nan), np.zeros((p, p))
         means[:, cols] = used
         cov[np.ix_(cols, cols)] = cov_used
@@ -314,7 +315,7 @@ def size_log_likelihood(evidence: tuple, logs_i: np.ndarray, group_code: int, do
     d = logs_i[present][None, :] - means[np.ix_(seen, present)]
     sol = np.linalg.solve(cov[np.ix_(present, present)], d.T)
     ll = np.empty(len(means))
-    ll[seen] = -0.5 * (dof + present.sum()) * np.log1p(np.einsum("kp,pk->k", d, sol) / dof)
+    ll[seen] = -(dof + present.sum()) / 2 * np.log1p(np.einsum("kp,pk->k", d, sol) / dof)
     ll[~seen] = ll[seen].min()
     return ll
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from routing_core.model.config import NeighbourConfig
+from routing_core.model.config import DIVISION_GUARD, NeighbourConfig
 from routing_core.model.features import Encoded, ItemFeaturizer
 from routing_core.model.forest import LeafForest
 from routing_core.model.output import probability, shares
@@ -62,14 +62,14 @@ class Neighbours:
         if not cols:
             return np.zeros(n)
         Z = self.X_[:, self.size_columns_].astype(np.float64)
-        sub = Z[:: max(1, len(Z) // 20000)]
+        sub = Z[:: max(1, len(Z) // self.config.size_rows)]
         sub = sub - sub.mean(axis=0)
         if np.allclose(sub, 0):
             return np.zeros(n)
         _, _, vt = np.linalg.svd(sub, full_matrices=False)
         self.size_direction_ = vt[0]
         proj = Z @ self.size_direction_
-        self.size_quantiles_ = np.quantile(proj, np.linspace(0, 1, 1025))
+        self.size_quantiles_ = np.quantile(proj, np.linspace(0, 1, self.config.size_quantiles))
         return self.size_score(self.X_)
 
     def size_score(self, X: np.ndarray) -> np.ndarray:
@@ -92,7 +92,7 @@ class Neighbours:
         if codeless.any() and f.code_cols_:
             code_norm2 = sum(float(f.column_weight_[f.blocks_[c][0]]) ** 2 for c in f.code_cols_ if c in f.blocks_)
             norm = np.sqrt((X.astype(np.float64) ** 2).sum(axis=1) + np.where(codeless, code_norm2, 0.0))
-            size_rows = np.where(codeless[:, None], X / np.maximum(norm, 1e-12)[:, None], qn)
+            size_rows = np.where(codeless[:, None], X / np.maximum(norm, DIVISION_GUARD)[:, None], qn)
         return qn, codeless, self.size_score(size_rows)
 
     def search(self, q: np.ndarray, leaves: np.ndarray, k: int, exclude: np.ndarray | None = None,
@@ -108,7 +108,7 @@ class Neighbours:
             keep = items != exclude[qi]
             qi, items = qi[keep], items[keep]
         sims = np.empty(len(qi), dtype=np.float32)
-        step = 1 << 18
+        step = self.config.search_chunk
         for a in range(0, len(qi), step):
             sims[a : a + step] = np.einsum("ij,ij->i", q[qi[a : a + step]], self.X_[items[a : a + step]])
         sims = self.attribute_similarity(sims, items, None if codeless is None else codeless[qi])
@@ -129,7 +129,7 @@ class Neighbours:
         to training `items`, rescaled to the items' attribute columns alone."""
         if self.attr_norm_ is None or codeless is None or not np.any(codeless):
             return sims
-        return np.where(codeless, sims / np.maximum(self.attr_norm_[items], 1e-6), sims).astype(sims.dtype)
+        return np.where(codeless, sims / np.maximum(self.attr_norm_[items], self.config.attr_norm_floor), sims).astype(sims.dtype)
 
     # -- votes ----------------------------------------------------------------------------
     def trust_recurring(self, vote, counts: np.ndarray | None = None):
@@ -142,7 +142,7 @@ class Neighbours:
         w = counts / (counts + prior)
         vote = sparse.csr_matrix(vote.multiply(w[None, :].astype(np.float32)))
         total = np.asarray(vote.sum(axis=1)).ravel()
-        return sparse.csr_matrix(sparse.diags(np.where(total > 0, 1.0 / np.maximum(total, 1e-12), 0.0)) @ vote)
+        return sparse.csr_matrix(sparse.diags(np.where(total > 0, 1.0 / np.maximum(total, DIVISION_GUARD), 0.0)) @ vote)
 
     def near_vote(self, nn_idx: np.ndarray, nn_sim: np.ndarray) -> dict[int, float]:
         """Routings of the most similar items, weighted sharply by similarity (an identical item
@@ -152,7 +152,7 @@ class Neighbours:
             return {}
         c = self.config
         v = self.vocab
-        weights = np.power(np.clip(nn_sim[ok].astype(np.float64), 1e-6, 1.0), c.knn_sharpness)
+        weights = np.power(np.clip(nn_sim[ok].astype(np.float64), c.knn_min_similarity, 1.0), c.knn_sharpness)
         if c.vote_prior_count > 0:
             counts = v.routing_count_[v.item_routing_[nn_idx[ok]]]
             weights = weights * counts / (counts + c.vote_prior_count)
@@ -190,4 +190,5 @@ class Neighbours:
 
     def step_probabilities(self, vote) -> np.ndarray:
         """(n, tokens) presence probability of each step from routing votes."""
-        return np.clip(np.asarray((vote @ self.vocab.routing_token_matrix_).todense()), 1e-4, 1 - 1e-4)
+        clip = self.config.vote_clip
+        return np.clip(np.asarray((vote @ self.vocab.routing_token_matrix_).todense()), clip, 1 - clip)

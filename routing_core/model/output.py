@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from routing_core.mapping.schema import DURATION, ITEM, PROCESS, SEQ
+from routing_core.model.config import SHOWN_NAMES
 
 
 def shares(weights) -> np.ndarray:
@@ -105,7 +106,7 @@ def _minutes(value: float | None) -> float | None:
 
 
 # At least this share of a batch falling back says the file is unlike the training data.
-FALLBACK_ALERT_SHARE = 0.5
+FALLBACK_ALERT_SHARE = 0.5  # convention: half
 
 
 def batch_warnings(model, items: pd.DataFrame, predictions: pd.DataFrame) -> list[str]:
@@ -135,7 +136,7 @@ def batch_warnings(model, items: pd.DataFrame, predictions: pd.DataFrame) -> lis
     return warnings
 
 
-def _some(names: list[str], limit: int = 5) -> str:
+def _some(names: list[str], limit: int = SHOWN_NAMES) -> str:
     shown = ", ".join(names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 

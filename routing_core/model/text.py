@@ -9,6 +9,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from routing_core.model.config import SHOWN_WORDS, TextConfig
+
 # Words and short codes of a free text: "SHAFT", "HT", "t2", "DN50", "1.4408", "M6".
 TOKEN_PATTERN = r"(?u)[^\W_](?:[\w.\-/+]*[^\W_])?"
 _NUM = r"(\d+(?:[.,]\d+)?)"
@@ -17,28 +19,20 @@ _NUM = r"(\d+(?:[.,]\d+)?)"
 _KEYED_RE = re.compile(rf"(?<![\w.])(?:([^\W\d_]{{1,3}})|([^\W\d_]{{1,8}})(\s?[:=]\s?|\s+)){_NUM}")
 # Dimensions written as a product: "40x300", "Ø40 x 300 mm", "10×200×300".
 _DIMS_RE = re.compile(rf"(?<![\d.]){_NUM}\s?[xX×*]\s?{_NUM}(?:\s?[xX×*]\s?{_NUM})?")
-TEXT_MIN_TOKENS = 1.5  # mean words per value for a column to be read as text
-TEXT_RARE_SHARE = 0.2  # ... and this share of its items holding a value too rare to be a category
-TEXT_MAX_TERMS = 64  # words kept per text column (the most relevant to the steps)
-TEXT_MIN_EVIDENCE = 24.0  # G statistic a word needs against some step (chance: p < 1e-6 per step)
-RELEVANCE_MAX_STEPS = 256  # steps a word's relevance is measured against (those varying most)
-TEXT_MAX_KEYS = 8  # keyed numbers kept per text column ("DN50" -> DN = 50)
-TEXT_KEY_SHARE = 0.05  # share of the column's texts a key must appear in
-TEXT_KEY_VALUES = 4  # ... with at least this many distinct numbers
-TEXT_KEY_FOLLOWED = 0.8  # ... and followed by a number in this share of the texts that hold it
-TEXT_KEY_SAMPLE = 20_000  # texts the keys are learned from (a sample when more)
 
 
-def is_free_text(values: pd.Series, min_frequency: int, max_categories: int) -> bool:
+def is_free_text(values: pd.Series, min_frequency: int, max_categories: int, config: TextConfig | None = None
+                 ) -> bool:
     """Whether a text column is free text (descriptions) rather than a category: values of
     several words, and many items holding a value too rare to learn as a category of its own."""
+    c = config or TextConfig()
     nonnull = values.dropna().astype("str")
     if len(nonnull) < 2 * min_frequency:
         return False
     words = nonnull.str.count(r"\S+").mean()
     counts = nonnull.value_counts()
     rare = counts[counts < min_frequency].sum() / len(nonnull)
-    return bool(words >= TEXT_MIN_TOKENS and (rare >= TEXT_RARE_SHARE or len(counts) > max_categories))
+    return bool(words >= c.min_tokens and (rare >= c.rare_share or len(counts) > max_categories))
 
 
 def text_terms(texts: list[str | None]) -> list[list[str]]:
@@ -73,35 +67,36 @@ def keyed_numbers(text: str | None) -> dict[str, float]:
     return out
 
 
-def number_keys(texts: list[str], min_count: float) -> list[str]:
+def number_keys(texts: list[str], min_count: float, config: TextConfig | None = None) -> list[str]:
     """Keys written before numbers in at least `min_count` texts, whose numbers vary (at least
-    TEXT_KEY_VALUES distinct: a diameter "D40", "D55"; not a grade "SS304", which is a word) and
-    that are nearly always followed by a number (TEXT_KEY_FOLLOWED of the texts holding the key:
+    key_values distinct: a diameter "D40", "D55"; not a grade "SS304", which is a word) and
+    that are nearly always followed by a number (key_followed of the texts holding the key:
     "DN 50", "dia 40"; not a word that merely precedes one now and then, "BODY 1.4408"); the
-    TEXT_MAX_KEYS most frequent, sorted."""
-    sample = texts[:: max(1, len(texts) // TEXT_KEY_SAMPLE)]
+    max_keys most frequent, sorted (TextConfig)."""
+    c = config or TextConfig()
+    sample = texts[:: max(1, len(texts) // c.key_sample)]
     pairs = pd.DataFrame([(k, v) for t in sample for k, v in keyed_numbers(t).items()], columns=["key", "value"])
     if pairs.empty:
         return []
     min_count = min_count * len(sample) / max(len(texts), 1)
     stats = pairs.groupby("key")["value"].agg(["size", "nunique"])
-    stats = stats[(stats["size"] >= min_count) & (stats["nunique"] >= TEXT_KEY_VALUES)]
+    stats = stats[(stats["size"] >= min_count) & (stats["nunique"] >= c.key_values)]
     series = pd.Series(sample, dtype="str")
     keys = []
     for key in stats.sort_values("size", ascending=False).index:
-        if len(keys) == TEXT_MAX_KEYS:
+        if len(keys) == c.max_keys:
             break
         if key.startswith("×"):
             keys.append(key)
             continue
         pattern = rf"(?i)(?<![\w.]){re.escape(key)}(?![^\W\d_])"
         holding = int(series.str.contains(pattern, regex=True).sum())
-        if stats.loc[key, "size"] >= TEXT_KEY_FOLLOWED * holding:
+        if stats.loc[key, "size"] >= c.key_followed * holding:
             keys.append(key)
     return sorted(keys)
 
 
-def step_relevance(tokens, presence: np.ndarray) -> np.ndarray:
+def step_relevance(tokens, presence: np.ndarray, max_steps: int = TextConfig.relevance_max_steps) -> np.ndarray:
     """Per binary column of `tokens` (sparse n x V), the strongest evidence that it tells a step
     of `presence` (n x S): the G statistic (2 n x mutual information, in nats) of the word
     against each step, the largest over the steps. Unrelated words give about 1 (chi-square with
@@ -110,9 +105,9 @@ def step_relevance(tokens, presence: np.ndarray) -> np.ndarray:
     n = presence.shape[0]
     if n == 0 or tokens.shape[1] == 0 or presence.shape[1] == 0:
         return np.zeros(tokens.shape[1])
-    if presence.shape[1] > RELEVANCE_MAX_STEPS:  # the steps whose presence varies most
+    if presence.shape[1] > max_steps:  # the steps whose presence varies most
         rate = presence.mean(axis=0)
-        presence = presence[:, np.argsort(-(rate * (1 - rate)), kind="stable")[:RELEVANCE_MAX_STEPS]]
+        presence = presence[:, np.argsort(-(rate * (1 - rate)), kind="stable")[:max_steps]]
     P = presence.astype(np.float32)
     n11 = np.asarray(tokens.T @ P, dtype=np.float64)  # V x S
     t1 = np.asarray(tokens.sum(axis=0)).ravel()[:, None]
@@ -126,7 +121,7 @@ def step_relevance(tokens, presence: np.ndarray) -> np.ndarray:
     return 2.0 * n * np.maximum(mi, 0.0).max(axis=1)
 
 
-def describe_reading(reading: dict, shown: int = 8) -> list[str]:
+def describe_reading(reading: dict, shown: int = SHOWN_WORDS) -> list[str]:
     """What a version reads, in plain sentences (from ItemFeaturizer.reading())."""
     lines = []
     for col, part in (reading.get("text_columns") or {}).items():

@@ -11,7 +11,8 @@ from routing_core.model.config import TrialConfig
 from routing_core.model.similarity import sequence_similarity
 
 
-def code_dropout(featurizer, Xo: np.ndarray, share: float, random_state: int) -> np.ndarray:
+def code_dropout(featurizer, Xo: np.ndarray, share: float, random_state: int,
+                 seed_offset: int = TrialConfig.dropout_seed) -> np.ndarray:
     """The tree features with the code tokens of a share of the items blanked.
 
     Trees grown only on items with codes send an item without one down whichever branch held
@@ -20,7 +21,7 @@ def code_dropout(featurizer, Xo: np.ndarray, share: float, random_state: int) ->
     cols = featurizer.code_columns_ordinal_
     if not len(cols) or share <= 0:
         return Xo
-    rng = np.random.default_rng(random_state + 3)
+    rng = np.random.default_rng(random_state + seed_offset)
     rows = rng.random(len(Xo)) < share
     out = Xo.copy()
     out[np.ix_(rows, cols)] = np.nan
@@ -41,9 +42,9 @@ def baseline_trial(model, ops: pd.DataFrame, items: pd.DataFrame, config: TrialC
     n = v.n_items_
     if n < config.baseline_min_items:
         return None
-    rng = np.random.default_rng(model.random_state + 4)
+    rng = np.random.default_rng(model.random_state + config.baseline_seed)
     order = rng.permutation(n)
-    n_held = min(config.baseline_held, n // 4)
+    n_held = min(config.baseline_held, n // config.baseline_held_parts)
     held, fit = order[:n_held], order[n_held : n_held + config.baseline_fit]
     fit_codes = set(v.items_[fit].tolist())
     trial = clone(model).set_params(baseline_check=False)

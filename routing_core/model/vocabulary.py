@@ -82,7 +82,7 @@ class Vocabulary:
         self.presence_ = np.zeros((n_items, len(self.tokens_)), dtype=bool)
         self.presence_[item_idx, tok_idx] = True
         self.token_prior_ = self.presence_.mean(axis=0)
-        self.token_prior_c_ = np.clip(self.token_prior_, 1e-3, 1 - 1e-3)
+        self.token_prior_c_ = np.clip(self.token_prior_, self.config.prior_clip, 1 - self.config.prior_clip)
         rows = np.repeat(np.arange(len(self.routings_)), [len(t) for t in self.routing_token_lists_])
         cols = np.concatenate([np.asarray(t, dtype=np.int64) for t in self.routing_token_lists_])
         self.routing_token_matrix_ = sparse.csr_matrix(

@@ -12,6 +12,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from routing_core.mapping.schema import DURATION, ITEM, PROCESS, SEQ
+from routing_core.model.config import FeatureConfig
 from routing_core.model.features import ItemFeaturizer, attribute_codes, mutual_information
 from routing_core.model.similarity import sequence_similarity
 from routing_core.platform.errors import UserError
@@ -292,9 +293,9 @@ class NeighbourVoteBaseline:
         attrs = [c for c in view.items.columns if c != ITEM]
         # Plain z-scores and one-hot categories, blanks imputed: no log scaling, no missing
         # indicators, no item code, no learned weights (the prior system had none of them).
-        self.featurizer_ = ItemFeaturizer(attrs, use_code=False, weighting=False, min_frequency=1,
-                                          log_skewed=False, missing_indicators=False,
-                                          read_text=False).fit(view.items)
+        plain = FeatureConfig(weighting=False, min_frequency=1, log_skewed=False, missing_indicators=False,
+                              read_text=False)
+        self.featurizer_ = ItemFeaturizer(attrs, use_code=False, config=plain).fit(view.items)
         self.X_ = _unit(self.featurizer_.transform(view.items))
         self.routings_ = view.routings
         self.medians_ = view.medians

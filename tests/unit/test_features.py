@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from routing_core.model.config import FeatureConfig, TextConfig
 from routing_core.model.features import ItemFeaturizer, code_tokens, mutual_information
 
 
@@ -55,7 +56,7 @@ def test_code_prefix_kept_only_when_it_tells_about_the_target():
 def test_scaling_missing_indicator_and_unknown_category():
     items, _ = _items()
     items.loc[3, "length"] = np.nan
-    f = ItemFeaturizer(["material", "length"], use_code=False, weighting=False).fit(items)
+    f = ItemFeaturizer(["material", "length"], use_code=False, config=FeatureConfig(weighting=False)).fit(items)
     X = f.transform(items)
     names = list(f.get_feature_names_out())
     col = names.index("length")
@@ -81,7 +82,7 @@ def test_numbers_inside_text_become_features():
     dims = ["300x70", "300x100x200", "250x90", "100x300x100", "500x70", "200x50x150", "400x40",
             "250x50x250", "300x300x150", "200x200x200", "350x70"]
     items = pd.DataFrame({"item_code": [f"{i:08d}" for i in range(len(dims))], "size": dims})
-    f = ItemFeaturizer(["size"], use_code=False, weighting=False).fit(items)
+    f = ItemFeaturizer(["size"], use_code=False, config=FeatureConfig(weighting=False)).fit(items)
     assert f.text_number_cols_ == ["size"]
     raw = f.derived(items)
     assert raw["size#count"].tolist()[:2] == [2.0, 3.0]
@@ -202,7 +203,7 @@ def test_what_a_fitted_featurizer_reads_is_said_in_plain_sentences():
 def test_a_rare_decisive_word_gives_more_evidence_than_a_common_idle_one():
     from scipy import sparse
 
-    from routing_core.model.text import TEXT_MIN_EVIDENCE, keyed_numbers, step_relevance
+    from routing_core.model.text import keyed_numbers, step_relevance
 
     rng = np.random.default_rng(0)
     n = 3000
@@ -211,5 +212,5 @@ def test_a_rare_decisive_word_gives_more_evidence_than_a_common_idle_one():
     idle = rng.random(n) < 0.5  # in half the items, and tells nothing
     step = rare | (rng.random(n) < 0.4)
     g = step_relevance(sparse.csc_matrix(np.column_stack([rare, idle]).astype(np.float32)), step[:, None])
-    assert g[0] > TEXT_MIN_EVIDENCE > g[1]
+    assert g[0] > TextConfig().min_evidence > g[1]
     assert keyed_numbers("VALVE BODY DN 80 PN 40 RT") == {"DN": 80.0, "PN": 40.0}  # a space after the key

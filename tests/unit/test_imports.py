@@ -134,8 +134,9 @@ def _lines(paths) -> int:
 # The model's saved versions name the modules of its fitted parts (routing_core.model.estimator,
 # .features, .forest …): moving one makes every stored version unreadable, so the package keeps
 # them together. Its other modules (encoding, explain, memo, output, similarity, text, trial) are
-# what the parts call; docs/architecture.md, 'Layout'.
-OVER_SIZE = {"routing_core.model": 3_600}
+# what the parts call; docs/architecture.md, 'Layout'. Its config.py holds every tuning value, one
+# line each with the reason for it (about 150 lines of values).
+OVER_SIZE = {"routing_core.model": 3_700}
 
 
 def test_no_package_over_2500_lines_and_no_module_over_600():

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from routing_core.model.config import FeatureConfig
 from routing_core.model.features import Encoded, ItemFeaturizer
 from routing_core.model.vocabulary import Vocabulary, check_ops, item_frame
 
@@ -58,7 +59,7 @@ def fitted_parts(ops: pd.DataFrame, item_attributes: list[str], operation_attrib
     ops = check_ops(ops)
     vocab = Vocabulary().fit(ops, list(operation_attributes))
     items = item_frame(ops, vocab.items_, item_attributes)
-    args = {"use_code": False, **featurizer_args}
-    f = ItemFeaturizer(attributes=item_attributes, **args).fit(items, vocab.item_routing_, steps=vocab.presence_)
+    use_code = featurizer_args.pop("use_code", False)
+    f = ItemFeaturizer(attributes=item_attributes, use_code=use_code, config=FeatureConfig(**featurizer_args)).fit(items, vocab.item_routing_, steps=vocab.presence_)
     enc = f.encode(items)
     return Fitted(ops, vocab, items, f, enc, f.dense(enc), f.ordinal(enc), f.imputation_design(enc)[0])

@@ -187,7 +187,7 @@ def test_unfitted_stacker_multiplies_the_odds():
     s = Stacker()
     experts = np.array([[[0.8]], [[0.6]], [[0.7]]])
     prior = np.array([0.5])
-    logits = expert_logits(experts, prior, 0.001)
+    logits = expert_logits(experts, prior, ExpertConfig(linear_clip=0.001))
     assert logits.shape == (4, 1, 1)
     odds = 0.8 / 0.2 * 0.6 / 0.4 * 0.7 / 0.3 / (0.5 / 0.5) ** 2
     assert s.combine(logits)[0, 0] == pytest.approx(odds / (1 + odds))
@@ -196,7 +196,7 @@ def test_unfitted_stacker_multiplies_the_odds():
 
 def test_expert_logits_clip_each_expert():
     experts = np.array([[[0.0, 1.0]], [[0.0, 1.0]], [[0.0, 1.0]]])
-    logits = expert_logits(experts, np.array([0.2, 0.9]), linear_clip=0.01)
+    logits = expert_logits(experts, np.array([0.2, 0.9]), ExpertConfig(linear_clip=0.01))
     assert logits[0, 0].tolist() == pytest.approx([logit(1e-4), logit(1 - 1e-4)])
     assert logits[1, 0].tolist() == pytest.approx([logit(0.01), logit(0.99)])
     assert logits[2, 0].tolist() == pytest.approx([logit(1e-3), logit(1 - 1e-3)])

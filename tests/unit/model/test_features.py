@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from routing_core.model.config import FeatureConfig
 from routing_core.model.features import BLANK, UNSEEN, ItemFeaturizer
 
 
@@ -22,7 +23,7 @@ def items(n=100, seed=0):
 @pytest.fixture(scope="module")
 def featurizer():
     frame, family = items()
-    return ItemFeaturizer(["material", "size"], weighting=False, code_check=False).fit(frame, family)
+    return ItemFeaturizer(["material", "size"], config=FeatureConfig(weighting=False, code_check=False)).fit(frame, family)
 
 
 def test_familiarity_is_the_share_of_known_values(featurizer):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from routing_core.model import RoutingModel
-from routing_core.model.config import ModelConfig, TrialConfig
+from routing_core.model.config import FeatureConfig, ModelConfig, TrialConfig
 from routing_core.model.features import ItemFeaturizer
 from routing_core.model.trial import baseline_trial, code_dropout
 from routing_core.model.vocabulary import check_ops, item_frame
@@ -24,7 +24,7 @@ def coded_items(n=200, seed=0):
 
 def test_code_dropout_blanks_the_code_of_a_share_of_the_items():
     items, family = coded_items()
-    f = ItemFeaturizer(["size"], code_check=False).fit(items, family)
+    f = ItemFeaturizer(["size"], config=FeatureConfig(code_check=False)).fit(items, family)
     cols = f.code_columns_ordinal_
     assert len(cols) > 0
     Xo = f.transform_ordinal(items)
@@ -44,7 +44,7 @@ def test_code_dropout_blanks_the_code_of_a_share_of_the_items():
 
 def test_code_dropout_leaves_alone_without_share_or_code():
     items, family = coded_items()
-    f = ItemFeaturizer(["size"], code_check=False).fit(items, family)
+    f = ItemFeaturizer(["size"], config=FeatureConfig(code_check=False)).fit(items, family)
     Xo = f.transform_ordinal(items)
     assert code_dropout(f, Xo, 0.0, 0) is Xo
     plain = ItemFeaturizer(["size"], use_code=False).fit(items, family)
