@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,23 @@ def fallback_group(featurizer: ItemFeaturizer, item_frame: pd.DataFrame, item_ro
         top = top.sort_values(["g", "n"], ascending=[True, False]).drop_duplicates("g")
         routing_of = {str(g): (int(r), int(n)) for g, r, n in top.itertuples(index=False)}
     return best, routing_of
+
+
+@dataclass(frozen=True)
+class ItemQuery:
+    """One item as the parts found it: its row in the batch and code, its neighbours and their
+    similarities, its group's value, the share of its values training knew, its neighbour query
+    (and whether it had no code to search by), and its step probabilities (shown per step)."""
+
+    row: int
+    code: object
+    neighbours: np.ndarray
+    similarities: np.ndarray
+    group: object
+    familiar: float
+    query: np.ndarray
+    codeless: bool
+    step_probs: np.ndarray
 
 
 class CandidateBuilder:
@@ -103,11 +121,12 @@ class CandidateBuilder:
         order = np.argsort(-score, kind="stable")[: top_k * 2 + 2]
         return [(float(score[k]), list(keys[k]), pool[keys[k]]) for k in order]
 
-    def assemble(self, i, code, scored, nn_idx, nn_sim, evidence, group, top_k, ignore_history,
-                 familiar, query, codeless, probs) -> ItemPrediction:
+    def assemble(self, item: ItemQuery, scored, evidence, top_k, ignore_history) -> ItemPrediction:
         """The item's candidates: its own routing when known, the most frequent routing when it
         leads, the fallback when nothing is similar and most values are unknown, then the ranked
-        ones. `probs`: the item's step probabilities (shown per step)."""
+        ones (`scored`, from rank)."""
+        i, code, nn_idx, nn_sim, probs = item.row, item.code, item.neighbours, item.similarities, item.step_probs
+        familiar, group, query, codeless = item.familiar, item.group, item.query, item.codeless
         v = self.vocab
         candidates: list[Candidate] = []
         known = not ignore_history and code in v.item_index_

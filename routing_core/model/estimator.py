@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -13,7 +15,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from routing_core.mapping.schema import ITEM
-from routing_core.model.candidates import CandidateBuilder, fallback_group
+from routing_core.model.candidates import CandidateBuilder, ItemQuery, fallback_group
 from routing_core.model.config import (
     FIT_PROGRESS,
     SAVE_COMPRESSION,
@@ -29,7 +31,7 @@ from routing_core.model.experts import (
     expert_logits,
     out_of_fold,
 )
-from routing_core.model.features import ItemFeaturizer
+from routing_core.model.features import Encoded, ItemFeaturizer
 from routing_core.model.forest import LeafForest
 from routing_core.model.imputation import BlankImputer
 from routing_core.model.memo import remembered
@@ -52,6 +54,28 @@ _P = ParamDefaults()
 
 def _quiet(fraction: float, message: str) -> None:
     pass
+
+
+@dataclass
+class Answer:
+    """What every part says about a batch of items (RoutingModel._answer): its codes and encoding,
+    the neighbour queries (qn, codeless) and neighbours, the imputation design Z, the rows its blank
+    attributes expand to (each row's item, features and weight) and, with votes, the forest's votes,
+    each row's step probabilities and each item's."""
+
+    codes: list
+    enc: Encoded
+    qn: np.ndarray
+    codeless: np.ndarray
+    nn_idx: np.ndarray
+    nn_sim: np.ndarray
+    Z: np.ndarray
+    rows: np.ndarray
+    exp_X: np.ndarray
+    weights: np.ndarray
+    vote: Any = None
+    probs: np.ndarray | None = None
+    item_probs: np.ndarray | None = None
 
 
 class RoutingModel(BaseEstimator):
@@ -159,7 +183,7 @@ class RoutingModel(BaseEstimator):
         for start in range(0, len(frame), size):
             yield frame.iloc[start : start + size]
 
-    def _answer(self, frame: pd.DataFrame, ignore_history: bool = False, votes: bool = True) -> dict:
+    def _answer(self, frame: pd.DataFrame, ignore_history: bool = False, votes: bool = True) -> Answer:
         """What every part says about a batch of items: neighbours, the rows its blank attributes
         expand to (with weights), the forest's votes and each step's probability per row."""
         f, nb = self.featurizer_, self.neighbours_
@@ -172,8 +196,7 @@ class RoutingModel(BaseEstimator):
                                    codeless=codeless, size=size)
         Z = f.imputation_design(enc)[0]
         rows, exp_X, weights = self.imputer_.expand(Xo, nn_idx, Z, enc)
-        out = dict(codes=codes, enc=enc, qn=qn, codeless=codeless, nn_idx=nn_idx, nn_sim=nn_sim, Z=Z,
-                   rows=rows, exp_X=exp_X, weights=weights)
+        out = Answer(codes, enc, qn, codeless, nn_idx, nn_sim, Z, rows, exp_X, weights)
         if not votes:
             return out
         vote, exp_leaves = nb.forest_.vote(exp_X)
@@ -182,13 +205,11 @@ class RoutingModel(BaseEstimator):
         vote = nb.trust_recurring(vote)
         linear = self.additive_.predict_proba(Z)[rows]
         experts = np.stack([nb.step_probabilities(vote), linear, self.step_trees_.predict_proba(exp_X, linear)])
-        out["experts"] = experts
-        out["probs"] = self.stacker_.combine(expert_logits(experts, self.vocab_.token_prior_c_,
-                                                           self.config_.experts))
-        out["vote"] = vote
+        out.probs = self.stacker_.combine(expert_logits(experts, self.vocab_.token_prior_c_, self.config_.experts))
+        out.vote = vote
         item_probs = np.zeros((len(frame), experts.shape[2]))
-        np.add.at(item_probs, rows, out["probs"] * weights[:, None])
-        out["item_probs"] = probability(item_probs)  # a weighted sum of probabilities
+        np.add.at(item_probs, rows, out.probs * weights[:, None])
+        out.item_probs = probability(item_probs)  # a weighted sum of probabilities
         return out
 
     @remembered
@@ -203,11 +224,11 @@ class RoutingModel(BaseEstimator):
 
     def _predict_batch(self, frame: pd.DataFrame, top_k: int, ignore_history: bool) -> list[ItemPrediction]:
         a = self._answer(frame, ignore_history)
-        build, vote, rows, enc = self.candidates_, a["vote"], a["rows"], a["enc"]
+        build, vote, rows, enc = self.candidates_, a.vote, a.rows, a.enc
         knn_share = self.config_.neighbours.knn_share
         familiar = self.featurizer_.familiarity(enc)
-        evidence = build.evidence.batch(a["nn_idx"])
-        evidence["model"] = self.durations_.predict(a["Z"])
+        evidence = build.evidence.batch(a.nn_idx)
+        evidence["model"] = self.durations_.predict(a.Z)
         groups = None
         if build.group_column is not None and build.group_column in enc.cat:
             names = self.featurizer_.categories_[build.group_column]
@@ -215,20 +236,20 @@ class RoutingModel(BaseEstimator):
         bounds = np.searchsorted(rows, np.arange(len(frame) + 1))
         order_cache: dict[frozenset, list[int]] = {}  # step orders of composed sets, this batch
         out = []
-        for i, code in enumerate(a["codes"]):
+        for i, code in enumerate(a.codes):
             lo, hi = bounds[i], bounds[i + 1]
             votes = []
             for e in range(lo, hi):
                 s, t = vote.indptr[e], vote.indptr[e + 1]
                 votes.append(dict(zip(vote.indices[s:t].tolist(), vote.data[s:t].tolist(), strict=True)))
-            near = self.neighbours_.near_vote(a["nn_idx"][i], a["nn_sim"][i])
+            near = self.neighbours_.near_vote(a.nn_idx[i], a.nn_sim[i])
             if near:
                 votes = [{r: (1 - knn_share) * ve.get(r, 0.0) + knn_share * near.get(r, 0.0)
                           for r in ve.keys() | near.keys()} for ve in votes]
-            scored = build.rank(a["probs"][lo:hi], votes, a["weights"][lo:hi], top_k, order_cache)
-            out.append(build.assemble(i, code, scored, a["nn_idx"][i], a["nn_sim"][i], evidence,
-                                      None if groups is None else groups[i], top_k, ignore_history,
-                                      float(familiar[i]), a["qn"][i], bool(a["codeless"][i]), a["item_probs"][i]))
+            scored = build.rank(a.probs[lo:hi], votes, a.weights[lo:hi], top_k, order_cache)
+            item = ItemQuery(i, code, a.nn_idx[i], a.nn_sim[i], None if groups is None else groups[i],
+                             float(familiar[i]), a.qn[i], bool(a.codeless[i]), a.item_probs[i])
+            out.append(build.assemble(item, scored, evidence, top_k, ignore_history))
         return out
 
     @remembered
@@ -241,7 +262,7 @@ class RoutingModel(BaseEstimator):
     @remembered
     def step_probabilities(self, items: pd.DataFrame) -> np.ndarray:
         """(items, steps): how likely each step (tokens_) is in each item's routing."""
-        parts = [self._answer(frame)["item_probs"] for frame in self._batches(items)]
+        parts = [self._answer(frame).item_probs for frame in self._batches(items)]
         return np.vstack(parts) if parts else np.zeros((0, len(self.tokens_)))
 
     @remembered
@@ -264,7 +285,7 @@ class RoutingModel(BaseEstimator):
             if not self.imputer_.blanks(self.featurizer_.encode(frame)).any():
                 continue
             a = self._answer(frame, votes=False)
-            out += self.imputer_.likely_values(a["codes"], a["rows"], a["exp_X"], a["weights"], a["enc"], limit)
+            out += self.imputer_.likely_values(a.codes, a.rows, a.exp_X, a.weights, a.enc, limit)
         return pd.DataFrame(out, columns=[ITEM, "attribute", "value", "probability"])
 
     # ------------------------------------------------------------------ what it reads

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from routing_core.model.candidates import CandidateBuilder, fallback_group, group_words
+from routing_core.model.candidates import CandidateBuilder, ItemQuery, fallback_group, group_words
 from routing_core.model.config import CandidateConfig, NeighbourConfig
 from routing_core.model.durations import StepEvidence
 from routing_core.model.forest import LeafForest
@@ -72,8 +72,8 @@ def test_an_unlike_item_falls_back_to_its_groups_routing_with_a_low_score(built)
     familiar = float(f.familiarity(enc)[0])
     assert familiar < 0.5 and sim[0, 0] < 0.8
     probs = np.full(len(v.tokens_), 0.5)
-    pred = builder.assemble(0, "NEW", [], idx[0], sim[0], builder.evidence.batch(idx), "coated", 3, False,
-                            familiar, qn[0], bool(codeless[0]), probs)
+    item = ItemQuery(0, "NEW", idx[0], sim[0], "coated", familiar, qn[0], bool(codeless[0]), probs)
+    pred = builder.assemble(item, [], builder.evidence.batch(idx), 3, False)
     assert pred.fallback and not pred.known
     [fb] = pred.candidates
     assert fb.kind == "fallback" and fb.rank == 1
@@ -106,8 +106,8 @@ def test_a_known_item_leads_with_its_own_routing(built):
     enc, qn, codeless, idx, sim = ask(parts, nb, frame)
     own = parts.ops[parts.ops["item_code"] == code]
     scored = builder.rank(np.where(v.presence_[v.item_index_[code]], 0.99, 0.01)[None, :], [{}], np.ones(1), 3)
-    pred = builder.assemble(0, code, scored, idx[0], sim[0], builder.evidence.batch(idx), "heated", 3, False,
-                            1.0, qn[0], False, None)
+    item = ItemQuery(0, code, idx[0], sim[0], "heated", 1.0, qn[0], False, None)
+    pred = builder.assemble(item, scored, builder.evidence.batch(idx), 3, False)
     assert pred.known and not pred.fallback
     first = pred.candidates[0]
     assert (first.kind, first.score, first.rank) == ("known", 1.0, 1)
