@@ -108,13 +108,13 @@ class RoutingLengths(StateRecord):
 class StatsFile(StateRecord):
     """stats.json: the fields the Dataset page reads, with the tables it draws."""
 
-    stats_version: StrictInt
-    total_samples: StrictInt
-    unique_items: StrictInt
-    unique_processes: StrictInt
-    distinct_routings: StrictInt
-    duplicate_rows: StrictInt
-    duplicate_item_seq: StrictInt
+    stats_version: Count
+    total_samples: Count
+    unique_items: Count
+    unique_processes: Count
+    distinct_routings: Count
+    duplicate_rows: Count
+    duplicate_item_seq: Count
     missing_item_code: number(0, 1) | None = None
     missing_process_code: number(0, 1) | None = None
     missing_duration_min: number(0, 1) | None = None

@@ -5,10 +5,11 @@ from typing import Annotated, Any
 
 from pydantic import Field, StrictInt
 
+from routing_core.platform.limits import MAX_TOP_K
 from routing_core.platform.statefile import Count, Flag, StateRecord, Text, number
 
 Seconds = number(low=0)
-TopK = Annotated[StrictInt, Field(ge=1, le=1000)]
+TopK = Annotated[StrictInt, Field(ge=1, le=MAX_TOP_K)]
 
 
 class ResultMetrics(StateRecord):

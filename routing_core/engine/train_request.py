@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 
 from routing_core.platform.errors import UserError
+from routing_core.platform.limits import MAX_TOP_K
 from routing_core.platform.names import check_name
 from routing_core.versions.registry import Registry
 
@@ -76,8 +77,9 @@ def check_request(request: TrainRequest, registry: Registry | None = None) -> No
         raise UserError(f"The split must be 'random' or 'newest' (got {request.split!r}).")
     if request.split == "newest" and (not isinstance(request.date_column, str) or not request.date_column):
         raise UserError("Holding out the newest items needs the date column to order them by.")
-    if isinstance(request.top_k, bool) or not isinstance(request.top_k, int) or request.top_k < 1:
-        raise UserError(f"top-k must be a whole number of 1 or more (got {request.top_k!r}).")
+    if (isinstance(request.top_k, bool) or not isinstance(request.top_k, int)
+            or not 1 <= request.top_k <= MAX_TOP_K):
+        raise UserError(f"top-k must be a whole number from 1 to {MAX_TOP_K:,} (got {request.top_k!r}).")
     if not isinstance(request.params, dict):
         raise UserError("The model parameters must be a mapping of name to value.")
     if request.params:

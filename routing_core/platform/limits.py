@@ -103,6 +103,10 @@ def gb_text(gb: float) -> str:
 
 TRAIN_MEMORY_GB = MemoryLimit("memory of the training worker", "train_memory_gb")
 
+# The most candidates a version is trained to show per item: a record asking for more is refused
+# when read, so a training asking for more is refused before it starts.
+MAX_TOP_K = 1000
+
 ALL = (MAX_ROWS, MAX_COLUMNS, MAX_CELLS, MAX_DECODED_BYTES, MAX_ROW_GROUPS, MAX_LINE_BYTES, MAX_PARQUET_METADATA,
        MAX_ITEMS, MAX_PROCESS_CODES,
        MAX_STATE_BYTES, MAX_JOB_RECORD_BYTES, MAX_STATE_DEPTH)

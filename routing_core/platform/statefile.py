@@ -120,6 +120,8 @@ def parse_json(raw: bytes, where: str, name: str) -> Any:
         raise BrokenState(f"{where}: {name} nests deeper than {limit} levels.") from None
     except json.JSONDecodeError as exc:
         raise BrokenState(f"{where}: {name} is not valid JSON ({exc}).") from None
+    except ValueError:  # a number of more digits than Python converts (4,300)
+        raise BrokenState(f"{where}: {name} holds a number too long to read.") from None
     if depth(data) > limit:
         raise BrokenState(f"{where}: {name} nests deeper than {limit} levels (set {MAX_STATE_DEPTH.env} "
                           "to change it).")
@@ -197,14 +199,37 @@ def _problem(error: dict, record: type[StateRecord]) -> str:
         return f"lacks the field '{'.'.join(path)}'"
     if not path and item is None:
         return f"holds {_type_name(value)}, not an object"
-    if kind == "finite_number":
-        return f"{field} holds {value!r}, not a finite number"
+    if kind == "finite_number" or (kind == "float_type" and isinstance(value, int) and not isinstance(value, bool)):
+        return f"{field} holds {_shown(value)}, not a finite number"
     if kind in ("greater_than_equal", "less_than_equal"):
         low, high = _bounds(Annotated[(annotation, *meta)] if meta else annotation)
-        return f"{field} holds {value:g}, outside {'' if low is None else f'{low:g}'}…{'' if high is None else f'{high:g}'}"
+        return f"{field} holds {_shown(value)}, outside {_shown(low, '')}…{_shown(high, '')}"
     if kind.endswith("_type") or kind == "none_required":
         return f"{field} holds {_type_name(value)}, expected {_wanted(annotation)}"
-    return f"{field}: {error['msg'][:1].lower()}{error['msg'][1:]}"
+    if kind == "value_error":  # a validator's ValueError: its text says what the value is not
+        return f"{field} holds {_shown(value)}, {str(error.get('ctx', {}).get('error', 'not valid'))[:80]}"
+    if kind == "too_short":
+        return f"{field} holds {_shown(value)}, fewer than {error['ctx']['min_length']} entries"
+    return f"{field} holds {_shown(value)}, which is not valid here"
+
+
+def _shown(value: Any, none: str = "null") -> str:
+    """A value as a message quotes it: numbers as written (a huge whole number by its first digits),
+    anything else cut to 40 characters."""
+    if value is None:
+        return none
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        try:
+            digits = str(abs(value))
+        except ValueError:  # more digits than Python writes out
+            return "a number of more than 4,300 digits"
+        return f"{value:g}" if len(digits) <= 15 else f"{'-' if value < 0 else ''}{digits[:6]}… ({len(digits):,} digits)"
+    if isinstance(value, float):
+        return f"{value:g}"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def _members(annotation: Any) -> list[Any]:

@@ -231,7 +231,10 @@ class ActivityLog:
 
 def _a_time(text: str | None) -> str | None:
     if text is not None:
-        datetime.fromisoformat(text)  # ValueError: not a time
+        try:
+            datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError("not a time") from None
     return text
 
 

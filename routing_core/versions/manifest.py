@@ -26,7 +26,9 @@ from typing import Annotated, Any
 from pydantic import Field, StrictInt
 
 from routing_core.platform.errors import UserError
+from routing_core.platform.limits import MAX_TOP_K
 from routing_core.platform.statefile import (
+    Count,
     Flag,
     StateRecord,
     Text,
@@ -111,11 +113,16 @@ class ManifestDataset(StateRecord):
 
 
 class ManifestParams(StateRecord):
-    top_k: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None
+    top_k: Annotated[StrictInt, Field(ge=1, le=MAX_TOP_K)] | None = None
 
 
 class Runtime(StateRecord):
     model_format: StrictInt | Text | None = None
+
+
+class Artifact(StateRecord):
+    sha256: Text
+    bytes: Count
 
 
 class Manifest(StateRecord):
@@ -126,7 +133,7 @@ class Manifest(StateRecord):
     created_at: Text | None = None
     dataset: ManifestDataset | None = None
     params: ManifestParams | None = None
-    artifacts: dict
+    artifacts: dict[str, Artifact]
     runtime: Runtime | None = None
 
 
@@ -187,15 +194,9 @@ def parse_manifest(raw: bytes, where: str) -> dict:
     artifacts = data.get("artifacts")
     if not isinstance(artifacts, dict) or MODEL_FILE not in artifacts:
         raise UserError(f"{where}: manifest.json lists no {MODEL_FILE} artifact.")
-    for name, entry in artifacts.items():
-        if (
-            not isinstance(entry, dict)
-            or not isinstance(entry.get("sha256"), str)
-            or not isinstance(entry.get("bytes"), int)
-            or Path(name).name != name
-            or name.startswith(".")
-        ):
-            raise UserError(f"{where}: manifest.json has a malformed artifact entry {name!r}.")
+    for name in artifacts:
+        if Path(name).name != name or name.startswith("."):
+            raise UserError(f"{where}: manifest.json has a malformed artifact entry {name[:80]!r}.")
     check(data, Manifest, where, MANIFEST_FILE)
     return data
 

@@ -28,6 +28,8 @@ JOB = {"job_id": "j1", "state": "pending"}
     ({**JOB, "result": {"warnings": ["ok", 7]}}, "field 'result.warnings' item 2 holds a number, expected text"),
     ({**JOB, "result": {"dataset": 5}}, "field 'result.dataset' holds a number, expected an object or text or null"),
     ({**JOB, "request": {"top_k": 0}}, "field 'request.top_k' holds 0, outside 1…1000"),
+    ({**JOB, "request": {"top_k": 10 ** 400}}, "field 'request.top_k' holds 100000… (401 digits), outside 1…1000"),
+    ({**JOB, "created_ts": -(10 ** 400)}, "field 'created_ts' holds -100000… (401 digits), not a finite number"),
 ])
 def test_a_wrong_job_record_is_refused_naming_its_field(data, why):
     with pytest.raises(BrokenState) as caught:
@@ -69,5 +71,43 @@ def test_a_field_typed_without_null_may_be_absent_but_not_null():
 
 def test_an_activity_entry_needs_an_action_and_a_real_time():
     check({"action": "store_dataset", "ts": 5, "time": "2026-01-01T00:00:00+00:00"}, ActivityEntry, "w", "n")
-    with pytest.raises(BrokenState, match="field 'time': value error"):
+    with pytest.raises(BrokenState, match="field 'time' holds 'yesterday', not a time"):
         check({"action": "x", "time": "yesterday"}, ActivityEntry, "w", "n")
+
+
+def test_what_a_message_quotes_is_short():
+    with pytest.raises(BrokenState) as caught:
+        check({"action": "x", "time": "y" * 300}, ActivityEntry, "Activity log", "activity.jsonl")
+    assert str(caught.value) == f"Activity log: activity.jsonl field 'time' holds {chr(39)}{'y' * 38}…, not a time."
+    stats = {k: 1 for k in ("stats_version", "total_samples", "unique_items", "unique_processes",
+                            "distinct_routings", "duplicate_rows", "duplicate_item_seq")}
+    with pytest.raises(BrokenState, match="field 'total_samples' holds -1, outside 0…"):
+        check({**stats, "total_samples": -1}, StatsFile, "w", "stats.json")
+
+
+def test_a_number_too_long_to_read_is_refused(tmp_path):
+    path = tmp_path / "j1.json"
+    path.write_text('{"job_id": "j1", "state": "pending", "pid": ' + "9" * 5000 + "}")
+    with pytest.raises(BrokenState, match="holds a number too long to read"):
+        read_json(path, "Training job record j1.json", JobRecord)
+
+
+def test_a_training_asking_for_more_candidates_than_a_record_holds_is_refused_before_it_starts():
+    from routing_core.engine.train_request import TrainRequest, check_request
+    from routing_core.platform.errors import UserError
+    from routing_core.platform.limits import MAX_TOP_K
+
+    check_request(TrainRequest("d", top_k=MAX_TOP_K))
+    with pytest.raises(UserError, match="top-k must be a whole number from 1 to 1,000"):
+        check_request(TrainRequest("d", top_k=MAX_TOP_K + 1))
+    check({**JOB, "request": {"top_k": MAX_TOP_K}}, JobRecord, "w", "n")
+
+
+def test_a_manifest_artifact_with_a_size_that_is_no_count_is_refused():
+    from routing_core.versions.manifest import parse_manifest
+
+    good = {"schema": "routing-studio/manifest@1", "artifacts": {"model.joblib": {"sha256": "ab", "bytes": 10}}}
+    assert parse_manifest(json.dumps(good).encode(), "Model version 'v'")["artifacts"]
+    bad = {**good, "artifacts": {"model.joblib": {"sha256": "ab", "bytes": True}}}
+    with pytest.raises(BrokenState, match=r"field 'artifacts\.model\.joblib\.bytes' holds true/false, expected a whole"):
+        parse_manifest(json.dumps(bad).encode(), "Model version 'v'")
