@@ -2,7 +2,8 @@
 
 One package per concern (docs/architecture.md); each package's `__init__` names its modules.
 
-- `platform`: errors, names, safe state files, atomic writes, shared folders, limits, memory, number formats;
+- `platform`: errors, names, settings, safe state files and their records, atomic writes, shared folders,
+  limits, memory, number formats;
 - `mapping`: the canonical schema and how a file's columns are mapped to it;
 - `datasets`: files read into datasets, stored with their statistics;
 - `database`: routings read from a database through named connections;

@@ -11,13 +11,13 @@ Off when $ROUTING_FIRST_START_TRAIN is 0 / false / no / off (tests that need an 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from routing_core.platform.atomic import atomic_write_json
 from routing_core.platform.errors import UserError
 from routing_core.platform.settings import env_name, setting
+from routing_core.platform.statefile import Flag, StateRecord, Text, read_json
 
 ENV = env_name("first_start_train")
 MARKER = ".first_start.json"
@@ -32,13 +32,21 @@ def _marker(manager) -> Path:
     return Path(manager.registry.root) / MARKER
 
 
+class Marker(StateRecord):
+    """The first-start record: the job queued, the version it publishes, whether it was settled."""
+
+    job_id: Text | None = None
+    version: Text | None = None
+    settled: Flag | None = None
+
+
 def read(manager) -> dict | None:
-    """The first-start record ({"job_id", "version", "settled"}), or None when there was none."""
+    """The first-start record, or None when there was none or it cannot be used (read like every
+    state file: no link, FIFO or device followed, size and fields checked)."""
     try:
-        data = json.loads(_marker(manager).read_text())
-    except (OSError, ValueError):
+        return read_json(_marker(manager), "First start", Marker)
+    except (OSError, UserError):
         return None
-    return data if isinstance(data, dict) else None
 
 
 def start(manager, store, dataset: str = SAMPLE, *, user) -> str | None:

@@ -1,5 +1,5 @@
 """Command-line verbs of the routing store: `accept` (a file of routings) and `accepted` (list,
-export with a profile), registered in cli_common.COMMANDS and parsed by cli.py."""
+export with a profile), registered in cli.common.COMMANDS and parsed by cli.commands."""
 
 from __future__ import annotations
 

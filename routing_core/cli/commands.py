@@ -14,7 +14,7 @@ from pathlib import Path
 
 from routing_core.cli import accepted as accepted_cli  # accept, accepted (registers its commands)
 from routing_core.cli import (
-    database as dbcli,  # connections, fetch, refresh (registers its commands)
+    database as database_cli,  # connections, fetch, refresh (registers its commands)
 )
 from routing_core.cli.common import (
     COMMANDS,
@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("settings", help="the ROUTING_* settings in force (--table: the README's table)")
     p.add_argument("--table", action="store_true", help="print the table of every setting as Markdown")
 
-    dbcli.add_parsers(sub, [dirs])
+    database_cli.add_parsers(sub, [dirs])
     accepted_cli.add_parsers(sub, [dirs])
     return parser
 

@@ -1,4 +1,4 @@
-"""What the command-line modules (cli, dbcli) share: the command table, the --map option, JSON
+"""What the command-line modules (commands, database, accepted) share: the command table, the --map option, JSON
 output and the data home of a run. It imports neither of them, so they need not import each other
 both ways."""
 

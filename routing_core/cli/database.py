@@ -1,4 +1,4 @@
-"""Command-line verbs of the database source: `connections`, `fetch`, `refresh` (registered in cli_common.COMMANDS, parsed by cli.py)."""
+"""Command-line verbs of the database source: `connections`, `fetch`, `refresh` (registered in cli.common.COMMANDS, parsed by cli.commands)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from routing_core.platform.limits import MAX_TOP_K
 from routing_core.platform.statefile import Count, Flag, StateRecord, Text, number
 
 Seconds = number(low=0)
+Gigabytes = number(low=0)
 TopK = Annotated[StrictInt, Field(ge=1, le=MAX_TOP_K)]
 
 
@@ -44,8 +45,8 @@ class JobResult(StateRecord):
     training_duration_sec: Seconds | None = None
     planning_sec: Seconds | None = None
     estimated_sec: Seconds | None = None
-    estimated_peak_gb: Seconds | None = None
-    memory_limit_gb: Seconds | None = None
+    estimated_peak_gb: Gigabytes | None = None
+    memory_limit_gb: Gigabytes | None = None
     memory_warning: Text | None = None
     version_taken: Flag | None = None
     params: ResultParams | None = None

@@ -1,4 +1,5 @@
-"""Synthetic routing exports for the sample data, the tests and the benchmarks: no product code imports it.
+"""Synthetic routing exports for the sample data, the tests and the benchmarks. Product code imports
+it only for the bundled sample (database/sample_db.py, ui/loaders.py; tests/unit/test_imports.py).
 
 - `sample`: the seeded sample generator (the dashboard's bundled data).
 - `sample_plants`: the two plants the sample generator can export.

@@ -57,3 +57,18 @@ def test_switched_off_or_not_fresh(fresh, monkeypatch):
     monkeypatch.setenv(first_start.ENV, "1")
     assert first_start.start(manager, store, dataset="other", user=ADMIN) is None  # no sample stored
     assert manager.list() == []
+
+
+def test_a_marker_that_is_no_record_is_read_as_none_without_following_or_blocking(tmp_path):
+    import os
+
+    manager = JobManager(tmp_path / "models", tmp_path / "data")
+    marker = tmp_path / "models" / first_start.MARKER
+    marker.parent.mkdir(parents=True)
+    os.mkfifo(marker)  # reading a FIFO with open() would block until a writer comes
+    assert first_start.read(manager) is None
+    marker.unlink()
+    marker.write_text('{"job_id": 5, "settled": true}')
+    assert first_start.read(manager) is None
+    marker.write_text('{"job_id": "j1", "version": null, "settled": false}')
+    assert first_start.read(manager) == {"job_id": "j1", "version": None, "settled": False}

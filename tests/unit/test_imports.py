@@ -166,7 +166,7 @@ def _private_reach(path: Path) -> list[str]:
                 found.append(f"from {node.module} import …")
         elif isinstance(node, ast.Attribute) and private(node.attr):
             owner = node.value
-            if isinstance(owner, ast.Name) and owner.id in ("self", "cls", "os"):
+            if isinstance(owner, ast.Name) and (owner.id in ("self", "cls") or (owner.id, node.attr) == ("os", "_exit")):
                 continue
             if isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super":
                 continue
