@@ -27,25 +27,29 @@ from routing_core.platform.settings import Settings, env_name, setting
 
 
 @dataclass(frozen=True)
-class Limit:
-    """One limit: what it counts and the setting (a field of `Settings`) that holds its value."""
+class Setting:
+    """A figure held by one field of `Settings`: what it counts, its default and value in force."""
 
     what: str
     name: str
 
     @property
     def env(self) -> str:
-        """The environment variable that changes the limit."""
+        """The environment variable that changes it."""
         return env_name(self.name)
 
     @property
-    def default(self) -> int:
+    def default(self):
         return Settings.model_fields[self.name].default
 
     @property
-    def value(self) -> int:
-        """The limit in force; UserError naming the variable when it is set to something unusable."""
+    def value(self):
+        """The figure in force; UserError naming the variable when it is set to something unusable."""
         return setting(self.name)
+
+
+class Limit(Setting):
+    """One limit on a count."""
 
     def check(self, found: int, where: str, detail: str = "") -> None:
         """UserError if `found` is over the limit: names the limit, the figure and the variable."""
@@ -71,25 +75,12 @@ MAX_JOB_RECORD_BYTES = Limit("bytes", "max_job_record_bytes")
 MAX_STATE_DEPTH = Limit("levels of nesting", "max_state_depth")
 
 
-@dataclass(frozen=True)
-class MemoryLimit:
-    """A limit in GB (2³⁰ bytes, fractions allowed) and the setting that holds its value."""
-
-    what: str
-    name: str
-
-    @property
-    def env(self) -> str:
-        return env_name(self.name)
+class MemoryLimit(Setting):
+    """A limit in GB (2³⁰ bytes, fractions allowed)."""
 
     @property
     def default_gb(self) -> float:
-        return Settings.model_fields[self.name].default
-
-    @property
-    def value(self) -> float:
-        """The limit in GB; UserError naming the variable when it is set to something unusable."""
-        return setting(self.name)
+        return self.default
 
     @property
     def bytes(self) -> int:
