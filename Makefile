@@ -18,11 +18,11 @@ $(BIN)/.dev: requirements.txt requirements-dev.txt $(BIN)/.runtime
 run: $(BIN)/.runtime  ## set up and start the dashboard on http://localhost:$(PORT)
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
-test: $(BIN)/.dev  ## set up and run the whole suite (unit, app, browser)
-	$(BIN)/python -m pytest
+test: $(BIN)/.dev  ## set up and run the whole suite (unit, app, browser), in two processes
+	$(BIN)/python -m pytest -n 2
 
 test-fast: $(BIN)/.dev  ## unit and app tests only
-	$(BIN)/python -m pytest -m "not e2e"
+	$(BIN)/python -m pytest -n 2 -m "not e2e"
 
 lint: $(BIN)/.dev
 	$(BIN)/ruff check .
